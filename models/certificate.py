@@ -1,0 +1,473 @@
+"""Allocation instances, objective values and optimality certificates: the audit core.
+
+SPEC §1 defines the model, §4 says contracts verify and never re-solve, §6 names
+the documents.  This module is the one place where the numbers an auditor relies
+on are defined: the instance read from a canonical problem document, the
+objectives F1, F2 (with C, T and the class of D) and F3, feasibility, the
+Lagrangian dual bounds, and the certificate that carries them.  Solvers write
+certificates; contracts and the offline verifier check them.
+
+It imports numpy and the standard library only, so an auditor runs it without a
+solver, and it imports nothing else of coopchain.
+
+Every per-enterprise constraint is a bound on W_j, so only the ``R + 2`` rows
+of the cooperative caps and the demand window couple the enterprises.  For any
+multipliers ``λ ≥ 0`` of those rows the Lagrangian dual function
+``q(λ) = λ·h + Σ_j max_{lo_j ≤ W_j ≤ hi_j} [φ_j(W_j) − (Gᵀλ)_j W_j]``
+bounds ``max Σ_j φ_j`` from above and is a closed form, because each inner
+maximum is one-dimensional.  That is the whole certificate: the allocation, its
+values, and multipliers whose bound meets them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+SCHEMA = "coopchain/certificate/v1"
+
+# A constraint g(W) <= b holds when g(W) - b <= FEASIBILITY_TOLERANCE * max(1, |b|).
+FEASIBILITY_TOLERANCE = 1e-9
+# A claimed number (objective value, bound, gap) agrees with its recomputation when
+# |claimed - recomputed| <= AGREEMENT_TOLERANCE * max(1, |recomputed|).  Recomputation
+# is deterministic up to the summation order of numpy on another machine (a few ulps),
+# so any material change of a number is caught.
+AGREEMENT_TOLERANCE = 1e-12
+# Largest relative gap a certificate may claim, per objective (issue 3, SPEC §7).
+GAP_LIMIT = {"F1": 1e-7, "F3": 1e-7, "F2-uniform": 1e-7, "F2-general": 1e-6}
+
+OBJECTIVES = ("F1", "F2", "F3")
+SENSE = {"F1": "max", "F2": "max", "F3": "min"}
+
+# The usual ten classes of the coupling coordination degree D, in 0.1-wide bins.
+COORDINATION_CLASSES = (
+    "extreme disorder",
+    "serious disorder",
+    "moderate disorder",
+    "mild disorder",
+    "on the verge of disorder",
+    "barely coordinated",
+    "primary coordination",
+    "intermediate coordination",
+    "good coordination",
+    "high-quality coordination",
+)
+
+
+class CertificateError(Exception):
+    """A certificate does not prove what it claims; the message says why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """The numbers of one problem document (SPEC §1), enterprises in document order."""
+
+    ids: tuple[str, ...]
+    indicators: tuple[str, ...]
+    resources: tuple[str, ...]
+    indicator_weight: np.ndarray  # a_k, (K,)
+    benefit: np.ndarray  # e_jk, (n, K)
+    use: np.ndarray  # rho_jr, (n, R)
+    enterprise_cap: np.ndarray  # R_j^r, (n, R); inf where the enterprise has no cap
+    cooperative_cap: np.ndarray  # R_0^r, (R,)
+    resource_weight: np.ndarray  # omega_r, (R,)
+    volume_min: np.ndarray  # min_j, (n,)
+    volume_max: np.ndarray  # max_j, (n,)
+    u0: np.ndarray  # (n,)
+    g: np.ndarray  # (n,)
+    alpha: np.ndarray  # coupling weights, (n,), summing to 1
+    reservation: np.ndarray  # pi_j, (n,)
+    demand_min: float
+    demand_max: float
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    @property
+    def unit_benefit(self) -> np.ndarray:
+        """c_j = Σ_k a_k e_jk, so f_j1 = c_j W_j and F1 = c·W."""
+        return self.benefit @ self.indicator_weight
+
+    @property
+    def unit_footprint(self) -> np.ndarray:
+        """f_j = Σ_r ω_r ρ_jr / R_0^r, so F3 = f·W."""
+        return self.use @ (self.resource_weight / self.cooperative_cap)
+
+    @property
+    def uniform_alpha(self) -> bool:
+        return bool(self.alpha.min() == self.alpha.max())
+
+
+def instance_from_document(doc: dict) -> Instance:
+    """Read a coopchain/problem/v1 document (a parsed JSON object) into arrays.
+
+    The document is assumed valid (models.problem validates); absent optional
+    fields take their SPEC defaults: no enterprise cap, uniform alpha, no reservation.
+    """
+    indicators = tuple(doc["indicators"])
+    resources = tuple(doc["resources"])
+    ents = doc["enterprises"]
+    n = len(ents)
+
+    def column(key: str, default: float) -> np.ndarray:
+        return np.array([float(e.get(key, default) if e.get(key) is not None else default) for e in ents])
+
+    alpha = column("alpha", math.nan)
+    if np.isnan(alpha).all():
+        alpha = np.full(n, 1.0 / n)
+    return Instance(
+        ids=tuple(e["id"] for e in ents),
+        indicators=indicators,
+        resources=resources,
+        indicator_weight=np.array([float(doc["indicators"][k]) for k in indicators]),
+        benefit=np.array([[float(e["benefit"][k]) for k in indicators] for e in ents]).reshape(n, len(indicators)),
+        use=np.array([[float(e["use"][r]) for r in resources] for e in ents]).reshape(n, len(resources)),
+        enterprise_cap=np.array(
+            [[float(e.get("cap", {}).get(r, math.inf)) for r in resources] for e in ents]
+        ).reshape(n, len(resources)),
+        cooperative_cap=np.array([float(doc["resources"][r]["cap"]) for r in resources]),
+        resource_weight=np.array([float(doc["resources"][r]["weight"]) for r in resources]),
+        volume_min=column("min", 0.0),
+        volume_max=column("max", math.inf),
+        u0=column("u0", math.nan),
+        g=column("g", math.nan),
+        alpha=alpha,
+        reservation=column("reservation", 0.0),
+        demand_min=float(doc["demand"]["min"]),
+        demand_max=float(doc["demand"]["max"]),
+    )
+
+
+# --- objectives (SPEC §1, source formulas 2-4) -------------------------------------
+
+
+@dataclass(frozen=True)
+class Values:
+    """F1, F2 = D = sqrt(C·T) with its parts C and T, the class of D, and F3."""
+
+    F1: float
+    F2: float
+    C: float
+    T: float
+    F3: float
+    coordination_class: str
+
+    def as_dict(self) -> dict:
+        return {"F1": self.F1, "F2": self.F2, "C": self.C, "T": self.T, "F3": self.F3, "class": self.coordination_class}
+
+
+def development_levels(inst: Instance, W: np.ndarray) -> np.ndarray:
+    """U_j = u0_j + g_j W_j."""
+    return inst.u0 + inst.g * W
+
+
+def coordination_class(D: float) -> str:
+    """The class of D among the ten 0.1-wide bins (D = 1 is high-quality)."""
+    return COORDINATION_CLASSES[min(int(D * 10.0), 9)]
+
+
+def log_coupling(inst: Instance, W: np.ndarray) -> float:
+    """ψ = log(C·T) = log n + mean(log U) + log T − log Σ U; F2 = exp(ψ / 2).
+
+    Computed in logarithms: the product of n levels below 1 underflows long before
+    n = 100,000.
+    """
+    U = development_levels(inst, W)
+    return math.log(inst.n) + float(np.mean(np.log(U))) + math.log(float(inst.alpha @ U)) - math.log(float(U.sum()))
+
+
+def evaluate(inst: Instance, W: np.ndarray) -> Values:
+    """The three perspectives of an allocation W (any W with every U_j > 0)."""
+    U = development_levels(inst, W)
+    C = math.exp(float(np.mean(np.log(U))) - math.log(float(U.mean())))
+    T = float(inst.alpha @ U)
+    D = math.sqrt(C * T)
+    return Values(
+        F1=float(inst.unit_benefit @ W),
+        F2=D,
+        C=C,
+        T=T,
+        F3=float(inst.unit_footprint @ W),
+        coordination_class=coordination_class(D),
+    )
+
+
+# --- constraints --------------------------------------------------------------------
+
+
+def enterprise_box(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
+    """Each enterprise's constraints as one interval lo_j <= W_j <= hi_j.
+
+    min_j <= W_j <= max_j, rho_jr W_j <= R_j^r (an upper bound where rho_jr > 0)
+    and c_j W_j >= pi_j (a lower bound where c_j > 0; unmeetable where c_j = 0 < pi_j).
+    """
+    c = inst.unit_benefit
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reserve = np.where(c > 0, inst.reservation / c, np.where(inst.reservation > 0, math.inf, 0.0))
+        cap_bound = np.where(inst.use > 0, inst.enterprise_cap / inst.use, math.inf)
+    lo = np.maximum(inst.volume_min, reserve)
+    hi = np.minimum(inst.volume_max, cap_bound.min(axis=1) if inst.use.shape[1] else math.inf)
+    return lo, hi
+
+
+def coupling_rows(inst: Instance) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """The rows that couple enterprises, as G W <= h: cooperative caps, then the demand window."""
+    names = tuple(f"cooperative_cap[{r}]" for r in inst.resources) + ("demand_max", "demand_min")
+    ones = np.ones(inst.n)
+    G = np.vstack([inst.use.T, ones, -ones])
+    h = np.concatenate([inst.cooperative_cap, [inst.demand_max, -inst.demand_min]])
+    return names, G, h
+
+
+def _exceeds(lhs: float, rhs: float) -> bool:
+    return lhs - rhs > FEASIBILITY_TOLERANCE * max(1.0, abs(rhs))
+
+
+def check_feasible(inst: Instance, W: np.ndarray) -> None:
+    """Raise CertificateError naming the first constraint of SPEC §1 that W breaks."""
+    if W.shape != (inst.n,) or not np.all(np.isfinite(W)):
+        raise CertificateError(f"the allocation must be {inst.n} finite numbers")
+    c = inst.unit_benefit
+    for j, eid in enumerate(inst.ids):
+        if _exceeds(inst.volume_min[j], W[j]):
+            raise CertificateError(f"{eid}: W = {W[j]!r} is below its minimum {inst.volume_min[j]!r}")
+        if _exceeds(W[j], inst.volume_max[j]):
+            raise CertificateError(f"{eid}: W = {W[j]!r} is above its maximum {inst.volume_max[j]!r}")
+        if _exceeds(inst.reservation[j], c[j] * W[j]):
+            raise CertificateError(f"{eid}: benefit {c[j] * W[j]!r} is below its reservation {inst.reservation[j]!r}")
+        for r, res in enumerate(inst.resources):
+            if _exceeds(inst.use[j, r] * W[j], inst.enterprise_cap[j, r]):
+                raise CertificateError(f"{eid}: {res} use {inst.use[j, r] * W[j]!r} exceeds its cap {inst.enterprise_cap[j, r]!r}")
+    names, G, h = coupling_rows(inst)
+    activity = G @ W
+    for name, a, b in zip(names, activity, h):
+        if _exceeds(a, b):
+            raise CertificateError(f"{name}: activity {abs(a)!r} breaks its limit {abs(b)!r}")
+    U = development_levels(inst, W)
+    if not np.all((U > 0) & (U <= 1 + FEASIBILITY_TOLERANCE)):
+        raise CertificateError("a development level U_j leaves (0, 1]")
+
+
+# --- Lagrangian dual bounds ------------------------------------------------------------
+#
+# Each bound is a closed form in the multipliers, evaluated in floating point.  The
+# sum of N terms computed in floating point is within N·eps·Σ|terms| of the exact sum
+# (Higham, Accuracy and Stability of Numerical Algorithms, §4.2), so every bound adds
+# that allowance and stays valid whatever the summation order.
+
+
+def _allowance(terms: np.ndarray, *extra: float) -> float:
+    count = terms.size + len(extra) + 1
+    return count * np.finfo(float).eps * (float(np.abs(terms).sum()) + sum(abs(x) for x in extra)) * 2.0
+
+
+def linear_dual_bound(c: np.ndarray, lam: np.ndarray, G: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+    """An upper bound on max {c·W : G W <= h, lo <= W <= hi} for any lam >= 0 (LP weak duality)."""
+    reduced = c - G.T @ lam
+    terms = np.where(reduced > 0, reduced * hi, reduced * lo)
+    fixed = float(lam @ h)
+    return fixed + float(terms.sum()) + _allowance(terms, fixed)
+
+
+def log_dual_terms(k: np.ndarray, u0: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per enterprise, the maximiser W_j and value of log(u0_j + g_j W_j) − k_j W_j on [lo_j, hi_j].
+
+    The function is concave; its stationary point is W = 1/k − u0/g when k > 0 and
+    g > 0, and the maximiser is that point clipped to the interval.  With k <= 0
+    it increases (take hi); with g = 0 it is linear in W (take the better end).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stationary = np.where((k > 0) & (g > 0), 1.0 / k - u0 / g, np.where(k > 0, -math.inf, math.inf))
+    W = np.clip(stationary, lo, hi)
+    value = np.log(u0 + g * W) - k * W
+    return W, value
+
+
+def log_dual_bound(lam: np.ndarray, G: np.ndarray, h: np.ndarray, inst: Instance, lo: np.ndarray, hi: np.ndarray) -> float:
+    """An upper bound on max {Σ log U_j : G W <= h, lo <= W <= hi} for any lam >= 0."""
+    _, terms = log_dual_terms(G.T @ lam, inst.u0, inst.g, lo, hi)
+    fixed = float(lam @ h)
+    return fixed + float(terms.sum()) + _allowance(terms, fixed)
+
+
+def ratio_row(inst: Instance, theta: float) -> tuple[np.ndarray, float]:
+    """T >= θ S (T = Σ α_j U_j, S = Σ U_j) as a row G_θ W <= h_θ.
+
+    Σ_j (α_j − θ)(u0_j + g_j W_j) >= 0  ⇔  −Σ_j (α_j − θ) g_j W_j <= Σ_j (α_j − θ) u0_j.
+    """
+    d = inst.alpha - theta
+    return -(d * inst.g), float(d @ inst.u0)
+
+
+def coupling_piece_bound(inst: Instance, theta_lo: float, theta_hi: float, lam: np.ndarray) -> float:
+    """An upper bound on ψ = log(C·T) over allocations with T / S in [θ_lo, θ_hi].
+
+    ψ = log n + mean(log U) + log(T/S).  On the piece, log(T/S) <= log θ_hi, and
+    the allocation satisfies T >= θ_lo S, so mean(log U) is at most the dual bound
+    of max Σ log U under the coupling rows plus that row, divided by n.  The
+    multipliers lam cover the coupling rows and then the ratio row.
+
+    With uniform alpha, T / S = 1/n for every allocation: there is one piece, no
+    ratio row, and ψ = mean(log U) exactly.
+    """
+    G, h = coupling_piece_rows(inst, theta_lo)
+    lo, hi = enterprise_box(inst)
+    q = log_dual_bound(lam, G, h, inst, lo, hi)
+    if inst.uniform_alpha:
+        return q / inst.n
+    log_theta = math.log(theta_hi) if theta_hi > 0 else -math.inf
+    return math.log(inst.n) + log_theta + q / inst.n
+
+
+def coupling_piece_rows(inst: Instance, theta_lo: float) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the F2 subproblem on a piece starting at θ_lo: the coupling rows, then T >= θ_lo S."""
+    _, G, h = coupling_rows(inst)
+    if inst.uniform_alpha:
+        return G, h
+    row, rhs = ratio_row(inst, theta_lo)
+    return np.vstack([G, row]), np.append(h, rhs)
+
+
+# --- certificates -----------------------------------------------------------------------
+
+
+def problem_hash(canonical: str) -> str:
+    """The problem's identity: SHA-256 of its canonical JSON text (SPEC §6), hex."""
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def relative_gap(objective: str, value: float, bound: float) -> float:
+    """How far the bound is from the value: relative for F2, relative to max(1, |value|) for F1, F3."""
+    if objective == "F2":
+        return (bound - value) / value
+    slack = bound - value if SENSE[objective] == "max" else value - bound
+    return slack / max(1.0, abs(value))
+
+
+def gap_limit(objective: str, inst: Instance) -> float:
+    if objective == "F2":
+        return GAP_LIMIT["F2-uniform" if inst.uniform_alpha else "F2-general"]
+    return GAP_LIMIT[objective]
+
+
+def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
+    """The bound the certificate's dual data proves, recomputed from the problem alone."""
+    names, G, h = coupling_rows(inst)
+    lo, hi = enterprise_box(inst)
+    if objective in ("F1", "F3"):
+        lam = _multipliers(cert.get("multipliers"), len(names), "multipliers")
+        if objective == "F1":
+            return linear_dual_bound(inst.unit_benefit, lam, G, h, lo, hi)
+        return -linear_dual_bound(-inst.unit_footprint, lam, G, h, lo, hi)
+    pieces = cert.get("pieces")
+    if not isinstance(pieces, list) or not pieces:
+        raise CertificateError("an F2 certificate needs a non-empty list 'pieces'")
+    theta_min, theta_max = float(inst.alpha.min()), float(inst.alpha.max())
+    psi = -math.inf
+    expected_lo = None
+    for i, piece in enumerate(pieces):
+        if not isinstance(piece, dict) or not isinstance(piece.get("theta"), list) or len(piece["theta"]) != 2:
+            raise CertificateError(f"pieces[{i}] needs 'theta': [lo, hi] and 'multipliers'")
+        a, b = (_number(x, f"pieces[{i}].theta") for x in piece["theta"])
+        if not a <= b:
+            raise CertificateError(f"pieces[{i}].theta is not an interval: {a!r} > {b!r}")
+        if expected_lo is None:
+            if a != theta_min:
+                raise CertificateError(f"the pieces start at θ = {a!r}, not at the smallest alpha {theta_min!r}")
+        elif a != expected_lo:
+            raise CertificateError(f"pieces[{i}] starts at θ = {a!r}, not where pieces[{i - 1}] ends ({expected_lo!r})")
+        expected_lo = b
+        rows = len(names) + (0 if inst.uniform_alpha else 1)
+        lam = _multipliers(piece.get("multipliers"), rows, f"pieces[{i}].multipliers")
+        psi = max(psi, coupling_piece_bound(inst, a, b, lam))
+    if expected_lo != theta_max:
+        raise CertificateError(f"the pieces end at θ = {expected_lo!r}, not at the largest alpha {theta_max!r}")
+    return math.exp(psi / 2.0)
+
+
+def _number(x, where: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        raise CertificateError(f"{where} must hold finite numbers")
+    return float(x)
+
+
+def _multipliers(raw, m: int, where: str) -> np.ndarray:
+    if not isinstance(raw, list) or len(raw) != m:
+        raise CertificateError(f"{where} must be a list of {m} numbers")
+    lam = np.array([_number(x, where) for x in raw])
+    if np.any(lam < 0):
+        raise CertificateError(f"{where} must be non-negative (a negative multiplier proves nothing)")
+    return lam
+
+
+def _agree(claimed, recomputed: float, what: str) -> None:
+    if isinstance(claimed, bool) or not isinstance(claimed, (int, float)) or not math.isfinite(claimed):
+        raise CertificateError(f"{what} must be a finite number")
+    if abs(claimed - recomputed) > AGREEMENT_TOLERANCE * max(1.0, abs(recomputed)):
+        raise CertificateError(f"the certificate claims {what} = {claimed!r}, but it is {recomputed!r}")
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a valid certificate proves."""
+
+    objective: str
+    problem_hash: str
+    allocation: dict
+    values: Values
+    bound: float
+    gap: float
+
+
+def verify_certificate(cert: dict) -> Verified:
+    """Check a coopchain/certificate/v1 document; raise CertificateError with the first reason.
+
+    Checks, in order: its shape; that the embedded problem is the one its hash
+    names; that the allocation is feasible; that every claimed value is what the
+    allocation gives; that the dual data proves the claimed bound; and that the
+    gap between them is the claimed one and within the limit for the objective.
+    """
+    if not isinstance(cert, dict) or cert.get("schema") != SCHEMA:
+        raise CertificateError(f"not a certificate: 'schema' must be {SCHEMA!r}")
+    objective = cert.get("objective")
+    if objective not in OBJECTIVES:
+        raise CertificateError(f"'objective' must be one of {', '.join(OBJECTIVES)}")
+    canonical = cert.get("problem")
+    if not isinstance(canonical, str):
+        raise CertificateError("'problem' must be the canonical problem document as a string")
+    if problem_hash(canonical) != cert.get("problem_hash"):
+        raise CertificateError("the embedded problem does not match 'problem_hash': it was altered")
+    try:
+        inst = instance_from_document(json.loads(canonical))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CertificateError(f"the embedded problem cannot be read: {e}") from e
+
+    allocation = cert.get("allocation")
+    if not isinstance(allocation, dict) or list(allocation) != list(inst.ids):
+        raise CertificateError("'allocation' must map every enterprise id, in document order, to its volume")
+    W = np.array([_number(x, "allocation") for x in allocation.values()])
+    check_feasible(inst, W)
+
+    values = evaluate(inst, W)
+    claimed = cert.get("values")
+    if not isinstance(claimed, dict):
+        raise CertificateError("'values' must be an object")
+    for key in ("F1", "F2", "C", "T", "F3"):
+        _agree(claimed.get(key), getattr(values, key), f"{key}")
+    if claimed.get("class") != values.coordination_class:
+        raise CertificateError(f"the certificate claims class {claimed.get('class')!r}, but D gives {values.coordination_class!r}")
+
+    bound = certified_bound(objective, inst, cert)
+    _agree(cert.get("bound"), bound, "bound")
+    gap = relative_gap(objective, getattr(values, objective), bound)
+    if not isinstance(cert.get("gap"), (int, float)) or abs(cert["gap"] - gap) > AGREEMENT_TOLERANCE:
+        raise CertificateError(f"the certificate claims gap = {cert.get('gap')!r}, but it is {gap!r}")
+    limit = gap_limit(objective, inst)
+    if gap > limit:
+        raise CertificateError(f"the gap {gap:.3g} exceeds the limit {limit:g} for {objective}: optimality is not proven")
+    return Verified(objective, cert["problem_hash"], dict(allocation), values, bound, gap)
