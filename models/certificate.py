@@ -16,7 +16,9 @@ multipliers ``λ ≥ 0`` of those rows the Lagrangian dual function
 ``q(λ) = λ·h + Σ_j max_{lo_j ≤ W_j ≤ hi_j} [φ_j(W_j) − (Gᵀλ)_j W_j]``
 bounds ``max Σ_j φ_j`` from above and is a closed form, because each inner
 maximum is one-dimensional.  That is the whole certificate: the allocation, its
-values, and multipliers whose bound meets them.
+values, and multipliers whose bound meets them.  For F2 with general alpha the
+bound is taken piece by piece over the sum of development levels (see
+`coupling_piece_bound`).
 """
 
 from __future__ import annotations
@@ -224,25 +226,32 @@ def coupling_rows(inst: Instance) -> tuple[tuple[str, ...], np.ndarray, np.ndarr
     return names, G, h
 
 
-def _exceeds(lhs: float, rhs: float) -> bool:
-    return lhs - rhs > FEASIBILITY_TOLERANCE * max(1.0, abs(rhs))
+def _exceeds(lhs, rhs):
+    """lhs <= rhs fails beyond the tolerance (elementwise on arrays)."""
+    return lhs - rhs > FEASIBILITY_TOLERANCE * np.maximum(1.0, np.abs(rhs))
 
 
 def check_feasible(inst: Instance, W: np.ndarray) -> None:
     """Raise CertificateError naming the first constraint of SPEC §1 that W breaks."""
     if W.shape != (inst.n,) or not np.all(np.isfinite(W)):
         raise CertificateError(f"the allocation must be {inst.n} finite numbers")
-    c = inst.unit_benefit
-    for j, eid in enumerate(inst.ids):
-        if _exceeds(inst.volume_min[j], W[j]):
-            raise CertificateError(f"{eid}: W = {W[j]!r} is below its minimum {inst.volume_min[j]!r}")
-        if _exceeds(W[j], inst.volume_max[j]):
-            raise CertificateError(f"{eid}: W = {W[j]!r} is above its maximum {inst.volume_max[j]!r}")
-        if _exceeds(inst.reservation[j], c[j] * W[j]):
-            raise CertificateError(f"{eid}: benefit {c[j] * W[j]!r} is below its reservation {inst.reservation[j]!r}")
-        for r, res in enumerate(inst.resources):
-            if _exceeds(inst.use[j, r] * W[j], inst.enterprise_cap[j, r]):
-                raise CertificateError(f"{eid}: {res} use {inst.use[j, r] * W[j]!r} exceeds its cap {inst.enterprise_cap[j, r]!r}")
+    benefit = inst.unit_benefit * W
+    with np.errstate(invalid="ignore"):  # inf caps times zero use
+        cap_broken = _exceeds(inst.use * W[:, None], inst.enterprise_cap)
+    per_enterprise = (
+        ("below its minimum", _exceeds(inst.volume_min, W), W, inst.volume_min),
+        ("above its maximum", _exceeds(W, inst.volume_max), W, inst.volume_max),
+        ("a benefit below its reservation", _exceeds(inst.reservation, benefit), benefit, inst.reservation),
+    )
+    for what, broken, got, limit in per_enterprise:
+        if broken.any():
+            j = int(np.argmax(broken))
+            raise CertificateError(f"{inst.ids[j]}: W = {W[j]!r} gives {what} ({got[j]!r} against {limit[j]!r})")
+    if cap_broken.any():
+        j, r = np.unravel_index(int(np.argmax(cap_broken)), cap_broken.shape)
+        raise CertificateError(
+            f"{inst.ids[j]}: {inst.resources[r]} use {inst.use[j, r] * W[j]!r} exceeds its cap {inst.enterprise_cap[j, r]!r}"
+        )
     names, G, h = coupling_rows(inst)
     activity = G @ W
     for name, a, b in zip(names, activity, h):
@@ -295,42 +304,58 @@ def log_dual_bound(lam: np.ndarray, G: np.ndarray, h: np.ndarray, inst: Instance
     return fixed + float(terms.sum()) + _allowance(terms, fixed)
 
 
-def ratio_row(inst: Instance, theta: float) -> tuple[np.ndarray, float]:
-    """T >= θ S (T = Σ α_j U_j, S = Σ U_j) as a row G_θ W <= h_θ.
-
-    Σ_j (α_j − θ)(u0_j + g_j W_j) >= 0  ⇔  −Σ_j (α_j − θ) g_j W_j <= Σ_j (α_j − θ) u0_j.
-    """
-    d = inst.alpha - theta
-    return -(d * inst.g), float(d @ inst.u0)
-
-
-def coupling_piece_bound(inst: Instance, theta_lo: float, theta_hi: float, lam: np.ndarray) -> float:
-    """An upper bound on ψ = log(C·T) over allocations with T / S in [θ_lo, θ_hi].
-
-    ψ = log n + mean(log U) + log(T/S).  On the piece, log(T/S) <= log θ_hi, and
-    the allocation satisfies T >= θ_lo S, so mean(log U) is at most the dual bound
-    of max Σ log U under the coupling rows plus that row, divided by n.  The
-    multipliers lam cover the coupling rows and then the ratio row.
-
-    With uniform alpha, T / S = 1/n for every allocation: there is one piece, no
-    ratio row, and ψ = mean(log U) exactly.
-    """
-    G, h = coupling_piece_rows(inst, theta_lo)
-    lo, hi = enterprise_box(inst)
-    q = log_dual_bound(lam, G, h, inst, lo, hi)
-    if inst.uniform_alpha:
-        return q / inst.n
-    log_theta = math.log(theta_hi) if theta_hi > 0 else -math.inf
-    return math.log(inst.n) + log_theta + q / inst.n
-
-
-def coupling_piece_rows(inst: Instance, theta_lo: float) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of the F2 subproblem on a piece starting at θ_lo: the coupling rows, then T >= θ_lo S."""
+def uniform_coupling_bound(inst: Instance, lam: np.ndarray) -> float:
+    """An upper bound on ψ = log(C·T) when alpha is uniform: then T = S/n and ψ = mean(log U)."""
     _, G, h = coupling_rows(inst)
-    if inst.uniform_alpha:
-        return G, h
-    row, rhs = ratio_row(inst, theta_lo)
-    return np.vstack([G, row]), np.append(h, rhs)
+    lo, hi = enterprise_box(inst)
+    return log_dual_bound(lam, G, h, inst, lo, hi) / inst.n
+
+
+def level_sum_range(inst: Instance) -> tuple[float, float]:
+    """The range of S = Σ_j U_j over the enterprises' boxes: what F2 pieces must tile."""
+    lo, hi = enterprise_box(inst)
+    return float(np.sum(inst.u0 + inst.g * lo)), float(np.sum(inst.u0 + inst.g * hi))
+
+
+def secant_slope(s_lo: float, s_hi: float) -> float:
+    """Slope of the chord of log S over [s_lo, s_hi] (the tangent's slope 1/s_lo on a point)."""
+    return (math.log(s_hi) - math.log(s_lo)) / (s_hi - s_lo) if s_hi > s_lo else 1.0 / s_lo
+
+
+def piece_rows(inst: Instance, s_lo: float, s_hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """The coupling rows, then s_lo <= S <= s_hi written as g·W <= s_hi − Σu0 and −g·W <= Σu0 − s_lo."""
+    _, G, h = coupling_rows(inst)
+    base = float(inst.u0.sum())
+    return np.vstack([G, inst.g, -inst.g]), np.append(h, [s_hi - base, base - s_lo])
+
+
+def coupling_piece_bound(inst: Instance, s_lo: float, s_hi: float, tau: float, lam: np.ndarray) -> float:
+    """An upper bound on ψ = log(C·T) over allocations with S = Σ U_j in [s_lo, s_hi], general alpha.
+
+    ψ = log n + mean(log U) + log T − log S.  Two relaxations, both exact in the
+    limit of a short piece:
+    * log T <= τ T − log τ − 1 for any τ > 0 (the tangent of the concave log at 1/τ);
+    * −log S <= −log s_lo − β (S − s_lo) on the piece, β the chord's slope (−log is convex,
+      so the chord lies above it; the excess is at most (log(s_hi/s_lo))² / 8).
+    What remains is mean(log U) plus terms linear in W, bounded by the Lagrangian
+    dual with `lam` (scaled by n) on the coupling rows and the two rows of the piece.
+    """
+    n = inst.n
+    G, h = piece_rows(inst, s_lo, s_hi)
+    lo, hi = enterprise_box(inst)
+    beta = secant_slope(s_lo, s_hi)
+    k = G.T @ lam - n * (tau * inst.alpha - beta) * inst.g
+    _, terms = log_dual_terms(k, inst.u0, inst.g, lo, hi)
+    parts = (
+        math.log(n),
+        -math.log(tau) - 1.0,
+        -math.log(s_lo),
+        beta * s_lo,
+        tau * float(inst.alpha @ inst.u0),
+        -beta * float(inst.u0.sum()),
+        float(lam @ h) / n,
+    )
+    return sum(parts) + float(terms.sum()) / n + _allowance(terms, *(x * n for x in parts)) / n
 
 
 # --- certificates -----------------------------------------------------------------------
@@ -364,29 +389,32 @@ def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
         if objective == "F1":
             return linear_dual_bound(inst.unit_benefit, lam, G, h, lo, hi)
         return -linear_dual_bound(-inst.unit_footprint, lam, G, h, lo, hi)
+    if inst.uniform_alpha:
+        lam = _multipliers(cert.get("multipliers"), len(names), "multipliers")
+        return math.exp(uniform_coupling_bound(inst, lam) / 2.0)
     pieces = cert.get("pieces")
     if not isinstance(pieces, list) or not pieces:
-        raise CertificateError("an F2 certificate needs a non-empty list 'pieces'")
-    theta_min, theta_max = float(inst.alpha.min()), float(inst.alpha.max())
+        raise CertificateError("an F2 certificate for general alpha needs a non-empty list 'pieces'")
+    s_min, s_max = level_sum_range(inst)
     psi = -math.inf
-    expected_lo = None
+    expected_lo = s_min
     for i, piece in enumerate(pieces):
-        if not isinstance(piece, dict) or not isinstance(piece.get("theta"), list) or len(piece["theta"]) != 2:
-            raise CertificateError(f"pieces[{i}] needs 'theta': [lo, hi] and 'multipliers'")
-        a, b = (_number(x, f"pieces[{i}].theta") for x in piece["theta"])
+        where = f"pieces[{i}]"
+        if not isinstance(piece, dict) or not isinstance(piece.get("s"), list) or len(piece["s"]) != 2:
+            raise CertificateError(f"{where} needs 's': [lo, hi], 'tau' and 'multipliers'")
+        a, b = (_number(x, f"{where}.s") for x in piece["s"])
+        if a != expected_lo:
+            raise CertificateError(f"{where} starts at S = {a!r}, not at {expected_lo!r} where the previous piece ends")
         if not a <= b:
-            raise CertificateError(f"pieces[{i}].theta is not an interval: {a!r} > {b!r}")
-        if expected_lo is None:
-            if a != theta_min:
-                raise CertificateError(f"the pieces start at θ = {a!r}, not at the smallest alpha {theta_min!r}")
-        elif a != expected_lo:
-            raise CertificateError(f"pieces[{i}] starts at θ = {a!r}, not where pieces[{i - 1}] ends ({expected_lo!r})")
+            raise CertificateError(f"{where}.s is not an interval: {a!r} > {b!r}")
         expected_lo = b
-        rows = len(names) + (0 if inst.uniform_alpha else 1)
-        lam = _multipliers(piece.get("multipliers"), rows, f"pieces[{i}].multipliers")
-        psi = max(psi, coupling_piece_bound(inst, a, b, lam))
-    if expected_lo != theta_max:
-        raise CertificateError(f"the pieces end at θ = {expected_lo!r}, not at the largest alpha {theta_max!r}")
+        tau = _number(piece.get("tau"), f"{where}.tau")
+        if tau <= 0:
+            raise CertificateError(f"{where}.tau must be positive")
+        lam = _multipliers(piece.get("multipliers"), len(names) + 2, f"{where}.multipliers")
+        psi = max(psi, coupling_piece_bound(inst, a, b, tau, lam))
+    if expected_lo != s_max:
+        raise CertificateError(f"the pieces end at S = {expected_lo!r}, not at the largest level sum {s_max!r}")
     return math.exp(psi / 2.0)
 
 
@@ -471,3 +499,36 @@ def verify_certificate(cert: dict) -> Verified:
     if gap > limit:
         raise CertificateError(f"the gap {gap:.3g} exceeds the limit {limit:g} for {objective}: optimality is not proven")
     return Verified(objective, cert["problem_hash"], dict(allocation), values, bound, gap)
+
+
+def certificate_document(canonical: str, inst: Instance, objective: str, W: np.ndarray, *, multipliers=None, pieces=None) -> dict:
+    """Write the certificate of an allocation: values, bound and gap computed as the verifier computes them.
+
+    `multipliers` (F1, F3, and F2 with uniform alpha): one non-negative number per
+    coupling row, in the order of `coupling_rows`.  `pieces` (F2, general alpha): a
+    list of (s_lo, s_hi, tau, multipliers) tiling `level_sum_range`, the
+    multipliers covering the coupling rows and the two rows of the piece.
+    `inst` must be the instance of `canonical`.
+    """
+    names, _, _ = coupling_rows(inst)
+    cert = {
+        "schema": SCHEMA,
+        "objective": objective,
+        "problem_hash": problem_hash(canonical),
+        "problem": canonical,
+        "allocation": {eid: float(w) for eid, w in zip(inst.ids, W)},
+        "rows": list(names),
+    }
+    if pieces is not None:
+        cert["rows"] += ["level_sum_max", "level_sum_min"]
+        cert["pieces"] = [
+            {"s": [float(a), float(b)], "tau": float(tau), "multipliers": [float(x) for x in lam]} for a, b, tau, lam in pieces
+        ]
+    else:
+        cert["multipliers"] = [float(x) for x in multipliers]
+    values = evaluate(inst, np.asarray(W, dtype=float))
+    bound = certified_bound(objective, inst, cert)
+    cert["values"] = values.as_dict()
+    cert["bound"] = bound
+    cert["gap"] = relative_gap(objective, getattr(values, objective), bound)
+    return cert

@@ -1,0 +1,1 @@
+"""coopchain models: the problem document, solvers and results (SPEC §1, §6)."""

@@ -1,0 +1,83 @@
+"""Turning a solver's nearly feasible allocation into an exactly feasible one.
+
+Simplex solutions meet their rows to within HiGHS's tolerance (1e-7) and a
+Lagrangian maximiser meets the coupling rows only in the limit.  A certificate
+should not lean on tolerances, so before it is written the allocation is moved
+the smallest step that makes every constraint hold in floating point, as the
+verifier evaluates it.  Per-enterprise limits are met by clipping into the box;
+the coupling rows (SPEC §1: cooperative caps, demand window) by moving towards a
+point that meets them, or, when two of them pull in opposite directions, by a
+small LP that stays next to the allocation.
+"""
+
+from __future__ import annotations
+
+import highspy
+import numpy as np
+
+from models.certificate import Instance, coupling_rows, enterprise_box
+
+# Steps are shortened by this much so that rounding cannot undo them.
+_SAFETY = 1e-12
+
+
+def _holds(G: np.ndarray, h: np.ndarray, W: np.ndarray) -> bool:
+    return bool(np.all(G @ W <= h))
+
+
+def _towards(W: np.ndarray, target: np.ndarray, G: np.ndarray, h: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Move W along the segment to `target` just far enough that the chosen rows hold."""
+    now, there = G[rows] @ W, G[rows] @ target
+    broken = now > h[rows]
+    if not broken.any():
+        return W
+    if np.any(there[broken] > h[rows][broken]):
+        return W  # the target breaks them too: this direction cannot help
+    t = float(np.max((now[broken] - h[rows][broken]) / (now[broken] - there[broken])))
+    t = min(1.0, t * (1 + _SAFETY) + _SAFETY)
+    return W + t * (target - W)
+
+
+def make_feasible(inst: Instance, W: np.ndarray) -> np.ndarray:
+    """The allocation itself if it is feasible, else a feasible one next to it (SPEC §1 constraints)."""
+    lo, hi = enterprise_box(inst)
+    W = np.clip(np.asarray(W, dtype=float), lo, hi)
+    _, G, h = coupling_rows(inst)
+    if _holds(G, h, W):
+        return W
+    upper_rows = np.arange(len(h) - 1)  # caps and demand max: all grow with W
+    lower_row = np.array([len(h) - 1])  # demand min: shrinks with W
+    for first, second in (((lo, upper_rows), (hi, lower_row)), ((hi, lower_row), (lo, upper_rows))):
+        V = _towards(_towards(W, first[0], G, h, first[1]), second[0], G, h, second[1])
+        if _holds(G, h, V):
+            return np.clip(V, lo, hi)
+    return _nearby_lp(W, lo, hi, G, h)
+
+
+def _nearby_lp(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, G: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """A feasible point within a small box around W, found by HiGHS; the box widens until one exists."""
+    width = 1e-7 * np.maximum(1.0, hi - lo)
+    for _ in range(8):
+        h_model = highspy.Highs()
+        h_model.setOptionValue("output_flag", False)
+        n, m = W.size, len(h)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n, m
+        lp.col_cost_ = np.zeros(n)
+        lp.col_lower_ = np.maximum(lo, W - width)
+        lp.col_upper_ = np.minimum(hi, W + width)
+        lp.row_lower_ = np.full(m, -np.inf)
+        lp.row_upper_ = h - _SAFETY * np.maximum(1.0, np.abs(h))
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, m
+        lp.a_matrix_.start_ = np.arange(m + 1, dtype=np.int32) * n
+        lp.a_matrix_.index_ = np.tile(np.arange(n, dtype=np.int32), m)
+        lp.a_matrix_.value_ = G.ravel()
+        h_model.passModel(lp)
+        h_model.run()
+        if h_model.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            V = np.clip(np.array(h_model.getSolution().col_value), lo, hi)
+            if _holds(G, h, V):
+                return V
+        width *= 100.0
+    raise ArithmeticError("no feasible allocation found next to the solver's answer")

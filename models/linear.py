@@ -1,0 +1,114 @@
+"""max F1 and min F3: the two linear objectives of SPEC §1, solved by HiGHS with a dual certificate.
+
+The LP is `formulation.highs_lp` (arrays, the default) or `formulation.pyomo_model`
+(the formulation of record, solved through Pyomo).  Either way HiGHS's row duals
+become the multipliers of the coupling rows; models.certificate turns them into
+the closed-form bound an auditor recomputes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import highspy
+import numpy as np
+
+from models.certificate import Instance, certificate_document
+from models.feasibility import make_feasible
+from models.formulation import SENSE, formulate, highs_lp, objective_scale, pyomo_model, pyomo_name
+from models.solution import Solution
+
+
+# HiGHS 1.16's dual simplex on this shape (R + 1 dense rows, n boxed columns) costs
+# about n² per solve: 0.04 s at n = 10,000 but 4.3 s at n = 100,000, for 1 to 17
+# iterations.  Its interior point method with crossover stays linear (0.55 s at
+# 100,000) and still ends at a vertex with exact duals.  Below this size simplex is
+# the faster of the two (2 ms against 12 ms at n = 1,000).
+INTERIOR_POINT_FROM = 10_000
+
+
+def _multipliers(row_duals: np.ndarray, objective: str) -> np.ndarray:
+    """HiGHS row duals -> non-negative multipliers of the certificate's rows (caps..., demand_max, demand_min).
+
+    HiGHS reports y with reduced costs c − Aᵀy for either sense.  The certificate
+    bounds a maximisation (of F1, or of −F3), so for min F3 the signs flip.  The
+    demand row is ranged: a positive y belongs to its upper side, a negative one
+    to its lower side, whose row in G is −1·W.
+    """
+    y = row_duals if SENSE[objective] == "max" else -row_duals
+    caps, demand = y[:-1], y[-1]
+    return np.concatenate([np.maximum(caps, 0.0), [max(demand, 0.0), max(-demand, 0.0)]])
+
+
+def solve_linear(inst: Instance, canonical: str, objective: str, backend: str = "highs") -> Solution:
+    """Optimise F1 (max) or F3 (min) and certify the optimum."""
+    start = time.perf_counter()
+    form = formulate(inst)
+    if backend == "highs":
+        highs = highspy.Highs()
+        highs.setOptionValue("output_flag", False)
+        if inst.n >= INTERIOR_POINT_FROM:
+            highs.setOptionValue("solver", "ipm")
+        highs.passModel(highs_lp(form, objective))
+        built = time.perf_counter()
+        highs.run()
+        status = highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            return _not_optimal(objective, highs.modelStatusToString(status), start, built)
+        solution = highs.getSolution()
+        W, duals = np.array(solution.col_value), np.array(solution.row_dual)
+    elif backend == "pyomo":
+        W, duals, built, status = _solve_pyomo(form, objective)
+        if W is None:
+            return _not_optimal(objective, status, start, built)
+    else:
+        raise ValueError(f"unknown backend {backend!r}: use 'highs' or 'pyomo'")
+    W = make_feasible(inst, W)
+    duals = duals / objective_scale(form, objective)
+    cert = certificate_document(canonical, inst, objective, W, multipliers=_multipliers(duals, objective))
+    done = time.perf_counter()
+    return Solution(
+        objective=objective,
+        status="optimal",
+        message=f"{objective} optimal; the dual bound proves it to a relative gap of {cert['gap']:.1e}",
+        ids=inst.ids,
+        allocation=W,
+        values=_values(cert),
+        bound=cert["bound"],
+        gap=cert["gap"],
+        certificate=cert,
+        timings={"build": built - start, "solve": done - built},
+    )
+
+
+def _values(cert: dict):
+    from models.certificate import Values
+
+    v = cert["values"]
+    return Values(v["F1"], v["F2"], v["C"], v["T"], v["F3"], v["class"])
+
+
+def _not_optimal(objective: str, status: str, start: float, built: float) -> Solution:
+    infeasible = "infeasible" in status.lower()
+    return Solution(
+        objective=objective,
+        status="infeasible" if infeasible else "failed",
+        message=f"HiGHS: {status}" if not infeasible else "The constraints cannot all be met at once.",
+        timings={"build": built - start, "solve": time.perf_counter() - built},
+    )
+
+
+def _solve_pyomo(form, objective):
+    import pyomo.environ as pyo
+
+    model = pyomo_model(form, objective)
+    model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+    built = time.perf_counter()
+    result = pyo.SolverFactory("appsi_highs").solve(model, load_solutions=False)
+    condition = str(result.solver.termination_condition)
+    if condition != "optimal":
+        return None, None, built, condition
+    model.solutions.load_from(result)
+    W = np.array([pyo.value(model.W[eid]) for eid in form.ids])
+    duals = np.array([model.dual.get(getattr(model, pyomo_name(row.name)), 0.0) for row in form.rows])
+    return W, duals, built, condition

@@ -1,0 +1,56 @@
+"""The outcome of a solve (SPEC §6 `coopchain solve`): honest about failure, typed, JSON on request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.certificate import Values
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One constraint that takes part in making the data infeasible, by name and in words."""
+
+    constraint: str
+    sentence: str
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """A solve's result: `success` is False with a `message` when there is no certified optimum."""
+
+    objective: str
+    status: str  # "optimal", "infeasible" or "failed"
+    message: str
+    ids: tuple[str, ...] = ()
+    allocation: np.ndarray | None = None
+    values: Values | None = None
+    bound: float | None = None
+    gap: float | None = None
+    certificate: dict | None = None
+    conflicts: tuple[Conflict, ...] = ()
+    timings: dict = field(default_factory=dict)  # seconds: "build", "solve"
+
+    @property
+    def success(self) -> bool:
+        return self.status == "optimal"
+
+    def as_json(self) -> dict:
+        """The JSON of SPEC §6: status, allocation, values, bound, gap, certificate (or conflicts)."""
+        if not self.success:
+            out = {"status": self.status, "objective": self.objective, "message": self.message}
+            if self.conflicts:
+                out["conflicts"] = [{"constraint": c.constraint, "sentence": c.sentence} for c in self.conflicts]
+            return out
+        return {
+            "status": self.status,
+            "objective": self.objective,
+            "message": self.message,
+            "allocation": {eid: float(w) for eid, w in zip(self.ids, self.allocation)},
+            "values": self.values.as_dict(),
+            "bound": self.bound,
+            "gap": self.gap,
+            "certificate": self.certificate,
+        }
