@@ -401,7 +401,7 @@ def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
     for i, piece in enumerate(pieces):
         where = f"pieces[{i}]"
         if not isinstance(piece, dict) or not isinstance(piece.get("s"), list) or len(piece["s"]) != 2:
-            raise CertificateError(f"{where} needs 's': [lo, hi], 'tau' and 'multipliers'")
+            raise CertificateError(f"{where} needs 's': [lo, hi], 'tau', 'multipliers' and 'bound'")
         a, b = (_number(x, f"{where}.s") for x in piece["s"])
         if a != expected_lo:
             raise CertificateError(f"{where} starts at S = {a!r}, not at {expected_lo!r} where the previous piece ends")
@@ -412,7 +412,10 @@ def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
         if tau <= 0:
             raise CertificateError(f"{where}.tau must be positive")
         lam = _multipliers(piece.get("multipliers"), len(names) + 2, f"{where}.multipliers")
-        psi = max(psi, coupling_piece_bound(inst, a, b, tau, lam))
+        piece_psi = coupling_piece_bound(inst, a, b, tau, lam)
+        # Each piece states its own bound, so that no number in it goes unchecked.
+        _agree(piece.get("bound"), math.exp(piece_psi / 2.0), f"{where}.bound")
+        psi = max(psi, piece_psi)
     if expected_lo != s_max:
         raise CertificateError(f"the pieces end at S = {expected_lo!r}, not at the largest level sum {s_max!r}")
     return math.exp(psi / 2.0)
@@ -524,6 +527,9 @@ def certificate_document(canonical: str, inst: Instance, objective: str, W: np.n
         cert["pieces"] = [
             {"s": [float(a), float(b)], "tau": float(tau), "multipliers": [float(x) for x in lam]} for a, b, tau, lam in pieces
         ]
+        for piece in cert["pieces"]:
+            s_lo, s_hi = piece["s"]
+            piece["bound"] = math.exp(coupling_piece_bound(inst, s_lo, s_hi, piece["tau"], np.array(piece["multipliers"])) / 2.0)
     else:
         cert["multipliers"] = [float(x) for x in multipliers]
     values = evaluate(inst, np.asarray(W, dtype=float))

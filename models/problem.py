@@ -228,8 +228,8 @@ def _key_issues(where: str, given: dict, known: dict, kind: str, missing: str | 
     return out
 
 
-_NO_BENEFIT = "every enterprise gives its benefit per unit of volume for every indicator (0 if none)"
-_NO_USE = "every enterprise gives its use per unit of volume of every resource (0 if none)"
+_NO_BENEFIT = "every enterprise must give its benefit per unit of volume for every indicator (0 if none)"
+_NO_USE = "every enterprise must give its use per unit of volume of every resource (0 if none)"
 
 
 def _check(p: Problem) -> tuple[list[Issue], list[float] | None, list[str]]:
@@ -366,9 +366,11 @@ def _alpha(ents: list[Enterprise], issues: list[Issue]) -> tuple[list[float] | N
     if total == 0:
         issues.append(Issue("enterprises", "every alpha is 0; the coupling weights need at least one positive value (they are scaled to sum to 1)"))
         return None, []
-    if abs(total - 1.0) <= ALPHA_SUM_TOLERANCE:
-        return None, []
-    return [a / total for a in given], [f"alpha summed to {_fmt(total)}; scaled to sum to 1"]
+    notices = [] if abs(total - 1.0) <= ALPHA_SUM_TOLERANCE else [f"alpha summed to {_fmt(total)}; scaled to sum to 1"]
+    if min(given) == max(given):
+        # Equal weights mean uniform: exactly 1/n, as when alpha is left out (the same identity).
+        return (None if given[0] == 1.0 / n else [1.0 / n] * n), notices
+    return ([a / total for a in given] if notices else None), notices
 
 
 # --- pydantic's errors, in words ------------------------------------------------------------

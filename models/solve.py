@@ -1,0 +1,47 @@
+"""One entry point for single-objective optima (SPEC §6 `coopchain solve --objective`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from models.certificate import Instance, instance_from_document
+from models.coordination import Progress, maximise_coordination
+from models.linear import solve_linear
+from models.problem import Problem, canonical_json
+from models.solution import Solution
+
+OBJECTIVES = ("F1", "F2", "F3")
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A problem ready to solve: its canonical text (what certificates embed) and its arrays."""
+
+    canonical: str
+    instance: Instance
+
+
+def prepare(problem: Problem) -> Prepared:
+    canonical = canonical_json(problem)
+    return Prepared(canonical, instance_from_document(json.loads(canonical)))
+
+
+def solve(problem: Problem | Prepared, objective: str, *, backend: str = "highs", progress: Progress | None = None) -> Solution:
+    """Optimise one objective: max F1, max F2 (certified global optimum) or min F3.
+
+    `backend` picks how the LPs of F1 and F3 reach HiGHS: "highs" (arrays, fast) or
+    "pyomo" (the formulation of record).  max F2 always uses the Lagrangian method.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
+    start = time.perf_counter()
+    prepared = problem if isinstance(problem, Prepared) else prepare(problem)
+    prepare_time = time.perf_counter() - start
+    if objective == "F2":
+        solution = maximise_coordination(prepared.instance, prepared.canonical, progress)
+    else:
+        solution = solve_linear(prepared.instance, prepared.canonical, objective, backend)
+    solution.timings["prepare"] = prepare_time
+    return solution

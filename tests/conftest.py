@@ -1,0 +1,29 @@
+"""Shared fixtures: the SPEC's random problem generator and the sample cooperative."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATOR = ROOT.parent / "shared" / "tools" / "gen_problem.py"
+SAMPLE = ROOT / "examples" / "data" / "green-valley.json"
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("gen_problem", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def gen_problem():
+    """shared/tools/gen_problem.py: random feasible problems in the SPEC §6 shape."""
+    return load_generator()
+
+
+@pytest.fixture(scope="session")
+def sample_document() -> dict:
+    return json.loads(SAMPLE.read_text())
