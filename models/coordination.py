@@ -53,9 +53,9 @@ from models.solution import Solution
 
 Progress = Callable[[float, str], None]
 
-# The solver aims at a hundredth of the gap a certificate may claim, so that rounding
+# The solver aims at a thousandth of the gap a certificate may claim, so that rounding
 # on the auditor's machine cannot push a certificate over the limit.
-_AIM = 0.01
+_AIM = 1e-3
 _MAX_NEWTON_STEPS = 200
 
 

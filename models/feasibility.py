@@ -17,6 +17,10 @@ import numpy as np
 
 from models.certificate import Instance, coupling_rows, enterprise_box
 
+class NoFeasibleAllocation(ArithmeticError):
+    """Not even the whole box holds an allocation that meets the coupling rows: the data are infeasible."""
+
+
 # Steps are shortened by this much so that rounding cannot undo them.
 _SAFETY = 1e-12
 
@@ -55,7 +59,11 @@ def make_feasible(inst: Instance, W: np.ndarray) -> np.ndarray:
 
 
 def _nearby_lp(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, G: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """A feasible point within a small box around W, found by HiGHS; the box widens until one exists."""
+    """A feasible point within a small box around W, found by HiGHS; the box widens until one exists.
+
+    After eight widenings by 100 the box is the enterprises' whole box, so failing
+    then means the data admit no allocation at all.
+    """
     width = 1e-7 * np.maximum(1.0, hi - lo)
     for _ in range(8):
         h_model = highspy.Highs()
@@ -80,4 +88,4 @@ def _nearby_lp(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, G: np.ndarray, h: 
             if _holds(G, h, V):
                 return V
         width *= 100.0
-    raise ArithmeticError("no feasible allocation found next to the solver's answer")
+    raise NoFeasibleAllocation("no allocation meets the cooperative caps and the demand window")

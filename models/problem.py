@@ -270,9 +270,14 @@ def _check(p: Problem) -> tuple[list[Issue], list[float] | None, list[str]]:
     g = np.array([e.g for e in ents])
     reservation = np.array([e.reservation for e in ents])
     weights = np.array([indicators[k] for k in ind_keys])
-    benefit = np.array([[e.benefit.get(k, 0.0) for e in ents] for k in ind_keys]).reshape(len(ind_keys), n).T
-    use = np.array([[e.use.get(r, 0.0) for e in ents] for r in res_keys], dtype=float).reshape(len(res_keys), n).T
-    cap = np.array([[e.cap.get(r, math.inf) for e in ents] for r in res_keys], dtype=float).reshape(len(res_keys), n).T
+    benefits, uses, caps = [e.benefit for e in ents], [e.use for e in ents], [e.cap for e in ents]
+    if broken.any():  # a missing name reads as 0 here; those enterprises are left out below
+        benefit = np.array([[b.get(k, 0.0) for b in benefits] for k in ind_keys]).reshape(len(ind_keys), n).T
+        use = np.array([[u.get(r, 0.0) for u in uses] for r in res_keys], dtype=float).reshape(len(res_keys), n).T
+    else:
+        benefit = np.array([[b[k] for b in benefits] for k in ind_keys]).reshape(len(ind_keys), n).T
+        use = np.array([[u[r] for u in uses] for r in res_keys], dtype=float).reshape(len(res_keys), n).T
+    cap = np.array([[c.get(r, math.inf) for c in caps] for r in res_keys], dtype=float).reshape(len(res_keys), n).T
 
     inverted = lo_vol > hi_vol
     for j in np.flatnonzero(inverted):
@@ -510,14 +515,14 @@ def _csv_columns(names: list[str], header: dict) -> tuple[list[tuple[str | None,
             columns.append(("?", name))
     issues += [Issue(f"CSV column {f!r}", "is required but missing from the header row") for f in _CSV_REQUIRED if f not in seen]
     # Names are checked per column, not per row: every row would repeat the same complaint.
-    for group, table, kind in (("benefit", "indicators", "indicator"), ("use", "resources", "resource"), ("cap", "resources", "resource")):
+    for group, table, kind in (("benefit", "indicators", "an indicator"), ("use", "resources", "a resource"), ("cap", "resources", "a resource")):
         known = header.get(table)
         if not isinstance(known, dict):
             continue  # the header's own issue is reported when the document is validated
         keys = [key for g, key in columns if g == group]
-        issues += [Issue(f"CSV column '{group}.{k}'", f"{k!r} is not a {kind} of this problem (known: {_names(known)})") for k in keys if k not in known]
+        issues += [Issue(f"CSV column '{group}.{k}'", f"{k!r} is not {kind} of this problem (known: {_names(known)})") for k in keys if k not in known]
         if group != "cap":
-            issues += [Issue(f"CSV column '{group}.{k}'", f"is missing: every {kind} needs a {group} column") for k in known if k not in keys]
+            issues += [Issue(f"CSV column '{group}.{k}'", f"is missing: the table needs a {group} column for each {kind.split()[1]}") for k in known if k not in keys]
     return columns, issues
 
 
@@ -631,20 +636,29 @@ def _canonical_head(p: Problem) -> dict:
         "schema": p.schema_,
         "cooperative": p.cooperative,
         "round": p.round,
-        "indicators": dict(p.indicators),
-        "resources": {r: {"cap": v.cap, "weight": v.weight} for r, v in p.resources.items()},
+        "indicators": {k: p.indicators[k] for k in _sorted(p.indicators)},
+        "resources": {r: {"cap": p.resources[r].cap, "weight": p.resources[r].weight} for r in _sorted(p.resources)},
         "demand": {"min": p.demand.min, "max": p.demand.max},
     }
 
 
 def _canonical_document(p: Problem) -> dict:
-    """The document with every default written out: alpha (1/n each when absent), reservation, cap."""
+    """The canonical document as Python objects: what ``json.loads(canonical_json(p))`` gives.
+
+    Every default is written out (alpha 1/n each when absent, reservation, cap),
+    and names are in canonical order, as an auditor reading the text sees them:
+    the order of indicators and resources is the order of the instance's columns.
+    """
+    ind, res = _sorted(p.indicators), _sorted(p.resources)
     uniform = 1.0 / len(p.enterprises)
     enterprises = []
     for e in p.enterprises:
+        b, u, c = e.benefit, e.use, e.cap
         doc = {
             "id": e.id, "min": e.min, "max": e.max,
-            "benefit": dict(e.benefit), "use": dict(e.use), "cap": dict(e.cap),
+            "benefit": {k: b[k] for k in ind},
+            "use": {r: u[r] for r in res},
+            "cap": {r: c[r] for r in res if r in c},
             "u0": e.u0, "g": e.g,
             "alpha": uniform if e.alpha is None else e.alpha,
             "reservation": e.reservation,
@@ -657,6 +671,10 @@ def _canonical_document(p: Problem) -> dict:
 
 def _utf16(key: str) -> bytes:
     return key.encode("utf-16be")  # RFC 8785 §3.2.3 sorts keys by their UTF-16 code units
+
+
+def _sorted(names: Iterable[str]) -> list[str]:
+    return sorted(names, key=_utf16)
 
 
 # RFC 8785 §3.2.2.2 escapes exactly these; a string without them is written as is.
@@ -714,8 +732,7 @@ def _enterprise_template(ind: list[str], res: list[str], caps: Iterable[str]) ->
 
 def _enterprises_text(p: Problem) -> str:
     """The canonical enterprise array, written column by column: rfc8785.dumps takes ~4 s at n = 100,000."""
-    ind = sorted(p.indicators, key=_utf16)
-    res = sorted(p.resources, key=_utf16)
+    ind, res = _sorted(p.indicators), _sorted(p.resources)
     ents = p.enterprises
     uniform = 1.0 / len(ents)
     nan = math.nan
@@ -749,7 +766,7 @@ def canonical_json(problem: Problem) -> str:
     with _bulk():
         doc = {**_canonical_head(problem), "enterprises": None}
         fields = []
-        for key in sorted(doc, key=_utf16):
+        for key in _sorted(doc):
             value = _enterprises_text(problem) if key == "enterprises" else rfc8785.dumps(doc[key]).decode()
             fields.append(f"{_string(key)}:{value}")
         return "{" + ",".join(fields) + "}"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
-from models.certificate import Instance, instance_from_document
+from dataclasses import replace
+
+from models.certificate import Instance
 from models.coordination import Progress, maximise_coordination
+from models.feasibility import NoFeasibleAllocation
 from models.linear import solve_linear
-from models.problem import Problem, canonical_json
+from models.problem import Problem, canonical_json, to_instance
 from models.solution import Solution
 
 OBJECTIVES = ("F1", "F2", "F3")
@@ -25,7 +27,7 @@ class Prepared:
 
 def prepare(problem: Problem) -> Prepared:
     canonical = canonical_json(problem)
-    return Prepared(canonical, instance_from_document(json.loads(canonical)))
+    return Prepared(canonical, to_instance(problem))
 
 
 def solve(problem: Problem | Prepared, objective: str, *, backend: str = "highs", progress: Progress | None = None) -> Solution:
@@ -40,7 +42,13 @@ def solve(problem: Problem | Prepared, objective: str, *, backend: str = "highs"
     prepared = problem if isinstance(problem, Prepared) else prepare(problem)
     prepare_time = time.perf_counter() - start
     if objective == "F2":
-        solution = maximise_coordination(prepared.instance, prepared.canonical, progress)
+        try:
+            solution = maximise_coordination(prepared.instance, prepared.canonical, progress)
+        except NoFeasibleAllocation:
+            # The LP path reports infeasibility with HiGHS's own proof of it.
+            solution = replace(solve_linear(prepared.instance, prepared.canonical, "F3", backend), objective="F2")
+            if solution.success:
+                raise
     else:
         solution = solve_linear(prepared.instance, prepared.canonical, objective, backend)
     solution.timings["prepare"] = prepare_time

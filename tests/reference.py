@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import cvxpy as cp
 import numpy as np
@@ -121,33 +122,61 @@ def max_violation(inst: Instance, W: np.ndarray) -> float:
     return float(max(p.max() for p in parts if p.size))
 
 
-def _solve(prob: cp.Problem, solver: str, what: str, info: dict | None) -> None:
+def _attempt(prob: cp.Problem, solver: str, info: dict | None) -> str:
+    """Solve once; the status cvxpy reports, or "solver error" when the solver gives up without one."""
     t0 = time.perf_counter()
-    try:
-        prob.solve(solver=solver)
-    except cp.error.SolverError as e:
-        raise ReferenceSolveError(f"reference {what}: {solver} failed: {e}") from e
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "may be inaccurate": the status says so too
+        try:
+            prob.solve(solver=solver)
+            status = prob.status
+        except cp.error.SolverError:
+            status = "solver error"
     wall = time.perf_counter() - t0
     if info is not None:
         compile_s = float(getattr(prob, "compilation_time", None) or 0.0)
         info["compile_s"] = info.get("compile_s", 0.0) + compile_s
         info["solve_s"] = info.get("solve_s", 0.0) + wall - compile_s
         info["solves"] = info.get("solves", 0) + 1
-        info["status"] = prob.status
+        info["status"] = status
         info["solver"] = solver
-    if prob.status not in ACCEPTED_STATUSES:
-        raise ReferenceSolveError(f"reference {what}: {solver} reports status {prob.status!r}, not optimal")
+    return status
 
 
-def _timed_build(info: dict | None, t0: float) -> None:
-    if info is not None:
-        info["build_s"] = info.get("build_s", 0.0) + time.perf_counter() - t0
+def _solve_first(attempts, solver: str, what: str, info: dict | None) -> tuple[float, np.ndarray]:
+    """Solve the first formulation in ``attempts`` that the solver reports optimal; (objective value, W).
+
+    ``attempts`` are (label, build) pairs; build() returns (cvxpy problem, W expression, value of
+    the problem's objective -> the quantity to report).  Equivalent formulations are tried in
+    turn because Clarabel stalls ("InsufficientProgress") on a few percent of these problems,
+    and which formulation stalls varies from instance to instance.  When every one fails the
+    error lists each formulation's status.
+    """
+    failures = []
+    for label, build in attempts:
+        t0 = time.perf_counter()
+        prob, W, report = build()
+        if info is not None:
+            info["build_s"] = info.get("build_s", 0.0) + time.perf_counter() - t0
+        status = _attempt(prob, solver, info)
+        if status in ACCEPTED_STATUSES and W.value is not None:
+            if failures and info is not None:
+                info["fallbacks"] = info.get("fallbacks", 0) + 1
+            return report(prob.value), np.asarray(W.value, dtype=float).reshape(-1)
+        failures.append(f"{label}: {status}")
+    raise ReferenceSolveError(f"reference {what}: {solver} reports {'; '.join(failures)} (not optimal)")
 
 
-def _value(W: cp.Variable, what: str) -> np.ndarray:
-    if W.value is None:
-        raise ReferenceSolveError(f"reference {what}: the solver returned no point")
-    return np.asarray(W.value, dtype=float).reshape(-1)
+def _unit_scale(coefficients: np.ndarray) -> float:
+    """1 / max |coefficient|: LP objectives are scaled to coefficients of order 1.
+
+    HiGHS judges optimality with absolute tolerances (1e-7 on reduced costs).  The
+    footprint costs of F3 are about 1e-5 per unit, so unscaled, HiGHS stops at a
+    vertex whose F3 is 5e-5 (n = 1,000) to 3e-3 (n = 10,000) above the optimum and
+    calls it optimal.  The value is reported unscaled.
+    """
+    top = float(np.max(np.abs(coefficients))) if coefficients.size else 0.0
+    return 1.0 / top if top > 0 and math.isfinite(top) else 1.0
 
 
 # --- single objectives ----------------------------------------------------------------
@@ -157,30 +186,37 @@ def reference_f1(inst: Instance, info: dict | None = None) -> tuple[float, np.nd
     """max F1 = Σ_j (Σ_k a_k e_jk) W_j with cvxpy + HiGHS; returns (optimal value, W).
 
     ``info``, when given, receives build_s (expressions), compile_s (cvxpy's
-    canonicalisation), solve_s (solver and unpacking), status and solver.
+    canonicalisation), solve_s (solver and unpacking), solves, status and solver.
     """
-    t0 = time.perf_counter()
-    W = cp.Variable(inst.n, name="W")
-    prob = cp.Problem(cp.Maximize((inst.benefit @ inst.indicator_weight) @ W), spec_constraints(inst, W))
-    _timed_build(info, t0)
-    _solve(prob, cp.HIGHS, "max F1", info)
-    return float(prob.value), _value(W, "max F1")
+
+    def build():
+        W = cp.Variable(inst.n, name="W")
+        c = inst.benefit @ inst.indicator_weight
+        scale = _unit_scale(c)
+        prob = cp.Problem(cp.Maximize((scale * c) @ W), spec_constraints(inst, W))
+        return prob, W, lambda v: float(v) / scale
+
+    return _solve_first([("LP", build)], cp.HIGHS, "max F1", info)
 
 
 def reference_f3(inst: Instance, info: dict | None = None) -> tuple[float, np.ndarray]:
     """min F3 = Σ_r ω_r (Σ_j ρ_jr W_j) / R_0^r with cvxpy + HiGHS; returns (optimal value, W)."""
-    t0 = time.perf_counter()
-    W = cp.Variable(inst.n, name="W")
-    footprint = sum(
-        inst.resource_weight[r] * (inst.use[:, r] @ W) / inst.cooperative_cap[r] for r in range(len(inst.resources))
-    )
-    prob = cp.Problem(cp.Minimize(footprint), spec_constraints(inst, W))
-    _timed_build(info, t0)
-    _solve(prob, cp.HIGHS, "min F3", info)
-    return float(prob.value), _value(W, "min F3")
+
+    def build():
+        W = cp.Variable(inst.n, name="W")
+        per_unit = sum(
+            inst.resource_weight[r] * inst.use[:, r] / inst.cooperative_cap[r] for r in range(len(inst.resources))
+        )
+        scale = _unit_scale(per_unit)
+        footprint = sum(
+            inst.resource_weight[r] * (inst.use[:, r] @ W) / inst.cooperative_cap[r] for r in range(len(inst.resources))
+        )
+        return cp.Problem(cp.Minimize(scale * footprint), spec_constraints(inst, W)), W, lambda v: float(v) / scale
+
+    return _solve_first([("LP", build)], cp.HIGHS, "min F3", info)
 
 
-def _development(inst: Instance, W: cp.Variable):
+def _development(inst: Instance, W):
     return inst.u0 + cp.multiply(inst.g, W)
 
 
@@ -190,95 +226,154 @@ def _clipped_D(inst: Instance, W: np.ndarray) -> tuple[float, np.ndarray]:
     return evaluate(inst, Wc).F2, Wc
 
 
+def _scaled_variable(inst: Instance):
+    """W = scale ⊙ x with x of order 1 (scale = the finite maxima), for one fallback formulation."""
+    scale = np.where(np.isfinite(inst.volume_max) & (inst.volume_max > 0), inst.volume_max, 1.0)
+    x = cp.Variable(inst.n, name="x")
+    return x, cp.multiply(scale, x)
+
+
 def reference_f2_uniform(inst: Instance, info: dict | None = None) -> tuple[float, np.ndarray]:
-    """max F2 for uniform α: max mean(log U) with cvxpy + Clarabel; returns (D, W).
+    """max F2 for uniform α: max Σ log U with cvxpy + Clarabel; returns (D, W).
 
     With α_j = 1/n, T = mean(U) and C = GM(U)/mean(U), so D = sqrt(GM(U)) and
-    maximising D maximises Σ log U_j (concave, exponential cone).  W is clipped
-    into the enterprises' own bounds and D is that of the clipped point, computed
-    by models.certificate.evaluate (the point may break a coupling row by ~1e-8).
+    maximising D maximises Σ log U_j (concave, exponential cone).  The objective
+    is the plain sum: scaled by 1/n, Clarabel stalls on most generated instances
+    from n = 1,000 on (kept only as a fallback, as is a rescaled variable).  W is
+    clipped into the enterprises' own bounds and D is that of the clipped point,
+    computed by models.certificate.evaluate (the point may break a coupling row by
+    ~1e-8).
     """
     if not inst.uniform_alpha:
         raise ValueError("reference_f2_uniform needs uniform alpha; use reference_f2_general")
-    t0 = time.perf_counter()
-    W = cp.Variable(inst.n, name="W")
-    prob = cp.Problem(cp.Maximize(cp.sum(cp.log(_development(inst, W)))), spec_constraints(inst, W))
-    _timed_build(info, t0)
-    _solve(prob, cp.CLARABEL, "max F2 (uniform alpha)", info)
-    return _clipped_D(inst, _value(W, "max F2 (uniform alpha)"))
+
+    def build(scale_objective: float, scaled: bool):
+        def make():
+            x, W = _scaled_variable(inst) if scaled else (cp.Variable(inst.n, name="W"),) * 2
+            obj = cp.sum(cp.log(_development(inst, W))) * scale_objective
+            return cp.Problem(cp.Maximize(obj), spec_constraints(inst, W)), W, float
+
+        return make
+
+    attempts = [("sum log U", build(1.0, False)), ("mean log U", build(1.0 / inst.n, False)),
+                ("sum log U, scaled W", build(1.0, True))]
+    _, W = _solve_first(attempts, cp.CLARABEL, "max F2 (uniform alpha)", info)
+    return _clipped_D(inst, W)
 
 
 def _sum_u_range(inst: Instance, info: dict | None) -> tuple[float, np.ndarray, float, np.ndarray]:
     """min and max of S = Σ U_j over the feasible set (two LPs, HiGHS), with their points."""
     out = []
     for sense in (cp.Minimize, cp.Maximize):
-        t0 = time.perf_counter()
-        W = cp.Variable(inst.n, name="W")
-        prob = cp.Problem(sense(inst.g @ W), spec_constraints(inst, W))
-        _timed_build(info, t0)
-        _solve(prob, cp.HIGHS, f"{sense.__name__.lower()} sum U", info)
-        out.append((float(inst.u0.sum() + prob.value), _value(W, "range of sum U")))
+
+        def build(sense=sense):
+            W = cp.Variable(inst.n, name="W")
+            scale = _unit_scale(inst.g)
+            prob = cp.Problem(sense((scale * inst.g) @ W), spec_constraints(inst, W))
+            return prob, W, lambda v: float(inst.u0.sum() + v / scale)
+
+        out.append(_solve_first([("LP", build)], cp.HIGHS, f"{sense.__name__.lower()} sum U", info))
     (s_min, w_min), (s_max, w_max) = out
     return s_min, w_min, s_max, w_max
 
 
 def _f2_at_sum(inst: Instance, s: float, info: dict | None) -> tuple[float, np.ndarray]:
-    """max mean(log U) + log(α·U) subject to Σ U = s and SPEC §1 (Clarabel); returns (D, W)."""
-    t0 = time.perf_counter()
-    W = cp.Variable(inst.n, name="W")
-    U = _development(inst, W)
-    cons = spec_constraints(inst, W) + [inst.g @ W == s - float(inst.u0.sum())]
-    prob = cp.Problem(cp.Maximize(cp.sum(cp.log(U)) + inst.n * cp.log(inst.alpha @ U)), cons)
-    _timed_build(info, t0)
-    _solve(prob, cp.CLARABEL, f"max F2 at sum U = {s!r}", info)
-    return _clipped_D(inst, _value(W, "max F2 at fixed sum U"))
+    """max Σ log U + n·log(α·U) subject to Σ U = s and SPEC §1 (Clarabel); returns (D, W).
+
+    That is n·(mean(log U) + log(α·U)), the s-dependent part of log D².  Three
+    equivalent formulations are tried in turn (see _solve_first): this one, with
+    T = α·U as an extra variable, and divided by n.
+    """
+
+    def build(variant: str):
+        def make():
+            W = cp.Variable(inst.n, name="W")
+            U = _development(inst, W)
+            cons = spec_constraints(inst, W) + [inst.g @ W == s - float(inst.u0.sum())]
+            if variant == "T":
+                T = cp.Variable(name="T")
+                cons.append(T == inst.alpha @ U)
+                obj = cp.sum(cp.log(U)) + inst.n * cp.log(T)
+            elif variant == "mean":
+                obj = cp.sum(cp.log(U)) / inst.n + cp.log(inst.alpha @ U)
+            else:
+                obj = cp.sum(cp.log(U)) + inst.n * cp.log(inst.alpha @ U)
+            return cp.Problem(cp.Maximize(obj), cons), W, float
+
+        return make
+
+    attempts = [("sum", build("sum")), ("with T", build("T")), ("mean", build("mean"))]
+    _, W = _solve_first(attempts, cp.CLARABEL, f"max F2 at sum U = {s!r}", info)
+    return _clipped_D(inst, W)
 
 
 def reference_f2_general(
-    inst: Instance, grid: int = 40, refine: int = 10, info: dict | None = None
+    inst: Instance, grid: int = 40, refine: int = 10, info: dict | None = None, max_skipped: float = 0.25
 ) -> tuple[float, np.ndarray]:
     """max F2 = D = sqrt(C·T) for any α, by a grid over s = Σ U_j; returns the best (D, W) found.
 
     C = n·GM(U)/ΣU and T = α·U.  For fixed s, log D² = log n − log s + mean(log U) +
     log(α·U) is concave in W, so each grid point is solved to optimality (Clarabel).
     The range of s comes from two LPs (min and max Σ U, HiGHS); the grid spans it,
-    its end points moved inwards by 1e-7 of the range so the equality stays strictly
-    feasible, and the two LP points themselves are candidates too.  Then ``refine``
-    golden-section steps around the best grid point.  D is evaluated by
-    models.certificate.evaluate at each (clipped) point.  This is a heuristic lower
-    reference: the best D found; ours must be at least this (within tolerance).
+    its end points moved inwards by 1e-4 of the range (at the ends the equality
+    leaves almost no interior and Clarabel stalls), and the two LP points
+    themselves are candidates too.  Then ``refine`` golden-section steps around the
+    best grid point.  D is evaluated by models.certificate.evaluate at each
+    (clipped) point.  This is a heuristic lower reference: the best D found; ours
+    must be at least this (within tolerance).
+
+    A grid or refinement point where every formulation fails is skipped (it only
+    weakens this lower reference, it cannot make it wrong) and counted in
+    ``info["skipped"]``; more than ``max_skipped`` of the grid failing raises
+    ReferenceSolveError, as does the failure of either LP.
     """
     s_min, w_min, s_max, w_max = _sum_u_range(inst, info)
     candidates = [_clipped_D(inst, w_min), _clipped_D(inst, w_max)]
     width = s_max - s_min
     if width <= 1e-12 * max(1.0, abs(s_max)) or grid < 1:
         return max(candidates, key=lambda t: t[0])
-    margin = 1e-7 * width
-    points = np.linspace(s_min + margin, s_max - margin, max(grid, 2))
-    at = {}
-    for s in points:
-        at[float(s)] = _f2_at_sum(inst, float(s), info)
-    best_i = max(range(len(points)), key=lambda i: at[float(points[i])][0])
-    candidates.extend(at.values())
+    margin = 1e-4 * width
+    points = [float(s) for s in np.linspace(s_min + margin, s_max - margin, max(grid, 2))]
+    errors: list[str] = []
+
+    def at(s: float) -> tuple[float, np.ndarray] | None:
+        try:
+            found = _f2_at_sum(inst, s, info)
+        except ReferenceSolveError as e:
+            errors.append(str(e))
+            if info is not None:
+                info["skipped"] = info.get("skipped", 0) + 1
+            return None
+        candidates.append(found)
+        return found
+
+    values = [at(s) for s in points]
+    if len(errors) > max_skipped * len(points):
+        raise ReferenceSolveError(
+            f"reference max F2 (general alpha): {len(errors)} of {len(points)} grid points failed; first: {errors[0]}"
+        )
+    solved = [i for i, v in enumerate(values) if v is not None]
+    best_i = max(solved, key=lambda i: values[i][0])
     # Golden-section search in the bracket around the best grid point (a local refinement).
-    a = float(points[max(best_i - 1, 0)])
-    b = float(points[min(best_i + 1, len(points) - 1)])
+    a, b = points[max(best_i - 1, 0)], points[min(best_i + 1, len(points) - 1)]
     ratio = (math.sqrt(5.0) - 1.0) / 2.0
-    x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
+
+    def D(s: float) -> float:
+        found = at(s)
+        return -math.inf if found is None else found[0]
+
     if refine > 0:
-        f1, f2 = _f2_at_sum(inst, x1, info), _f2_at_sum(inst, x2, info)
-        candidates.extend([f1, f2])
+        x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
+        f1, f2 = D(x1), D(x2)
         for _ in range(refine - 1):
-            if f1[0] >= f2[0]:
+            if f1 >= f2:
                 b, x2, f2 = x2, x1, f1
                 x1 = b - ratio * (b - a)
-                f1 = _f2_at_sum(inst, x1, info)
-                candidates.append(f1)
+                f1 = D(x1)
             else:
                 a, x1, f1 = x1, x2, f2
                 x2 = a + ratio * (b - a)
-                f2 = _f2_at_sum(inst, x2, info)
-                candidates.append(f2)
+                f2 = D(x2)
     return max(candidates, key=lambda t: t[0])
 
 
