@@ -23,9 +23,11 @@ bound is taken piece by piece over the sum of development levels (see
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,19 +92,37 @@ class Instance:
     def n(self) -> int:
         return len(self.ids)
 
-    @property
+    @functools.cached_property
     def unit_benefit(self) -> np.ndarray:
         """c_j = Σ_k a_k e_jk, so f_j1 = c_j W_j and F1 = c·W."""
-        return self.benefit @ self.indicator_weight
+        return _frozen(self.benefit @ self.indicator_weight)
 
-    @property
+    @functools.cached_property
     def unit_footprint(self) -> np.ndarray:
         """f_j = Σ_r ω_r ρ_jr / R_0^r, so F3 = f·W."""
-        return self.use @ (self.resource_weight / self.cooperative_cap)
+        return _frozen(self.use @ (self.resource_weight / self.cooperative_cap))
 
-    @property
+    @functools.cached_property
     def uniform_alpha(self) -> bool:
         return bool(self.alpha.min() == self.alpha.max())
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _derived(compute):
+    """Compute a function of an instance once: solvers ask for the box and rows thousands of times."""
+    cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @functools.wraps(compute)
+    def cached(inst: Instance):
+        if inst not in cache:
+            cache[inst] = compute(inst)
+        return cache[inst]
+
+    return cached
 
 
 def instance_from_document(doc: dict) -> Instance:
@@ -202,6 +222,7 @@ def evaluate(inst: Instance, W: np.ndarray) -> Values:
 # --- constraints --------------------------------------------------------------------
 
 
+@_derived
 def enterprise_box(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     """Each enterprise's constraints as one interval lo_j <= W_j <= hi_j.
 
@@ -214,16 +235,17 @@ def enterprise_box(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
         cap_bound = np.where(inst.use > 0, inst.enterprise_cap / inst.use, math.inf)
     lo = np.maximum(inst.volume_min, reserve)
     hi = np.minimum(inst.volume_max, cap_bound.min(axis=1) if inst.use.shape[1] else math.inf)
-    return lo, hi
+    return _frozen(lo), _frozen(hi)
 
 
+@_derived
 def coupling_rows(inst: Instance) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """The rows that couple enterprises, as G W <= h: cooperative caps, then the demand window."""
     names = tuple(f"cooperative_cap[{r}]" for r in inst.resources) + ("demand_max", "demand_min")
     ones = np.ones(inst.n)
     G = np.vstack([inst.use.T, ones, -ones])
     h = np.concatenate([inst.cooperative_cap, [inst.demand_max, -inst.demand_min]])
-    return names, G, h
+    return names, _frozen(G), _frozen(h)
 
 
 def _exceeds(lhs, rhs):

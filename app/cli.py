@@ -1,0 +1,180 @@
+"""The `coopchain` command line (SPEC §6).
+
+Commands import what they need when they run: `coopchain verify` must work with
+numpy and the standard library alone (an auditor's machine has no solver), and
+`coopchain --help` should not wait for Pyomo.  argparse, from the standard
+library, is the parser for that reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "data" / "green-valley.json"
+
+EXIT_OK, EXIT_INFEASIBLE, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+
+
+class CommandError(Exception):
+    """A message for the user and the exit code that goes with it."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def _load(path: str, header: str | None):
+    from models.problem import ProblemError, load_problem_file
+
+    try:
+        return load_problem_file(path, header)
+    except ProblemError as e:
+        raise CommandError(f"{path}: the problem document is not valid:\n" + "\n".join(f"  - {line}" for line in str(e).splitlines())) from e
+
+
+def _progress_bar(description: str):
+    """A tqdm bar on a terminal (stderr), nothing when output goes to a file or pipe."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=1000, desc=description, unit="‰", leave=False, file=sys.stderr)
+
+    def update(fraction: float, message: str) -> None:
+        bar.n = int(fraction * 1000)
+        bar.set_postfix_str(message, refresh=True)
+
+    return update, bar.close
+
+
+def cmd_solve(args) -> int:
+    from models.solve import solve
+
+    problem = _load(args.problem, args.header)
+    for notice in problem.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    update, close = _progress_bar(f"max {args.objective}" if args.objective != "F3" else "min F3")
+    try:
+        solution = solve(problem, args.objective, backend=args.backend, progress=update)
+    finally:
+        close()
+    out = json.dumps(solution.as_json(), indent=1 if args.pretty else None)
+    if args.output:
+        Path(args.output).write_text(out + "\n")
+    else:
+        print(out)
+    if args.certificate and solution.certificate is not None:
+        Path(args.certificate).write_text(json.dumps(solution.certificate) + "\n")
+    if solution.status == "infeasible":
+        return EXIT_INFEASIBLE
+    if not solution.success:
+        raise CommandError(solution.message, EXIT_INVALID)
+    return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    from models.certificate import CertificateError, verify_certificate
+
+    try:
+        document = json.loads(Path(args.file).read_text())
+    except OSError as e:
+        raise CommandError(f"{args.file}: cannot read it ({e.strerror})") from e
+    except ValueError as e:
+        raise CommandError(f"{args.file}: not JSON ({e})") from e
+    # A solve's output holds its certificate; a bare certificate is accepted too.
+    cert = document.get("certificate", document) if isinstance(document, dict) else document
+    try:
+        verified = verify_certificate(cert)
+    except CertificateError as e:
+        print(f"invalid: {e}")
+        return EXIT_INVALID
+    v = verified.values
+    print(
+        f"valid: {verified.objective} optimal for problem {verified.problem_hash[:16]}…, "
+        f"relative gap {verified.gap:.1e} (bound {verified.bound:.10g}); "
+        f"F1 = {v.F1:.6g}, F2 = {v.F2:.6g} ({v.coordination_class}), F3 = {v.F3:.6g}"
+    )
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from models.certificate import verify_certificate
+    from models.problem import load_problem_file
+    from models.solve import prepare, solve
+
+    problem = load_problem_file(args.problem or SAMPLE)
+    prepared = prepare(problem)
+    print(f"Cooperative {problem.cooperative}, round {problem.round}: {prepared.instance.n} enterprises")
+    solutions = {}
+    for objective in ("F1", "F2", "F3"):
+        solution = solve(prepared, objective)
+        if not solution.success:
+            raise CommandError(f"{objective}: {solution.message}", EXIT_INVALID)
+        verify_certificate(json.loads(json.dumps(solution.certificate)))
+        solutions[objective] = solution
+    print()
+    print(_side_by_side(prepared.instance, solutions))
+    print()
+    for objective, solution in solutions.items():
+        print(f"  {objective}: {solution.message}; certificate verified offline")
+    print("\nNext: `coopchain solve PROBLEM --objective F2` prints one optimum with its certificate as JSON;")
+    print("      `coopchain verify FILE` checks a certificate with numpy alone.")
+    return EXIT_OK
+
+
+def _side_by_side(inst, solutions: dict) -> str:
+    """The three optima as columns: the allocation per enterprise, then the values of every objective."""
+    heads = {"F1": "max F1 (benefit)", "F2": "max F2 (coordination)", "F3": "min F3 (footprint)"}
+    width = max(12, max(len(e) for e in inst.ids))
+    lines = [f"{'enterprise':<{width}}  " + "  ".join(f"{heads[o]:>22}" for o in solutions)]
+    for j, eid in enumerate(inst.ids):
+        lines.append(f"{eid:<{width}}  " + "  ".join(f"{s.allocation[j]:>22.3f}" for s in solutions.values()))
+    lines.append("-" * len(lines[0]))
+    rows = (("F1 benefit", "F1", "{:,.2f}"), ("F2 coordination D", "F2", "{:.6f}"), ("  C", "C", "{:.6f}"), ("  T", "T", "{:.6f}"), ("F3 footprint", "F3", "{:.6f}"))
+    for label, key, fmt in rows:
+        lines.append(f"{label:<{width}}  " + "  ".join(f"{fmt.format(getattr(s.values, key)):>22}" for s in solutions.values()))
+    lines.append(f"{'class of D':<{width}}  " + "  ".join(f"{s.values.coordination_class:>22}" for s in solutions.values()))
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="coopchain", description="Allocation for supply-chain cooperatives, certified and auditable.")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="solve the sample cooperative and show the three optima side by side")
+    demo.add_argument("problem", nargs="?", help="a problem document instead of the sample")
+    demo.set_defaults(run=cmd_demo)
+
+    solve = sub.add_parser("solve", help="optimise one objective and print the result as JSON (SPEC §6)")
+    solve.add_argument("problem", help="problem document: .json, or .csv with --header")
+    solve.add_argument("--header", help="for a CSV problem: the JSON of the cooperative-level fields")
+    solve.add_argument("--objective", required=True, choices=["F1", "F2", "F3"], help="max F1, max F2 or min F3")
+    solve.add_argument("--backend", default="highs", choices=["highs", "pyomo"], help="how the LPs reach HiGHS (default: arrays)")
+    solve.add_argument("--output", help="write the JSON here instead of standard output")
+    solve.add_argument("--certificate", help="also write the bare certificate here")
+    solve.add_argument("--pretty", action="store_true", help="indent the JSON")
+    solve.set_defaults(run=cmd_solve)
+
+    verify = sub.add_parser("verify", help="check a certificate (or a solve's JSON) offline, with numpy alone")
+    verify.add_argument("file")
+    verify.set_defaults(run=cmd_verify)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except CommandError as e:
+        print(f"coopchain {args.command}: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
