@@ -16,6 +16,7 @@ import highspy
 import numpy as np
 
 from models.certificate import Instance, coupling_rows, enterprise_box
+from models.formulation import new_highs
 
 class NoFeasibleAllocation(ArithmeticError):
     """Not even the whole box holds an allocation that meets the coupling rows: the data are infeasible."""
@@ -31,7 +32,9 @@ def _holds(G: np.ndarray, h: np.ndarray, W: np.ndarray) -> bool:
 
 def _towards(W: np.ndarray, target: np.ndarray, G: np.ndarray, h: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Move W along the segment to `target` just far enough that the chosen rows hold."""
-    now, there = G[rows] @ W, G[rows] @ target
+    # Products with the whole G, as _holds and the verifier compute them: a product with
+    # a slice of G may sum in another order and disagree in the last bit.
+    now, there = (G @ W)[rows], (G @ target)[rows]
     broken = now > h[rows]
     if not broken.any():
         return W
@@ -66,8 +69,7 @@ def _nearby_lp(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, G: np.ndarray, h: 
     """
     width = 1e-7 * np.maximum(1.0, hi - lo)
     for _ in range(8):
-        h_model = highspy.Highs()
-        h_model.setOptionValue("output_flag", False)
+        h_model = new_highs()
         n, m = W.size, len(h)
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = n, m

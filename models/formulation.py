@@ -20,6 +20,8 @@ methods of models.coordination and the certificates of models.certificate use.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 
 import highspy
@@ -61,6 +63,34 @@ class Formulation:
 
 
 SENSE = {"F1": "max", "F3": "min"}
+
+_banner_shown = False
+
+
+def new_highs() -> highspy.Highs:
+    """A HiGHS instance that prints nothing.
+
+    HiGHS writes its banner to the process's standard output when the first
+    instance is built, before any option can silence it; `coopchain solve` prints
+    JSON there, so the first construction runs with that descriptor pointed at
+    /dev/null.
+    """
+    global _banner_shown
+    if _banner_shown:
+        highs = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                highs = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _banner_shown = True
+    highs.setOptionValue("output_flag", False)
+    return highs
 
 
 def formulate(inst: Instance) -> Formulation:
