@@ -1,0 +1,84 @@
+"""The `coopchain` command line, run as users run it: a real process, real files, exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE
+
+HEADER = ROOT / "examples" / "data" / "green-valley.header.json"
+CSV = ROOT / "examples" / "data" / "green-valley.csv"
+
+
+def coopchain(*args, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=300, input=stdin
+    )
+
+
+def test_demo_prints_the_three_optima_side_by_side():
+    run = coopchain("demo")
+    assert run.returncode == 0, run.stderr
+    assert "max F1 (benefit)" in run.stdout and "max F2 (coordination)" in run.stdout and "min F3 (footprint)" in run.stdout
+    assert run.stdout.count("certificate verified offline") == 3
+    assert "Running HiGHS" not in run.stdout
+
+
+@pytest.mark.parametrize("objective", ["F1", "F2", "F3"])
+def test_solve_prints_spec_json_and_verify_accepts_it(objective, tmp_path):
+    run = coopchain("solve", SAMPLE, "--objective", objective)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["status"] == "optimal"
+    assert set(out["values"]) == {"F1", "F2", "C", "T", "F3", "class"}
+    assert set(out) >= {"allocation", "bound", "gap", "certificate"}
+    path = tmp_path / "solution.json"
+    path.write_text(run.stdout)
+    check = coopchain("verify", path)
+    assert check.returncode == 0 and check.stdout.startswith("valid")
+
+
+def test_csv_with_header_solves_like_json():
+    from_json = json.loads(coopchain("solve", SAMPLE, "--objective", "F1").stdout)
+    from_csv = json.loads(coopchain("solve", CSV, "--header", HEADER, "--objective", "F1").stdout)
+    assert from_csv["values"] == from_json["values"]
+
+
+def test_verify_refuses_a_tampered_certificate(tmp_path):
+    out = json.loads(coopchain("solve", SAMPLE, "--objective", "F3").stdout)
+    out["certificate"]["values"]["F3"] *= 0.99
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(out))
+    run = coopchain("verify", path)
+    assert run.returncode != 0
+    assert run.stdout.startswith("invalid") and "claims F3" in run.stdout
+
+
+def test_bad_problem_gets_a_message_and_nonzero_exit(tmp_path):
+    doc = json.loads(SAMPLE.read_text())
+    doc["enterprises"][0]["max"] = -5
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    run = coopchain("solve", path, "--objective", "F1")
+    assert run.returncode == 2
+    assert "enterprises[0].max" in run.stderr
+    assert run.stdout == ""
+
+
+def test_missing_file_and_missing_objective_are_usage_errors(tmp_path):
+    assert coopchain("solve", tmp_path / "nope.json", "--objective", "F1").returncode == 2
+    assert coopchain("solve", SAMPLE).returncode == 2
+    assert coopchain("verify", tmp_path / "nope.json").returncode == 2
+
+
+def test_infeasible_problem_exits_one_with_status(tmp_path):
+    doc = json.loads(SAMPLE.read_text())
+    for resource in doc["resources"].values():
+        resource["cap"] = 1.0
+    path = tmp_path / "tight.json"
+    path.write_text(json.dumps(doc))
+    run = coopchain("solve", path, "--objective", "F1")
+    assert run.returncode == 1, run.stderr
+    assert json.loads(run.stdout)["status"] == "infeasible"
