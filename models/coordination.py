@@ -37,7 +37,6 @@ from models.certificate import (
     GAP_LIMIT,
     Instance,
     certificate_document,
-    coupling_piece_bound,
     coupling_rows,
     enterprise_box,
     evaluate,
@@ -46,7 +45,6 @@ from models.certificate import (
     log_dual_terms,
     piece_rows,
     secant_slope,
-    uniform_coupling_bound,
 )
 from models.feasibility import make_feasible
 from models.solution import Solution
@@ -62,6 +60,30 @@ _CONVERGED = 1e-15
 # Branch and bound stops splitting here and reports what it has proven; at n = 100,000
 # rounding in the dual's sum stops the bounds improving near a gap of 1e-9 in D.
 _MAX_PIECES = 400
+
+
+@dataclass(frozen=True, eq=False)
+class Extras:
+    """Linear additions to max F2 (for ε-constraints and augmentation): rows E W <= e, and ℓ·W added to ψ."""
+
+    rows: np.ndarray  # (k, n)
+    rhs: np.ndarray  # (k,)
+    linear: np.ndarray  # (n,)
+
+    @staticmethod
+    def none(n: int) -> "Extras":
+        return Extras(np.zeros((0, n)), np.zeros(0), np.zeros(n))
+
+
+@dataclass(frozen=True, eq=False)
+class CoordinationResult:
+    """The best allocation found for max ψ + ℓ·W, its value, the dual bound, and the dual data that prove it."""
+
+    allocation: np.ndarray
+    value: float
+    bound: float
+    multipliers: np.ndarray | None  # uniform α: the coupling rows' (then the extra rows')
+    pieces: list | None  # general α: (s_lo, s_hi, tau, multipliers) tiling the level sum's range
 
 
 @dataclass
@@ -83,18 +105,19 @@ class _PieceDual:
     k0 = n β g, constant = log n − log τ − 1 − log s_lo + β s_lo − β Σ u0.
     """
 
-    def __init__(self, inst: Instance, s_lo: float | None = None, s_hi: float | None = None):
+    def __init__(self, inst: Instance, extras: Extras, s_lo: float | None = None, s_hi: float | None = None):
         self.inst, n = inst, inst.n
         self.lo, self.hi = enterprise_box(inst)
         if s_lo is None:
-            _, self.A, self.c = coupling_rows(inst)
-            self.k0, self.constant, self.has_tau = np.zeros(n), 0.0, False
+            _, G, h = coupling_rows(inst)
+            self.A, self.c = np.vstack([G, extras.rows]), np.append(h, extras.rhs)
+            self.k0, self.constant, self.has_tau = -n * extras.linear, 0.0, False
         else:
             G, h = piece_rows(inst, s_lo, s_hi)
             beta = secant_slope(s_lo, s_hi)
-            self.A = np.vstack([G, -n * inst.alpha * inst.g])
-            self.c = np.append(h, n * float(inst.alpha @ inst.u0))
-            self.k0 = n * beta * inst.g
+            self.A = np.vstack([G, extras.rows, -n * inst.alpha * inst.g])
+            self.c = np.concatenate([h, extras.rhs, [n * float(inst.alpha @ inst.u0)]])
+            self.k0 = n * beta * inst.g - n * extras.linear
             self.constant = math.log(n) - 1.0 - math.log(s_lo) + beta * s_lo - beta * float(inst.u0.sum())
             self.has_tau = True
 
@@ -190,63 +213,70 @@ class _Piece:
     z: np.ndarray = None
 
 
+def maximise_psi(inst: Instance, extras: Extras, psi_tol: float, progress: Progress | None = None) -> CoordinationResult:
+    """max ψ(W) + ℓ·W over feasible W with the extra rows, to within psi_tol, with the dual data that prove it.
+
+    Allocations are made exactly feasible for the SPEC's constraints; the extra rows
+    hold as the Lagrangian maximiser holds them (to rounding).
+    """
+    best_value, best_W = -math.inf, None
+
+    def offer(W: np.ndarray) -> None:
+        nonlocal best_value, best_W
+        V = make_feasible(inst, W)
+        value = log_coupling(inst, V) + float(extras.linear @ V)
+        if value > best_value:
+            best_value, best_W = value, V
+
+    def settle(dual: _PieceDual, z0: np.ndarray, tol: float) -> _Dual:
+        # Each piece's first and last Lagrangian maximisers are offered as allocations;
+        # offering every step's would cost a repair each for no better pruning.
+        offer(dual.at(z0).W)
+        d = _minimise(dual, z0, lambda d: d.q <= best_value + tol)
+        offer(d.W)
+        return d
+
+    if inst.uniform_alpha:
+        # One dual, so run Newton to convergence: the allocation comes out as exact as
+        # the value (a value gap ε leaves the allocation only within about √ε).
+        dual = _PieceDual(inst, extras)
+        d = settle(dual, dual.start(), 0.0)
+        return CoordinationResult(best_W, best_value, d.q, d.lam, None)
+
+    s_min, s_max = level_sum_range(inst)
+
+    def piece(s_lo: float, s_hi: float, z0: np.ndarray | None) -> _Piece:
+        dual = _PieceDual(inst, extras, s_lo, s_hi)
+        d = settle(dual, dual.start() if z0 is None else z0, psi_tol)
+        return _Piece(-d.q, s_lo, s_hi, d.lam)
+
+    heap = [piece(s_min, s_max, None)]
+    first_gap = None
+    while True:
+        top = heap[0]
+        gap = -top.neg_bound - best_value
+        first_gap = first_gap or max(gap, psi_tol)
+        if progress is not None and first_gap > psi_tol:
+            done = math.log(first_gap / max(gap, psi_tol)) / math.log(first_gap / psi_tol)
+            progress(min(1.0, max(0.0, done)), f"F2 gap {max(gap, 0.0) / 2:.1e}")
+        if gap <= psi_tol or len(heap) >= _MAX_PIECES or not top.s_lo < 0.5 * (top.s_lo + top.s_hi) < top.s_hi:
+            break  # proven, or splitting can prove no more: the bound says what is proven
+        heapq.heappop(heap)
+        mid = 0.5 * (top.s_lo + top.s_hi)
+        heapq.heappush(heap, piece(top.s_lo, mid, top.z))
+        heapq.heappush(heap, piece(mid, top.s_hi, top.z))
+    ordered = sorted(heap, key=lambda p: p.s_lo)
+    pieces = [(p.s_lo, p.s_hi, p.z[-1], p.z[:-1]) for p in ordered]
+    return CoordinationResult(best_W, best_value, -heap[0].neg_bound, None, pieces)
+
+
 def maximise_coordination(inst: Instance, canonical: str, progress: Progress | None = None) -> Solution:
     """max F2 with a certificate: relative gap <= 1e-7 (uniform α) or 1e-6 (general α)."""
     start = time.perf_counter()
     limit = GAP_LIMIT["F2-uniform" if inst.uniform_alpha else "F2-general"]
     # ψ = 2 log D, so a relative gap ε in D is a gap of about 2ε in ψ.
-    psi_tol = 2.0 * limit * _AIM
-    best_psi, best_W = -math.inf, None
-
-    def offer(W: np.ndarray) -> None:
-        nonlocal best_psi, best_W
-        V = make_feasible(inst, W)
-        psi = log_coupling(inst, V)
-        if psi > best_psi:
-            best_psi, best_W = psi, V
-
-    def settle(dual: _PieceDual, z0: np.ndarray, tol: float) -> np.ndarray:
-        # Each piece's first and last Lagrangian maximisers are offered as allocations;
-        # offering every step's would cost a repair each for no better pruning.
-        offer(dual.at(z0).W)
-        d = _minimise(dual, z0, lambda d: d.q <= best_psi + tol)
-        offer(d.W)
-        return d.lam
-
-    if inst.uniform_alpha:
-        # One dual, so run Newton to convergence: the allocation comes out as exact as
-        # the value (a value gap ε leaves the allocation only within about √ε).
-        dual = _PieceDual(inst)
-        z = settle(dual, dual.start(), 0.0)
-        pieces, bound_psi = None, uniform_coupling_bound(inst, z)
-        multipliers = z
-    else:
-        multipliers = None
-        s_min, s_max = level_sum_range(inst)
-
-        def piece(s_lo: float, s_hi: float, z0: np.ndarray | None) -> _Piece:
-            dual = _PieceDual(inst, s_lo, s_hi)
-            z = settle(dual, dual.start() if z0 is None else z0, psi_tol)
-            return _Piece(-coupling_piece_bound(inst, s_lo, s_hi, z[-1], z[:-1]), s_lo, s_hi, z)
-
-        heap = [piece(s_min, s_max, None)]
-        first_gap = None
-        while True:
-            top = heap[0]
-            gap_psi = -top.neg_bound - best_psi
-            first_gap = first_gap or max(gap_psi, psi_tol)
-            if progress is not None and first_gap > psi_tol:
-                done = math.log(first_gap / max(gap_psi, psi_tol)) / math.log(first_gap / psi_tol)
-                progress(min(1.0, max(0.0, done)), f"F2 gap {max(gap_psi, 0.0) / 2:.1e}")
-            if gap_psi <= psi_tol or len(heap) >= _MAX_PIECES or not top.s_lo < 0.5 * (top.s_lo + top.s_hi) < top.s_hi:
-                break  # proven, or splitting can prove no more: the certificate says what is proven
-            heapq.heappop(heap)
-            mid = 0.5 * (top.s_lo + top.s_hi)
-            heapq.heappush(heap, piece(top.s_lo, mid, top.z))
-            heapq.heappush(heap, piece(mid, top.s_hi, top.z))
-        ordered = sorted(heap, key=lambda p: p.s_lo)
-        pieces = [(p.s_lo, p.s_hi, p.z[-1], p.z[:-1]) for p in ordered]
-
+    result = maximise_psi(inst, Extras.none(inst.n), 2.0 * limit * _AIM, progress)
+    best_W, multipliers, pieces = result.allocation, result.multipliers, result.pieces
     cert = certificate_document(canonical, inst, "F2", best_W, multipliers=multipliers, pieces=pieces)
     done = time.perf_counter()
     certified = cert["gap"] <= limit
