@@ -1,0 +1,235 @@
+"""The exact Pareto front by AUGMECON2 (Mavrotas & Florios 2013) on HiGHS and the certified F2 method.
+
+One objective is optimised (the primary), the others become ε-constraints on a
+grid between their worst and best values in the payoff table.  Each grid point
+solves
+
+    max f_1 + eps · r_1 · (s_2 / r_2 + 10⁻¹ s_3 / r_3)    s.t.  f_k − s_k = e_k, s_k >= 0,
+
+whose optimum is efficient, not just weakly efficient (the augmentation).  AUGMECON2's
+bypass skips the grid points of the innermost objective that its slack says give
+the same allocation, and an infeasible grid point ends its row, since tighter
+points of the row are infeasible too.  No grid point is dropped silently: the
+front reports every bypassed, infeasible or failed one.
+
+Linear objectives (F1, F3, T) and the ε-rows live in one persistent HiGHS model
+that every grid point re-solves from the previous basis.  F2 enters as the
+primary objective through models.coordination (its ε-rows and augmentation are
+linear additions to the certified method); the LP model then serves as the
+feasibility oracle of each grid point.  F2 is never an ε-constraint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from models.certificate import GAP_LIMIT, Instance, evaluate
+from models.coordination import Extras, maximise_psi
+from models.formulation import formulate, highs_lp, new_highs
+from models.front import OBJECTIVE_SENSE, Front, FrontPoint
+from models.front_metrics import nondominated
+
+Progress = Callable[[float, str], None]
+
+LINEAR = ("F1", "F3", "T")
+# AUGMECON2's augmentation weight, relative to the primary objective's range.
+EPS = 1e-3
+
+
+def linear_objective(inst: Instance, name: str) -> tuple[np.ndarray, float]:
+    """A linear objective as coef·W + const, in its maximisation sense (F3 negated)."""
+    if name == "F1":
+        return np.asarray(inst.unit_benefit), 0.0
+    if name == "F3":
+        return -np.asarray(inst.unit_footprint), 0.0
+    if name == "T":
+        return inst.alpha * inst.g, float(inst.alpha @ inst.u0)
+    raise ValueError(f"{name} is not a linear objective")
+
+
+def max_sense(name: str, value: float) -> float:
+    return value if OBJECTIVE_SENSE[name] == "max" else -value
+
+
+class _LinearModel:
+    """The allocation LP in one persistent HiGHS model, plus one free row per linear objective."""
+
+    def __init__(self, inst: Instance, names: tuple[str, ...]):
+        self.inst, self.n = inst, inst.n
+        self.highs = new_highs()
+        self.highs.passModel(highs_lp(formulate(inst), "F1"))
+        self.highs.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        self.first_row = self.highs.getNumRow()
+        self.rows = {}
+        self.index = np.arange(self.n, dtype=np.int32)
+        for name in names:
+            coef, const = linear_objective(inst, name)
+            self.rows[name] = (self.highs.getNumRow(), coef, const)
+            self.highs.addRow(-highspy.kHighsInf, highspy.kHighsInf, self.n, self.index, coef)
+
+    def solve(self, cost: np.ndarray, at_least: dict[str, float]) -> np.ndarray | None:
+        """max cost·W with f_k(W) >= e_k for the named objectives (max sense); None when infeasible."""
+        scale = float(np.abs(cost).max(initial=0.0)) or 1.0
+        self.highs.changeColsCost(self.n, self.index, cost / scale)
+        for name, (row, _, const) in self.rows.items():
+            lower = at_least[name] - const if name in at_least else -highspy.kHighsInf
+            self.highs.changeRowBounds(row, lower, highspy.kHighsInf)
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            return np.array(self.highs.getSolution().col_value)
+        if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            return None
+        raise ArithmeticError(f"HiGHS: {self.highs.modelStatusToString(status)}")
+
+
+@dataclass
+class _Scalarised:
+    """Solves max primary + linear augmentation subject to ε-constraints, for one objective set."""
+
+    inst: Instance
+    objectives: tuple[str, ...]
+
+    def __post_init__(self):
+        linear = tuple(name for name in self.objectives if name in LINEAR)
+        self.lp = _LinearModel(self.inst, linear)
+        self.psi_tol = 2.0 * GAP_LIMIT["F2-uniform" if self.inst.uniform_alpha else "F2-general"] * 1e-2
+
+    def value(self, W: np.ndarray, name: str) -> float:
+        """f(W) in max sense; F2 as ψ = log F2² (what the primary step maximises)."""
+        if name == "F2":
+            return 2.0 * math.log(evaluate(self.inst, W).F2)
+        coef, const = linear_objective(self.inst, name)
+        return float(coef @ W) + const
+
+    def solve(self, primary: str, augment: dict[str, float], at_least: dict[str, float]) -> np.ndarray | None:
+        """max f_primary + Σ augment_k f_k subject to f_k >= at_least_k (max sense); None when infeasible."""
+        aug = sum((w * linear_objective(self.inst, k)[0] for k, w in augment.items()), np.zeros(self.inst.n))
+        if primary != "F2":
+            return self.lp.solve(linear_objective(self.inst, primary)[0] + aug, at_least)
+        # The LP model is the feasibility oracle: the Lagrangian method needs a non-empty set.
+        if self.lp.solve(aug, at_least) is None:
+            return None
+        rows, rhs = [], []
+        for name, e in at_least.items():
+            coef, const = linear_objective(self.inst, name)
+            rows.append(-coef)
+            rhs.append(const - e)
+        extras = Extras(np.array(rows).reshape(len(rows), self.inst.n), np.array(rhs), aug)
+        return maximise_psi(self.inst, extras, self.psi_tol).allocation
+
+
+def payoff_table(problem: _Scalarised) -> np.ndarray:
+    """Row i: the values (max sense) of the lexicographic optimum with objective i first.
+
+    After each stage the objective just optimised is kept at its optimum (to a
+    relative 1e-9) as an ε-row; F2, which cannot be a row, is optimised last unless
+    it comes first (its maximiser is unique when every g_j > 0).
+    """
+    names = problem.objectives
+    table = np.zeros((len(names), len(names)))
+    for i, first in enumerate(names):
+        if first == "F2":
+            order = ["F2"]
+        else:
+            order = [first] + [k for k in names if k != first and k in LINEAR] + (["F2"] if "F2" in names else [])
+        held: dict[str, float] = {}
+        W = None
+        for name in order:
+            W_next = problem.solve(name, {}, held)
+            if W_next is None:
+                break  # holding earlier optima to 1e-9 left nothing: keep the previous stage's
+            W = W_next
+            if name in LINEAR:
+                v = problem.value(W, name)
+                held[name] = v - 1e-9 * max(1.0, abs(v))
+        table[i] = [problem.value(W, name) for name in names]
+    return table
+
+
+def augmecon(
+    inst: Instance, objectives: tuple[str, ...] = ("F1", "F2", "F3"), points: int = 100, progress: Progress | None = None
+) -> Front:
+    """The exact front of the objectives by AUGMECON2; about `points` grid points in all."""
+    start = time.perf_counter()
+    if len(objectives) not in (2, 3) or len(set(objectives)) != len(objectives) or not set(objectives) <= set(OBJECTIVE_SENSE):
+        raise ValueError("a front needs two or three distinct objectives among F1, F2, F3, T")
+    primary = "F2" if "F2" in objectives else objectives[0]
+    constrained = [k for k in objectives if k != primary]
+    problem = _Scalarised(inst, tuple([primary] + constrained))
+    table = payoff_table(problem)
+    names = problem.objectives
+    low, high = table.min(axis=0), table.max(axis=0)
+    ranges = np.maximum(high - low, 1e-12 * np.maximum(1.0, np.abs(high)))
+    per_axis = max(2, round(points ** (1.0 / len(constrained))))
+    grids = [np.linspace(low[names.index(k)], high[names.index(k)], per_axis) for k in constrained]
+    steps = [ranges[names.index(k)] / (per_axis - 1) for k in constrained]
+    # Augmentation: slack of the innermost objective weighs 1, the next 10⁻¹, relative to
+    # the primary's range so that eps means the same for every scale.
+    augment = {k: EPS * ranges[0] * 10.0 ** -i / ranges[names.index(k)] for i, k in enumerate(constrained)}
+
+    inner, outer = constrained[0], constrained[1:]
+    outer_grid = [()] if not outer else [(e,) for e in grids[1]]
+    total, done = per_axis * len(outer_grid), 0
+    found: list[np.ndarray] = []
+    bypassed = infeasible = 0
+    reported: list[str] = []
+    for j, outer_e in enumerate(outer_grid):
+        i = 0
+        while i < per_axis:
+            at_least = {inner: grids[0][i], **dict(zip(outer, outer_e))}
+            try:
+                W = problem.solve(primary, augment, at_least)
+            except ArithmeticError as e:
+                reported.append(f"grid point ({i}, {j}) failed and is left out: {e}")
+                i, done = i + 1, done + 1
+                continue
+            if W is None:
+                # Tighter points of this row are infeasible too (AUGMECON2's early exit).
+                infeasible += per_axis - i
+                done += per_axis - i
+                break
+            found.append(W)
+            slack = problem.value(W, inner) - grids[0][i]
+            skip = min(per_axis - i - 1, int(max(slack, 0.0) / steps[0] * (1 + 1e-12)))
+            bypassed += skip
+            done += 1 + skip
+            i += 1 + skip
+            if progress is not None:
+                progress(done / total, f"{len(found)} points")
+    if bypassed:
+        reported.append(f"{bypassed} grid point(s) bypassed: their slack shows they give an allocation already found (AUGMECON2)")
+    if infeasible:
+        reported.append(f"{infeasible} grid point(s) infeasible: the ε-constraints there ask more than the data allow")
+    front_points = _distinct_nondominated(inst, found, objectives)
+    return Front(
+        method="augmecon",
+        objectives=tuple(objectives),
+        points=front_points,
+        message=f"{len(front_points)} efficient points from {total} grid points",
+        reported=tuple(reported),
+        seconds=time.perf_counter() - start,
+        ids=inst.ids,
+    )
+
+
+def _distinct_nondominated(inst: Instance, allocations: list[np.ndarray], objectives) -> tuple[FrontPoint, ...]:
+    """The efficient points among the grid's allocations, each once (grid points often share one)."""
+    points = [FrontPoint(W, evaluate(inst, W)) for W in allocations]
+    if not points:
+        return ()
+    matrix = np.array([[p.objective(k) for k in objectives] for p in points])
+    keep = nondominated(matrix, tuple(OBJECTIVE_SENSE[k] for k in objectives))
+    seen, out = set(), []
+    for p, row, efficient in zip(points, matrix, keep):
+        key = tuple(f"{x:.9g}" for x in row)
+        if efficient and key not in seen:
+            seen.add(key)
+            out.append(p)
+    return tuple(out)
