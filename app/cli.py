@@ -125,6 +125,44 @@ def cmd_demo(args) -> int:
     return EXIT_OK
 
 
+def cmd_front(args) -> int:
+    from models.solve import prepare
+
+    objectives = tuple(k.strip() for k in args.objectives.split(","))
+    problem = _load(args.problem, args.header)
+    prepared = prepare(problem)
+    update, close = _progress_bar(f"{args.method} front")
+    try:
+        if args.method == "augmecon":
+            from models.augmecon import augmecon
+
+            front = augmecon(prepared.instance, objectives, points=args.points, progress=update)
+        else:
+            from models.evolutionary import evolutionary_front
+
+            front = evolutionary_front(prepared, objectives, method=args.method, points=args.points, seed=args.seed, progress=update)
+    except ValueError as e:
+        raise CommandError(str(e)) from e
+    finally:
+        close()
+    if not front.success:
+        raise CommandError(f"no front: {front.message}", EXIT_INFEASIBLE)
+    from models.picks import compromise_picks
+
+    picks = compromise_picks(front)
+    out = json.dumps(front.as_json(picks=picks), indent=1 if args.pretty else None)
+    if args.output:
+        Path(args.output).write_text(out + "\n")
+    else:
+        print(out)
+    if args.plot:
+        from models.plots import plot_front
+
+        plot_front(front, args.plot, picks)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _side_by_side(inst, solutions: dict) -> str:
     """The three optima as columns: the allocation per enterprise, then the values of every objective."""
     heads = {"F1": "max F1 (benefit)", "F2": "max F2 (coordination)", "F3": "min F3 (footprint)"}
@@ -157,6 +195,18 @@ def parser() -> argparse.ArgumentParser:
     solve.add_argument("--certificate", help="also write the bare certificate here")
     solve.add_argument("--pretty", action="store_true", help="indent the JSON")
     solve.set_defaults(run=cmd_solve)
+
+    front = sub.add_parser("front", help="the Pareto front, its hypervolume and compromise picks, as JSON")
+    front.add_argument("problem", help="problem document: .json, or .csv with --header")
+    front.add_argument("--header", help="for a CSV problem: the JSON of the cooperative-level fields")
+    front.add_argument("--method", default="augmecon", choices=["augmecon", "nsga2", "nsga3"])
+    front.add_argument("--points", type=int, default=100, help="grid points (augmecon) or population (nsga)")
+    front.add_argument("--objectives", default="F1,F2,F3", help="two or three of F1, F2, F3, T (default F1,F2,F3)")
+    front.add_argument("--seed", type=int, default=0, help="seed of the evolutionary methods")
+    front.add_argument("--plot", help="also draw the front into this PNG file")
+    front.add_argument("--output", help="write the JSON here instead of standard output")
+    front.add_argument("--pretty", action="store_true", help="indent the JSON")
+    front.set_defaults(run=cmd_front)
 
     verify = sub.add_parser("verify", help="check a certificate (or a solve's JSON) offline, with numpy alone")
     verify.add_argument("file")

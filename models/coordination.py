@@ -223,7 +223,7 @@ def maximise_psi(inst: Instance, extras: Extras, psi_tol: float, progress: Progr
 
     def offer(W: np.ndarray) -> None:
         nonlocal best_value, best_W
-        V = make_feasible(inst, W)
+        V = make_feasible(inst, W, extras.rows, extras.rhs)
         value = log_coupling(inst, V) + float(extras.linear @ V)
         if value > best_value:
             best_value, best_W = value, V

@@ -45,19 +45,26 @@ def _towards(W: np.ndarray, target: np.ndarray, G: np.ndarray, h: np.ndarray, ro
     return W + t * (target - W)
 
 
-def make_feasible(inst: Instance, W: np.ndarray) -> np.ndarray:
-    """The allocation itself if it is feasible, else a feasible one next to it (SPEC §1 constraints)."""
+def make_feasible(inst: Instance, W: np.ndarray, rows: np.ndarray | None = None, rhs: np.ndarray | None = None) -> np.ndarray:
+    """The allocation itself if it is feasible, else a feasible one next to it (SPEC §1 constraints).
+
+    `rows` W <= `rhs` are further constraints to meet as well (the ε-constraints of a front).
+    """
     lo, hi = enterprise_box(inst)
     W = np.clip(np.asarray(W, dtype=float), lo, hi)
     _, G, h = coupling_rows(inst)
+    if rows is not None and len(rows):
+        G, h = np.vstack([G, rows]), np.append(h, rhs)
     if _holds(G, h, W):
         return W
-    upper_rows = np.arange(len(h) - 1)  # caps and demand max: all grow with W
-    lower_row = np.array([len(h) - 1])  # demand min: shrinks with W
-    for first, second in (((lo, upper_rows), (hi, lower_row)), ((hi, lower_row), (lo, upper_rows))):
-        V = _towards(_towards(W, first[0], G, h, first[1]), second[0], G, h, second[1])
-        if _holds(G, h, V):
-            return np.clip(V, lo, hi)
+    # Rows whose coefficients are all >= 0 hold better towards lo, all <= 0 towards hi.
+    growing = np.flatnonzero(np.all(G >= 0, axis=1))
+    shrinking = np.flatnonzero(np.all(G <= 0, axis=1))
+    if len(growing) + len(shrinking) == len(h):
+        for first, second in (((lo, growing), (hi, shrinking)), ((hi, shrinking), (lo, growing))):
+            V = _towards(_towards(W, first[0], G, h, first[1]), second[0], G, h, second[1])
+            if _holds(G, h, V):
+                return np.clip(V, lo, hi)
     return _nearby_lp(W, lo, hi, G, h)
 
 
