@@ -48,24 +48,34 @@ def _towards(W: np.ndarray, target: np.ndarray, G: np.ndarray, h: np.ndarray, ro
 def make_feasible(inst: Instance, W: np.ndarray, rows: np.ndarray | None = None, rhs: np.ndarray | None = None) -> np.ndarray:
     """The allocation itself if it is feasible, else a feasible one next to it (SPEC §1 constraints).
 
-    `rows` W <= `rhs` are further constraints to meet as well (the ε-constraints of a front).
+    `rows` W <= `rhs` are further constraints to meet as well (the ε-constraints of a
+    front); they hold to a relative 1e-9, the SPEC's constraints exactly.
     """
     lo, hi = enterprise_box(inst)
     W = np.clip(np.asarray(W, dtype=float), lo, hi)
     _, G, h = coupling_rows(inst)
     if rows is not None and len(rows):
-        G, h = np.vstack([G, rows]), np.append(h, rhs)
+        # An ε at the very end of an objective's range leaves one point: give it room.
+        G, h = np.vstack([G, rows]), np.append(h, rhs + 1e-9 * np.maximum(1.0, np.abs(rhs)))
     if _holds(G, h, W):
         return W
-    # Rows whose coefficients are all >= 0 hold better towards lo, all <= 0 towards hi.
+    V = _moved(W, lo, hi, G, h)
+    if V is not None:
+        return V
+    return _nearby_lp(W, lo, hi, G, h)
+
+
+def _moved(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, G: np.ndarray, h: np.ndarray) -> np.ndarray | None:
+    """Meet the rows by moving towards lo (rows that grow with W) and towards hi (rows that shrink)."""
     growing = np.flatnonzero(np.all(G >= 0, axis=1))
     shrinking = np.flatnonzero(np.all(G <= 0, axis=1))
-    if len(growing) + len(shrinking) == len(h):
-        for first, second in (((lo, growing), (hi, shrinking)), ((hi, shrinking), (lo, growing))):
-            V = _towards(_towards(W, first[0], G, h, first[1]), second[0], G, h, second[1])
-            if _holds(G, h, V):
-                return np.clip(V, lo, hi)
-    return _nearby_lp(W, lo, hi, G, h)
+    if len(growing) + len(shrinking) != len(h):
+        return None
+    for first, second in (((lo, growing), (hi, shrinking)), ((hi, shrinking), (lo, growing))):
+        V = np.clip(_towards(_towards(W, first[0], G, h, first[1]), second[0], G, h, second[1]), lo, hi)
+        if _holds(G, h, V):
+            return V
+    return None
 
 
 def _nearby_lp(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, G: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -94,7 +104,9 @@ def _nearby_lp(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, G: np.ndarray, h: 
         h_model.run()
         if h_model.getModelStatus() == highspy.HighsModelStatus.kOptimal:
             V = np.clip(np.array(h_model.getSolution().col_value), lo, hi)
-            if _holds(G, h, V):
+            # HiGHS meets rows to 1e-7; the last bit is a straight move away.
+            V = V if _holds(G, h, V) else _moved(V, lo, hi, G, h)
+            if V is not None:
                 return V
         width *= 100.0
     raise NoFeasibleAllocation("no allocation meets the cooperative caps and the demand window")

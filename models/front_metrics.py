@@ -108,9 +108,10 @@ def hypervolume(front_or_matrix, reference, senses: Sequence[str] | None = None)
     if matrix.ndim == 1:
         matrix = matrix.reshape(1, -1) if matrix.size else matrix.reshape(0, len(senses))
     F = to_minimisation(matrix, senses)
-    ref = np.asarray(reference, dtype=float) * _signs(senses, F.shape[1])
+    ref = np.asarray(reference, dtype=float)
     if ref.shape != (F.shape[1],) or not np.all(np.isfinite(ref)):
         raise ValueError(f"the reference point must be {F.shape[1]} finite numbers")
+    ref = ref * _signs(senses, F.shape[1])
     F = F[np.all(F < ref, axis=1)]
     if len(F) == 0:
         return 0.0
