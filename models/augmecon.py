@@ -29,28 +29,17 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from models.certificate import GAP_LIMIT, Instance, evaluate
-from models.coordination import Extras, maximise_psi
+from models.certificate import GAP_LIMIT, LINEAR_OBJECTIVES, Extras, Instance, evaluate, linear_objective
+from models.coordination import maximise_psi
 from models.formulation import formulate, highs_lp, new_highs
 from models.front import OBJECTIVE_SENSE, Front, FrontPoint
 from models.front_metrics import nondominated
 
 Progress = Callable[[float, str], None]
 
-LINEAR = ("F1", "F3", "T")
+LINEAR = LINEAR_OBJECTIVES
 # AUGMECON2's augmentation weight, relative to the primary objective's range.
 EPS = 1e-3
-
-
-def linear_objective(inst: Instance, name: str) -> tuple[np.ndarray, float]:
-    """A linear objective as coef·W + const, in its maximisation sense (F3 negated)."""
-    if name == "F1":
-        return np.asarray(inst.unit_benefit), 0.0
-    if name == "F3":
-        return -np.asarray(inst.unit_footprint), 0.0
-    if name == "T":
-        return inst.alpha * inst.g, float(inst.alpha @ inst.u0)
-    raise ValueError(f"{name} is not a linear objective")
 
 
 def max_sense(name: str, value: float) -> float:

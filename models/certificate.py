@@ -248,6 +248,43 @@ def coupling_rows(inst: Instance) -> tuple[tuple[str, ...], np.ndarray, np.ndarr
     return names, _frozen(G), _frozen(h)
 
 
+LINEAR_OBJECTIVES = ("F1", "F3", "T")
+
+
+def linear_objective(inst: Instance, name: str) -> tuple[np.ndarray, float]:
+    """F1, F3 or T as coef·W + const in its maximisation sense (F3 negated); T = Σ α_j U_j."""
+    if name == "F1":
+        return np.asarray(inst.unit_benefit), 0.0
+    if name == "F3":
+        return -np.asarray(inst.unit_footprint), 0.0
+    if name == "T":
+        return inst.alpha * inst.g, float(inst.alpha @ inst.u0)
+    raise CertificateError(f"{name!r} is not a linear objective (F1, F3, T)")
+
+
+@dataclass(frozen=True, eq=False)
+class Extras:
+    """Linear additions to a problem: rows E W <= e beside the coupling rows, and ℓ·W added to the objective."""
+
+    rows: np.ndarray  # (k, n)
+    rhs: np.ndarray  # (k,)
+    linear: np.ndarray  # (n,)
+
+    @staticmethod
+    def none(n: int) -> "Extras":
+        return Extras(np.zeros((0, n)), np.zeros(0), np.zeros(n))
+
+
+def epsilon_rows(inst: Instance, constraints) -> tuple[np.ndarray, np.ndarray]:
+    """ε-constraints f_k(W) >= e_k (max sense) as rows −coef_k·W <= const_k − e_k."""
+    rows, rhs = [], []
+    for name, e in constraints:
+        coef, const = linear_objective(inst, name)
+        rows.append(-coef)
+        rhs.append(const - e)
+    return np.array(rows).reshape(len(rows), inst.n), np.array(rhs, dtype=float)
+
+
 def _exceeds(lhs, rhs):
     """lhs <= rhs fails beyond the tolerance (elementwise on arrays)."""
     return lhs - rhs > FEASIBILITY_TOLERANCE * np.maximum(1.0, np.abs(rhs))
@@ -319,18 +356,23 @@ def log_dual_terms(k: np.ndarray, u0: np.ndarray, g: np.ndarray, lo: np.ndarray,
     return W, value
 
 
-def log_dual_bound(lam: np.ndarray, G: np.ndarray, h: np.ndarray, inst: Instance, lo: np.ndarray, hi: np.ndarray) -> float:
-    """An upper bound on max {Σ log U_j : G W <= h, lo <= W <= hi} for any lam >= 0."""
-    _, terms = log_dual_terms(G.T @ lam, inst.u0, inst.g, lo, hi)
+def log_dual_bound(lam: np.ndarray, G: np.ndarray, h: np.ndarray, inst: Instance, lo: np.ndarray, hi: np.ndarray, offset=0.0) -> float:
+    """An upper bound on max {Σ log U_j − offset·W : G W <= h, lo <= W <= hi} for any lam >= 0."""
+    _, terms = log_dual_terms(G.T @ lam + offset, inst.u0, inst.g, lo, hi)
     fixed = float(lam @ h)
     return fixed + float(terms.sum()) + _allowance(terms, fixed)
 
 
-def uniform_coupling_bound(inst: Instance, lam: np.ndarray) -> float:
-    """An upper bound on ψ = log(C·T) when alpha is uniform: then T = S/n and ψ = mean(log U)."""
+def uniform_coupling_bound(inst: Instance, lam: np.ndarray, extras: Extras | None = None) -> float:
+    """An upper bound on ψ + ℓ·W (ψ = log(C·T)) when alpha is uniform: then T = S/n and ψ = mean(log U).
+
+    `extras` adds rows (their multipliers follow the coupling rows') and ℓ; by default none.
+    """
+    extras = extras or Extras.none(inst.n)
     _, G, h = coupling_rows(inst)
     lo, hi = enterprise_box(inst)
-    return log_dual_bound(lam, G, h, inst, lo, hi) / inst.n
+    G, h = np.vstack([G, extras.rows]), np.append(h, extras.rhs)
+    return log_dual_bound(lam, G, h, inst, lo, hi, -inst.n * extras.linear) / inst.n
 
 
 def level_sum_range(inst: Instance) -> tuple[float, float]:
@@ -351,7 +393,7 @@ def piece_rows(inst: Instance, s_lo: float, s_hi: float) -> tuple[np.ndarray, np
     return np.vstack([G, inst.g, -inst.g]), np.append(h, [s_hi - base, base - s_lo])
 
 
-def coupling_piece_bound(inst: Instance, s_lo: float, s_hi: float, tau: float, lam: np.ndarray) -> float:
+def coupling_piece_bound(inst: Instance, s_lo: float, s_hi: float, tau: float, lam: np.ndarray, extras: Extras | None = None) -> float:
     """An upper bound on ψ = log(C·T) over allocations with S = Σ U_j in [s_lo, s_hi], general alpha.
 
     ψ = log n + mean(log U) + log T − log S.  Two relaxations, both exact in the
@@ -360,13 +402,16 @@ def coupling_piece_bound(inst: Instance, s_lo: float, s_hi: float, tau: float, l
     * −log S <= −log s_lo − β (S − s_lo) on the piece, β the chord's slope (−log is convex,
       so the chord lies above it; the excess is at most (log(s_hi/s_lo))² / 8).
     What remains is mean(log U) plus terms linear in W, bounded by the Lagrangian
-    dual with `lam` (scaled by n) on the coupling rows and the two rows of the piece.
+    dual with `lam` (scaled by n) on the coupling rows and the two rows of the piece,
+    then the rows of `extras`, whose ℓ·W is added to ψ.
     """
     n = inst.n
+    extras = extras or Extras.none(n)
     G, h = piece_rows(inst, s_lo, s_hi)
+    G, h = np.vstack([G, extras.rows]), np.append(h, extras.rhs)
     lo, hi = enterprise_box(inst)
     beta = secant_slope(s_lo, s_hi)
-    k = G.T @ lam - n * (tau * inst.alpha - beta) * inst.g
+    k = G.T @ lam - n * (tau * inst.alpha - beta) * inst.g - n * extras.linear
     _, terms = log_dual_terms(k, inst.u0, inst.g, lo, hi)
     parts = (
         math.log(n),
@@ -389,17 +434,17 @@ def problem_hash(canonical: str) -> str:
 
 
 def relative_gap(objective: str, value: float, bound: float) -> float:
-    """How far the bound is from the value: relative for F2, relative to max(1, |value|) for F1, F3."""
+    """How far the bound is from the value: relative for F2, relative to max(1, |value|) otherwise."""
     if objective == "F2":
         return (bound - value) / value
-    slack = bound - value if SENSE[objective] == "max" else value - bound
+    slack = value - bound if objective == "F3" else bound - value
     return slack / max(1.0, abs(value))
 
 
-def gap_limit(objective: str, inst: Instance) -> float:
-    if objective == "F2":
+def gap_limit(objective: str, inst: Instance, cert: dict | None = None) -> float:
+    if objective == "F2" or objective == "scalarised" and _scalarisation(inst, cert).kappa > 0:
         return GAP_LIMIT["F2-uniform" if inst.uniform_alpha else "F2-general"]
-    return GAP_LIMIT[objective]
+    return GAP_LIMIT.get(objective, GAP_LIMIT["F1"])
 
 
 def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
@@ -411,12 +456,25 @@ def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
         if objective == "F1":
             return linear_dual_bound(inst.unit_benefit, lam, G, h, lo, hi)
         return -linear_dual_bound(-inst.unit_footprint, lam, G, h, lo, hi)
+    if objective == "F2":
+        return math.exp(_psi_bound(inst, cert, Extras.none(inst.n)) / 2.0)
+    spec = _scalarisation(inst, cert)
+    E, e = epsilon_rows(inst, spec.constraints)
+    if spec.kappa == 0.0:
+        lam = _multipliers(cert.get("multipliers"), len(names) + len(e), "multipliers")
+        return linear_dual_bound(spec.linear, lam, np.vstack([G, E]), np.append(h, e), lo, hi) + spec.constant
+    return spec.kappa * _psi_bound(inst, cert, Extras(E, e, spec.linear / spec.kappa)) + spec.constant
+
+
+def _psi_bound(inst: Instance, cert: dict, extras: Extras) -> float:
+    """The bound on ψ + ℓ·W that the certificate's multipliers (uniform α) or pieces (general α) prove."""
+    coupling = len(coupling_rows(inst)[0])
     if inst.uniform_alpha:
-        lam = _multipliers(cert.get("multipliers"), len(names), "multipliers")
-        return math.exp(uniform_coupling_bound(inst, lam) / 2.0)
+        lam = _multipliers(cert.get("multipliers"), coupling + len(extras.rhs), "multipliers")
+        return uniform_coupling_bound(inst, lam, extras)
     pieces = cert.get("pieces")
     if not isinstance(pieces, list) or not pieces:
-        raise CertificateError("an F2 certificate for general alpha needs a non-empty list 'pieces'")
+        raise CertificateError("with general alpha the certificate needs a non-empty list 'pieces'")
     s_min, s_max = level_sum_range(inst)
     psi = -math.inf
     expected_lo = s_min
@@ -433,14 +491,87 @@ def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
         tau = _number(piece.get("tau"), f"{where}.tau")
         if tau <= 0:
             raise CertificateError(f"{where}.tau must be positive")
-        lam = _multipliers(piece.get("multipliers"), len(names) + 2, f"{where}.multipliers")
-        piece_psi = coupling_piece_bound(inst, a, b, tau, lam)
+        lam = _multipliers(piece.get("multipliers"), coupling + 2 + len(extras.rhs), f"{where}.multipliers")
+        piece_psi = coupling_piece_bound(inst, a, b, tau, lam, extras)
         # Each piece states its own bound, so that no number in it goes unchecked.
-        _agree(piece.get("bound"), math.exp(piece_psi / 2.0), f"{where}.bound")
+        _agree(piece.get("bound"), piece_psi, f"{where}.bound")
         psi = max(psi, piece_psi)
     if expected_lo != s_max:
         raise CertificateError(f"the pieces end at S = {expected_lo!r}, not at the largest level sum {s_max!r}")
-    return math.exp(psi / 2.0)
+    return psi
+
+
+@dataclass(frozen=True, eq=False)
+class Scalarisation:
+    """max ℓ·W + constant + κ ψ subject to ε-constraints, read from a certificate (issue 4).
+
+    For Chebyshev, the weights ℓ and the constant come from the multipliers mu of its
+    max-rows (a convex combination bounds a maximum from below).
+    """
+
+    method: str
+    linear: np.ndarray
+    constant: float
+    kappa: float
+    constraints: tuple  # ((name, e), ...), f_name(W) >= e in max sense
+    chebyshev: dict | None
+
+
+SCALARISATIONS = ("weighted", "epsilon", "lexicographic", "chebyshev")
+
+
+def _scalarisation(inst: Instance, cert: dict) -> Scalarisation:
+    spec = cert.get("scalarisation")
+    if not isinstance(spec, dict) or spec.get("method") not in SCALARISATIONS:
+        raise CertificateError(f"'scalarisation.method' must be one of {', '.join(SCALARISATIONS)}")
+    constraints = spec.get("constraints", [])
+    if not isinstance(constraints, list) or any(not isinstance(c, list) or len(c) != 2 for c in constraints):
+        raise CertificateError("'scalarisation.constraints' must be a list of [objective, at_least]")
+    constraints = tuple((str(c[0]), _number(c[1], "scalarisation.constraints")) for c in constraints)
+    linear, constant = np.zeros(inst.n), 0.0
+    if spec["method"] == "chebyshev":
+        cheb = spec.get("chebyshev")
+        if not isinstance(cheb, dict):
+            raise CertificateError("a Chebyshev scalarisation needs 'chebyshev': {reference, scale, rho}")
+        names = list(cheb.get("reference", {}))
+        mu = _multipliers(cert.get("mu"), len(names), "mu")
+        if mu.sum() <= 0:
+            raise CertificateError("'mu' must not be all zero")
+        mu = mu / mu.sum()
+        rho = _number(cheb.get("rho"), "chebyshev.rho")
+        for m, name in zip(mu, names):
+            coef, const = linear_objective(inst, name)
+            scale = _number(cheb.get("scale", {}).get(name), f"chebyshev.scale.{name}")
+            z = _number(cheb["reference"][name], f"chebyshev.reference.{name}")
+            linear = linear + (m + rho) * scale * coef
+            constant += (m + rho) * scale * const - m * scale * z
+        return Scalarisation("chebyshev", linear, constant, 0.0, constraints, cheb)
+    weights = spec.get("weights", {})
+    if not isinstance(weights, dict):
+        raise CertificateError("'scalarisation.weights' must map F1, F3 or T to a number")
+    for name, w in weights.items():
+        coef, const = linear_objective(inst, name)
+        w = _number(w, f"scalarisation.weights.{name}")
+        linear, constant = linear + w * coef, constant + w * const
+    kappa = _number(spec.get("kappa", 0.0), "scalarisation.kappa")
+    if kappa < 0:
+        raise CertificateError("'scalarisation.kappa' must be non-negative")
+    return Scalarisation(spec["method"], linear, constant, kappa, constraints, None)
+
+
+def scalarised_value(inst: Instance, spec: Scalarisation, W: np.ndarray) -> float:
+    """The scalarised objective at W: ℓ·W + constant + κ ψ(W), or the augmented Chebyshev value."""
+    if spec.chebyshev is not None:
+        cheb = spec.chebyshev
+        shortfalls, total = [], 0.0
+        for name in cheb["reference"]:
+            coef, const = linear_objective(inst, name)
+            f = float(coef @ W) + const
+            shortfalls.append(cheb["scale"][name] * (cheb["reference"][name] - f))
+            total += cheb["scale"][name] * f
+        return -max(shortfalls) + cheb["rho"] * total
+    value = float(spec.linear @ W) + spec.constant
+    return value + (spec.kappa * log_coupling(inst, W) if spec.kappa > 0 else 0.0)
 
 
 def _number(x, where: str) -> float:
@@ -488,8 +619,8 @@ def verify_certificate(cert: dict) -> Verified:
     if not isinstance(cert, dict) or cert.get("schema") != SCHEMA:
         raise CertificateError(f"not a certificate: 'schema' must be {SCHEMA!r}")
     objective = cert.get("objective")
-    if objective not in OBJECTIVES:
-        raise CertificateError(f"'objective' must be one of {', '.join(OBJECTIVES)}")
+    if objective not in OBJECTIVES + ("scalarised",):
+        raise CertificateError(f"'objective' must be one of {', '.join(OBJECTIVES)} or 'scalarised'")
     canonical = cert.get("problem")
     if not isinstance(canonical, str):
         raise CertificateError("'problem' must be the canonical problem document as a string")
@@ -517,22 +648,36 @@ def verify_certificate(cert: dict) -> Verified:
 
     bound = certified_bound(objective, inst, cert)
     _agree(cert.get("bound"), bound, "bound")
-    gap = relative_gap(objective, getattr(values, objective), bound)
+    if objective == "scalarised":
+        spec = _scalarisation(inst, cert)
+        E, e = epsilon_rows(inst, spec.constraints)
+        if np.any(E @ W - e > 1e-9 * np.maximum(1.0, np.abs(e))):
+            raise CertificateError("the allocation breaks one of the scalarisation's ε-constraints")
+        value = scalarised_value(inst, spec, W)
+        _agree(cert.get("scalarised_value"), value, "scalarised_value")
+    else:
+        value = getattr(values, objective)
+    gap = relative_gap(objective, value, bound)
     if not isinstance(cert.get("gap"), (int, float)) or abs(cert["gap"] - gap) > AGREEMENT_TOLERANCE:
         raise CertificateError(f"the certificate claims gap = {cert.get('gap')!r}, but it is {gap!r}")
-    limit = gap_limit(objective, inst)
+    limit = gap_limit(objective, inst, cert)
     if gap > limit:
         raise CertificateError(f"the gap {gap:.3g} exceeds the limit {limit:g} for {objective}: optimality is not proven")
     return Verified(objective, cert["problem_hash"], dict(allocation), values, bound, gap)
 
 
-def certificate_document(canonical: str, inst: Instance, objective: str, W: np.ndarray, *, multipliers=None, pieces=None) -> dict:
+def certificate_document(
+    canonical: str, inst: Instance, objective: str, W: np.ndarray, *, multipliers=None, pieces=None, scalarisation=None, mu=None
+) -> dict:
     """Write the certificate of an allocation: values, bound and gap computed as the verifier computes them.
 
-    `multipliers` (F1, F3, and F2 with uniform alpha): one non-negative number per
-    coupling row, in the order of `coupling_rows`.  `pieces` (F2, general alpha): a
-    list of (s_lo, s_hi, tau, multipliers) tiling `level_sum_range`, the
-    multipliers covering the coupling rows and the two rows of the piece.
+    `multipliers` (F1, F3, F2 with uniform alpha, scalarisations): one non-negative
+    number per row: the coupling rows in the order of `coupling_rows`, then the
+    ε-constraints.  `pieces` (F2 or a scalarisation with F2, general alpha): a list of
+    (s_lo, s_hi, tau, multipliers) tiling `level_sum_range`, the multipliers covering
+    the coupling rows, the two rows of the piece, then the ε-constraints.
+    `scalarisation` (objective "scalarised"): the dict the verifier reads back
+    (method, weights, kappa, constraints, chebyshev) and, for Chebyshev, `mu`.
     `inst` must be the instance of `canonical`.
     """
     names, _, _ = coupling_rows(inst)
@@ -544,19 +689,33 @@ def certificate_document(canonical: str, inst: Instance, objective: str, W: np.n
         "allocation": {eid: float(w) for eid, w in zip(inst.ids, W)},
         "rows": list(names),
     }
+    extras = Extras.none(inst.n)
+    if scalarisation is not None:
+        cert["scalarisation"] = scalarisation
+        if mu is not None:
+            cert["mu"] = [float(x) for x in mu]
+        spec = _scalarisation(inst, cert)
+        cert["rows"] += [f"epsilon[{name}]" for name, _ in spec.constraints]
+        if spec.kappa > 0:
+            E, e = epsilon_rows(inst, spec.constraints)
+            extras = Extras(E, e, spec.linear / spec.kappa)
     if pieces is not None:
-        cert["rows"] += ["level_sum_max", "level_sum_min"]
-        cert["pieces"] = [
-            {"s": [float(a), float(b)], "tau": float(tau), "multipliers": [float(x) for x in lam]} for a, b, tau, lam in pieces
-        ]
-        for piece in cert["pieces"]:
-            s_lo, s_hi = piece["s"]
-            piece["bound"] = math.exp(coupling_piece_bound(inst, s_lo, s_hi, piece["tau"], np.array(piece["multipliers"])) / 2.0)
+        cert["rows"][len(names) : len(names)] = ["level_sum_max", "level_sum_min"]
+        cert["pieces"] = []
+        for a, b, tau, lam in pieces:
+            bound = coupling_piece_bound(inst, a, b, tau, np.asarray(lam), extras)
+            cert["pieces"].append({"s": [float(a), float(b)], "tau": float(tau), "multipliers": [float(x) for x in lam], "bound": bound})
     else:
         cert["multipliers"] = [float(x) for x in multipliers]
-    values = evaluate(inst, np.asarray(W, dtype=float))
+    W = np.asarray(W, dtype=float)
+    values = evaluate(inst, W)
     bound = certified_bound(objective, inst, cert)
     cert["values"] = values.as_dict()
     cert["bound"] = bound
-    cert["gap"] = relative_gap(objective, getattr(values, objective), bound)
+    if scalarisation is not None:
+        value = scalarised_value(inst, _scalarisation(inst, cert), W)
+        cert["scalarised_value"] = value
+    else:
+        value = getattr(values, objective)
+    cert["gap"] = relative_gap(objective, value, bound)
     return cert

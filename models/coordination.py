@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.certificate import (
+    Extras,
     GAP_LIMIT,
     Instance,
     certificate_document,
@@ -60,19 +61,6 @@ _CONVERGED = 1e-15
 # Branch and bound stops splitting here and reports what it has proven; at n = 100,000
 # rounding in the dual's sum stops the bounds improving near a gap of 1e-9 in D.
 _MAX_PIECES = 400
-
-
-@dataclass(frozen=True, eq=False)
-class Extras:
-    """Linear additions to max F2 (for ε-constraints and augmentation): rows E W <= e, and ℓ·W added to ψ."""
-
-    rows: np.ndarray  # (k, n)
-    rhs: np.ndarray  # (k,)
-    linear: np.ndarray  # (n,)
-
-    @staticmethod
-    def none(n: int) -> "Extras":
-        return Extras(np.zeros((0, n)), np.zeros(0), np.zeros(n))
 
 
 @dataclass(frozen=True, eq=False)

@@ -52,13 +52,17 @@ def test_topsis_reproduces_the_car_example_computed_by_hand():
     # Step 3, ideal: best of each column (cost: the smallest); negative ideal: the worst.
     best = [max(col) if sense == "max" else min(col) for col, sense in zip(zip(*v), SENSES)]
     worst = [min(col) if sense == "max" else max(col) for col, sense in zip(zip(*v), SENSES)]
-    # The lecture's ideal, with its scores rounded to two decimals before weighting.
-    assert best == pytest.approx([0.059, 0.244, 0.162, 0.080], abs=1.5e-3)
+    # The lecture's ideal; it rounds the normalised scores to two decimals before
+    # weighting (0.6138 -> 0.61, times 0.4), hence up to 0.002 apart.
+    assert best == pytest.approx([0.059, 0.244, 0.162, 0.080], abs=2e-3)
     # Steps 4-5, separations and closeness.
     d_best = [math.dist(row, best) for row in v]
     d_worst = [math.dist(row, worst) for row in v]
     by_hand = [dw / (db + dw) for db, dw in zip(d_best, d_worst)]
-    # The same numbers to four places, worked on paper from the values above.
+    # The intermediate numbers to four places, so a reader can redo each step:
+    # Civic 0.0851 / (0.0295 + 0.0851) = 0.7427, and so on.
+    assert d_best == pytest.approx([0.0295, 0.0594, 0.0927, 0.0608], abs=1e-4)
+    assert d_worst == pytest.approx([0.0851, 0.0402, 0.0198, 0.0481], abs=1e-4)
     assert by_hand == pytest.approx([0.7427, 0.4036, 0.1759, 0.4414], abs=1e-4)
     np.testing.assert_allclose(topsis_closeness(SCORES, SENSES, WEIGHTS), by_hand, rtol=1e-12)
     # Ranking: Civic, Mazda, Saturn, Ford.
@@ -93,8 +97,9 @@ def test_knee_of_a_kinked_convex_front_is_the_kink():
     front = kinked_front()
     pick = knee(front)
     assert (pick.values.F1, pick.values.F2) == pytest.approx((90.0, 0.60))
-    # Leaving the kink: to the flat side 10/90 of the F1 range buys 0.04/0.44 of the F2 range.
-    assert tradeoffs(front.matrix(), front.senses)[pick.index] == pytest.approx((10 / 100) / (0.04 / 0.44), rel=1e-9)
+    # Leaving the kink costs least towards the steep side: each step gives up 0.40/0.44
+    # of the F2 range for 10/100 of the F1 range (towards the flat side: 0.9 for 0.04/0.44).
+    assert tradeoffs(front.matrix(), front.senses)[pick.index] == pytest.approx((0.40 / 0.44) / (10 / 100), rel=1e-9)
 
 
 def test_knee_is_among_pymoos_high_tradeoff_points():
@@ -122,7 +127,7 @@ def test_knee_of_a_single_point_says_so():
 def test_closest_to_ideal_uses_normalised_distances():
     # Unnormalised, F1's scale would decide everything; normalised, the middle point
     # is at (0.45, 0.45) from the ideal against 1 for either end.
-    front = front_of([(1000.0, 0.10), (550.0, 0.55), (0.0, 1.00)])
+    front = front_of([(1000.0, 0.0), (550.0, 0.55), (0.0, 1.0)])
     pick = closest_to_ideal(front)
     assert pick.index == 1
     assert "55% of the best economic benefit and 55% of the best coordination" in pick.sentence
@@ -130,10 +135,10 @@ def test_closest_to_ideal_uses_normalised_distances():
 
 
 def test_closest_to_ideal_in_the_minimising_sense():
-    front = front_of([(1000.0, 0.10), (550.0, 0.2), (0.0, 1.00)], ("F1", "F3"))
+    front = front_of([(1000.0, 1.0), (550.0, 0.5), (0.0, 0.1)], ("F1", "F3"))
     pick = closest_to_ideal(front)
     assert pick.index == 1
-    assert "an ecological footprint 100% above the lowest" in pick.sentence
+    assert "55% of the best economic benefit and an ecological footprint 400% above the lowest" in pick.sentence
 
 
 # --- all three ----------------------------------------------------------------------------
