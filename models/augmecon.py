@@ -21,17 +21,13 @@ feasibility oracle of each grid point.  F2 is never an ε-constraint.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import highspy
 import numpy as np
 
-from models.certificate import GAP_LIMIT, LINEAR_OBJECTIVES, Extras, Instance, evaluate, linear_objective
-from models.coordination import maximise_psi
-from models.formulation import formulate, highs_lp, new_highs
+from models.certificate import LINEAR_OBJECTIVES, Instance, evaluate
+from models.scalarise import ScalarisedProblem
 from models.front import OBJECTIVE_SENSE, Front, FrontPoint
 from models.front_metrics import nondominated
 
@@ -42,79 +38,7 @@ LINEAR = LINEAR_OBJECTIVES
 EPS = 1e-3
 
 
-def max_sense(name: str, value: float) -> float:
-    return value if OBJECTIVE_SENSE[name] == "max" else -value
-
-
-class _LinearModel:
-    """The allocation LP in one persistent HiGHS model, plus one free row per linear objective."""
-
-    def __init__(self, inst: Instance, names: tuple[str, ...]):
-        self.inst, self.n = inst, inst.n
-        self.highs = new_highs()
-        self.highs.passModel(highs_lp(formulate(inst), "F1"))
-        self.highs.changeObjectiveSense(highspy.ObjSense.kMaximize)
-        self.first_row = self.highs.getNumRow()
-        self.rows = {}
-        self.index = np.arange(self.n, dtype=np.int32)
-        for name in names:
-            coef, const = linear_objective(inst, name)
-            self.rows[name] = (self.highs.getNumRow(), coef, const)
-            self.highs.addRow(-highspy.kHighsInf, highspy.kHighsInf, self.n, self.index, coef)
-
-    def solve(self, cost: np.ndarray, at_least: dict[str, float]) -> np.ndarray | None:
-        """max cost·W with f_k(W) >= e_k for the named objectives (max sense); None when infeasible."""
-        scale = float(np.abs(cost).max(initial=0.0)) or 1.0
-        self.highs.changeColsCost(self.n, self.index, cost / scale)
-        for name, (row, _, const) in self.rows.items():
-            lower = at_least[name] - const if name in at_least else -highspy.kHighsInf
-            self.highs.changeRowBounds(row, lower, highspy.kHighsInf)
-        self.highs.run()
-        status = self.highs.getModelStatus()
-        if status == highspy.HighsModelStatus.kOptimal:
-            return np.array(self.highs.getSolution().col_value)
-        if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
-            return None
-        raise ArithmeticError(f"HiGHS: {self.highs.modelStatusToString(status)}")
-
-
-@dataclass
-class _Scalarised:
-    """Solves max primary + linear augmentation subject to ε-constraints, for one objective set."""
-
-    inst: Instance
-    objectives: tuple[str, ...]
-
-    def __post_init__(self):
-        linear = tuple(name for name in self.objectives if name in LINEAR)
-        self.lp = _LinearModel(self.inst, linear)
-        self.psi_tol = 2.0 * GAP_LIMIT["F2-uniform" if self.inst.uniform_alpha else "F2-general"] * 1e-2
-
-    def value(self, W: np.ndarray, name: str) -> float:
-        """f(W) in max sense; F2 as ψ = log F2² (what the primary step maximises)."""
-        if name == "F2":
-            return 2.0 * math.log(evaluate(self.inst, W).F2)
-        coef, const = linear_objective(self.inst, name)
-        return float(coef @ W) + const
-
-    def solve(self, primary: str, augment: dict[str, float], at_least: dict[str, float]) -> np.ndarray | None:
-        """max f_primary + Σ augment_k f_k subject to f_k >= at_least_k (max sense); None when infeasible."""
-        aug = sum((w * linear_objective(self.inst, k)[0] for k, w in augment.items()), np.zeros(self.inst.n))
-        if primary != "F2":
-            return self.lp.solve(linear_objective(self.inst, primary)[0] + aug, at_least)
-        # The LP model is the feasibility oracle: the Lagrangian method needs a non-empty set.
-        if self.lp.solve(aug, at_least) is None:
-            return None
-        rows, rhs = [], []
-        for name, e in at_least.items():
-            coef, const = linear_objective(self.inst, name)
-            rows.append(-coef)
-            rhs.append(const - e)
-        extras = Extras(np.array(rows).reshape(len(rows), self.inst.n), np.array(rhs), aug)
-        return maximise_psi(self.inst, extras, self.psi_tol).allocation
-
-
-def payoff_table(problem: _Scalarised) -> np.ndarray:
+def payoff_table(problem: ScalarisedProblem) -> np.ndarray:
     """Row i: the values (max sense) of the lexicographic optimum with objective i first.
 
     After each stage the objective just optimised is kept at its optimum (to a
@@ -151,7 +75,7 @@ def augmecon(
         raise ValueError("a front needs two or three distinct objectives among F1, F2, F3, T")
     primary = "F2" if "F2" in objectives else objectives[0]
     constrained = [k for k in objectives if k != primary]
-    problem = _Scalarised(inst, tuple([primary] + constrained))
+    problem = ScalarisedProblem(inst, tuple([primary] + constrained))
     table = payoff_table(problem)
     names = problem.objectives
     low, high = table.min(axis=0), table.max(axis=0)

@@ -27,6 +27,7 @@ ORSA J. Computing 2(1), 1990), which simplex rays usually are.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import weakref
@@ -124,8 +125,8 @@ def readable(x: float, digits: int = 4) -> str:
 
 
 def given(x: float) -> str:
-    """A number from the problem document, with all its digits."""
-    return readable(x, 12)
+    """A number from the problem document: up to 8 significant digits, all that typed data carry."""
+    return readable(x, 8)
 
 
 def _apart(x: float, limit: float) -> str:
@@ -142,18 +143,19 @@ def split_name(name: str) -> tuple[str, str | None]:
     return (m.group(1), m.group(2)) if m else (name, None)
 
 
-def _two_sided(lower, upper) -> bool:
-    return bool(np.isfinite(lower).any() and np.isfinite(upper).any())
+@functools.lru_cache(maxsize=64)
+def _two_sided(form: Formulation, family: int | None, row: int | None) -> bool:
+    """Whether a family or row can limit from both sides: only then does a name carry "(minimum)"/"(maximum)"."""
+    c = form.rows[row] if row is not None else form.limits[family]
+    return bool(np.isfinite(c.lower).any() and np.isfinite(c.upper).any())
 
 
 def constraint_name(form: Formulation, m: Member) -> str:
     """"cooperative_cap[water]", "demand (minimum)", "e03: enterprise_cap[water]", "e07: volume (maximum)"."""
     side = " (minimum)" if m.side == _LOWER else " (maximum)"
     if m.row is not None:
-        row = form.rows[m.row]
-        return row.name + (side if _two_sided(row.lower, row.upper) else "")
-    fam = form.limits[m.family]
-    return f"{form.ids[m.column]}: {fam.name}" + (side if _two_sided(fam.lower, fam.upper) else "")
+        return form.rows[m.row].name + (side if _two_sided(form, None, m.row) else "")
+    return f"{form.ids[m.column]}: {form.limits[m.family].name}" + (side if _two_sided(form, m.family, None) else "")
 
 
 def _limit(form: Formulation, m: Member) -> float:
@@ -363,7 +365,7 @@ def _listing(form: Formulation, members: list[Member]) -> str:
         for m in members[:_LISTED]
     ]
     more = len(members) - len(shown)
-    return ", ".join(shown) + (f" and {more} more" if more else "")
+    return ", ".join(shown) + (f" and {readable(more, 12)} more" if more else "")
 
 
 def _joined(items: list[str]) -> str:

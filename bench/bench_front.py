@@ -1,0 +1,632 @@
+#!/usr/bin/env python3
+"""Exact Pareto fronts: our AUGMECON2 against the `pyaugmecon` package and pymoo NSGA-II/III (issue 4, SPEC §7).
+
+For each size n (generator ../shared/tools/gen_problem.py, K = 3, R = 3, seed 0,
+uniform alpha), two measurements, each in a fresh process (so that its peak RSS
+is its own and nothing is cached between them):
+
+1. **Speed against pyaugmecon.**  A 100-point exact front (grid 10 × 10 on the
+   two constrained objectives) of F1 (max, primary), F3 (min) and
+   T = Σ α_j U_j (max; linear: (α∘g)·W + α·u0) — the objectives pyaugmecon can
+   take, F2 not being linear.
+
+   - ours: ``models.augmecon.augmecon(inst, ("F1", "F3", "T"), points=100)``;
+   - pyaugmecon 1.0.8 in its own venv (bench/.pyaugmecon-venv, created on first
+     use), driven by bench/pyaugmecon_runner.py, which builds the same LP in
+     Pyomo from arrays and runs ``PyAugmecon(model, opts).solve()`` with
+     grid_points = 10, early exit and bypass (AUGMECON2) on, HiGHS through
+     Pyomo's ``appsi_highs``, its default of one worker process per CPU, and the
+     same augmentation as ours (see "augmentation" below).  Three workarounds
+     for Pyomo 6.10 + HiGHS are applied in that runner only (``spawn``, a plain
+     solver factory, ``load_solutions=False``); ``--demonstrate-failures`` runs
+     it without each of them in turn and prints what happens.
+
+   Wall time of each, ratio pyaugmecon / ours from one run; then the fronts
+   point by point: the points of each, how many of pyaugmecon's distinct points
+   one of ours matches (relative 1e-6 in every objective), the largest mismatch
+   either way, and our Front.reported lines (ours never drops a grid point
+   silently).  Both grids come from each method's own payoff table; the
+   tables are printed side by side.
+
+2. **Hypervolume against NSGA-II / NSGA-III.**  Our exact front of F1, F2, F3
+   (``augmecon(inst, ("F1", "F2", "F3"), points=100)``, F2 the primary through
+   the certified method), then ``models.evolutionary.evolutionary_front`` with
+   NSGA-II and NSGA-III, population 100, seed 0, ``time_limit`` = our exact
+   front's seconds.  One reference point for all three:
+   ``front_metrics.default_reference`` over the three fronts.
+
+Augmentation.  Ours adds eps · r_1 · (s_2 / r_2 + 10⁻¹ s_3 / r_3) with
+eps = 1e-3 and r_k the payoff ranges; pyaugmecon adds
+penalty_weight · (s_2 / r_2 + 10⁻¹ s_3 / r_3).  The harness passes
+penalty_weight = 1e-3 · r_1 (our payoff table's F1 range), so the two
+scalarised problems are the same.
+
+    .venv/bin/python bench/bench_front.py                        # n = 100 and 1,000
+    .venv/bin/python bench/bench_front.py --sizes 100 --skip-hv
+    .venv/bin/python bench/bench_front.py --demonstrate-failures --sizes 100
+    .venv/bin/python bench/bench_front.py --exact-slack           # also pyaugmecon with its bypass on the unrounded slack
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATOR = ROOT.parent / "shared" / "tools" / "gen_problem.py"
+VENV = ROOT / "bench" / ".pyaugmecon-venv"
+VENV_PYTHON = VENV / "bin" / "python"
+RUNNER = ROOT / "bench" / "pyaugmecon_runner.py"
+PYAUGMECON_PACKAGES = ["pyaugmecon==1.0.8", "highspy"]
+LINEAR = ("F1", "F3", "T")
+ALL3 = ("F1", "F2", "F3")
+MATCH_TOL = 1e-6
+MARK = "BENCH-RESULT "
+WORKAROUNDS = ("spawn", "factory", "load")
+WORKAROUND_TEXT = {
+    "spawn": "multiprocessing start method 'spawn'",
+    "factory": "SolverFactory(name) without solver_io/manage_env",
+    "load": "solve(load_solutions=False), load only optimal solutions",
+}
+
+
+def _load_by_path(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _generate(n: int, alpha: str, seed: int) -> dict:
+    return _load_by_path("gen_problem", GENERATOR).generate(n, 3, 3, seed, alpha)
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- worker side (one measurement in a fresh process) ---------------------------------------
+
+
+def _instance(path: str):
+    from models.problem import load_problem_json
+    from models.solve import prepare
+
+    return prepare(load_problem_json(Path(path).read_text()))
+
+
+def _linear_model_class():
+    """The persistent HiGHS model class AUGMECON2 re-solves (models.scalarise.LinearModel, formerly in models.augmecon)."""
+    try:
+        from models.scalarise import LinearModel
+    except ImportError:
+        from models.augmecon import _LinearModel as LinearModel
+    return LinearModel
+
+
+def _payoff_table(inst):
+    """Our lexicographic payoff table of (F1, F3, T), max sense, as augmecon computes it."""
+    import models.augmecon as am
+
+    try:
+        from models.scalarise import ScalarisedProblem
+    except ImportError:
+        ScalarisedProblem = am._Scalarised
+    return am.payoff_table(ScalarisedProblem(inst, LINEAR))
+
+
+def _count_lp_solves():
+    """Count the LP solves of the exact front (a wrapper around the persistent model's solve; no change to it)."""
+    cls = _linear_model_class()
+    counter = {"lp": 0}
+    original = cls.solve
+
+    def counted(self, *a, **k):
+        counter["lp"] += 1
+        return original(self, *a, **k)
+
+    cls.solve = counted
+    return counter
+
+
+def _warm_up(kind: str, alpha: str) -> None:
+    """One small run first, so that one-time costs (HiGHS's first model, lazy imports) are not charged."""
+    from models.problem import parse_problem
+    from models.solve import prepare
+
+    small = prepare(parse_problem(_generate(20, alpha, 1)))
+    if kind in ("ours-linear", "ours-f2"):
+        from models.augmecon import augmecon
+
+        augmecon(small.instance, LINEAR if kind == "ours-linear" else ALL3, points=4)
+    else:
+        from models.evolutionary import evolutionary_front
+
+        evolutionary_front(small, ALL3, method=kind, points=8, seed=0, generations=2)
+
+
+def worker(args) -> None:
+    sys.path.insert(0, str(ROOT))
+    from threadpoolctl import threadpool_limits
+
+    prepared = _instance(args.input)
+    inst = prepared.instance
+    alpha = "uniform" if inst.uniform_alpha else "general"
+    if args.warmup:
+        _warm_up(args.worker, alpha)
+    out: dict = {}
+    if args.worker in ("ours-linear", "ours-f2"):
+        from models.augmecon import augmecon
+
+        objectives = LINEAR if args.worker == "ours-linear" else ALL3
+        counter = _count_lp_solves()
+        # As models.solve does: one BLAS thread (the F2 method multiplies small matrices thousands of times).
+        with threadpool_limits(limits=1, user_api="blas"):
+            t0 = time.perf_counter()
+            front = augmecon(inst, objectives, points=args.points)
+            seconds = time.perf_counter() - t0
+        out.update(lp_solves=counter["lp"], grid_lp_solves=counter["lp"], reported=list(front.reported), message=front.message)
+        if args.worker == "ours-linear":
+            from models.augmecon import EPS
+
+            before = counter["lp"]
+            table = _payoff_table(inst)  # not timed: for the comparison of grids
+            payoff_solves = counter["lp"] - before
+            out.update(payoff_max_sense=table.tolist(), eps=EPS, payoff_lp_solves=payoff_solves,
+                       grid_lp_solves=out["lp_solves"] - payoff_solves)
+    else:
+        from models.evolutionary import evolutionary_front
+
+        t0 = time.perf_counter()
+        front = evolutionary_front(prepared, ALL3, method=args.worker, points=args.points, seed=0, time_limit=args.time_limit)
+        seconds = time.perf_counter() - t0
+        out.update(reported=list(front.reported), message=front.message)
+    out.update(
+        seconds=seconds,
+        front_seconds=front.seconds,
+        objectives=list(front.objectives),
+        matrix=front.matrix().tolist(),
+        rss_peak_mib=_rss_mib(),
+    )
+    print(MARK + json.dumps(out), flush=True)
+
+
+# --- driver side --------------------------------------------------------------------------------
+
+
+def run_worker(kind: str, path: str, args, time_limit: float | None = None) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--input", path, "--points", str(args.points)]
+    if time_limit is not None:
+        cmd += ["--time-limit", repr(time_limit)]
+    if not args.warmup:
+        cmd.append("--no-warmup")
+    load = _load()
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"error": "timeout", "wall_s": time.perf_counter() - t0, "load": load}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARK):
+            out = json.loads(line[len(MARK) :])
+            out.update(wall_s=time.perf_counter() - t0, load=load)
+            return out
+    reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"error": f"failed: {reason}", "wall_s": time.perf_counter() - t0, "load": load}
+
+
+def ensure_venv() -> None:
+    """Create bench/.pyaugmecon-venv with pyaugmecon 1.0.8 and highspy when it is missing, saying so."""
+    if VENV_PYTHON.exists():
+        return
+    base = shutil.which("python3") or sys.executable
+    steps = [
+        [base, "-m", "venv", str(VENV)],
+        [str(VENV_PYTHON), "-m", "pip", "install", "--quiet", *PYAUGMECON_PACKAGES],
+    ]
+    print(f"# {VENV.relative_to(ROOT)} is missing: creating it (pyaugmecon 1.0.8 pins numpy 1.x, so it gets its own venv)",
+          file=sys.stderr, flush=True)
+    for cmd in steps:
+        print("#   $ " + " ".join(cmd), file=sys.stderr, flush=True)
+        subprocess.run(cmd, check=True)
+
+
+def venv_versions() -> str:
+    code = ("import importlib.metadata as m, sys; print('python ' + sys.version.split()[0] + ', ' + ', '.join("
+            "p + ' ' + m.version(p) for p in ('pyaugmecon', 'pyomo', 'highspy', 'numpy')))")
+    proc = subprocess.run([str(VENV_PYTHON), "-c", code], capture_output=True, text=True)
+    return proc.stdout.strip() or proc.stderr.strip()
+
+
+def pyaugmecon_input(path: str, penalty_weight: float, args) -> dict:
+    """The instance as the arrays bench/pyaugmecon_runner.py builds its Pyomo model from."""
+    sys.path.insert(0, str(ROOT))
+    from models.formulation import column_bounds, formulate
+
+    inst = _instance(path).instance
+    lo, hi = column_bounds(formulate(inst))
+    return {
+        "lo": lo.tolist(),
+        "hi": [x if math.isfinite(x) else None for x in hi.tolist()],
+        "use": inst.use.tolist(),
+        "cap0": inst.cooperative_cap.tolist(),
+        "dmin": inst.demand_min,
+        "dmax": inst.demand_max,
+        "c": inst.unit_benefit.tolist(),
+        "f": inst.unit_footprint.tolist(),
+        "t": (inst.alpha * inst.g).tolist(),
+        "t0": float(inst.alpha @ inst.u0),
+        "grid_points": args.grid,
+        "penalty_weight": penalty_weight,
+        "cpu_count": args.pyaugmecon_cpus,
+        "solver": args.pyaugmecon_solver,
+    }
+
+
+def run_pyaugmecon(data: dict, tmp: str, args, workarounds=WORKAROUNDS, exact_slack=False, timeout=None) -> dict:
+    src, dst = os.path.join(tmp, "pa-in.json"), os.path.join(tmp, "pa-out.json")
+    Path(src).write_text(json.dumps(data).replace("NaN", "null"))
+    if os.path.exists(dst):
+        os.remove(dst)
+    env = dict(os.environ, PYAUGMECON_WORKAROUNDS=",".join(workarounds) or "none",
+               PYAUGMECON_EXACT_SLACK="1" if exact_slack else "0")
+    env.pop("PYTHONPATH", None)
+    load = _load()
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([str(VENV_PYTHON), str(RUNNER), src, dst], capture_output=True, text=True,
+                              timeout=timeout or args.timeout, env=env, cwd=tmp, start_new_session=True)
+    except subprocess.TimeoutExpired as e:
+        return {"error": f"timeout after {e.timeout:.0f} s (no result)", "wall_s": time.perf_counter() - t0, "load": load}
+    wall = time.perf_counter() - t0
+    if not os.path.exists(dst):
+        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"failed: {reason}", "wall_s": wall, "load": load}
+    out = json.loads(Path(dst).read_text())
+    out.update(wall_s=wall, load=load, stderr_tail=proc.stderr.strip().splitlines()[-3:])
+    return out
+
+
+# --- comparing fronts ---------------------------------------------------------------------------
+
+
+def _rel(a, b):
+    import numpy as np
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)
+
+
+def distinct(matrix, tol=MATCH_TOL):
+    """The rows of `matrix`, each kept once: a row within `tol` (relative, every column) of a kept row is dropped."""
+    import numpy as np
+
+    kept = []
+    for row in np.asarray(matrix, float):
+        if not any(np.all(_rel(row, k) <= tol) for k in kept):
+            kept.append(row)
+    return np.array(kept).reshape(len(kept), np.asarray(matrix).shape[1] if len(matrix) else 0)
+
+
+def match(A, B):
+    """(how many rows of A some row of B matches within MATCH_TOL, the largest over A of the nearest B's mismatch)."""
+    import numpy as np
+
+    if len(A) == 0:
+        return 0, 0.0
+    if len(B) == 0:
+        return 0, math.inf
+    nearest = np.array([np.min(np.max(_rel(a[None, :], B), axis=1)) for a in A])
+    return int((nearest <= MATCH_TOL).sum()), float(nearest.max())
+
+
+def compare_linear(path: str, ours: dict, pa: dict) -> dict:
+    """Our front against pyaugmecon's, in (F1, F3, T): pyaugmecon's points re-evaluated from its allocations."""
+    import numpy as np
+
+    from models.certificate import CertificateError, check_feasible, evaluate
+
+    inst = _instance(path).instance
+    mine = np.asarray(ours["matrix"], float)
+    theirs_keys = np.asarray(pa["points"], float).reshape(-1, 3)
+    allocations = [np.asarray(W, float) for W in pa["allocations"]]
+    theirs = np.array([[getattr(evaluate(inst, W), k) for k in LINEAR] for W in allocations]).reshape(-1, 3)
+    infeasible = 0
+    for W in allocations:
+        try:
+            check_feasible(inst, W)
+        except CertificateError:
+            infeasible += 1
+    key_vs_value = float(np.max(_rel(theirs_keys, theirs))) if len(theirs) else 0.0
+    d_mine, d_theirs = distinct(mine), distinct(theirs)
+    matched, worst = match(d_theirs, d_mine)
+    matched_back, worst_back = match(d_mine, d_theirs)
+    return {
+        "ours_points": len(mine), "ours_distinct": len(d_mine),
+        "pa_points": len(theirs), "pa_distinct": len(d_theirs),
+        "pa_matched": matched, "pa_worst": worst,
+        "ours_matched": matched_back, "ours_worst": worst_back,
+        "pa_infeasible": infeasible, "pa_key_vs_value": key_vs_value,
+    }
+
+
+def payoff_lines(ours: dict, pa: dict) -> list[str]:
+    """Both payoff tables in raw senses (rows: objective optimised first; columns F1, F3, T) and the grid ranges."""
+    import numpy as np
+
+    sign = np.array([1.0, -1.0, 1.0])
+    mine = np.asarray(ours["payoff_max_sense"]) * sign
+    theirs = np.asarray(pa["payoff"])
+    lines = ["payoff tables (row: lexicographic optimum with that objective first; columns F1, F3, T):"]
+    for i, name in enumerate(LINEAR):
+        lines.append(f"  {name} first  ours " + "  ".join(f"{x:.10g}" for x in mine[i])
+                     + "   pyaugmecon " + "  ".join(f"{x:.10g}" for x in theirs[i]))
+    lines.append(f"  largest relative difference of the tables: {float(np.max(_rel(mine, theirs))):.1e}")
+    for k, name in enumerate(LINEAR[1:], start=1):
+        lo_o, hi_o = mine[:, k].min(), mine[:, k].max()
+        grid = np.asarray(pa["grid"][k - 1]) * sign[k]
+        lines.append(f"  grid of {name}: ours [{lo_o:.10g}, {hi_o:.10g}]   pyaugmecon [{grid.min():.10g}, {grid.max():.10g}]"
+                     f"   (relative difference of the ends {max(_rel(lo_o, grid.min()), _rel(hi_o, grid.max())):.1e})")
+    return lines
+
+
+def hypervolumes(exact: dict, evo: dict) -> dict:
+    import numpy as np
+
+    from models.front import OBJECTIVE_SENSE
+    from models.front_metrics import default_reference, hypervolume
+
+    senses = tuple(OBJECTIVE_SENSE[k] for k in ALL3)
+    fronts = {"exact": exact, **evo}
+    mats = {k: np.asarray(v["matrix"], float).reshape(-1, 3) for k, v in fronts.items() if v and "error" not in v}
+    ref = default_reference(*mats.values(), senses=senses)
+    return {"reference": ref.tolist(), **{k: hypervolume(m, ref, senses) for k, m in mats.items()}}
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def _f(x, spec=".3f"):
+    if x is None or (isinstance(x, float) and (math.isnan(x))):
+        return "–"
+    return format(x, spec)
+
+
+def plain_table(header, rows) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def markdown_table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def speed_rows(results):
+    header = ["n", "ours s", "pyaugmecon s", "ratio", "pyaugmecon build s", "grid LPs ours", "grid LPs pyaugmecon",
+              "points ours", "points pyaugmecon", "pyaugmecon matched", "largest mismatch", "RSS ours MiB",
+              "RSS pyaugmecon MiB (main/worker)"]
+    rows = []
+    for r in results:
+        o, p, c = r.get("ours_linear"), r.get("pyaugmecon"), r.get("compare")
+        if not o or "error" in o:
+            continue
+        ok = bool(p) and not p.get("error")
+        rows.append([
+            f"{r['n']:,}", _f(o["seconds"]), _f(p["solve_s"]) if ok else (p or {}).get("error", "–"),
+            _f(p["solve_s"] / o["seconds"], ".1f") + "×" if ok else "–", _f(p["build_s"]) if ok else "–",
+            str(o["grid_lp_solves"]), str(p["models_solved"]) if ok else "–",
+            str(c["ours_distinct"]) if c else str(len(o["matrix"])), str(c["pa_distinct"]) if c else "–",
+            f"{c['pa_matched']}/{c['pa_distinct']}" if c else "–", _f(c["pa_worst"], ".1e") if c else "–",
+            _f(o["rss_peak_mib"], ".0f"),
+            f"{p['rss_self_mib']:.0f}/{p['rss_children_mib']:.0f}" if ok else "–",
+        ])
+    return header, rows
+
+
+def hv_rows(results):
+    header = ["n", "exact s", "exact points", "HV exact", "NSGA-II points", "HV NSGA-II", "NSGA-III points",
+              "HV NSGA-III", "exact/NSGA-II", "exact/NSGA-III", "RSS exact/NSGA-II/NSGA-III MiB"]
+    rows = []
+    for r in results:
+        e, hv = r.get("ours_f2"), r.get("hv")
+        if not e or "error" in e or not hv:
+            continue
+        ev = {k: r.get(k) for k in ("nsga2", "nsga3")}
+
+        def pts(k):
+            v = ev[k]
+            return "failed" if not v or "error" in v else str(len(v["matrix"]))
+
+        def ratio(k):
+            return _f(hv["exact"] / hv[k], ".3f") if hv.get(k) else "–"
+
+        rss = "/".join(_f((x or {}).get("rss_peak_mib"), ".0f") for x in (e, ev["nsga2"], ev["nsga3"]))
+        rows.append([f"{r['n']:,}", _f(e["seconds"]), str(len(e["matrix"])), _f(hv["exact"], ".6g"), pts("nsga2"),
+                     _f(hv.get("nsga2"), ".6g"), pts("nsga3"), _f(hv.get("nsga3"), ".6g"), ratio("nsga2"), ratio("nsga3"), rss])
+    return header, rows
+
+
+def demonstrate_failures(path: str, ours: dict, args, tmp: str) -> list[str]:
+    """pyaugmecon without each workaround in turn (and without all of them): what happens."""
+    data = pyaugmecon_input(path, args._penalty, args)
+    lines = []
+    for dropped in [*WORKAROUNDS, "all"]:
+        kept = () if dropped == "all" else tuple(w for w in WORKAROUNDS if w != dropped)
+        r = run_pyaugmecon(data, tmp, args, workarounds=kept, timeout=args.failure_timeout)
+        if "error" in r and r.get("error") and "points" not in r:
+            shown = r["error"]
+        else:
+            notes = r.get("notes", [])
+            shown = (f"returned {len(r['points'])} points from {r['models_solved']} solves "
+                     f"(with all workarounds: {ours['pa_points']} points from {ours['pa_models']} solves)")
+            if notes:
+                shown += f"; {len(notes)} non-optimal solve(s) noted"
+        tail = " | ".join(r.get("stderr_tail", [])[-2:])
+        lines.append(f"  without {dropped:8s}: {shown} [{r['wall_s']:.1f} s]" + (f"\n      stderr: {tail[:300]}" if tail else ""))
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
+    ap.add_argument("--points", type=int, default=100, help="grid points in all (ours); pyaugmecon gets --grid per axis")
+    ap.add_argument("--alpha", choices=["uniform", "general"], default="uniform")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pyaugmecon-cpus", type=int, default=os.cpu_count(), help="pyaugmecon's worker processes (its default: all CPUs)")
+    ap.add_argument("--pyaugmecon-solver", default="appsi_highs", choices=["appsi_highs", "highs"])
+    ap.add_argument("--skip-pyaugmecon", action="store_true")
+    ap.add_argument("--skip-hv", action="store_true")
+    ap.add_argument("--exact-slack", action="store_true", help="also run pyaugmecon with its bypass on the unrounded slack")
+    ap.add_argument("--demonstrate-failures", action="store_true", help="run pyaugmecon without each workaround (smallest n)")
+    ap.add_argument("--failure-timeout", type=float, default=180.0)
+    ap.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit of one measurement, s")
+    ap.add_argument("--no-warmup", dest="warmup", action="store_false")
+    ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--worker", choices=["ours-linear", "ours-f2", "nsga2", "nsga3"], help=argparse.SUPPRESS)
+    ap.add_argument("--input", help=argparse.SUPPRESS)
+    ap.add_argument("--time-limit", type=float, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(args)
+        return 0
+    args.grid = max(2, round(math.sqrt(args.points)))
+    sys.path.insert(0, str(ROOT))
+
+    print(f"# bench_front: K = 3, R = 3, seed {args.seed}, alpha {args.alpha}, {args.points} grid points "
+          f"({args.grid} × {args.grid}), {os.cpu_count()} CPUs, load average {_load()} (1/5/15 min), "
+          f"python {sys.version.split()[0]}, warm-up {'on' if args.warmup else 'off'}", flush=True)
+    if not args.skip_pyaugmecon:
+        ensure_venv()
+        print(f"# pyaugmecon venv: {venv_versions()}; solver {args.pyaugmecon_solver}, "
+              f"{args.pyaugmecon_cpus} worker process(es)", flush=True)
+        print("# pyaugmecon workarounds applied in bench/pyaugmecon_runner.py only: "
+              + "; ".join(WORKAROUND_TEXT[w] for w in WORKAROUNDS), flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_front_") as tmp:
+        for n in args.sizes:
+            path = os.path.join(tmp, f"problem-{n}.json")
+            Path(path).write_text(json.dumps(_generate(n, args.alpha, args.seed)))
+            r: dict = {"n": n}
+            print(f"\n## n = {n:,}", flush=True)
+
+            # 1. speed against pyaugmecon on (F1, F3, T)
+            o = r["ours_linear"] = run_worker("ours-linear", path, args)
+            if "error" in o:
+                print(f"ours (F1, F3, T): {o['error']}", flush=True)
+            else:
+                print(f"ours (F1, F3, T): {o['seconds']:.3f} s, {o['payoff_lp_solves']} LP solves for the payoff table + "
+                      f"{o['grid_lp_solves']} for grid points, {o['message']}; "
+                      f"peak RSS {o['rss_peak_mib']:.0f} MiB [load {o['load']}]", flush=True)
+                for line in o["reported"]:
+                    print(f"  reported: {line}", flush=True)
+                if not o["reported"]:
+                    print("  reported: nothing (every grid point solved, none bypassed or infeasible)", flush=True)
+            if not args.skip_pyaugmecon and "error" not in o:
+                import numpy as np
+
+                table = np.asarray(o["payoff_max_sense"])
+                args._penalty = o["eps"] * float(table[:, 0].max() - table[:, 0].min())
+                data = pyaugmecon_input(path, args._penalty, args)
+                p = r["pyaugmecon"] = run_pyaugmecon(data, tmp, args)
+                if p.get("error"):
+                    print(f"pyaugmecon: {p['error']} [load {p['load']}]", flush=True)
+                else:
+                    print(f"pyaugmecon (F1, F3, T): {p['solve_s']:.3f} s solve() + {p['build_s']:.3f} s building the Pyomo "
+                          f"model; {p['models_solved']} grid models solved ({p['infeasibilities']} infeasible), "
+                          f"{p['num_unique_pareto_sols']} unique Pareto points of {p['num_sols']}; penalty_weight "
+                          f"{args._penalty:.6g}; peak RSS {p['rss_self_mib']:.0f} MiB main, {p['rss_children_mib']:.0f} MiB "
+                          f"largest worker [load {p['load']}]", flush=True)
+                    for note, count in sorted(Counter(p["notes"]).items()):
+                        phase, term = note.split("\t")
+                        print(f"  pyaugmecon non-optimal solves: {count} × {term} in its {phase} phase"
+                              + (" (early exit ends the row)" if phase == "grid" and term == "infeasible" else ""), flush=True)
+                    for line in payoff_lines(o, p):
+                        print(line, flush=True)
+                    c = r["compare"] = compare_linear(path, o, p)
+                    print(f"ratio pyaugmecon / ours: {p['solve_s'] / o['seconds']:.1f}× "
+                          f"(with its model building: {(p['solve_s'] + p['build_s']) / o['seconds']:.1f}×)", flush=True)
+                    print(f"fronts: ours {c['ours_distinct']} distinct points, pyaugmecon {c['pa_distinct']} "
+                          f"({c['pa_infeasible']} of its allocations infeasible by our check; its reported values vs. "
+                          f"re-evaluated: {c['pa_key_vs_value']:.1e}); {c['pa_matched']} of pyaugmecon's "
+                          f"{c['pa_distinct']} matched by ours (rel. {MATCH_TOL:g} per objective), largest mismatch "
+                          f"{c['pa_worst']:.1e}; {c['ours_matched']} of our {c['ours_distinct']} matched by pyaugmecon's, "
+                          f"largest mismatch {c['ours_worst']:.1e}", flush=True)
+                    if args.exact_slack:
+                        q = r["pyaugmecon_exact_slack"] = run_pyaugmecon(data, tmp, args, exact_slack=True)
+                        if q.get("error"):
+                            print(f"pyaugmecon, unrounded slack: {q['error']}", flush=True)
+                        else:
+                            cq = compare_linear(path, o, q)
+                            print(f"pyaugmecon with the bypass on the unrounded slack (sensitivity run): {q['solve_s']:.3f} s, "
+                                  f"{q['models_solved']} models, {cq['pa_distinct']} points, {cq['pa_matched']} matched "
+                                  f"(largest mismatch {cq['pa_worst']:.1e}); ratio {q['solve_s'] / o['seconds']:.1f}×", flush=True)
+                    if args.demonstrate_failures and n == min(args.sizes):
+                        print("pyaugmecon without its workarounds:", flush=True)
+                        info = {"pa_points": len(p["points"]), "pa_models": p["models_solved"]}
+                        for line in demonstrate_failures(path, info, args, tmp):
+                            print(line, flush=True)
+
+            # 2. hypervolume against NSGA-II / NSGA-III on (F1, F2, F3)
+            if not args.skip_hv:
+                e = r["ours_f2"] = run_worker("ours-f2", path, args)
+                if "error" in e:
+                    print(f"ours (F1, F2, F3): {e['error']}", flush=True)
+                else:
+                    print(f"ours (F1, F2, F3): {e['seconds']:.3f} s, {len(e['matrix'])} points, {e['message']}; "
+                          f"peak RSS {e['rss_peak_mib']:.0f} MiB [load {e['load']}]", flush=True)
+                    for line in e["reported"]:
+                        print(f"  reported: {line}", flush=True)
+                    evo = {}
+                    for method in ("nsga2", "nsga3"):
+                        v = evo[method] = r[method] = run_worker(method, path, args, time_limit=e["seconds"])
+                        if "error" in v:
+                            print(f"{method}: {v['error']}", flush=True)
+                        else:
+                            print(f"{method}: {v['seconds']:.3f} s (time limit {e['seconds']:.3f} s), {v['message']}; "
+                                  f"peak RSS {v['rss_peak_mib']:.0f} MiB [load {v['load']}]", flush=True)
+                    hv = r["hv"] = hypervolumes(e, evo)
+                    print("hypervolume (reference " + ", ".join(f"{k} {x:.10g}" for k, x in zip(ALL3, hv["reference"]))
+                          + "): " + ", ".join(f"{k} {hv[k]:.6g}" for k in ("exact", "nsga2", "nsga3") if k in hv), flush=True)
+            results.append(r)
+
+    print(f"\n# load average at the end {_load()}")
+    blocks = []
+    if not args.skip_pyaugmecon:
+        h, rows = speed_rows(results)
+        if rows:
+            print("\n" + plain_table(h, rows))
+            blocks.append(("Exact front of (F1, F3, T), 10 × 10 grid: ours vs pyaugmecon 1.0.8", h, rows))
+    if not args.skip_hv:
+        h, rows = hv_rows(results)
+        if rows:
+            print("\n" + plain_table(h, rows))
+            blocks.append(("Hypervolume of (F1, F2, F3): exact front vs NSGA-II/III with the same wall time", h, rows))
+    for title, h, rows in blocks:
+        print(f"\n**{title}**\n\n" + markdown_table(h, rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+                                               "results": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

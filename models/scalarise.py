@@ -1,0 +1,365 @@
+"""Scalarisations of (F1, F2, F3): weighted sum, ε-constraint, lexicographic, augmented Chebyshev (SPEC §1).
+
+Each returns one allocation with a certificate that models.certificate checks with
+numpy alone, and says whether the allocation is efficient or only weakly efficient.
+
+All of them are one problem shape, which is what makes them certifiable:
+
+    max ℓ·W + κ ψ(W)   subject to the SPEC's constraints and ε-rows f_k(W) >= e_k,
+
+with F1, F3 (negated) and T linear, and F2 entering through ψ = log F2² (κ >= 0).
+log F2 is a strictly increasing function of F2, so an optimum of this shape is an
+efficient point of (F1, F2, F3) exactly when it would be with F2 itself, and it
+keeps the problem within the certified methods: an LP on HiGHS when κ = 0, the
+Lagrangian method of models.coordination when κ > 0.  F2 can be an objective of
+every scalarisation but not an ε-constraint (a lower limit on a concave ψ would
+need a dual the certificate does not carry).  The augmented Chebyshev
+scalarisation takes the linear objectives only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from models.certificate import (
+    GAP_LIMIT,
+    LINEAR_OBJECTIVES,
+    Extras,
+    Instance,
+    certificate_document,
+    epsilon_rows,
+    evaluate,
+    linear_objective,
+)
+from models.coordination import maximise_psi
+from models.feasibility import NoFeasibleAllocation, make_feasible
+from models.formulation import formulate, highs_lp, new_highs
+from models.front import OBJECTIVE_SENSE
+from models.linear import _multipliers as coupling_multipliers
+from models.solution import Solution
+
+METHODS = ("weighted", "epsilon", "lexicographic", "chebyshev")
+
+
+class ScalarisationError(ValueError):
+    """A scalarisation asked for something it cannot do; the message says what instead."""
+
+
+def max_sense(name: str, value: float) -> float:
+    return value if OBJECTIVE_SENSE[name] == "max" else -value
+
+
+class LinearModel:
+    """The allocation LP in one persistent HiGHS model, plus one free row per linear objective.
+
+    Fronts re-solve it from the previous basis at every grid point; its row duals
+    become certificate multipliers.
+    """
+
+    def __init__(self, inst: Instance, names: tuple[str, ...]):
+        self.inst, self.n = inst, inst.n
+        self.highs = new_highs()
+        self.highs.passModel(highs_lp(formulate(inst), "F1"))
+        self.highs.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        self.coupling = self.highs.getNumRow()
+        self.rows = {}
+        self.index = np.arange(self.n, dtype=np.int32)
+        for name in names:
+            coef, const = linear_objective(inst, name)
+            self.rows[name] = (self.highs.getNumRow(), const)
+            self.highs.addRow(-highspy.kHighsInf, highspy.kHighsInf, self.n, self.index, coef)
+        self.scale = 1.0
+
+    def solve(self, cost: np.ndarray, at_least: dict[str, float]) -> np.ndarray | None:
+        """max cost·W with f_k(W) >= e_k for the named objectives (max sense); None when infeasible."""
+        self.scale = float(np.abs(cost).max(initial=0.0)) or 1.0
+        self.highs.changeColsCost(self.n, self.index, cost / self.scale)
+        for name, (row, const) in self.rows.items():
+            lower = at_least[name] - const if name in at_least else -highspy.kHighsInf
+            self.highs.changeRowBounds(row, lower, highspy.kHighsInf)
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            return np.array(self.highs.getSolution().col_value)
+        if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            return None
+        raise ArithmeticError(f"HiGHS: {self.highs.modelStatusToString(status)}")
+
+    def multipliers(self, constrained: list[str]) -> np.ndarray:
+        """The last solve's duals as certificate multipliers: coupling rows, then the named ε-rows."""
+        y = np.array(self.highs.getSolution().row_dual) * self.scale
+        eps = [max(-y[self.rows[name][0]], 0.0) for name in constrained]  # f >= e is −f <= −e
+        return np.concatenate([coupling_multipliers(y[: self.coupling], "F1"), eps])
+
+
+@dataclass
+class ScalarisedProblem:
+    """Solves max f_primary + augmentation subject to ε-constraints for one set of objectives."""
+
+    inst: Instance
+    objectives: tuple[str, ...]
+
+    def __post_init__(self):
+        self.lp = LinearModel(self.inst, tuple(k for k in self.objectives if k in LINEAR_OBJECTIVES))
+        self.psi_tol = 2.0 * GAP_LIMIT["F2-uniform" if self.inst.uniform_alpha else "F2-general"] * 1e-2
+
+    def value(self, W: np.ndarray, name: str) -> float:
+        """f(W) in max sense; F2 as ψ = log F2² (what the primary step maximises)."""
+        if name == "F2":
+            return 2.0 * math.log(evaluate(self.inst, W).F2)
+        coef, const = linear_objective(self.inst, name)
+        return float(coef @ W) + const
+
+    def solve(self, primary: str, augment: dict[str, float], at_least: dict[str, float]) -> np.ndarray | None:
+        """max f_primary + Σ augment_k f_k subject to f_k >= at_least_k (max sense); None when infeasible."""
+        linear = _combine(self.inst, augment)
+        if primary != "F2":
+            return self.lp.solve(linear_objective(self.inst, primary)[0] + linear, at_least)
+        result = self.solve_psi(linear, 1.0, at_least)
+        return None if result is None else result.allocation
+
+    def solve_psi(self, linear: np.ndarray, kappa: float, at_least: dict[str, float]):
+        """max linear·W + κ ψ(W) subject to the ε-rows, by the Lagrangian method; None when infeasible."""
+        # The LP model is the feasibility oracle: the Lagrangian method needs a non-empty set.
+        if self.lp.solve(linear, at_least) is None:
+            return None
+        E, e = epsilon_rows(self.inst, list(at_least.items()))
+        return maximise_psi(self.inst, Extras(E, e, linear / kappa), self.psi_tol)
+
+
+def _combine(inst: Instance, weights: dict[str, float]) -> np.ndarray:
+    return sum((w * linear_objective(inst, k)[0] for k, w in weights.items()), np.zeros(inst.n))
+
+
+def payoff_table(problem: ScalarisedProblem) -> np.ndarray:
+    """Row i: the values (max sense; F2 as ψ) of the lexicographic optimum with objective i first.
+
+    After each stage the objective just optimised is kept at its optimum (to a
+    relative 1e-9) as an ε-row; F2, which cannot be a row, is optimised last unless
+    it comes first (its maximiser is unique when every g_j > 0).
+    """
+    names = problem.objectives
+    table = np.zeros((len(names), len(names)))
+    for i, first in enumerate(names):
+        order = [first] if first == "F2" else [first] + [k for k in names if k != first and k in LINEAR_OBJECTIVES]
+        if first != "F2" and "F2" in names:
+            order.append("F2")
+        held: dict[str, float] = {}
+        W = None
+        for name in order:
+            W_next = problem.solve(name, {}, held)
+            if W_next is None:
+                break  # holding earlier optima to 1e-9 left nothing: keep the previous stage's
+            W = W_next
+            if name in LINEAR_OBJECTIVES:
+                v = problem.value(W, name)
+                held[name] = v - 1e-9 * max(1.0, abs(v))
+        table[i] = [problem.value(W, name) for name in names]
+    return table
+
+
+# --- the four scalarisations -------------------------------------------------------------
+
+
+def _certified(
+    inst: Instance, canonical: str, method: str, sentence: str, start: float, *, weights: dict, kappa: float, at_least: dict
+) -> Solution:
+    """Solve max Σ w_k f_k + κ ψ s.t. f_k >= e_k, and certify it."""
+    problem = ScalarisedProblem(inst, tuple(dict.fromkeys([*weights, *at_least, *(["F2"] if kappa > 0 else [])])))
+    linear = _combine(inst, weights)
+    spec = {"method": method, "weights": dict(weights), "kappa": kappa, "constraints": [[k, e] for k, e in at_least.items()]}
+    if kappa == 0:
+        W = problem.lp.solve(linear, at_least)
+        if W is None:
+            return _infeasible(method, start)
+        lam = problem.lp.multipliers(list(at_least))
+        E, e = epsilon_rows(inst, list(at_least.items()))
+        W = make_feasible(inst, W, E, e)
+        cert = certificate_document(canonical, inst, "scalarised", W, multipliers=lam, scalarisation=spec)
+    else:
+        try:
+            result = problem.solve_psi(linear, kappa, at_least)
+        except NoFeasibleAllocation:
+            result = None
+        if result is None:
+            return _infeasible(method, start)
+        W = result.allocation
+        cert = certificate_document(
+            canonical, inst, "scalarised", W, multipliers=result.multipliers, pieces=result.pieces, scalarisation=spec
+        )
+    return _solution(inst, method, sentence, cert, W, start)
+
+
+def _solution(inst: Instance, method: str, sentence: str, cert: dict, W: np.ndarray, start: float) -> Solution:
+    kappa = cert.get("scalarisation", {}).get("kappa", 0.0)
+    limit = GAP_LIMIT[("F2-uniform" if inst.uniform_alpha else "F2-general") if kappa > 0 else "F1"]
+    certified = cert["gap"] <= limit
+    return Solution(
+        objective=method,
+        status="optimal" if certified else "failed",
+        message=(
+            f"{sentence} Certified to a relative gap of {cert['gap']:.1e}."
+            if certified
+            else f"{sentence} Not certified: the best allocation found is {cert['gap']:.1e} (relative) below the bound, above the limit {limit:g}."
+        ),
+        ids=inst.ids,
+        allocation=W,
+        values=evaluate(inst, W),
+        bound=cert["bound"],
+        gap=cert["gap"],
+        certificate=cert,
+        timings={"solve": time.perf_counter() - start},
+    )
+
+
+def _infeasible(method: str, start: float) -> Solution:
+    return Solution(
+        objective=method,
+        status="infeasible",
+        message="No allocation meets the constraints and the ε-limits together.",
+        timings={"solve": time.perf_counter() - start},
+    )
+
+
+def _check_names(names, allowed=("F1", "F2", "F3")) -> None:
+    for name in names:
+        if name not in allowed:
+            raise ScalarisationError(f"unknown objective {name!r}: choose among {', '.join(allowed)}")
+
+
+def weighted_sum(inst: Instance, canonical: str, weights: dict[str, float] | None = None) -> Solution:
+    """max Σ_k w_k (f_k − worst_k) / (best_k − worst_k), the ranges from the payoff table (F2 on log scale)."""
+    start = time.perf_counter()
+    weights = dict(weights or {"F1": 1.0, "F2": 1.0, "F3": 1.0})
+    _check_names(weights)
+    if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
+        raise ScalarisationError("weights must be non-negative and not all zero")
+    table = payoff_table(ScalarisedProblem(inst, tuple(weights)))
+    span = np.maximum(table.max(axis=0) - table.min(axis=0), 1e-12)
+    ranges = dict(zip(weights, span))
+    linear = {k: w / ranges[k] for k, w in weights.items() if k != "F2" and w > 0}
+    # F2's column of the payoff table is ψ = 2 log F2: weight w on log F2 / range is 2w/range on ψ... per unit of ψ, w / range.
+    kappa = weights.get("F2", 0.0) / ranges["F2"] if "F2" in weights else 0.0
+    every = all(w > 0 for w in weights.values()) and set(weights) == {"F1", "F2", "F3"}
+    sentence = (
+        f"Weighted sum ({', '.join(f'{k} {w:g}' for k, w in weights.items())}), each objective scaled by its range in the payoff table"
+        f"{' (F2 on a log scale)' if 'F2' in weights else ''}: "
+        + ("efficient, since every weight is positive." if every else "weakly efficient: an objective has no weight.")
+    )
+    return _certified(inst, canonical, "weighted", sentence, start, weights=linear, kappa=kappa, at_least={})
+
+
+def epsilon_constraint(
+    inst: Instance, canonical: str, objective: str, limits: dict[str, float], augmented: bool = True
+) -> Solution:
+    """Optimise `objective` with every other objective held to its limit (raw units: F1 >= x, F3 <= x)."""
+    start = time.perf_counter()
+    _check_names([objective, *limits])
+    if "F2" in limits:
+        raise ScalarisationError("F2 cannot be an ε-constraint here; make F2 the objective and limit F1 and F3")
+    at_least = {k: max_sense(k, v) for k, v in limits.items()}
+    weights, kappa = _primary(objective)
+    if augmented and limits:
+        problem = ScalarisedProblem(inst, tuple(dict.fromkeys([objective, *limits])))
+        span = np.maximum(np.ptp(payoff_table(problem), axis=0), 1e-12)
+        ranges = dict(zip(problem.objectives, span))
+        primary_range = ranges[objective] / (2.0 if objective == "F2" else 1.0)
+        for i, k in enumerate(limits):
+            weights[k] = weights.get(k, 0.0) + 1e-3 * primary_range * 10.0**-i / ranges[k]
+    limited = ", ".join(f"{k} {'>=' if OBJECTIVE_SENSE[k] == 'max' else '<='} {v:g}" for k, v in limits.items())
+    sentence = (
+        f"Best {objective} with {limited or 'no limits'}: "
+        + ("efficient (augmented ε-constraint)." if augmented or not limits else "weakly efficient (plain ε-constraint).")
+    )
+    return _certified(inst, canonical, "epsilon", sentence, start, weights=weights, kappa=kappa, at_least=at_least)
+
+
+def _primary(objective: str) -> tuple[dict[str, float], float]:
+    """The primary objective as weights and κ: F2 enters as log F2 = ψ / 2."""
+    return ({}, 0.5) if objective == "F2" else ({objective: 1.0}, 0.0)
+
+
+def lexicographic(inst: Instance, canonical: str, order: list[str]) -> Solution:
+    """Optimise the objectives in `order`, each stage holding the earlier optima (to 1e-9 relative)."""
+    start = time.perf_counter()
+    _check_names(order)
+    if len(set(order)) != len(order) or not order:
+        raise ScalarisationError("the order must name distinct objectives")
+    if "F2" in order[:-1] and order[0] != "F2":
+        raise ScalarisationError("F2 can come first or last: it cannot be held as an ε-constraint")
+    if order[0] == "F2":
+        # The maximiser of F2 is unique when every g_j > 0: later stages change nothing.
+        order = ["F2"]
+    held: dict[str, float] = {}
+    problem = ScalarisedProblem(inst, tuple(order))
+    for name in order[:-1]:
+        W = problem.solve(name, {}, held)
+        if W is None:
+            return _infeasible("lexicographic", start)
+        v = problem.value(W, name)
+        held[name] = v - 1e-9 * max(1.0, abs(v))
+    weights, kappa = _primary(order[-1])
+    sentence = f"Lexicographic optimum in the order {' > '.join(order)}: efficient."
+    return _certified(inst, canonical, "lexicographic", sentence, start, weights=weights, kappa=kappa, at_least=held)
+
+
+def chebyshev(
+    inst: Instance, canonical: str, weights: dict[str, float] | None = None, reference: dict[str, float] | None = None, rho: float = 1e-4
+) -> Solution:
+    """min max_k w_k (z_k − f_k)/r_k − ρ Σ_k w_k f_k / r_k over the linear objectives (F1, F3, T).
+
+    z defaults to the ideal point of the payoff table, r to its ranges.  With ρ > 0
+    the optimum is efficient.
+    """
+    start = time.perf_counter()
+    weights = dict(weights or {"F1": 1.0, "F3": 1.0})
+    _check_names(weights, LINEAR_OBJECTIVES)
+    if any(w <= 0 for w in weights.values()):
+        raise ScalarisationError("Chebyshev weights must be positive")
+    names = tuple(weights)
+    problem = ScalarisedProblem(inst, names)
+    table = payoff_table(problem)
+    ideal, span = table.max(axis=0), np.maximum(np.ptp(table, axis=0), 1e-12)
+    z = {k: max_sense(k, reference[k]) if reference and k in reference else float(ideal[i]) for i, k in enumerate(names)}
+    scale = {k: weights[k] / span[i] for i, k in enumerate(names)}
+    W, mu, lam = _chebyshev_lp(inst, names, z, scale, rho)
+    W = make_feasible(inst, W)
+    spec = {"method": "chebyshev", "chebyshev": {"reference": z, "scale": scale, "rho": rho}, "constraints": []}
+    cert = certificate_document(canonical, inst, "scalarised", W, multipliers=lam, scalarisation=spec, mu=mu)
+    sentence = (
+        f"Closest to the reference point {', '.join(f'{k} {max_sense(k, v):g}' for k, v in z.items())} in the weighted "
+        f"Chebyshev sense (augmented by ρ = {rho:g}): efficient."
+    )
+    return _solution(inst, "chebyshev", sentence, cert, W, start)
+
+
+def _chebyshev_lp(inst: Instance, names, z, scale, rho) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """max −t + ρ Σ s_k f_k s.t. s_k (z_k − f_k(W)) <= t: the LP, its μ (max-row duals) and coupling multipliers."""
+    n = inst.n
+    highs = new_highs()
+    highs.passModel(highs_lp(formulate(inst), "F1"))
+    coupling = highs.getNumRow()
+    highs.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    # The ρ-terms are about 1e-4 of t's: HiGHS's absolute dual tolerance must sit below them.
+    highs.setOptionValue("dual_feasibility_tolerance", 1e-10)
+    highs.changeColsCost(n, np.arange(n, dtype=np.int32), rho * _combine(inst, dict(scale)))
+    highs.addVar(-highspy.kHighsInf, highspy.kHighsInf)
+    highs.changeColCost(n, -1.0)
+    for k in names:
+        coef, const = linear_objective(inst, k)
+        # s_k f_k(W) + t >= s_k z_k
+        idx = np.arange(n + 1, dtype=np.int32)
+        highs.addRow(scale[k] * (z[k] - const), highspy.kHighsInf, n + 1, idx, np.append(scale[k] * coef, 1.0))
+    highs.run()
+    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise NoFeasibleAllocation(highs.modelStatusToString(highs.getModelStatus()))
+    solution = highs.getSolution()
+    y = np.array(solution.row_dual)
+    W = np.array(solution.col_value[:n])
+    mu = np.maximum(-y[coupling:], 0.0)
+    return W, mu, coupling_multipliers(y[:coupling], "F1")
