@@ -50,18 +50,59 @@ def _progress_bar(description: str):
     return update, bar.close
 
 
-def cmd_solve(args) -> int:
-    from models.solve import solve
+def _pairs(text: str | None, option: str) -> dict[str, float]:
+    """"F1=1,F3=0.5" -> {"F1": 1.0, "F3": 0.5}."""
+    out = {}
+    for part in filter(None, (text or "").split(",")):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise CommandError(f"{option}: expected NAME=NUMBER pairs separated by commas, got {part!r}") from None
+        if not sep:
+            raise CommandError(f"{option}: expected NAME=NUMBER, got {part!r}")
+    return out
 
+
+def _scalarised(args, prepared):
+    from models import scalarise
+
+    inst, canonical = prepared.instance, prepared.canonical
+    if args.method == "weighted":
+        return scalarise.weighted_sum(inst, canonical, _pairs(args.weights, "--weights") or None)
+    if args.method == "epsilon":
+        if args.objective is None:
+            raise CommandError("--method epsilon needs --objective (what to optimise) and --limits (the others)")
+        return scalarise.epsilon_constraint(inst, canonical, args.objective, _pairs(args.limits, "--limits"))
+    if args.method == "lexicographic":
+        order = [k.strip() for k in (args.order or "").split(",") if k.strip()]
+        if not order:
+            raise CommandError("--method lexicographic needs --order, e.g. --order F1,F3,F2")
+        return scalarise.lexicographic(inst, canonical, order)
+    return scalarise.chebyshev(inst, canonical, _pairs(args.weights, "--weights") or None, _pairs(args.reference, "--reference") or None)
+
+
+def cmd_solve(args) -> int:
+    from models.scalarise import ScalarisationError
+    from models.solve import prepare, solve
+
+    if args.method is None and args.objective is None:
+        raise CommandError("say what to optimise: --objective F1|F2|F3, or a --method of scalarisation")
     problem = _load(args.problem, args.header)
     for notice in problem.notices:
         print(f"note: {notice}", file=sys.stderr)
-    update, close = _progress_bar(f"max {args.objective}" if args.objective != "F3" else "min F3")
+    label = args.method or (f"max {args.objective}" if args.objective != "F3" else "min F3")
+    update, close = _progress_bar(label)
     try:
-        solution = solve(problem, args.objective, backend=args.backend, progress=update)
+        if args.method is None:
+            solution = solve(problem, args.objective, backend=args.backend, progress=update)
+        else:
+            solution = _scalarised(args, prepare(problem))
+    except ScalarisationError as e:
+        raise CommandError(str(e)) from e
     finally:
         close()
-    out = json.dumps(solution.as_json(), indent=1 if args.pretty else None)
+    out = json.dumps(solution.as_json(), indent=1 if args.pretty else None, ensure_ascii=False)
     if args.output:
         Path(args.output).write_text(out + "\n")
     else:
@@ -150,7 +191,7 @@ def cmd_front(args) -> int:
     from models.picks import compromise_picks
 
     picks = compromise_picks(front)
-    out = json.dumps(front.as_json(picks=picks), indent=1 if args.pretty else None)
+    out = json.dumps(front.as_json(picks=picks), indent=1 if args.pretty else None, ensure_ascii=False)
     if args.output:
         Path(args.output).write_text(out + "\n")
     else:
@@ -189,7 +230,12 @@ def parser() -> argparse.ArgumentParser:
     solve = sub.add_parser("solve", help="optimise one objective and print the result as JSON (SPEC §6)")
     solve.add_argument("problem", help="problem document: .json, or .csv with --header")
     solve.add_argument("--header", help="for a CSV problem: the JSON of the cooperative-level fields")
-    solve.add_argument("--objective", required=True, choices=["F1", "F2", "F3"], help="max F1, max F2 or min F3")
+    solve.add_argument("--objective", choices=["F1", "F2", "F3"], help="max F1, max F2 or min F3 (with --method epsilon: the one to optimise)")
+    solve.add_argument("--method", choices=["weighted", "epsilon", "lexicographic", "chebyshev"], help="a scalarisation of F1, F2, F3 instead of one objective")
+    solve.add_argument("--weights", help="weighted / chebyshev: e.g. F1=1,F2=2,F3=1 (default all 1)")
+    solve.add_argument("--limits", help="epsilon: limits of the other objectives, e.g. F1=5000,F3=0.9 (F1 at least, F3 at most)")
+    solve.add_argument("--order", help="lexicographic: e.g. F1,F3,F2 (F2 first or last)")
+    solve.add_argument("--reference", help="chebyshev: the reference point, e.g. F1=30000,F3=0.4 (default: the ideal point)")
     solve.add_argument("--backend", default="highs", choices=["highs", "pyomo"], help="how the LPs reach HiGHS (default: arrays)")
     solve.add_argument("--output", help="write the JSON here instead of standard output")
     solve.add_argument("--certificate", help="also write the bare certificate here")

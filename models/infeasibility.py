@@ -85,14 +85,20 @@ def implied_bounds(form: Formulation) -> tuple[np.ndarray, np.ndarray]:
     return np.array(lower).reshape(len(form.limits), len(form.ids)), np.array(upper).reshape(len(form.limits), len(form.ids))
 
 
-_implied_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _per_form(compute):
+    """Compute something of a formulation once: sentences ask for one bound or name at a time."""
+    cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @functools.wraps(compute)
+    def cached(form: Formulation):
+        if form not in cache:
+            cache[form] = compute(form)
+        return cache[form]
+
+    return cached
 
 
-def _implied(form: Formulation) -> tuple[np.ndarray, np.ndarray]:
-    """`implied_bounds`, once per formulation: sentences ask for one bound at a time."""
-    if form not in _implied_cache:
-        _implied_cache[form] = implied_bounds(form)
-    return _implied_cache[form]
+_implied = _per_form(implied_bounds)
 
 
 def bound_setters(form: Formulation) -> tuple[np.ndarray, np.ndarray]:
@@ -143,19 +149,22 @@ def split_name(name: str) -> tuple[str, str | None]:
     return (m.group(1), m.group(2)) if m else (name, None)
 
 
-@functools.lru_cache(maxsize=64)
-def _two_sided(form: Formulation, family: int | None, row: int | None) -> bool:
-    """Whether a family or row can limit from both sides: only then does a name carry "(minimum)"/"(maximum)"."""
-    c = form.rows[row] if row is not None else form.limits[family]
-    return bool(np.isfinite(c.lower).any() and np.isfinite(c.upper).any())
+@_per_form
+def _two_sided(form: Formulation) -> tuple[list[bool], list[bool]]:
+    """Per family and per row, whether it limits from both sides: only then a name says "(minimum)"/"(maximum)"."""
+
+    def both(c) -> bool:
+        return bool(np.isfinite(c.lower).any() and np.isfinite(c.upper).any())
+
+    return [both(fam) for fam in form.limits], [both(row) for row in form.rows]
 
 
 def constraint_name(form: Formulation, m: Member) -> str:
     """"cooperative_cap[water]", "demand (minimum)", "e03: enterprise_cap[water]", "e07: volume (maximum)"."""
     side = " (minimum)" if m.side == _LOWER else " (maximum)"
     if m.row is not None:
-        return form.rows[m.row].name + (side if _two_sided(form, None, m.row) else "")
-    return f"{form.ids[m.column]}: {form.limits[m.family].name}" + (side if _two_sided(form, m.family, None) else "")
+        return form.rows[m.row].name + (side if _two_sided(form)[1][m.row] else "")
+    return f"{form.ids[m.column]}: {form.limits[m.family].name}" + (side if _two_sided(form)[0][m.family] else "")
 
 
 def _limit(form: Formulation, m: Member) -> float:

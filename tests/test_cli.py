@@ -82,3 +82,42 @@ def test_infeasible_problem_exits_one_with_status(tmp_path):
     run = coopchain("solve", path, "--objective", "F1")
     assert run.returncode == 1, run.stderr
     assert json.loads(run.stdout)["status"] == "infeasible"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--method", "weighted", "--weights", "F1=1,F2=2,F3=1"],
+        ["--method", "epsilon", "--objective", "F2", "--limits", "F1=20000,F3=0.9"],
+        ["--method", "lexicographic", "--order", "F1,F3"],
+        ["--method", "chebyshev"],
+    ],
+)
+def test_scalarisations_print_certified_json(options, tmp_path):
+    run = coopchain("solve", SAMPLE, *options)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["status"] == "optimal" and "efficient" in out["message"]
+    path = tmp_path / "scalarised.json"
+    path.write_text(run.stdout)
+    assert coopchain("verify", path).returncode == 0
+
+
+def test_scalarisation_usage_errors_name_the_option():
+    run = coopchain("solve", SAMPLE, "--method", "weighted", "--weights", "F1=lots")
+    assert run.returncode == 2 and "--weights" in run.stderr
+    run = coopchain("solve", SAMPLE, "--method", "epsilon", "--objective", "F1", "--limits", "F2=0.5")
+    assert run.returncode == 2 and "F2 cannot be an ε-constraint" in run.stderr
+
+
+@pytest.mark.parametrize("method", ["augmecon", "nsga2"])
+def test_front_prints_points_hypervolume_picks_and_plots(method, tmp_path):
+    plot = tmp_path / "front.png"
+    run = coopchain("front", SAMPLE, "--method", method, "--points", "25", "--plot", plot)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert len(out["points"]) >= 3
+    assert set(out["points"][0]["values"]) >= {"F1", "F2", "F3"}
+    assert out["hypervolume"]["value"] > 0
+    assert {p["name"] for p in out["picks"]} >= {"knee", "closest to ideal", "TOPSIS"} or len(out["picks"]) == 3
+    assert plot.stat().st_size > 10_000

@@ -1,0 +1,128 @@
+"""Scalarisations against cvxpy solving the same scalarised problem, and their certificates (issue 4)."""
+
+import json
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+from models.certificate import CertificateError, verify_certificate
+from models.problem import parse_problem
+from models.scalarise import ScalarisationError, chebyshev, epsilon_constraint, lexicographic, weighted_sum
+from models.solve import prepare
+from tests.reference import spec_constraints
+
+
+@pytest.fixture(scope="module", params=["uniform", "general"])
+def prepared(request, gen_problem):
+    return prepare(parse_problem(gen_problem.generate(n=25, seed=21, alpha=request.param)))
+
+
+def f(inst, name, W):
+    """An objective in max sense as a cvxpy expression (F3 negated)."""
+    if name == "F1":
+        return (inst.benefit @ inst.indicator_weight) @ W
+    if name == "F3":
+        return -((inst.use @ (inst.resource_weight / inst.cooperative_cap)) @ W)
+    return (inst.alpha * inst.g) @ W + float(inst.alpha @ inst.u0)
+
+
+def reference_value(inst, spec):
+    """max Σ w_k f_k + κ ψ s.t. ε-constraints, by cvxpy, for uniform α (ψ = mean log U) or κ = 0."""
+    W = cp.Variable(inst.n)
+    objective = sum((w * f(inst, k, W) for k, w in spec["weights"].items()), cp.Constant(0.0))
+    if spec["kappa"] > 0:
+        objective = objective + spec["kappa"] * cp.sum(cp.log(inst.u0 + cp.multiply(inst.g, W))) / inst.n
+    constraints = spec_constraints(inst, W) + [f(inst, k, W) >= e for k, e in spec["constraints"]]
+    problem = cp.Problem(cp.Maximize(objective), constraints)
+    problem.solve(solver="CLARABEL" if spec["kappa"] > 0 else "HIGHS")
+    return problem.value
+
+
+def check(solution, inst):
+    assert solution.success, solution.message
+    verified = verify_certificate(json.loads(json.dumps(solution.certificate)))
+    spec = solution.certificate["scalarisation"]
+    if spec["method"] != "chebyshev" and (spec["kappa"] == 0 or inst.uniform_alpha):
+        reference = reference_value(inst, spec)
+        value = solution.certificate["scalarised_value"]
+        assert value == pytest.approx(reference, rel=1e-6, abs=1e-6)
+    return verified
+
+
+def test_weighted_sum_of_all_three(prepared):
+    solution = weighted_sum(prepared.instance, prepared.canonical)
+    check(solution, prepared.instance)
+    assert "efficient" in solution.message and "weakly" not in solution.message
+
+
+def test_weighted_sum_without_f2_is_weakly_efficient(prepared):
+    solution = weighted_sum(prepared.instance, prepared.canonical, {"F1": 1.0, "F3": 1.0})
+    check(solution, prepared.instance)
+    assert "weakly efficient" in solution.message
+
+
+def test_epsilon_constraint_with_f2_as_objective(prepared):
+    from models.solve import solve
+
+    best_f1 = solve(prepared, "F1").values.F1
+    solution = epsilon_constraint(prepared.instance, prepared.canonical, "F2", {"F1": 0.9 * best_f1})
+    check(solution, prepared.instance)
+    assert solution.values.F1 >= 0.9 * best_f1 * (1 - 1e-9)
+    # Holding F1 high costs coordination: no better than the unconstrained optimum.
+    assert solution.values.F2 <= solve(prepared, "F2").values.F2 * (1 + 1e-9)
+
+
+def test_epsilon_constraint_linear(prepared):
+    solution = epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F3": 0.7})
+    check(solution, prepared.instance)
+    assert solution.values.F3 <= 0.7 * (1 + 1e-9)
+
+
+def test_lexicographic_f1_then_f3_matches_two_stage_reference(prepared):
+    inst = prepared.instance
+    solution = lexicographic(inst, prepared.canonical, ["F1", "F3"])
+    check(solution, inst)
+    W = cp.Variable(inst.n)
+    stage1 = cp.Problem(cp.Maximize(f(inst, "F1", W)), spec_constraints(inst, W))
+    stage1.solve(solver="HIGHS")
+    held = stage1.value - 1e-9 * max(1.0, abs(stage1.value))
+    stage2 = cp.Problem(cp.Maximize(f(inst, "F3", W)), spec_constraints(inst, W) + [f(inst, "F1", W) >= held])
+    stage2.solve(solver="HIGHS")
+    assert -solution.values.F3 == pytest.approx(stage2.value, rel=1e-6)
+
+
+def test_chebyshev_matches_an_lp_reference(prepared):
+    inst = prepared.instance
+    solution = chebyshev(inst, prepared.canonical, {"F1": 1.0, "F3": 2.0})
+    check(solution, inst)
+    cheb = solution.certificate["scalarisation"]["chebyshev"]
+    W, t = cp.Variable(inst.n), cp.Variable()
+    rows = [cheb["scale"][k] * (cheb["reference"][k] - f(inst, k, W)) <= t for k in cheb["reference"]]
+    aug = cheb["rho"] * sum(cheb["scale"][k] * f(inst, k, W) for k in cheb["reference"])
+    problem = cp.Problem(cp.Maximize(-t + aug), spec_constraints(inst, W) + rows)
+    problem.solve(solver="HIGHS")
+    assert solution.certificate["scalarised_value"] == pytest.approx(problem.value, rel=1e-6, abs=1e-9)
+
+
+def test_tampered_scalarisation_fails(prepared):
+    solution = weighted_sum(prepared.instance, prepared.canonical)
+    cert = json.loads(json.dumps(solution.certificate))
+    cert["scalarisation"]["kappa"] *= 1.01
+    with pytest.raises(CertificateError):
+        verify_certificate(cert)
+    cert = json.loads(json.dumps(solution.certificate))
+    cert["scalarised_value"] *= 1.001
+    with pytest.raises(CertificateError, match="scalarised_value"):
+        verify_certificate(cert)
+
+
+def test_what_cannot_be_asked_is_refused_with_a_reason(prepared):
+    with pytest.raises(ScalarisationError, match="F2 cannot be an ε-constraint"):
+        epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F2": 0.5})
+    with pytest.raises(ScalarisationError, match="unknown objective"):
+        weighted_sum(prepared.instance, prepared.canonical, {"F9": 1.0})
+    with pytest.raises(ScalarisationError, match="non-negative"):
+        weighted_sum(prepared.instance, prepared.canonical, {"F1": -1.0})
+    with pytest.raises(ScalarisationError):
+        chebyshev(prepared.instance, prepared.canonical, {"F2": 1.0})
