@@ -64,7 +64,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATOR = ROOT.parent / "shared" / "tools" / "gen_problem.py"
+GENERATOR = ROOT / "tests" / "data" / "gen_problem.py"  # a copy of ../shared/tools/gen_problem.py
 VENV = ROOT / "bench" / ".pyaugmecon-venv"
 VENV_PYTHON = VENV / "bin" / "python"
 RUNNER = ROOT / "bench" / "pyaugmecon_runner.py"
@@ -253,14 +253,23 @@ def venv_versions() -> str:
     return proc.stdout.strip() or proc.stderr.strip()
 
 
-def pyaugmecon_input(path: str, penalty_weight: float, args) -> dict:
-    """The instance as the arrays bench/pyaugmecon_runner.py builds its Pyomo model from."""
+def pyaugmecon_input(path: str, f1_range: float, eps: float, args) -> dict:
+    """The instance as the arrays bench/pyaugmecon_runner.py builds its Pyomo model from.
+
+    Objectives are scaled by 1 / their largest coefficient (models.formulation.objective_scale's
+    rule; --unscaled: not), so penalty_weight = eps · (F1's range) in those units.
+    """
+    import numpy as np
+
     sys.path.insert(0, str(ROOT))
     from models.formulation import column_bounds, formulate
 
     inst = _instance(path).instance
     lo, hi = column_bounds(formulate(inst))
+    coefs = (inst.unit_benefit, inst.unit_footprint, inst.alpha * inst.g)
+    scale = [1.0 if args.unscaled else 1.0 / float(np.abs(c).max()) for c in coefs]
     return {
+        "kind": "allocation",
         "lo": lo.tolist(),
         "hi": [x if math.isfinite(x) else None for x in hi.tolist()],
         "use": inst.use.tolist(),
@@ -271,16 +280,30 @@ def pyaugmecon_input(path: str, penalty_weight: float, args) -> dict:
         "f": inst.unit_footprint.tolist(),
         "t": (inst.alpha * inst.g).tolist(),
         "t0": float(inst.alpha @ inst.u0),
+        "scale": scale,
         "grid_points": args.grid,
-        "penalty_weight": penalty_weight,
+        "penalty_weight": eps * f1_range * scale[0],
         "cpu_count": args.pyaugmecon_cpus,
         "solver": args.pyaugmecon_solver,
     }
 
 
+def knapsack_input(args) -> dict:
+    """A random 3-objective 0/1 knapsack of 40 items (the shape of pyaugmecon's own 3kp40 case): a MIP."""
+    return {"kind": "knapsack", "items": 40, "seed": 1, "scale": [1.0, 1.0, 1.0], "grid_points": args.grid,
+            "penalty_weight": 1e-3, "cpu_count": args.pyaugmecon_cpus, "solver": args.pyaugmecon_solver}
+
+
 def run_pyaugmecon(data: dict, tmp: str, args, workarounds=WORKAROUNDS, exact_slack=False, timeout=None) -> dict:
+    """One run of bench/pyaugmecon_runner.py in the pyaugmecon venv; its figures, or {"error": ...}.
+
+    The runner gets its own session; on a timeout the whole session (runner, its workers and
+    its multiprocessing manager) is killed by its process-group id.
+    """
+    import signal
+
     src, dst = os.path.join(tmp, "pa-in.json"), os.path.join(tmp, "pa-out.json")
-    Path(src).write_text(json.dumps(data).replace("NaN", "null"))
+    Path(src).write_text(json.dumps(data))
     if os.path.exists(dst):
         os.remove(dst)
     env = dict(os.environ, PYAUGMECON_WORKAROUNDS=",".join(workarounds) or "none",
@@ -288,17 +311,21 @@ def run_pyaugmecon(data: dict, tmp: str, args, workarounds=WORKAROUNDS, exact_sl
     env.pop("PYTHONPATH", None)
     load = _load()
     t0 = time.perf_counter()
+    proc = subprocess.Popen([str(VENV_PYTHON), str(RUNNER), src, dst], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=tmp, start_new_session=True)
     try:
-        proc = subprocess.run([str(VENV_PYTHON), str(RUNNER), src, dst], capture_output=True, text=True,
-                              timeout=timeout or args.timeout, env=env, cwd=tmp, start_new_session=True)
-    except subprocess.TimeoutExpired as e:
-        return {"error": f"timeout after {e.timeout:.0f} s (no result)", "wall_s": time.perf_counter() - t0, "load": load}
+        _, stderr = proc.communicate(timeout=timeout or args.timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"error": f"no result after {timeout or args.timeout:.0f} s (hung; killed)", "wall_s": time.perf_counter() - t0,
+                "load": load}
     wall = time.perf_counter() - t0
     if not os.path.exists(dst):
-        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        reason = (stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": f"failed: {reason}", "wall_s": wall, "load": load}
     out = json.loads(Path(dst).read_text())
-    out.update(wall_s=wall, load=load, stderr_tail=proc.stderr.strip().splitlines()[-3:])
+    out.update(wall_s=wall, load=load, stderr_tail=stderr.strip().splitlines()[-3:])
     return out
 
 
@@ -420,31 +447,36 @@ def markdown_table(header, rows) -> str:
     return "\n".join(lines)
 
 
+def _pa_ok(p) -> bool:
+    return bool(p) and not p.get("error")
+
+
 def speed_rows(results):
-    header = ["n", "ours s", "pyaugmecon s", "ratio", "pyaugmecon build s", "grid LPs ours", "grid LPs pyaugmecon",
-              "points ours", "points pyaugmecon", "pyaugmecon matched", "largest mismatch", "RSS ours MiB",
-              "RSS pyaugmecon MiB (main/worker)"]
+    header = ["n", "ours s", "pyaugmecon s (spawn)", "ratio", "pyaugmecon s (fork)", "ratio (fork)", "grid LPs ours/pyaugmecon",
+              "points ours/pyaugmecon", "pyaugmecon matched", "largest mismatch", "RSS ours MiB", "RSS pyaugmecon MiB main/worker",
+              "load 1 min"]
     rows = []
     for r in results:
-        o, p, c = r.get("ours_linear"), r.get("pyaugmecon"), r.get("compare")
+        o, p, q, c = r.get("ours_linear"), r.get("pyaugmecon"), r.get("pyaugmecon_fork"), r.get("compare")
         if not o or "error" in o:
             continue
-        ok = bool(p) and not p.get("error")
+        ok, fk = _pa_ok(p), _pa_ok(q)
         rows.append([
-            f"{r['n']:,}", _f(o["seconds"]), _f(p["solve_s"]) if ok else (p or {}).get("error", "–"),
-            _f(p["solve_s"] / o["seconds"], ".1f") + "×" if ok else "–", _f(p["build_s"]) if ok else "–",
-            str(o["grid_lp_solves"]), str(p["models_solved"]) if ok else "–",
-            str(c["ours_distinct"]) if c else str(len(o["matrix"])), str(c["pa_distinct"]) if c else "–",
+            f"{r['n']:,}", _f(o["seconds"]),
+            _f(p["solve_s"]) if ok else (p or {}).get("error", "–"), _f(p["solve_s"] / o["seconds"], ".0f") + "×" if ok else "–",
+            _f(q["solve_s"]) if fk else (q or {}).get("error", "–"), _f(q["solve_s"] / o["seconds"], ".0f") + "×" if fk else "–",
+            f"{o['grid_lp_solves']}/{p['models_solved'] if ok else '–'}",
+            f"{c['ours_distinct']}/{c['pa_distinct']}" if c else "–",
             f"{c['pa_matched']}/{c['pa_distinct']}" if c else "–", _f(c["pa_worst"], ".1e") if c else "–",
-            _f(o["rss_peak_mib"], ".0f"),
-            f"{p['rss_self_mib']:.0f}/{p['rss_children_mib']:.0f}" if ok else "–",
+            _f(o["rss_peak_mib"], ".0f"), f"{p['rss_self_mib']:.0f}/{p['rss_children_mib']:.0f}" if ok else "–",
+            o["load"].split("/")[0],
         ])
     return header, rows
 
 
 def hv_rows(results):
-    header = ["n", "exact s", "exact points", "HV exact", "NSGA-II points", "HV NSGA-II", "NSGA-III points",
-              "HV NSGA-III", "exact/NSGA-II", "exact/NSGA-III", "RSS exact/NSGA-II/NSGA-III MiB"]
+    header = ["n", "exact s", "HV exact", "HV NSGA-II", "HV NSGA-III", "exact/NSGA-II", "exact/NSGA-III",
+              "points exact/NSGA-II/NSGA-III", "generations NSGA-II/III", "RSS MiB exact/NSGA-II/NSGA-III"]
     rows = []
     for r in results:
         e, hv = r.get("ours_f2"), r.get("hv")
@@ -459,45 +491,81 @@ def hv_rows(results):
         def ratio(k):
             return _f(hv["exact"] / hv[k], ".3f") if hv.get(k) else "–"
 
+        gens = "/".join(str((ev[k] or {}).get("generations", "–")) for k in ("nsga2", "nsga3"))
         rss = "/".join(_f((x or {}).get("rss_peak_mib"), ".0f") for x in (e, ev["nsga2"], ev["nsga3"]))
-        rows.append([f"{r['n']:,}", _f(e["seconds"]), str(len(e["matrix"])), _f(hv["exact"], ".6g"), pts("nsga2"),
-                     _f(hv.get("nsga2"), ".6g"), pts("nsga3"), _f(hv.get("nsga3"), ".6g"), ratio("nsga2"), ratio("nsga3"), rss])
+        rows.append([f"{r['n']:,}", _f(e["seconds"]), _f(hv["exact"], ".6g"), _f(hv.get("nsga2"), ".6g"),
+                     _f(hv.get("nsga3"), ".6g"), ratio("nsga2"), ratio("nsga3"),
+                     f"{len(e['matrix'])}/{pts('nsga2')}/{pts('nsga3')}", gens, rss])
     return header, rows
 
 
-def demonstrate_failures(path: str, ours: dict, args, tmp: str) -> list[str]:
-    """pyaugmecon without each workaround in turn (and without all of them): what happens."""
-    data = pyaugmecon_input(path, args._penalty, args)
+def _outcome(r: dict, reference: dict | None) -> str:
+    if r.get("error") and "points" not in r:
+        return r["error"]
+    shown = f"returned {len(r['points'])} Pareto points from {r['models_solved']} grid solves"
+    if reference is not None:
+        shown += f" (with every workaround: {len(reference['points'])} from {reference['models_solved']})"
+    bad = Counter(r.get("notes", []))
+    if bad:
+        shown += "; non-optimal solves: " + ", ".join(f"{k} ({v})" for k, v in sorted(bad.items())).replace("\t", " ")
+    dead = [line for line in r.get("stderr_tail", []) if "Error" in line]
+    if dead:
+        shown += f"; a worker died with {dead[-1][:160]}"
+    return shown
+
+
+def demonstrate_failures(data: dict, with_all: dict, args, tmp: str) -> list[str]:
+    """pyaugmecon without each workaround in turn, on the allocation LP and on a 3-objective knapsack MIP."""
     lines = []
-    for dropped in [*WORKAROUNDS, "all"]:
-        kept = () if dropped == "all" else tuple(w for w in WORKAROUNDS if w != dropped)
+    for dropped in WORKAROUNDS:
+        kept = tuple(w for w in WORKAROUNDS if w != dropped)
         r = run_pyaugmecon(data, tmp, args, workarounds=kept, timeout=args.failure_timeout)
-        if "error" in r and r.get("error") and "points" not in r:
-            shown = r["error"]
-        else:
-            notes = r.get("notes", [])
-            shown = (f"returned {len(r['points'])} points from {r['models_solved']} solves "
-                     f"(with all workarounds: {ours['pa_points']} points from {ours['pa_models']} solves)")
-            if notes:
-                shown += f"; {len(notes)} non-optimal solve(s) noted"
-        tail = " | ".join(r.get("stderr_tail", [])[-2:])
-        lines.append(f"  without {dropped:8s}: {shown} [{r['wall_s']:.1f} s]" + (f"\n      stderr: {tail[:300]}" if tail else ""))
+        lines.append(f"  allocation LP, without {dropped:7s}: {_outcome(r, with_all)} [{r['wall_s']:.1f} s]")
+    kp = knapsack_input(args)
+    full = run_pyaugmecon(kp, tmp, args, timeout=args.failure_timeout)
+    lines.append(f"  knapsack MIP, every workaround:  {_outcome(full, None)} [{full['wall_s']:.1f} s]")
+    for dropped in ("spawn", "load"):
+        kept = tuple(w for w in WORKAROUNDS if w != dropped)
+        r = run_pyaugmecon(kp, tmp, args, workarounds=kept, timeout=args.failure_timeout)
+        lines.append(f"  knapsack MIP, without {dropped:7s}: {_outcome(r, full if _pa_ok(full) else None)} [{r['wall_s']:.1f} s]")
     return lines
+
+
+def pyaugmecon_line(label: str, p: dict, ours: dict, c: dict | None) -> str:
+    if not _pa_ok(p):
+        return f"{label}: {p.get('error')} [load {p.get('load')}]"
+    line = (f"{label}: {p['solve_s']:.3f} s solve() + {p['build_s']:.3f} s building the Pyomo model "
+            f"(ratio {p['solve_s'] / ours['seconds']:.1f}×, {(p['solve_s'] + p['build_s']) / ours['seconds']:.1f}× with it); "
+            f"{p['models_solved']} grid models solved ({p['infeasibilities']} infeasible), {p['num_unique_pareto_sols']} "
+            f"unique Pareto points; peak RSS {p['rss_self_mib']:.0f} MiB main, {p['rss_children_mib']:.0f} MiB largest "
+            f"worker [load {p['load']}]")
+    for note, count in sorted(Counter(p["notes"]).items()):
+        phase, term = note.split("\t")
+        line += (f"\n  non-optimal solves: {count} × {term} in its {phase} phase"
+                 + (" (early exit)" if phase == "grid" and term == "infeasible" else " (its values then stay those of the previous solve)"))
+    if c:
+        line += (f"\n  front: {c['pa_distinct']} distinct points ({c['pa_infeasible']} allocations infeasible by our check; "
+                 f"its values vs. re-evaluated from its allocations: {c['pa_key_vs_value']:.1e}); {c['pa_matched']} of them "
+                 f"matched by ours (rel. {MATCH_TOL:g} per objective), largest mismatch {c['pa_worst']:.1e}; "
+                 f"{c['ours_matched']} of our {c['ours_distinct']} matched by its, largest mismatch {c['ours_worst']:.1e}")
+    return line
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
-    ap.add_argument("--points", type=int, default=100, help="grid points in all (ours); pyaugmecon gets --grid per axis")
+    ap.add_argument("--points", type=int, default=100, help="grid points in all (ours); pyaugmecon gets √points per axis")
     ap.add_argument("--alpha", choices=["uniform", "general"], default="uniform")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pyaugmecon-cpus", type=int, default=os.cpu_count(), help="pyaugmecon's worker processes (its default: all CPUs)")
     ap.add_argument("--pyaugmecon-solver", default="appsi_highs", choices=["appsi_highs", "highs"])
+    ap.add_argument("--unscaled", action="store_true", help="give pyaugmecon the objectives unscaled")
+    ap.add_argument("--no-fork", dest="fork", action="store_false", help="skip the pyaugmecon run with the fork start method")
     ap.add_argument("--skip-pyaugmecon", action="store_true")
     ap.add_argument("--skip-hv", action="store_true")
     ap.add_argument("--exact-slack", action="store_true", help="also run pyaugmecon with its bypass on the unrounded slack")
     ap.add_argument("--demonstrate-failures", action="store_true", help="run pyaugmecon without each workaround (smallest n)")
-    ap.add_argument("--failure-timeout", type=float, default=180.0)
+    ap.add_argument("--failure-timeout", type=float, default=60.0)
     ap.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit of one measurement, s")
     ap.add_argument("--no-warmup", dest="warmup", action="store_false")
     ap.add_argument("--json", help="also write the raw results here")
@@ -517,8 +585,9 @@ def main(argv=None) -> int:
     if not args.skip_pyaugmecon:
         ensure_venv()
         print(f"# pyaugmecon venv: {venv_versions()}; solver {args.pyaugmecon_solver}, "
-              f"{args.pyaugmecon_cpus} worker process(es)", flush=True)
-        print("# pyaugmecon workarounds applied in bench/pyaugmecon_runner.py only: "
+              f"{args.pyaugmecon_cpus} worker process(es), objectives {'unscaled' if args.unscaled else 'scaled to largest coefficient 1'}",
+              flush=True)
+        print("# pyaugmecon workarounds, applied in bench/pyaugmecon_runner.py only: "
               + "; ".join(WORKAROUND_TEXT[w] for w in WORKAROUNDS), flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_front_") as tmp:
@@ -534,56 +603,34 @@ def main(argv=None) -> int:
                 print(f"ours (F1, F3, T): {o['error']}", flush=True)
             else:
                 print(f"ours (F1, F3, T): {o['seconds']:.3f} s, {o['payoff_lp_solves']} LP solves for the payoff table + "
-                      f"{o['grid_lp_solves']} for grid points, {o['message']}; "
-                      f"peak RSS {o['rss_peak_mib']:.0f} MiB [load {o['load']}]", flush=True)
-                for line in o["reported"]:
+                      f"{o['grid_lp_solves']} for grid points, {o['message']}; peak RSS {o['rss_peak_mib']:.0f} MiB "
+                      f"[load {o['load']}]", flush=True)
+                for line in o["reported"] or ["nothing (every grid point solved, none bypassed or infeasible)"]:
                     print(f"  reported: {line}", flush=True)
-                if not o["reported"]:
-                    print("  reported: nothing (every grid point solved, none bypassed or infeasible)", flush=True)
             if not args.skip_pyaugmecon and "error" not in o:
                 import numpy as np
 
                 table = np.asarray(o["payoff_max_sense"])
-                args._penalty = o["eps"] * float(table[:, 0].max() - table[:, 0].min())
-                data = pyaugmecon_input(path, args._penalty, args)
-                p = r["pyaugmecon"] = run_pyaugmecon(data, tmp, args)
-                if p.get("error"):
-                    print(f"pyaugmecon: {p['error']} [load {p['load']}]", flush=True)
-                else:
-                    print(f"pyaugmecon (F1, F3, T): {p['solve_s']:.3f} s solve() + {p['build_s']:.3f} s building the Pyomo "
-                          f"model; {p['models_solved']} grid models solved ({p['infeasibilities']} infeasible), "
-                          f"{p['num_unique_pareto_sols']} unique Pareto points of {p['num_sols']}; penalty_weight "
-                          f"{args._penalty:.6g}; peak RSS {p['rss_self_mib']:.0f} MiB main, {p['rss_children_mib']:.0f} MiB "
-                          f"largest worker [load {p['load']}]", flush=True)
-                    for note, count in sorted(Counter(p["notes"]).items()):
-                        phase, term = note.split("\t")
-                        print(f"  pyaugmecon non-optimal solves: {count} × {term} in its {phase} phase"
-                              + (" (early exit ends the row)" if phase == "grid" and term == "infeasible" else ""), flush=True)
-                    for line in payoff_lines(o, p):
+                data = pyaugmecon_input(path, float(table[:, 0].max() - table[:, 0].min()), o["eps"], args)
+                variants = [("pyaugmecon", {}), *([("pyaugmecon_fork", {"workarounds": ("factory", "load")})] if args.fork else []),
+                            *([("pyaugmecon_exact_slack", {"exact_slack": True})] if args.exact_slack else [])]
+                labels = {"pyaugmecon": "pyaugmecon (F1, F3, T), spawn",
+                          "pyaugmecon_fork": "pyaugmecon, fork instead of spawn (valid here: LPs only)",
+                          "pyaugmecon_exact_slack": "pyaugmecon, spawn, bypass on the unrounded slack (sensitivity run)"}
+                for key, kw in variants:
+                    p = r[key] = run_pyaugmecon(data, tmp, args, **kw)
+                    c = compare_linear(path, o, p) if _pa_ok(p) else None
+                    if key == "pyaugmecon":
+                        r["compare"] = c
+                    print(pyaugmecon_line(labels[key], p, o, c), flush=True)
+                    if key == "pyaugmecon" and _pa_ok(p):
+                        print(f"  penalty_weight {data['penalty_weight']:.6g} (= {o['eps']:g} × F1's range, in its scaled units)", flush=True)
+                        for line in payoff_lines(o, p):
+                            print("  " + line, flush=True)
+                if args.demonstrate_failures and n == min(args.sizes) and _pa_ok(r["pyaugmecon"]):
+                    print("pyaugmecon without its workarounds:", flush=True)
+                    for line in demonstrate_failures(data, r["pyaugmecon"], args, tmp):
                         print(line, flush=True)
-                    c = r["compare"] = compare_linear(path, o, p)
-                    print(f"ratio pyaugmecon / ours: {p['solve_s'] / o['seconds']:.1f}× "
-                          f"(with its model building: {(p['solve_s'] + p['build_s']) / o['seconds']:.1f}×)", flush=True)
-                    print(f"fronts: ours {c['ours_distinct']} distinct points, pyaugmecon {c['pa_distinct']} "
-                          f"({c['pa_infeasible']} of its allocations infeasible by our check; its reported values vs. "
-                          f"re-evaluated: {c['pa_key_vs_value']:.1e}); {c['pa_matched']} of pyaugmecon's "
-                          f"{c['pa_distinct']} matched by ours (rel. {MATCH_TOL:g} per objective), largest mismatch "
-                          f"{c['pa_worst']:.1e}; {c['ours_matched']} of our {c['ours_distinct']} matched by pyaugmecon's, "
-                          f"largest mismatch {c['ours_worst']:.1e}", flush=True)
-                    if args.exact_slack:
-                        q = r["pyaugmecon_exact_slack"] = run_pyaugmecon(data, tmp, args, exact_slack=True)
-                        if q.get("error"):
-                            print(f"pyaugmecon, unrounded slack: {q['error']}", flush=True)
-                        else:
-                            cq = compare_linear(path, o, q)
-                            print(f"pyaugmecon with the bypass on the unrounded slack (sensitivity run): {q['solve_s']:.3f} s, "
-                                  f"{q['models_solved']} models, {cq['pa_distinct']} points, {cq['pa_matched']} matched "
-                                  f"(largest mismatch {cq['pa_worst']:.1e}); ratio {q['solve_s'] / o['seconds']:.1f}×", flush=True)
-                    if args.demonstrate_failures and n == min(args.sizes):
-                        print("pyaugmecon without its workarounds:", flush=True)
-                        info = {"pa_points": len(p["points"]), "pa_models": p["models_solved"]}
-                        for line in demonstrate_failures(path, info, args, tmp):
-                            print(line, flush=True)
 
             # 2. hypervolume against NSGA-II / NSGA-III on (F1, F2, F3)
             if not args.skip_hv:
@@ -619,12 +666,11 @@ def main(argv=None) -> int:
         h, rows = hv_rows(results)
         if rows:
             print("\n" + plain_table(h, rows))
-            blocks.append(("Hypervolume of (F1, F2, F3): exact front vs NSGA-II/III with the same wall time", h, rows))
+            blocks.append(("Hypervolume of (F1, F2, F3): exact front vs NSGA-II/III given the same wall time", h, rows))
     for title, h, rows in blocks:
         print(f"\n**{title}**\n\n" + markdown_table(h, rows))
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
-                                               "results": results}, indent=1))
+        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
     return 0
 
 

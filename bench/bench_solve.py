@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -48,7 +49,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATOR = ROOT.parent / "shared" / "tools" / "gen_problem.py"
+GENERATOR = ROOT / "tests" / "data" / "gen_problem.py"  # a copy of ../shared/tools/gen_problem.py
 OBJECTIVES = ("F1", "F2", "F3")
 MARK = "BENCH-RESULT "
 
@@ -153,11 +154,13 @@ def worker(args) -> None:
     problem, inst = _parse(text, need_problem=args.worker != "reference")
     parse_s = time.perf_counter() - t0
     rss_parsed = _rss_mib()
-    if args.worker == "reference":
-        make = lambda p, i: _reference(i, args.objective, args.grid, args.refine)  # noqa: E731
-    else:
-        backend = "pyomo" if args.worker == "pyomo" else None
-        make = lambda p, i: _ours(p, args.objective, backend)  # noqa: E731
+    backend = "pyomo" if args.worker == "pyomo" else None
+
+    def make(problem, inst):
+        if args.worker == "reference":
+            return _reference(inst, args.objective, args.grid, args.refine)
+        return _ours(problem, args.objective, backend)
+
     if args.warmup:
         small = json.dumps(_generate(20, "uniform" if inst.uniform_alpha else "general", 1))
         make(*_parse(small, need_problem=args.worker != "reference"))()
@@ -193,7 +196,7 @@ def measure(kind: str, path: str, objective: str, args, timeout: float) -> dict:
         cmd.append("--no-warmup")
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return {"error": "timeout", "wall_s": time.perf_counter() - t0}
     for line in reversed(proc.stdout.splitlines()):
@@ -281,7 +284,7 @@ def scaling_note(results: list[dict], key: str = "ours") -> list[str]:
         pts = [(r["n"], r[key]["total_s"]) for r in results
                if r["objective"] == objective and r.get(key) and "error" not in r[key]]
         if len(pts) >= 2:
-            steps = ", ".join(f"×{t2 / t1:.1f} for n ×{n2 / n1:g}" for (n1, t1), (n2, t2) in zip(pts, pts[1:]))
+            steps = ", ".join(f"×{t2 / t1:.1f} for n ×{n2 / n1:g}" for (n1, t1), (n2, t2) in itertools.pairwise(pts))
             notes.append(f"{objective}: {steps}")
     return notes
 

@@ -11,7 +11,7 @@ SPEC §1 the way models/formulation.py reduces it: one interval per enterprise
 (volume limits, enterprise caps and reservations folded into column bounds
 `lo`, `hi` — the same feasible set), the cooperative caps (`use`, `cap0`) and
 the demand window (`dmin`, `dmax`); the objectives F1 = c·W (max), F3 = f·W
-(min) and T = t·W + t0 (max); pyaugmecon's options `grid_points`,
+(min) and T = t·W + t0 (max), each multiplied by its `scale`; pyaugmecon's options `grid_points`,
 `penalty_weight`, `cpu_count`; and which workarounds to apply.
 
 The Pyomo model is built here from those arrays, with its objectives in the
@@ -112,10 +112,31 @@ def build_model(d: dict) -> pyo.ConcreteModel:
     m.R = pyo.RangeSet(0, use.shape[1] - 1)
     m.cooperative_cap = pyo.Constraint(m.R, rule=lambda model, r: linear(use[:, r]) <= float(d["cap0"][r]))
     m.demand = pyo.Constraint(expr=pyo.inequality(float(d["dmin"]), linear(np.ones(n)), float(d["dmax"])))
+    # Each objective times its scale (1 / its largest coefficient, as models/formulation.py scales the
+    # objective it hands to HiGHS, whose tolerances are absolute): same Pareto set, values / scale.
+    s1, s3, st = (float(x) for x in d["scale"])
     m.obj_list = pyo.ObjectiveList()
-    m.obj_list.add(expr=linear(d["c"]), sense=pyo.maximize)  # F1
-    m.obj_list.add(expr=linear(d["f"]), sense=pyo.minimize)  # F3
-    m.obj_list.add(expr=linear(d["t"]) + float(d["t0"]), sense=pyo.maximize)  # T
+    m.obj_list.add(expr=linear(s1 * np.asarray(d["c"], float)), sense=pyo.maximize)  # F1
+    m.obj_list.add(expr=linear(s3 * np.asarray(d["f"], float)), sense=pyo.minimize)  # F3
+    m.obj_list.add(expr=linear(st * np.asarray(d["t"], float)) + st * float(d["t0"]), sense=pyo.maximize)  # T
+    for o in range(len(m.obj_list)):
+        m.obj_list[o + 1].deactivate()
+    return m
+
+
+def build_knapsack(d: dict) -> pyo.ConcreteModel:
+    """A random 3-objective 0/1 knapsack (a MIP), to show what the start method does to MIP solves."""
+    rng = np.random.default_rng(int(d["seed"]))
+    n = int(d["items"])
+    profit = rng.integers(10, 100, (3, n))
+    weight = rng.integers(10, 100, n)
+    m = pyo.ConcreteModel(name="3-objective knapsack")
+    m.J = pyo.RangeSet(0, n - 1)
+    m.x = pyo.Var(m.J, domain=pyo.Binary)
+    m.capacity = pyo.Constraint(expr=pyo.quicksum(int(weight[j]) * m.x[j] for j in range(n)) <= int(weight.sum()) // 2)
+    m.obj_list = pyo.ObjectiveList()
+    for k in range(3):
+        m.obj_list.add(expr=pyo.quicksum(int(profit[k, j]) * m.x[j] for j in range(n)), sense=pyo.maximize)
     for o in range(len(m.obj_list)):
         m.obj_list[o + 1].deactivate()
     return m
@@ -140,10 +161,10 @@ def main() -> int:
     pyo.SolverFactory(d["solver"]).solve(w, load_solutions=False)
 
     t0 = time.perf_counter()
-    model = build_model(d)
+    model = build_model(d) if d.get("kind", "allocation") == "allocation" else build_knapsack(d)
     build_s = time.perf_counter() - t0
     opts = {
-        "name": f"coopchain-n{len(d['lo'])}",
+        "name": f"coopchain-{d.get('kind', 'allocation')}",
         "grid_points": int(d["grid_points"]),
         "penalty_weight": float(d["penalty_weight"]),
         "early_exit": True,
@@ -180,17 +201,20 @@ def main() -> int:
     }
     if error is None:
         keys = pa.get_pareto_solutions()
+        scale = np.asarray(d["scale"], float)
         out.update(
             models_solved=pa.model.models_solved.value(),
             infeasibilities=pa.model.infeasibilities.value(),
             num_sols=pa.num_sols,
             num_unique_sols=pa.num_unique_sols,
             num_unique_pareto_sols=pa.num_unique_pareto_sols,
-            payoff=np.asarray(pa.get_payoff_table()).tolist(),  # rows: objective optimised; raw senses
-            grid=np.asarray(pa.model.e).tolist(),  # max sense (F3 negated), one row per constrained objective
-            obj_range=np.asarray(pa.model.obj_range).tolist(),
-            points=[list(k) for k in keys],
-            allocations=[np.asarray(pa.get_decision_variables(k)["W"].sort_index().values, float).tolist() for k in keys],
+            # In the units of the instance (divided by the scales):
+            payoff=(np.asarray(pa.get_payoff_table()) / scale).tolist(),  # rows: objective optimised; raw senses
+            grid=(np.asarray(pa.model.e) / scale[1:, None]).tolist(),  # max sense (F3 negated), per constrained objective
+            obj_range=(np.asarray(pa.model.obj_range) / scale[1:]).tolist(),
+            points=[list(np.asarray(k) / scale) for k in keys],
+            allocations=[np.asarray(pa.get_decision_variables(k)["W"].sort_index().values, float).tolist() for k in keys]
+            if hasattr(model, "W") else [],
         )
     with open(dst, "w") as fh:
         json.dump(out, fh)

@@ -16,6 +16,8 @@ import numpy as np
 from models.certificate import Instance, certificate_document
 from models.feasibility import make_feasible
 from models.formulation import SENSE, formulate, highs_lp, new_highs, objective_scale, pyomo_model, pyomo_name
+from models.infeasibility import explain_infeasibility
+from models.shadow_prices import shadow_prices
 from models.solution import Solution
 
 
@@ -53,16 +55,19 @@ def solve_linear(inst: Instance, canonical: str, objective: str, backend: str = 
         highs.run()
         status = highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
-            return _not_optimal(objective, highs.modelStatusToString(status), start, built)
+            return _not_optimal(inst, objective, highs.modelStatusToString(status), start, built)
         solution = highs.getSolution()
         W, duals = np.array(solution.col_value), np.array(solution.row_dual)
+        reduced_costs = np.array(solution.col_dual)
     elif backend == "pyomo":
         W, duals, built, status = _solve_pyomo(form, objective)
         if W is None:
-            return _not_optimal(objective, status, start, built)
+            return _not_optimal(inst, objective, status, start, built)
+        reduced_costs = None  # the Pyomo model's enterprise caps are rows; their duals are not read
     else:
         raise ValueError(f"unknown backend {backend!r}: use 'highs' or 'pyomo'")
     W = make_feasible(inst, W)
+    prices = shadow_prices(inst, form, objective, duals, reduced_costs, W)
     duals = duals / objective_scale(form, objective)
     cert = certificate_document(canonical, inst, objective, W, multipliers=_multipliers(duals, objective))
     done = time.perf_counter()
@@ -76,6 +81,7 @@ def solve_linear(inst: Instance, canonical: str, objective: str, backend: str = 
         bound=cert["bound"],
         gap=cert["gap"],
         certificate=cert,
+        shadow_prices=prices,
         timings={"build": built - start, "solve": done - built},
     )
 
@@ -87,13 +93,21 @@ def _values(cert: dict):
     return Values(v["F1"], v["F2"], v["C"], v["T"], v["F3"], v["class"])
 
 
-def _not_optimal(objective: str, status: str, start: float, built: float) -> Solution:
+def _not_optimal(inst: Instance, objective: str, status: str, start: float, built: float) -> Solution:
     infeasible = "infeasible" in status.lower()
+    solved = time.perf_counter()
+    # The conflicting constraints by name, from HiGHS's IIS (models.infeasibility).
+    conflicts = explain_infeasibility(inst) if infeasible else ()
+    if not infeasible:
+        message = f"HiGHS: {status}"
+    else:
+        message = "The constraints cannot all be met at once." + (f" {conflicts[0].sentence}" if conflicts else "")
     return Solution(
         objective=objective,
         status="infeasible" if infeasible else "failed",
-        message=f"HiGHS: {status}" if not infeasible else "The constraints cannot all be met at once.",
-        timings={"build": built - start, "solve": time.perf_counter() - built},
+        message=message,
+        conflicts=conflicts,
+        timings={"build": built - start, "solve": solved - built, "explain": time.perf_counter() - solved},
     )
 
 

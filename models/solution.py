@@ -31,6 +31,7 @@ class Solution:
     gap: float | None = None
     certificate: dict | None = None
     conflicts: tuple[Conflict, ...] = ()
+    shadow_prices: tuple = ()  # models.shadow_prices.ShadowPrice, at an LP optimum
     timings: dict = field(default_factory=dict)  # seconds: "build", "solve"
 
     @property
@@ -38,13 +39,13 @@ class Solution:
         return self.status == "optimal"
 
     def as_json(self) -> dict:
-        """The JSON of SPEC §6: status, allocation, values, bound, gap, certificate (or conflicts)."""
+        """The JSON of SPEC §6: status, allocation, values, bound, gap, certificate, shadow prices (or conflicts)."""
         if not self.success:
             out = {"status": self.status, "objective": self.objective, "message": self.message}
             if self.conflicts:
                 out["conflicts"] = [{"constraint": c.constraint, "sentence": c.sentence} for c in self.conflicts]
             return out
-        return {
+        out = {
             "status": self.status,
             "objective": self.objective,
             "message": self.message,
@@ -54,3 +55,9 @@ class Solution:
             "gap": self.gap,
             "certificate": self.certificate,
         }
+        if self.shadow_prices:
+            out["shadow_prices"] = [
+                {"constraint": p.constraint, "resource": p.resource, "enterprise": p.enterprise, "price": p.price, "sentence": p.sentence}
+                for p in self.shadow_prices
+            ]
+        return out

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATOR = ROOT.parent / "shared" / "tools" / "gen_problem.py"
+SHARED = ROOT.parent / "shared"
+GENERATOR = ROOT / "tests" / "data" / "gen_problem.py"
 SAMPLE = ROOT / "examples" / "data" / "green-valley.json"
 
 

@@ -8,20 +8,13 @@ against a closed form before it is used to check the cvxpy reference.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # run from anywhere, not only from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from models.certificate import Instance, evaluate, instance_from_document  # noqa: E402
-from tests.reference import (  # noqa: E402
+from models.certificate import Instance, evaluate, instance_from_document
+from tests.reference import (
     ReferenceSolveError,
     brute_force_f2,
     max_violation,
@@ -30,14 +23,6 @@ from tests.reference import (  # noqa: E402
     reference_f2_uniform,
     reference_f3,
 )
-
-
-def _generator():
-    path = ROOT.parent / "shared" / "tools" / "gen_problem.py"
-    spec = importlib.util.spec_from_file_location("gen_problem", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def enterprise(eid, *, lo=0.0, hi=100.0, profit=1.0, water=1.0, cap=None, u0=0.1, g=0.005, alpha=None, reservation=None):
@@ -225,13 +210,13 @@ def test_uniform_reference_refuses_general_alpha():
 
 
 @pytest.fixture(scope="module")
-def generated() -> Instance:
-    return instance_from_document(_generator().generate(40, 3, 3, 7, "uniform"))
+def generated(gen_problem) -> Instance:
+    return instance_from_document(gen_problem.generate(40, 3, 3, 7, "uniform"))
 
 
 @pytest.mark.parametrize("n", [40, 1000])
 @pytest.mark.parametrize("objective", ["F1", "F3"])
-def test_lp_reference_agrees_with_scipy_linprog(objective, n):
+def test_lp_reference_agrees_with_scipy_linprog(gen_problem, objective, n):
     """A second, separately written LP (scipy's HiGHS wrapper) gives the same optimum.
 
     Both scale the costs to order 1: unscaled, HiGHS's absolute 1e-7 reduced-cost
@@ -239,7 +224,7 @@ def test_lp_reference_agrees_with_scipy_linprog(objective, n):
     """
     from scipy.optimize import linprog
 
-    inst = instance_from_document(_generator().generate(n, 3, 3, 7, "uniform"))
+    inst = instance_from_document(gen_problem.generate(n, 3, 3, 7, "uniform"))
     c = inst.benefit @ inst.indicator_weight
     f = inst.use @ (inst.resource_weight / inst.cooperative_cap)
     caps = np.min(np.where(inst.use > 0, inst.enterprise_cap / inst.use, np.inf), axis=1)

@@ -1,0 +1,160 @@
+"""Shadow prices: what one more unit of a cap or of demand is worth at an LP optimum (SPEC §1).
+
+At an optimum of max F1 or min F3 the dual value of a constraint is the rate at
+which the optimum moves when the constraint's limit moves, as long as the
+optimal basis stays (the LP's value is piecewise linear in its limits):
+
+* a cooperative cap R_0^r: the dual y_r of its row;
+* the demand window: the dual of the demand row belongs to its minimum or to its
+  maximum, whichever is binding (the other one's price is 0);
+* an enterprise cap R_j^r: folded into the bound W_j <= R_j^r / ρ_jr, so when that
+  cap is the tightest of W_j's upper limits and W_j sits on it, its price is the
+  column's reduced cost divided by ρ_jr (d opt / d R = d opt / d W_j · 1/ρ_jr).
+
+Prices are in the objective's own sense: the change of F1 (or of F3) per unit
+added to the limit.  A larger cap can only help, so for max F1 cap prices are
+>= 0 and for min F3 they are <= 0; raising the demand minimum can only hurt.
+
+F3 = Σ_r ω_r (Σ_j ρ_jr W_j) / R_0^r measures each resource's use against the
+cooperative's cap, so a larger R_0^r also lowers F3 at a fixed allocation.  A cap's
+price for F3 counts both effects, y_r − ω_r (ρ_r·W) / R_0^r² (the envelope
+theorem): it is what re-solving with the larger cap gives.
+
+HiGHS solves the objective scaled by `formulation.objective_scale`, so its duals
+are divided by that factor here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.certificate import Instance
+from models.formulation import SENSE, Formulation, column_bounds, objective_scale
+from models.infeasibility import bound_setters, given, implied_bounds, readable, split_name
+
+
+@dataclass(frozen=True)
+class ShadowPrice:
+    """The marginal value of one limit: change of the optimum per unit added to it."""
+
+    constraint: str  # "cooperative_cap[water]", "enterprise_cap[water]", "demand (minimum)", "demand (maximum)"
+    resource: str | None
+    enterprise: str | None
+    price: float
+    sentence: str
+
+    def as_dict(self) -> dict:
+        return {"constraint": self.constraint, "resource": self.resource, "enterprise": self.enterprise, "price": self.price, "sentence": self.sentence}
+
+
+def _effect(objective: str, price: float) -> str:
+    """"raise F1 by 3.2", "lower F3 by 0.0012", "not change F1"."""
+    if price == 0:
+        return f"not change {objective}"
+    return f"{'raise' if price > 0 else 'lower'} {objective} by {readable(abs(price))}"
+
+
+def shadow_prices(
+    inst: Instance,
+    form: Formulation,
+    objective: str,
+    row_dual: np.ndarray,
+    col_dual: np.ndarray | None = None,
+    allocation: np.ndarray | None = None,
+) -> tuple[ShadowPrice, ...]:
+    """The prices of the cooperative caps, the demand window and the binding enterprise caps.
+
+    `row_dual` and `col_dual` are HiGHS's duals at the optimum of
+    `formulation.highs_lp(form, objective)`, scaled objective and all (col_dual
+    None: no enterprise caps, as from the Pyomo model whose reduced costs are not
+    read).  `allocation` is the optimal W; for F3 the caps' prices need it.
+    Every cooperative cap and both sides of the demand window are returned, the
+    enterprise caps only where the price is not 0.
+    """
+    scale = objective_scale(form, objective)
+    y = np.asarray(row_dual, dtype=float) / scale
+    # +1 when the objective is maximised: a relaxed limit then raises it.
+    gain = 1.0 if SENSE[objective] == "max" else -1.0
+    out: list[ShadowPrice] = []
+    for i, row in enumerate(form.rows):
+        kind, resource = split_name(row.name)
+        if kind == "cooperative_cap":
+            price = float(y[i]) + 0.0  # no -0.0
+            if objective == "F3" and allocation is not None:
+                r = inst.resources.index(resource)
+                use = float(inst.use[:, r] @ allocation)
+                price -= float(inst.resource_weight[r]) * use / float(inst.cooperative_cap[r]) ** 2
+            note = ""
+            if y[i] == 0:
+                note = f" (the cap is not binding; F3 counts {resource} use against it)" if price != 0 else " (the cap is not binding)"
+            out.append(
+                ShadowPrice(
+                    row.name,
+                    resource,
+                    None,
+                    price,
+                    f"One more unit of {resource} for the cooperative (cap {given(row.upper)}) would {_effect(objective, price)}{note}.",
+                )
+            )
+        else:
+            out += _window_prices(row.name, row.lower, row.upper, float(y[i]), gain, objective)
+    if col_dual is not None:
+        out += _enterprise_cap_prices(form, objective, np.asarray(col_dual, dtype=float) / scale, gain, allocation)
+    return tuple(out)
+
+
+def _window_prices(name: str, lower: float, upper: float, y: float, gain: float, objective: str) -> list[ShadowPrice]:
+    """A ranged row's dual is the price of the side that binds: the side whose relaxation helps (sign · gain > 0 is the maximum)."""
+    on_upper = y * gain > 0
+    prices = {"minimum": 0.0 if on_upper else y, "maximum": y if on_upper else 0.0}
+    out = []
+    for side, limit in (("minimum", lower), ("maximum", upper)):
+        if not np.isfinite(limit):
+            continue
+        price = prices[side] + 0.0  # no -0.0
+        out.append(
+            ShadowPrice(
+                f"{name} ({side})",
+                None,
+                None,
+                price,
+                f"Raising the {name} {side} ({given(limit)}) by one unit would {_effect(objective, price)}.",
+            )
+        )
+    return out
+
+
+def _enterprise_cap_prices(form: Formulation, objective: str, d: np.ndarray, gain: float, allocation) -> list[ShadowPrice]:
+    """Reduced costs of columns held at an upper bound that one enterprise cap alone sets, per unit of that cap.
+
+    On a tie between two families (say the volume maximum equals the water cap's
+    volume) raising one of them does not move the bound: its price is 0.
+    """
+    _, upper = implied_bounds(form)
+    _, hi_family = bound_setters(form)
+    _, hi = column_bounds(form)
+    n = len(form.ids)
+    runner_up = np.sort(upper, axis=0)[1] if len(form.limits) > 1 else np.full(n, np.inf)
+    held = gain * d > 0  # improving to raise W_j: the column sits at its upper bound
+    if allocation is not None:
+        held &= np.asarray(allocation) >= hi - 1e-9 * np.maximum(1.0, np.abs(hi))
+    out = []
+    for f, fam in enumerate(form.limits):
+        kind, resource = split_name(fam.name)
+        if kind != "enterprise_cap":
+            continue
+        for j in np.flatnonzero(held & (hi_family == f) & (upper[f] < runner_up) & (fam.coef > 0)):
+            price = float(d[j] / fam.coef[j])
+            eid = form.ids[j]
+            out.append(
+                ShadowPrice(
+                    fam.name,
+                    resource,
+                    eid,
+                    price,
+                    f"One more unit of {resource} in {eid}'s cap ({given(float(fam.upper[j]))}) would {_effect(objective, price)}.",
+                )
+            )
+    return out

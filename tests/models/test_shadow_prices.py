@@ -1,0 +1,162 @@
+"""Shadow prices against finite differences of the optimum (issue 4).
+
+Each price claims d(optimum)/d(limit).  On instances whose optimal basis does not
+change for a small step, re-solving the modified document with the limit raised
+by `STEP` (relative) must move the optimum by price · step.  The sample
+cooperative is such an instance for both objectives (checked: every price below
+matches, so no step crosses a breakpoint).
+"""
+
+import copy
+
+import pytest
+
+from models.problem import parse_problem
+from models.solve import solve
+
+STEP = 1e-4  # relative; the optimum is linear in each limit near the sample's optimal basis
+
+
+def optimum(doc, objective, backend="highs"):
+    solution = solve(parse_problem(doc), objective, backend=backend)
+    assert solution.success, solution.message
+    return solution
+
+
+def prices(solution):
+    return {(p.constraint, p.enterprise): p for p in solution.shadow_prices}
+
+
+def finite_difference(doc, objective, change):
+    """(optimum with the limit raised − optimum) / step, the limit raised in a copy of the document by `change`."""
+    raised = copy.deepcopy(doc)
+    step = change(raised)
+    return (getattr(optimum(raised, objective).values, objective) - getattr(optimum(doc, objective).values, objective)) / step
+
+
+def raise_cooperative_cap(resource):
+    def change(doc):
+        step = STEP * doc["resources"][resource]["cap"]
+        doc["resources"][resource]["cap"] += step
+        return step
+
+    return change
+
+
+def raise_enterprise_cap(eid, resource):
+    def change(doc):
+        ent = next(e for e in doc["enterprises"] if e["id"] == eid)
+        step = STEP * ent["cap"][resource]
+        ent["cap"][resource] += step
+        return step
+
+    return change
+
+
+def raise_demand(side):
+    def change(doc):
+        step = STEP * doc["demand"][side]
+        doc["demand"][side] += step
+        return step
+
+    return change
+
+
+def assert_matches(price, difference):
+    assert price == pytest.approx(difference, rel=1e-5, abs=1e-9)
+
+
+# --- the sample cooperative -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("objective", ["F1", "F3"])
+@pytest.mark.parametrize("resource", ["water", "energy", "carbon"])
+def test_cooperative_cap_prices_match_finite_differences(sample_document, objective, resource):
+    price = prices(optimum(sample_document, objective))[(f"cooperative_cap[{resource}]", None)].price
+    assert_matches(price, finite_difference(sample_document, objective, raise_cooperative_cap(resource)))
+
+
+@pytest.mark.parametrize("objective", ["F1", "F3"])
+@pytest.mark.parametrize("side", ["min", "max"])
+def test_demand_prices_match_finite_differences(sample_document, objective, side):
+    name = f"demand ({'minimum' if side == 'min' else 'maximum'})"
+    price = prices(optimum(sample_document, objective))[(name, None)].price
+    assert_matches(price, finite_difference(sample_document, objective, raise_demand(side)))
+
+
+@pytest.mark.parametrize(
+    "objective, eid, resource",
+    [("F1", "e01", "water"), ("F1", "e05", "energy"), ("F1", "e06", "water"), ("F3", "e04", "energy")],
+)
+def test_enterprise_cap_prices_match_finite_differences(sample_document, objective, eid, resource):
+    price = prices(optimum(sample_document, objective))[(f"enterprise_cap[{resource}]", eid)].price
+    assert price != 0
+    assert_matches(price, finite_difference(sample_document, objective, raise_enterprise_cap(eid, resource)))
+
+
+@pytest.mark.parametrize("objective", ["F1", "F3"])
+def test_only_binding_enterprise_caps_are_listed(sample_document, objective):
+    """Every enterprise cap not listed is worth nothing: raising it leaves the optimum where it is."""
+    listed = {key for key in prices(optimum(sample_document, objective)) if key[0].startswith("enterprise_cap")}
+    for ent in sample_document["enterprises"]:
+        for resource in ent.get("cap", {}):
+            if (f"enterprise_cap[{resource}]", ent["id"]) not in listed:
+                difference = finite_difference(sample_document, objective, raise_enterprise_cap(ent["id"], resource))
+                assert difference == pytest.approx(0.0, abs=1e-9), (ent["id"], resource)
+
+
+def test_signs_follow_the_objective(sample_document):
+    """A larger cap can only help: F1 rises (price >= 0), F3 falls (price <= 0)."""
+    for objective, sign in (("F1", 1.0), ("F3", -1.0)):
+        for p in optimum(sample_document, objective).shadow_prices:
+            if p.constraint != "demand (minimum)":
+                assert sign * p.price >= 0, (objective, p)
+
+
+def test_prices_are_labelled_and_in_the_json(sample_document):
+    solution = optimum(sample_document, "F1")
+    water = prices(solution)[("cooperative_cap[water]", None)]
+    assert (water.resource, water.enterprise) == ("water", None)
+    assert water.sentence.startswith("One more unit of water for the cooperative (cap 7,200) would raise F1 by 0.105")
+    e01 = prices(solution)[("enterprise_cap[water]", "e01")]
+    assert (e01.resource, e01.enterprise) == ("water", "e01")
+    out = solution.as_json()["shadow_prices"]
+    assert {"constraint": "cooperative_cap[water]", "resource": "water", "enterprise": None, "price": water.price, "sentence": water.sentence} in out
+
+
+def test_the_pyomo_backend_gives_the_same_row_prices(sample_document):
+    highs, record = prices(optimum(sample_document, "F1")), prices(optimum(sample_document, "F1", backend="pyomo"))
+    assert set(record) == {key for key in highs if key[1] is None}
+    for key, p in record.items():
+        assert p.price == pytest.approx(highs[key].price, rel=1e-7, abs=1e-12)
+
+
+# --- a cooperative cap binding in min F3 -----------------------------------------------------------
+
+
+def water_bound_footprint():
+    """Water is cheap in F3 (weight 0.1), so min F3 meets the demand with e1 until the water cap binds."""
+    return {
+        "schema": "coopchain/problem/v1",
+        "cooperative": "water-bound",
+        "round": "test",
+        "indicators": {"profit": 1.0},
+        "resources": {"water": {"cap": 100.0, "weight": 0.1}, "energy": {"cap": 100.0, "weight": 0.9}},
+        "demand": {"min": 80.0, "max": 200.0},
+        "enterprises": [
+            {"id": "e1", "min": 0.0, "max": 100.0, "benefit": {"profit": 1.0}, "use": {"water": 2.0, "energy": 0.1}, "u0": 0.1, "g": 0.001},
+            {"id": "e2", "min": 0.0, "max": 100.0, "benefit": {"profit": 2.0}, "use": {"water": 0.1, "energy": 2.0}, "u0": 0.1, "g": 0.001},
+        ],
+    }
+
+
+def test_a_binding_cap_in_min_F3_matches_finite_differences():
+    doc = water_bound_footprint()
+    solution = optimum(doc, "F3")
+    # e1 + e2 = 80 and 2 e1 + 0.1 e2 = 100: e1 = 92/1.9.
+    assert solution.allocation[0] == pytest.approx(92.0 / 1.9, rel=1e-9)
+    water = prices(solution)[("cooperative_cap[water]", None)]
+    assert "not binding" not in water.sentence
+    assert water.price < 0
+    assert_matches(water.price, finite_difference(doc, "F3", raise_cooperative_cap("water")))
+    assert_matches(prices(solution)[("demand (minimum)", None)].price, finite_difference(doc, "F3", raise_demand("min")))
