@@ -366,19 +366,24 @@ def compare_linear(path: str, ours: dict, pa: dict) -> dict:
     """Our front against pyaugmecon's, in (F1, F3, T): pyaugmecon's points re-evaluated from its allocations."""
     import numpy as np
 
-    from models.certificate import CertificateError, check_feasible, evaluate
+    from models.certificate import CertificateError, check_feasible, coupling_rows, enterprise_box, evaluate
 
     inst = _instance(path).instance
     mine = np.asarray(ours["matrix"], float)
     theirs_keys = np.asarray(pa["points"], float).reshape(-1, 3)
     allocations = [np.asarray(W, float) for W in pa["allocations"]]
     theirs = np.array([[getattr(evaluate(inst, W), k) for k in LINEAR] for W in allocations]).reshape(-1, 3)
-    infeasible = 0
+    infeasible, violation = 0, 0.0
+    lo, hi = enterprise_box(inst)
+    _, G, h = coupling_rows(inst)
     for W in allocations:
         try:
-            check_feasible(inst, W)
+            check_feasible(inst, W)  # models.certificate's tolerance: 1e-9 · max(1, |limit|)
         except CertificateError:
             infeasible += 1
+        # The largest violation, in the units of each limit, relative to max(1, |limit|).
+        parts = [(lo - W) / np.maximum(1.0, np.abs(lo)), (W - hi) / np.maximum(1.0, np.abs(hi)), (G @ W - h) / np.maximum(1.0, np.abs(h))]
+        violation = max(violation, float(max(np.max(np.where(np.isfinite(x), x, -np.inf)) for x in parts)))
     key_vs_value = float(np.max(_rel(theirs_keys, theirs))) if len(theirs) else 0.0
     d_mine, d_theirs = distinct(mine), distinct(theirs)
     matched, worst = match(d_theirs, d_mine)
@@ -388,7 +393,7 @@ def compare_linear(path: str, ours: dict, pa: dict) -> dict:
         "pa_points": len(theirs), "pa_distinct": len(d_theirs),
         "pa_matched": matched, "pa_worst": worst,
         "ours_matched": matched_back, "ours_worst": worst_back,
-        "pa_infeasible": infeasible, "pa_key_vs_value": key_vs_value,
+        "pa_infeasible": infeasible, "pa_violation": max(violation, 0.0), "pa_key_vs_value": key_vs_value,
     }
 
 
@@ -544,7 +549,8 @@ def pyaugmecon_line(label: str, p: dict, ours: dict, c: dict | None) -> str:
         line += (f"\n  non-optimal solves: {count} × {term} in its {phase} phase"
                  + (" (early exit)" if phase == "grid" and term == "infeasible" else " (its values then stay those of the previous solve)"))
     if c:
-        line += (f"\n  front: {c['pa_distinct']} distinct points ({c['pa_infeasible']} allocations infeasible by our check; "
+        line += (f"\n  front: {c['pa_distinct']} distinct points ({c['pa_infeasible']} of its allocations outside our 1e-9 "
+                 f"feasibility check, largest violation {c['pa_violation']:.1e}; "
                  f"its values vs. re-evaluated from its allocations: {c['pa_key_vs_value']:.1e}); {c['pa_matched']} of them "
                  f"matched by ours (rel. {MATCH_TOL:g} per objective), largest mismatch {c['pa_worst']:.1e}; "
                  f"{c['ours_matched']} of our {c['ours_distinct']} matched by its, largest mismatch {c['ours_worst']:.1e}")

@@ -1,8 +1,8 @@
 """Shadow prices against finite differences of the optimum (issue 4).
 
 Each price claims d(optimum)/d(limit).  On instances whose optimal basis does not
-change for a small step, re-solving the modified document with the limit raised
-by `STEP` (relative) must move the optimum by price · step.  The sample
+change for a small step, re-solving the modified document with the limit moved
+by ±`STEP` (relative) must move the optimum by ±price · step.  The sample
 cooperative is such an instance for both objectives (checked: every price below
 matches, so no step crosses a breakpoint).
 """
@@ -28,35 +28,42 @@ def prices(solution):
 
 
 def finite_difference(doc, objective, change):
-    """(optimum with the limit raised − optimum) / step, the limit raised in a copy of the document by `change`."""
-    raised = copy.deepcopy(doc)
-    step = change(raised)
-    return (getattr(optimum(raised, objective).values, objective) - getattr(optimum(doc, objective).values, objective)) / step
+    """The central difference of the optimum in one limit, moved by ±STEP (relative) in copies of the document.
+
+    Central, not forward: for F3 a cooperative cap also scales the footprint
+    (F3 ∝ 1/R_0^r), and a forward step would be off by STEP relative.
+    """
+    values = []
+    for sign in (1.0, -1.0):
+        moved = copy.deepcopy(doc)
+        step = change(moved, sign)
+        values.append(getattr(optimum(moved, objective).values, objective))
+    return (values[0] - values[1]) / (2.0 * step)
 
 
 def raise_cooperative_cap(resource):
-    def change(doc):
+    def change(doc, sign):
         step = STEP * doc["resources"][resource]["cap"]
-        doc["resources"][resource]["cap"] += step
+        doc["resources"][resource]["cap"] += sign * step
         return step
 
     return change
 
 
 def raise_enterprise_cap(eid, resource):
-    def change(doc):
+    def change(doc, sign):
         ent = next(e for e in doc["enterprises"] if e["id"] == eid)
         step = STEP * ent["cap"][resource]
-        ent["cap"][resource] += step
+        ent["cap"][resource] += sign * step
         return step
 
     return change
 
 
 def raise_demand(side):
-    def change(doc):
+    def change(doc, sign):
         step = STEP * doc["demand"][side]
-        doc["demand"][side] += step
+        doc["demand"][side] += sign * step
         return step
 
     return change
