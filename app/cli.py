@@ -157,11 +157,21 @@ def cmd_demo(args) -> int:
         verify_certificate(json.loads(json.dumps(solution.certificate)))
         solutions[objective] = solution
     print()
-    print(_side_by_side(prepared.instance, solutions))
+    names = {e.id: f"{e.id} {e.name}" if e.name else e.id for e in problem.enterprises}
+    print(_side_by_side(prepared.instance, solutions, names))
     print()
     for objective, solution in solutions.items():
         print(f"  {objective}: {solution.message}; certificate verified offline")
+    from models.augmecon import augmecon
+    from models.picks import compromise_picks
+
+    front = augmecon(prepared.instance, ("F1", "F2", "F3"), points=100)
+    print(f"\nTrade-offs: {len(front.points)} efficient allocations on the exact front (AUGMECON2). Compromise picks:")
+    for pick in compromise_picks(front):
+        v = pick.values
+        print(f"  {pick.name}: F1 = {v.F1:,.0f}, F2 = {v.F2:.4f}, F3 = {v.F3:.4f}. {pick.sentence}")
     print("\nNext: `coopchain solve PROBLEM --objective F2` prints one optimum with its certificate as JSON;")
+    print("      `coopchain front PROBLEM --plot front.png` draws the front;")
     print("      `coopchain verify FILE` checks a certificate with numpy alone.")
     return EXIT_OK
 
@@ -204,13 +214,13 @@ def cmd_front(args) -> int:
     return EXIT_OK
 
 
-def _side_by_side(inst, solutions: dict) -> str:
+def _side_by_side(inst, solutions: dict, names: dict) -> str:
     """The three optima as columns: the allocation per enterprise, then the values of every objective."""
     heads = {"F1": "max F1 (benefit)", "F2": "max F2 (coordination)", "F3": "min F3 (footprint)"}
-    width = max(12, max(len(e) for e in inst.ids))
+    width = max(12, max(len(names[e]) for e in inst.ids))
     lines = [f"{'enterprise':<{width}}  " + "  ".join(f"{heads[o]:>22}" for o in solutions)]
     for j, eid in enumerate(inst.ids):
-        lines.append(f"{eid:<{width}}  " + "  ".join(f"{s.allocation[j]:>22.3f}" for s in solutions.values()))
+        lines.append(f"{names[eid]:<{width}}  " + "  ".join(f"{s.allocation[j]:>22.3f}" for s in solutions.values()))
     lines.append("-" * len(lines[0]))
     rows = (("F1 benefit", "F1", "{:,.2f}"), ("F2 coordination D", "F2", "{:.6f}"), ("  C", "C", "{:.6f}"), ("  T", "T", "{:.6f}"), ("F3 footprint", "F3", "{:.6f}"))
     for label, key, fmt in rows:
