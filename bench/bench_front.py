@@ -54,6 +54,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -167,9 +168,12 @@ def worker(args) -> None:
     prepared = _instance(args.input)
     inst = prepared.instance
     alpha = "uniform" if inst.uniform_alpha else "general"
-    if args.warmup:
-        _warm_up(args.worker, alpha)
     out: dict = {}
+    if args.warmup:
+        try:
+            _warm_up(args.worker, alpha)
+        except Exception as e:  # noqa: BLE001 — reported by the driver; the measurement itself still runs
+            out["warmup_error"] = f"{type(e).__module__}.{type(e).__name__}: {e}"
     if args.worker in ("ours-linear", "ours-f2"):
         from models.augmecon import augmecon
 
@@ -195,7 +199,8 @@ def worker(args) -> None:
         t0 = time.perf_counter()
         front = evolutionary_front(prepared, ALL3, method=args.worker, points=args.points, seed=0, time_limit=args.time_limit)
         seconds = time.perf_counter() - t0
-        out.update(reported=list(front.reported), message=front.message)
+        found = re.search(r"ran (\d+) generations", front.message)
+        out.update(reported=list(front.reported), message=front.message, generations=int(found.group(1)) if found else None)
     out.update(
         seconds=seconds,
         front_seconds=front.seconds,
@@ -218,13 +223,15 @@ def run_worker(kind: str, path: str, args, time_limit: float | None = None) -> d
     load = _load()
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT, check=False)
     except subprocess.TimeoutExpired:
         return {"error": "timeout", "wall_s": time.perf_counter() - t0, "load": load}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(MARK):
             out = json.loads(line[len(MARK) :])
             out.update(wall_s=time.perf_counter() - t0, load=load)
+            if "warmup_error" in out:
+                print(f"  note: the warm-up run of {kind} (gen_problem n = 20, seed 1) failed: {out['warmup_error']}", flush=True)
             return out
     reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
     return {"error": f"failed: {reason}", "wall_s": time.perf_counter() - t0, "load": load}
@@ -249,7 +256,7 @@ def ensure_venv() -> None:
 def venv_versions() -> str:
     code = ("import importlib.metadata as m, sys; print('python ' + sys.version.split()[0] + ', ' + ', '.join("
             "p + ' ' + m.version(p) for p in ('pyaugmecon', 'pyomo', 'highspy', 'numpy')))")
-    proc = subprocess.run([str(VENV_PYTHON), "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([str(VENV_PYTHON), "-c", code], capture_output=True, text=True, check=False)
     return proc.stdout.strip() or proc.stderr.strip()
 
 
@@ -366,7 +373,13 @@ def compare_linear(path: str, ours: dict, pa: dict) -> dict:
     """Our front against pyaugmecon's, in (F1, F3, T): pyaugmecon's points re-evaluated from its allocations."""
     import numpy as np
 
-    from models.certificate import CertificateError, check_feasible, coupling_rows, enterprise_box, evaluate
+    from models.certificate import (
+        CertificateError,
+        check_feasible,
+        coupling_rows,
+        enterprise_box,
+        evaluate,
+    )
 
     inst = _instance(path).instance
     mine = np.asarray(ours["matrix"], float)
@@ -421,13 +434,22 @@ def hypervolumes(exact: dict, evo: dict) -> dict:
     import numpy as np
 
     from models.front import OBJECTIVE_SENSE
-    from models.front_metrics import default_reference, hypervolume
+    from models.front_metrics import default_reference, hypervolume, to_minimisation
 
     senses = tuple(OBJECTIVE_SENSE[k] for k in ALL3)
     fronts = {"exact": exact, **evo}
     mats = {k: np.asarray(v["matrix"], float).reshape(-1, 3) for k, v in fronts.items() if v and "error" not in v}
     ref = default_reference(*mats.values(), senses=senses)
-    return {"reference": ref.tolist(), **{k: hypervolume(m, ref, senses) for k, m in mats.items()}}
+    out = {"reference": ref.tolist(), **{k: hypervolume(m, ref, senses) for k, m in mats.items()}}
+    # How many of each evolutionary front's points some exact point dominates.
+    if "exact" in mats:
+        E = to_minimisation(mats["exact"], senses)
+        for k, m in mats.items():
+            if k != "exact" and len(m):
+                F = to_minimisation(m, senses)
+                dom = [(np.all(E <= f, axis=1) & np.any(E < f, axis=1)).any() for f in F]
+                out[f"{k}_dominated"] = f"{int(np.sum(dom))}/{len(F)}"
+    return out
 
 
 # --- output -------------------------------------------------------------------------------------
@@ -481,7 +503,8 @@ def speed_rows(results):
 
 def hv_rows(results):
     header = ["n", "exact s", "HV exact", "HV NSGA-II", "HV NSGA-III", "exact/NSGA-II", "exact/NSGA-III",
-              "points exact/NSGA-II/NSGA-III", "generations NSGA-II/III", "RSS MiB exact/NSGA-II/NSGA-III"]
+              "points exact/NSGA-II/NSGA-III", "NSGA-II/III points dominated by exact", "generations NSGA-II/III",
+              "RSS MiB exact/NSGA-II/NSGA-III"]
     rows = []
     for r in results:
         e, hv = r.get("ours_f2"), r.get("hv")
@@ -489,18 +512,19 @@ def hv_rows(results):
             continue
         ev = {k: r.get(k) for k in ("nsga2", "nsga3")}
 
-        def pts(k):
+        def pts(k, ev=ev):
             v = ev[k]
             return "failed" if not v or "error" in v else str(len(v["matrix"]))
 
-        def ratio(k):
+        def ratio(k, hv=hv):
             return _f(hv["exact"] / hv[k], ".3f") if hv.get(k) else "–"
 
         gens = "/".join(str((ev[k] or {}).get("generations", "–")) for k in ("nsga2", "nsga3"))
         rss = "/".join(_f((x or {}).get("rss_peak_mib"), ".0f") for x in (e, ev["nsga2"], ev["nsga3"]))
         rows.append([f"{r['n']:,}", _f(e["seconds"]), _f(hv["exact"], ".6g"), _f(hv.get("nsga2"), ".6g"),
                      _f(hv.get("nsga3"), ".6g"), ratio("nsga2"), ratio("nsga3"),
-                     f"{len(e['matrix'])}/{pts('nsga2')}/{pts('nsga3')}", gens, rss])
+                     f"{len(e['matrix'])}/{pts('nsga2')}/{pts('nsga3')}",
+                     f"{hv.get('nsga2_dominated', '–')}, {hv.get('nsga3_dominated', '–')}", gens, rss])
     return header, rows
 
 
@@ -658,7 +682,9 @@ def main(argv=None) -> int:
                                   f"peak RSS {v['rss_peak_mib']:.0f} MiB [load {v['load']}]", flush=True)
                     hv = r["hv"] = hypervolumes(e, evo)
                     print("hypervolume (reference " + ", ".join(f"{k} {x:.10g}" for k, x in zip(ALL3, hv["reference"]))
-                          + "): " + ", ".join(f"{k} {hv[k]:.6g}" for k in ("exact", "nsga2", "nsga3") if k in hv), flush=True)
+                          + "): " + ", ".join(f"{k} {hv[k]:.6g}" for k in ("exact", "nsga2", "nsga3") if k in hv)
+                          + "; evolutionary points dominated by an exact point: "
+                          + ", ".join(f"{k} {hv[k + '_dominated']}" for k in ("nsga2", "nsga3") if k + "_dominated" in hv), flush=True)
             results.append(r)
 
     print(f"\n# load average at the end {_load()}")

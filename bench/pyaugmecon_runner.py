@@ -11,8 +11,11 @@ SPEC §1 the way models/formulation.py reduces it: one interval per enterprise
 (volume limits, enterprise caps and reservations folded into column bounds
 `lo`, `hi` — the same feasible set), the cooperative caps (`use`, `cap0`) and
 the demand window (`dmin`, `dmax`); the objectives F1 = c·W (max), F3 = f·W
-(min) and T = t·W + t0 (max), each multiplied by its `scale`; pyaugmecon's options `grid_points`,
-`penalty_weight`, `cpu_count`; and which workarounds to apply.
+(min) and T = t·W + t0 (max), each multiplied by its `scale`; pyaugmecon's
+options `grid_points`, `penalty_weight`, `cpu_count`, `solver`.  The
+environment says which workarounds to apply (PYAUGMECON_WORKAROUNDS, default
+all three).  `"kind": "knapsack"` instead builds a random 3-objective 0/1
+knapsack (a MIP) to show what the start method does.
 
 The Pyomo model is built here from those arrays, with its objectives in the
 order pyaugmecon expects: the first is optimised, the others become
@@ -23,11 +26,14 @@ not modified on disk; these patch it in memory, in this process and — because
 they sit at module level, which `spawn` re-imports — in its worker processes):
 
 1. ``spawn``: pyaugmecon's workers are `multiprocessing.Process`es, which fork
-   on Linux; see bench/README.md for what happens with fork.
+   on Linux (Pyomo even fixes the default context to fork when imported, hence
+   ``force=True``).  Once HiGHS has solved a MIP in the parent (the payoff
+   table), forked workers hang in their first MIP solve (HiGHS's thread pool
+   does not survive fork); on LPs fork works (bench_front.py times both).
 2. Solver factory: pyaugmecon calls ``SolverFactory(name, solver_io="python",
    manage_env=True)``; Pyomo's HiGHS interfaces reject those keyword arguments,
-   and SolverFactory then returns an "unknown solver" whose every solve raises
-   "Solver (appsi_highs) not available".  Patched: ``SolverFactory(name)``.
+   and SolverFactory then returns an UnknownSolver whose first solve raises
+   "Attempting to use an unavailable solver".  Patched: ``SolverFactory(name)``.
 3. ``load_solutions=False``: with the default (True) Pyomo raises RuntimeError
    ("A feasible solution was not found ...") on an infeasible grid point; in a
    worker process that exception ends the worker with exit code 1, which
@@ -49,12 +55,12 @@ import shutil
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-import pyomo.environ as pyo
-
 import pyaugmecon.model as _pa_model
 import pyaugmecon.solver_process as _pa_solver_process
+import pyomo.environ as pyo
 
 WORKAROUNDS = tuple(w for w in os.environ.get("PYAUGMECON_WORKAROUNDS", "spawn,factory,load").split(",") if w)
 
@@ -146,7 +152,7 @@ def main() -> int:
     from pyaugmecon.pyaugmecon import PyAugmecon
 
     src, dst = sys.argv[1], sys.argv[2]
-    d = json.loads(open(src).read())
+    d = json.loads(Path(src).read_text())
     if "spawn" in WORKAROUNDS:
         multiprocessing.set_start_method("spawn", force=True)
     workdir = tempfile.mkdtemp(prefix="pyaugmecon_")
@@ -185,7 +191,7 @@ def main() -> int:
     try:
         pa = PyAugmecon(model, opts, solver_opts)
         pa.solve()
-    except Exception as e:  # reported, never swallowed
+    except Exception as e:  # noqa: BLE001 — reported in the output, never swallowed
         error = f"{type(e).__name__}: {e}"
     solve_s = time.perf_counter() - t1
 
@@ -197,7 +203,7 @@ def main() -> int:
         "error": error,
         "rss_self_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "rss_children_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
-        "notes": open(notes).read().splitlines() if os.path.exists(notes) else [],
+        "notes": Path(notes).read_text().splitlines() if os.path.exists(notes) else [],
     }
     if error is None:
         keys = pa.get_pareto_solutions()

@@ -26,44 +26,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from models.certificate import LINEAR_OBJECTIVES, Instance, evaluate
-from models.scalarise import ScalarisedProblem
+from models.certificate import Instance, evaluate
 from models.front import OBJECTIVE_SENSE, Front, FrontPoint
 from models.front_metrics import nondominated
+from models.scalarise import ScalarisedProblem, payoff_table
 
 Progress = Callable[[float, str], None]
 
-LINEAR = LINEAR_OBJECTIVES
 # AUGMECON2's augmentation weight, relative to the primary objective's range.
 EPS = 1e-3
-
-
-def payoff_table(problem: ScalarisedProblem) -> np.ndarray:
-    """Row i: the values (max sense) of the lexicographic optimum with objective i first.
-
-    After each stage the objective just optimised is kept at its optimum (to a
-    relative 1e-9) as an ε-row; F2, which cannot be a row, is optimised last unless
-    it comes first (its maximiser is unique when every g_j > 0).
-    """
-    names = problem.objectives
-    table = np.zeros((len(names), len(names)))
-    for i, first in enumerate(names):
-        if first == "F2":
-            order = ["F2"]
-        else:
-            order = [first] + [k for k in names if k != first and k in LINEAR] + (["F2"] if "F2" in names else [])
-        held: dict[str, float] = {}
-        W = None
-        for name in order:
-            W_next = problem.solve(name, {}, held)
-            if W_next is None:
-                break  # holding earlier optima to 1e-9 left nothing: keep the previous stage's
-            W = W_next
-            if name in LINEAR:
-                v = problem.value(W, name)
-                held[name] = v - 1e-9 * max(1.0, abs(v))
-        table[i] = [problem.value(W, name) for name in names]
-    return table
 
 
 def augmecon(

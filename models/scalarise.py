@@ -152,7 +152,10 @@ def payoff_table(problem: ScalarisedProblem) -> np.ndarray:
         held: dict[str, float] = {}
         W = None
         for name in order:
-            W_next = problem.solve(name, {}, held)
+            try:
+                W_next = problem.solve(name, {}, held)
+            except NoFeasibleAllocation:
+                W_next = None  # the LP found the held optima feasible only within its tolerance
             if W_next is None:
                 break  # holding earlier optima to 1e-9 left nothing: keep the previous stage's
             W = W_next

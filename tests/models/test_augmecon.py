@@ -106,3 +106,11 @@ def test_every_grid_point_is_accounted_for(gen_problem):
     # Distinct efficient points plus skipped ones cannot exceed the grid; duplicates merge.
     assert counted <= 100
     assert any("infeasible" in s or "bypassed" in s for s in front.reported)
+
+
+def test_payoff_stage_that_only_the_lp_finds_feasible_does_not_crash(gen_problem):
+    # Holding F1 and F3 at their optima leaves a set the LP accepts within its tolerance
+    # but the exact repair cannot enter; the payoff table keeps the earlier stage.
+    prepared = prepare(parse_problem(gen_problem.generate(n=20, seed=1)))
+    front = augmecon(prepared.instance, ("F1", "F2", "F3"), points=4)
+    assert front.success
