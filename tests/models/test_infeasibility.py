@@ -13,7 +13,7 @@ import highspy
 import numpy as np
 import pytest
 
-import models.infeasibility as infeasibility
+from models import infeasibility
 from models.formulation import column_bounds, formulate
 from models.infeasibility import explain_infeasibility, readable
 from models.problem import ProblemError, parse_problem, to_instance
@@ -53,9 +53,14 @@ def instance(doc, **changes):
 
 @pytest.fixture(params=["iis", "farkas"])
 def method(request, monkeypatch):
-    """HiGHS's IIS (small problems) and the Farkas-ray path (large ones) must name the same conflict."""
+    """HiGHS's IIS (small problems) and the Farkas-ray path (large ones) must name the same conflict.
+
+    Each path alone: with "iis" the fallback is switched off, so a failing IIS shows.
+    """
     if request.param == "farkas":
         monkeypatch.setattr(infeasibility, "IIS_COLUMN_LIMIT", 0)
+    else:
+        monkeypatch.setattr(infeasibility, "farkas_members", lambda highs, form: None)
     return request.param
 
 
@@ -214,7 +219,7 @@ def test_solve_reports_the_conflicts(objective):
     assert names(solution.conflicts) == {"cooperative_cap[water]", "demand (minimum)", "e1: volume (maximum)"}
     out = solution.as_json()
     assert out["status"] == "infeasible"
-    assert [c["constraint"] for c in out["conflicts"]][0] == "cooperative_cap[water]"
+    assert out["conflicts"][0]["constraint"] == "cooperative_cap[water]"
     assert all(c["sentence"] for c in out["conflicts"])
     assert "at least 110" in out["message"]
 
@@ -223,6 +228,14 @@ def test_without_an_iis_the_farkas_ray_names_the_conflict(monkeypatch):
     monkeypatch.setattr(highspy.Highs, "getIis", lambda self: (highspy.HighsStatus.kError, highspy.HighsIis()))
     conflicts = explain_infeasibility(instance(cap_against_demand()))
     assert names(conflicts) == {"cooperative_cap[water]", "demand (minimum)", "e1: volume (maximum)"}
+
+
+def test_a_ray_that_proves_nothing_is_not_used(monkeypatch):
+    """The Farkas ray is checked before use: y = 0 on the water cap, 1 on the demand row proves nothing here."""
+    monkeypatch.setattr(infeasibility, "IIS_COLUMN_LIMIT", 0)
+    monkeypatch.setattr(highspy.Highs, "getDualRay", lambda self: (highspy.HighsStatus.kOk, True, np.array([0.0, 1.0])))
+    (conflict,) = explain_infeasibility(instance(cap_against_demand()))
+    assert conflict.constraint == "unknown"
 
 
 def test_without_iis_or_ray_it_says_so(monkeypatch):
