@@ -50,12 +50,10 @@ scalarised problems are the same.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -64,8 +62,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-GENERATOR = ROOT / "tests" / "data" / "gen_problem.py"  # a copy of ../shared/tools/gen_problem.py
+from common import ROOT  # bench/ is on sys.path when a bench runs
+from common import generate as _generate
+from common import rss_mib as _rss_mib
+
 VENV = ROOT / "bench" / ".pyaugmecon-venv"
 VENV_PYTHON = VENV / "bin" / "python"
 RUNNER = ROOT / "bench" / "pyaugmecon_runner.py"
@@ -82,19 +82,10 @@ WORKAROUND_TEXT = {
 }
 
 
-def _load_by_path(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-def _generate(n: int, alpha: str, seed: int) -> dict:
-    return _load_by_path("gen_problem", GENERATOR).generate(n, 3, 3, seed, alpha)
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
 def _load() -> str:

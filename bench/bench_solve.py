@@ -36,37 +36,28 @@ of each worker in MiB.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import itertools
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-GENERATOR = ROOT / "tests" / "data" / "gen_problem.py"  # a copy of ../shared/tools/gen_problem.py
+from common import ROOT  # bench/ is on sys.path when a bench runs
+from common import generate as _generate
+from common import rss_mib as _rss_mib
+
 OBJECTIVES = ("F1", "F2", "F3")
 MARK = "BENCH-RESULT "
 
 
-def _load_by_path(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-def _generate(n: int, alpha: str, seed: int) -> dict:
-    return _load_by_path("gen_problem", GENERATOR).generate(n, 3, 3, seed, alpha)
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
 # --- worker side (one measurement in a fresh process) ---------------------------------------

@@ -112,15 +112,19 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _derived(compute):
-    """Compute a function of an instance once: solvers ask for the box and rows thousands of times."""
+def once_per_object(compute):
+    """Compute a function of an instance (or any object compared by identity) once.
+
+    Solvers ask for the box and the rows thousands of times; the cache forgets an
+    object when the object goes.
+    """
     cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @functools.wraps(compute)
-    def cached(inst: Instance):
-        if inst not in cache:
-            cache[inst] = compute(inst)
-        return cache[inst]
+    def cached(obj):
+        if obj not in cache:
+            cache[obj] = compute(obj)
+        return cache[obj]
 
     return cached
 
@@ -222,7 +226,7 @@ def evaluate(inst: Instance, W: np.ndarray) -> Values:
 # --- constraints --------------------------------------------------------------------
 
 
-@_derived
+@once_per_object
 def enterprise_box(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     """Each enterprise's constraints as one interval lo_j <= W_j <= hi_j.
 
@@ -238,7 +242,7 @@ def enterprise_box(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     return _frozen(lo), _frozen(hi)
 
 
-@_derived
+@once_per_object
 def coupling_rows(inst: Instance) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """The rows that couple enterprises, as G W <= h: cooperative caps, then the demand window."""
     names = tuple(f"cooperative_cap[{r}]" for r in inst.resources) + ("demand_max", "demand_min")
