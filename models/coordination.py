@@ -48,7 +48,7 @@ from models.certificate import (
     secant_slope,
 )
 from models.feasibility import make_feasible
-from models.solution import Solution
+from models.solution import Solution, certified_solution
 
 Progress = Callable[[float, str], None]
 
@@ -267,21 +267,7 @@ def maximise_coordination(inst: Instance, canonical: str, progress: Progress | N
     best_W, multipliers, pieces = result.allocation, result.multipliers, result.pieces
     cert = certificate_document(canonical, inst, "F2", best_W, multipliers=multipliers, pieces=pieces)
     done = time.perf_counter()
-    certified = cert["gap"] <= limit
-    proof = "the dual bound proves" if pieces is None else f"{len(pieces)} pieces of the level sum prove"
-    return Solution(
-        objective="F2",
-        status="optimal" if certified else "failed",
-        message=(
-            f"F2 globally optimal; {proof} it to a relative gap of {cert['gap']:.1e}"
-            if certified
-            else f"F2: the best allocation found is within {cert['gap']:.1e} of the bound, above the limit {limit:g}"
-        ),
-        ids=inst.ids,
-        allocation=best_W,
-        values=evaluate(inst, best_W),
-        bound=cert["bound"],
-        gap=cert["gap"],
-        certificate=cert,
-        timings={"build": 0.0, "solve": done - start},
+    proof = "the dual bound" if pieces is None else f"{len(pieces)} pieces of the level sum"
+    return certified_solution(
+        "F2", inst.ids, best_W, evaluate(inst, best_W), cert, limit, f"F2 globally optimal: {proof} prove it", {"build": 0.0, "solve": done - start}
     )

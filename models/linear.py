@@ -9,16 +9,17 @@ the closed-form bound an auditor recomputes.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import highspy
 import numpy as np
 
-from models.certificate import Instance, certificate_document
+from models.certificate import GAP_LIMIT, Instance, certificate_document, evaluate
 from models.feasibility import make_feasible
 from models.formulation import SENSE, formulate, highs_lp, new_highs, objective_scale, pyomo_model, pyomo_name
 from models.infeasibility import explain_infeasibility
 from models.shadow_prices import shadow_prices
-from models.solution import Solution
+from models.solution import Solution, certified_solution
 
 
 # HiGHS 1.16's dual simplex on this shape (R + 1 dense rows, n boxed columns) costs
@@ -71,26 +72,11 @@ def solve_linear(inst: Instance, canonical: str, objective: str, backend: str = 
     duals = duals / objective_scale(form, objective)
     cert = certificate_document(canonical, inst, objective, W, multipliers=_multipliers(duals, objective))
     done = time.perf_counter()
-    return Solution(
-        objective=objective,
-        status="optimal",
-        message=f"{objective} optimal; the dual bound proves it to a relative gap of {cert['gap']:.1e}",
-        ids=inst.ids,
-        allocation=W,
-        values=_values(cert),
-        bound=cert["bound"],
-        gap=cert["gap"],
-        certificate=cert,
-        shadow_prices=prices,
-        timings={"build": built - start, "solve": done - built},
+    solution = certified_solution(
+        objective, inst.ids, W, evaluate(inst, W), cert, GAP_LIMIT[objective], f"{objective} optimal: the dual bound proves it",
+        {"build": built - start, "solve": done - built},
     )
-
-
-def _values(cert: dict):
-    from models.certificate import Values
-
-    v = cert["values"]
-    return Values(v["F1"], v["F2"], v["C"], v["T"], v["F3"], v["class"])
+    return replace(solution, shadow_prices=prices)
 
 
 def _not_optimal(inst: Instance, objective: str, status: str, start: float, built: float) -> Solution:

@@ -41,7 +41,7 @@ from models.feasibility import NoFeasibleAllocation, make_feasible
 from models.formulation import formulate, highs_lp, new_highs
 from models.front import OBJECTIVE_SENSE
 from models.linear import _multipliers as coupling_multipliers
-from models.solution import Solution
+from models.solution import Solution, certified_solution
 
 METHODS = ("weighted", "epsilon", "lexicographic", "chebyshev")
 
@@ -201,23 +201,8 @@ def _certified(
 def _solution(inst: Instance, method: str, sentence: str, cert: dict, W: np.ndarray, start: float) -> Solution:
     kappa = cert.get("scalarisation", {}).get("kappa", 0.0)
     limit = GAP_LIMIT[("F2-uniform" if inst.uniform_alpha else "F2-general") if kappa > 0 else "F1"]
-    certified = cert["gap"] <= limit
-    return Solution(
-        objective=method,
-        status="optimal" if certified else "failed",
-        message=(
-            f"{sentence} Certified to a relative gap of {cert['gap']:.1e}."
-            if certified
-            else f"{sentence} Not certified: the best allocation found is {cert['gap']:.1e} (relative) below the bound, above the limit {limit:g}."
-        ),
-        ids=inst.ids,
-        allocation=W,
-        values=evaluate(inst, W),
-        bound=cert["bound"],
-        gap=cert["gap"],
-        certificate=cert,
-        timings={"solve": time.perf_counter() - start},
-    )
+    proven = f"{sentence} Certified optimal for this scalarisation"
+    return certified_solution(method, inst.ids, W, evaluate(inst, W), cert, limit, proven, {"solve": time.perf_counter() - start})
 
 
 def _infeasible(method: str, start: float) -> Solution:

@@ -61,3 +61,28 @@ class Solution:
                 for p in self.shadow_prices
             ]
         return out
+
+
+def certified_solution(objective: str, ids, W: np.ndarray, values: Values, cert: dict, limit: float, proven: str, timings: dict) -> Solution:
+    """A solve's result from its certificate: optimal when the certified gap is within `limit`, else failed.
+
+    `proven` says what was proven, in words; the gap is appended.
+    """
+    gap = cert["gap"]
+    certified = gap <= limit
+    return Solution(
+        objective=objective,
+        status="optimal" if certified else "failed",
+        message=(
+            f"{proven}, to a relative gap of {gap:.1e}."
+            if certified
+            else f"{proven} only to a relative gap of {gap:.1e}, above the limit {limit:g}: not certified."
+        ),
+        ids=tuple(ids),
+        allocation=W,
+        values=values,
+        bound=cert["bound"],
+        gap=gap,
+        certificate=cert,
+        timings=timings,
+    )
