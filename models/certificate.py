@@ -446,6 +446,7 @@ def relative_gap(objective: str, value: float, bound: float) -> float:
 
 
 def gap_limit(objective: str, inst: Instance, cert: dict | None = None) -> float:
+    """The largest gap a certificate may claim: F2's limits wherever F2 takes part."""
     if objective == "F2" or objective == "scalarised" and _scalarisation(inst, cert).kappa > 0:
         return GAP_LIMIT["F2-uniform" if inst.uniform_alpha else "F2-general"]
     return GAP_LIMIT.get(objective, GAP_LIMIT["F1"])
@@ -467,7 +468,10 @@ def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
     if spec.kappa == 0.0:
         lam = _multipliers(cert.get("multipliers"), len(names) + len(e), "multipliers")
         return linear_dual_bound(spec.linear, lam, np.vstack([G, E]), np.append(h, e), lo, hi) + spec.constant
-    return spec.kappa * _psi_bound(inst, cert, Extras(E, e, spec.linear / spec.kappa)) + spec.constant
+    bound = spec.kappa * _psi_bound(inst, cert, Extras(E, e, spec.linear / spec.kappa)) + spec.constant
+    if spec.coordination_at_least is not None:
+        bound -= spec.kappa * 2.0 * math.log(spec.coordination_at_least)
+    return bound
 
 
 def _psi_bound(inst: Instance, cert: dict, extras: Extras) -> float:
@@ -511,6 +515,10 @@ class Scalarisation:
 
     For Chebyshev, the weights ℓ and the constant come from the multipliers mu of its
     max-rows (a convex combination bounds a maximum from below).
+
+    With `coordination_at_least` (F2 >= D as an ε-constraint) the objective is
+    ℓ·W + constant alone and κ is the constraint's multiplier: for any allocation
+    with ψ >= c = 2 log D, ℓ·W <= ℓ·W + κ (ψ − c), whose maximum the dual bounds.
     """
 
     method: str
@@ -519,6 +527,7 @@ class Scalarisation:
     kappa: float
     constraints: tuple  # ((name, e), ...), f_name(W) >= e in max sense
     chebyshev: dict | None
+    coordination_at_least: float | None = None
 
 
 SCALARISATIONS = ("weighted", "epsilon", "lexicographic", "chebyshev")
@@ -560,7 +569,12 @@ def _scalarisation(inst: Instance, cert: dict) -> Scalarisation:
     kappa = _number(spec.get("kappa", 0.0), "scalarisation.kappa")
     if kappa < 0:
         raise CertificateError("'scalarisation.kappa' must be non-negative")
-    return Scalarisation(spec["method"], linear, constant, kappa, constraints, None)
+    floor = spec.get("coordination_at_least")
+    if floor is not None:
+        floor = _number(floor, "scalarisation.coordination_at_least")
+        if not 0 < floor <= 1:
+            raise CertificateError("'scalarisation.coordination_at_least' must lie in (0, 1]")
+    return Scalarisation(spec["method"], linear, constant, kappa, constraints, None, floor)
 
 
 def scalarised_value(inst: Instance, spec: Scalarisation, W: np.ndarray) -> float:
@@ -575,6 +589,8 @@ def scalarised_value(inst: Instance, spec: Scalarisation, W: np.ndarray) -> floa
             total += cheb["scale"][name] * f
         return -max(shortfalls) + cheb["rho"] * total
     value = float(spec.linear @ W) + spec.constant
+    if spec.coordination_at_least is not None:
+        return value
     return value + (spec.kappa * log_coupling(inst, W) if spec.kappa > 0 else 0.0)
 
 
@@ -657,6 +673,8 @@ def verify_certificate(cert: dict) -> Verified:
         E, e = epsilon_rows(inst, spec.constraints)
         if np.any(E @ W - e > 1e-9 * np.maximum(1.0, np.abs(e))):
             raise CertificateError("the allocation breaks one of the scalarisation's ε-constraints")
+        if spec.coordination_at_least is not None and values.F2 < spec.coordination_at_least * (1 - 1e-9):
+            raise CertificateError(f"F2 = {values.F2!r} is below the scalarisation's limit {spec.coordination_at_least!r}")
         value = scalarised_value(inst, spec, W)
         _agree(cert.get("scalarised_value"), value, "scalarised_value")
     else:

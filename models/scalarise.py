@@ -11,10 +11,10 @@ with F1, F3 (negated) and T linear, and F2 entering through ψ = log F2² (κ >=
 log F2 is a strictly increasing function of F2, so an optimum of this shape is an
 efficient point of (F1, F2, F3) exactly when it would be with F2 itself, and it
 keeps the problem within the certified methods: an LP on HiGHS when κ = 0, the
-Lagrangian method of models.coordination when κ > 0.  F2 can be an objective of
-every scalarisation but not an ε-constraint (a lower limit on a concave ψ would
-need a dual the certificate does not carry).  The augmented Chebyshev
-scalarisation takes the linear objectives only.
+Lagrangian method of models.coordination when κ > 0.  F2 as an ε-constraint
+(F2 >= D) is priced by one more multiplier, found by bisection; that is exact
+where ψ is concave, with uniform α, and refused with general α.  The augmented Chebyshev scalarisation takes the
+linear objectives only.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from models.certificate import (
     epsilon_rows,
     evaluate,
     linear_objective,
+    log_coupling,
 )
 from models.coordination import maximise_psi
 from models.feasibility import NoFeasibleAllocation, make_feasible
@@ -205,11 +206,11 @@ def _solution(inst: Instance, method: str, sentence: str, cert: dict, W: np.ndar
     return certified_solution(method, inst.ids, W, evaluate(inst, W), cert, limit, proven, {"solve": time.perf_counter() - start})
 
 
-def _infeasible(method: str, start: float) -> Solution:
+def _infeasible(method: str, start: float, message: str = "No allocation meets the constraints and the ε-limits together.") -> Solution:
     return Solution(
         objective=method,
         status="infeasible",
-        message="No allocation meets the constraints and the ε-limits together.",
+        message=message,
         timings={"solve": time.perf_counter() - start},
     )
 
@@ -248,8 +249,15 @@ def epsilon_constraint(
     """Optimise `objective` with every other objective held to its limit (raw units: F1 >= x, F3 <= x)."""
     start = time.perf_counter()
     _check_names([objective, *limits])
-    if "F2" in limits:
-        raise ScalarisationError("F2 cannot be an ε-constraint here; make F2 the objective and limit F1 and F3")
+    limits = dict(limits)
+    floor = limits.pop("F2", None)
+    if floor is not None and objective == "F2":
+        raise ScalarisationError("F2 cannot be both the objective and a limit")
+    if floor is not None and not 0 < floor <= 1:
+        raise ScalarisationError(f"the F2 limit must lie in (0, 1], not {floor:g}")
+    if floor is not None and not inst.uniform_alpha:
+        # With general α, ψ is not concave and one multiplier can leave a duality gap.
+        raise ScalarisationError("F2 as an ε-constraint needs uniform alpha; with general alpha make F2 the objective and limit F1 and F3")
     at_least = {k: max_sense(k, v) for k, v in limits.items()}
     weights, kappa = _primary(objective)
     if augmented and limits:
@@ -260,11 +268,69 @@ def epsilon_constraint(
         for i, k in enumerate(limits):
             weights[k] = weights.get(k, 0.0) + 1e-3 * primary_range * 10.0**-i / ranges[k]
     limited = ", ".join(f"{k} {'>=' if OBJECTIVE_SENSE[k] == 'max' else '<='} {v:g}" for k, v in limits.items())
+    if floor is not None:
+        limited = ", ".join(filter(None, [limited, f"F2 >= {floor:g}"]))
     sentence = (
         f"Best {objective} with {limited or 'no limits'}: "
         + ("efficient (augmented ε-constraint)." if augmented or not limits else "weakly efficient (plain ε-constraint).")
     )
+    if floor is not None:
+        return _with_coordination_floor(inst, canonical, sentence, start, weights, at_least, floor)
     return _certified(inst, canonical, "epsilon", sentence, start, weights=weights, kappa=kappa, at_least=at_least)
+
+
+def _with_coordination_floor(inst: Instance, canonical: str, sentence: str, start: float, weights: dict, at_least: dict, floor: float) -> Solution:
+    """max ℓ·W subject to F2 >= floor (and the linear limits), by its Lagrangian in one multiplier μ.
+
+    For μ >= 0 the maximiser W_μ of ℓ·W + μ ψ is a certified scalarised optimum, and
+    ψ(W_μ) grows with μ.  Bisection finds the smallest μ whose W_μ meets ψ >= c =
+    2 log floor; then ℓ·W_μ is optimal up to μ (ψ(W_μ) − c), which the certificate
+    (weights ℓ, κ = μ, coordination_at_least) proves.  ψ is concave for uniform α,
+    the only case this is called for, so there is no duality gap.
+    """
+    c = 2.0 * math.log(floor)
+    problem = ScalarisedProblem(inst, tuple(dict.fromkeys([*weights, *at_least, "F2"])))
+    linear = _combine(inst, weights)
+    spec = {"method": "epsilon", "weights": dict(weights), "kappa": 0.0, "constraints": [[k, e] for k, e in at_least.items()], "coordination_at_least": floor}
+    W = problem.lp.solve(linear, at_least)
+    if W is None:
+        return _infeasible("epsilon", start)
+    E, e = epsilon_rows(inst, list(at_least.items()))
+    W = make_feasible(inst, W, E, e)
+    if log_coupling(inst, W) >= c:
+        # The floor does not bind: the LP optimum meets it, and the LP's bound holds.
+        cert = certificate_document(canonical, inst, "scalarised", W, multipliers=problem.lp.multipliers(list(at_least)), scalarisation=spec)
+        return _solution(inst, "epsilon", sentence, cert, W, start)
+    top = problem.solve_psi(np.zeros(inst.n), 1.0, at_least)
+    if top is None or log_coupling(inst, top.allocation) < c:
+        best = math.exp(log_coupling(inst, top.allocation) / 2.0) if top is not None else float("nan")
+        return _infeasible("epsilon", start, f"F2 cannot reach {floor:g} under the other limits: the most it can reach is {best:.6g}.")
+
+    def at(mu: float):
+        result = problem.solve_psi(linear, mu, at_least)
+        return result, log_coupling(inst, result.allocation)
+
+    scale = max(1.0, abs(float(linear @ W)))
+    lo, hi = 0.0, scale
+    result, psi = at(hi)
+    while psi < c:
+        lo, hi = hi, 4.0 * hi
+        result, psi = at(hi)
+    for _ in range(80):
+        slack = hi * (psi - c)
+        if slack <= 1e-10 * max(1.0, abs(float(linear @ result.allocation))):
+            break
+        mid = math.sqrt(lo * hi) if lo > 0 else hi / 16.0
+        trial, trial_psi = at(mid)
+        if trial_psi >= c:
+            hi, result, psi = mid, trial, trial_psi
+        else:
+            lo = mid
+    spec["kappa"] = hi
+    cert = certificate_document(
+        canonical, inst, "scalarised", result.allocation, multipliers=result.multipliers, pieces=result.pieces, scalarisation=spec
+    )
+    return _solution(inst, "epsilon", sentence, cert, result.allocation, start)
 
 
 def _primary(objective: str) -> tuple[dict[str, float], float]:

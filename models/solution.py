@@ -76,7 +76,7 @@ def certified_solution(objective: str, ids, W: np.ndarray, values: Values, cert:
         message=(
             f"{proven}, to a relative gap of {gap:.1e}."
             if certified
-            else f"{proven} only to a relative gap of {gap:.1e}, above the limit {limit:g}: not certified."
+            else f"Not certified: the best allocation found is within {gap:.1e} (relative) of the bound, above the limit {limit:g}."
         ),
         ids=tuple(ids),
         allocation=W,

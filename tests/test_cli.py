@@ -106,8 +106,10 @@ def test_scalarisations_print_certified_json(options, tmp_path):
 def test_scalarisation_usage_errors_name_the_option():
     run = coopchain("solve", SAMPLE, "--method", "weighted", "--weights", "F1=lots")
     assert run.returncode == 2 and "--weights" in run.stderr
-    run = coopchain("solve", SAMPLE, "--method", "epsilon", "--objective", "F1", "--limits", "F2=0.5")
-    assert run.returncode == 2 and "F2 cannot be an ε-constraint" in run.stderr
+    run = coopchain("solve", SAMPLE, "--method", "epsilon", "--objective", "F1", "--limits", "F2=1.5")
+    assert run.returncode == 2 and "F2 limit must lie in (0, 1]" in run.stderr
+    run = coopchain("solve", SAMPLE, "--method", "epsilon", "--objective", "F1", "--limits", "F2=0.7")
+    assert run.returncode == 2 and "needs uniform alpha" in run.stderr  # the sample's alpha is not uniform
 
 
 @pytest.mark.parametrize("method", ["augmecon", "nsga2"])

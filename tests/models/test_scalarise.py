@@ -43,7 +43,8 @@ def check(solution, inst):
     assert solution.success, solution.message
     verified = verify_certificate(json.loads(json.dumps(solution.certificate)))
     spec = solution.certificate["scalarisation"]
-    if spec["method"] != "chebyshev" and (spec["kappa"] == 0 or inst.uniform_alpha):
+    plain = spec["method"] != "chebyshev" and "coordination_at_least" not in spec  # those tests bring their own reference
+    if plain and (spec["kappa"] == 0 or inst.uniform_alpha):
         reference = reference_value(inst, spec)
         value = solution.certificate["scalarised_value"]
         assert value == pytest.approx(reference, rel=1e-6, abs=1e-6)
@@ -77,6 +78,37 @@ def test_epsilon_constraint_linear(prepared):
     solution = epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F3": 0.7})
     check(solution, prepared.instance)
     assert solution.values.F3 <= 0.7 * (1 + 1e-9)
+
+
+def test_epsilon_constraint_with_a_floor_on_f2(prepared):
+    from models.solve import solve
+
+    inst = prepared.instance
+    if not inst.uniform_alpha:
+        with pytest.raises(ScalarisationError, match="needs uniform alpha"):
+            epsilon_constraint(inst, prepared.canonical, "F1", {"F2": 0.5})
+        return
+    low, high = solve(prepared, "F1").values.F2, solve(prepared, "F2").values.F2
+    floor = 0.5 * (low + high)
+    solution = epsilon_constraint(inst, prepared.canonical, "F1", {"F2": floor})
+    check(solution, inst)
+    assert solution.values.F2 >= floor * (1 - 1e-9)
+    if inst.uniform_alpha:  # then F2 >= floor is Σ log U >= 2n log floor: convex, for cvxpy
+        W = cp.Variable(inst.n)
+        constraints = spec_constraints(inst, W) + [cp.sum(cp.log(inst.u0 + cp.multiply(inst.g, W))) >= 2 * inst.n * np.log(floor)]
+        reference = cp.Problem(cp.Maximize(f(inst, "F1", W)), constraints)
+        reference.solve(solver="CLARABEL")
+        assert solution.values.F1 == pytest.approx(reference.value, rel=1e-6)
+
+
+def test_unreachable_f2_floor_is_infeasible_with_the_reachable_most(prepared):
+    from models.solve import solve
+
+    if not prepared.instance.uniform_alpha:
+        pytest.skip("an F2 floor is refused with general alpha (tested above)")
+    best = solve(prepared, "F2").values.F2
+    solution = epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F2": min(1.0, best * 1.01)})
+    assert solution.status == "infeasible" and "the most it can reach" in solution.message
 
 
 def test_lexicographic_f1_then_f3_matches_two_stage_reference(prepared):
@@ -118,8 +150,8 @@ def test_tampered_scalarisation_fails(prepared):
 
 
 def test_what_cannot_be_asked_is_refused_with_a_reason(prepared):
-    with pytest.raises(ScalarisationError, match="F2 cannot be an ε-constraint"):
-        epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F2": 0.5})
+    with pytest.raises(ScalarisationError, match="both the objective and a limit"):
+        epsilon_constraint(prepared.instance, prepared.canonical, "F2", {"F2": 0.5})
     with pytest.raises(ScalarisationError, match="unknown objective"):
         weighted_sum(prepared.instance, prepared.canonical, {"F9": 1.0})
     with pytest.raises(ScalarisationError, match="non-negative"):
