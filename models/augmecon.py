@@ -7,9 +7,9 @@ solves
     max f_1 + eps · r_1 · (s_2 / r_2 + 10⁻¹ s_3 / r_3)    s.t.  f_k − s_k = e_k, s_k >= 0,
 
 whose optimum is efficient, not just weakly efficient (the augmentation).  AUGMECON2's
-bypass skips the grid points of the innermost objective that its slack says give
-the same allocation, and an infeasible grid point ends its row, since tighter
-points of the row are infeasible too.  No grid point is dropped silently: the
+bypass skips the grid points that a solution's slacks say give the same allocation,
+here in both constrained objectives (the flag array of AUGMECON-R), and an infeasible
+grid point settles every tighter one.  No grid point is dropped silently: the
 front reports every bypassed, infeasible or failed one.
 
 Linear objectives (F1, F3, T) and the ε-rows live in one persistent HiGHS model
@@ -58,37 +58,51 @@ def augmecon(
     # the primary's range so that eps means the same for every scale.
     augment = {k: EPS * ranges[0] * 10.0 ** -i / ranges[names.index(k)] for i, k in enumerate(constrained)}
 
+    # The grid as (i, j): i over the inner objective's ε, j over the outer one's (one
+    # value when there are two objectives).  A flag marks a point already settled by
+    # another: infeasible when a looser point was (both ε only tighten), or the same
+    # allocation when a solution's slacks cover it in both objectives (the flag array
+    # of AUGMECON-R, which extends AUGMECON2's bypass across rows).
     inner, outer = constrained[0], constrained[1:]
     outer_grid = [()] if not outer else [(e,) for e in grids[1]]
-    total, done = per_axis * len(outer_grid), 0
+    rows = len(outer_grid)
+    total = per_axis * rows
+    flags: dict[tuple[int, int], str] = {}
     found: list[np.ndarray] = []
-    bypassed = infeasible = 0
     reported: list[str] = []
     for j, outer_e in enumerate(outer_grid):
-        i = 0
-        while i < per_axis:
+        for i in range(per_axis):
+            if (i, j) in flags:
+                continue
             at_least = {inner: grids[0][i], **dict(zip(outer, outer_e))}
             try:
                 W = problem.solve(primary, augment, at_least)
             except ArithmeticError as e:
                 reported.append(f"grid point ({i}, {j}) failed and is left out: {e}")
-                i, done = i + 1, done + 1
+                flags[i, j] = "failed"
                 continue
             if W is None:
-                # Tighter points of this row are infeasible too (AUGMECON2's early exit).
-                infeasible += per_axis - i
-                done += per_axis - i
-                break
+                for jj in range(j, rows):
+                    for ii in range(i, per_axis):
+                        flags.setdefault((ii, jj), "infeasible")
+                continue
             found.append(W)
-            slack = problem.value(W, inner) - grids[0][i]
-            skip = min(per_axis - i - 1, int(max(slack, 0.0) / steps[0] * (1 + 1e-12)))
-            bypassed += skip
-            done += 1 + skip
-            i += 1 + skip
+            flags[i, j] = "solved"
+            reach = [min(per_axis - 1, i + int(max(problem.value(W, inner) - grids[0][i], 0.0) / steps[0] * (1 + 1e-12)))]
+            if outer:
+                slack = problem.value(W, outer[0]) - outer_e[0]
+                reach.append(min(rows - 1, j + int(max(slack, 0.0) / steps[1] * (1 + 1e-12))))
+            else:
+                reach.append(j)
+            for jj in range(j, reach[1] + 1):
+                for ii in range(i, reach[0] + 1):
+                    flags.setdefault((ii, jj), "bypassed")
             if progress is not None:
-                progress(done / total, f"{len(found)} points")
+                progress(len(flags) / total, f"{len(found)} points")
+    counts = {kind: sum(1 for v in flags.values() if v == kind) for kind in ("bypassed", "infeasible")}
+    bypassed, infeasible = counts["bypassed"], counts["infeasible"]
     if bypassed:
-        reported.append(f"{bypassed} grid point(s) bypassed: their slack shows they give an allocation already found (AUGMECON2)")
+        reported.append(f"{bypassed} grid point(s) bypassed: their slacks show they give an allocation already found (AUGMECON2 bypass, flag array across rows)")
     if infeasible:
         reported.append(f"{infeasible} grid point(s) infeasible: the ε-constraints there ask more than the data allow")
     front_points = _distinct_nondominated(inst, found, objectives)
