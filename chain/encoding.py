@@ -1,0 +1,85 @@
+"""Canonical encoding of everything the ledger hashes or signs (SPEC §2).
+
+RFC 8785 (JSON Canonicalization Scheme) over a deliberately small value set:
+objects with ASCII keys, arrays, strings, booleans, null and integers within
+I-JSON's exact range (|x| < 2^53).  Floats are refused: two machines may print
+the same float differently, an integer or a decimal string never.  Bytes travel
+as lowercase hex strings.
+
+Over that set RFC 8785 is exactly `json.dumps` with sorted keys, no whitespace
+and UTF-8 output (ASCII keys sort the same by UTF-16 code units as by code
+points; strings escape only '"', '\\' and control characters, as JSON.stringify
+does).  So this module needs only the standard library, and the offline audit
+verifier can use it; tests/chain/test_encoding.py checks it against the
+`rfc8785` package.  The format is described for auditors in docs/ledger.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chain.errors import EncodingError
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _check(value: Any, path: str) -> None:
+    if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise EncodingError(f"{path}: the string holds a lone surrogate, which has no UTF-8 form") from None
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise EncodingError(f"{path}: integer {value} is outside ±(2^53 − 1); write it as a string")
+        return
+    if isinstance(value, float):
+        raise EncodingError(f"{path}: floats have no canonical form here; use an integer or a decimal string")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                raise EncodingError(f"{path}: object keys must be ASCII strings, got {key!r}")
+            _check(item, f"{path}.{key}")
+        return
+    raise EncodingError(f"{path}: {type(value).__name__} has no canonical encoding")
+
+
+def canonical(value: Any) -> bytes:
+    """The RFC 8785 bytes of `value`, which must lie in the value set above."""
+    _check(value, "$")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def decode(data: bytes) -> Any:
+    """Parse canonical bytes back, refusing anything that is not exactly canonical."""
+    try:
+        value = json.loads(data.decode("utf-8"), parse_float=_no_float, parse_constant=_no_float)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise EncodingError(f"not canonical JSON: {e}") from e
+    if canonical(value) != data:
+        raise EncodingError("the bytes are JSON but not in canonical form (RFC 8785)")
+    return value
+
+
+def _no_float(text: str):
+    raise EncodingError(f"floats have no canonical form here: {text}")
+
+
+def hex_bytes(value: Any, field: str, length: int | None = None) -> bytes:
+    """Bytes from a lowercase hex string field, with the field named on error."""
+    if not isinstance(value, str) or value != value.lower():
+        raise EncodingError(f"{field}: expected a lowercase hex string")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise EncodingError(f"{field}: not a hex string") from None
+    if length is not None and len(raw) != length:
+        raise EncodingError(f"{field}: expected {length} bytes, got {len(raw)}")
+    return raw
