@@ -1,0 +1,186 @@
+"""The ledger (SPEC §2): genesis, committing signed transactions in blocks, and proofs.
+
+`commit` checks every signature (both cores), applies the transactions' state
+transitions in order, and appends one block whose header commits to the
+transactions (RFC 6962 root), the new state (Merkle Patricia Trie root) and all
+earlier blocks (RFC 6962 history root).  The whole block lands in one database
+transaction while the store's write lock is held, so a crash leaves either the
+block or nothing, and concurrent writers never fork.  A transaction is
+acknowledged when `commit` returns: by then it is on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from chain import merkle
+from chain.block import ZERO_HASH, ChainConfig, Header, block_hash, decode_header, encode_header, sign_header
+from chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError, ensure
+from chain.keys import PrivateKey, PublicKey, verify_many
+from chain.seals import seal_for
+from chain.state import StateView, next_nonce, transition, trie_key
+from chain.store import BlockRows, SqlStore, open_store
+from chain.transaction import Transaction, encode_transaction, signing_bytes, transaction_hash
+from chain.trie import EMPTY_ROOT, prove, trie_update
+from chain.types import Hash32, Root
+
+
+@dataclass(frozen=True)
+class Block:
+    header: Header
+    hash: Hash32
+    transactions: tuple[Transaction, ...]
+
+
+class StoredHistory(merkle.NodeSource):
+    """The history tree over block hashes, read from the store's history_nodes rows."""
+
+    def __init__(self, store: SqlStore, size: int) -> None:
+        self.store, self._size = store, size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def nodes(self, keys):
+        return [self.store.history_node(level, index) for level, index in keys]
+
+
+def transactions_root(bodies: Sequence[bytes]) -> Root:
+    """The RFC 6962 root over a block's canonical transactions."""
+    return merkle.root([merkle.leaf_hash(body) for body in bodies])
+
+
+def now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+class Ledger:
+    """One chain in one store.  Reading needs no key; committing needs the node key."""
+
+    def __init__(self, store: SqlStore, node_key: PrivateKey | None = None) -> None:
+        self.store = store
+        genesis = self.header(0)
+        ensure(genesis.config is not None, StorageError, "block 0 carries no chain config")
+        self.config: ChainConfig = genesis.config
+        self.genesis = genesis
+        if node_key is not None and node_key.public_key.to_text() != self.config.node:
+            raise InvalidSignature(f"this key ({node_key.public_key}) is not the chain's node key ({self.config.node})")
+        self.node_key = node_key
+
+    # -- opening -----------------------------------------------------------------
+    @classmethod
+    def create(cls, url: str | None, node_key: PrivateKey, chain_id: str, seal: str = "signed", seal_params: dict | None = None) -> Ledger:
+        """A new chain: its genesis block records the chain id, the seal kind and the node key."""
+        store = open_store(url, create=True)
+        if store.height() is not None:
+            raise StorageError("this database already holds a chain")
+        config = ChainConfig(chain_id, node_key.public_key.to_text(), seal, seal_params or {})
+        header = Header(chain_id, 0, ZERO_HASH, now_micros(), merkle.empty_root(), 0, EMPTY_ROOT, merkle.empty_root(), {}, config=config)
+        header = sign_header(replace(header, seal=seal_for(seal).make(header, config)), node_key)
+        digest = block_hash(header)
+        history = merkle.Frontier().append(merkle.leaf_hash(digest))
+        with store.writer() as w:
+            if w.height() is not None:
+                raise StorageError("this database already holds a chain")
+            w.append(BlockRows(0, digest, encode_header(header), [], {}, [tuple(n) for n in history]))
+        return cls(store, node_key)
+
+    @classmethod
+    def open(cls, url: str | None, node_key: PrivateKey | None = None) -> Ledger:
+        return cls(open_store(url), node_key)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- reading -----------------------------------------------------------------
+    def height(self) -> int:
+        height = self.store.height()
+        ensure(height is not None, StorageError, "the ledger is empty")
+        return height
+
+    def header(self, height: int) -> Header:
+        data = self.store.header_bytes(height)
+        ensure(data is not None, ChainError, f"no block at height {height}")
+        return decode_header(data)
+
+    def head(self) -> Header:
+        return self.header(self.height())
+
+    def next_nonce(self, sender: str) -> int:
+        return next_nonce(StateView(self.store, self.head().state_root, {}), sender)
+
+    def transactions(self, height: int) -> list[bytes]:
+        return [body for _, _, body in self.store.transaction_rows(height)]
+
+    # -- committing --------------------------------------------------------------
+    def commit(self, txs: Sequence[Transaction], timestamp: int | None = None) -> Block:
+        """Append one block holding `txs`, in order; refuse all of them if any is invalid."""
+        ensure(self.node_key is not None, ChainError, "committing needs the node key")
+        ensure(len(txs) > 0, InvalidTransaction, "a block holds at least one transaction")
+        items = []
+        for i, tx in enumerate(txs):
+            try:
+                items.append((PublicKey.from_text(tx.sender), tx.signature, signing_bytes(tx)))
+            except ChainError as e:
+                raise InvalidTransaction(f"transaction {i}: {e}") from e
+        try:
+            verify_many(items)
+        except InvalidSignature as e:
+            raise InvalidTransaction(str(e)) from e
+        bodies = [encode_transaction(tx) for tx in txs]
+        hashes = [transaction_hash(tx) for tx in txs]
+        with self.store.writer() as w:
+            height = w.height()
+            parent = self.header(height)
+            view = StateView(self.store, parent.state_root, {})
+            for i, (tx, digest) in enumerate(zip(txs, hashes)):
+                try:
+                    transition(view, tx, digest, self.config.chain_id)
+                except InvalidTransaction as e:
+                    raise InvalidTransaction(f"transaction {i}: {e}") from e
+            state_root, nodes = trie_update(self.store, parent.state_root, view.trie_changes())
+            history = merkle.Frontier.from_source(StoredHistory(self.store, height + 1))
+            header = Header(
+                chain_id=self.config.chain_id,
+                height=height + 1,
+                previous=block_hash(parent),
+                timestamp=max(timestamp if timestamp is not None else now_micros(), parent.timestamp + 1),
+                transactions_root=transactions_root(bodies),
+                transaction_count=len(txs),
+                state_root=state_root,
+                history_root=history.root(),
+                seal={},
+            )
+            header = sign_header(replace(header, seal=seal_for(self.config.seal).make(header, self.config)), self.node_key)
+            digest = block_hash(header)
+            completed = history.append(merkle.leaf_hash(digest))
+            w.append(BlockRows(header.height, digest, encode_header(header), list(zip(hashes, bodies)), nodes, [tuple(n) for n in completed]))
+        return Block(header, digest, tuple(txs))
+
+    # -- proofs ------------------------------------------------------------------
+    def transaction_proof(self, tx_hash: bytes) -> tuple[int, dict]:
+        """(height, RFC 9162 inclusion proof of the transaction in its block's transaction tree)."""
+        where = self.store.transaction_location(tx_hash)
+        ensure(where is not None, ChainError, f"no transaction {tx_hash.hex()}")
+        height, position = where
+        tree = merkle.MemoryTree(merkle.leaf_hash(body) for body in self.transactions(height))
+        return height, merkle.inclusion_proof_json(position, tree.size, tree.inclusion_proof(position, tree.size))
+
+    def history(self) -> StoredHistory:
+        return StoredHistory(self.store, self.height() + 1)
+
+    def block_proof(self, height: int, size: int) -> dict:
+        """Inclusion of block `height`'s hash in the history tree of the first `size` blocks."""
+        return merkle.inclusion_proof_json(height, size, self.history().inclusion_proof(height, size))
+
+    def consistency_proof(self, first: int, second: int) -> dict:
+        """The history tree of `second` blocks extends that of `first` (RFC 9162 §2.1.4)."""
+        return merkle.consistency_proof_json(first, second, self.history().consistency_proof(first, second))
+
+    def state_proof(self, state_key: bytes, height: int | None = None) -> list[bytes]:
+        """The trie nodes, root to leaf, that prove `state_key`'s value (or absence) at `height`."""
+        root = self.header(self.height() if height is None else height).state_root
+        return prove(self.store, root, trie_key(state_key))

@@ -1,0 +1,73 @@
+"""The embedded default store: one SQLite file, WAL, fsync at every commit (chain.store)."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from chain.errors import StorageError
+from chain.store import TABLES, SqlStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, header BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS transactions (hash BLOB PRIMARY KEY, height INTEGER NOT NULL REFERENCES blocks(height),
+    position INTEGER NOT NULL, body BLOB NOT NULL, UNIQUE (height, position));
+CREATE TABLE IF NOT EXISTS trie_nodes (hash BLOB PRIMARY KEY, node BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_nodes (level INTEGER NOT NULL, position INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (level, position)) WITHOUT ROWID;
+"""
+
+# The ledger is append-only: these triggers refuse any change to a stored row.
+TRIGGERS = "".join(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {verb.upper()} on {table} is refused'); END;\n"
+    for table in TABLES
+    for verb in ("update", "delete")
+)
+
+
+class SqliteStore(SqlStore):
+    placeholder = "?"
+
+    def __init__(self, url: str, create: bool) -> None:
+        super().__init__()
+        path = urlparse(url).path
+        # sqlite:///relative.db -> "/relative.db"; sqlite:////abs/path.db -> "//abs/path.db"
+        path = path[1:]
+        if not path:
+            raise StorageError(f"{url!r} names no file: use sqlite:///PATH")
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StorageError(f"no ledger at {self.path}: create one first (coopchain demo, or chain init)")
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")  # WAL commits are fsynced before COMMIT returns
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA busy_timeout=60000")
+            if create:
+                self.conn.executescript(SCHEMA + TRIGGERS)
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"{self.path} is not a coopchain ledger: {e}") from e
+        if not set(TABLES) <= tables:
+            raise StorageError(f"{self.path} is not a coopchain ledger (tables {sorted(set(TABLES) - tables)} are missing)")
+
+    def _cursor(self):
+        return self.conn.cursor()
+
+    @contextmanager
+    def _write_transaction(self):
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")  # the write lock, taken before the head is read
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()

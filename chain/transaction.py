@@ -1,0 +1,88 @@
+"""Signed transactions (SPEC §2): who submits what, on which chain, in which order.
+
+A transaction is signed by its submitter over the chain id, the submitter's
+per-key nonce and the payload, so that it cannot be replayed on this chain
+(the nonce must be the next one for that key) nor on another (the chain id is
+signed).  Its Merkle leaf is its canonical encoding, signature included; its
+hash is the SHA-256 of that encoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from chain.encoding import canonical, decode, hex_bytes
+from chain.errors import EncodingError, InvalidTransaction, ensure
+from chain.types import Hash32
+
+TRANSACTION_TYPE = "coopchain/transaction/v1"
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """One signed request: `kind` names the state transition, `payload` its arguments."""
+
+    chain_id: str
+    sender: str  # public key text, "ed25519:<hex>" or "p256:<hex>"
+    nonce: int
+    kind: str
+    payload: dict
+    signature: bytes
+
+
+def signing_fields(chain_id: str, sender: str, nonce: int, kind: str, payload: dict) -> dict:
+    return {"type": TRANSACTION_TYPE, "chain_id": chain_id, "sender": sender, "nonce": nonce, "kind": kind, "payload": payload}
+
+
+def signing_bytes(tx: Transaction) -> bytes:
+    """What the submitter signs: every field but the signature."""
+    return canonical(signing_fields(tx.chain_id, tx.sender, tx.nonce, tx.kind, tx.payload))
+
+
+def sign_transaction(key, chain_id: str, nonce: int, kind: str, payload: dict) -> Transaction:
+    """A transaction signed with `key` (a chain.keys private key)."""
+    sender = key.public_key.to_text()
+    message = canonical(signing_fields(chain_id, sender, nonce, kind, payload))
+    return Transaction(chain_id, sender, nonce, kind, payload, key.sign(message))
+
+
+def transaction_json(tx: Transaction) -> dict:
+    return {**signing_fields(tx.chain_id, tx.sender, tx.nonce, tx.kind, tx.payload), "signature": tx.signature.hex()}
+
+
+def encode_transaction(tx: Transaction) -> bytes:
+    """The canonical bytes: the Merkle leaf data and what the store keeps."""
+    return canonical(transaction_json(tx))
+
+
+def transaction_hash(tx: Transaction) -> Hash32:
+    return Hash32(hashlib.sha256(encode_transaction(tx)).digest())
+
+
+def transaction_from_json(doc: Any) -> Transaction:
+    """Read a transaction document, checking its shape; the signature is checked elsewhere."""
+    ensure(isinstance(doc, dict), InvalidTransaction, "a transaction is a JSON object")
+    expected = {"type", "chain_id", "sender", "nonce", "kind", "payload", "signature"}
+    ensure(set(doc) == expected, InvalidTransaction, f"a transaction has exactly the fields {sorted(expected)}; got {sorted(doc)}")
+    ensure(doc["type"] == TRANSACTION_TYPE, InvalidTransaction, f"type must be {TRANSACTION_TYPE!r}")
+    for field in ("chain_id", "sender", "kind"):
+        ensure(isinstance(doc[field], str) and doc[field], InvalidTransaction, f"{field} must be a non-empty string")
+    nonce = doc["nonce"]
+    ensure(isinstance(nonce, int) and not isinstance(nonce, bool) and nonce >= 0, InvalidTransaction, "nonce must be an integer >= 0")
+    ensure(isinstance(doc["payload"], dict), InvalidTransaction, "payload must be a JSON object")
+    try:
+        canonical(doc["payload"])
+        signature = hex_bytes(doc["signature"], "signature")
+    except EncodingError as e:
+        raise InvalidTransaction(str(e)) from e
+    return Transaction(doc["chain_id"], doc["sender"], nonce, doc["kind"], doc["payload"], signature)
+
+
+def decode_transaction(data: bytes) -> Transaction:
+    """The transaction whose canonical bytes are `data`."""
+    try:
+        return transaction_from_json(decode(data))
+    except EncodingError as e:
+        raise InvalidTransaction(f"not a canonical transaction: {e}") from e

@@ -1,0 +1,161 @@
+"""`coopchain chain verify` and `chain replay` (SPEC §6, §8): re-check a stored ledger from genesis.
+
+`verify_chain` streams the blocks in order and re-derives every stored value:
+each header's hash, link, chain id, timestamp, node signature and seal; each
+transaction's hash, signature, nonce and state transition; the transaction,
+state and history roots; and the stored trie and history rows each block
+added.  The first fault raises `BadBlock`, naming the block; a single changed
+byte anywhere in the four tables is found this way (tests/chain/test_tamper.py).
+
+`replay_chain` re-runs the transactions into a fresh in-memory trie, ignoring
+the stored state, and compares every state root.
+
+Memory stays flat in chain length: one block at a time, a Frontier of O(log n)
+hashes for the history tree, and the stored trie read through its nodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from Crypto.Hash import keccak
+
+from chain import merkle
+from chain.block import ChainConfig, Header, block_hash, check_link, decode_header, signing_bytes as header_signing_bytes
+from chain.errors import ChainError, InvalidBlock, ensure
+from chain.keys import PublicKey, verify_many
+from chain.seals import verify_seal
+from chain.state import StateView, transition
+from chain.store import SqlStore
+from chain.transaction import decode_transaction, signing_bytes
+from chain.trie import EMPTY_ROOT, trie_update
+
+Progress = Callable[[int, int], None]  # (blocks done, blocks in all)
+
+
+class BadBlock(ChainError):
+    """The first block at which the stored ledger fails verification."""
+
+    def __init__(self, height: int, reason: str) -> None:
+        super().__init__(f"block {height}: {reason}")
+        self.height, self.reason = height, reason
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    blocks: int
+    transactions: int
+    head_hash: bytes
+    state_root: bytes
+
+
+class _CheckedNodes:
+    """The stored trie read with every node's Keccak-256 checked against its key."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    def get(self, node_hash: bytes) -> bytes | None:
+        node = self.store.get(node_hash)
+        if node is not None and keccak.new(digest_bits=256, data=node).digest() != node_hash:
+            raise InvalidBlock(f"stored trie node {node_hash.hex()} does not hash to its key")
+        return node
+
+
+def _walk(store: SqlStore, progress: Progress | None, replay: bool) -> ChainReport:
+    total = (store.height() or 0) + 1
+    memory: dict[bytes, bytes] = {}
+    nodes = memory if replay else _CheckedNodes(store)
+    history = merkle.Frontier()
+    parent: Header | None = None
+    config: ChainConfig | None = None
+    node_key: PublicKey | None = None
+    transactions = history_nodes = 0
+    for expected, (height, stored_hash, data) in enumerate(store.block_rows()):
+        try:
+            ensure(height == expected, InvalidBlock, f"heights jump from {expected - 1} to {height}")
+            header = decode_header(data)
+            ensure(header.height == height, InvalidBlock, f"the header says height {header.height}, the row {height}")
+            digest = block_hash(header)
+            ensure(digest == stored_hash, InvalidBlock, f"the header hashes to {digest.hex()}, the row says {stored_hash.hex()}")
+            if parent is None:
+                ensure(header.config is not None, InvalidBlock, "the genesis header carries no config")
+                config = header.config
+                node_key = PublicKey.from_text(config.node)
+                ensure(header.chain_id == config.chain_id, InvalidBlock, "the genesis chain id differs from its config")
+            else:
+                check_link(header, parent)
+            node_key.verify(header.signature, header_signing_bytes(header))
+            verify_seal(header, config)
+            ensure(header.history_root == history.root(), InvalidBlock, f"history root {header.history_root.hex()}, expected {history.root().hex()}")
+            rows = store.transaction_rows(height)
+            _check_transactions(header, rows, replay)
+            state_root = parent.state_root if parent is not None else EMPTY_ROOT
+            if rows:
+                view = StateView(nodes, state_root, {})
+                for position, tx_hash, body in rows:
+                    tx = decode_transaction(body)
+                    transition(view, tx, tx_hash, config.chain_id)
+                state_root, added = trie_update(nodes, state_root, view.trie_changes())
+                if replay:
+                    memory.update(added)
+                else:
+                    for node_hash, node in added.items():
+                        ensure(store.get(node_hash) == node, InvalidBlock, f"trie node {node_hash.hex()} that this block adds is missing or altered")
+            ensure(header.state_root == state_root, InvalidBlock, f"state root {header.state_root.hex()}, the transactions give {state_root.hex()}")
+            completed = history.append(merkle.leaf_hash(digest))
+            history_nodes += len(completed)
+            if not replay:
+                for level, index, node_hash in completed:
+                    try:
+                        stored = store.history_node(level, index)
+                    except KeyError:
+                        stored = None
+                    ensure(stored == node_hash, InvalidBlock, f"history node ({level}, {index}) is missing or altered")
+        except BadBlock:
+            raise
+        except (ChainError, KeyError) as e:
+            raise BadBlock(height, str(e) if not isinstance(e, KeyError) else f"a stored node it needs is missing ({e})") from e
+        transactions += len(rows)
+        parent = header
+        if progress:
+            progress(height + 1, total)
+    if parent is None:
+        raise BadBlock(0, "the ledger holds no genesis block")
+    _check_no_stray_rows(store, parent.height, transactions, history_nodes)
+    return ChainReport(parent.height + 1, transactions, block_hash(parent), parent.state_root)
+
+
+def _check_transactions(header: Header, rows: list, replay: bool) -> None:
+    ensure([p for p, _, _ in rows] == list(range(len(rows))), InvalidBlock, "transaction positions are not 0, 1, 2, …")
+    ensure(len(rows) == header.transaction_count, InvalidBlock, f"{len(rows)} transactions stored, the header says {header.transaction_count}")
+    for position, tx_hash, body in rows:
+        ensure(hashlib.sha256(body).digest() == tx_hash, InvalidBlock, f"transaction {position} does not hash to its stored hash")
+    root = merkle.root([merkle.leaf_hash(body) for _, _, body in rows])
+    ensure(root == header.transactions_root, InvalidBlock, f"transactions root {header.transactions_root.hex()}, the stored transactions give {root.hex()}")
+    if not replay and rows:
+        txs = [decode_transaction(body) for _, _, body in rows]
+        try:
+            verify_many([(PublicKey.from_text(tx.sender), tx.signature, signing_bytes(tx)) for tx in txs])
+        except ChainError as e:
+            raise InvalidBlock(f"transaction signature: {e}") from e
+
+
+def _check_no_stray_rows(store: SqlStore, head: int, transactions: int, history_nodes: int) -> None:
+    """Rows that no block accounts for (a row moved out of every block) fail at the head."""
+    for table, expected in (("transactions", transactions), ("history_nodes", history_nodes)):
+        counted = store.row_count(table)
+        if counted != expected:
+            raise BadBlock(head, f"{counted - expected} stored {table} rows belong to no block")
+
+
+def verify_chain(store: SqlStore, progress: Progress | None = None) -> ChainReport:
+    """Re-check every block; raise BadBlock naming the first bad one."""
+    return _walk(store, progress, replay=False)
+
+
+def replay_chain(store: SqlStore, progress: Progress | None = None) -> ChainReport:
+    """Re-run every transaction into a fresh trie and compare each block's state root."""
+    return _walk(store, progress, replay=True)
