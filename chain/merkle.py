@@ -446,5 +446,10 @@ def _parse_proof(doc: object, sizes: tuple[str, str]) -> tuple[int, int, tuple[H
         raise InvalidProof(f"path must be a list of hex strings, got {type(path).__name__}")
     for i, h in enumerate(path):
         if not isinstance(h, str) or not _HEX_HASH.fullmatch(h):
-            raise InvalidProof(f"path[{i}] must be {2 * HASH_SIZE} lower-case hex digits, got {h!r:.80}")
+            raise InvalidProof(f"path[{i}] must be {2 * HASH_SIZE} lower-case hex digits, got {_clip(h)}")
     return doc[sizes[0]], doc[sizes[1]], tuple(Hash32(bytes.fromhex(h)) for h in path)
+
+
+def _clip(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
