@@ -125,6 +125,12 @@ def cmd_verify(args) -> int:
         raise CommandError(f"{args.file}: cannot read it ({e.strerror})") from e
     except ValueError as e:
         raise CommandError(f"{args.file}: not JSON ({e})") from e
+    from chain.bundle import is_bundle
+
+    if is_bundle(document):
+        from app.ledger_commands import verify_bundle_file
+
+        return verify_bundle_file(document, args.genesis, args.since)
     # A solve's output holds its certificate; a bare certificate is accepted too.
     cert = document.get("certificate", document) if isinstance(document, dict) else document
     try:
@@ -167,12 +173,22 @@ def cmd_demo(args) -> int:
 
     front = augmecon(prepared.instance, ("F1", "F2", "F3"), points=100)
     print(f"\nTrade-offs: {len(front.points)} efficient allocations on the exact front (AUGMECON2). Compromise picks:")
-    for pick in compromise_picks(front):
+    picks = compromise_picks(front)
+    for pick in picks:
         v = pick.values
         print(f"  {pick.name}: F1 = {v.F1:,.0f}, F2 = {v.F2:.4f}, F3 = {v.F3:.4f}. {pick.sentence}")
+    from app.ledger_commands import allocation_record, demo_commit
+
+    chosen = next((p for p in picks if p.name == "TOPSIS"), picks[0])
+    point = front.points[chosen.index]
+    print(f"\nChosen: the {chosen.name} pick, certified by AUGMECON2's solve at its grid point.")
+    from models.certificate import problem_hash
+
+    value = allocation_record(problem_hash(prepared.canonical), problem.cooperative, problem.round, f"augmecon/{chosen.name}", prepared.instance.ids, point.allocation, point.certificate)
+    demo_commit(args.db, Path(args.keys), f"allocation/{problem.cooperative}/{problem.round}", value)
     print("\nNext: `coopchain solve PROBLEM --objective F2` prints one optimum with its certificate as JSON;")
     print("      `coopchain front PROBLEM --plot front.png` draws the front;")
-    print("      `coopchain verify FILE` checks a certificate with numpy alone.")
+    print("      `coopchain chain verify` re-checks every block; `coopchain verify FILE` checks a certificate or bundle offline.")
     return EXIT_OK
 
 
@@ -235,6 +251,8 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="solve the sample cooperative and show the three optima side by side")
     demo.add_argument("problem", nargs="?", help="a problem document instead of the sample")
+    demo.add_argument("--db", help="ledger URL (default $COOPCHAIN_DB, else sqlite:///coopchain.db)")
+    demo.add_argument("--keys", default="coopchain-keys", help="folder of the demo's node and manager keys (made on first use)")
     demo.set_defaults(run=cmd_demo)
 
     solve = sub.add_parser("solve", help="optimise one objective and print the result as JSON (SPEC §6)")
@@ -266,8 +284,41 @@ def parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check a certificate (or a solve's JSON) offline, with numpy alone")
     verify.add_argument("file")
+    verify.add_argument("--genesis", help="bundles: the genesis block hash you trust (hex)")
+    verify.add_argument("--since", help="bundles: an earlier head (JSON) the bundle's head must extend")
     verify.set_defaults(run=cmd_verify)
+    _ledger_parsers(sub)
     return top
+
+
+def _ledger_parsers(sub) -> None:
+    from app import ledger_commands as lc
+
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    new = keys.add_parser("new", help="make a key file (mode 0600, never overwritten); prints the public key")
+    new.add_argument("path")
+    new.add_argument("--scheme", default="ed25519", choices=["ed25519", "p256"])
+    new.set_defaults(run=lc.cmd_keys_new)
+
+    chain = sub.add_parser("chain", help="the ledger: init, verify, replay, bundle").add_subparsers(dest="chain_command", required=True, metavar="COMMAND")
+    db_help = "ledger URL (default $COOPCHAIN_DB, else sqlite:///coopchain.db)"
+    init = chain.add_parser("init", help="create a ledger: its genesis records the chain id, seal kind and node key")
+    init.add_argument("--db", help=db_help)
+    init.add_argument("--node-key", required=True, help="the node's key file (coopchain keys new)")
+    init.add_argument("--chain-id", required=True)
+    init.add_argument("--seal", default="signed", choices=["signed"])
+    init.set_defaults(run=lc.cmd_chain_init)
+    for name, run, text in (("verify", lc.cmd_chain_verify, "re-check every hash, signature, seal, root and timestamp; name the first bad block"),
+                            ("replay", lc.cmd_chain_replay, "re-run every transaction and compare each state root")):
+        command = chain.add_parser(name, help=text)
+        command.add_argument("--db", help=db_help)
+        command.set_defaults(run=run)
+    bundle = chain.add_parser("bundle", help="the audit bundle of a record transaction (verify it with coopchain verify)")
+    bundle.add_argument("transaction", help="the transaction hash (hex)")
+    bundle.add_argument("--db", help=db_help)
+    bundle.add_argument("--since", type=int, help="height of an earlier head the auditor holds: adds a consistency proof")
+    bundle.add_argument("--output", help="write the bundle here instead of standard output")
+    bundle.set_defaults(run=lc.cmd_chain_bundle)
 
 
 def main(argv: list[str] | None = None) -> int:

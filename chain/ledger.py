@@ -20,9 +20,9 @@ from chain.block import ZERO_HASH, ChainConfig, Header, block_hash, decode_heade
 from chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError, ensure
 from chain.keys import PrivateKey, PublicKey, verify_many
 from chain.seals import seal_for
-from chain.state import StateView, next_nonce, transition, trie_key
+from chain.state import StateView, next_nonce, record_key, transition, trie_key
 from chain.store import BlockRows, SqlStore, open_store
-from chain.transaction import Transaction, encode_transaction, signing_bytes, transaction_hash
+from chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes, transaction_hash
 from chain.trie import EMPTY_ROOT, prove, trie_update
 from chain.types import Hash32, Root
 
@@ -179,6 +179,25 @@ class Ledger:
     def consistency_proof(self, first: int, second: int) -> dict:
         """The history tree of `second` blocks extends that of `first` (RFC 9162 §2.1.4)."""
         return merkle.consistency_proof_json(first, second, self.history().consistency_proof(first, second))
+
+    def bundle(self, tx_hash: bytes, since: int | None = None) -> dict:
+        """The audit bundle of a record transaction against the current head (chain.bundle);
+        `since`: the height of an earlier head the auditor holds, for a consistency proof."""
+        from chain.bundle import make_bundle
+
+        height, tx_proof = self.transaction_proof(tx_hash)
+        head = self.head()
+        position = tx_proof["leaf_index"]
+        tx = decode_transaction(self.transactions(height)[position])
+        ensure(tx.kind == "record", ChainError, f"transaction {tx_hash.hex()} is a {tx.kind!r}, not a record")
+        history = self.history()
+        proof = lambda index: None if index == head.height else merkle.inclusion_proof_json(index, head.height, history.inclusion_proof(index, head.height))  # noqa: E731
+        consistency = None
+        if since is not None:
+            ensure(0 < since <= head.height, ChainError, f"--since {since}: an earlier head lies in 1..{head.height}")
+            consistency = merkle.consistency_proof_json(since, head.height, history.consistency_proof(since, head.height))
+        state = self.state_proof(record_key(tx.payload["key"]), head.height)
+        return make_bundle(self.genesis, self.header(height), head, tx, tx_proof, proof(height), proof(0), state, consistency)
 
     def state_proof(self, state_key: bytes, height: int | None = None) -> list[bytes]:
         """The trie nodes, root to leaf, that prove `state_key`'s value (or absence) at `height`."""

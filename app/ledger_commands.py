@@ -1,0 +1,190 @@
+"""The ledger's commands: `keys new`, `chain init|verify|replay|bundle`, and committing the demo's allocation.
+
+Wiring only: the ledger's rules are in chain/, the certificate's in models/.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from app.cli import EXIT_INVALID, EXIT_OK, CommandError, _progress_bar
+
+DEMO_CHAIN_ID = "coopchain-demo"
+
+
+def _key(path: str):
+    from chain.errors import InvalidSignature
+    from chain.keys import PrivateKey
+
+    try:
+        return PrivateKey.load(path)
+    except (OSError, InvalidSignature) as e:
+        raise CommandError(f"{path}: cannot use this key file ({e})") from e
+
+
+def _ledger(url: str | None, node_key_path: str | None = None):
+    from chain.errors import ChainError
+    from chain.ledger import Ledger
+
+    try:
+        return Ledger.open(url, _key(node_key_path) if node_key_path else None)
+    except ChainError as e:
+        raise CommandError(str(e)) from e
+
+
+def cmd_keys_new(args) -> int:
+    from chain.keys import PrivateKey
+
+    key = PrivateKey.generate(args.scheme)
+    try:
+        key.save(args.path)
+    except FileExistsError as e:
+        raise CommandError(str(e.strerror or e)) from e
+    print(key.public_key.to_text())
+    print(f"private key written to {args.path} (mode 0600); it is never printed", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_chain_init(args) -> int:
+    from chain.errors import ChainError
+    from chain.ledger import Ledger
+
+    try:
+        ledger = Ledger.create(args.db, _key(args.node_key), args.chain_id, args.seal)
+    except ChainError as e:
+        raise CommandError(str(e)) from e
+    from chain.block import block_hash
+
+    print(f"genesis {block_hash(ledger.genesis).hex()} of chain {args.chain_id!r}, seal {args.seal}")
+    ledger.close()
+    return EXIT_OK
+
+
+def _walk(args, replay: bool) -> int:
+    from chain.verify import BadBlock, replay_chain, verify_chain
+
+    ledger = _ledger(args.db)
+    total = ledger.height() + 1
+    update, close = _progress_bar("replay" if replay else "verify")
+    try:
+        report = (replay_chain if replay else verify_chain)(ledger.store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None)
+    except BadBlock as e:
+        print(f"invalid: {e}")
+        return EXIT_INVALID
+    finally:
+        close()
+        ledger.close()
+    what = "replayed: every state root matches" if replay else "valid: every hash, signature, seal, root and timestamp checks"
+    print(f"{what}; {report.blocks} blocks of {total}, {report.transactions} transactions, head {report.head_hash.hex()}, state root {report.state_root.hex()}")
+    return EXIT_OK
+
+
+def cmd_chain_verify(args) -> int:
+    return _walk(args, replay=False)
+
+
+def cmd_chain_replay(args) -> int:
+    return _walk(args, replay=True)
+
+
+def cmd_chain_bundle(args) -> int:
+    from chain.errors import ChainError
+
+    ledger = _ledger(args.db)
+    try:
+        bundle = ledger.bundle(bytes.fromhex(args.transaction), args.since)
+    except (ChainError, ValueError) as e:
+        raise CommandError(str(e)) from e
+    finally:
+        ledger.close()
+    text = json.dumps(bundle, indent=1)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def verify_bundle_file(document: dict, genesis: str | None, since: str | None) -> int:
+    """`coopchain verify BUNDLE`: the ledger proofs, then the certificate the record carries."""
+    from chain.bundle import InvalidBundle, verify_bundle
+
+    earlier = None
+    if since:
+        try:
+            earlier = json.loads(Path(since).read_text())
+        except (OSError, ValueError) as e:
+            raise CommandError(f"--since {since}: cannot read an earlier head ({e})") from e
+    try:
+        trusted = bytes.fromhex(genesis) if genesis else None
+    except ValueError:
+        raise CommandError("--genesis: expected the genesis block hash in hex") from None
+    try:
+        record = verify_bundle(document, trusted, earlier)
+    except InvalidBundle as e:
+        print(f"invalid: {e}")
+        return EXIT_INVALID
+    value = record.transaction.payload["value"]
+    said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()[:16]}…) in block {record.height}, current at head {record.head_height}"
+    if isinstance(value, dict) and "certificate" in value:
+        from models.certificate import CertificateError, verify_certificate
+
+        try:
+            verified = verify_certificate(json.loads(value["certificate"]))
+        except (CertificateError, ValueError) as e:
+            print(f"invalid: the recorded certificate: {e}")
+            return EXIT_INVALID
+        committed = {k: float(v) for k, v in value.get("allocation", {}).items()}
+        certified = json.loads(value["certificate"]).get("allocation", {})
+        if committed != certified:
+            print("invalid: the recorded allocation differs from the one its certificate proves")
+            return EXIT_INVALID
+        said += f"; certificate valid: {verified.objective}, relative gap {verified.gap:.1e}"
+    print(f"valid: {said}")
+    return EXIT_OK
+
+
+def allocation_record(problem_hash: str, cooperative: str, round_: str, method: str, ids, allocation, certificate: dict) -> dict:
+    """The payload value of a record that commits an allocation: numbers as decimal strings (never floats)."""
+    return {
+        "cooperative": cooperative,
+        "round": round_,
+        "problem": problem_hash,
+        "method": method,
+        "allocation": {eid: repr(float(w)) for eid, w in zip(ids, allocation)},
+        "certificate": json.dumps(certificate, sort_keys=True, separators=(",", ":")),
+    }
+
+
+def demo_commit(db: str | None, key_dir: Path, record_key: str, value: dict) -> None:
+    """Commit one record to the demo ledger (created with fresh keys on first use), verify the chain, print a bundle."""
+    from chain.keys import PrivateKey
+    from chain.ledger import Ledger
+    from chain.store import database_url, open_store
+    from chain.transaction import sign_transaction, transaction_hash
+    from chain.verify import verify_chain
+
+    key_dir.mkdir(exist_ok=True)
+    keys = {}
+    for name in ("node", "manager"):
+        path = key_dir / f"{name}.key"
+        if not path.exists():
+            PrivateKey.generate("ed25519").save(path)
+        keys[name] = PrivateKey.load(path)
+    url = database_url(db)
+    store = open_store(url, create=True)
+    fresh = store.height() is None
+    store.close()
+    ledger = Ledger.create(url, keys["node"], DEMO_CHAIN_ID) if fresh else Ledger.open(url, keys["node"])
+    manager = keys["manager"]
+    tx = sign_transaction(manager, ledger.config.chain_id, ledger.next_nonce(manager.public_key.to_text()), "record", {"key": record_key, "value": value})
+    block = ledger.commit([tx])
+    report = verify_chain(ledger.store)
+    bundle_path = Path("coopchain-bundle.json")
+    bundle_path.write_text(json.dumps(ledger.bundle(transaction_hash(tx)), indent=1) + "\n")
+    ledger.close()
+    print(f"\nCommitted to the ledger at {url}: block {block.header.height}, transaction {transaction_hash(tx).hex()[:16]}…")
+    print(f"chain verify: valid, {report.blocks} blocks, {report.transactions} transactions; keys in {key_dir}/ (mode 0600)")
+    print(f"Audit bundle written to {bundle_path}: `coopchain verify {bundle_path}` checks it offline.")

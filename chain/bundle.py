@@ -1,0 +1,172 @@
+"""Audit bundles (SPEC §5, §6): everything an auditor needs to check one record offline.
+
+A bundle holds the genesis header (the chain's config and node key), the block
+that holds a transaction, the head it is checked against, the transaction, and
+four proofs: the transaction is in its block (RFC 9162 inclusion against the
+block's transactions root); the block and genesis are in the head's history
+(inclusion against the head's history root); the head extends an earlier head
+the auditor already holds (an optional RFC 9162 consistency proof); and the
+record the transaction wrote is still the current state at the head (a Merkle
+Patricia Trie proof against the head's state root).
+
+`verify_bundle` imports only the standard library and pycryptodome (signatures,
+Keccak-256): the auditor trusts no code of the operator's beyond this module and
+the leaf modules it names.  It returns the verified facts; what the payload
+means (an allocation and its certificate) is checked by the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from chain import merkle
+from chain.block import Header, block_hash, header_from_json, header_json, signing_bytes
+from chain.encoding import canonical, hex_bytes
+from chain.errors import ChainError, InvalidProof, ensure
+from chain.keys import PublicKey
+from chain.state_proof import verify_state_proof
+from chain.transaction import Transaction, encode_transaction, signing_bytes as tx_signing_bytes, transaction_from_json, transaction_hash, transaction_json
+
+BUNDLE_TYPE = "coopchain/bundle/v1"
+
+
+class InvalidBundle(ChainError):
+    """A bundle that does not prove what it claims; the message says which check failed."""
+
+
+@dataclass(frozen=True)
+class VerifiedRecord:
+    chain_id: str
+    genesis_hash: bytes
+    height: int
+    head_height: int
+    head_hash: bytes
+    transaction: Transaction
+
+
+def _keccak(data: bytes) -> bytes:
+    from Crypto.Hash import keccak
+
+    return keccak.new(digest_bits=256, data=data).digest()
+
+
+def record_state_key(key: str) -> bytes:
+    """The secure-trie path of a record (chain.state.record_key, hashed)."""
+    return _keccak(b"record:" + key.encode())
+
+
+def record_state_value(tx: Transaction) -> bytes:
+    """RLP([SHA-256 of the canonical value, transaction hash]): what a record transaction stores.
+
+    Written out by hand (two 32-byte strings) so this module needs no RLP package;
+    tests check it against chain.state.
+    """
+    digest = hashlib.sha256(canonical(tx.payload["value"])).digest()
+    item = b"\xa0" + digest + b"\xa0" + transaction_hash(tx)  # 0x80 + 32: a 32-byte string, twice
+    return bytes([0xF8, len(item)]) + item  # a list of 66 bytes: 0xf7 + one length byte
+
+
+def make_bundle(genesis: Header, block: Header, head: Header, tx: Transaction, transaction_proof: dict, block_proof: dict | None, genesis_proof: dict | None, state_proof: list[bytes], consistency: dict | None = None) -> dict:
+    doc = {
+        "type": BUNDLE_TYPE,
+        "genesis": header_json(genesis),
+        "block": header_json(block),
+        "head": header_json(head),
+        "transaction": transaction_json(tx),
+        "transaction_proof": transaction_proof,
+        "block_proof": block_proof,
+        "genesis_proof": genesis_proof,
+        "state_proof": [node.hex() for node in state_proof],
+    }
+    if consistency is not None:
+        doc["consistency"] = consistency
+    return doc
+
+
+def is_bundle(doc: object) -> bool:
+    return isinstance(doc, dict) and doc.get("type") == BUNDLE_TYPE
+
+
+def verify_bundle(doc: dict, trusted_genesis: bytes | None = None, earlier_head: dict | None = None) -> VerifiedRecord:
+    """Check a bundle; raise InvalidBundle with the first reason, else return what it proves.
+
+    `trusted_genesis` pins the chain (its genesis block hash, known out of band);
+    `earlier_head` is a head the auditor kept from before, which the bundle's head
+    must extend (the bundle then needs its `consistency` proof).
+    """
+    try:
+        return _verify(doc, trusted_genesis, earlier_head)
+    except InvalidBundle:
+        raise
+    except (ChainError, KeyError, TypeError, ValueError) as e:
+        raise InvalidBundle(f"{type(e).__name__}: {e}" if not isinstance(e, ChainError) else str(e)) from e
+
+
+def _verify(doc: dict, trusted_genesis: bytes | None, earlier_head: dict | None) -> VerifiedRecord:
+    ensure(is_bundle(doc), InvalidBundle, f"not an audit bundle (type must be {BUNDLE_TYPE!r})")
+    genesis, block, head = (header_from_json(doc[name]) for name in ("genesis", "block", "head"))
+    ensure(genesis.height == 0 and genesis.config is not None, InvalidBundle, "genesis: not a genesis header")
+    genesis_hash = block_hash(genesis)
+    if trusted_genesis is not None:
+        ensure(genesis_hash == trusted_genesis, InvalidBundle, f"genesis hash {genesis_hash.hex()} is not the trusted {trusted_genesis.hex()}")
+    config = genesis.config
+    node = PublicKey.from_text(config.node)
+    for name, header in (("genesis", genesis), ("block", block), ("head", head)):
+        ensure(header.chain_id == config.chain_id, InvalidBundle, f"{name}: chain id {header.chain_id!r}, genesis says {config.chain_id!r}")
+        try:
+            node.verify(header.signature, signing_bytes(header))
+        except ChainError as e:
+            raise InvalidBundle(f"{name}: the node's signature does not verify ({e})") from e
+        ensure(header.seal.get("kind") == config.seal, InvalidBundle, f"{name}: seal kind {header.seal.get('kind')!r}, genesis fixed {config.seal!r}")
+    ensure(block.height <= head.height, InvalidBundle, f"block {block.height} is above the head {head.height}")
+
+    tx = transaction_from_json(doc["transaction"])
+    ensure(tx.chain_id == config.chain_id, InvalidBundle, "transaction: for another chain")
+    try:
+        PublicKey.from_text(tx.sender).verify(tx.signature, tx_signing_bytes(tx))
+    except ChainError as e:
+        raise InvalidBundle(f"transaction: the submitter's signature does not verify ({e})") from e
+    proof = merkle.parse_inclusion_proof_json(doc["transaction_proof"])
+    ensure(proof.tree_size == block.transaction_count, InvalidBundle, f"transaction_proof: tree size {proof.tree_size}, the block holds {block.transaction_count}")
+    _inclusion("transaction_proof", merkle.leaf_hash(encode_transaction(tx)), proof, block.transactions_root)
+
+    # The head's history root covers blocks 0 .. head.height − 1.
+    for name, header, index in (("block_proof", block, block.height), ("genesis_proof", genesis, 0)):
+        if index == head.height:
+            ensure(block_hash(header) == block_hash(head), InvalidBundle, f"{name}: the block is the head but differs from it")
+            continue
+        proof = merkle.parse_inclusion_proof_json(doc[name])
+        ensure(proof.leaf_index == index and proof.tree_size == head.height, InvalidBundle, f"{name}: proves leaf {proof.leaf_index} of {proof.tree_size}, need {index} of {head.height}")
+        _inclusion(name, merkle.leaf_hash(block_hash(header)), proof, head.history_root)
+
+    if earlier_head is not None:
+        old = header_from_json(earlier_head)
+        ensure(old.chain_id == config.chain_id, InvalidBundle, "earlier head: another chain")
+        node.verify(old.signature, signing_bytes(old))
+        ensure("consistency" in doc, InvalidBundle, "the bundle carries no consistency proof from the earlier head")
+        c = merkle.parse_consistency_proof_json(doc["consistency"])
+        # Sizes count blocks: the history tree of a head at height h holds h + 1 leaves once h is appended,
+        # so the earlier head's own hash must be leaf `old.height` of a tree of head.height leaves.
+        ensure(c.first == old.height and c.second == head.height, InvalidBundle, f"consistency: from {c.first} to {c.second}, need {old.height} to {head.height}")
+        try:
+            merkle.verify_consistency(c.first, c.second, old.history_root, head.history_root, c.path)
+        except InvalidProof as e:
+            raise InvalidBundle(f"consistency: the head does not extend the earlier head ({e})") from e
+
+    key = tx.payload.get("key") if tx.kind == "record" else None
+    ensure(isinstance(key, str), InvalidBundle, "only record transactions have a state proof in this bundle version")
+    nodes = [hex_bytes(node, f"state_proof[{i}]") for i, node in enumerate(doc["state_proof"])]
+    try:
+        value = verify_state_proof(head.state_root, record_state_key(key), nodes)
+    except InvalidProof as e:
+        raise InvalidBundle(f"state_proof: {e}") from e
+    ensure(value == record_state_value(tx), InvalidBundle, f"state_proof: the head's state holds another value for record {key!r} (a later record replaced it)")
+    return VerifiedRecord(config.chain_id, genesis_hash, block.height, head.height, block_hash(head), tx)
+
+
+def _inclusion(name: str, leaf: bytes, proof, root: bytes) -> None:
+    try:
+        merkle.verify_inclusion(leaf, proof.leaf_index, proof.tree_size, proof.path, root)
+    except InvalidProof as e:
+        raise InvalidBundle(f"{name}: {e}") from e

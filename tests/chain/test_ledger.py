@@ -1,0 +1,150 @@
+"""The ledger end to end on a real SQLite file: commits, refusals, proofs checked by the RFC verifiers."""
+
+import sqlite3
+
+import pytest
+
+from chain import merkle
+from chain.block import block_hash
+from chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError
+from chain.keys import PrivateKey
+from chain.ledger import Ledger
+from chain.state import decode_record, record_key
+from chain.transaction import encode_transaction, sign_transaction, transaction_hash
+from chain.trie import trie_get
+from chain.state import trie_key
+from chain.verify import replay_chain, verify_chain
+
+CHAIN = "test-chain"
+
+
+@pytest.fixture
+def node():
+    return PrivateKey.generate("ed25519")
+
+
+@pytest.fixture
+def ledger(tmp_path, node):
+    led = Ledger.create(f"sqlite:///{tmp_path}/ledger.db", node, CHAIN)
+    yield led
+    led.close()
+
+
+@pytest.fixture
+def users():
+    return [PrivateKey.generate("ed25519"), PrivateKey.generate("p256")]
+
+
+def record(key, nonce, name="k", value=1, chain=CHAIN):
+    return sign_transaction(key, chain, nonce, "record", {"key": name, "value": value})
+
+
+def test_genesis_records_chain_id_seal_and_node_key(ledger, node):
+    genesis = ledger.header(0)
+    assert (genesis.config.chain_id, genesis.config.seal, genesis.config.node) == (CHAIN, "signed", node.public_key.to_text())
+    assert genesis.state_root == bytes.fromhex("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421")
+
+
+def test_blocks_link_and_roots_match_independent_computation(ledger, users):
+    txs = [record(users[0], 0, "a", 1), record(users[1], 0, "b", {"x": "2"})]
+    block = ledger.commit(txs)
+    assert block.header.previous == block_hash(ledger.header(0))
+    # RFC 6962 root of the canonical transactions, computed here from the definition.
+    leaves = [merkle.leaf_hash(encode_transaction(tx)) for tx in txs]
+    assert block.header.transactions_root == merkle.node_hash(leaves[0], leaves[1])
+    assert block.header.history_root == merkle.leaf_hash(block_hash(ledger.header(0)))
+    assert block.header.timestamp > ledger.header(0).timestamp
+    digest, tx_hash = decode_record(trie_get(ledger.store, block.header.state_root, trie_key(record_key("b"))))
+    assert tx_hash == transaction_hash(txs[1])
+
+
+def test_nonces_refuse_replay_and_gaps(ledger, users):
+    ledger.commit([record(users[0], 0)])
+    with pytest.raises(InvalidTransaction, match="expected 1"):
+        ledger.commit([record(users[0], 0)])  # the same nonce again: a replay
+    with pytest.raises(InvalidTransaction, match="expected 1"):
+        ledger.commit([record(users[0], 2)])
+    ledger.commit([record(users[0], 1), record(users[0], 2)])  # in order within one block
+    assert ledger.next_nonce(users[0].public_key.to_text()) == 3
+
+
+def test_a_bad_transaction_refuses_the_whole_block(ledger, users):
+    before = ledger.height()
+    good, bad = record(users[0], 0), record(users[1], 5)
+    with pytest.raises(InvalidTransaction, match="transaction 1"):
+        ledger.commit([good, bad])
+    assert ledger.height() == before
+
+
+def test_another_chains_transaction_is_refused(ledger, users):
+    with pytest.raises(InvalidTransaction, match="for chain 'other'"):
+        ledger.commit([record(users[0], 0, chain="other")])
+
+
+def test_a_forged_signature_is_refused(ledger, users):
+    tx = record(users[0], 0)
+    forged = type(tx)(tx.chain_id, tx.sender, tx.nonce, tx.kind, {"key": "k", "value": 2}, tx.signature)
+    with pytest.raises(InvalidTransaction, match="signature"):
+        ledger.commit([forged])
+
+
+def test_unknown_kind_and_bad_payload_are_refused(ledger, users):
+    with pytest.raises(InvalidTransaction, match="unknown transaction kind"):
+        ledger.commit([sign_transaction(users[0], CHAIN, 0, "mint", {})])
+    with pytest.raises(InvalidTransaction, match="key and value"):
+        ledger.commit([sign_transaction(users[0], CHAIN, 0, "record", {"key": "k"})])
+
+
+def test_committing_needs_the_chains_node_key(tmp_path, ledger):
+    with pytest.raises(InvalidSignature, match="not the chain's node key"):
+        Ledger.open(f"sqlite:///{tmp_path}/ledger.db", PrivateKey.generate("ed25519"))
+    reader = Ledger.open(f"sqlite:///{tmp_path}/ledger.db")
+    with pytest.raises(ChainError, match="needs the node key"):
+        reader.commit([record(PrivateKey.generate("ed25519"), 0)])
+
+
+def test_opening_a_missing_or_foreign_database_says_so(tmp_path):
+    with pytest.raises(StorageError, match="no ledger"):
+        Ledger.open(f"sqlite:///{tmp_path}/absent.db")
+    sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE x (y)")
+    with pytest.raises(StorageError, match="not a coopchain ledger"):
+        Ledger.open(f"sqlite:///{tmp_path}/other.db")
+
+
+def test_a_second_genesis_is_refused(tmp_path, ledger, node):
+    with pytest.raises(StorageError, match="already holds a chain"):
+        Ledger.create(f"sqlite:///{tmp_path}/ledger.db", node, CHAIN)
+
+
+@pytest.mark.parametrize("table", ["blocks", "transactions", "trie_nodes", "history_nodes"])
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET rowid = rowid", "DELETE FROM {t}"])
+def test_sqlite_refuses_update_and_delete(tmp_path, ledger, users, table, statement):
+    ledger.commit([record(users[0], 0)])
+    conn = sqlite3.connect(tmp_path / "ledger.db")
+    sql = statement.format(t=table).replace("rowid = rowid", "hash = hash" if table != "blocks" else "header = header")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute(sql)
+
+
+def test_proofs_verify_with_the_rfc_verifiers(ledger, users):
+    for i in range(6):
+        ledger.commit([record(users[0], i, f"k{i}", i), record(users[1], i, f"m{i}", i)])
+    tx = record(users[0], 6, "k2", "new")
+    ledger.commit([tx])
+    height, proof = ledger.transaction_proof(transaction_hash(tx))
+    header = ledger.header(height)
+    parsed = merkle.parse_inclusion_proof_json(proof)
+    merkle.verify_inclusion(merkle.leaf_hash(encode_transaction(tx)), parsed.leaf_index, parsed.tree_size, parsed.path, header.transactions_root)
+    head = ledger.head()
+    for first in range(1, head.height + 1):
+        c = merkle.parse_consistency_proof_json(ledger.consistency_proof(first, head.height))
+        merkle.verify_consistency(first, head.height, ledger.header(first).history_root, head.history_root, c.path)
+
+
+def test_verify_and_replay_agree_on_a_clean_chain(ledger, users):
+    for i in range(4):
+        ledger.commit([record(users[i % 2], i // 2, f"k{i}", i)])
+    verified, replayed = verify_chain(ledger.store), replay_chain(ledger.store)
+    assert verified == replayed
+    assert verified.blocks == 5 and verified.transactions == 4
+    assert verified.state_root == ledger.head().state_root
