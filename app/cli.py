@@ -180,11 +180,19 @@ def cmd_demo(args) -> int:
     from app.ledger_commands import allocation_record, demo_commit
 
     chosen = next((p for p in picks if p.name == "TOPSIS"), picks[0])
-    point = front.points[chosen.index]
-    print(f"\nChosen: the {chosen.name} pick, certified by AUGMECON2's solve at its grid point.")
+    # The front's points carry no certificate; the allocation committed is the certified
+    # max F2 among those at least as good as the pick in F1 and F3 (so it weakly dominates it).
+    from models.scalarise import epsilon_constraint
+
+    v = chosen.values
+    committed = epsilon_constraint(prepared.instance, prepared.canonical, "F2", {"F1": v.F1 * (1 - 1e-7), "F3": v.F3 * (1 + 1e-7)})
+    if not committed.success:
+        raise CommandError(f"the {chosen.name} pick could not be certified: {committed.message}", EXIT_INVALID)
+    c = committed.values
+    print(f"\nChosen: the {chosen.name} pick, certified as max F2 with F1 and F3 no worse: F1 = {c.F1:,.0f}, F2 = {c.F2:.4f}, F3 = {c.F3:.4f}.")
     from models.certificate import problem_hash
 
-    value = allocation_record(problem_hash(prepared.canonical), problem.cooperative, problem.round, f"augmecon/{chosen.name}", prepared.instance.ids, point.allocation, point.certificate)
+    value = allocation_record(problem_hash(prepared.canonical), problem.cooperative, problem.round, f"{chosen.name} pick, epsilon-constraint", prepared.instance.ids, committed.allocation, committed.certificate)
     demo_commit(args.db, Path(args.keys), f"allocation/{problem.cooperative}/{problem.round}", value)
     print("\nNext: `coopchain solve PROBLEM --objective F2` prints one optimum with its certificate as JSON;")
     print("      `coopchain front PROBLEM --plot front.png` draws the front;")

@@ -66,7 +66,6 @@ def _walk(args, replay: bool) -> int:
     from chain.verify import BadBlock, replay_chain, verify_chain
 
     ledger = _ledger(args.db)
-    total = ledger.height() + 1
     update, close = _progress_bar("replay" if replay else "verify")
     try:
         report = (replay_chain if replay else verify_chain)(ledger.store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None)
@@ -77,7 +76,7 @@ def _walk(args, replay: bool) -> int:
         close()
         ledger.close()
     what = "replayed: every state root matches" if replay else "valid: every hash, signature, seal, root and timestamp checks"
-    print(f"{what}; {report.blocks} blocks of {total}, {report.transactions} transactions, head {report.head_hash.hex()}, state root {report.state_root.hex()}")
+    print(f"{what}; {report.blocks} blocks, {report.transactions} transactions, head {report.head_hash.hex()}, state root {report.state_root.hex()}")
     return EXIT_OK
 
 
@@ -186,5 +185,5 @@ def demo_commit(db: str | None, key_dir: Path, record_key: str, value: dict) -> 
     bundle_path.write_text(json.dumps(ledger.bundle(transaction_hash(tx)), indent=1) + "\n")
     ledger.close()
     print(f"\nCommitted to the ledger at {url}: block {block.header.height}, transaction {transaction_hash(tx).hex()[:16]}…")
-    print(f"chain verify: valid, {report.blocks} blocks, {report.transactions} transactions; keys in {key_dir}/ (mode 0600)")
+    print(f"chain verify: valid ({report.blocks} blocks, {report.transactions} transactions); keys in {key_dir}/ (mode 0600)")
     print(f"Audit bundle written to {bundle_path}: `coopchain verify {bundle_path}` checks it offline.")

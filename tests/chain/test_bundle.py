@@ -1,0 +1,137 @@
+"""Audit bundles: a real ledger's bundle verifies offline; every altered part is refused with its name."""
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chain.block import block_hash, header_json
+from chain.bundle import InvalidBundle, record_state_value, verify_bundle
+from chain.keys import PrivateKey
+from chain.ledger import Ledger
+from chain.state import record_key, trie_key
+from chain.transaction import sign_transaction, transaction_hash
+from chain.trie import trie_get
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAIN = "bundle-test"
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bundle")
+    node, user = PrivateKey.generate("ed25519"), PrivateKey.generate("p256")
+    ledger = Ledger.create(f"sqlite:///{folder}/ledger.db", node, CHAIN)
+    txs = []
+    for i in range(7):
+        tx = sign_transaction(user, CHAIN, i, "record", {"key": f"lot/{i % 3}", "value": {"tonnes": str(10 * i)}})
+        ledger.commit([tx])
+        txs.append(tx)
+    yield ledger, txs
+    ledger.close()
+
+
+def test_record_value_matches_the_state_transition(chain):
+    ledger, txs = chain
+    stored = trie_get(ledger.store, ledger.head().state_root, trie_key(record_key("lot/0")))
+    assert stored == record_state_value(txs[6])
+
+
+def test_a_current_record_verifies(chain):
+    ledger, txs = chain
+    bundle = ledger.bundle(transaction_hash(txs[5]))
+    record = verify_bundle(bundle, trusted_genesis=block_hash(ledger.genesis))
+    assert (record.height, record.head_height, record.transaction) == (6, 7, txs[5])
+
+
+def test_the_head_block_itself_verifies(chain):
+    ledger, txs = chain
+    assert verify_bundle(ledger.bundle(transaction_hash(txs[6]))).height == 7
+
+
+def test_a_replaced_record_is_refused(chain):
+    ledger, txs = chain
+    with pytest.raises(InvalidBundle, match="another value"):
+        verify_bundle(ledger.bundle(transaction_hash(txs[0])))  # lot/0 was written again by txs[3] and txs[6]
+
+
+def test_consistency_from_an_earlier_head(chain):
+    ledger, txs = chain
+    earlier = header_json(ledger.header(3))
+    verify_bundle(ledger.bundle(transaction_hash(txs[5]), since=3), earlier_head=earlier)
+    with pytest.raises(InvalidBundle, match="consistency: from 2"):
+        verify_bundle(ledger.bundle(transaction_hash(txs[5]), since=2), earlier_head=earlier)
+    with pytest.raises(InvalidBundle, match="no consistency proof"):
+        verify_bundle(ledger.bundle(transaction_hash(txs[5])), earlier_head=earlier)
+
+
+def test_an_untrusted_genesis_is_refused(chain):
+    ledger, txs = chain
+    with pytest.raises(InvalidBundle, match="not the trusted"):
+        verify_bundle(ledger.bundle(transaction_hash(txs[5])), trusted_genesis=bytes(32))
+
+
+def _flip(hex_text: str) -> str:
+    return f"{int(hex_text[0], 16) ^ 1:x}" + hex_text[1:]
+
+
+MUTATIONS = {
+    "transaction payload": (lambda b: b["transaction"]["payload"]["value"].update(tonnes="9"), "transaction"),
+    "transaction signature": (lambda b: b["transaction"].update(signature=_flip(b["transaction"]["signature"])), "transaction"),
+    "transaction proof path": (lambda b: b["transaction_proof"].update(path=[_flip(p) for p in b["transaction_proof"]["path"]] or ["00" * 32]), "transaction_proof"),
+    "block proof path": (lambda b: b["block_proof"]["path"].__setitem__(0, _flip(b["block_proof"]["path"][0])), "block_proof"),
+    "block proof index": (lambda b: b["block_proof"].update(leaf_index=b["block_proof"]["leaf_index"] - 1), "block_proof"),
+    "genesis proof": (lambda b: b["genesis_proof"]["path"].__setitem__(-1, _flip(b["genesis_proof"]["path"][-1])), "genesis_proof"),
+    "block timestamp": (lambda b: b["block"].update(timestamp=b["block"]["timestamp"] + 1), "block"),
+    "head state root": (lambda b: b["head"].update(state_root=_flip(b["head"]["state_root"])), "head"),
+    "genesis node key": (lambda b: b["genesis"]["config"].update(node="ed25519:" + "11" * 32), "genesis|block"),
+    "state proof node": (lambda b: b["state_proof"].__setitem__(-1, _flip(b["state_proof"][-1])), "state_proof"),
+    "state proof dropped node": (lambda b: b["state_proof"].pop(), "state_proof"),
+    "type": (lambda b: b.update(type="coopchain/bundle/v0"), "not an audit bundle"),
+}
+
+
+@pytest.mark.parametrize("name", MUTATIONS)
+def test_every_altered_part_is_refused_by_name(chain, name):
+    ledger, txs = chain
+    bundle = copy.deepcopy(ledger.bundle(transaction_hash(txs[4])))
+    mutate, where = MUTATIONS[name]
+    mutate(bundle)
+    with pytest.raises(InvalidBundle, match=where):
+        verify_bundle(bundle)
+
+
+BLOCKER = """
+import importlib.abc, sys
+BLOCKED = {"pyomo", "highspy", "pymoo", "cvxpy", "scipy", "pydantic", "fastapi", "rfc8785", "rlp", "trie", "eth_hash",
+           "eth_utils", "nacl", "cryptography", "_cffi_backend", "psycopg", "matplotlib", "sqlite3"}
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is blocked: the offline verifier must not need it")
+sys.meta_path.insert(0, Block())
+from app.cli import main
+code = main(["verify", sys.argv[1]])
+loaded = sorted({m.split(".")[0] for m in sys.modules} & BLOCKED)
+print("loaded:", loaded)
+sys.exit(code)
+"""
+
+
+def test_cli_verifies_a_demo_bundle_with_only_stdlib_numpy_and_pycryptodome(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "app.cli", "demo", "--db", f"sqlite:///{tmp_path}/demo.db", "--keys", str(tmp_path / "keys")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert run.returncode == 0, run.stderr
+    bundle = tmp_path / "coopchain-bundle.json"
+    check = subprocess.run([sys.executable, "-c", BLOCKER, str(bundle)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "valid: on chain 'coopchain-demo'" in check.stdout and "certificate valid" in check.stdout
+    assert "loaded: []" in check.stdout
+    doc = json.loads(bundle.read_text())
+    doc["transaction"]["payload"]["value"]["allocation"]["e01"] = "0.0"
+    bundle.write_text(json.dumps(doc))
+    check = subprocess.run([sys.executable, "-c", BLOCKER, str(bundle)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert check.returncode != 0 and "invalid: transaction" in check.stdout
