@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import fresh_database, postgres_db, postgres_url  # noqa: F401  (fixtures: a real PostgreSQL server)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 GENERATOR = ROOT / "tests" / "data" / "gen_problem.py"
