@@ -49,14 +49,16 @@ def decode_rlp(data: bytes) -> bytes | list:
 
 def _decode_item(data: bytes, start: int, depth: int) -> tuple[bytes | list, int]:
     """The item encoded at data[start:] and where it ends."""
-    ensure(start < len(data), InvalidProof, "RLP: input ends where an item should start")
+    # Plain `if`s rather than `ensure`: this runs once per item, and a message is built only on failure.
+    if start >= len(data):
+        raise InvalidProof("RLP: input ends where an item should start")
     prefix = data[start]
     if prefix < 0x80:  # a single byte below 0x80 is its own encoding
         return data[start : start + 1], start + 1
     if prefix < 0xB8:  # a string of 0-55 bytes
         begin, length = start + 1, prefix - 0x80
-        ensure(length != 1 or begin >= len(data) or data[begin] >= 0x80, InvalidProof,
-               "RLP: a single byte below 0x80 must not be wrapped as a string")
+        if length == 1 and begin < len(data) and data[begin] < 0x80:
+            raise InvalidProof("RLP: a single byte below 0x80 must not be wrapped as a string")
     elif prefix < 0xC0:  # a longer string, its length in (prefix - 0xb7) bytes
         begin, length = _long_length(data, start, prefix - 0xB7)
     elif prefix < 0xF8:  # a list of 0-55 payload bytes
@@ -65,7 +67,8 @@ def _decode_item(data: bytes, start: int, depth: int) -> tuple[bytes | list, int
         begin, length = _long_length(data, start, prefix - 0xF7)
         return _decode_list(data, begin, length, depth)
     end = begin + length
-    ensure(end <= len(data), InvalidProof, f"RLP: a string of {length} bytes runs past the input")
+    if end > len(data):
+        raise InvalidProof(f"RLP: a string of {length} bytes runs past the input")
     return data[begin:end], end
 
 
@@ -75,20 +78,24 @@ def _long_length(data: bytes, start: int, size: int) -> tuple[int, int]:
     ensure(begin <= len(data), InvalidProof, "RLP: input ends inside a length")
     ensure(data[start + 1] != 0, InvalidProof, "RLP: a length must not start with a zero byte")
     length = int.from_bytes(data[start + 1 : begin], "big")
-    ensure(length >= 56, InvalidProof, f"RLP: long form used for a length of {length} (under 56)")
+    if length < 56:
+        raise InvalidProof(f"RLP: long form used for a length of {length} (under 56)")
     return begin, length
 
 
 def _decode_list(data: bytes, begin: int, length: int, depth: int) -> tuple[list, int]:
-    ensure(depth < MAX_RLP_DEPTH, InvalidProof, f"RLP: lists nested deeper than {MAX_RLP_DEPTH}")
+    if depth >= MAX_RLP_DEPTH:
+        raise InvalidProof(f"RLP: lists nested deeper than {MAX_RLP_DEPTH}")
     end = begin + length
-    ensure(end <= len(data), InvalidProof, f"RLP: a list of {length} bytes runs past the input")
+    if end > len(data):
+        raise InvalidProof(f"RLP: a list of {length} bytes runs past the input")
     items = []
     position = begin
     while position < end:
         item, position = _decode_item(data, position, depth + 1)
         items.append(item)
-    ensure(position == end, InvalidProof, "RLP: a list's last item runs past the list's length")
+    if position != end:
+        raise InvalidProof("RLP: a list's last item runs past the list's length")
     return items, end
 
 
@@ -112,21 +119,21 @@ def _keccak256(data: bytes) -> bytes:
 
 def _hex_prefix_decode(encoded: object, where: str) -> tuple[str, bool]:
     """The nibble path (hex digits) and leaf flag of a hex-prefix encoded path (Yellow Paper appendix C)."""
-    ensure(isinstance(encoded, bytes) and encoded, InvalidProof, f"{where}: a path must be non-empty bytes")
+    if not isinstance(encoded, bytes) or not encoded:
+        raise InvalidProof(f"{where}: a path must be non-empty bytes")
     digits = encoded.hex()
-    ensure(digits[0] in "0123" and (digits[0] in "13" or digits[1] == "0"), InvalidProof,
-           f"{where}: 0x{digits} is not a hex-prefix encoded path")
+    if digits[0] not in "0123" or (digits[0] in "02" and digits[1] != "0"):
+        raise InvalidProof(f"{where}: 0x{digits} is not a hex-prefix encoded path")
     return digits[1 if digits[0] in "13" else 2 :], digits[0] in "23"
 
 
 def _subnode(reference: object, where: str) -> bytes | list:
     """A branch or extension's subnode reference, checked: b"", a 32-byte hash or an inlined node under 32 bytes."""
     if isinstance(reference, list):
-        ensure(_encoded_length(reference) < HASH_REFERENCE_LENGTH, InvalidProof,
-               f"{where}: an inlined subnode of 32 bytes or more must be referenced by hash")
-        return reference
-    ensure(len(reference) in (0, HASH_REFERENCE_LENGTH), InvalidProof,
-           f"{where}: a subnode reference of {len(reference)} bytes (want 0, 32 or an inlined node)")
+        if _encoded_length(reference) >= HASH_REFERENCE_LENGTH:
+            raise InvalidProof(f"{where}: an inlined subnode of 32 bytes or more must be referenced by hash")
+    elif len(reference) not in (0, HASH_REFERENCE_LENGTH):
+        raise InvalidProof(f"{where}: a subnode reference of {len(reference)} bytes (want 0, 32 or an inlined node)")
     return reference
 
 
@@ -146,52 +153,61 @@ def verify_state_proof(root: Root, key: bytes, proof: list[bytes]) -> bytes | No
     reference: bytes | list = root
     used = 0
     after_extension = False
-
-    def end(value: bytes | None) -> bytes | None:
-        ensure(used == len(proof), InvalidProof,
-               f"the key's path ends at node {used - 1}; {len(proof) - used} more nodes follow")
-        return value
-
+    # Plain `if`s in the walk: a reason is formatted only when there is one to give.
     while True:
         if isinstance(reference, list):  # inlined in the node before
             item, where = reference, f"node {used - 1} (an inlined subnode)"
         else:
-            ensure(used < len(proof), InvalidProof,
-                   f"the proof ends after {used} nodes; the key's path goes on to 0x{reference.hex()}")
+            if used == len(proof):
+                raise InvalidProof(f"the proof ends after {used} nodes; the key's path goes on to 0x{reference.hex()}")
             encoded, where = proof[used], f"node {used}"
-            ensure(_keccak256(encoded) == reference, InvalidProof,
-                   f"{where} hashes to 0x{_keccak256(encoded).hex()}, its "
-                   f"{'root' if used == 0 else 'parent'} references 0x{reference.hex()}")
-            ensure(used == 0 or len(encoded) >= HASH_REFERENCE_LENGTH, InvalidProof,
-                   f"{where} has {len(encoded)} bytes: under 32 it must be inlined, not referenced by hash")
+            digest = _keccak256(encoded)
+            if digest != reference:
+                raise InvalidProof(f"{where} hashes to 0x{digest.hex()}, its "
+                                   f"{'root' if used == 0 else 'parent'} references 0x{reference.hex()}")
+            if used and len(encoded) < HASH_REFERENCE_LENGTH:
+                raise InvalidProof(f"{where} has {len(encoded)} bytes: under 32 it must be inlined, not referenced by hash")
             try:
                 item = decode_rlp(encoded)
             except InvalidProof as e:
                 raise InvalidProof(f"{where} is not canonical RLP: {e}") from e
             used += 1
-        ensure(isinstance(item, list) and len(item) in (2, 17), InvalidProof,
-               f"{where} is not a trie node (a list of 2 or 17 items)")
+        if not isinstance(item, list) or len(item) not in (2, 17):
+            raise InvalidProof(f"{where} is not a trie node (a list of 2 or 17 items)")
         if len(item) == 17:
             subnodes = [_subnode(sub, where) for sub in item[:16]]
             value = item[16]
-            ensure(isinstance(value, bytes), InvalidProof, f"{where}: a branch's value must be bytes")
-            filled = sum(1 for sub in subnodes if sub != b"") + (value != b"")
-            ensure(filled >= 2, InvalidProof, f"{where}: a branch with {filled} of 17 slots filled is not canonical")
+            if not isinstance(value, bytes):
+                raise InvalidProof(f"{where}: a branch's value must be bytes")
+            filled = 16 - subnodes.count(b"") + (value != b"")
+            if filled < 2:
+                raise InvalidProof(f"{where}: a branch with {filled} of 17 slots filled is not canonical")
             if not path:
-                return end(value or None)
+                return _end(used, proof, value or None)
             reference, path = subnodes[_NIBBLE[path[0]]], path[1:]
             if reference == b"":
-                return end(None)
+                return _end(used, proof, None)
             after_extension = False
             continue
-        ensure(not after_extension, InvalidProof, f"{where}: an extension must be followed by a branch")
+        if after_extension:
+            raise InvalidProof(f"{where}: an extension must be followed by a branch")
         segment, is_leaf = _hex_prefix_decode(item[0], where)
         if is_leaf:
-            ensure(isinstance(item[1], bytes) and item[1], InvalidProof, f"{where}: a leaf's value must be non-empty bytes")
-            return end(item[1] if path == segment else None)
-        ensure(segment, InvalidProof, f"{where}: an extension with an empty path is not canonical")
+            if not isinstance(item[1], bytes) or not item[1]:
+                raise InvalidProof(f"{where}: a leaf's value must be non-empty bytes")
+            return _end(used, proof, item[1] if path == segment else None)
+        if not segment:
+            raise InvalidProof(f"{where}: an extension with an empty path is not canonical")
         if not path.startswith(segment):
-            return end(None)
-        ensure(item[1] != b"", InvalidProof, f"{where}: an extension must have a subnode")
+            return _end(used, proof, None)
+        if item[1] == b"":
+            raise InvalidProof(f"{where}: an extension must have a subnode")
         reference, path = _subnode(item[1], where), path[len(segment):]
         after_extension = True
+
+
+def _end(used: int, proof: list[bytes], value: bytes | None) -> bytes | None:
+    """The walk's result, once the key's path has ended at the last node of the proof."""
+    if used != len(proof):
+        raise InvalidProof(f"the key's path ends at node {used - 1}; {len(proof) - used} more nodes follow")
+    return value

@@ -197,7 +197,10 @@ def _walk(nodes: NodeSource, root: Root, key: bytes, proof: list[bytes] | None) 
                 raise StorageError(f"state trie node 0x{ref.hex()} is not in the store")
             if proof is not None:
                 proof.append(encoded)
-            item = rlp.decode(encoded)
+            try:
+                item = rlp.decode(encoded)
+            except rlp.DecodingError as e:
+                raise StorageError(f"state trie node 0x{ref.hex()} is not RLP: {e}") from e
         if len(item) == 17:
             if not path:
                 return item[16] or None
