@@ -16,18 +16,22 @@ works); `trie_update` returns the new root and the new nodes, and the caller
 writes them in the block's database transaction.
 
 Why our own trie and not the `trie` package (ethereum/py-trie).  Measured by
-bench/bench_trie.py on the same 32-byte random keys (2-core machine):
-`trie.HexaryTrie` inserts one key at a time and re-encodes and re-hashes the
-whole path on every insert (about 6,000 inserts/s, about 0.17 s for a batch of
-1,000 keys on a 10^5-key state, slower still inside `squash_changes`), and it
-writes every intermediate node into its database, so it could not hand back the
-set of a block's new nodes without writing them.  Here a block's batch is
-applied in one recursive pass over its sorted keys: each touched node is decoded
-once, rebuilt once, and encoded and hashed once per batch, and only nodes that
-are reachable from the new root and not already stored are returned.  RLP is
-the `rlp` package's; the hex-prefix paths are kept as strings of hex digits,
-one character per nibble, so that `bytes.hex()` and `bytes.fromhex()` convert
-them.  The offline verifier of a proof lives in chain/state_proof.py.
+bench/bench_trie.py on the same 10^5 random 32-byte keys, one run, the 2-core
+machine shared and loaded (so both figures are slow): a block of 1,000 changes
+on the 10^5-key state 100 ms here against 326 ms for `trie.HexaryTrie`; 10^5
+inserts 11,600 keys/s in blocks of 1,000 against 4,000/s; a proof built in
+71 µs against 89 µs and verified offline in 90 µs against 273 µs; peak RSS
+239 against 432 MiB.  `HexaryTrie` sets one key at a time and re-encodes and
+re-hashes the whole path on every set (its `squash_changes` is slower still),
+and it writes every intermediate node into its database (6,100 nodes per such
+block against our 3,200), so it could not hand back a block's new nodes without
+writing them.  Here a block's batch is applied in one recursive pass over its
+sorted keys: each touched node is decoded once, rebuilt once, and encoded and
+hashed once, and only nodes reachable from the new root that the batch made are
+returned.  RLP is the `rlp` package's; its decode and encode are about 60% of a
+batch's time (what a faster codec could win).  Paths are strings of hex digits,
+one character per nibble, so `bytes.hex()` and `bytes.fromhex()` convert them.
+The offline verifier of a proof lives in chain/state_proof.py.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 import rlp
 from trie import HexaryTrie
 
-from chain.errors import InvalidProof
+from chain.errors import InvalidProof, StorageError
 from chain.state_proof import decode_rlp, verify_state_proof
 from chain.trie import EMPTY_ROOT, keccak256, prove, trie_get, trie_update
 from tests.conftest import ROOT
@@ -122,6 +122,14 @@ def test_deleting_every_key_gives_the_empty_root():
     store = {}
     root = _updated(store, EMPTY_ROOT, {bytes([i]) * 3: b"v" * 40 for i in range(50)})
     assert trie_update(store, root, {bytes([i]) * 3: None for i in range(50)}) == (EMPTY_ROOT, {})
+
+
+def test_missing_node_is_a_storage_error():
+    store = {}
+    root = _updated(store, EMPTY_ROOT, {bytes([i]) * 32: b"v" * 40 for i in range(20)})
+    for call in (lambda: trie_get({}, root, b"x"), lambda: prove({}, root, b"x"), lambda: trie_update({}, root, {b"x": b"y"})):
+        with pytest.raises(StorageError, match="not in the store"):
+            call()
 
 
 def test_empty_value_deletes():
