@@ -22,25 +22,29 @@ makes one, so `PublicKey` refuses it at construction.
 Verification, one and many.  `PublicKey.verify` uses pycryptodome alone: it is the rule,
 and the offline audit-bundle verifier may import only the stdlib, numpy and pycryptodome.
 `verify_many` is the same rule made fast for the ledger, whose SPEC §7 target is 3,000
-signed tx/s on 2 cores.  pycryptodome verifies about 3,100-3,300 Ed25519 signatures/s on
-one core here and does not release the GIL (2 threads: no gain), so it alone caps the
-ledger at the target with nothing left for hashing and SQLite.  Measured by
-bench/bench_signatures.py on the same 10,000 signed 200-byte messages (2-core machine,
-public key parsed per item, verifies/s):
+signed tx/s on 2 cores.  pycryptodome verifies about 3,300 Ed25519 signatures/s on one
+core here and holds the GIL (2 threads: no gain), so it alone caps the ledger at the
+target with nothing left for hashing and SQLite.  Measured with bench/bench_signatures.py
+on the same 10,000 signed 200-byte messages, one key each, the public key parsed per item
+(2-core machine, verifies/s; 1-core figures are stable across runs, 2-core ones are those
+of the quietest run, load average < 0.5: the machine is shared and they drop under load):
 
-    ==============  ========  =================  ===================
-    library         1 core    2 cores (threads)  2 cores (processes)
-    ==============  ========  =================  ===================
-    pycryptodome      3,200        3,200               5,900
-    cryptography     10,700       15,300              19,000
-    PyNaCl           21,400       41,900              31,000
-    ==============  ========  =================  ===================
+    ==============  ===============  ==================  ===================
+    library         1 core           2 cores, threads    2 cores, processes
+    ==============  ===============  ==================  ===================
+    pycryptodome     3,000 -  3,400   3,200 (GIL held)    3,900 - 6,500
+    cryptography     8,700 - 11,200  15,300 - 20,700     10,700 - 21,300
+    PyNaCl          21,400 - 23,500  41,900              21,700 - 44,600
+    verify_many     21,900 - 23,300  40,800 (threads)
+    ==============  ===============  ==================  ===================
 
-PyNaCl (libsodium, maintained by PyCA like `cryptography`) is the fastest on one core
-and releases the GIL inside ``crypto_sign_open``, so two threads double it without the
-pickling and start-up of a process pool.  `verify_many` therefore uses PyNaCl, imported
-lazily, in ``os.cpu_count()`` threads, and falls back to pycryptodome when PyNaCl is not
-installed.  P-256 items always take the pycryptodome path.
+PyNaCl (libsodium; maintained by PyCA like `cryptography`) is twice as fast as
+`cryptography` (OpenSSL) on one core and seven times pycryptodome, and it releases the
+GIL inside ``crypto_sign_open``, so two threads nearly double it without the pickling,
+start-up and fork hazards of a process pool inside a server.  `verify_many` therefore
+uses PyNaCl, imported lazily, in ``os.cpu_count()`` threads, and falls back to
+pycryptodome in the calling thread when PyNaCl is not installed.  P-256 items always take
+the pycryptodome path (they are not the SPEC's throughput case).
 
 Why the fast path agrees with the rule.  libsodium is stricter than pycryptodome: it
 checks the cofactorless equation ``[S]B = R + [k]A`` byte-for-byte against the canonical
@@ -60,7 +64,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Final
 
 from Crypto.Hash import SHA256
@@ -176,6 +179,9 @@ class PublicKey:
         if raw.hex() != hex_part:  # bytes.fromhex skips spaces; the text form has none
             raise InvalidSignature(f"public key text {text!r}: not plain hex")
         return cls(scheme, raw)
+
+    def __reduce__(self):
+        return (PublicKey, (self.scheme, self.raw))  # the decoded key is rebuilt, not pickled
 
     def to_text(self) -> str:
         return f"{self.scheme}:{self.raw.hex()}"
@@ -342,9 +348,11 @@ def _nacl_verifier():
     def rejected(items: Sequence[tuple[PublicKey, bytes, bytes]], start: int, stop: int) -> list[int]:
         out = []
         for i in range(start, stop):
-            key, signature, message = items[i]
             try:
-                if key.scheme != ED25519 or type(signature) is not bytes or len(signature) != 64:
+                key, signature, message = items[i]
+                # Exactly what PublicKey.verify accepts, or the reference decides below.
+                if (type(key) is not PublicKey or key.scheme != ED25519 or type(signature) is not bytes
+                        or type(message) is not bytes or len(signature) != 64):
                     raise CryptoError
                 crypto_sign_open(signature + message, key.raw)  # releases the GIL
             except (BadSignatureError, CryptoError, TypeError, ValueError, AttributeError):

@@ -232,6 +232,14 @@ def test_bad_ed25519_key_is_refused(raw, why):
         PublicKey(ED25519, bytes.fromhex(raw))
 
 
+def test_small_order_encodings_are_the_eight_torsion_points():
+    points = keys.small_order_encodings()
+    assert len(points) == 8
+    assert bytes.fromhex("01" + "00" * 31) in points  # the identity
+    assert bytes.fromhex(ORDER_8_POINT) in points
+    assert bytes.fromhex("ec" + "ff" * 30 + "7f") in points  # (0, -1), order 2
+
+
 def test_identity_key_would_verify_anything_under_pycryptodome():
     # Why the small-order check exists: R = identity, S = 0 passes the cofactored equation.
     from Crypto.Signature import eddsa
@@ -534,6 +542,31 @@ def test_verify_many_refuses_a_bare_key(batch, path):
     key, signature, message = batch[0]
     with pytest.raises(InvalidSignature, match="item 1: key is bytes, not PublicKey"):
         verify_many([batch[0], (key.raw, signature, message)])
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        lambda k, s, m: (k, s, bytearray(m)),  # libsodium would take these; PublicKey.verify does not
+        lambda k, s, m: (k, bytearray(s), m),
+        lambda k, s, m: (k, s),
+        lambda k, s, m: None,
+        lambda k, s, m: (type("Lookalike", (), {"scheme": k.scheme, "raw": k.raw})(), s, m),
+    ],
+)
+def test_verify_many_refuses_what_single_verify_refuses(batch, path, odd):
+    items = list(batch)
+    items[70] = odd(*batch[70])
+    with pytest.raises(InvalidSignature, match="^item 70: "):
+        verify_many(items)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_public_key_pickles_and_compares_by_value(scheme):
+    public = vector(scheme)[0]
+    copy = pickle.loads(pickle.dumps(public))
+    assert copy == public and hash(copy) == hash(public)
+    copy.verify(vector(scheme)[1], vector(scheme)[2])
 
 
 def test_verify_many_with_published_vectors(path):
