@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -127,10 +128,16 @@ class Ledger:
                 items.append((PublicKey.from_text(tx.sender), tx.signature, signing_bytes(tx)))
             except ChainError as e:
                 raise InvalidTransaction(f"transaction {i}: {e}") from e
-        try:
-            verify_many(items)
-        except InvalidSignature as e:
-            raise InvalidTransaction(str(e)) from e
+        # The signatures are checked (by libsodium, which releases the GIL) while this thread
+        # applies the state transitions; nothing is written until both are done.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            signatures = pool.submit(verify_many, items)
+            try:
+                return self._append(txs, signatures, timestamp)
+            except InvalidSignature as e:
+                raise InvalidTransaction(str(e)) from e
+
+    def _append(self, txs: Sequence[Transaction], signatures: Future, timestamp: int | None) -> Block:
         bodies = [encode_transaction(tx) for tx in txs]
         hashes = [Hash32(hashlib.sha256(body).digest()) for body in bodies]  # = transaction_hash, without encoding twice
         with self.store.writer() as w:
@@ -158,6 +165,7 @@ class Ledger:
             header = sign_header(replace(header, seal=seal_for(self.config.seal).make(header, self.config)), self.node_key)
             digest = block_hash(header)
             completed = history.append(merkle.leaf_hash(digest))
+            signatures.result()  # raises InvalidSignature: the block is not written
             w.append(BlockRows(header.height, digest, encode_header(header), list(zip(hashes, bodies)), nodes, [tuple(n) for n in completed]))
         return Block(header, digest, tuple(txs))
 

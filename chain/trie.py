@@ -148,15 +148,32 @@ def _load(nodes: NodeSource, ref: Ref) -> Node:
     return ref
 
 
-def _decode(nodes: NodeSource, node_hash: Hash32) -> object:
-    """The RLP item of a stored node; StorageError if the store does not hold it or it does not decode."""
+# Decoded nodes by hash.  A node is named by the hash of its encoding, so an entry can never
+# go stale, whichever store it came from; RLP decoding is most of the cost of a read.
+_DECODED: dict[bytes, list] = {}
+_DECODED_LIMIT = 200_000
+
+
+def _decode(nodes: NodeSource, node_hash: Hash32, proof: list[bytes] | None = None) -> object:
+    """The RLP item of a stored node; StorageError if the store does not hold it or it does not decode.
+
+    With `proof`, the node's encoding is read from the store and appended to it."""
+    item = _DECODED.get(node_hash) if proof is None else None
+    if item is not None:
+        return item
     encoded = nodes.get(node_hash)
     if encoded is None:
         raise StorageError(f"state trie node 0x{node_hash.hex()} is not in the store")
+    if proof is not None:
+        proof.append(encoded)
     try:
-        return rlp.decode(encoded)
+        item = rlp.decode(encoded)
     except rlp.DecodingError as e:
         raise StorageError(f"state trie node 0x{node_hash.hex()} is not RLP: {e}") from e
+    if len(_DECODED) >= _DECODED_LIMIT:
+        _DECODED.clear()
+    _DECODED[node_hash] = item
+    return item
 
 
 def _rlp_item(node: Node, new_nodes: dict[Hash32, bytes]) -> list:
@@ -196,15 +213,7 @@ def _walk(nodes: NodeSource, root: Root, key: bytes, proof: list[bytes] | None) 
         if type(ref) is list:  # inlined in its parent
             item = ref
         else:
-            encoded = nodes.get(ref)
-            if encoded is None:
-                raise StorageError(f"state trie node 0x{ref.hex()} is not in the store")
-            if proof is not None:
-                proof.append(encoded)
-            try:
-                item = rlp.decode(encoded)
-            except rlp.DecodingError as e:
-                raise StorageError(f"state trie node 0x{ref.hex()} is not RLP: {e}") from e
+            item = _decode(nodes, ref, proof)
         if len(item) == 17:
             if not path:
                 return item[16] or None
