@@ -133,9 +133,7 @@ class SqlStore:
             if row is None:
                 return None
             node = bytes(row[0])
-            if len(self._node_cache) >= _NODE_CACHE:
-                self._node_cache.clear()
-            self._node_cache[node_hash] = node
+            self._cache_nodes({node_hash: node})
         return node
 
     def history_node(self, level: int, position: int) -> Hash32:
@@ -154,12 +152,23 @@ class SqlStore:
     def writer(self):
         """Hold the write lock: read the head, build a block, `append` it; commit on exit."""
         with self._write_transaction() as cur:
-            yield _Writer(self, cur)
+            writer = _Writer(self, cur)
+            yield writer
+        # Committed: the next block reads these nodes first.  Not before commit, or a
+        # rolled-back block's nodes would look stored.
+        for rows in writer.appended:
+            self._cache_nodes(rows.trie_nodes)
+
+    def _cache_nodes(self, nodes: dict[bytes, bytes]) -> None:
+        if len(self._node_cache) + len(nodes) > _NODE_CACHE:
+            self._node_cache.clear()
+        self._node_cache.update(nodes)
 
 
 class _Writer:
     def __init__(self, store: SqlStore, cur) -> None:
         self.store, self.cur = store, cur
+        self.appended: list[BlockRows] = []
 
     def height(self) -> int | None:
         self.cur.execute("SELECT MAX(height) FROM blocks")
@@ -172,6 +181,7 @@ class _Writer:
         _many(cur, sql("INSERT INTO transactions (hash, height, position, body) VALUES (?, ?, ?, ?)"), ((h, rows.height, i, b) for i, (h, b) in enumerate(rows.transactions)))
         _many(cur, sql("INSERT INTO trie_nodes (hash, node) VALUES (?, ?) ON CONFLICT DO NOTHING"), rows.trie_nodes.items())
         _many(cur, sql("INSERT INTO history_nodes (level, position, hash) VALUES (?, ?, ?)"), rows.history_nodes)
+        self.appended.append(rows)
 
 
 def _many(cur, sql: str, rows: Iterable) -> None:
