@@ -342,4 +342,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as `python -m app.cli`: call the imported module's main, so that app.cli's classes
+    # (CommandError) are the same objects the command modules import.
+    from app.cli import main as _main
+
+    sys.exit(_main())

@@ -101,7 +101,7 @@ class SqlStore:
 
     def header_bytes(self, height: int) -> bytes | None:
         row = self._one("SELECT header FROM blocks WHERE height = ?", height)
-        return None if row is None else bytes(row[0])
+        return None if row is None else _blob(row[0])
 
     def block_rows(self, start: int = 0, batch: int = 256) -> Iterator[tuple[int, bytes, bytes]]:
         """(height, stored hash, header bytes) from `start` on, in order, a batch at a time: memory stays flat."""
@@ -110,20 +110,20 @@ class SqlStore:
             cur.execute(self._sql("SELECT height, hash, header FROM blocks WHERE height >= ? ORDER BY height LIMIT ?"), (start, batch))
             rows = cur.fetchall()
             for height, digest, header in rows:
-                yield int(height), bytes(digest), bytes(header)
+                yield _integer(height), _blob(digest), _blob(header)
             if len(rows) < batch:
                 return
-            start = int(rows[-1][0]) + 1
+            start = _integer(rows[-1][0]) + 1
 
     def transaction_rows(self, height: int) -> list[tuple[int, bytes, bytes]]:
         """(position, stored hash, body) of one block, in position order."""
         cur = self._cursor()
         cur.execute(self._sql("SELECT position, hash, body FROM transactions WHERE height = ? ORDER BY position"), (height,))
-        return [(int(p), bytes(h), bytes(b)) for p, h, b in cur.fetchall()]
+        return [(_integer(p), _blob(h), _blob(b)) for p, h, b in cur.fetchall()]
 
     def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         row = self._one("SELECT height, position FROM transactions WHERE hash = ?", tx_hash)
-        return None if row is None else (int(row[0]), int(row[1]))
+        return None if row is None else (_integer(row[0]), _integer(row[1]))
 
     def get(self, node_hash: bytes) -> bytes | None:
         """A state trie node by hash, None if absent (the trie's node source)."""
@@ -132,7 +132,7 @@ class SqlStore:
             row = self._one("SELECT node FROM trie_nodes WHERE hash = ?", node_hash)
             if row is None:
                 return None
-            node = bytes(row[0])
+            node = _blob(row[0])
             self._cache_nodes({node_hash: node})
         return node
 
@@ -140,7 +140,7 @@ class SqlStore:
         row = self._one("SELECT hash FROM history_nodes WHERE level = ? AND position = ?", level, position)
         if row is None:
             raise KeyError((level, position))
-        return Hash32(bytes(row[0]))
+        return Hash32(_blob(row[0]))
 
     def row_count(self, table: str) -> int:
         if table not in TABLES:
@@ -182,6 +182,17 @@ class _Writer:
         _many(cur, sql("INSERT INTO trie_nodes (hash, node) VALUES (?, ?) ON CONFLICT DO NOTHING"), rows.trie_nodes.items())
         _many(cur, sql("INSERT INTO history_nodes (level, position, hash) VALUES (?, ?, ?)"), rows.history_nodes)
         self.appended.append(rows)
+
+
+def _blob(value) -> bytes:
+    """A stored byte string.  A cell altered to another type (text, a number) reads as
+    b"", which matches no hash or encoding, so verification names the block."""
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else b""
+
+
+def _integer(value) -> int:
+    """A stored integer; an altered cell of another type reads as −1, which no height or position is."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
 
 
 def _many(cur, sql: str, rows: Iterable) -> None:

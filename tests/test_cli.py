@@ -1,6 +1,7 @@
 """The `coopchain` command line, run as users run it: a real process, real files, exit codes."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,18 +13,28 @@ HEADER = ROOT / "examples" / "data" / "green-valley.header.json"
 CSV = ROOT / "examples" / "data" / "green-valley.csv"
 
 
-def coopchain(*args, stdin=None):
+def coopchain(*args, stdin=None, cwd=ROOT, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=300, input=stdin
+        [sys.executable, "-m", "app.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300, input=stdin,
+        env=None if env is None else {**os.environ, "PYTHONPATH": str(ROOT), **env},
     )
 
 
-def test_demo_prints_the_three_optima_side_by_side():
-    run = coopchain("demo")
+def test_demo_prints_the_three_optima_side_by_side_and_commits_the_chosen_one(tmp_path):
+    run = coopchain("demo", cwd=tmp_path, env={})
     assert run.returncode == 0, run.stderr
     assert "max F1 (benefit)" in run.stdout and "max F2 (coordination)" in run.stdout and "min F3 (footprint)" in run.stdout
     assert run.stdout.count("certificate verified offline") == 3
     assert "Running HiGHS" not in run.stdout
+    # The main job on the embedded default: a SQLite ledger in the current folder, verified.
+    assert "Committed to the ledger at sqlite:///coopchain.db: block 1" in run.stdout and "chain verify: valid" in run.stdout
+    assert (tmp_path / "coopchain.db").exists() and (tmp_path / "coopchain-keys" / "node.key").stat().st_mode & 0o077 == 0
+    again = coopchain("demo", cwd=tmp_path, env={})  # a second round appends to the same chain
+    assert again.returncode == 0 and "block 2" in again.stdout
+    check = coopchain("chain", "verify", cwd=tmp_path, env={})
+    assert check.returncode == 0 and "3 blocks, 2 transactions" in check.stdout
+    bundle = coopchain("verify", "coopchain-bundle.json", cwd=tmp_path, env={})
+    assert bundle.returncode == 0 and "certificate valid" in bundle.stdout
 
 
 @pytest.mark.parametrize("objective", ["F1", "F2", "F3"])

@@ -1,0 +1,62 @@
+"""The ledger's commands as users run them: real processes, a real SQLite file, exit codes and messages."""
+
+import json
+import sqlite3
+
+from tests.test_cli import coopchain
+
+
+def test_keys_new_prints_only_the_public_key_and_never_overwrites(tmp_path):
+    path = tmp_path / "me.key"
+    run = coopchain("keys", "new", path, "--scheme", "p256")
+    assert run.returncode == 0 and run.stdout.startswith("p256:") and "PRIVATE" not in run.stdout + run.stderr
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = coopchain("keys", "new", path)
+    assert again.returncode == 2 and "never overwritten" in again.stderr
+
+
+def test_init_record_verify_replay_bundle(tmp_path):
+    db = f"sqlite:///{tmp_path}/l.db"
+    coopchain("keys", "new", tmp_path / "node.key")
+    init = coopchain("chain", "init", "--db", db, "--node-key", tmp_path / "node.key", "--chain-id", "co-op")
+    assert init.returncode == 0 and "genesis" in init.stdout
+    again = coopchain("chain", "init", "--db", db, "--node-key", tmp_path / "node.key", "--chain-id", "co-op")
+    assert again.returncode == 2 and "already holds a chain" in again.stderr
+    verify = coopchain("chain", "verify", "--db", db)
+    assert verify.returncode == 0 and "1 blocks, 0 transactions" in verify.stdout
+    replay = coopchain("chain", "replay", "--db", db)
+    assert replay.returncode == 0 and replay.stdout.startswith("replayed")
+
+
+def test_verify_names_the_first_bad_block(tmp_path):
+    run = coopchain("demo", cwd=tmp_path, env={})
+    assert run.returncode == 0, run.stderr
+    conn = sqlite3.connect(tmp_path / "coopchain.db")
+    conn.execute("DROP TRIGGER transactions_no_update")
+    conn.execute("UPDATE transactions SET body = replace(body, 'green-valley', 'green-vallex')")
+    conn.commit()
+    check = coopchain("chain", "verify", cwd=tmp_path, env={})
+    assert check.returncode == 3 and check.stdout.startswith("invalid: block 1:")
+
+
+def test_missing_ledger_and_bad_url_are_clear(tmp_path):
+    run = coopchain("chain", "verify", "--db", f"sqlite:///{tmp_path}/none.db")
+    assert run.returncode == 2 and "no ledger at" in run.stderr
+    run = coopchain("chain", "verify", "--db", "mysql://x")
+    assert run.returncode == 2 and "unknown database URL" in run.stderr
+
+
+def test_bundle_of_an_unknown_transaction_is_refused(tmp_path):
+    coopchain("demo", cwd=tmp_path, env={})
+    run = coopchain("chain", "bundle", "00" * 32, cwd=tmp_path, env={})
+    assert run.returncode == 2 and "no transaction" in run.stderr
+    run = coopchain("chain", "bundle", "zz", cwd=tmp_path, env={})
+    assert run.returncode == 2
+
+
+def test_verify_refuses_a_bundle_pinned_to_another_genesis(tmp_path):
+    coopchain("demo", cwd=tmp_path, env={})
+    run = coopchain("verify", "coopchain-bundle.json", "--genesis", "00" * 32, cwd=tmp_path, env={})
+    assert run.returncode == 3 and "not the trusted" in run.stdout
+    bundle = json.loads((tmp_path / "coopchain-bundle.json").read_text())
+    assert bundle["type"] == "coopchain/bundle/v1"
