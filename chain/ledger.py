@@ -21,7 +21,7 @@ from chain import merkle
 from chain.block import ZERO_HASH, ChainConfig, Header, block_hash, decode_header, encode_header, sign_header
 from chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError, ensure
 from chain.keys import PrivateKey, PublicKey, verify_many
-from chain.seals import seal_for
+from chain.seals import SealContext, Signers, genesis_seal, seal_for
 from chain.state import StateView, next_nonce, record_key, transition, trie_key
 from chain.store import BlockRows, SqlStore, open_store
 from chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes
@@ -59,10 +59,23 @@ def now_micros() -> int:
     return time.time_ns() // 1000
 
 
+def genesis_state_root(config: ChainConfig) -> tuple[Root, dict]:
+    """The genesis state (what the seal's parameters put there, e.g. stakes) and its trie nodes."""
+    entries = seal_for(config.seal).genesis_state(config.seal_params)
+    return trie_update({}, EMPTY_ROOT, {trie_key(k): v for k, v in entries.items()})
+
+
+def seal_context(store: SqlStore, nodes, config: ChainConfig, parent: Header) -> SealContext:
+    """What a seal may read when sealing or checking the block after `parent`."""
+    parent_state = StateView(nodes, parent.state_root, {})
+    return SealContext(config, parent, lambda height: decode_header(store.header_bytes(height)), parent_state.get)
+
+
 class Ledger:
     """One chain in one store.  Reading needs no key; committing needs the node key."""
 
-    def __init__(self, store: SqlStore, node_key: PrivateKey | None = None) -> None:
+    def __init__(self, store: SqlStore, node_key: PrivateKey | None = None, other_keys: Sequence[PrivateKey] = ()) -> None:
+        """`other_keys`: staker or member keys this node may seal with (proof of stake, endorsement)."""
         self.store = store
         genesis = self.header(0)
         ensure(genesis.config is not None, StorageError, "block 0 carries no chain config")
@@ -71,28 +84,30 @@ class Ledger:
         if node_key is not None and node_key.public_key.to_text() != self.config.node:
             raise InvalidSignature(f"this key ({node_key.public_key}) is not the chain's node key ({self.config.node})")
         self.node_key = node_key
+        self.signers = Signers(node_key, {k.public_key.to_text(): k for k in other_keys}) if node_key is not None else None
 
     # -- opening -----------------------------------------------------------------
     @classmethod
-    def create(cls, url: str | None, node_key: PrivateKey, chain_id: str, seal: str = "signed", seal_params: dict | None = None) -> Ledger:
-        """A new chain: its genesis block records the chain id, the seal kind and the node key."""
+    def create(cls, url: str | None, node_key: PrivateKey, chain_id: str, seal: str = "signed", seal_params: dict | None = None, other_keys: Sequence[PrivateKey] = ()) -> Ledger:
+        """A new chain: its genesis block records the chain id, the seal kind and its parameters, and the node key."""
         store = open_store(url, create=True)
         if store.height() is not None:
             raise StorageError("this database already holds a chain")
         config = ChainConfig(chain_id, node_key.public_key.to_text(), seal, seal_params or {})
-        header = Header(chain_id, 0, ZERO_HASH, now_micros(), merkle.empty_root(), 0, EMPTY_ROOT, merkle.empty_root(), {}, config=config)
-        header = sign_header(replace(header, seal=seal_for(seal).make(header, config)), node_key)
+        state_root, nodes = genesis_state_root(config)
+        header = Header(chain_id, 0, ZERO_HASH, now_micros(), merkle.empty_root(), 0, state_root, merkle.empty_root(), genesis_seal(config), config=config)
+        header = sign_header(header, node_key)
         digest = block_hash(header)
         history = merkle.Frontier().append(merkle.leaf_hash(digest))
         with store.writer() as w:
             if w.height() is not None:
                 raise StorageError("this database already holds a chain")
-            w.append(BlockRows(0, digest, encode_header(header), [], {}, [tuple(n) for n in history]))
-        return cls(store, node_key)
+            w.append(BlockRows(0, digest, encode_header(header), [], nodes, [tuple(n) for n in history]))
+        return cls(store, node_key, other_keys)
 
     @classmethod
-    def open(cls, url: str | None, node_key: PrivateKey | None = None) -> Ledger:
-        return cls(open_store(url), node_key)
+    def open(cls, url: str | None, node_key: PrivateKey | None = None, other_keys: Sequence[PrivateKey] = ()) -> Ledger:
+        return cls(open_store(url), node_key, other_keys)
 
     def close(self) -> None:
         self.store.close()
@@ -143,26 +158,31 @@ class Ledger:
         with self.store.writer() as w:
             height = w.height()
             parent = self.header(height)
+            seal = seal_for(self.config.seal)
+            ctx = seal_context(self.store, self.store, self.config, parent)
+            clock = max(timestamp if timestamp is not None else now_micros(), parent.timestamp + 1)
+            clock, first = seal.begin(ctx, self.signers, clock)
             view = StateView(self.store, parent.state_root, {})
             for i, (tx, digest) in enumerate(zip(txs, hashes)):
                 try:
                     transition(view, tx, digest, self.config.chain_id)
                 except InvalidTransaction as e:
                     raise InvalidTransaction(f"transaction {i}: {e}") from e
+            view.pending.update(seal.state_changes(first, height + 1, ctx))
             state_root, nodes = trie_update(self.store, parent.state_root, view.trie_changes())
             history = merkle.Frontier.from_source(StoredHistory(self.store, height + 1))
             header = Header(
                 chain_id=self.config.chain_id,
                 height=height + 1,
                 previous=block_hash(parent),
-                timestamp=max(timestamp if timestamp is not None else now_micros(), parent.timestamp + 1),
+                timestamp=clock,
                 transactions_root=transactions_root(bodies),
                 transaction_count=len(txs),
                 state_root=state_root,
                 history_root=history.root(),
-                seal={},
+                seal=first,
             )
-            header = sign_header(replace(header, seal=seal_for(self.config.seal).make(header, self.config)), self.node_key)
+            header = sign_header(replace(header, seal=seal.finish(header, ctx, self.signers)), self.node_key)
             digest = block_hash(header)
             completed = history.append(merkle.leaf_hash(digest))
             signatures.result()  # raises InvalidSignature: the block is not written

@@ -26,12 +26,14 @@ from chain import merkle
 from chain.block import ChainConfig, Header, block_hash, check_link, decode_header, signing_bytes as header_signing_bytes
 from chain.errors import ChainError, InvalidBlock, ensure
 from chain.keys import PublicKey, verify_many
-from chain.seals import verify_seal
+from chain.ledger import genesis_state_root, now_micros, seal_context
+from chain.seals import seal_for, verify_seal
 from chain.state import StateView, transition
 from chain.store import SqlStore
 from chain.transaction import decode_transaction, signing_bytes
-from chain.trie import EMPTY_ROOT, trie_update
+from chain.trie import trie_update
 
+MAX_FUTURE_MICROS = 2 * 3600 * 10**6  # a header may run ahead of the verifier's clock by two hours (as Bitcoin's rule)
 Progress = Callable[[int, int], None]  # (blocks done, blocks in all)
 
 
@@ -88,22 +90,26 @@ def _walk(store: SqlStore, progress: Progress | None, replay: bool) -> ChainRepo
             else:
                 check_link(header, parent)
             node_key.verify(header.signature, header_signing_bytes(header))
-            verify_seal(header, config)
+            ensure(header.timestamp <= now_micros() + MAX_FUTURE_MICROS, InvalidBlock, f"timestamp {header.timestamp} lies more than two hours ahead of this clock")
+            ctx = seal_context(store, nodes, config, parent) if parent is not None else None
+            verify_seal(header, ctx, config)
             ensure(header.history_root == history.root(), InvalidBlock, f"history root {header.history_root.hex()}, expected {history.root().hex()}")
             rows = store.transaction_rows(height)
             _check_transactions(header, rows, replay)
-            state_root = parent.state_root if parent is not None else EMPTY_ROOT
-            if rows:
-                view = StateView(nodes, state_root, {})
+            if parent is None:
+                state_root, added = genesis_state_root(config)
+            else:
+                view = StateView(nodes, parent.state_root, {})
                 for position, tx_hash, body in rows:
                     tx = decode_transaction(body)
                     transition(view, tx, tx_hash, config.chain_id)
-                state_root, added = trie_update(nodes, state_root, view.trie_changes())
-                if replay:
-                    memory.update(added)
-                else:
-                    for node_hash, node in added.items():
-                        ensure(store.get(node_hash) == node, InvalidBlock, f"trie node {node_hash.hex()} that this block adds is missing or altered")
+                view.pending.update(seal_for(config.seal).state_changes(header.seal, height, ctx))
+                state_root, added = trie_update(nodes, parent.state_root, view.trie_changes())
+            if replay:
+                memory.update(added)
+            else:
+                for node_hash, node in added.items():
+                    ensure(store.get(node_hash) == node, InvalidBlock, f"trie node {node_hash.hex()} that this block adds is missing or altered")
             ensure(header.state_root == state_root, InvalidBlock, f"state root {header.state_root.hex()}, the transactions give {state_root.hex()}")
             completed = history.append(merkle.leaf_hash(digest))
             history_nodes += len(completed)
