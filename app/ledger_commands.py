@@ -65,16 +65,22 @@ def cmd_chain_init(args) -> int:
 def _walk(args, replay: bool) -> int:
     from chain.verify import BadBlock, replay_chain, verify_chain
 
-    ledger = _ledger(args.db)
+    from chain.errors import ChainError
+    from chain.store import open_store
+
+    try:  # the store, not a Ledger: a damaged genesis is a finding of verify, not an error of opening
+        store = open_store(args.db)
+    except ChainError as e:
+        raise CommandError(str(e)) from e
     update, close = _progress_bar("replay" if replay else "verify")
     try:
-        report = (replay_chain if replay else verify_chain)(ledger.store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None)
+        report = (replay_chain if replay else verify_chain)(store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None)
     except BadBlock as e:
         print(f"invalid: {e}")
         return EXIT_INVALID
     finally:
         close()
-        ledger.close()
+        store.close()
     what = "replayed: every state root matches" if replay else "valid: every hash, signature, seal, root and timestamp checks"
     print(f"{what}; {report.blocks} blocks, {report.transactions} transactions, head {report.head_hash.hex()}, state root {report.state_root.hex()}")
     return EXIT_OK

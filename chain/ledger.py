@@ -61,7 +61,9 @@ def now_micros() -> int:
 
 def genesis_state_root(config: ChainConfig) -> tuple[Root, dict]:
     """The genesis state (what the seal's parameters put there, e.g. stakes) and its trie nodes."""
-    entries = seal_for(config.seal).genesis_state(config.seal_params)
+    seal = seal_for(config.seal)
+    seal.check_params(config.seal_params)  # refused with the reason before anything is derived from them
+    entries = seal.genesis_state(config.seal_params)
     return trie_update({}, EMPTY_ROOT, {trie_key(k): v for k, v in entries.items()})
 
 

@@ -77,7 +77,8 @@ def _walk(store: SqlStore, progress: Progress | None, replay: bool) -> ChainRepo
     transactions = history_nodes = 0
     for expected, (height, stored_hash, data) in enumerate(store.block_rows()):
         try:
-            ensure(height == expected, InvalidBlock, f"heights jump from {expected - 1} to {height}")
+            if height != expected:
+                raise BadBlock(expected, f"no block is stored at this height (the next stored row says height {height})")
             header = decode_header(data)
             ensure(header.height == height, InvalidBlock, f"the header says height {header.height}, the row {height}")
             digest = block_hash(header)
