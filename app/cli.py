@@ -16,6 +16,7 @@ from pathlib import Path
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "data" / "green-valley.json"
 
 EXIT_OK, EXIT_INFEASIBLE, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+SEAL_KINDS = ("signed", "pow", "rpca16", "pos", "endorsement")  # chain.seals.KINDS, without importing the ledger
 
 
 class CommandError(Exception):
@@ -193,7 +194,7 @@ def cmd_demo(args) -> int:
     from models.certificate import problem_hash
 
     value = allocation_record(problem_hash(prepared.canonical), problem.cooperative, problem.round, f"{chosen.name} pick, epsilon-constraint", prepared.instance.ids, committed.allocation, committed.certificate)
-    demo_commit(args.db, Path(args.keys), f"allocation/{problem.cooperative}/{problem.round}", value)
+    demo_commit(args.db, Path(args.keys), f"allocation/{problem.cooperative}/{problem.round}", value, args.seal)
     print("\nNext: `coopchain solve PROBLEM --objective F2` prints one optimum with its certificate as JSON;")
     print("      `coopchain front PROBLEM --plot front.png` draws the front;")
     print("      `coopchain chain verify` re-checks every block; `coopchain verify FILE` checks a certificate or bundle offline.")
@@ -261,6 +262,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("problem", nargs="?", help="a problem document instead of the sample")
     demo.add_argument("--db", help="ledger URL (default $COOPCHAIN_DB, else sqlite:///coopchain.db)")
     demo.add_argument("--keys", default="coopchain-keys", help="folder of the demo's node and manager keys (made on first use)")
+    demo.add_argument("--seal", default="signed", choices=SEAL_KINDS, help="the consensus seal of a new demo ledger (default signed)")
     demo.set_defaults(run=cmd_demo)
 
     solve = sub.add_parser("solve", help="optimise one objective and print the result as JSON (SPEC §6)")
@@ -314,7 +316,8 @@ def _ledger_parsers(sub) -> None:
     init.add_argument("--db", help=db_help)
     init.add_argument("--node-key", required=True, help="the node's key file (coopchain keys new)")
     init.add_argument("--chain-id", required=True)
-    init.add_argument("--seal", default="signed", choices=["signed"])
+    init.add_argument("--seal", default="signed", choices=SEAL_KINDS)
+    init.add_argument("--seal-params", help="the seal's genesis parameters as JSON (docs/ledger.md)")
     init.set_defaults(run=lc.cmd_chain_init)
     for name, run, text in (("verify", lc.cmd_chain_verify, "re-check every hash, signature, seal, root and timestamp; name the first bad block"),
                             ("replay", lc.cmd_chain_replay, "re-run every transaction and compare each state root")):

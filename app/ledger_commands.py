@@ -52,7 +52,11 @@ def cmd_chain_init(args) -> int:
     from chain.ledger import Ledger
 
     try:
-        ledger = Ledger.create(args.db, _key(args.node_key), args.chain_id, args.seal)
+        params = json.loads(args.seal_params) if args.seal_params else {}
+    except ValueError as e:
+        raise CommandError(f"--seal-params: not JSON ({e})") from e
+    try:
+        ledger = Ledger.create(args.db, _key(args.node_key), args.chain_id, args.seal, params)
     except ChainError as e:
         raise CommandError(str(e)) from e
     from chain.block import block_hash
@@ -163,33 +167,66 @@ def allocation_record(problem_hash: str, cooperative: str, round_: str, method: 
     }
 
 
-def demo_commit(db: str | None, key_dir: Path, record_key: str, value: dict) -> None:
-    """Commit one record to the demo ledger (created with fresh keys on first use), verify the chain, print a bundle."""
+# Demo difficulties: a block takes a second or a few on this machine's one core
+# (SHA-256d about 1.1 M tries/s, RPCA16 about 50 k/s in Python; bench/bench_seals.py).
+DEMO_WORK = {"pow": 1_500_000, "rpca16": 100_000}
+
+
+def demo_seal_params(kind: str, key_dir: Path) -> tuple[dict, list]:
+    """Genesis parameters of the demo chain for a seal kind, and the extra keys the node seals with."""
+    if kind == "signed":
+        return {}, []
+    if kind in DEMO_WORK:
+        return {"target": f"{2**256 // DEMO_WORK[kind]:064x}", "interval_ms": 2000, "window": 10}, []
+    if kind == "pos":
+        staker = _demo_key(key_dir / "staker.key")
+        # kernel < target × coins × seconds: with 1,000 coins about one second in five meets it at first.
+        return {"stakes": {staker.public_key.to_text(): 1000}, "target": f"{2**256 // 5000:064x}"}, [staker]
+    members = [_demo_key(key_dir / f"member-{i}.key") for i in (1, 2, 3)]
+    return {"members": [m.public_key.to_text() for m in members], "k": 2}, members
+
+
+def _demo_key(path: Path):
     from chain.keys import PrivateKey
+
+    if not path.exists():
+        PrivateKey.generate("ed25519").save(path)
+    return PrivateKey.load(path)
+
+
+def demo_commit(db: str | None, key_dir: Path, record_key: str, value: dict, seal: str = "signed") -> None:
+    """Commit one record to the demo ledger (created with fresh keys on first use), verify the chain, write a bundle."""
+    import time
+
     from chain.ledger import Ledger
     from chain.store import database_url, open_store
     from chain.transaction import sign_transaction, transaction_hash
     from chain.verify import verify_chain
 
     key_dir.mkdir(exist_ok=True)
-    keys = {}
-    for name in ("node", "manager"):
-        path = key_dir / f"{name}.key"
-        if not path.exists():
-            PrivateKey.generate("ed25519").save(path)
-        keys[name] = PrivateKey.load(path)
+    node, manager = _demo_key(key_dir / "node.key"), _demo_key(key_dir / "manager.key")
+    params, others = demo_seal_params(seal, key_dir)
     url = database_url(db)
     store = open_store(url, create=True)
     fresh = store.height() is None
     store.close()
-    ledger = Ledger.create(url, keys["node"], DEMO_CHAIN_ID) if fresh else Ledger.open(url, keys["node"])
-    manager = keys["manager"]
+    if fresh:
+        ledger = Ledger.create(url, node, DEMO_CHAIN_ID, seal, params, others)
+    else:
+        ledger = Ledger.open(url, node, others)
+        if ledger.config.seal != seal:
+            ledger.close()
+            raise CommandError(f"the ledger at {url} was created with the {ledger.config.seal!r} seal; "
+                               f"run with --seal {ledger.config.seal}, or give --db a new file for {seal!r}")
     tx = sign_transaction(manager, ledger.config.chain_id, ledger.next_nonce(manager.public_key.to_text()), "record", {"key": record_key, "value": value})
+    start = time.perf_counter()
     block = ledger.commit([tx])
+    sealed = time.perf_counter() - start
     report = verify_chain(ledger.store)
     bundle_path = Path("coopchain-bundle.json")
     bundle_path.write_text(json.dumps(ledger.bundle(transaction_hash(tx)), indent=1) + "\n")
     ledger.close()
-    print(f"\nCommitted to the ledger at {url}: block {block.header.height}, transaction {transaction_hash(tx).hex()[:16]}…")
-    print(f"chain verify: valid ({report.blocks} blocks, {report.transactions} transactions); keys in {key_dir}/ (mode 0600)")
+    print(f"\nCommitted to the ledger at {url}: block {block.header.height}, transaction {transaction_hash(tx).hex()[:16]}…, "
+          f"sealed ({seal}) in {sealed:.2f} s")
+    print(f"chain verify: valid ({report.blocks} blocks, {report.transactions} transactions, every {seal} seal checked); keys in {key_dir}/ (mode 0600)")
     print(f"Audit bundle written to {bundle_path}: `coopchain verify {bundle_path}` checks it offline.")

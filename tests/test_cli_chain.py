@@ -60,3 +60,26 @@ def test_verify_refuses_a_bundle_pinned_to_another_genesis(tmp_path):
     assert run.returncode == 3 and "not the trusted" in run.stdout
     bundle = json.loads((tmp_path / "coopchain-bundle.json").read_text())
     assert bundle["type"] == "coopchain/bundle/v1"
+
+
+def test_demo_with_each_seal_builds_a_chain_that_verifies(tmp_path):
+    for seal in ("pow", "rpca16", "pos", "endorsement"):
+        folder = tmp_path / seal
+        folder.mkdir()
+        run = coopchain("demo", "--seal", seal, cwd=folder, env={})
+        assert run.returncode == 0, run.stderr
+        assert f"sealed ({seal})" in run.stdout and f"every {seal} seal checked" in run.stdout
+        check = coopchain("chain", "verify", cwd=folder, env={})
+        assert check.returncode == 0, check.stdout + check.stderr
+    other = coopchain("demo", "--seal", "signed", cwd=tmp_path / "pow", env={})
+    assert other.returncode == 2 and "created with the 'pow' seal" in other.stderr
+
+
+def test_chain_init_refuses_bad_seal_parameters(tmp_path):
+    coopchain("keys", "new", tmp_path / "node.key")
+    run = coopchain("chain", "init", "--db", f"sqlite:///{tmp_path}/l.db", "--node-key", tmp_path / "node.key", "--chain-id", "c",
+                    "--seal", "pow", "--seal-params", '{"target": "00", "interval_ms": 1000, "window": 5}')
+    assert run.returncode == 2 and "target" in run.stderr
+    run = coopchain("chain", "init", "--db", f"sqlite:///{tmp_path}/m.db", "--node-key", tmp_path / "node.key", "--chain-id", "c",
+                    "--seal", "pos", "--seal-params", "{not json")
+    assert run.returncode == 2 and "--seal-params: not JSON" in run.stderr
