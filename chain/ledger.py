@@ -162,8 +162,10 @@ class Ledger:
             parent = self.header(height)
             seal = seal_for(self.config.seal)
             ctx = seal_context(self.store, self.store, self.config, parent)
-            clock = max(timestamp if timestamp is not None else now_micros(), parent.timestamp + 1)
-            clock, first = seal.begin(ctx, self.signers, clock)
+            # The seal sees the wall clock (proof of stake bounds its search by it); the header's
+            # time is then at least the parent's + 1 µs, as verification demands.
+            clock, first = seal.begin(ctx, self.signers, timestamp if timestamp is not None else now_micros())
+            clock = max(clock, parent.timestamp + 1)
             view = StateView(self.store, parent.state_root, {})
             for i, (tx, digest) in enumerate(zip(txs, hashes)):
                 try:
