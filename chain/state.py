@@ -23,18 +23,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import rlp
-from Crypto.Hash import keccak
 
 from chain.encoding import canonical
 from chain.errors import InvalidTransaction, ensure
 from chain.transaction import Transaction
-from chain.trie import trie_get
+from chain.trie import keccak256, trie_get
 from chain.types import Hash32, Root
 
 
 def trie_key(state_key: bytes) -> bytes:
     """The secure-trie path of a state key: Keccak-256 of it."""
-    return keccak.new(digest_bits=256, data=state_key).digest()
+    return keccak256(state_key)
 
 
 def nonce_key(sender: str) -> bytes:

@@ -20,7 +20,6 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from Crypto.Hash import keccak
 
 from chain import merkle
 from chain.block import ChainConfig, Header, block_hash, check_link, decode_header, signing_bytes as header_signing_bytes
@@ -31,7 +30,7 @@ from chain.seals import seal_for, verify_seal
 from chain.state import StateView, transition
 from chain.store import SqlStore
 from chain.transaction import decode_transaction, signing_bytes
-from chain.trie import trie_update
+from chain.trie import keccak256, trie_update
 
 MAX_FUTURE_MICROS = 2 * 3600 * 10**6  # a header may run ahead of the verifier's clock by two hours (as Bitcoin's rule)
 Progress = Callable[[int, int], None]  # (blocks done, blocks in all)
@@ -61,7 +60,7 @@ class _CheckedNodes:
 
     def get(self, node_hash: bytes) -> bytes | None:
         node = self.store.get(node_hash)
-        if node is not None and keccak.new(digest_bits=256, data=node).digest() != node_hash:
+        if node is not None and keccak256(node) != node_hash:
             raise InvalidBlock(f"stored trie node {node_hash.hex()} does not hash to its key")
         return node
 

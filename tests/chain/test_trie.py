@@ -356,3 +356,13 @@ def test_verifier_runs_with_rlp_trie_and_eth_hash_blocked(proved_state):
     out = json.loads(run.stdout)
     assert out["loaded"] == []
     assert out["values"] == [None if trie_get(store, root, k) is None else trie_get(store, root, k).hex() for k in asked]
+
+
+@pytest.mark.parametrize("length", [0, 1, 31, 32, 135, 136, 137, 500])
+def test_keccak256_agrees_with_pycryptodome(length):
+    from Crypto.Hash import keccak
+
+    from chain.trie import keccak256
+
+    data = bytes(range(256)) * 2
+    assert keccak256(data[:length]) == keccak.new(digest_bits=256, data=data[:length]).digest()
