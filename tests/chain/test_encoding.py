@@ -66,3 +66,50 @@ def test_hex_bytes_names_the_field():
             hex_bytes(bad, "f")
     with pytest.raises(EncodingError, match="expected 32 bytes"):
         hex_bytes("00", "f", 32)
+
+
+# A transaction's canonical bytes, written out by hand from docs/ledger.md; the key is
+# RFC 8032 §7.1 TEST 1's (secret 9d61b1…7f60, public d75a98…511a), so the signature is
+# deterministic and checked against the published public key.
+RFC8032_TEST1_SECRET = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+RFC8032_TEST1_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+TRANSACTION_TEXT = (
+    '{"chain_id":"coopchain-demo","kind":"record","nonce":7,'
+    '"payload":{"key":"allocation/green-valley/2026-Q4","value":{"e01":"41.5","note":"Li family farm, été"}},'
+    f'"sender":"ed25519:{RFC8032_TEST1_PUBLIC}","type":"coopchain/transaction/v1"}}'
+)
+
+
+def test_transaction_signing_bytes_known_answer():
+    import hashlib
+
+    from chain.keys import PrivateKey, PublicKey
+    from chain.transaction import encode_transaction, sign_transaction, signing_bytes, transaction_hash
+
+    key = PrivateKey.from_private_bytes("ed25519", bytes.fromhex(RFC8032_TEST1_SECRET))
+    assert key.public_key.to_text() == f"ed25519:{RFC8032_TEST1_PUBLIC}"
+    payload = {"key": "allocation/green-valley/2026-Q4", "value": {"note": "Li family farm, été", "e01": "41.5"}}
+    tx = sign_transaction(key, "coopchain-demo", 7, "record", payload)
+    assert signing_bytes(tx) == TRANSACTION_TEXT.encode("utf-8")
+    PublicKey.from_text(f"ed25519:{RFC8032_TEST1_PUBLIC}").verify(tx.signature, TRANSACTION_TEXT.encode("utf-8"))
+    full = TRANSACTION_TEXT[:-1].replace(',"type"', f',"signature":"{tx.signature.hex()}","type"') + "}"
+    assert encode_transaction(tx) == full.encode("utf-8")
+    assert transaction_hash(tx) == hashlib.sha256(full.encode("utf-8")).digest()
+
+
+def test_header_bytes_known_answer():
+    import hashlib
+
+    from chain.block import Header, block_hash, encode_header, sealing_bytes
+
+    h = lambda c: bytes([c]) * 32  # noqa: E731
+    header = Header("co-op", 3, h(1), 1764629155123456, h(2), 2, h(3), h(4), {"kind": "signed"}, b"\x05" * 64)
+    body = (
+        '{"chain_id":"co-op","height":3,"history_root":"' + "04" * 32 + '","previous":"' + "01" * 32 + '",'
+        '"state_root":"' + "03" * 32 + '","timestamp":1764629155123456,"transaction_count":2,'
+        '"transactions_root":"' + "02" * 32 + '","type":"coopchain/header/v1"}'
+    )
+    assert sealing_bytes(header) == body.encode()
+    full = body[:-1].replace(',"state_root"', ',"seal":{"kind":"signed"},"signature":"' + "05" * 64 + '","state_root"') + "}"
+    assert encode_header(header) == full.encode()
+    assert block_hash(header) == hashlib.sha256(full.encode()).digest()
