@@ -67,10 +67,18 @@ def genesis_state_root(config: ChainConfig) -> tuple[Root, dict]:
     return trie_update({}, EMPTY_ROOT, {trie_key(k): v for k, v in entries.items()})
 
 
-def seal_context(store: SqlStore, nodes, config: ChainConfig, parent: Header) -> SealContext:
-    """What a seal may read when sealing or checking the block after `parent`."""
+def seal_context(store: SqlStore, nodes, config: ChainConfig, parent: Header, recent: dict | None = None) -> SealContext:
+    """What a seal may read when sealing or checking the block after `parent`.
+
+    `recent`: headers by height already decoded (chain verify streams them), read first."""
     parent_state = StateView(nodes, parent.state_root, {})
-    return SealContext(config, parent, lambda height: decode_header(store.header_bytes(height)), parent_state.get)
+
+    def header_at(height: int) -> Header:
+        if recent is not None and height in recent:
+            return recent[height]
+        return decode_header(store.header_bytes(height))
+
+    return SealContext(config, parent, header_at, parent_state.get)
 
 
 class Ledger:

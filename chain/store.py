@@ -30,7 +30,7 @@ from chain.types import Hash32
 
 TABLES = ("blocks", "transactions", "trie_nodes", "history_nodes")
 DEFAULT_URL = "sqlite:///coopchain.db"
-_NODE_CACHE = 200_000  # trie nodes kept in memory; content-addressed, so never stale
+_NODE_CACHE = 50_000  # trie nodes kept in memory (~30 MiB); content-addressed, so never stale
 
 
 @dataclass(frozen=True)

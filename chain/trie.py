@@ -157,7 +157,7 @@ def _load(nodes: NodeSource, ref: Ref) -> Node:
 # Decoded nodes by hash.  A node is named by the hash of its encoding, so an entry can never
 # go stale, whichever store it came from; RLP decoding is most of the cost of a read.
 _DECODED: dict[bytes, list] = {}
-_DECODED_LIMIT = 200_000
+_DECODED_LIMIT = 50_000  # a decoded branch is about 1.3 KB: at most ~65 MiB
 
 
 def _decode(nodes: NodeSource, node_hash: Hash32, proof: list[bytes] | None = None) -> object:

@@ -33,6 +33,7 @@ from chain.transaction import decode_transaction, signing_bytes
 from chain.trie import keccak256, trie_update
 
 MAX_FUTURE_MICROS = 2 * 3600 * 10**6  # a header may run ahead of the verifier's clock by two hours (as Bitcoin's rule)
+RECENT_HEADERS = 1100  # decoded headers kept while streaming: more than any retarget window (1,024)
 Progress = Callable[[int, int], None]  # (blocks done, blocks in all)
 
 
@@ -74,6 +75,7 @@ def _walk(store: SqlStore, progress: Progress | None, replay: bool) -> ChainRepo
     config: ChainConfig | None = None
     node_key: PublicKey | None = None
     transactions = history_nodes = 0
+    recent: dict[int, Header] = {}
     for expected, (height, stored_hash, data) in enumerate(store.block_rows()):
         try:
             if height != expected:
@@ -91,7 +93,7 @@ def _walk(store: SqlStore, progress: Progress | None, replay: bool) -> ChainRepo
                 check_link(header, parent)
             node_key.verify(header.signature, header_signing_bytes(header))
             ensure(header.timestamp <= now_micros() + MAX_FUTURE_MICROS, InvalidBlock, f"timestamp {header.timestamp} lies more than two hours ahead of this clock")
-            ctx = seal_context(store, nodes, config, parent) if parent is not None else None
+            ctx = seal_context(store, nodes, config, parent, recent) if parent is not None else None
             verify_seal(header, ctx, config)
             ensure(header.history_root == history.root(), InvalidBlock, f"history root {header.history_root.hex()}, expected {history.root().hex()}")
             rows = store.transaction_rows(height)
@@ -126,6 +128,8 @@ def _walk(store: SqlStore, progress: Progress | None, replay: bool) -> ChainRepo
             raise BadBlock(height, str(e) if not isinstance(e, KeyError) else f"a stored node it needs is missing ({e})") from e
         transactions += len(rows)
         parent = header
+        recent[height] = header  # retargeting reads the last `window` headers again
+        recent.pop(height - RECENT_HEADERS, None)
         if progress:
             progress(height + 1, total)
     if parent is None:
