@@ -7,8 +7,10 @@ state and history roots; and the stored trie and history rows each block
 added.  The first fault raises `BadBlock`, naming the block; a single changed
 byte anywhere in the four tables is found this way (tests/chain/test_tamper.py).
 
-`replay_chain` re-runs the transactions into a fresh in-memory trie, ignoring
-the stored state, and compares every state root.
+`replay_chain` re-runs the transactions into a fresh trie, ignoring the stored
+state, and compares every state root.  The fresh trie's nodes go to a scratch
+SQLite file that is deleted afterwards: every node a chain ever made would not
+fit in memory at 10^6 transactions.
 
 Memory stays flat in chain length: one block at a time, a Frontier of O(log n)
 hashes for the history tree, and the stored trie read through its nodes.
@@ -17,6 +19,8 @@ hashes for the history tree, and the stored trie read through its nodes.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,10 +70,38 @@ class _CheckedNodes:
         return node
 
 
-def _walk(store: SqlStore, progress: Progress | None, replay: bool) -> ChainReport:
+class _ScratchNodes:
+    """A throw-away node store for replay: a temporary SQLite file, no journal, no fsync."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.NamedTemporaryFile(prefix="coopchain-replay-", suffix=".db")
+        self._conn = sqlite3.connect(self._file.name)
+        self._conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; CREATE TABLE nodes (hash BLOB PRIMARY KEY, node BLOB) WITHOUT ROWID;")
+        self._recent: dict[bytes, bytes] = {}
+
+    def get(self, node_hash: bytes) -> bytes | None:
+        node = self._recent.get(node_hash)
+        if node is None:
+            row = self._conn.execute("SELECT node FROM nodes WHERE hash = ?", (node_hash,)).fetchone()
+            node = None if row is None else row[0]
+        return node
+
+    def add(self, nodes: dict[bytes, bytes]) -> None:
+        self._conn.executemany("INSERT OR IGNORE INTO nodes VALUES (?, ?)", nodes.items())
+        if len(self._recent) + len(nodes) > 50_000:
+            self._recent.clear()
+        self._recent.update(nodes)
+
+    def close(self) -> None:
+        self._conn.close()
+        self._file.close()
+
+
+def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | None) -> ChainReport:
+    """Verify (scratch None: the stored trie, every node checked) or replay (into `scratch`)."""
+    replay = scratch is not None
     total = (store.height() or 0) + 1
-    memory: dict[bytes, bytes] = {}
-    nodes = memory if replay else _CheckedNodes(store)
+    nodes = scratch if replay else _CheckedNodes(store)
     history = merkle.Frontier()
     parent: Header | None = None
     config: ChainConfig | None = None
@@ -108,7 +140,7 @@ def _walk(store: SqlStore, progress: Progress | None, replay: bool) -> ChainRepo
                 view.pending.update(seal_for(config.seal).state_changes(header.seal, height, ctx))
                 state_root, added = trie_update(nodes, parent.state_root, view.trie_changes())
             if replay:
-                memory.update(added)
+                scratch.add(added)
             else:
                 for node_hash, node in added.items():
                     ensure(store.get(node_hash) == node, InvalidBlock, f"trie node {node_hash.hex()} that this block adds is missing or altered")
@@ -163,9 +195,13 @@ def _check_no_stray_rows(store: SqlStore, head: int, transactions: int, history_
 
 def verify_chain(store: SqlStore, progress: Progress | None = None) -> ChainReport:
     """Re-check every block; raise BadBlock naming the first bad one."""
-    return _walk(store, progress, replay=False)
+    return _walk(store, progress, None)
 
 
 def replay_chain(store: SqlStore, progress: Progress | None = None) -> ChainReport:
     """Re-run every transaction into a fresh trie and compare each block's state root."""
-    return _walk(store, progress, replay=True)
+    scratch = _ScratchNodes()
+    try:
+        return _walk(store, progress, scratch)
+    finally:
+        scratch.close()
