@@ -231,12 +231,12 @@ class Ledger:
         position = tx_proof["leaf_index"]
         tx = decode_transaction(self.transactions(height)[position])
         ensure(tx.kind == "record", ChainError, f"transaction {tx_hash.hex()} is a {tx.kind!r}, not a record")
-        history = self.history()
-        proof = lambda index: None if index == head.height else merkle.inclusion_proof_json(index, head.height, history.inclusion_proof(index, head.height))  # noqa: E731
+        # The head's history tree holds blocks 0 .. head − 1; the head itself needs no proof.
+        proof = lambda index: None if index == head.height else self.block_proof(index, head.height)  # noqa: E731
         consistency = None
         if since is not None:
             ensure(0 < since <= head.height, ChainError, f"--since {since}: an earlier head lies in 1..{head.height}")
-            consistency = merkle.consistency_proof_json(since, head.height, history.consistency_proof(since, head.height))
+            consistency = self.consistency_proof(since, head.height)
         state = self.state_proof(record_key(tx.payload["key"]), head.height)
         return make_bundle(self.genesis, self.header(height), head, tx, tx_proof, proof(height), proof(0), state, consistency)
 
