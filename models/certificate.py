@@ -445,9 +445,13 @@ def relative_gap(objective: str, value: float, bound: float) -> float:
     return slack / max(1.0, abs(value))
 
 
+def _f2_takes_part(spec) -> bool:
+    return spec.kappa > 0 or spec.coordination_at_least is not None
+
+
 def gap_limit(objective: str, inst: Instance, cert: dict | None = None) -> float:
     """The largest gap a certificate may claim: F2's limits wherever F2 takes part."""
-    if objective == "F2" or objective == "scalarised" and _scalarisation(inst, cert).kappa > 0:
+    if objective == "F2" or objective == "scalarised" and _f2_takes_part(_scalarisation(inst, cert)):
         return GAP_LIMIT["F2-uniform" if inst.uniform_alpha else "F2-general"]
     return GAP_LIMIT.get(objective, GAP_LIMIT["F1"])
 
@@ -465,6 +469,10 @@ def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
         return math.exp(_psi_bound(inst, cert, Extras.none(inst.n)) / 2.0)
     spec = _scalarisation(inst, cert)
     E, e = epsilon_rows(inst, spec.constraints)
+    if spec.coordination_at_least is not None and "pieces" in cert:
+        # General α: each piece prices the floor with its own κ.
+        floor = 2.0 * math.log(spec.coordination_at_least)
+        return _psi_bound(inst, cert, Extras(E, e, spec.linear), floor) + spec.constant
     if spec.kappa == 0.0:
         lam = _multipliers(cert.get("multipliers"), len(names) + len(e), "multipliers")
         return linear_dual_bound(spec.linear, lam, np.vstack([G, E]), np.append(h, e), lo, hi) + spec.constant
@@ -474,8 +482,23 @@ def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
     return bound
 
 
-def _psi_bound(inst: Instance, cert: dict, extras: Extras) -> float:
-    """The bound on ψ + ℓ·W that the certificate's multipliers (uniform α) or pieces (general α) prove."""
+def piece_value(inst: Instance, a: float, b: float, tau: float, lam: np.ndarray, extras: Extras, kappa=None, floor=None) -> float:
+    """One piece's bound: on ψ + ℓ·W, or, with a floor ψ >= c priced by κ > 0, on ℓ·W itself.
+
+    ℓ·W <= ℓ·W + κ (ψ − c) <= κ (bound of ψ + (ℓ/κ)·W on the piece − c).
+    """
+    if floor is None:
+        return coupling_piece_bound(inst, a, b, tau, lam, extras)
+    scaled = Extras(extras.rows, extras.rhs, extras.linear / kappa)
+    return kappa * (coupling_piece_bound(inst, a, b, tau, lam, scaled) - floor)
+
+
+def _psi_bound(inst: Instance, cert: dict, extras: Extras, floor: float | None = None) -> float:
+    """The bound on ψ + ℓ·W that the certificate's multipliers (uniform α) or pieces (general α) prove.
+
+    With `floor` (general α, F2 >= D as ψ >= floor), each piece carries its own
+    multiplier 'kappa' of that constraint and the bound is on ℓ·W (see `piece_value`).
+    """
     coupling = len(coupling_rows(inst)[0])
     if inst.uniform_alpha:
         lam = _multipliers(cert.get("multipliers"), coupling + len(extras.rhs), "multipliers")
@@ -500,7 +523,12 @@ def _psi_bound(inst: Instance, cert: dict, extras: Extras) -> float:
         if tau <= 0:
             raise CertificateError(f"{where}.tau must be positive")
         lam = _multipliers(piece.get("multipliers"), coupling + 2 + len(extras.rhs), f"{where}.multipliers")
-        piece_psi = coupling_piece_bound(inst, a, b, tau, lam, extras)
+        kappa = None
+        if floor is not None:
+            kappa = _number(piece.get("kappa"), f"{where}.kappa")
+            if kappa <= 0:
+                raise CertificateError(f"{where}.kappa must be positive")
+        piece_psi = piece_value(inst, a, b, tau, lam, extras, kappa, floor)
         # Each piece states its own bound, so that no number in it goes unchecked.
         _agree(piece.get("bound"), piece_psi, f"{where}.bound")
         psi = max(psi, piece_psi)
@@ -697,7 +725,8 @@ def certificate_document(
     number per row: the coupling rows in the order of `coupling_rows`, then the
     ε-constraints.  `pieces` (F2 or a scalarisation with F2, general alpha): a list of
     (s_lo, s_hi, tau, multipliers) tiling `level_sum_range`, the multipliers covering
-    the coupling rows, the two rows of the piece, then the ε-constraints.
+    the coupling rows, the two rows of the piece, then the ε-constraints; with an F2
+    floor each piece adds its own multiplier κ of that floor: (s_lo, s_hi, tau, multipliers, κ).
     `scalarisation` (objective "scalarised"): the dict the verifier reads back
     (method, weights, kappa, constraints, chebyshev) and, for Chebyshev, `mu`.
     `inst` must be the instance of `canonical`.
@@ -711,22 +740,28 @@ def certificate_document(
         "allocation": {eid: float(w) for eid, w in zip(inst.ids, W)},
         "rows": list(names),
     }
-    extras = Extras.none(inst.n)
+    extras, floor = Extras.none(inst.n), None
     if scalarisation is not None:
         cert["scalarisation"] = scalarisation
         if mu is not None:
             cert["mu"] = [float(x) for x in mu]
         spec = _scalarisation(inst, cert)
         cert["rows"] += [f"epsilon[{name}]" for name, _ in spec.constraints]
-        if spec.kappa > 0:
-            E, e = epsilon_rows(inst, spec.constraints)
+        E, e = epsilon_rows(inst, spec.constraints)
+        if spec.coordination_at_least is not None and pieces is not None:
+            extras, floor = Extras(E, e, spec.linear), 2.0 * math.log(spec.coordination_at_least)
+        elif spec.kappa > 0:
             extras = Extras(E, e, spec.linear / spec.kappa)
     if pieces is not None:
         cert["rows"][len(names) : len(names)] = ["level_sum_max", "level_sum_min"]
         cert["pieces"] = []
-        for a, b, tau, lam in pieces:
-            bound = coupling_piece_bound(inst, a, b, tau, np.asarray(lam), extras)
-            cert["pieces"].append({"s": [float(a), float(b)], "tau": float(tau), "multipliers": [float(x) for x in lam], "bound": bound})
+        for a, b, tau, lam, *kappa in pieces:
+            kappa = float(kappa[0]) if floor is not None else None
+            bound = piece_value(inst, a, b, tau, np.asarray(lam), extras, kappa, floor)
+            piece = {"s": [float(a), float(b)], "tau": float(tau), "multipliers": [float(x) for x in lam], "bound": bound}
+            if kappa is not None:
+                piece["kappa"] = kappa
+            cert["pieces"].append(piece)
     else:
         cert["multipliers"] = [float(x) for x in multipliers]
     W = np.asarray(W, dtype=float)

@@ -38,6 +38,7 @@ from models.certificate import (
     GAP_LIMIT,
     Instance,
     certificate_document,
+    coupling_piece_bound,
     coupling_rows,
     enterprise_box,
     evaluate,
@@ -47,7 +48,7 @@ from models.certificate import (
     piece_rows,
     secant_slope,
 )
-from models.feasibility import make_feasible
+from models.feasibility import NoFeasibleAllocation, make_feasible
 from models.solution import Solution, certified_solution
 
 Progress = Callable[[float, str], None]
@@ -180,17 +181,26 @@ def _minimise(dual: _PieceDual, lam: np.ndarray, good_enough: Callable[[_Dual], 
         step[~np.isfinite(step)] = 0.0
         if -float(d.grad @ step) <= _CONVERGED * max(1.0, abs(d.q)):
             return d  # the predicted decrease is below rounding: converged
-        t, improved = 1.0, None
-        for _ in range(60):
-            trial = dual.at(np.maximum(d.lam + t * step, 0.0))
-            if trial.q <= d.q + 1e-4 * float(d.grad @ (trial.lam - d.lam)):
-                improved = trial
-                break
-            t *= 0.5
-        if improved is None or improved.q >= d.q:
+        improved = _line_search(dual, d, step)
+        if improved is None:
+            # A singular curvature (every enterprise at a bound) can make the Newton step
+            # useless far from the optimum; the projected gradient still descends.
+            improved = _line_search(dual, d, -d.grad * max(1.0, float(np.abs(d.lam).max())) / max(1e-300, float(np.abs(d.grad).max())))
+        if improved is None:
             return d  # converged to rounding: no step decreases q
         d = improved
     return d
+
+
+def _line_search(dual: _PieceDual, d: _Dual, step: np.ndarray) -> _Dual | None:
+    """Armijo backtracking along `step`, projected on lam >= 0; None if no point decreases q."""
+    t = 1.0
+    for _ in range(60):
+        trial = dual.at(np.maximum(d.lam + t * step, 0.0))
+        if trial.q <= d.q + 1e-4 * float(d.grad @ (trial.lam - d.lam)) and trial.q < d.q:
+            return trial
+        t *= 0.5
+    return None
 
 
 @dataclass(order=True)
@@ -256,6 +266,100 @@ def maximise_psi(inst: Instance, extras: Extras, psi_tol: float, progress: Progr
     ordered = sorted(heap, key=lambda p: p.s_lo)
     pieces = [(p.s_lo, p.s_hi, p.z[-1], p.z[:-1]) for p in ordered]
     return CoordinationResult(best_W, best_value, -heap[0].neg_bound, None, pieces)
+
+
+@dataclass(frozen=True, eq=False)
+class FloorResult:
+    """max ℓ·W subject to ψ >= c: the best allocation, its value, the bound and the pieces that prove it."""
+
+    allocation: np.ndarray
+    value: float
+    bound: float
+    pieces: list  # (s_lo, s_hi, tau, multipliers, kappa)
+
+
+def maximise_linear_with_floor(inst: Instance, extras: Extras, floor: float, start: np.ndarray, tol: float) -> FloorResult:
+    """max ℓ·W (ℓ = extras.linear) over feasible W with the extra rows and ψ(W) >= floor, general α.
+
+    ψ is not concave, so one multiplier of ψ >= floor can leave a duality gap.  On a
+    piece of S the concave over-estimator of ψ (models.certificate.coupling_piece_bound)
+    replaces ψ; the relaxed problem is convex, and its bound min over κ > 0 of
+    κ (bound of ψ + (ℓ/κ)·W − floor) is found by bisection on κ: the derivative is
+    ψ̂(W_κ) − floor, which grows with κ.  Branch and bound over S then splits the
+    piece with the highest bound until the bounds meet the best allocation found
+    whose true ψ meets the floor.  `start` is such an allocation (e.g. max ψ).
+    """
+    s_min, s_max = level_sum_range(inst)
+    best_W = start
+    best_value = float(extras.linear @ start)
+    scale = max(1.0, abs(best_value))
+
+    def offer(W: np.ndarray) -> None:
+        nonlocal best_W, best_value
+        try:
+            V = make_feasible(inst, W, extras.rows, extras.rhs)
+        except NoFeasibleAllocation:
+            return
+        if log_coupling(inst, V) < floor:
+            # The relaxation's maximiser meets the floor only through the over-estimate of ψ;
+            # the shortest step towards `start` (which meets it) on the segment does too.
+            # Both ends meet the linear constraints, so every point between does.
+            lo, hi = 0.0, 1.0
+            for _ in range(50):
+                t = 0.5 * (lo + hi)
+                if log_coupling(inst, V + t * (start - V)) >= floor:
+                    hi = t
+                else:
+                    lo = t
+            V = V + hi * (start - V)
+        value = float(extras.linear @ V)
+        if value > best_value and log_coupling(inst, V) >= floor:
+            best_W, best_value = V, value
+
+    def piece(s_lo: float, s_hi: float, kappa: float, z0: np.ndarray | None) -> _Piece:
+        best = (math.inf, kappa, z0)
+        lo, hi = 0.0, math.inf
+        for _ in range(60):
+            dual = _PieceDual(inst, Extras(extras.rows, extras.rhs, extras.linear / kappa), s_lo, s_hi)
+            z = dual.start() if z0 is None else z0
+            d = _minimise(dual, z, lambda d, k=kappa: k * (d.q - floor) <= best_value + tol * scale)
+            bound = kappa * (d.q - floor)
+            if bound < best[0]:
+                best = (bound, kappa, d.lam)
+            offer(d.W)
+            if bound <= best_value + tol * scale:
+                break  # pruned: nothing on this piece beats the best allocation
+            # ψ̂ at the Lagrangian maximiser against the floor: the sign of dΦ/dκ.
+            slope = d.q - float(extras.linear @ d.W) / kappa - floor
+            z0 = d.lam
+            if slope < 0:
+                lo = kappa
+                kappa = kappa * 4.0 if math.isinf(hi) else math.sqrt(lo * hi)
+            else:
+                hi = kappa
+                kappa = kappa / 4.0 if lo == 0.0 else math.sqrt(lo * hi)
+            if not math.isinf(hi) and lo > 0 and hi / lo < 1 + 1e-9:
+                break
+        bound, kappa, z = best
+        extras_k = Extras(extras.rows, extras.rhs, extras.linear / kappa)
+        proven = kappa * (coupling_piece_bound(inst, s_lo, s_hi, z[-1], z[:-1], extras_k) - floor)
+        return _Piece(-proven, s_lo, s_hi, np.append(z, kappa))
+
+    heap = [piece(s_min, s_max, scale, None)]
+    while True:
+        top = heap[0]
+        if -top.neg_bound - best_value <= tol * scale or len(heap) >= _MAX_PIECES:
+            break
+        mid = 0.5 * (top.s_lo + top.s_hi)
+        if not top.s_lo < mid < top.s_hi:
+            break
+        heapq.heappop(heap)
+        kappa, z = float(top.z[-1]), top.z[:-1]
+        heapq.heappush(heap, piece(top.s_lo, mid, kappa, z))
+        heapq.heappush(heap, piece(mid, top.s_hi, kappa, z))
+    ordered = sorted(heap, key=lambda p: p.s_lo)
+    pieces = [(p.s_lo, p.s_hi, p.z[-2], p.z[:-2], p.z[-1]) for p in ordered]
+    return FloorResult(best_W, best_value, -heap[0].neg_bound, pieces)
 
 
 def maximise_coordination(inst: Instance, canonical: str, progress: Progress | None = None) -> Solution:

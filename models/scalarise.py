@@ -12,8 +12,8 @@ log F2 is a strictly increasing function of F2, so an optimum of this shape is a
 efficient point of (F1, F2, F3) exactly when it would be with F2 itself, and it
 keeps the problem within the certified methods: an LP on HiGHS when κ = 0, the
 Lagrangian method of models.coordination when κ > 0.  F2 as an ε-constraint
-(F2 >= D) is priced by one more multiplier, found by bisection; that is exact
-where ψ is concave, with uniform α, and refused with general α.  The augmented Chebyshev scalarisation takes the
+(F2 >= D) is priced by one more multiplier, found by bisection (uniform α, where
+ψ is concave), or by one multiplier per piece of S (general α).  The augmented Chebyshev scalarisation takes the
 linear objectives only.
 """
 
@@ -37,7 +37,7 @@ from models.certificate import (
     linear_objective,
     log_coupling,
 )
-from models.coordination import maximise_psi
+from models.coordination import maximise_linear_with_floor, maximise_psi
 from models.feasibility import NoFeasibleAllocation, make_feasible
 from models.formulation import formulate, highs_lp, new_highs
 from models.front import OBJECTIVE_SENSE
@@ -200,8 +200,9 @@ def _certified(
 
 
 def _solution(inst: Instance, method: str, sentence: str, cert: dict, W: np.ndarray, start: float) -> Solution:
-    kappa = cert.get("scalarisation", {}).get("kappa", 0.0)
-    limit = GAP_LIMIT[("F2-uniform" if inst.uniform_alpha else "F2-general") if kappa > 0 else "F1"]
+    spec = cert.get("scalarisation", {})
+    f2 = spec.get("kappa", 0.0) > 0 or spec.get("coordination_at_least") is not None
+    limit = GAP_LIMIT[("F2-uniform" if inst.uniform_alpha else "F2-general") if f2 else "F1"]
     proven = f"{sentence} Certified optimal for this scalarisation"
     return certified_solution(method, inst.ids, W, evaluate(inst, W), cert, limit, proven, {"solve": time.perf_counter() - start})
 
@@ -255,9 +256,6 @@ def epsilon_constraint(
         raise ScalarisationError("F2 cannot be both the objective and a limit")
     if floor is not None and not 0 < floor <= 1:
         raise ScalarisationError(f"the F2 limit must lie in (0, 1], not {floor:g}")
-    if floor is not None and not inst.uniform_alpha:
-        # With general α, ψ is not concave and one multiplier can leave a duality gap.
-        raise ScalarisationError("F2 as an ε-constraint needs uniform alpha; with general alpha make F2 the objective and limit F1 and F3")
     at_least = {k: max_sense(k, v) for k, v in limits.items()}
     weights, kappa = _primary(objective)
     if augmented and limits:
@@ -285,8 +283,8 @@ def _with_coordination_floor(inst: Instance, canonical: str, sentence: str, star
     For μ >= 0 the maximiser W_μ of ℓ·W + μ ψ is a certified scalarised optimum, and
     ψ(W_μ) grows with μ.  Bisection finds the smallest μ whose W_μ meets ψ >= c =
     2 log floor; then ℓ·W_μ is optimal up to μ (ψ(W_μ) − c), which the certificate
-    (weights ℓ, κ = μ, coordination_at_least) proves.  ψ is concave for uniform α,
-    the only case this is called for, so there is no duality gap.
+    (weights ℓ, κ = μ, coordination_at_least) proves.  ψ is concave for uniform α, so
+    there is no duality gap; with general α the floor is priced piece by piece.
     """
     c = 2.0 * math.log(floor)
     problem = ScalarisedProblem(inst, tuple(dict.fromkeys([*weights, *at_least, "F2"])))
@@ -326,6 +324,14 @@ def _with_coordination_floor(inst: Instance, canonical: str, sentence: str, star
             hi, result, psi = mid, trial, trial_psi
         else:
             lo = mid
+    if not inst.uniform_alpha:
+        # ψ is not concave: the multiplier's allocation meets the floor, but its bound can
+        # leave a duality gap, so the floor is priced piece by piece over S instead
+        # (models.coordination.maximise_linear_with_floor), from that allocation.
+        tol = GAP_LIMIT["F2-general"] * 1e-2
+        found = maximise_linear_with_floor(inst, Extras(E, e, linear), c, result.allocation, tol)
+        cert = certificate_document(canonical, inst, "scalarised", found.allocation, pieces=found.pieces, scalarisation=spec)
+        return _solution(inst, "epsilon", sentence, cert, found.allocation, start)
     spec["kappa"] = hi
     cert = certificate_document(
         canonical, inst, "scalarised", result.allocation, multipliers=result.multipliers, pieces=result.pieces, scalarisation=spec

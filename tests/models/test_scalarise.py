@@ -84,10 +84,6 @@ def test_epsilon_constraint_with_a_floor_on_f2(prepared):
     from models.solve import solve
 
     inst = prepared.instance
-    if not inst.uniform_alpha:
-        with pytest.raises(ScalarisationError, match="needs uniform alpha"):
-            epsilon_constraint(inst, prepared.canonical, "F1", {"F2": 0.5})
-        return
     low, high = solve(prepared, "F1").values.F2, solve(prepared, "F2").values.F2
     floor = 0.5 * (low + high)
     solution = epsilon_constraint(inst, prepared.canonical, "F1", {"F2": floor})
@@ -99,13 +95,28 @@ def test_epsilon_constraint_with_a_floor_on_f2(prepared):
         reference = cp.Problem(cp.Maximize(f(inst, "F1", W)), constraints)
         reference.solve(solver="CLARABEL")
         assert solution.values.F1 == pytest.approx(reference.value, rel=1e-6)
+    else:
+        # F2 >= floor is not convex; for fixed S = Σ U it is (log n + mean log U + log T − log S
+        # >= 2 log floor), so the best over a grid of S is a feasible, lower reference.
+        best = -np.inf
+        u_lo = inst.u0 + inst.g * np.maximum(inst.volume_min, 0)
+        u_hi = inst.u0 + inst.g * inst.volume_max
+        for level in np.linspace(u_lo.sum(), u_hi.sum(), 41)[1:-1]:
+            W = cp.Variable(inst.n)
+            U = inst.u0 + cp.multiply(inst.g, W)
+            floor_at_s = 2 * np.log(floor) - np.log(inst.n) + np.log(level)
+            constraints = spec_constraints(inst, W) + [cp.sum(U) == level, cp.sum(cp.log(U)) / inst.n + cp.log(inst.alpha @ U) >= floor_at_s]
+            problem = cp.Problem(cp.Maximize(f(inst, "F1", W)), constraints)
+            problem.solve(solver="CLARABEL")
+            if problem.status == "optimal":
+                best = max(best, problem.value)
+        assert solution.values.F1 >= best * (1 - 1e-7)
+        assert solution.values.F1 <= best * (1 + 1e-2)
 
 
 def test_unreachable_f2_floor_is_infeasible_with_the_reachable_most(prepared):
     from models.solve import solve
 
-    if not prepared.instance.uniform_alpha:
-        pytest.skip("an F2 floor is refused with general alpha (tested above)")
     best = solve(prepared, "F2").values.F2
     solution = epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F2": min(1.0, best * 1.01)})
     assert solution.status == "infeasible" and "the most it can reach" in solution.message
@@ -147,6 +158,25 @@ def test_tampered_scalarisation_fails(prepared):
     cert["scalarised_value"] *= 1.001
     with pytest.raises(CertificateError, match="scalarised_value"):
         verify_certificate(cert)
+
+
+def test_tampered_f2_floor_certificate_fails(prepared):
+    """An F2 floor's certificate: raising the floor, or any piece's multiplier of it, breaks the proof."""
+    from models.solve import solve
+
+    low, high = solve(prepared, "F1").values.F2, solve(prepared, "F2").values.F2
+    solution = epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F2": 0.5 * (low + high)})
+    assert solution.success
+    verify_certificate(json.loads(json.dumps(solution.certificate)))
+    cert = json.loads(json.dumps(solution.certificate))
+    cert["scalarisation"]["coordination_at_least"] *= 0.99  # a lower floor: the proven bound no longer applies
+    with pytest.raises(CertificateError):
+        verify_certificate(cert)
+    if "pieces" in solution.certificate:
+        cert = json.loads(json.dumps(solution.certificate))
+        cert["pieces"][len(cert["pieces"]) // 2]["kappa"] *= 1.5
+        with pytest.raises(CertificateError, match="pieces"):
+            verify_certificate(cert)
 
 
 def test_what_cannot_be_asked_is_refused_with_a_reason(prepared):
