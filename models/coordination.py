@@ -59,6 +59,8 @@ _AIM = 1e-2
 _MAX_NEWTON_STEPS = 200
 # A Newton step that promises less than this (relative) is rounding noise.
 _CONVERGED = 1e-15
+# A Newton step that promises more than this (relative) but finds no descent is not converged.
+_FAR = 1e-9
 # Branch and bound stops splitting here and reports what it has proven; at n = 100,000
 # rounding in the dual's sum stops the bounds improving near a gap of 1e-9 in D.
 _MAX_PIECES = 400
@@ -179,12 +181,13 @@ def _minimise(dual: _PieceDual, lam: np.ndarray, good_enough: Callable[[_Dual], 
             if not np.all(np.isfinite(step)) or scale == 0.0:
                 step[free] = -d.grad[free]
         step[~np.isfinite(step)] = 0.0
-        if -float(d.grad @ step) <= _CONVERGED * max(1.0, abs(d.q)):
+        predicted = -float(d.grad @ step)
+        if predicted <= _CONVERGED * max(1.0, abs(d.q)):
             return d  # the predicted decrease is below rounding: converged
         improved = _line_search(dual, d, step)
-        if improved is None:
-            # A singular curvature (every enterprise at a bound) can make the Newton step
-            # useless far from the optimum; the projected gradient still descends.
+        if improved is None and predicted > _FAR * max(1.0, abs(d.q)):
+            # Far from the optimum a singular curvature (every enterprise at a bound) can make
+            # the Newton step useless; the projected gradient still descends.
             improved = _line_search(dual, d, -d.grad * max(1.0, float(np.abs(d.lam).max())) / max(1e-300, float(np.abs(d.grad).max())))
         if improved is None:
             return d  # converged to rounding: no step decreases q
@@ -197,8 +200,8 @@ def _line_search(dual: _PieceDual, d: _Dual, step: np.ndarray) -> _Dual | None:
     t = 1.0
     for _ in range(60):
         trial = dual.at(np.maximum(d.lam + t * step, 0.0))
-        if trial.q <= d.q + 1e-4 * float(d.grad @ (trial.lam - d.lam)) and trial.q < d.q:
-            return trial
+        if trial.q <= d.q + 1e-4 * float(d.grad @ (trial.lam - d.lam)):
+            return trial if trial.q < d.q else None  # equal: rounding, nothing to gain
         t *= 0.5
     return None
 
