@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from common import ROOT  # bench/ is on sys.path when a bench runs
+from common import markdown_table
 from common import rss_mib
 
 sys.path.insert(0, str(ROOT))
@@ -116,12 +117,6 @@ def measure(leaves: int, samples: int, seed: int) -> dict:
         "ops": {name: {"median_us": statistics.median(v), "p99_us": percentile(v, 0.99), "max_us": max(v)}
                 for name, v in timings.items()},
     }
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

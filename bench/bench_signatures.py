@@ -35,6 +35,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from common import ROOT  # bench/ is on sys.path when a bench runs
+from common import markdown_table
 
 sys.path.insert(0, str(ROOT))  # chain.keys, for the last two rows
 
@@ -153,12 +154,6 @@ def measure_ours(items: list[Item], repeat: int) -> dict:
 
 
 # --- report ------------------------------------------------------------------------------
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def fmt(x: float | None, spec: str = ",.0f") -> str:

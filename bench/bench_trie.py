@@ -33,6 +33,7 @@ import sys
 import time
 
 from common import ROOT  # bench/ is on sys.path when a bench runs
+from common import markdown_table
 from common import rss_mib as _rss_mib
 
 MARK = "BENCH-RESULT "
@@ -148,12 +149,6 @@ def measure(kind: str, args) -> dict:
             out["wall_s"] = time.perf_counter() - t0
             return out
     raise SystemExit(f"{kind} worker failed:\n{proc.stderr}")
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def rows(ours: dict, theirs: dict, args) -> list[list[str]]:

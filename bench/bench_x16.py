@@ -31,6 +31,7 @@ import sys
 import time
 
 from common import ROOT  # bench/ is on sys.path when a bench runs
+from common import markdown_table
 
 sys.path.insert(0, str(ROOT))  # chain.x16
 
@@ -95,12 +96,6 @@ def table(rows: list[tuple[str, str, float]]) -> tuple[list[str], list[list[str]
     anchor = rows[0][2]
     header = ["function", "input", "hashes/s", "µs/hash", "SHA-256d / this"]
     return header, [[name, size, f"{rate:,.0f}", f"{1e6 / rate:.2f}", f"{anchor / rate:.1f}"] for name, size, rate in rows]
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
