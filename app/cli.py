@@ -168,7 +168,7 @@ def cmd_demo(args) -> int:
     print(_side_by_side(prepared.instance, solutions, names))
     print()
     for objective, solution in solutions.items():
-        print(f"  {objective}: {solution.message}; certificate verified offline")
+        print(f"  {objective}: {solution.message.rstrip('.')}; certificate verified offline")
     from models.augmecon import augmecon
     from models.picks import compromise_picks
 

@@ -34,6 +34,10 @@ def _ledger(url: str | None, node_key_path: str | None = None):
         raise CommandError(str(e)) from e
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def cmd_keys_new(args) -> int:
     from chain.keys import PrivateKey
 
@@ -86,7 +90,7 @@ def _walk(args, replay: bool) -> int:
         close()
         store.close()
     what = "replayed: every state root matches" if replay else "valid: every hash, signature, seal, root and timestamp checks"
-    print(f"{what}; {report.blocks} blocks, {report.transactions} transactions, head {report.head_hash.hex()}, state root {report.state_root.hex()}")
+    print(f"{what}; {_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, head {report.head_hash.hex()}, state root {report.state_root.hex()}")
     return EXIT_OK
 
 
@@ -228,5 +232,5 @@ def demo_commit(db: str | None, key_dir: Path, record_key: str, value: dict, sea
     ledger.close()
     print(f"\nCommitted to the ledger at {url}: block {block.header.height}, transaction {transaction_hash(tx).hex()[:16]}…, "
           f"sealed ({seal}) in {sealed:.2f} s")
-    print(f"chain verify: valid ({report.blocks} blocks, {report.transactions} transactions, every {seal} seal checked); keys in {key_dir}/ (mode 0600)")
+    print(f"chain verify: valid ({_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, every {seal} seal checked); keys in {key_dir}/ (mode 0600)")
     print(f"Audit bundle written to {bundle_path}: `coopchain verify {bundle_path}` checks it offline.")

@@ -23,7 +23,7 @@ def test_init_record_verify_replay_bundle(tmp_path):
     again = coopchain("chain", "init", "--db", db, "--node-key", tmp_path / "node.key", "--chain-id", "co-op")
     assert again.returncode == 2 and "already holds a chain" in again.stderr
     verify = coopchain("chain", "verify", "--db", db)
-    assert verify.returncode == 0 and "1 blocks, 0 transactions" in verify.stdout
+    assert verify.returncode == 0 and "1 block, 0 transactions" in verify.stdout
     replay = coopchain("chain", "replay", "--db", db)
     assert replay.returncode == 0 and replay.stdout.startswith("replayed")
 
