@@ -41,6 +41,8 @@ FEASIBILITY_TOLERANCE = 1e-9
 # is deterministic up to the summation order of numpy on another machine (a few ulps),
 # so any material change of a number is caught.
 AGREEMENT_TOLERANCE = 1e-12
+# A relative gap below −NEGATIVE_GAP means the "bound" is below a feasible value (rounding stays far inside it).
+NEGATIVE_GAP = 1e-9
 # Largest relative gap a certificate may claim, per objective (issue 3, SPEC §7).
 GAP_LIMIT = {"F1": 1e-7, "F3": 1e-7, "F2-uniform": 1e-7, "F2-general": 1e-6}
 
@@ -469,7 +471,7 @@ def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
         return math.exp(_psi_bound(inst, cert, Extras.none(inst.n)) / 2.0)
     spec = _scalarisation(inst, cert)
     E, e = epsilon_rows(inst, spec.constraints)
-    if spec.coordination_at_least is not None and "pieces" in cert:
+    if spec.coordination_at_least is not None and not inst.uniform_alpha:
         # General α: each piece prices the floor with its own κ.
         floor = 2.0 * math.log(spec.coordination_at_least)
         return _psi_bound(inst, cert, Extras(E, e, spec.linear), floor) + spec.constant
@@ -501,6 +503,8 @@ def _psi_bound(inst: Instance, cert: dict, extras: Extras, floor: float | None =
     """
     coupling = len(coupling_rows(inst)[0])
     if inst.uniform_alpha:
+        if floor is not None:
+            raise CertificateError("with uniform alpha an F2 floor is priced by the scalarisation's kappa, not per piece")
         lam = _multipliers(cert.get("multipliers"), coupling + len(extras.rhs), "multipliers")
         return uniform_coupling_bound(inst, lam, extras)
     pieces = cert.get("pieces")
@@ -710,6 +714,9 @@ def verify_certificate(cert: dict) -> Verified:
     gap = relative_gap(objective, value, bound)
     if not isinstance(cert.get("gap"), (int, float)) or abs(cert["gap"] - gap) > AGREEMENT_TOLERANCE:
         raise CertificateError(f"the certificate claims gap = {cert.get('gap')!r}, but it is {gap!r}")
+    if gap < -NEGATIVE_GAP:
+        # A bound is never below a feasible value; one that is proves nothing.
+        raise CertificateError(f"the bound {bound!r} lies below the allocation's value: it is not a bound (gap {gap:.3g})")
     limit = gap_limit(objective, inst, cert)
     if gap > limit:
         raise CertificateError(f"the gap {gap:.3g} exceeds the limit {limit:g} for {objective}: optimality is not proven")

@@ -177,6 +177,16 @@ def test_tampered_f2_floor_certificate_fails(prepared):
         cert["pieces"][len(cert["pieces"]) // 2]["kappa"] *= 1.5
         with pytest.raises(CertificateError, match="pieces"):
             verify_certificate(cert)
+    else:
+        # A forgery found in review: a worse allocation, κ = 0 and an empty 'pieces' list made
+        # the verifier take the per-piece path for uniform α, whose "bound" lay below the value.
+        worse = epsilon_constraint(prepared.instance, prepared.canonical, "F2", {"F1": 0.0}).certificate
+        cert = json.loads(json.dumps(solution.certificate))
+        cert["allocation"] = worse["allocation"]
+        cert["scalarisation"]["kappa"] = 0
+        cert["pieces"] = []
+        with pytest.raises(CertificateError):
+            verify_certificate(cert)
 
 
 def test_what_cannot_be_asked_is_refused_with_a_reason(prepared):
