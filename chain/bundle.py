@@ -67,7 +67,7 @@ def record_state_value(tx: Transaction) -> bytes:
     return bytes([0xF8, len(item)]) + item  # a list of 66 bytes: 0xf7 + one length byte
 
 
-def make_bundle(genesis: Header, block: Header, head: Header, tx: Transaction, transaction_proof: dict, block_proof: dict | None, genesis_proof: dict | None, state_proof: list[bytes], consistency: dict | None = None) -> dict:
+def make_bundle(genesis: Header, block: Header, head: Header, tx: Transaction, transaction_proof: dict, block_proof: dict | None, genesis_proof: dict | None, state_proof: list[bytes], consistency: dict | None = None, earlier_head_proof: dict | None = None) -> dict:
     doc = {
         "type": BUNDLE_TYPE,
         "genesis": header_json(genesis),
@@ -81,6 +81,8 @@ def make_bundle(genesis: Header, block: Header, head: Header, tx: Transaction, t
     }
     if consistency is not None:
         doc["consistency"] = consistency
+    if earlier_head_proof is not None:
+        doc["earlier_head_proof"] = earlier_head_proof
     return doc
 
 
@@ -146,13 +148,21 @@ def _verify(doc: dict, trusted_genesis: bytes | None, earlier_head: dict | None)
         node.verify(old.signature, signing_bytes(old))
         ensure("consistency" in doc, InvalidBundle, "the bundle carries no consistency proof from the earlier head")
         c = merkle.parse_consistency_proof_json(doc["consistency"])
-        # Sizes count blocks: the history tree of a head at height h holds h + 1 leaves once h is appended,
-        # so the earlier head's own hash must be leaf `old.height` of a tree of head.height leaves.
+        # The earlier head's history root covers blocks 0 .. old.height − 1 (the consistency proof);
+        # the earlier head itself must then be leaf old.height of the head's history (or be the head).
         ensure(c.first == old.height and c.second == head.height, InvalidBundle, f"consistency: from {c.first} to {c.second}, need {old.height} to {head.height}")
         try:
             merkle.verify_consistency(c.first, c.second, old.history_root, head.history_root, c.path)
         except InvalidProof as e:
             raise InvalidBundle(f"consistency: the head does not extend the earlier head ({e})") from e
+        if old.height == head.height:
+            ensure(block_hash(old) == block_hash(head), InvalidBundle, "earlier head: another block at the head's height (a fork)")
+        else:
+            ensure(isinstance(doc.get("earlier_head_proof"), dict), InvalidBundle, "the bundle carries no inclusion proof of the earlier head")
+            proof = merkle.parse_inclusion_proof_json(doc["earlier_head_proof"])
+            ensure(proof.leaf_index == old.height and proof.tree_size == head.height, InvalidBundle,
+                   f"earlier_head_proof: proves leaf {proof.leaf_index} of {proof.tree_size}, need {old.height} of {head.height}")
+            _inclusion("earlier_head_proof (the earlier head is not in this chain: a fork)", merkle.leaf_hash(block_hash(old)), proof, head.history_root)
 
     key = tx.payload.get("key") if tx.kind == "record" else None
     ensure(isinstance(key, str), InvalidBundle, "only record transactions have a state proof in this bundle version")

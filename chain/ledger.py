@@ -233,12 +233,12 @@ class Ledger:
         ensure(tx.kind == "record", ChainError, f"transaction {tx_hash.hex()} is a {tx.kind!r}, not a record")
         # The head's history tree holds blocks 0 .. head − 1; the head itself needs no proof.
         proof = lambda index: None if index == head.height else self.block_proof(index, head.height)  # noqa: E731
-        consistency = None
+        consistency = earlier = None
         if since is not None:
             ensure(0 < since <= head.height, ChainError, f"--since {since}: an earlier head lies in 1..{head.height}")
-            consistency = self.consistency_proof(since, head.height)
+            consistency, earlier = self.consistency_proof(since, head.height), proof(since)
         state = self.state_proof(record_key(tx.payload["key"]), head.height)
-        return make_bundle(self.genesis, self.header(height), head, tx, tx_proof, proof(height), proof(0), state, consistency)
+        return make_bundle(self.genesis, self.header(height), head, tx, tx_proof, proof(height), proof(0), state, consistency, earlier)
 
     def state_proof(self, state_key: bytes, height: int | None = None) -> list[bytes]:
         """The trie nodes, root to leaf, that prove `state_key`'s value (or absence) at `height`."""

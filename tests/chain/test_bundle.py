@@ -68,6 +68,36 @@ def test_consistency_from_an_earlier_head(chain):
         verify_bundle(ledger.bundle(transaction_hash(txs[5])), earlier_head=earlier)
 
 
+def test_a_fork_of_the_auditors_earlier_head_is_refused(tmp_path):
+    """Two chains share blocks 0 .. 2 and differ at 3: a bundle of one cannot extend the other's head 3."""
+    import shutil
+
+    node, user = PrivateKey.generate("ed25519"), PrivateKey.generate("ed25519")
+    a = Ledger.create(f"sqlite:///{tmp_path}/a.db", node, CHAIN)
+    for i in range(2):
+        a.commit([sign_transaction(user, CHAIN, i, "record", {"key": f"k{i}", "value": i})])
+    a.store.conn.execute("PRAGMA wal_checkpoint(FULL)")
+    shutil.copy(tmp_path / "a.db", tmp_path / "b.db")
+    a.commit([sign_transaction(user, CHAIN, 2, "record", {"key": "pay", "value": "to alice"})])
+    held = header_json(a.head())
+    b = Ledger.open(f"sqlite:///{tmp_path}/b.db", node)
+    b.commit([sign_transaction(user, CHAIN, 2, "record", {"key": "pay", "value": "to mallory"})])
+    tx = sign_transaction(user, CHAIN, 3, "record", {"key": "z", "value": 1})
+    b.commit([tx])
+    with pytest.raises(InvalidBundle, match="fork"):
+        verify_bundle(b.bundle(transaction_hash(tx), since=3), earlier_head=held)
+    a.commit([sign_transaction(user, CHAIN, 3, "record", {"key": "z", "value": 2})])
+    with pytest.raises(InvalidBundle, match="fork"):
+        verify_bundle(b.bundle(transaction_hash(tx), since=4), earlier_head=header_json(a.head()))
+    verify_bundle(a.bundle(_last_tx(a), since=3), earlier_head=held)  # the honest chain extends it
+
+
+def _last_tx(ledger):
+    from chain.transaction import decode_transaction
+
+    return transaction_hash(decode_transaction(ledger.transactions(ledger.height())[0]))
+
+
 def test_an_untrusted_genesis_is_refused(chain):
     ledger, txs = chain
     with pytest.raises(InvalidBundle, match="not the trusted"):
