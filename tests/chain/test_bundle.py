@@ -87,7 +87,7 @@ def test_a_fork_of_the_auditors_earlier_head_is_refused(tmp_path):
     with pytest.raises(InvalidBundle, match="fork"):
         verify_bundle(b.bundle(transaction_hash(tx), since=3), earlier_head=held)
     a.commit([sign_transaction(user, CHAIN, 3, "record", {"key": "z", "value": 2})])
-    with pytest.raises(InvalidBundle, match="fork"):
+    with pytest.raises(InvalidBundle, match="fork|does not extend"):  # its history already differs at block 3
         verify_bundle(b.bundle(transaction_hash(tx), since=4), earlier_head=header_json(a.head()))
     verify_bundle(a.bundle(_last_tx(a), since=3), earlier_head=held)  # the honest chain extends it
 
