@@ -81,7 +81,10 @@ def test_a_fork_of_the_auditors_earlier_head_is_refused(tmp_path):
     a.commit([sign_transaction(user, CHAIN, 2, "record", {"key": "pay", "value": "to alice"})])
     held = header_json(a.head())
     b = Ledger.open(f"sqlite:///{tmp_path}/b.db", node)
-    b.commit([sign_transaction(user, CHAIN, 2, "record", {"key": "pay", "value": "to mallory"})])
+    mallory = sign_transaction(user, CHAIN, 2, "record", {"key": "pay", "value": "to mallory"})
+    b.commit([mallory])
+    with pytest.raises(InvalidBundle, match="another block at the head's height"):
+        verify_bundle(b.bundle(transaction_hash(mallory), since=3), earlier_head=held)
     tx = sign_transaction(user, CHAIN, 3, "record", {"key": "z", "value": 1})
     b.commit([tx])
     with pytest.raises(InvalidBundle, match="fork"):
