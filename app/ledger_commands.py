@@ -142,21 +142,44 @@ def verify_bundle_file(document: dict, genesis: str | None, since: str | None) -
     value = record.transaction.payload["value"]
     said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()[:16]}…) in block {record.height}, current at head {record.head_height}"
     if isinstance(value, dict) and "certificate" in value:
-        from models.certificate import CertificateError, verify_certificate
-
         try:
-            verified = verify_certificate(json.loads(value["certificate"]))
-        except (CertificateError, ValueError) as e:
-            print(f"invalid: the recorded certificate: {e}")
+            said += "; " + _check_allocation_record(record.transaction.payload["key"], value)
+        except ValueError as e:
+            print(f"invalid: the recorded allocation: {e}")
             return EXIT_INVALID
-        committed = {k: float(v) for k, v in value.get("allocation", {}).items()}
-        certified = json.loads(value["certificate"]).get("allocation", {})
-        if committed != certified:
-            print("invalid: the recorded allocation differs from the one its certificate proves")
-            return EXIT_INVALID
-        said += f"; certificate valid: {verified.objective}, relative gap {verified.gap:.1e}"
     print(f"valid: {said}")
     return EXIT_OK
+
+
+def _check_allocation_record(key: str, value: dict) -> str:
+    """An allocation record agrees with the certificate it carries: the certificate is valid, and the
+    record's problem, cooperative, round, key and allocation are the certificate's.  ValueError says where not."""
+    from models.certificate import CertificateError, verify_certificate
+
+    text = value.get("certificate")
+    if not isinstance(text, str):
+        raise ValueError("'certificate' must be the certificate's JSON text")
+    try:
+        cert = json.loads(text)
+        verified = verify_certificate(cert)
+    except (CertificateError, ValueError) as e:
+        raise ValueError(f"its certificate: {e}") from e
+    if value.get("problem") != verified.problem_hash:
+        raise ValueError(f"'problem' is {value.get('problem')!r}, the certificate is for problem {verified.problem_hash}")
+    problem = json.loads(cert["problem"])
+    for field in ("cooperative", "round"):
+        if value.get(field) != problem.get(field):
+            raise ValueError(f"{field!r} is {value.get(field)!r}, the certified problem's is {problem.get(field)!r}")
+    if key != f"allocation/{problem['cooperative']}/{problem['round']}":
+        raise ValueError(f"it is recorded under {key!r}, not allocation/{problem['cooperative']}/{problem['round']}")
+    allocation = value.get("allocation")
+    try:
+        committed = {eid: float(w) for eid, w in allocation.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError("'allocation' must map enterprise ids to decimal strings") from None
+    if committed != verified.allocation:
+        raise ValueError("the committed allocation differs from the one its certificate proves")
+    return f"certificate valid: {verified.objective}, relative gap {verified.gap:.1e}"
 
 
 def allocation_record(problem_hash: str, cooperative: str, round_: str, method: str, ids, allocation, certificate: dict) -> dict:
