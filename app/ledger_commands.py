@@ -46,6 +46,8 @@ def cmd_keys_new(args) -> int:
         key.save(args.path)
     except FileExistsError as e:
         raise CommandError(str(e.strerror or e)) from e
+    except OSError as e:
+        raise CommandError(f"{args.path}: cannot write the key file ({e.strerror})") from e
     print(key.public_key.to_text())
     print(f"private key written to {args.path} (mode 0600); it is never printed", file=sys.stderr)
     return EXIT_OK
@@ -105,16 +107,23 @@ def cmd_chain_replay(args) -> int:
 def cmd_chain_bundle(args) -> int:
     from chain.errors import ChainError
 
+    try:
+        tx_hash = bytes.fromhex(args.transaction)
+    except ValueError:
+        raise CommandError(f"expected a transaction hash in hex, got {args.transaction!r}") from None
     ledger = _ledger(args.db)
     try:
-        bundle = ledger.bundle(bytes.fromhex(args.transaction), args.since)
-    except (ChainError, ValueError) as e:
+        bundle = ledger.bundle(tx_hash, args.since)
+    except ChainError as e:
         raise CommandError(str(e)) from e
     finally:
         ledger.close()
     text = json.dumps(bundle, indent=1)
     if args.output:
-        Path(args.output).write_text(text + "\n")
+        try:
+            Path(args.output).write_text(text + "\n")
+        except OSError as e:
+            raise CommandError(f"--output {args.output}: cannot write it ({e.strerror})") from e
     else:
         print(text)
     return EXIT_OK
@@ -221,38 +230,50 @@ def _demo_key(path: Path):
     return PrivateKey.load(path)
 
 
-def demo_commit(db: str | None, key_dir: Path, record_key: str, value: dict, seal: str = "signed") -> None:
-    """Commit one record to the demo ledger (created with fresh keys on first use), verify the chain, write a bundle."""
-    import time
-
+def demo_ledger(db: str | None, key_dir: Path, seal: str):
+    """The demo's ledger, opened (or created with fresh keys) before any solving, so that a bad
+    --db or --keys is reported at once; returns (ledger, manager key)."""
+    from chain.errors import ChainError
     from chain.ledger import Ledger
     from chain.store import database_url, open_store
+
+    url = database_url(db)
+    try:
+        key_dir.mkdir(exist_ok=True)
+        node, manager = _demo_key(key_dir / "node.key"), _demo_key(key_dir / "manager.key")
+        params, others = demo_seal_params(seal, key_dir)
+        store = open_store(url, create=True)
+        fresh = store.height() is None
+        store.close()
+        ledger = Ledger.create(url, node, DEMO_CHAIN_ID, seal, params, others) if fresh else Ledger.open(url, node, others)
+    except (ChainError, OSError) as e:
+        raise CommandError(f"the demo ledger ({url}, keys in {key_dir}/): {e}") from e
+    if ledger.config.seal != seal:
+        ledger.close()
+        raise CommandError(f"the ledger at {url} was created with the {ledger.config.seal!r} seal; "
+                           f"run with --seal {ledger.config.seal}, or give --db a new file for {seal!r}")
+    return ledger, manager
+
+
+def demo_commit(ledger, manager, url: str, key_dir: Path, record_key: str, value: dict, bundle_path: Path) -> None:
+    """Commit one record to the demo ledger, verify the chain, write the record's audit bundle."""
+    import time
+
     from chain.transaction import sign_transaction, transaction_hash
     from chain.verify import verify_chain
 
-    key_dir.mkdir(exist_ok=True)
-    node, manager = _demo_key(key_dir / "node.key"), _demo_key(key_dir / "manager.key")
-    params, others = demo_seal_params(seal, key_dir)
-    url = database_url(db)
-    store = open_store(url, create=True)
-    fresh = store.height() is None
-    store.close()
-    if fresh:
-        ledger = Ledger.create(url, node, DEMO_CHAIN_ID, seal, params, others)
-    else:
-        ledger = Ledger.open(url, node, others)
-        if ledger.config.seal != seal:
-            ledger.close()
-            raise CommandError(f"the ledger at {url} was created with the {ledger.config.seal!r} seal; "
-                               f"run with --seal {ledger.config.seal}, or give --db a new file for {seal!r}")
+    seal = ledger.config.seal
     tx = sign_transaction(manager, ledger.config.chain_id, ledger.next_nonce(manager.public_key.to_text()), "record", {"key": record_key, "value": value})
     start = time.perf_counter()
     block = ledger.commit([tx])
     sealed = time.perf_counter() - start
     report = verify_chain(ledger.store)
-    bundle_path = Path("coopchain-bundle.json")
-    bundle_path.write_text(json.dumps(ledger.bundle(transaction_hash(tx)), indent=1) + "\n")
-    ledger.close()
+    try:
+        bundle_path.write_text(json.dumps(ledger.bundle(transaction_hash(tx)), indent=1) + "\n")
+    except OSError as e:
+        raise CommandError(f"committed, but the bundle could not be written to {bundle_path}: {e.strerror}") from e
+    finally:
+        ledger.close()
     print(f"\nCommitted to the ledger at {url}: block {block.header.height}, transaction {transaction_hash(tx).hex()[:16]}…, "
           f"sealed ({seal}) in {sealed:.2f} s")
     print(f"chain verify: valid ({_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, every {seal} seal checked); keys in {key_dir}/ (mode 0600)")

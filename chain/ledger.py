@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -95,16 +95,17 @@ class Ledger:
             raise InvalidSignature(f"this key ({node_key.public_key}) is not the chain's node key ({self.config.node})")
         self.node_key = node_key
         self.signers = Signers(node_key, {k.public_key.to_text(): k for k in other_keys}) if node_key is not None else None
+        self._checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signatures")
 
     # -- opening -----------------------------------------------------------------
     @classmethod
     def create(cls, url: str | None, node_key: PrivateKey, chain_id: str, seal: str = "signed", seal_params: dict | None = None, other_keys: Sequence[PrivateKey] = ()) -> Ledger:
         """A new chain: its genesis block records the chain id, the seal kind and its parameters, and the node key."""
+        config = ChainConfig(chain_id, node_key.public_key.to_text(), seal, seal_params or {})
+        state_root, nodes = genesis_state_root(config)  # bad seal parameters are refused before the database is touched
         store = open_store(url, create=True)
         if store.height() is not None:
             raise StorageError("this database already holds a chain")
-        config = ChainConfig(chain_id, node_key.public_key.to_text(), seal, seal_params or {})
-        state_root, nodes = genesis_state_root(config)
         header = Header(chain_id, 0, ZERO_HASH, now_micros(), merkle.empty_root(), 0, state_root, merkle.empty_root(), genesis_seal(config), config=config)
         header = sign_header(header, node_key)
         digest = block_hash(header)
@@ -120,6 +121,7 @@ class Ledger:
         return cls(open_store(url), node_key, other_keys)
 
     def close(self) -> None:
+        self._checker.shutdown()
         self.store.close()
 
     # -- reading -----------------------------------------------------------------
@@ -155,12 +157,13 @@ class Ledger:
                 raise InvalidTransaction(f"transaction {i}: {e}") from e
         # The signatures are checked (by libsodium, which releases the GIL) while this thread
         # applies the state transitions; nothing is written until both are done.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            signatures = pool.submit(verify_many, items)
-            try:
-                return self._append(txs, signatures, timestamp)
-            except InvalidSignature as e:
-                raise InvalidTransaction(str(e)) from e
+        signatures = self._checker.submit(verify_many, items)
+        try:
+            return self._append(txs, signatures, timestamp)
+        except InvalidSignature as e:
+            raise InvalidTransaction(str(e)) from e
+        finally:
+            wait([signatures])  # a refused block leaves no check running
 
     def _append(self, txs: Sequence[Transaction], signatures: Future, timestamp: int | None) -> Block:
         bodies = [encode_transaction(tx) for tx in txs]

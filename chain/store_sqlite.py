@@ -43,17 +43,21 @@ class SqliteStore(SqlStore):
             raise StorageError(f"no ledger at {self.path}: create one first (coopchain demo, or chain init)")
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA busy_timeout=60000")
+            # Look before changing anything: another program's database is refused untouched.
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            ours = set(TABLES) <= tables
+            if not ours and not (create and not tables):
+                missing = sorted(set(TABLES) - tables)
+                self.conn.close()
+                raise StorageError(f"{self.path} is not a coopchain ledger (tables {missing} are missing)")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")  # WAL commits are fsynced before COMMIT returns
             self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.execute("PRAGMA busy_timeout=60000")
-            if create:
+            if not ours:
                 self.conn.executescript(SCHEMA + TRIGGERS)
-            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as e:
             raise StorageError(f"{self.path} is not a coopchain ledger: {e}") from e
-        if not set(TABLES) <= tables:
-            raise StorageError(f"{self.path} is not a coopchain ledger (tables {sorted(set(TABLES) - tables)} are missing)")
 
     def _cursor(self):
         return self.conn.cursor()

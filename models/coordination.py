@@ -38,7 +38,7 @@ from models.certificate import (
     GAP_LIMIT,
     Instance,
     certificate_document,
-    coupling_piece_bound,
+    piece_value,
     coupling_rows,
     enterprise_box,
     evaluate,
@@ -344,8 +344,7 @@ def maximise_linear_with_floor(inst: Instance, extras: Extras, floor: float, sta
             if not math.isinf(hi) and lo > 0 and hi / lo < 1 + 1e-9:
                 break
         bound, kappa, z = best
-        extras_k = Extras(extras.rows, extras.rhs, extras.linear / kappa)
-        proven = kappa * (coupling_piece_bound(inst, s_lo, s_hi, z[-1], z[:-1], extras_k) - floor)
+        proven = piece_value(inst, s_lo, s_hi, z[-1], z[:-1], extras, kappa, floor)  # exactly what the verifier computes
         return _Piece(-proven, s_lo, s_hi, np.append(z, kappa))
 
     heap = [piece(s_min, s_max, scale, None)]

@@ -133,3 +133,19 @@ def test_an_allocation_record_must_agree_with_its_certificate(tmp_path, capsys, 
         assert code == 0 and "certificate valid" in out
     else:
         assert code == 3 and out.startswith("invalid: the recorded allocation:") and reason in out
+
+
+def test_the_cli_knows_every_seal_kind_and_the_bundle_type():
+    from app.cli import SEAL_KINDS
+    from chain.bundle import BUNDLE_TYPE
+    from chain.seals import KINDS
+
+    assert SEAL_KINDS == KINDS
+    assert BUNDLE_TYPE == "coopchain/bundle/v1"  # app.cli recognises bundles by this text without importing chain/
+
+
+def test_a_failed_init_leaves_no_database(tmp_path):
+    coopchain("keys", "new", tmp_path / "node.key")
+    run = coopchain("chain", "init", "--db", f"sqlite:///{tmp_path}/l.db", "--node-key", tmp_path / "node.key", "--chain-id", "c",
+                    "--seal", "endorsement", "--seal-params", '{"members": [], "k": 1}')
+    assert run.returncode == 2 and not (tmp_path / "l.db").exists()
