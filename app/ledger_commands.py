@@ -150,6 +150,9 @@ def verify_bundle_file(document: dict, genesis: str | None, since: str | None) -
         return EXIT_INVALID
     value = record.transaction.payload["value"]
     said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()[:16]}…) in block {record.height}, current at head {record.head_height}"
+    seal = document["genesis"]["config"]["seal"]
+    if seal != "signed":  # the node's signature is checked offline; the seal needs the chain around it
+        said += f"; its {seal} seals are checked by `coopchain chain verify`, not offline"
     if isinstance(value, dict) and "certificate" in value:
         try:
             said += "; " + _check_allocation_record(record.transaction.payload["key"], value)

@@ -38,7 +38,6 @@ from models.certificate import (
     GAP_LIMIT,
     Instance,
     certificate_document,
-    piece_value,
     coupling_rows,
     enterprise_box,
     evaluate,
@@ -46,6 +45,7 @@ from models.certificate import (
     log_coupling,
     log_dual_terms,
     piece_rows,
+    piece_value,
     secant_slope,
 )
 from models.feasibility import NoFeasibleAllocation, make_feasible

@@ -122,7 +122,6 @@ def test_scalarisation_usage_errors_name_the_option():
     assert run.returncode == 2 and "F2 limit must lie in (0, 1]" in run.stderr
 
 
-
 @pytest.mark.parametrize("method", ["augmecon", "nsga2"])
 def test_front_prints_points_hypervolume_picks_and_plots(method, tmp_path):
     plot = tmp_path / "front.png"

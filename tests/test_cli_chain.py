@@ -17,9 +17,9 @@ def test_keys_new_prints_only_the_public_key_and_never_overwrites(tmp_path):
     assert again.returncode == 2 and "never overwritten" in again.stderr
 
 
-def test_init_record_verify_replay_bundle(tmp_path):
+def test_init_then_verify_and_replay_the_empty_chain(tmp_path):
     db = f"sqlite:///{tmp_path}/l.db"
-    coopchain("keys", "new", tmp_path / "node.key")
+    assert coopchain("keys", "new", tmp_path / "node.key").returncode == 0
     init = coopchain("chain", "init", "--db", db, "--node-key", tmp_path / "node.key", "--chain-id", "co-op")
     assert init.returncode == 0 and "genesis" in init.stdout
     again = coopchain("chain", "init", "--db", db, "--node-key", tmp_path / "node.key", "--chain-id", "co-op")
