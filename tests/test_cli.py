@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests.blocked_imports import run_blocked
 from tests.conftest import ROOT, SAMPLE
 
 HEADER = ROOT / "examples" / "data" / "green-valley.header.json"
@@ -135,14 +136,7 @@ def test_front_prints_points_hypervolume_picks_and_plots(method, tmp_path):
     assert plot.stat().st_size > 10_000
 
 
-CERT_BLOCKER = """
-import importlib.abc, sys
-BLOCKED = {"pyomo", "highspy", "pymoo", "scipy", "cvxpy", "Crypto", "nacl", "rlp", "sqlite3", "chain", "pydantic"}
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is blocked: checking a certificate needs numpy alone")
-sys.meta_path.insert(0, Block())
+CERT_SCRIPT = """
 from app.cli import main
 sys.exit(main(["verify", sys.argv[1]]))
 """
@@ -151,5 +145,6 @@ sys.exit(main(["verify", sys.argv[1]]))
 def test_verify_of_a_certificate_imports_numpy_and_the_standard_library_only(tmp_path):
     run = coopchain("solve", SAMPLE, "--objective", "F2", "--certificate", tmp_path / "cert.json")
     assert run.returncode == 0, run.stderr
-    check = subprocess.run([sys.executable, "-c", CERT_BLOCKER, str(tmp_path / "cert.json")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    blocked = {"pyomo", "highspy", "pymoo", "scipy", "cvxpy", "Crypto", "nacl", "rlp", "sqlite3", "chain", "pydantic"}
+    check = run_blocked(blocked, CERT_SCRIPT, str(tmp_path / "cert.json"))
     assert check.returncode == 0 and check.stdout.startswith("valid"), check.stdout + check.stderr

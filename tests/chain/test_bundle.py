@@ -15,6 +15,7 @@ from chain.ledger import Ledger
 from chain.state import record_key, trie_key
 from chain.transaction import sign_transaction, transaction_hash
 from chain.trie import trie_get
+from tests.blocked_imports import run_blocked
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = "bundle-test"
@@ -137,19 +138,12 @@ def test_every_altered_part_is_refused_by_name(chain, name):
         verify_bundle(bundle)
 
 
-BLOCKER = """
-import importlib.abc, sys
-BLOCKED = {"pyomo", "highspy", "pymoo", "cvxpy", "scipy", "pydantic", "fastapi", "rfc8785", "rlp", "trie", "eth_hash",
-           "eth_utils", "nacl", "cryptography", "_cffi_backend", "psycopg", "matplotlib", "sqlite3"}
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is blocked: the offline verifier must not need it")
-sys.meta_path.insert(0, Block())
+OFFLINE_BLOCKED = {"pyomo", "highspy", "pymoo", "cvxpy", "scipy", "pydantic", "fastapi", "rfc8785", "rlp", "trie", "eth_hash",
+                   "eth_utils", "nacl", "cryptography", "_cffi_backend", "psycopg", "matplotlib", "sqlite3"}
+VERIFY_SCRIPT = """
 from app.cli import main
 code = main(["verify", sys.argv[1]])
-loaded = sorted({m.split(".")[0] for m in sys.modules} & BLOCKED)
-print("loaded:", loaded)
+print("loaded:", blocked_loaded())
 sys.exit(code)
 """
 
@@ -159,12 +153,12 @@ def test_cli_verifies_a_demo_bundle_with_only_stdlib_numpy_and_pycryptodome(tmp_
                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert run.returncode == 0, run.stderr
     bundle = tmp_path / "coopchain-bundle.json"
-    check = subprocess.run([sys.executable, "-c", BLOCKER, str(bundle)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    check = run_blocked(OFFLINE_BLOCKED, VERIFY_SCRIPT, str(bundle))
     assert check.returncode == 0, check.stdout + check.stderr
     assert "valid: on chain 'coopchain-demo'" in check.stdout and "certificate valid" in check.stdout
     assert "loaded: []" in check.stdout
     doc = json.loads(bundle.read_text())
     doc["transaction"]["payload"]["value"]["allocation"]["e01"] = "0.0"
     bundle.write_text(json.dumps(doc))
-    check = subprocess.run([sys.executable, "-c", BLOCKER, str(bundle)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    check = run_blocked(OFFLINE_BLOCKED, VERIFY_SCRIPT, str(bundle))
     assert check.returncode != 0 and "invalid: transaction" in check.stdout

@@ -5,8 +5,6 @@ import json
 import os
 import pickle
 import stat
-import subprocess
-import sys
 
 import pytest
 from Crypto.Hash import SHA256
@@ -16,7 +14,7 @@ from Crypto.Signature import DSS
 from chain import keys
 from chain.errors import InvalidSignature
 from chain.keys import ED25519, P256, PrivateKey, PublicKey, verify_many
-from tests.conftest import ROOT
+from tests.blocked_imports import run_blocked
 
 # --- published vectors -------------------------------------------------------------------
 
@@ -616,13 +614,6 @@ def test_verify_many_follows_the_reference_where_libsodium_is_stricter(path):
 # --- the audit verifier's constraint: pycryptodome alone ------------------------------------
 
 BLOCKER = """
-import importlib.abc, json, sys
-BLOCKED = {"nacl", "cryptography", "_cffi_backend"}
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is blocked: single verification must need pycryptodome only")
-sys.meta_path.insert(0, Block())
 from chain.errors import InvalidSignature
 from chain.keys import PublicKey, verify_many
 vectors = json.load(sys.stdin)
@@ -635,16 +626,13 @@ for text, signature, message in vectors:
     except InvalidSignature:
         refused.append(text)
 verify_many([(PublicKey.from_text(t), bytes.fromhex(s), bytes.fromhex(m)) for t, s, m in vectors] * 40)
-loaded = sorted({m.split(".")[0] for m in sys.modules} & BLOCKED)
-print(json.dumps({"verified": len(vectors), "refused": len(refused), "loaded": loaded}))
+print(json.dumps({"verified": len(vectors), "refused": len(refused), "loaded": blocked_loaded()}))
 """
 
 
 def test_single_verification_needs_only_pycryptodome():
     vectors = [(rfc8032(n)[1].to_text(), RFC8032[n][3], RFC8032[n][2]) for n in RFC8032]
     vectors.append((P256_PUBLIC.to_text(), p256_signature("sample").hex(), b"sample".hex()))
-    run = subprocess.run(
-        [sys.executable, "-c", BLOCKER], input=json.dumps(vectors), capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
+    run = run_blocked({"nacl", "cryptography", "_cffi_backend"}, BLOCKER, stdin=json.dumps(vectors))
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"verified": 5, "refused": 5, "loaded": []}

@@ -3,8 +3,6 @@ old roots readable after updates, proofs that verify offline and corrupted ones 
 
 import json
 import random
-import subprocess
-import sys
 
 import pytest
 import rlp
@@ -13,6 +11,7 @@ from trie import HexaryTrie
 from chain.errors import InvalidProof, StorageError
 from chain.state_proof import decode_rlp, verify_state_proof
 from chain.trie import EMPTY_ROOT, keccak256, prove, trie_get, trie_update
+from tests.blocked_imports import run_blocked
 from tests.conftest import ROOT
 
 VECTORS = ROOT / "tests" / "data" / "vectors" / "mpt_trietest.json"  # ethereum/tests TrieTests/trietest.json
@@ -330,19 +329,11 @@ def test_decoder_refuses_non_canonical(encoding, reason):
 # --- the verifier needs neither `rlp`, `trie` nor `eth_hash` ------------------------------------------
 
 BLOCKER = """
-import importlib.abc, json, sys
-BLOCKED = {"rlp", "trie", "eth_hash", "eth_utils", "chain.trie"}
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name in BLOCKED or name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is blocked: the verifier must not need it")
-sys.meta_path.insert(0, Block())
 from chain.state_proof import verify_state_proof
 case = json.load(sys.stdin)
 results = [verify_state_proof(bytes.fromhex(case["root"]), bytes.fromhex(key), [bytes.fromhex(n) for n in proof])
            for key, proof in case["proofs"]]
-loaded = sorted(m for m in sys.modules if m in BLOCKED or m.split(".")[0] in BLOCKED)
-print(json.dumps({"values": [None if v is None else v.hex() for v in results], "loaded": loaded}))
+print(json.dumps({"values": [None if v is None else v.hex() for v in results], "loaded": blocked_loaded()}))
 """
 
 
@@ -350,8 +341,7 @@ def test_verifier_runs_with_rlp_trie_and_eth_hash_blocked(proved_state):
     store, root, keys, absent = proved_state
     asked = keys[:5] + absent[:5]
     case = {"root": root.hex(), "proofs": [(key.hex(), [n.hex() for n in prove(store, root, key)]) for key in asked]}
-    run = subprocess.run([sys.executable, "-c", BLOCKER], input=json.dumps(case), capture_output=True, text=True,
-                         cwd=ROOT, timeout=60)
+    run = run_blocked({"rlp", "trie", "eth_hash", "eth_utils", "chain.trie"}, BLOCKER, stdin=json.dumps(case))
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["loaded"] == []
