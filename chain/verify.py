@@ -129,13 +129,12 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
             verify_seal(header, ctx, config)
             ensure(header.history_root == history.root(), InvalidBlock, f"history root {header.history_root.hex()}, expected {history.root().hex()}")
             rows = store.transaction_rows(height)
-            _check_transactions(header, rows, replay)
+            txs = _check_transactions(header, rows, replay)
             if parent is None:
                 state_root, added = genesis_state_root(config)
             else:
                 view = StateView(nodes, parent.state_root, {})
-                for position, tx_hash, body in rows:
-                    tx = decode_transaction(body)
+                for tx, (_, tx_hash, _) in zip(txs, rows):
                     transition(view, tx, tx_hash, config.chain_id)
                 view.pending.update(seal_for(config.seal).state_changes(header.seal, height, ctx))
                 state_root, added = trie_update(nodes, parent.state_root, view.trie_changes())
@@ -170,19 +169,21 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
     return ChainReport(parent.height + 1, transactions, block_hash(parent), parent.state_root)
 
 
-def _check_transactions(header: Header, rows: list, replay: bool) -> None:
+def _check_transactions(header: Header, rows: list, replay: bool) -> list:
+    """A block's stored transactions against its header (positions, count, hashes, root, signatures); decoded."""
     ensure([p for p, _, _ in rows] == list(range(len(rows))), InvalidBlock, "transaction positions are not 0, 1, 2, …")
     ensure(len(rows) == header.transaction_count, InvalidBlock, f"{len(rows)} transactions stored, the header says {header.transaction_count}")
     for position, tx_hash, body in rows:
         ensure(hashlib.sha256(body).digest() == tx_hash, InvalidBlock, f"transaction {position} does not hash to its stored hash")
     root = merkle.root([merkle.leaf_hash(body) for _, _, body in rows])
     ensure(root == header.transactions_root, InvalidBlock, f"transactions root {header.transactions_root.hex()}, the stored transactions give {root.hex()}")
-    if not replay and rows:
-        txs = [decode_transaction(body) for _, _, body in rows]
+    txs = [decode_transaction(body) for _, _, body in rows]
+    if not replay and txs:
         try:
             verify_many([(PublicKey.from_text(tx.sender), tx.signature, signing_bytes(tx)) for tx in txs])
         except ChainError as e:
             raise InvalidBlock(f"transaction signature: {e}") from e
+    return txs
 
 
 def _check_no_stray_rows(store: SqlStore, head: int, transactions: int, history_nodes: int) -> None:
