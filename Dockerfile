@@ -1,12 +1,13 @@
 FROM python:3.11-slim
-WORKDIR /srv/coopchain
+WORKDIR /src/coopchain
 # x16r_hash ships only as source: its C pool (the RPCA16 seal's 16 hash functions) is compiled at install.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY app app
 COPY models models
 COPY chain chain
-COPY examples examples
-RUN pip install --no-cache-dir .
-# The main job on the embedded default (SQLite in the working folder); later the API becomes the entry point.
+RUN pip install --no-cache-dir . && rm -rf /src/coopchain
+# The main job on the embedded default, in an empty working folder: the sample
+# cooperative ships inside the package, and the ledger (SQLite) is written here.
+WORKDIR /data
 CMD ["coopchain", "demo"]

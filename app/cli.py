@@ -13,7 +13,6 @@ import json
 import sys
 from pathlib import Path
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "data" / "green-valley.json"
 
 EXIT_OK, EXIT_INFEASIBLE, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
 SEAL_KINDS = ("signed", "pow", "rpca16", "pos", "endorsement")  # chain.seals.KINDS, without importing the ledger
@@ -28,7 +27,7 @@ class CommandError(Exception):
 
 
 def _load(path: str, header: str | None):
-    from models.problem import ProblemError, load_problem_file
+    from coopchain.models.problem import ProblemError, load_problem_file
 
     try:
         return load_problem_file(path, header)
@@ -66,7 +65,7 @@ def _pairs(text: str | None, option: str) -> dict[str, float]:
 
 
 def _scalarised(args, prepared):
-    from models import scalarise
+    from coopchain.models import scalarise
 
     inst, canonical = prepared.instance, prepared.canonical
     if args.method == "weighted":
@@ -84,8 +83,8 @@ def _scalarised(args, prepared):
 
 
 def cmd_solve(args) -> int:
-    from models.scalarise import ScalarisationError
-    from models.solve import prepare, solve
+    from coopchain.models.scalarise import ScalarisationError
+    from coopchain.models.solve import prepare, solve
 
     if args.method is None and args.objective is None:
         raise CommandError("say what to optimise: --objective F1|F2|F3, or a --method of scalarisation")
@@ -118,7 +117,7 @@ def cmd_solve(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from models.certificate import CertificateError, verify_certificate
+    from coopchain.models.certificate import CertificateError, verify_certificate
 
     try:
         document = json.loads(Path(args.file).read_text())
@@ -128,7 +127,7 @@ def cmd_verify(args) -> int:
         raise CommandError(f"{args.file}: not JSON ({e})") from e
     # By its type, without importing chain/: a certificate's check needs numpy alone (SPEC §6).
     if isinstance(document, dict) and document.get("type") == "coopchain/bundle/v1":
-        from app.ledger_commands import verify_bundle_file
+        from coopchain.app.ledger_commands import verify_bundle_file
 
         return verify_bundle_file(document, args.genesis, args.since)
     # A solve's output holds its certificate; a bare certificate is accepted too.
@@ -148,12 +147,17 @@ def cmd_verify(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from models.certificate import verify_certificate
-    from models.solve import prepare, solve
+    from coopchain.models.certificate import verify_certificate
+    from coopchain.models.solve import prepare, solve
 
-    from app.ledger_commands import allocation_record, demo_commit, demo_ledger
+    from coopchain.app.ledger_commands import allocation_record, demo_commit, demo_ledger
 
-    problem = _load(str(args.problem or SAMPLE), None)
+    if args.problem:
+        problem = _load(args.problem, None)
+    else:
+        from coopchain.models.samples import sample_problem
+
+        problem = sample_problem()
     ledger, manager = demo_ledger(args.db, Path(args.keys), args.seal)  # a bad --db or --keys fails before any solving
     prepared = prepare(problem)
     print(f"Cooperative {problem.cooperative}, round {problem.round}: {prepared.instance.n} enterprises")
@@ -170,8 +174,8 @@ def cmd_demo(args) -> int:
     print()
     for objective, solution in solutions.items():
         print(f"  {objective}: {solution.message.rstrip('.')}; certificate verified offline")
-    from models.augmecon import augmecon
-    from models.picks import compromise_picks
+    from coopchain.models.augmecon import augmecon
+    from coopchain.models.picks import compromise_picks
 
     front = augmecon(prepared.instance, ("F1", "F2", "F3"), points=100)
     print(f"\nTrade-offs: {len(front.points)} efficient allocations on the exact front (AUGMECON2). Compromise picks:")
@@ -182,7 +186,7 @@ def cmd_demo(args) -> int:
     chosen = next((p for p in picks if p.name == "TOPSIS"), picks[0])
     # The front's points carry no certificate; the allocation committed is the certified
     # max F2 among those at least as good as the pick in F1 and F3 (so it weakly dominates it).
-    from models.scalarise import epsilon_constraint
+    from coopchain.models.scalarise import epsilon_constraint
 
     v = chosen.values
     committed = epsilon_constraint(prepared.instance, prepared.canonical, "F2", {"F1": v.F1 * (1 - 1e-7), "F3": v.F3 * (1 + 1e-7)})
@@ -190,10 +194,10 @@ def cmd_demo(args) -> int:
         raise CommandError(f"the {chosen.name} pick could not be certified: {committed.message}", EXIT_INVALID)
     c = committed.values
     print(f"\nChosen: the {chosen.name} pick, certified as max F2 with F1 and F3 no worse: F1 = {c.F1:,.0f}, F2 = {c.F2:.4f}, F3 = {c.F3:.4f}.")
-    from models.certificate import problem_hash
+    from coopchain.models.certificate import problem_hash
 
     value = allocation_record(problem_hash(prepared.canonical), problem.cooperative, problem.round, f"{chosen.name} pick, epsilon-constraint", prepared.instance.ids, committed.allocation, committed.certificate)
-    from chain.store import database_url
+    from coopchain.chain.store import database_url
 
     demo_commit(ledger, manager, database_url(args.db), Path(args.keys), f"allocation/{problem.cooperative}/{problem.round}", value, Path("coopchain-bundle.json"))
     print("\nNext: `coopchain solve PROBLEM --objective F2` prints one optimum with its certificate as JSON;")
@@ -203,7 +207,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_front(args) -> int:
-    from models.solve import prepare
+    from coopchain.models.solve import prepare
 
     objectives = tuple(k.strip() for k in args.objectives.split(","))
     problem = _load(args.problem, args.header)
@@ -211,11 +215,11 @@ def cmd_front(args) -> int:
     update, close = _progress_bar(f"{args.method} front")
     try:
         if args.method == "augmecon":
-            from models.augmecon import augmecon
+            from coopchain.models.augmecon import augmecon
 
             front = augmecon(prepared.instance, objectives, points=args.points, progress=update)
         else:
-            from models.evolutionary import evolutionary_front
+            from coopchain.models.evolutionary import evolutionary_front
 
             front = evolutionary_front(prepared, objectives, method=args.method, points=args.points, seed=args.seed, progress=update)
     except ValueError as e:
@@ -224,7 +228,7 @@ def cmd_front(args) -> int:
         close()
     if not front.success:
         raise CommandError(f"no front: {front.message}", EXIT_INFEASIBLE)
-    from models.picks import compromise_picks
+    from coopchain.models.picks import compromise_picks
 
     picks = compromise_picks(front)
     out = json.dumps(front.as_json(picks=picks), indent=1 if args.pretty else None, ensure_ascii=False)
@@ -233,7 +237,7 @@ def cmd_front(args) -> int:
     else:
         print(out)
     if args.plot:
-        from models.plots import plot_front
+        from coopchain.models.plots import plot_front
 
         plot_front(front, args.plot, picks)
         print(f"plot written to {args.plot}", file=sys.stderr)
@@ -303,7 +307,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _ledger_parsers(sub) -> None:
-    from app import ledger_commands as lc
+    from coopchain.app import ledger_commands as lc
 
     keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
     new = keys.add_parser("new", help="make a key file (mode 0600, never overwritten); prints the public key")
@@ -346,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run as `python -m app.cli`: call the imported module's main, so that app.cli's classes
+    # Run as `python -m coopchain.app.cli`: call the imported module's main, so that its classes
     # (CommandError) are the same objects the command modules import.
-    from app.cli import main as _main
+    from coopchain.app.cli import main as _main
 
     sys.exit(_main())

@@ -9,14 +9,14 @@ import json
 import sys
 from pathlib import Path
 
-from app.cli import EXIT_INVALID, EXIT_OK, CommandError, _progress_bar
+from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError, _progress_bar
 
 DEMO_CHAIN_ID = "coopchain-demo"
 
 
 def _key(path: str):
-    from chain.errors import InvalidSignature
-    from chain.keys import PrivateKey
+    from coopchain.chain.errors import InvalidSignature
+    from coopchain.chain.keys import PrivateKey
 
     try:
         return PrivateKey.load(path)
@@ -25,8 +25,8 @@ def _key(path: str):
 
 
 def _ledger(url: str | None, node_key_path: str | None = None):
-    from chain.errors import ChainError
-    from chain.ledger import Ledger
+    from coopchain.chain.errors import ChainError
+    from coopchain.chain.ledger import Ledger
 
     try:
         return Ledger.open(url, _key(node_key_path) if node_key_path else None)
@@ -39,7 +39,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def cmd_keys_new(args) -> int:
-    from chain.keys import PrivateKey
+    from coopchain.chain.keys import PrivateKey
 
     key = PrivateKey.generate(args.scheme)
     try:
@@ -54,8 +54,8 @@ def cmd_keys_new(args) -> int:
 
 
 def cmd_chain_init(args) -> int:
-    from chain.errors import ChainError
-    from chain.ledger import Ledger
+    from coopchain.chain.errors import ChainError
+    from coopchain.chain.ledger import Ledger
 
     try:
         params = json.loads(args.seal_params) if args.seal_params else {}
@@ -65,7 +65,7 @@ def cmd_chain_init(args) -> int:
         ledger = Ledger.create(args.db, _key(args.node_key), args.chain_id, args.seal, params)
     except ChainError as e:
         raise CommandError(str(e)) from e
-    from chain.block import block_hash
+    from coopchain.chain.block import block_hash
 
     print(f"genesis {block_hash(ledger.genesis).hex()} of chain {args.chain_id!r}, seal {args.seal}")
     ledger.close()
@@ -73,10 +73,10 @@ def cmd_chain_init(args) -> int:
 
 
 def _walk(args, replay: bool) -> int:
-    from chain.verify import BadBlock, replay_chain, verify_chain
+    from coopchain.chain.verify import BadBlock, replay_chain, verify_chain
 
-    from chain.errors import ChainError
-    from chain.store import open_store
+    from coopchain.chain.errors import ChainError
+    from coopchain.chain.store import open_store
 
     try:  # the store, not a Ledger: a damaged genesis is a finding of verify, not an error of opening
         store = open_store(args.db)
@@ -105,7 +105,7 @@ def cmd_chain_replay(args) -> int:
 
 
 def cmd_chain_bundle(args) -> int:
-    from chain.errors import ChainError
+    from coopchain.chain.errors import ChainError
 
     try:
         tx_hash = bytes.fromhex(args.transaction)
@@ -131,7 +131,7 @@ def cmd_chain_bundle(args) -> int:
 
 def verify_bundle_file(document: dict, genesis: str | None, since: str | None) -> int:
     """`coopchain verify BUNDLE`: the ledger proofs, then the certificate the record carries."""
-    from chain.bundle import InvalidBundle, verify_bundle
+    from coopchain.chain.bundle import InvalidBundle, verify_bundle
 
     earlier = None
     if since:
@@ -166,7 +166,7 @@ def verify_bundle_file(document: dict, genesis: str | None, since: str | None) -
 def _check_allocation_record(key: str, value: dict) -> str:
     """An allocation record agrees with the certificate it carries: the certificate is valid, and the
     record's problem, cooperative, round, key and allocation are the certificate's.  ValueError says where not."""
-    from models.certificate import CertificateError, verify_certificate
+    from coopchain.models.certificate import CertificateError, verify_certificate
 
     text = value.get("certificate")
     if not isinstance(text, str):
@@ -226,7 +226,7 @@ def demo_seal_params(kind: str, key_dir: Path) -> tuple[dict, list]:
 
 
 def _demo_key(path: Path):
-    from chain.keys import PrivateKey
+    from coopchain.chain.keys import PrivateKey
 
     if not path.exists():
         PrivateKey.generate("ed25519").save(path)
@@ -236,9 +236,9 @@ def _demo_key(path: Path):
 def demo_ledger(db: str | None, key_dir: Path, seal: str):
     """The demo's ledger, opened (or created with fresh keys) before any solving, so that a bad
     --db or --keys is reported at once; returns (ledger, manager key)."""
-    from chain.errors import ChainError
-    from chain.ledger import Ledger
-    from chain.store import database_url, open_store
+    from coopchain.chain.errors import ChainError
+    from coopchain.chain.ledger import Ledger
+    from coopchain.chain.store import database_url, open_store
 
     url = database_url(db)
     try:
@@ -262,8 +262,8 @@ def demo_commit(ledger, manager, url: str, key_dir: Path, record_key: str, value
     """Commit one record to the demo ledger, verify the chain, write the record's audit bundle."""
     import time
 
-    from chain.transaction import sign_transaction, transaction_hash
-    from chain.verify import verify_chain
+    from coopchain.chain.transaction import sign_transaction, transaction_hash
+    from coopchain.chain.verify import verify_chain
 
     seal = ledger.config.seal
     tx = sign_transaction(manager, ledger.config.chain_id, ledger.next_nonce(manager.public_key.to_text()), "record", {"key": record_key, "value": value})

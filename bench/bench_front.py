@@ -96,8 +96,8 @@ def _load() -> str:
 
 
 def _instance(path: str):
-    from models.problem import load_problem_json
-    from models.solve import prepare
+    from coopchain.models.problem import load_problem_json
+    from coopchain.models.solve import prepare
 
     return prepare(load_problem_json(Path(path).read_text()))
 
@@ -105,18 +105,18 @@ def _instance(path: str):
 def _linear_model_class():
     """The persistent HiGHS model class AUGMECON2 re-solves (models.scalarise.LinearModel, formerly in models.augmecon)."""
     try:
-        from models.scalarise import LinearModel
+        from coopchain.models.scalarise import LinearModel
     except ImportError:
-        from models.augmecon import _LinearModel as LinearModel
+        from coopchain.models.augmecon import _LinearModel as LinearModel
     return LinearModel
 
 
 def _payoff_table(inst):
     """Our lexicographic payoff table of (F1, F3, T), max sense, as augmecon computes it."""
-    import models.augmecon as am
+    import coopchain.models.augmecon as am
 
     try:
-        from models.scalarise import ScalarisedProblem
+        from coopchain.models.scalarise import ScalarisedProblem
     except ImportError:
         ScalarisedProblem = am._Scalarised
     return am.payoff_table(ScalarisedProblem(inst, LINEAR))
@@ -138,16 +138,16 @@ def _count_lp_solves():
 
 def _warm_up(kind: str, alpha: str) -> None:
     """One small run first, so that one-time costs (HiGHS's first model, lazy imports) are not charged."""
-    from models.problem import parse_problem
-    from models.solve import prepare
+    from coopchain.models.problem import parse_problem
+    from coopchain.models.solve import prepare
 
     small = prepare(parse_problem(_generate(20, alpha, 1)))
     if kind in ("ours-linear", "ours-f2"):
-        from models.augmecon import augmecon
+        from coopchain.models.augmecon import augmecon
 
         augmecon(small.instance, LINEAR if kind == "ours-linear" else ALL3, points=4)
     else:
-        from models.evolutionary import evolutionary_front
+        from coopchain.models.evolutionary import evolutionary_front
 
         evolutionary_front(small, ALL3, method=kind, points=8, seed=0, generations=2)
 
@@ -166,7 +166,7 @@ def worker(args) -> None:
         except Exception as e:  # noqa: BLE001 — reported by the driver; the measurement itself still runs
             out["warmup_error"] = f"{type(e).__module__}.{type(e).__name__}: {e}"
     if args.worker in ("ours-linear", "ours-f2"):
-        from models.augmecon import augmecon
+        from coopchain.models.augmecon import augmecon
 
         objectives = LINEAR if args.worker == "ours-linear" else ALL3
         counter = _count_lp_solves()
@@ -177,7 +177,7 @@ def worker(args) -> None:
             seconds = time.perf_counter() - t0
         out.update(lp_solves=counter["lp"], grid_lp_solves=counter["lp"], reported=list(front.reported), message=front.message)
         if args.worker == "ours-linear":
-            from models.augmecon import EPS
+            from coopchain.models.augmecon import EPS
 
             before = counter["lp"]
             table = _payoff_table(inst)  # not timed: for the comparison of grids
@@ -185,7 +185,7 @@ def worker(args) -> None:
             out.update(payoff_max_sense=table.tolist(), eps=EPS, payoff_lp_solves=payoff_solves,
                        grid_lp_solves=out["lp_solves"] - payoff_solves)
     else:
-        from models.evolutionary import evolutionary_front
+        from coopchain.models.evolutionary import evolutionary_front
 
         t0 = time.perf_counter()
         front = evolutionary_front(prepared, ALL3, method=args.worker, points=args.points, seed=0, time_limit=args.time_limit)
@@ -260,7 +260,7 @@ def pyaugmecon_input(path: str, f1_range: float, eps: float, args) -> dict:
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
-    from models.formulation import column_bounds, formulate
+    from coopchain.models.formulation import column_bounds, formulate
 
     inst = _instance(path).instance
     lo, hi = column_bounds(formulate(inst))
@@ -364,7 +364,7 @@ def compare_linear(path: str, ours: dict, pa: dict) -> dict:
     """Our front against pyaugmecon's, in (F1, F3, T): pyaugmecon's points re-evaluated from its allocations."""
     import numpy as np
 
-    from models.certificate import (
+    from coopchain.models.certificate import (
         CertificateError,
         check_feasible,
         coupling_rows,
@@ -424,8 +424,8 @@ def payoff_lines(ours: dict, pa: dict) -> list[str]:
 def hypervolumes(exact: dict, evo: dict) -> dict:
     import numpy as np
 
-    from models.front import OBJECTIVE_SENSE
-    from models.front_metrics import default_reference, hypervolume, to_minimisation
+    from coopchain.models.front import OBJECTIVE_SENSE
+    from coopchain.models.front_metrics import default_reference, hypervolume, to_minimisation
 
     senses = tuple(OBJECTIVE_SENSE[k] for k in ALL3)
     fronts = {"exact": exact, **evo}

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import rss_mib  # noqa: E402
 
-from chain.keys import PrivateKey  # noqa: E402
-from chain.ledger import Ledger  # noqa: E402
-from chain.transaction import sign_transaction  # noqa: E402
+from coopchain.chain.keys import PrivateKey  # noqa: E402
+from coopchain.chain.ledger import Ledger  # noqa: E402
+from coopchain.chain.transaction import sign_transaction  # noqa: E402
 
 TARGET, FABRIC_ONE_MACHINE = 3000.0, 220.0
 CHAIN = "bench"
@@ -69,8 +69,8 @@ def commit_all(ledger: Ledger, batches: Iterable[list]) -> tuple[float, int]:
 PASS = """
 import json, sys, time
 sys.path.insert(0, {root!r}); sys.path.insert(0, {bench!r})
-from chain.store import open_store
-from chain.verify import replay_chain, verify_chain
+from coopchain.chain.store import open_store
+from coopchain.chain.verify import replay_chain, verify_chain
 store = open_store({url!r})
 start = time.perf_counter()
 report = ({name}_chain)(store)

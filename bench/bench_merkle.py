@@ -36,7 +36,7 @@ from common import rss_mib
 
 sys.path.insert(0, str(ROOT))
 
-from chain.merkle import Frontier, MemoryTree, verify_consistency, verify_inclusion  # noqa: E402
+from coopchain.chain.merkle import Frontier, MemoryTree, verify_consistency, verify_inclusion  # noqa: E402
 
 TARGET_US = 1000.0  # SPEC §7: each proof < 1 ms to build and to verify at 10^6 leaves
 CHUNK = 1 << 16

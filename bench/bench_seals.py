@@ -35,10 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import rss_mib  # noqa: E402
 
-from chain.keys import PrivateKey  # noqa: E402
-from chain.ledger import Ledger, now_micros, seal_context  # noqa: E402
-from chain.seals import seal_for  # noqa: E402
-from chain.transaction import sign_transaction  # noqa: E402
+from coopchain.chain.keys import PrivateKey  # noqa: E402
+from coopchain.chain.ledger import Ledger, now_micros, seal_context  # noqa: E402
+from coopchain.chain.seals import seal_for  # noqa: E402
+from coopchain.chain.transaction import sign_transaction  # noqa: E402
 
 CHAIN = "bench-seals"
 INTERVAL_MS = 1000

@@ -137,7 +137,7 @@ def measure_library(library: str, items: list[Item], seeds: list[bytes], repeat:
 
 
 def measure_ours(items: list[Item], repeat: int) -> dict:
-    from chain.keys import ED25519, PublicKey, verify_many
+    from coopchain.chain.keys import ED25519, PublicKey, verify_many
 
     keyed = [(PublicKey(ED25519, pk), sig, msg) for pk, sig, msg in items]
 

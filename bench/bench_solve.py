@@ -66,11 +66,11 @@ MARK = "BENCH-RESULT "
 def _parse(text: str, need_problem: bool):
     """(problem or None, instance): through models.problem when it exists, else straight from the dict."""
     try:
-        from models.problem import load_problem_json, to_instance
+        from coopchain.models.problem import load_problem_json, to_instance
     except ImportError:
         if need_problem:
             raise
-        from models.certificate import instance_from_document
+        from coopchain.models.certificate import instance_from_document
 
         return None, instance_from_document(json.loads(text))
     problem = load_problem_json(text)
@@ -78,7 +78,7 @@ def _parse(text: str, need_problem: bool):
 
 
 def _ours(problem, objective: str, backend: str | None):
-    from models.solve import prepare, solve
+    from coopchain.models.solve import prepare, solve
 
     kwargs = {} if backend is None else {"backend": backend}
 

@@ -60,8 +60,8 @@ def _mean_us(run, items) -> float:
 
 
 def _ours(args) -> dict:
-    from chain.state_proof import verify_state_proof
-    from chain.trie import EMPTY_ROOT, prove, trie_get, trie_update
+    from coopchain.chain.state_proof import verify_state_proof
+    from coopchain.chain.trie import EMPTY_ROOT, prove, trie_get, trie_update
 
     keys, values, blocks = _data(args)
     out: dict = {}

@@ -69,7 +69,7 @@ def best_rate(fn, seconds: float, repeat: int) -> float:
 
 def measure(args) -> list[tuple[str, str, float]]:
     """(name, input, hashes/s) rows, anchor first."""
-    from chain import x16
+    from coopchain.chain import x16
 
     rng = random.Random(args.seed)
     data = rng.randbytes(INPUT_SIZE)

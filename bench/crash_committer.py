@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, uninstalled
 
-from chain.keys import PrivateKey  # noqa: E402
-from chain.ledger import Ledger  # noqa: E402
-from chain.store import open_store  # noqa: E402
-from chain.transaction import sign_transaction, transaction_hash  # noqa: E402
+from coopchain.chain.keys import PrivateKey  # noqa: E402
+from coopchain.chain.ledger import Ledger  # noqa: E402
+from coopchain.chain.store import open_store  # noqa: E402
+from coopchain.chain.transaction import sign_transaction, transaction_hash  # noqa: E402
 
 
 def open_or_create(url: str, node_key: PrivateKey, chain_id: str) -> Ledger:

@@ -19,9 +19,9 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chain.encoding import canonical, decode, hex_bytes
-from chain.errors import EncodingError, InvalidBlock, ensure
-from chain.types import Hash32, Root
+from coopchain.chain.encoding import canonical, decode, hex_bytes
+from coopchain.chain.errors import EncodingError, InvalidBlock, ensure
+from coopchain.chain.types import Hash32, Root
 
 HEADER_TYPE = "coopchain/header/v1"
 ZERO_HASH = Hash32(bytes(32))

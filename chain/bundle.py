@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from chain import merkle
-from chain.block import Header, block_hash, header_from_json, header_json, signing_bytes
-from chain.encoding import canonical, hex_bytes
-from chain.errors import ChainError, InvalidProof, ensure
-from chain.keys import PublicKey
-from chain.state_proof import verify_state_proof
-from chain.transaction import Transaction, encode_transaction, signing_bytes as tx_signing_bytes, transaction_from_json, transaction_hash, transaction_json
+from coopchain.chain import merkle
+from coopchain.chain.block import Header, block_hash, header_from_json, header_json, signing_bytes
+from coopchain.chain.encoding import canonical, hex_bytes
+from coopchain.chain.errors import ChainError, InvalidProof, ensure
+from coopchain.chain.keys import PublicKey
+from coopchain.chain.state_proof import verify_state_proof
+from coopchain.chain.transaction import Transaction, encode_transaction, signing_bytes as tx_signing_bytes, transaction_from_json, transaction_hash, transaction_json
 
 BUNDLE_TYPE = "coopchain/bundle/v1"
 

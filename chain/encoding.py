@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chain.errors import EncodingError
+from coopchain.chain.errors import EncodingError
 
 MAX_SAFE_INTEGER = 2**53 - 1
 

@@ -70,7 +70,7 @@ from Crypto.Hash import SHA256
 from Crypto.PublicKey import ECC
 from Crypto.Signature import DSS, eddsa
 
-from chain.errors import InvalidSignature
+from coopchain.chain.errors import InvalidSignature
 
 ED25519: Final = "ed25519"
 P256: Final = "p256"

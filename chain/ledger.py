@@ -17,16 +17,16 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from chain import merkle
-from chain.block import ZERO_HASH, ChainConfig, Header, block_hash, decode_header, encode_header, sign_header
-from chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError, ensure
-from chain.keys import PrivateKey, PublicKey, verify_many
-from chain.seals import SealContext, Signers, genesis_seal, seal_for
-from chain.state import StateView, next_nonce, record_key, transition, trie_key
-from chain.store import BlockRows, SqlStore, open_store
-from chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes
-from chain.trie import EMPTY_ROOT, prove, trie_update
-from chain.types import Hash32, Root
+from coopchain.chain import merkle
+from coopchain.chain.block import ZERO_HASH, ChainConfig, Header, block_hash, decode_header, encode_header, sign_header
+from coopchain.chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError, ensure
+from coopchain.chain.keys import PrivateKey, PublicKey, verify_many
+from coopchain.chain.seals import SealContext, Signers, genesis_seal, seal_for
+from coopchain.chain.state import StateView, next_nonce, record_key, transition, trie_key
+from coopchain.chain.store import BlockRows, SqlStore, open_store
+from coopchain.chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes
+from coopchain.chain.trie import EMPTY_ROOT, prove, trie_update
+from coopchain.chain.types import Hash32, Root
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ class Ledger:
     def bundle(self, tx_hash: bytes, since: int | None = None) -> dict:
         """The audit bundle of a record transaction against the current head (chain.bundle);
         `since`: the height of an earlier head the auditor holds, for a consistency proof."""
-        from chain.bundle import make_bundle
+        from coopchain.chain.bundle import make_bundle
 
         height, tx_proof = self.transaction_proof(tx_hash)
         head = self.head()

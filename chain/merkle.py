@@ -24,8 +24,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from chain.errors import InvalidProof
-from chain.types import Hash32, Root
+from coopchain.chain.errors import InvalidProof
+from coopchain.chain.types import Hash32, Root
 
 LEAF_HASH_PREFIX = 0  # RFC 9162 §2.1.1: MTH({d(0)}) = HASH(0x00 || d(0))
 NODE_HASH_PREFIX = 1  # RFC 9162 §2.1.1: MTH(D[n]) = HASH(0x01 || MTH(D[0:k]) || MTH(D[k:n]))

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import rlp
 
-from chain.encoding import canonical
-from chain.errors import InvalidTransaction, ensure
-from chain.transaction import Transaction
-from chain.trie import keccak256, trie_get
-from chain.types import Hash32, Root
+from coopchain.chain.encoding import canonical
+from coopchain.chain.errors import InvalidTransaction, ensure
+from coopchain.chain.transaction import Transaction
+from coopchain.chain.trie import keccak256, trie_get
+from coopchain.chain.types import Hash32, Root
 
 
 def trie_key(state_key: bytes) -> bytes:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from Crypto.Hash import keccak
 
-from chain.errors import InvalidProof, ensure
-from chain.types import Root
+from coopchain.chain.errors import InvalidProof, ensure
+from coopchain.chain.types import Root
 
 EMPTY_ROOT = Root(bytes.fromhex("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421"))
 """Keccak-256(RLP(b"")): the root of the trie with no keys."""

@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from chain.errors import StorageError
-from chain.types import Hash32
+from coopchain.chain.errors import StorageError
+from coopchain.chain.types import Hash32
 
 TABLES = ("blocks", "transactions", "trie_nodes", "history_nodes")
 DEFAULT_URL = "sqlite:///coopchain.db"
@@ -55,11 +55,11 @@ def open_store(url: str | None = None, create: bool = False) -> "SqlStore":
     url = database_url(url)
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
-        from chain.store_sqlite import SqliteStore
+        from coopchain.chain.store_sqlite import SqliteStore
 
         return SqliteStore(url, create)
     if scheme in ("postgresql", "postgres"):
-        from chain.store_postgres import PostgresStore
+        from coopchain.chain.store_postgres import PostgresStore
 
         return PostgresStore(url, create)
     raise StorageError(f"unknown database URL {url!r}: use sqlite:///PATH or postgresql://…")

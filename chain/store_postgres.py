@@ -33,8 +33,8 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
-from chain.errors import StorageError
-from chain.store import TABLES, SqlStore
+from coopchain.chain.errors import StorageError
+from coopchain.chain.store import TABLES, SqlStore
 
 try:
     import psycopg

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from chain.errors import StorageError
-from chain.store import TABLES, SqlStore
+from coopchain.chain.errors import StorageError
+from coopchain.chain.store import TABLES, SqlStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, header BLOB NOT NULL);

@@ -13,9 +13,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from chain.encoding import canonical, decode, hex_bytes
-from chain.errors import EncodingError, InvalidTransaction, ensure
-from chain.types import Hash32
+from coopchain.chain.encoding import canonical, decode, hex_bytes
+from coopchain.chain.errors import EncodingError, InvalidTransaction, ensure
+from coopchain.chain.types import Hash32
 
 TRANSACTION_TYPE = "coopchain/transaction/v1"
 

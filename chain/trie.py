@@ -43,8 +43,8 @@ from typing import Protocol, TypeAlias
 import rlp
 from sha3 import keccak_256 as _keccak_256
 
-from chain.errors import EncodingError, StorageError
-from chain.types import Hash32, Root
+from coopchain.chain.errors import EncodingError, StorageError
+from coopchain.chain.types import Hash32, Root
 
 EMPTY_ROOT = Root(bytes.fromhex("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421"))
 """Keccak-256(RLP(b"")) = Keccak-256(0x80): the root of the trie with no keys (Yellow Paper eq. 207)."""

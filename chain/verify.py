@@ -25,16 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
-from chain import merkle
-from chain.block import ChainConfig, Header, block_hash, check_link, decode_header, signing_bytes as header_signing_bytes
-from chain.errors import ChainError, InvalidBlock, ensure
-from chain.keys import PublicKey, verify_many
-from chain.ledger import genesis_state_root, now_micros, seal_context
-from chain.seals import seal_for, verify_seal
-from chain.state import StateView, transition
-from chain.store import SqlStore
-from chain.transaction import decode_transaction, signing_bytes
-from chain.trie import keccak256, trie_update
+from coopchain.chain import merkle
+from coopchain.chain.block import ChainConfig, Header, block_hash, check_link, decode_header, signing_bytes as header_signing_bytes
+from coopchain.chain.errors import ChainError, InvalidBlock, ensure
+from coopchain.chain.keys import PublicKey, verify_many
+from coopchain.chain.ledger import genesis_state_root, now_micros, seal_context
+from coopchain.chain.seals import seal_for, verify_seal
+from coopchain.chain.state import StateView, transition
+from coopchain.chain.store import SqlStore
+from coopchain.chain.transaction import decode_transaction, signing_bytes
+from coopchain.chain.trie import keccak256, trie_update
 
 MAX_FUTURE_MICROS = 2 * 3600 * 10**6  # a header may run ahead of the verifier's clock by two hours (as Bitcoin's rule)
 RECENT_HEADERS = 1100  # decoded headers kept while streaming: more than any retarget window (1,024)

@@ -31,7 +31,7 @@ import ctypes
 import importlib.util
 from collections.abc import Callable
 
-from chain.types import Hash32
+from coopchain.chain.types import Hash32
 
 PACKAGE = "x16r_hash"
 INSTALL = "pip install x16r_hash==1.0.1"

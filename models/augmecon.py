@@ -26,10 +26,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from models.certificate import Instance, evaluate
-from models.front import OBJECTIVE_SENSE, Front, FrontPoint
-from models.front_metrics import nondominated
-from models.scalarise import ScalarisedProblem, payoff_table
+from coopchain.models.certificate import Instance, evaluate
+from coopchain.models.front import OBJECTIVE_SENSE, Front, FrontPoint
+from coopchain.models.front_metrics import nondominated
+from coopchain.models.scalarise import ScalarisedProblem, payoff_table
 
 Progress = Callable[[float, str], None]
 

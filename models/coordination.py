@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.certificate import (
+from coopchain.models.certificate import (
     Extras,
     GAP_LIMIT,
     Instance,
@@ -48,8 +48,8 @@ from models.certificate import (
     piece_value,
     secant_slope,
 )
-from models.feasibility import NoFeasibleAllocation, make_feasible
-from models.solution import Solution, certified_solution
+from coopchain.models.feasibility import NoFeasibleAllocation, make_feasible
+from coopchain.models.solution import Solution, certified_solution
 
 Progress = Callable[[float, str], None]
 

@@ -51,13 +51,13 @@ from pymoo.optimize import minimize
 from pymoo.util.ref_dirs import get_reference_directions
 from threadpoolctl import threadpool_limits
 
-from models.certificate import Instance, coupling_rows, enterprise_box, evaluate
-from models.coordination import Progress
-from models.feasibility import make_feasible
-from models.formulation import new_highs
-from models.front import OBJECTIVE_SENSE, Front, FrontPoint
-from models.front_metrics import nondominated
-from models.solve import Prepared
+from coopchain.models.certificate import Instance, coupling_rows, enterprise_box, evaluate
+from coopchain.models.coordination import Progress
+from coopchain.models.feasibility import make_feasible
+from coopchain.models.formulation import new_highs
+from coopchain.models.front import OBJECTIVE_SENSE, Front, FrontPoint
+from coopchain.models.front_metrics import nondominated
+from coopchain.models.solve import Prepared
 
 METHODS = {"nsga2": "NSGA-II", "nsga3": "NSGA-III"}
 DEFAULT_GENERATIONS = 200

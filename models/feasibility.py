@@ -15,8 +15,8 @@ from __future__ import annotations
 import highspy
 import numpy as np
 
-from models.certificate import Instance, coupling_rows, enterprise_box
-from models.formulation import new_highs
+from coopchain.models.certificate import Instance, coupling_rows, enterprise_box
+from coopchain.models.formulation import new_highs
 
 class NoFeasibleAllocation(ArithmeticError):
     """Not even the whole box holds an allocation that meets the coupling rows: the data are infeasible."""

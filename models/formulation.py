@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from models.certificate import Instance
+from coopchain.models.certificate import Instance
 
 
 @dataclass(frozen=True, eq=False)

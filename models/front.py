@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.certificate import Values
+from coopchain.models.certificate import Values
 
 OBJECTIVE_SENSE = {"F1": "max", "F2": "max", "F3": "min", "T": "max"}
 
@@ -77,7 +77,7 @@ class Front:
         front alone.  The reference used is always stated beside the value.
         `picks` are `models.picks.Pick`s of this front.
         """
-        from models.front_metrics import default_reference, hypervolume  # front_metrics reads Front
+        from coopchain.models.front_metrics import default_reference, hypervolume  # front_metrics reads Front
 
         matrix = self.matrix()
         if reference is None:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from pymoo.indicators.hv import HV
 
-from models.front import Front
+from coopchain.models.front import Front
 
 # How far beyond the nadir the default reference point lies, as a share of each
 # objective's range over the fronts compared.

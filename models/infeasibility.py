@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from models.certificate import Instance, once_per_object
-from models.formulation import Formulation, column_bounds, formulate, highs_lp, new_highs
-from models.solution import Conflict
+from coopchain.models.certificate import Instance, once_per_object
+from coopchain.models.formulation import Formulation, column_bounds, formulate, highs_lp, new_highs
+from coopchain.models.solution import Conflict
 
 # Largest LP (columns) for which HiGHS's own IIS is computed; see the module docstring.
 IIS_COLUMN_LIMIT = 500

@@ -14,12 +14,12 @@ from dataclasses import replace
 import highspy
 import numpy as np
 
-from models.certificate import GAP_LIMIT, Instance, certificate_document, evaluate
-from models.feasibility import make_feasible
-from models.formulation import SENSE, formulate, highs_lp, new_highs, objective_scale, pyomo_model, pyomo_name
-from models.infeasibility import explain_infeasibility
-from models.shadow_prices import shadow_prices
-from models.solution import Solution, certified_solution
+from coopchain.models.certificate import GAP_LIMIT, Instance, certificate_document, evaluate
+from coopchain.models.feasibility import make_feasible
+from coopchain.models.formulation import SENSE, formulate, highs_lp, new_highs, objective_scale, pyomo_model, pyomo_name
+from coopchain.models.infeasibility import explain_infeasibility
+from coopchain.models.shadow_prices import shadow_prices
+from coopchain.models.solution import Solution, certified_solution
 
 
 # HiGHS 1.16's dual simplex on this shape (R + 1 dense rows, n boxed columns) costs

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.certificate import Instance, enterprise_box
-from models.formulation import formulate, pyomo_model
+from coopchain.models.certificate import Instance, enterprise_box
+from coopchain.models.formulation import formulate, pyomo_model
 
 
 @dataclass(frozen=True)

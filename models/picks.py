@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.certificate import Values
-from models.front import Front
-from models.front_metrics import ideal_and_nadir, normalise
+from coopchain.models.certificate import Values
+from coopchain.models.front import Front
+from coopchain.models.front_metrics import ideal_and_nadir, normalise
 
 # What each objective is called in a sentence for a manager.
 WORDS = {"F1": "economic benefit", "F2": "coordination", "F3": "ecological footprint", "T": "development level"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from models.front import Front
+from coopchain.models.front import Front
 
 LABELS = {"F1": "F1 economic benefit (max)", "F2": "F2 coordination D (max)", "F3": "F3 footprint (min)", "T": "T development (max)"}
 

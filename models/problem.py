@@ -33,7 +33,7 @@ import numpy as np
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from models.certificate import FEASIBILITY_TOLERANCE, Instance, instance_from_document, problem_hash
+from coopchain.models.certificate import FEASIBILITY_TOLERANCE, Instance, instance_from_document, problem_hash
 
 SCHEMA = "coopchain/problem/v1"
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from models.certificate import (
+from coopchain.models.certificate import (
     GAP_LIMIT,
     LINEAR_OBJECTIVES,
     Extras,
@@ -37,12 +37,12 @@ from models.certificate import (
     linear_objective,
     log_coupling,
 )
-from models.coordination import maximise_linear_with_floor, maximise_psi
-from models.feasibility import NoFeasibleAllocation, make_feasible
-from models.formulation import formulate, highs_lp, new_highs
-from models.front import OBJECTIVE_SENSE
-from models.linear import _multipliers as coupling_multipliers
-from models.solution import Solution, certified_solution
+from coopchain.models.coordination import maximise_linear_with_floor, maximise_psi
+from coopchain.models.feasibility import NoFeasibleAllocation, make_feasible
+from coopchain.models.formulation import formulate, highs_lp, new_highs
+from coopchain.models.front import OBJECTIVE_SENSE
+from coopchain.models.linear import _multipliers as coupling_multipliers
+from coopchain.models.solution import Solution, certified_solution
 
 METHODS = ("weighted", "epsilon", "lexicographic", "chebyshev")
 

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.certificate import Instance
-from models.formulation import SENSE, Formulation, column_bounds, objective_scale
-from models.infeasibility import bound_setters, given, implied_bounds, readable, split_name
+from coopchain.models.certificate import Instance
+from coopchain.models.formulation import SENSE, Formulation, column_bounds, objective_scale
+from coopchain.models.infeasibility import bound_setters, given, implied_bounds, readable, split_name
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.certificate import Values
+from coopchain.models.certificate import Values
 
 
 @dataclass(frozen=True)

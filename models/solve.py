@@ -9,12 +9,12 @@ from dataclasses import replace
 
 from threadpoolctl import threadpool_limits
 
-from models.certificate import Instance
-from models.coordination import Progress, maximise_coordination
-from models.feasibility import NoFeasibleAllocation
-from models.linear import solve_linear
-from models.problem import Problem, canonical_json, to_instance
-from models.solution import Solution
+from coopchain.models.certificate import Instance
+from coopchain.models.coordination import Progress, maximise_coordination
+from coopchain.models.feasibility import NoFeasibleAllocation
+from coopchain.models.linear import solve_linear
+from coopchain.models.problem import Problem, canonical_json, to_instance
+from coopchain.models.solution import Solution
 
 OBJECTIVES = ("F1", "F2", "F3")
 

@@ -11,7 +11,7 @@ from tests.postgres import fresh_database, postgres_db, postgres_url  # noqa: F4
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 GENERATOR = ROOT / "tests" / "data" / "gen_problem.py"
-SAMPLE = ROOT / "examples" / "data" / "green-valley.json"
+SAMPLE = ROOT / "models" / "samples" / "green-valley.json"
 
 
 def load_generator():

@@ -47,7 +47,7 @@ import warnings
 import cvxpy as cp
 import numpy as np
 
-from models.certificate import Instance, evaluate
+from coopchain.models.certificate import Instance, evaluate
 
 ACCEPTED_STATUSES = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
 

@@ -10,13 +10,13 @@ import pytest
 from tests.blocked_imports import run_blocked
 from tests.conftest import ROOT, SAMPLE
 
-HEADER = ROOT / "examples" / "data" / "green-valley.header.json"
-CSV = ROOT / "examples" / "data" / "green-valley.csv"
+HEADER = ROOT / "models" / "samples" / "green-valley.header.json"
+CSV = ROOT / "models" / "samples" / "green-valley.csv"
 
 
 def coopchain(*args, stdin=None, cwd=ROOT, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300, input=stdin,
+        [sys.executable, "-m", "coopchain.app.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300, input=stdin,
         env=None if env is None else {**os.environ, "PYTHONPATH": str(ROOT), **env},
     )
 
@@ -137,7 +137,7 @@ def test_front_prints_points_hypervolume_picks_and_plots(method, tmp_path):
 
 
 CERT_SCRIPT = """
-from app.cli import main
+from coopchain.app.cli import main
 sys.exit(main(["verify", sys.argv[1]]))
 """
 
@@ -145,6 +145,6 @@ sys.exit(main(["verify", sys.argv[1]]))
 def test_verify_of_a_certificate_imports_numpy_and_the_standard_library_only(tmp_path):
     run = coopchain("solve", SAMPLE, "--objective", "F2", "--certificate", tmp_path / "cert.json")
     assert run.returncode == 0, run.stderr
-    blocked = {"pyomo", "highspy", "pymoo", "scipy", "cvxpy", "Crypto", "nacl", "rlp", "sqlite3", "chain", "pydantic"}
+    blocked = {"pyomo", "highspy", "pymoo", "scipy", "cvxpy", "Crypto", "nacl", "rlp", "sqlite3", "coopchain.chain", "pydantic"}
     check = run_blocked(blocked, CERT_SCRIPT, str(tmp_path / "cert.json"))
     assert check.returncode == 0 and check.stdout.startswith("valid"), check.stdout + check.stderr

@@ -89,13 +89,13 @@ def test_chain_init_refuses_bad_seal_parameters(tmp_path):
 
 def _allocation_bundle(tmp_path, mutate):
     """A ledger holding one allocation record (certified F1 optimum of the sample), the record changed by `mutate`."""
-    from app.ledger_commands import allocation_record
-    from chain.keys import PrivateKey
-    from chain.ledger import Ledger
-    from chain.transaction import sign_transaction, transaction_hash
-    from models.certificate import problem_hash
-    from models.problem import load_problem_file
-    from models.solve import prepare, solve
+    from coopchain.app.ledger_commands import allocation_record
+    from coopchain.chain.keys import PrivateKey
+    from coopchain.chain.ledger import Ledger
+    from coopchain.chain.transaction import sign_transaction, transaction_hash
+    from coopchain.models.certificate import problem_hash
+    from coopchain.models.problem import load_problem_file
+    from coopchain.models.solve import prepare, solve
     from tests.conftest import SAMPLE
 
     problem = load_problem_file(SAMPLE)
@@ -125,7 +125,7 @@ def _allocation_bundle(tmp_path, mutate):
     ],
 )
 def test_an_allocation_record_must_agree_with_its_certificate(tmp_path, capsys, mutate, reason):
-    from app.ledger_commands import verify_bundle_file
+    from coopchain.app.ledger_commands import verify_bundle_file
 
     code = verify_bundle_file(_allocation_bundle(tmp_path, mutate), None, None)
     out = capsys.readouterr().out
@@ -136,9 +136,9 @@ def test_an_allocation_record_must_agree_with_its_certificate(tmp_path, capsys, 
 
 
 def test_the_cli_knows_every_seal_kind_and_the_bundle_type():
-    from app.cli import SEAL_KINDS
-    from chain.bundle import BUNDLE_TYPE
-    from chain.seals import KINDS
+    from coopchain.app.cli import SEAL_KINDS
+    from coopchain.chain.bundle import BUNDLE_TYPE
+    from coopchain.chain.seals import KINDS
 
     assert SEAL_KINDS == KINDS
     assert BUNDLE_TYPE == "coopchain/bundle/v1"  # app.cli recognises bundles by this text without importing chain/

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chain.block import ChainConfig, Header
-from chain.errors import InvalidBlock, ensure
+from coopchain.chain.block import ChainConfig, Header
+from coopchain.chain.errors import InvalidBlock, ensure
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def register(seal: Seal) -> Seal:
 
 # Each kind's module, imported on first use (it registers itself): a chain loads only its own
 # seal, so a kind's dependency (x16r_hash for rpca16) is needed only by chains of that kind.
-MODULES = {"pow": "chain.seals.pow", "rpca16": "chain.seals.rpca16", "pos": "chain.seals.pos", "endorsement": "chain.seals.endorsement"}
+MODULES = {"pow": "coopchain.chain.seals.pow", "rpca16": "coopchain.chain.seals.rpca16", "pos": "coopchain.chain.seals.pos", "endorsement": "coopchain.chain.seals.endorsement"}
 KINDS = ("signed", *MODULES)
 
 

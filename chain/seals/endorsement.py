@@ -30,14 +30,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chain.block import Header, sealing_bytes
-from chain.encoding import EncodingError, canonical, decode, hex_bytes
-from chain.errors import ChainError, InvalidBlock, InvalidSignature, InvalidTransaction, ensure
-from chain.keys import PublicKey, verify_many
-from chain.seals import SealContext, Signers, register
-from chain.state import TRANSITIONS, StateView
-from chain.transaction import Transaction
-from chain.types import Hash32
+from coopchain.chain.block import Header, sealing_bytes
+from coopchain.chain.encoding import EncodingError, canonical, decode, hex_bytes
+from coopchain.chain.errors import ChainError, InvalidBlock, InvalidSignature, InvalidTransaction, ensure
+from coopchain.chain.keys import PublicKey, verify_many
+from coopchain.chain.seals import SealContext, Signers, register
+from coopchain.chain.state import TRANSITIONS, StateView
+from coopchain.chain.transaction import Transaction
+from coopchain.chain.types import Hash32
 
 KIND = "endorsement"
 POLICY_KEY = b"policy"

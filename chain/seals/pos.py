@@ -48,11 +48,11 @@ import time
 
 import rlp
 
-from chain.block import Header, block_hash, sealing_bytes
-from chain.encoding import MAX_SAFE_INTEGER, EncodingError, hex_bytes
-from chain.errors import ChainError, InvalidBlock, InvalidSignature, ensure
-from chain.keys import PublicKey, verify_many
-from chain.seals import SealContext, Signers, register
+from coopchain.chain.block import Header, block_hash, sealing_bytes
+from coopchain.chain.encoding import MAX_SAFE_INTEGER, EncodingError, hex_bytes
+from coopchain.chain.errors import ChainError, InvalidBlock, InvalidSignature, ensure
+from coopchain.chain.keys import PublicKey, verify_many
+from coopchain.chain.seals import SealContext, Signers, register
 
 KIND = "pos"
 DEFAULT_DRIFT = 15  # seconds a header may run ahead of the verifier's clock

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 
-from chain.block import Header, sealing_bytes
-from chain.seals import register
-from chain.seals.work import Hasher, WorkSeal, nonce_bytes
-from chain.types import Hash32
+from coopchain.chain.block import Header, sealing_bytes
+from coopchain.chain.seals import register
+from coopchain.chain.seals.work import Hasher, WorkSeal, nonce_bytes
+from coopchain.chain.types import Hash32
 
 
 def pow_hash(sealing: bytes, nonce: int) -> Hash32:

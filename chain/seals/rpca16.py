@@ -13,15 +13,15 @@ so that a machine without it can still open chains of the other seal kinds
 
 from __future__ import annotations
 
-from chain.block import Header, sealing_bytes
-from chain.seals import register
-from chain.seals.work import Hasher, WorkSeal, nonce_bytes
-from chain.types import Hash32
+from coopchain.chain.block import Header, sealing_bytes
+from coopchain.chain.seals import register
+from coopchain.chain.seals.work import Hasher, WorkSeal, nonce_bytes
+from coopchain.chain.types import Hash32
 
 
 def rpca16_hash(sealing: bytes, previous: Hash32, nonce: int) -> Hash32:
     """RPCA16's L of the sealing bytes followed by the nonce, ordered by the parent hash `previous`."""
-    from chain.x16 import rpca16
+    from coopchain.chain.x16 import rpca16
 
     return rpca16(sealing + nonce_bytes(nonce), previous)
 
@@ -32,7 +32,7 @@ class Rpca16Seal(WorkSeal):
     def hasher(self, header: Header) -> Hasher:
         # sphlib contexts cannot be copied through ctypes, so each try hashes the whole
         # header; only the sealing bytes and the pool order's inputs are prepared once.
-        from chain.x16 import rpca16
+        from coopchain.chain.x16 import rpca16
 
         prefix, previous = sealing_bytes(header), header.previous
         return lambda nonce: rpca16(prefix + nonce.to_bytes(8, "big"), previous)

@@ -47,9 +47,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chain.block import Header
-from chain.errors import ChainError, InvalidBlock, ensure
-from chain.seals import SealContext, Signers
+from coopchain.chain.block import Header
+from coopchain.chain.errors import ChainError, InvalidBlock, ensure
+from coopchain.chain.seals import SealContext, Signers
 
 NONCE_BYTES = 8  # the nonce's width in the hashed bytes (big-endian)
 MAX_NONCE = 2**53 - 1  # the canonical encoding's largest integer (chain/encoding.py)

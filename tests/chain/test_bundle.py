@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from chain.block import block_hash, header_json
-from chain.bundle import InvalidBundle, record_state_value, verify_bundle
-from chain.keys import PrivateKey
-from chain.ledger import Ledger
-from chain.state import record_key, trie_key
-from chain.transaction import sign_transaction, transaction_hash
-from chain.trie import trie_get
+from coopchain.chain.block import block_hash, header_json
+from coopchain.chain.bundle import InvalidBundle, record_state_value, verify_bundle
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.ledger import Ledger
+from coopchain.chain.state import record_key, trie_key
+from coopchain.chain.transaction import sign_transaction, transaction_hash
+from coopchain.chain.trie import trie_get
 from tests.blocked_imports import run_blocked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def test_a_fork_of_the_auditors_earlier_head_is_refused(tmp_path):
 
 
 def _last_tx(ledger):
-    from chain.transaction import decode_transaction
+    from coopchain.chain.transaction import decode_transaction
 
     return transaction_hash(decode_transaction(ledger.transactions(ledger.height())[0]))
 
@@ -141,7 +141,7 @@ def test_every_altered_part_is_refused_by_name(chain, name):
 OFFLINE_BLOCKED = {"pyomo", "highspy", "pymoo", "cvxpy", "scipy", "pydantic", "fastapi", "rfc8785", "rlp", "trie", "eth_hash",
                    "eth_utils", "nacl", "cryptography", "_cffi_backend", "psycopg", "matplotlib", "sqlite3"}
 VERIFY_SCRIPT = """
-from app.cli import main
+from coopchain.app.cli import main
 code = main(["verify", sys.argv[1]])
 print("loaded:", blocked_loaded())
 sys.exit(code)
@@ -149,7 +149,7 @@ sys.exit(code)
 
 
 def test_cli_verifies_a_demo_bundle_with_only_stdlib_numpy_and_pycryptodome(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "app.cli", "demo", "--db", f"sqlite:///{tmp_path}/demo.db", "--keys", str(tmp_path / "keys")],
+    run = subprocess.run([sys.executable, "-m", "coopchain.app.cli", "demo", "--db", f"sqlite:///{tmp_path}/demo.db", "--keys", str(tmp_path / "keys")],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert run.returncode == 0, run.stderr
     bundle = tmp_path / "coopchain-bundle.json"

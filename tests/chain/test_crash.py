@@ -18,10 +18,10 @@ import sys
 import threading
 import time
 
-from chain.keys import PrivateKey
-from chain.ledger import Ledger
-from chain.store import open_store
-from chain.verify import BadBlock, verify_chain
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.ledger import Ledger
+from coopchain.chain.store import open_store
+from coopchain.chain.verify import BadBlock, verify_chain
 from tests.conftest import ROOT
 
 COMMITTER = ROOT / "bench" / "crash_committer.py"

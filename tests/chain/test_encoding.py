@@ -5,8 +5,8 @@ import random
 import pytest
 import rfc8785
 
-from chain.encoding import canonical, decode, hex_bytes
-from chain.errors import EncodingError
+from coopchain.chain.encoding import canonical, decode, hex_bytes
+from coopchain.chain.errors import EncodingError
 
 ALPHABET = ["a", "Z", "é", "€", "𝄞", '"', "\\", "\n", "\t", "\x00", "\x1f", "\x7f", "/", " "]
 
@@ -83,8 +83,8 @@ TRANSACTION_TEXT = (
 def test_transaction_signing_bytes_known_answer():
     import hashlib
 
-    from chain.keys import PrivateKey, PublicKey
-    from chain.transaction import encode_transaction, sign_transaction, signing_bytes, transaction_hash
+    from coopchain.chain.keys import PrivateKey, PublicKey
+    from coopchain.chain.transaction import encode_transaction, sign_transaction, signing_bytes, transaction_hash
 
     key = PrivateKey.from_private_bytes("ed25519", bytes.fromhex(RFC8032_TEST1_SECRET))
     assert key.public_key.to_text() == f"ed25519:{RFC8032_TEST1_PUBLIC}"
@@ -100,7 +100,7 @@ def test_transaction_signing_bytes_known_answer():
 def test_header_bytes_known_answer():
     import hashlib
 
-    from chain.block import Header, block_hash, encode_header, sealing_bytes
+    from coopchain.chain.block import Header, block_hash, encode_header, sealing_bytes
 
     h = lambda c: bytes([c]) * 32  # noqa: E731
     header = Header("co-op", 3, h(1), 1764629155123456, h(2), 2, h(3), h(4), {"kind": "signed"}, b"\x05" * 64)

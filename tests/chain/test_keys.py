@@ -11,9 +11,9 @@ from Crypto.Hash import SHA256
 from Crypto.PublicKey import ECC
 from Crypto.Signature import DSS
 
-from chain import keys
-from chain.errors import InvalidSignature
-from chain.keys import ED25519, P256, PrivateKey, PublicKey, verify_many
+from coopchain.chain import keys
+from coopchain.chain.errors import InvalidSignature
+from coopchain.chain.keys import ED25519, P256, PrivateKey, PublicKey, verify_many
 from tests.blocked_imports import run_blocked
 
 # --- published vectors -------------------------------------------------------------------
@@ -614,8 +614,8 @@ def test_verify_many_follows_the_reference_where_libsodium_is_stricter(path):
 # --- the audit verifier's constraint: pycryptodome alone ------------------------------------
 
 BLOCKER = """
-from chain.errors import InvalidSignature
-from chain.keys import PublicKey, verify_many
+from coopchain.chain.errors import InvalidSignature
+from coopchain.chain.keys import PublicKey, verify_many
 vectors = json.load(sys.stdin)
 for text, signature, message in vectors:
     PublicKey.from_text(text).verify(bytes.fromhex(signature), bytes.fromhex(message))

@@ -4,16 +4,16 @@ import sqlite3
 
 import pytest
 
-from chain import merkle
-from chain.block import block_hash
-from chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError
-from chain.keys import PrivateKey
-from chain.ledger import Ledger
-from chain.state import decode_record, record_key
-from chain.transaction import encode_transaction, sign_transaction, transaction_hash
-from chain.trie import trie_get
-from chain.state import trie_key
-from chain.verify import replay_chain, verify_chain
+from coopchain.chain import merkle
+from coopchain.chain.block import block_hash
+from coopchain.chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.ledger import Ledger
+from coopchain.chain.state import decode_record, record_key
+from coopchain.chain.transaction import encode_transaction, sign_transaction, transaction_hash
+from coopchain.chain.trie import trie_get
+from coopchain.chain.state import trie_key
+from coopchain.chain.verify import replay_chain, verify_chain
 
 CHAIN = "test-chain"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from chain.errors import InvalidProof
-from chain.merkle import (
+from coopchain.chain.errors import InvalidProof
+from coopchain.chain.merkle import (
     LEAF_HASH_PREFIX,
     NODE_HASH_PREFIX,
     Frontier,

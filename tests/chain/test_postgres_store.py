@@ -14,14 +14,14 @@ import time
 
 import pytest
 
-from chain import merkle
-from chain.errors import InvalidTransaction, StorageError
-from chain.keys import PrivateKey
-from chain.ledger import Ledger
-from chain.store import TABLES, open_store
-from chain.store_postgres import WRITE_LOCK_KEY, PostgresStore
-from chain.transaction import decode_transaction, encode_transaction, sign_transaction, transaction_hash
-from chain.verify import replay_chain, verify_chain
+from coopchain.chain import merkle
+from coopchain.chain.errors import InvalidTransaction, StorageError
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.ledger import Ledger
+from coopchain.chain.store import TABLES, open_store
+from coopchain.chain.store_postgres import WRITE_LOCK_KEY, PostgresStore
+from coopchain.chain.transaction import decode_transaction, encode_transaction, sign_transaction, transaction_hash
+from coopchain.chain.verify import replay_chain, verify_chain
 from tests.postgres import fresh_database, postgres_db, postgres_url, with_database  # noqa: F401  (fixtures)
 
 CHAIN = "pg-chain"

@@ -7,18 +7,18 @@ from dataclasses import replace
 import pytest
 import rlp
 
-import chain.ledger
-from chain import merkle
-from chain.block import Header, block_hash, sealing_bytes
-from chain.errors import InvalidBlock, InvalidTransaction
-from chain.keys import PrivateKey
-from chain.ledger import Ledger, seal_context
-from chain.seals import seal_for
-from chain.seals.endorsement import NotEnoughMembers, decode_policy, endorse, policy_payload
-from chain.seals.pos import MICROS, NoEligibleStake, balance_key, kernel, stake_key
-from chain.state import StateView
-from chain.transaction import sign_transaction
-from chain.verify import replay_chain, verify_chain
+import coopchain.chain.ledger as chain_ledger
+from coopchain.chain import merkle
+from coopchain.chain.block import Header, block_hash, sealing_bytes
+from coopchain.chain.errors import InvalidBlock, InvalidTransaction
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.ledger import Ledger, seal_context
+from coopchain.chain.seals import seal_for
+from coopchain.chain.seals.endorsement import NotEnoughMembers, decode_policy, endorse, policy_payload
+from coopchain.chain.seals.pos import MICROS, NoEligibleStake, balance_key, kernel, stake_key
+from coopchain.chain.state import StateView
+from coopchain.chain.transaction import sign_transaction
+from coopchain.chain.verify import replay_chain, verify_chain
 
 CHAIN = "stake-chain"
 EASY = "f" * 64  # any coin-age of at least one coin-second meets it
@@ -40,9 +40,9 @@ def text(key):
 def create(tmp_path, monkeypatch, seal, params, others, back=0):
     """A chain whose genesis lies `back` seconds in the past (coin-age needs time to grow)."""
     node = PrivateKey.generate("ed25519")
-    genesis_time = chain.ledger.now_micros() - back * MICROS
+    genesis_time = chain_ledger.now_micros() - back * MICROS
     with monkeypatch.context() as m:
-        m.setattr(chain.ledger, "now_micros", lambda: genesis_time)
+        m.setattr(chain_ledger, "now_micros", lambda: genesis_time)
         ledger = Ledger.create(f"sqlite:///{tmp_path}/ledger.db", node, CHAIN, seal=seal, seal_params=params, other_keys=others)
     return ledger, node
 

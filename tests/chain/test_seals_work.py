@@ -14,16 +14,16 @@ from dataclasses import replace
 
 import pytest
 
-from chain import x16
-from chain.block import ChainConfig, Header, block_hash, encode_header, sealing_bytes, sign_header
-from chain.errors import InvalidBlock
-from chain.keys import PrivateKey
-from chain.ledger import Ledger, seal_context
-from chain.seals import SealContext, seal_for
-from chain.seals.work import MAX_NONCE, TWO_256, WorkParams, retarget, target_hex
-from chain.transaction import sign_transaction
-from chain.types import Hash32
-from chain.verify import BadBlock, replay_chain, verify_chain
+from coopchain.chain import x16
+from coopchain.chain.block import ChainConfig, Header, block_hash, encode_header, sealing_bytes, sign_header
+from coopchain.chain.errors import InvalidBlock
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.ledger import Ledger, seal_context
+from coopchain.chain.seals import SealContext, seal_for
+from coopchain.chain.seals.work import MAX_NONCE, TWO_256, WorkParams, retarget, target_hex
+from coopchain.chain.transaction import sign_transaction
+from coopchain.chain.types import Hash32
+from coopchain.chain.verify import BadBlock, replay_chain, verify_chain
 from tests.conftest import ROOT
 
 CHAIN = "work-chain"

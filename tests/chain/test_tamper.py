@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from chain.keys import PrivateKey
-from chain.ledger import Ledger
-from chain.store import TABLES, open_store
-from chain.transaction import sign_transaction
-from chain.verify import BadBlock, verify_chain
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.ledger import Ledger
+from coopchain.chain.store import TABLES, open_store
+from coopchain.chain.transaction import sign_transaction
+from coopchain.chain.verify import BadBlock, verify_chain
 from tests.conftest import ROOT
 
 CHAIN = "tamper-chain"
@@ -200,7 +200,7 @@ def test_the_clean_ledger_verifies(built, tmp_path):
 def test_the_sample_covers_every_table_and_column():
     assert {t for t, _, _, _ in COLUMNS} == set(TABLES)
     conn = sqlite3.connect(":memory:")
-    from chain.store_sqlite import SCHEMA
+    from coopchain.chain.store_sqlite import SCHEMA
 
     conn.executescript(SCHEMA)
     for table in TABLES:

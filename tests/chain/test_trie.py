@@ -8,9 +8,9 @@ import pytest
 import rlp
 from trie import HexaryTrie
 
-from chain.errors import InvalidProof, StorageError
-from chain.state_proof import decode_rlp, verify_state_proof
-from chain.trie import EMPTY_ROOT, keccak256, prove, trie_get, trie_update
+from coopchain.chain.errors import InvalidProof, StorageError
+from coopchain.chain.state_proof import decode_rlp, verify_state_proof
+from coopchain.chain.trie import EMPTY_ROOT, keccak256, prove, trie_get, trie_update
 from tests.blocked_imports import run_blocked
 from tests.conftest import ROOT
 
@@ -329,7 +329,7 @@ def test_decoder_refuses_non_canonical(encoding, reason):
 # --- the verifier needs neither `rlp`, `trie` nor `eth_hash` ------------------------------------------
 
 BLOCKER = """
-from chain.state_proof import verify_state_proof
+from coopchain.chain.state_proof import verify_state_proof
 case = json.load(sys.stdin)
 results = [verify_state_proof(bytes.fromhex(case["root"]), bytes.fromhex(key), [bytes.fromhex(n) for n in proof])
            for key, proof in case["proofs"]]
@@ -341,7 +341,7 @@ def test_verifier_runs_with_rlp_trie_and_eth_hash_blocked(proved_state):
     store, root, keys, absent = proved_state
     asked = keys[:5] + absent[:5]
     case = {"root": root.hex(), "proofs": [(key.hex(), [n.hex() for n in prove(store, root, key)]) for key in asked]}
-    run = run_blocked({"rlp", "trie", "eth_hash", "eth_utils", "chain.trie"}, BLOCKER, stdin=json.dumps(case))
+    run = run_blocked({"rlp", "trie", "eth_hash", "eth_utils", "coopchain.chain.trie"}, BLOCKER, stdin=json.dumps(case))
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["loaded"] == []
@@ -352,7 +352,7 @@ def test_verifier_runs_with_rlp_trie_and_eth_hash_blocked(proved_state):
 def test_keccak256_agrees_with_pycryptodome(length):
     from Crypto.Hash import keccak
 
-    from chain.trie import keccak256
+    from coopchain.chain.trie import keccak256
 
     data = bytes(range(256)) * 2
     assert keccak256(data[:length]) == keccak.new(digest_bits=256, data=data[:length]).digest()

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from Crypto.Hash import SHA512, keccak
 
-from chain import x16
+from coopchain.chain import x16
 
 VECTORS = Path(__file__).parents[1] / "data" / "vectors"
 KAT = json.loads((VECTORS / "x16_pool_kat.json").read_text())["digests_of_empty_input"]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from models.problem import parse_problem
-from models.solve import prepare, solve
+from coopchain.models.problem import parse_problem
+from coopchain.models.solve import prepare, solve
 from tests.reference import reference_f1, reference_f2_general, reference_f2_uniform, reference_f3
 
 INSTANCES = [(n, seed, alpha) for n, seed in ((5, 1), (20, 2), (60, 3), (150, 4)) for alpha in ("uniform", "general")]

@@ -4,11 +4,11 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from models.augmecon import augmecon
-from models.certificate import check_feasible
-from models.front import OBJECTIVE_SENSE
-from models.problem import parse_problem
-from models.solve import prepare, solve
+from coopchain.models.augmecon import augmecon
+from coopchain.models.certificate import check_feasible
+from coopchain.models.front import OBJECTIVE_SENSE
+from coopchain.models.problem import parse_problem
+from coopchain.models.solve import prepare, solve
 from tests.reference import spec_constraints
 
 
@@ -51,7 +51,7 @@ def brute_force_front(inst, objectives, per_axis):
 
 
 def max_sense_matrix(inst, allocations, objectives):
-    from models.certificate import evaluate
+    from coopchain.models.certificate import evaluate
 
     rows = []
     for W in allocations:

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from models.certificate import CertificateError, verify_certificate
-from models.problem import parse_problem
-from models.solve import solve
+from coopchain.models.certificate import CertificateError, verify_certificate
+from coopchain.models.problem import parse_problem
+from coopchain.models.solve import solve
 from tests.blocked_imports import run_blocked
 
 CASES = [("F1", "uniform"), ("F3", "uniform"), ("F2", "uniform"), ("F2", "general")]
@@ -98,7 +98,7 @@ def test_infeasible_allocation_names_the_constraint(certificate):
 
 
 BLOCKER = """
-from models.certificate import verify_certificate
+from coopchain.models.certificate import verify_certificate
 verified = verify_certificate(json.load(sys.stdin))
 print(json.dumps({"objective": verified.objective, "gap": verified.gap, "loaded": blocked_loaded()}))
 """

@@ -3,17 +3,17 @@
 import numpy as np
 import pytest
 
-from models.certificate import check_feasible, coupling_rows, evaluate
-from models.evolutionary import (
+from coopchain.models.certificate import check_feasible, coupling_rows, evaluate
+from coopchain.models.evolutionary import (
     EvolutionaryError,
     evolutionary_front,
     population_objectives,
     repair_population,
     search_space,
 )
-from models.front_metrics import nondominated
-from models.problem import parse_problem
-from models.solve import prepare, solve
+from coopchain.models.front_metrics import nondominated
+from coopchain.models.problem import parse_problem
+from coopchain.models.solve import prepare, solve
 
 BUDGET = dict(points=40, generations=40)
 

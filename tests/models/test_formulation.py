@@ -2,10 +2,10 @@
 
 import pytest
 
-from models.formulation import formulate, pyomo_model
-from models.outer_approximation import kelley_coordination
-from models.problem import parse_problem
-from models.solve import prepare, solve
+from coopchain.models.formulation import formulate, pyomo_model
+from coopchain.models.outer_approximation import kelley_coordination
+from coopchain.models.problem import parse_problem
+from coopchain.models.solve import prepare, solve
 
 
 @pytest.fixture(scope="module", params=[(30, 7, "uniform"), (40, 8, "general")], ids=["n30", "n40"])

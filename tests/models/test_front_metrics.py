@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from models.certificate import Values
-from models.front import Front, FrontPoint
-from models.front_metrics import default_reference, hypervolume, ideal_and_nadir, nondominated, normalise
+from coopchain.models.certificate import Values
+from coopchain.models.front import Front, FrontPoint
+from coopchain.models.front_metrics import default_reference, hypervolume, ideal_and_nadir, nondominated, normalise
 
 
 def dominates(a, b, senses):

@@ -13,11 +13,11 @@ import highspy
 import numpy as np
 import pytest
 
-from models import infeasibility
-from models.formulation import column_bounds, formulate
-from models.infeasibility import explain_infeasibility, readable
-from models.problem import ProblemError, parse_problem, to_instance
-from models.solve import solve
+from coopchain.models import infeasibility
+from coopchain.models.formulation import column_bounds, formulate
+from coopchain.models.infeasibility import explain_infeasibility, readable
+from coopchain.models.problem import ProblemError, parse_problem, to_instance
+from coopchain.models.solve import solve
 
 
 def document(enterprises, resources=None, demand=(0.0, 1000.0)):

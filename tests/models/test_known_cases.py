@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from models.certificate import verify_certificate
-from models.problem import parse_problem
-from models.solve import solve
+from coopchain.models.certificate import verify_certificate
+from coopchain.models.problem import parse_problem
+from coopchain.models.solve import solve
 
 
 def document(enterprises, cap=1000.0, demand=(0.0, 1000.0), indicators=None):

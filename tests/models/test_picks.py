@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from pymoo.mcdm.high_tradeoff import HighTradeoffPoints
 
-from models.certificate import Values
-from models.front import Front, FrontPoint
-from models.picks import closest_to_ideal, compromise_picks, knee, topsis, topsis_closeness, tradeoffs
+from coopchain.models.certificate import Values
+from coopchain.models.front import Front, FrontPoint
+from coopchain.models.picks import closest_to_ideal, compromise_picks, knee, topsis, topsis_closeness, tradeoffs
 
 
 def front_of(rows, objectives=("F1", "F2")):

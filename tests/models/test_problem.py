@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import rfc8785
 
-from models.certificate import instance_from_document
-from models.problem import (
+from coopchain.models.certificate import instance_from_document
+from coopchain.models.problem import (
     Issue,
     Problem,
     ProblemError,
@@ -27,7 +27,7 @@ from models.problem import (
     to_instance,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
+DATA = Path(__file__).resolve().parents[2] / "models" / "samples"
 
 
 def small() -> dict:

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from models.certificate import Instance, evaluate, instance_from_document
+from coopchain.models.certificate import Instance, evaluate, instance_from_document
 from tests.reference import (
     ReferenceSolveError,
     brute_force_f2,

@@ -6,10 +6,10 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from models.certificate import CertificateError, verify_certificate
-from models.problem import parse_problem
-from models.scalarise import ScalarisationError, chebyshev, epsilon_constraint, lexicographic, weighted_sum
-from models.solve import prepare
+from coopchain.models.certificate import CertificateError, verify_certificate
+from coopchain.models.problem import parse_problem
+from coopchain.models.scalarise import ScalarisationError, chebyshev, epsilon_constraint, lexicographic, weighted_sum
+from coopchain.models.solve import prepare
 from tests.reference import spec_constraints
 
 
@@ -64,7 +64,7 @@ def test_weighted_sum_without_f2_is_weakly_efficient(prepared):
 
 
 def test_epsilon_constraint_with_f2_as_objective(prepared):
-    from models.solve import solve
+    from coopchain.models.solve import solve
 
     best_f1 = solve(prepared, "F1").values.F1
     solution = epsilon_constraint(prepared.instance, prepared.canonical, "F2", {"F1": 0.9 * best_f1})
@@ -81,7 +81,7 @@ def test_epsilon_constraint_linear(prepared):
 
 
 def test_epsilon_constraint_with_a_floor_on_f2(prepared):
-    from models.solve import solve
+    from coopchain.models.solve import solve
 
     inst = prepared.instance
     low, high = solve(prepared, "F1").values.F2, solve(prepared, "F2").values.F2
@@ -115,7 +115,7 @@ def test_epsilon_constraint_with_a_floor_on_f2(prepared):
 
 
 def test_unreachable_f2_floor_is_infeasible_with_the_reachable_most(prepared):
-    from models.solve import solve
+    from coopchain.models.solve import solve
 
     best = solve(prepared, "F2").values.F2
     solution = epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F2": min(1.0, best * 1.01)})
@@ -162,7 +162,7 @@ def test_tampered_scalarisation_fails(prepared):
 
 def test_tampered_f2_floor_certificate_fails(prepared):
     """An F2 floor's certificate: raising the floor, or any piece's multiplier of it, breaks the proof."""
-    from models.solve import solve
+    from coopchain.models.solve import solve
 
     low, high = solve(prepared, "F1").values.F2, solve(prepared, "F2").values.F2
     solution = epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F2": 0.5 * (low + high)})

@@ -11,8 +11,8 @@ import copy
 
 import pytest
 
-from models.problem import parse_problem
-from models.solve import solve
+from coopchain.models.problem import parse_problem
+from coopchain.models.solve import solve
 
 STEP = 1e-4  # relative; the optimum is linear in each limit near the sample's optimal basis
 
