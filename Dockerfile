@@ -6,6 +6,8 @@ COPY pyproject.toml README.md ./
 COPY app app
 COPY models models
 COPY chain chain
+COPY contracts contracts
+COPY service service
 RUN pip install --no-cache-dir . && rm -rf /src/coopchain
 # The main job on the embedded default, in an empty working folder: the sample
 # cooperative ships inside the package, and the ledger (SQLite) is written here.
