@@ -1,0 +1,99 @@
+"""Pareto fronts as a use case (SPEC §6 `coopchain front`, fronts as jobs over HTTP).
+
+`compute_front` runs the exact (AUGMECON2) or an evolutionary (NSGA-II/III) front
+and its compromise picks.  It reports progress in [0, 1] with a sentence, and
+stops when `cancelled()` turns true: it is asked at every progress report (each
+grid point, each generation), so a cancelled job stops within one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from coopchain.models.front import OBJECTIVE_SENSE
+
+FRONT_METHODS = ("augmecon", "nsga2", "nsga3")
+MAX_POINTS = 2_000  # a grid or population past this is a mistake, not a request
+
+Progress = Callable[[float, str], None]
+
+
+class FrontRequestError(ValueError):
+    """A front request that cannot run; `field` names the request field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class FrontCancelled(Exception):
+    """The caller asked the front to stop; no result."""
+
+
+@dataclass(frozen=True)
+class FrontRequest:
+    method: str = "augmecon"
+    points: int = 100
+    objectives: tuple[str, ...] = ("F1", "F2", "F3")
+    seed: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class FrontResult:
+    front: object  # models.front.Front
+    picks: tuple  # models.picks.Pick
+
+    @property
+    def success(self) -> bool:
+        return self.front.success
+
+    def as_json(self) -> dict:
+        return self.front.as_json(picks=self.picks)
+
+
+def check_request(request: FrontRequest) -> None:
+    if request.method not in FRONT_METHODS:
+        raise FrontRequestError("method", f"unknown method {request.method!r}: choose augmecon, nsga2 or nsga3")
+    if not 2 <= request.points <= MAX_POINTS:
+        raise FrontRequestError("points", f"points must lie in 2..{MAX_POINTS}, got {request.points}")
+    objectives = request.objectives
+    if len(set(objectives)) != len(objectives) or not 2 <= len(objectives) <= 3 or not set(objectives) <= set(OBJECTIVE_SENSE):
+        raise FrontRequestError("objectives", f"two or three distinct objectives among {', '.join(OBJECTIVE_SENSE)}, got {list(objectives)}")
+
+
+def compute_front(problem, request: FrontRequest, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> FrontResult:
+    """The front of `problem` (a models Problem, Prepared, or service LoadedProblem).
+
+    Raises FrontRequestError for a request that cannot run, FrontCancelled when
+    `cancelled()` turned true.  A front with no point is a result (success False,
+    its message says why), not an error."""
+    from coopchain.models.picks import compromise_picks
+    from coopchain.service.solving import _prepared
+    from coopchain.models.solve import Prepared, prepare
+
+    check_request(request)
+    prepared = _prepared(problem, prepare, Prepared)
+
+    def report(fraction: float, message: str) -> None:
+        if cancelled is not None and cancelled():
+            raise FrontCancelled(message)
+        if progress is not None:
+            progress(fraction, message)
+
+    try:
+        if request.method == "augmecon":
+            from coopchain.models.augmecon import augmecon
+
+            front = augmecon(prepared.instance, request.objectives, points=request.points, progress=report)
+        else:
+            from coopchain.models.evolutionary import evolutionary_front
+
+            front = evolutionary_front(prepared, request.objectives, method=request.method, points=request.points, seed=request.seed, progress=report)
+    except FrontCancelled:
+        raise
+    except ValueError as e:  # the methods' own refusals (EvolutionaryError is one)
+        raise FrontRequestError("method", str(e)) from e
+    if cancelled is not None and cancelled():
+        raise FrontCancelled("cancelled")
+    return FrontResult(front, compromise_picks(front) if front.success else ())

@@ -1,0 +1,197 @@
+"""Reading the ledger as a use case (SPEC §6: blocks, transactions, proofs, audit bundles).
+
+Every read an auditor or the API makes: one block, a page of blocks, one
+transaction and where it is, the RFC 9162 inclusion and consistency proofs, a
+state proof, an audit bundle.  Refusals are typed: `NotFound` for what the ledger
+does not hold, and `ProofRequestError` carrying the RFC 9162 error type
+(`firstUnknown`, `secondBeforeFirst`, `hashUnknown`, …, RFC 9162 §5) for proof
+requests the log cannot answer.  Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coopchain.chain.block import block_hash, header_json
+from coopchain.chain.errors import ChainError
+from coopchain.chain.ledger import Ledger
+from coopchain.chain.transaction import decode_transaction, transaction_json
+
+MAX_PAGE = 500
+
+
+class ReadError(Exception):
+    """A read the ledger refuses."""
+
+
+class NotFound(ReadError):
+    """No such block, transaction or record."""
+
+
+class ProofRequestError(ReadError):
+    """A proof the log cannot give; `error_type` is RFC 9162's name for why, `field` the parameter at fault."""
+
+    def __init__(self, error_type: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type, self.field = error_type, field
+
+
+@dataclass(frozen=True)
+class BlockView:
+    height: int
+    hash: str
+    header: dict  # chain.block.header_json: every header field, hashes in hex
+
+
+@dataclass(frozen=True)
+class TransactionView:
+    hash: str
+    height: int
+    position: int
+    transaction: dict  # chain.transaction.transaction_json
+
+
+@dataclass(frozen=True)
+class Page:
+    items: tuple
+    count: int  # all items there are, not only this page's
+    offset: int
+    limit: int
+
+
+def head_height(ledger: Ledger) -> int:
+    return ledger.height()
+
+
+def block(ledger: Ledger, height: int) -> BlockView:
+    if not 0 <= height <= ledger.height():
+        raise NotFound(f"no block at height {height}; the head is at {ledger.height()}")
+    header = ledger.header(height)
+    return BlockView(height, block_hash(header).hex(), header_json(header))
+
+
+def blocks(ledger: Ledger, offset: int = 0, limit: int = 50, newest_first: bool = True) -> Page:
+    """A page of blocks; newest first by default (what a dashboard shows)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    count = ledger.height() + 1
+    if newest_first:
+        heights = range(count - 1 - offset, max(count - 1 - offset - limit, -1), -1)
+    else:
+        heights = range(offset, min(offset + limit, count))
+    return Page(tuple(block(ledger, h) for h in heights if 0 <= h < count), count, offset, limit)
+
+
+def _hash(text: str, field: str) -> bytes:
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        raise ProofRequestError("malformed", field, f"{field} must be a SHA-256 hash in hex (64 digits), got {text[:80]!r}") from None
+    if len(value) != 32:
+        raise ProofRequestError("malformed", field, f"{field} must be 32 bytes (64 hex digits), got {len(value)} bytes")
+    return value
+
+
+def transaction(ledger: Ledger, tx_hash: str) -> TransactionView:
+    digest = _hash(tx_hash, "hash")
+    where = ledger.store.transaction_location(digest)
+    if where is None:
+        raise NotFound(f"no transaction {tx_hash}")
+    height, position = where
+    body = ledger.transactions(height)[position]
+    return TransactionView(digest.hex(), height, position, transaction_json(decode_transaction(body)))
+
+
+def block_transactions(ledger: Ledger, height: int, offset: int = 0, limit: int = 50) -> Page:
+    block(ledger, height)  # NotFound for a height the ledger does not hold
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = ledger.store.transaction_rows(height)
+    items = tuple(
+        TransactionView(digest.hex(), height, position, transaction_json(decode_transaction(body)))
+        for position, digest, body in rows[offset : offset + limit]
+    )
+    return Page(items, len(rows), offset, limit)
+
+
+def transaction_proof(ledger: Ledger, tx_hash: str) -> tuple[int, str, dict]:
+    """(height, block hash, RFC 9162 inclusion proof of the transaction in its block's tree)."""
+    digest = _hash(tx_hash, "hash")
+    try:
+        height, proof = ledger.transaction_proof(digest)
+    except ChainError:
+        raise ProofRequestError("hashUnknown", "hash", f"no transaction {tx_hash} in this log") from None
+    return height, block_hash(ledger.header(height)).hex(), proof
+
+
+def history_size(ledger: Ledger) -> int:
+    """Leaves of the history tree (block hashes 0 .. head): the largest tree size a proof can use."""
+    return ledger.height() + 1
+
+
+def block_proof(ledger: Ledger, height: int, tree_size: int | None = None) -> dict:
+    """Inclusion of block `height`'s hash in the history tree of `tree_size` blocks (default: all)."""
+    size = history_size(ledger)
+    tree_size = size if tree_size is None else tree_size
+    if not 1 <= tree_size <= size:
+        raise ProofRequestError("treeSizeUnknown", "tree_size", f"tree_size {tree_size} is not a size of this log: it lies in 1..{size}")
+    if not 0 <= height < tree_size:
+        raise ProofRequestError("hashUnknown", "height", f"block {height} is not in the tree of {tree_size} blocks (heights 0..{tree_size - 1})")
+    return ledger.block_proof(height, tree_size)
+
+
+def consistency_proof(ledger: Ledger, first: int, second: int) -> dict:
+    """The history tree of `second` blocks extends that of `first` (RFC 9162 §2.1.4; 0 < first <= second <= size)."""
+    size = history_size(ledger)
+    if not 1 <= first <= size:
+        raise ProofRequestError("firstUnknown", "first", f"first {first} is not a size of this log: it lies in 1..{size}")
+    if not 1 <= second <= size:
+        raise ProofRequestError("secondUnknown", "second", f"second {second} is not a size of this log: it lies in 1..{size}")
+    if second < first:
+        raise ProofRequestError("secondBeforeFirst", "second", f"second ({second}) is before first ({first})")
+    return ledger.consistency_proof(first, second)
+
+
+def state_proof(ledger: Ledger, key: str, height: int | None = None) -> tuple[int, str, list[str]]:
+    """(height, state root, the RLP trie nodes root to leaf, hex) proving state `key`'s value or absence."""
+    head = ledger.height()
+    height = head if height is None else height
+    if not 0 <= height <= head:
+        raise ProofRequestError("treeSizeUnknown", "height", f"no block at height {height}; the head is at {head}")
+    if not key or len(key) > 1024:
+        raise ProofRequestError("malformed", "key", "key must be a state key of 1 to 1,024 characters, e.g. record:allocation/green-valley/2026-Q4")
+    nodes = ledger.state_proof(key.encode(), height)
+    return height, ledger.header(height).state_root.hex(), [n.hex() for n in nodes]
+
+
+def bundle(ledger: Ledger, tx_hash: str, since: int | None = None) -> dict:
+    """The audit bundle of a record transaction (chain.bundle; `coopchain verify` checks it offline)."""
+    digest = _hash(tx_hash, "hash")
+    if ledger.store.transaction_location(digest) is None:
+        raise NotFound(f"no transaction {tx_hash}")
+    if since is not None and not 0 < since <= ledger.height():
+        raise ProofRequestError("firstUnknown", "since", f"since {since}: an earlier head lies in 1..{ledger.height()}")
+    try:
+        return ledger.bundle(digest, since)
+    except ChainError as e:
+        raise NotFound(str(e)) from e
+
+
+def record_transaction_cooperative(ledger: Ledger, tx_hash: str) -> str | None:
+    """The cooperative a record transaction is about (its key allocation/<cooperative>/<round>), if any:
+    what decides whether a manager may read it."""
+    view = transaction(ledger, tx_hash)
+    return cooperative_of(view.transaction)
+
+
+def cooperative_of(tx: dict) -> str | None:
+    payload = tx.get("payload") or {}
+    key = payload.get("key") if isinstance(payload, dict) else None
+    if isinstance(key, str):
+        parts = key.split("/")
+        if len(parts) >= 2 and parts[0] in ("allocation", "problem"):
+            return parts[1]
+    value = payload.get("value") if isinstance(payload, dict) else None
+    if isinstance(value, dict) and isinstance(value.get("cooperative"), str):
+        return value["cooperative"]
+    if isinstance(payload, dict) and isinstance(payload.get("cooperative"), str):
+        return payload["cooperative"]
+    return None
