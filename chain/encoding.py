@@ -12,6 +12,12 @@ points; strings escape only '"', '\\' and control characters, as JSON.stringify
 does).  So this module needs only the standard library, and the offline audit
 verifier can use it; tests/chain/test_encoding.py checks it against the
 `rfc8785` package.  The format is described for auditors in docs/ledger.md.
+
+Decoding is bounded, because the bytes may come from a tampered database or an
+adversary's bundle: invalid UTF-8, nesting deeper than `MAX_DEPTH`, an integer
+of more than `MAX_INTEGER_DIGITS` digits (refused before Python converts it, so
+a 5,000-digit number costs nothing) and lone surrogates each raise the one
+`EncodingError`, never RecursionError or ValueError.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from typing import Any
 from coopchain.chain.errors import EncodingError
 
 MAX_SAFE_INTEGER = 2**53 - 1
+MAX_INTEGER_DIGITS = len(str(MAX_SAFE_INTEGER))  # 16: a longer integer literal is out of range whatever its digits
+MAX_DEPTH = 64  # arrays and objects inside one another; a header nests 3 deep, a transaction 3 plus its payload
 
 
-def _check(value: Any, path: str) -> None:
+def _check(value: Any, path: str, depth: int = 0) -> None:
     if value is None or isinstance(value, (bool, str)):
         if isinstance(value, str):
             try:
@@ -34,19 +42,23 @@ def _check(value: Any, path: str) -> None:
         return
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
-            raise EncodingError(f"{path}: integer {value} is outside ±(2^53 − 1); write it as a string")
+            # No f"{value}": printing an integer of over 4,300 digits raises ValueError.
+            shown = str(value) if value.bit_length() <= 64 else f"of {value.bit_length()} bits"
+            raise EncodingError(f"{path}: integer {shown} is outside ±(2^53 − 1); write it as a string")
         return
     if isinstance(value, float):
         raise EncodingError(f"{path}: floats have no canonical form here; use an integer or a decimal string")
+    if isinstance(value, (list, tuple, dict)) and depth >= MAX_DEPTH:
+        raise EncodingError(f"{path}: arrays and objects nest deeper than {MAX_DEPTH} levels")
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _check(item, f"{path}[{i}]")
+            _check(item, f"{path}[{i}]", depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str) or not key.isascii():
                 raise EncodingError(f"{path}: object keys must be ASCII strings, got {key!r}")
-            _check(item, f"{path}.{key}")
+            _check(item, f"{path}.{key}", depth + 1)
         return
     raise EncodingError(f"{path}: {type(value).__name__} has no canonical encoding")
 
@@ -58,14 +70,33 @@ def canonical(value: Any) -> bytes:
 
 
 def decode(data: bytes) -> Any:
-    """Parse canonical bytes back, refusing anything that is not exactly canonical."""
+    """Parse canonical bytes back, refusing anything that is not exactly canonical.
+
+    Every refusal is an EncodingError (module docstring: bounded decoding)."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise EncodingError(f"expected bytes to decode, got {type(data).__name__}")
     try:
-        value = json.loads(data.decode("utf-8"), parse_float=_no_float, parse_constant=_no_float)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        text = data.decode("utf-8")  # strict: invalid sequences and encoded surrogates are refused
+    except UnicodeDecodeError as e:
+        raise EncodingError(f"not UTF-8 text: {e.reason} at byte {e.start}") from None
+    try:
+        value = json.loads(text, parse_float=_no_float, parse_constant=_no_float, parse_int=_integer)
+    except json.JSONDecodeError as e:
         raise EncodingError(f"not canonical JSON: {e}") from e
+    except RecursionError:
+        # The C parser's own guard, at the interpreter's recursion limit (about 1,000 levels);
+        # shallower nesting beyond MAX_DEPTH is refused by canonical() below, with the same words.
+        raise EncodingError(f"arrays and objects nest deeper than {MAX_DEPTH} levels") from None
     if canonical(value) != data:
         raise EncodingError("the bytes are JSON but not in canonical form (RFC 8785)")
     return value
+
+
+def _integer(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_INTEGER_DIGITS:
+        raise EncodingError(f"an integer of {digits} digits is outside ±(2^53 − 1)")
+    return int(text)
 
 
 def _no_float(text: str):

@@ -59,6 +59,82 @@ def test_decode_refuses_non_canonical_bytes(data):
         decode(data)
 
 
+# -- bounded decoding: hostile bytes give EncodingError, never RecursionError or ValueError --------
+
+
+def nested(depth: int) -> bytes:
+    """`depth` arrays inside one another, written out: [[[…]]]."""
+    return b"[" * depth + b"]" * depth
+
+
+def test_sixty_four_nested_arrays_decode():
+    value = decode(nested(64))
+    for _ in range(63):
+        assert value and isinstance(value, list)
+        value = value[0]
+    assert value == []
+
+
+@pytest.mark.parametrize("depth", [65, 500, 100_000])
+def test_deeper_nesting_is_refused(depth):
+    # 65 is parsed, then refused by the canonical check; 100,000 trips the parser's own guard first.
+    with pytest.raises(EncodingError, match="nest deeper than 64"):
+        decode(nested(depth))
+
+
+def test_deep_nesting_inside_an_object_is_refused():
+    with pytest.raises(EncodingError, match="nest deeper"):
+        decode(b'{"a":' + b'{"a":' * 80 + b"0" + b"}" * 81)
+
+
+def test_encoding_deep_nesting_is_refused():
+    value: list = []
+    for _ in range(70):
+        value = [value]
+    with pytest.raises(EncodingError, match="nest deeper"):
+        canonical(value)
+
+
+@pytest.mark.parametrize("digits", [17, 400, 5_000, 100_000])
+def test_long_integers_are_refused_before_conversion(digits):
+    # 5,000 digits is past Python's 4,300-digit int() limit: a ValueError before this check.
+    for sign in (b"", b"-"):
+        with pytest.raises(EncodingError, match=f"{digits} digits"):
+            decode(b'{"height":' + sign + b"9" * digits + b"}")
+
+
+def test_the_largest_safe_integer_decodes_and_the_next_is_refused():
+    assert decode(b"[9007199254740991,-9007199254740991]") == [2**53 - 1, -(2**53 - 1)]
+    with pytest.raises(EncodingError, match="outside"):
+        decode(b"[9007199254740992]")  # 16 digits, but 2^53
+
+
+def test_a_huge_integer_is_refused_by_canonical_with_a_reason():
+    with pytest.raises(EncodingError, match="outside"):
+        canonical({"a": 10**5000})
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b'"\xff"', "UTF-8"),
+        (b'"\xed\xa0\x80"', "UTF-8"),  # a surrogate encoded as UTF-8 (CESU): not UTF-8
+        (b'"\xc0\xa2"', "UTF-8"),  # an overlong '"'
+        (b'"\\ud800"', "surrogate"),  # a lone surrogate as a JSON escape
+        (b'"\\udc00x"', "surrogate"),
+    ],
+)
+def test_invalid_text_is_refused(data, reason):
+    with pytest.raises(EncodingError, match=reason):
+        decode(data)
+
+
+@pytest.mark.parametrize("data", ["[]", None, 5, memoryview(b"[]")])
+def test_decode_wants_bytes(data):
+    with pytest.raises(EncodingError, match="expected bytes"):
+        decode(data)
+
+
 def test_hex_bytes_names_the_field():
     assert hex_bytes("00ff", "x") == b"\x00\xff"
     for bad in ["00FF", "0", "zz", 5]:
