@@ -7,7 +7,13 @@ Two schemes:
   ``'rfc8032'``); 32-byte public keys, 64-byte signatures.
 - ``p256``: ECDSA over NIST P-256 with SHA-256 (FIPS 186-4/5; ``Crypto.Signature.DSS``,
   mode ``'fips-186-3'``); public keys as compressed SEC1 points (33 bytes), signatures
-  as fixed-length big-endian ``r || s`` (64 bytes), never DER.
+  as fixed-length big-endian ``r || s`` (64 bytes), never DER, and in low-S form.
+
+One signature, one byte string.  ECDSA is malleable: if (r, s) verifies, so does
+(r, n − s), so a third party can re-encode a submitter's signature without the key.
+As Bitcoin's BIP 146 (LOW_S) and Ethereum's EIP-2 do, `sign` returns the form with
+s ≤ n/2 and `verify` refuses s > n/2 (``P256_HALF_ORDER``).  Ed25519 has its own rule,
+S < L (RFC 8032 §5.1.7), which pycryptodome and libsodium both enforce.
 
 A public key's text form, used in transactions and genesis, is ``"<scheme>:<hex>"``, e.g.
 ``"ed25519:d75a98...511a"``: lower-case hex of the raw bytes above, nothing else.
@@ -79,6 +85,12 @@ SCHEMES: Final = (ED25519, P256)
 PUBLIC_KEY_SIZE: Final = {ED25519: 32, P256: 33}  # RFC 8032 §5.1.5; SEC1 §2.3.3 compressed
 SIGNATURE_SIZE: Final = {ED25519: 64, P256: 64}  # RFC 8032 §5.1.6; r || s, 32 bytes each
 _CURVE: Final = {ED25519: "Ed25519", P256: "P-256"}
+
+P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+"""n, the order of P-256's base point (FIPS 186-4 §D.1.2.3; SEC 2 §2.4.2)."""
+P256_HALF_ORDER: Final = P256_ORDER // 2
+"""The largest s of a low-S P-256 signature (module docstring); n is odd, so s and n − s
+are never both at most this."""
 
 KEY_FILE_MODE: Final = 0o600
 """Private key files are written owner read/write only, and refused by `PrivateKey.load`
@@ -200,6 +212,8 @@ class PublicKey:
         if len(signature) != want:
             raise InvalidSignature(f"{self.scheme} signature is {len(signature)} bytes, want {want}")
         key = self._key
+        if self.scheme == P256 and int.from_bytes(signature[32:], "big") > P256_HALF_ORDER:
+            raise InvalidSignature("p256 signature has a high S (s > n/2): only the low-S form is accepted")
         try:
             if self.scheme == ED25519:
                 eddsa.new(key, "rfc8032").verify(message, signature)
@@ -252,12 +266,17 @@ class PrivateKey:
         return self._public
 
     def sign(self, message: bytes) -> bytes:
-        """Ed25519: the deterministic RFC 8032 signature.  P-256: r || s with a random nonce."""
+        """Ed25519: the deterministic RFC 8032 signature.  P-256: r || s with a random nonce,
+        s in low-S form (n − s when pycryptodome's s is above n/2: the same signature)."""
         if not isinstance(message, bytes):
             raise TypeError(f"message must be bytes, got {type(message).__name__}")
         if self.scheme == ED25519:
             return eddsa.new(self._key, "rfc8032").sign(message)
-        return DSS.new(self._key, "fips-186-3", encoding="binary").sign(SHA256.new(message))
+        signature = DSS.new(self._key, "fips-186-3", encoding="binary").sign(SHA256.new(message))
+        s = int.from_bytes(signature[32:], "big")
+        if s > P256_HALF_ORDER:
+            signature = signature[:32] + (P256_ORDER - s).to_bytes(32, "big")
+        return signature
 
     def __repr__(self) -> str:
         return f"PrivateKey({self.scheme}, public={self._public.to_text()})"

@@ -103,9 +103,73 @@ def test_rfc6979_public_key_is_the_compressed_point():
     assert full.hex() == "04" + P256_UX + P256_UY
 
 
-@pytest.mark.parametrize("message", RFC6979)
-def test_rfc6979_vector_verifies(message):
-    P256_PUBLIC.verify(p256_signature(message), message.encode())
+# P-256's group order n (SEC 2 §2.4.2, "n" of secp256r1), typed from the standard.
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def s_of(signature: bytes) -> int:
+    return int.from_bytes(signature[32:], "big")
+
+
+def with_s(signature: bytes, s: int) -> bytes:
+    return signature[:32] + s.to_bytes(32, "big")
+
+
+def test_rfc6979_vector_test_is_low_s_and_verifies():
+    assert 2 * s_of(p256_signature("test")) < P256_N
+    P256_PUBLIC.verify(p256_signature("test"), b"test")
+
+
+def test_rfc6979_vector_sample_has_high_s_and_is_refused():
+    # The published signature of "sample" has s > n/2: valid ECDSA, but not the one form we accept.
+    signature = p256_signature("sample")
+    assert 2 * s_of(signature) > P256_N
+    with pytest.raises(InvalidSignature, match="high S"):
+        P256_PUBLIC.verify(signature, b"sample")
+
+
+def test_rfc6979_vector_sample_in_low_s_form_verifies():
+    signature = p256_signature("sample")
+    P256_PUBLIC.verify(with_s(signature, P256_N - s_of(signature)), b"sample")
+
+
+def test_p256_order_is_the_curves():
+    assert keys.P256_ORDER == P256_N == int(ECC.generate(curve="P-256")._curve.order)
+    assert keys.P256_HALF_ORDER == (P256_N - 1) // 2
+
+
+def test_p256_signing_gives_low_s_every_time():
+    # pycryptodome's random nonce gives s > n/2 half the time: 64 low-S signatures in a row
+    # without the normalisation would happen with probability 2^-64.
+    key = PrivateKey.generate(P256)
+    verifier = DSS.new(ECC.import_key(key.public_key.raw, curve_name="P-256"), "fips-186-3", encoding="binary")
+    for i in range(64):
+        message = f"allocation {i}".encode()
+        signature = key.sign(message)
+        assert 2 * s_of(signature) < P256_N, i
+        verifier.verify(SHA256.new(message), signature)  # plain ECDSA, independent of chain.keys
+        key.public_key.verify(signature, message)
+
+
+def test_a_malleated_p256_signature_is_refused():
+    # A real signing, then (r, s) -> (r, n - s): plain ECDSA still accepts it, we do not.
+    key = PrivateKey.generate(P256)
+    message = b"allocation 42"
+    signature = key.sign(message)
+    malleated = with_s(signature, P256_N - s_of(signature))
+    ecdsa = DSS.new(ECC.import_key(key.public_key.raw, curve_name="P-256"), "fips-186-3", encoding="binary")
+    ecdsa.verify(SHA256.new(message), malleated)  # the same signature to ECDSA
+    with pytest.raises(InvalidSignature, match="high S"):
+        key.public_key.verify(malleated, message)
+    with pytest.raises(InvalidSignature, match="item 1: .*high S"):
+        verify_many([(key.public_key, signature, message), (key.public_key, malleated, message)])
+
+
+@pytest.mark.parametrize("s", [P256_N // 2 + 1, P256_N - 1, P256_N, P256_N + 1, 2**256 - 1])
+def test_p256_s_above_half_the_order_is_refused(s):
+    signature = p256_signature("test")
+    with pytest.raises(InvalidSignature):
+        P256_PUBLIC.verify(with_s(signature, s), b"test")
 
 
 @pytest.mark.parametrize("message", RFC6979)
@@ -132,7 +196,7 @@ def vector(scheme):
     if scheme == ED25519:
         _, public, message, signature = rfc8032("TEST 3")
         return public, signature, message
-    return P256_PUBLIC, p256_signature("sample"), b"sample"
+    return P256_PUBLIC, p256_signature("test"), b"test"  # "sample"'s s is high: refused
 
 
 SCHEMES = [ED25519, P256]
@@ -632,7 +696,7 @@ print(json.dumps({"verified": len(vectors), "refused": len(refused), "loaded": b
 
 def test_single_verification_needs_only_pycryptodome():
     vectors = [(rfc8032(n)[1].to_text(), RFC8032[n][3], RFC8032[n][2]) for n in RFC8032]
-    vectors.append((P256_PUBLIC.to_text(), p256_signature("sample").hex(), b"sample".hex()))
+    vectors.append((P256_PUBLIC.to_text(), p256_signature("test").hex(), b"test".hex()))
     run = run_blocked({"nacl", "cryptography", "_cffi_backend"}, BLOCKER, stdin=json.dumps(vectors))
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"verified": 5, "refused": 5, "loaded": []}
