@@ -50,6 +50,18 @@ def _progress_bar(description: str):
     return update, bar.close
 
 
+def _readable(args) -> bool:
+    """A summary for a person at a terminal; the JSON of SPEC §6 with --json and whenever output is piped."""
+    return not args.json and sys.stdout.isatty()
+
+
+def _write(path: str, text: str, option: str) -> None:
+    try:
+        Path(path).write_text(text + "\n")
+    except OSError as e:
+        raise CommandError(f"{option} {path}: cannot write it ({e.strerror})") from e
+
+
 def _pairs(text: str | None, option: str) -> dict[str, float]:
     """"F1=1,F3=0.5" -> {"F1": 1.0, "F3": 0.5}."""
     out = {}
@@ -104,11 +116,17 @@ def cmd_solve(args) -> int:
         close()
     out = json.dumps(solution.as_json(), indent=1 if args.pretty else None, ensure_ascii=False)
     if args.output:
-        Path(args.output).write_text(out + "\n")
-    else:
-        print(out)
+        _write(args.output, out, "--output")
     if args.certificate and solution.certificate is not None:
-        Path(args.certificate).write_text(json.dumps(solution.certificate) + "\n")
+        _write(args.certificate, json.dumps(solution.certificate), "--certificate")
+    if _readable(args):
+        from coopchain.app.summary import solution_summary
+
+        print(solution_summary(problem, solution, (solution.certificate or {}).get("problem_hash")))
+        if args.output:
+            print(f"JSON written to {args.output}")
+    elif not args.output:
+        print(out)
     if solution.status == "infeasible":
         return EXIT_INFEASIBLE
     if not solution.success:
@@ -231,10 +249,17 @@ def cmd_front(args) -> int:
     from coopchain.models.picks import compromise_picks
 
     picks = compromise_picks(front)
-    out = json.dumps(front.as_json(picks=picks), indent=1 if args.pretty else None, ensure_ascii=False)
+    document = front.as_json(picks=picks)
+    out = json.dumps(document, indent=1 if args.pretty else None, ensure_ascii=False)
     if args.output:
-        Path(args.output).write_text(out + "\n")
-    else:
+        _write(args.output, out, "--output")
+    if _readable(args):
+        from coopchain.app.summary import front_summary
+
+        print(front_summary(problem, front, picks, document["hypervolume"]))
+        if args.output:
+            print(f"JSON written to {args.output}")
+    elif not args.output:
         print(out)
     if args.plot:
         from coopchain.models.plots import plot_front
@@ -259,8 +284,36 @@ def _side_by_side(inst, solutions: dict, names: dict) -> str:
     return "\n".join(lines)
 
 
+DESCRIPTION = """\
+Allocation for supply-chain cooperatives: certified optima, committed to a tamper-evident ledger.
+
+The three perspectives of an allocation W (W_j = the volume given to enterprise j,
+in the problem document's unit of volume, e.g. tonnes):
+  F1  economic benefit, maximised: sum over enterprises and indicators of a_k * e_jk * W_j,
+      in the unit of the benefits per unit of volume (e.g. euros, when e_jk is in euros per tonne).
+  F2  coordination, maximised: the coupling coordination degree D = sqrt(C * T), a number in [0, 1],
+      where C = geometric / arithmetic mean of the development levels U_j = u0_j + g_j * W_j
+      (1 when all enterprises are equally developed), T = sum of alpha_j * U_j (the weighted
+      average level), and D's class is one of ten 0.1-wide bins from "extreme disorder" (below 0.1)
+      to "high-quality coordination" (0.9 and above).
+  F3  ecological footprint, minimised: sum over resources of weight_r * (use of r / cooperative cap
+      of r), a weighted share of the caps with no unit (0 = no use; with weights summing to 1,
+      1 = every cap used up).
+The problem document and its CSV form are described in docs/problem.md."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("coopchain")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="coopchain", description="Allocation for supply-chain cooperatives, certified and auditable.")
+    top = argparse.ArgumentParser(prog="coopchain", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"coopchain {_version()}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="solve the sample cooperative and show the three optima side by side")
@@ -270,7 +323,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--seal", default="signed", choices=SEAL_KINDS, help="the consensus seal of a new demo ledger (default signed)")
     demo.set_defaults(run=cmd_demo)
 
-    solve = sub.add_parser("solve", help="optimise one objective and print the result as JSON (SPEC §6)")
+    solve = sub.add_parser("solve", help="optimise one objective or a scalarisation: a summary on a terminal, JSON with --json or in a pipe")
     solve.add_argument("problem", help="problem document: .json, or .csv with --header")
     solve.add_argument("--header", help="for a CSV problem: the JSON of the cooperative-level fields")
     solve.add_argument("--objective", choices=["F1", "F2", "F3"], help="max F1, max F2 or min F3 (with --method epsilon: the one to optimise)")
@@ -282,10 +335,11 @@ def parser() -> argparse.ArgumentParser:
     solve.add_argument("--backend", default="highs", choices=["highs", "pyomo"], help="how the LPs reach HiGHS (default: arrays)")
     solve.add_argument("--output", help="write the JSON here instead of standard output")
     solve.add_argument("--certificate", help="also write the bare certificate here")
+    solve.add_argument("--json", action="store_true", help="print the JSON even on a terminal (it is always printed into a pipe)")
     solve.add_argument("--pretty", action="store_true", help="indent the JSON")
     solve.set_defaults(run=cmd_solve)
 
-    front = sub.add_parser("front", help="the Pareto front, its hypervolume and compromise picks, as JSON")
+    front = sub.add_parser("front", help="the Pareto front, its hypervolume and compromise picks: a summary on a terminal, JSON with --json or in a pipe")
     front.add_argument("problem", help="problem document: .json, or .csv with --header")
     front.add_argument("--header", help="for a CSV problem: the JSON of the cooperative-level fields")
     front.add_argument("--method", default="augmecon", choices=["augmecon", "nsga2", "nsga3"])
@@ -294,6 +348,7 @@ def parser() -> argparse.ArgumentParser:
     front.add_argument("--seed", type=int, default=0, help="seed of the evolutionary methods")
     front.add_argument("--plot", help="also draw the front into this PNG file")
     front.add_argument("--output", help="write the JSON here instead of standard output")
+    front.add_argument("--json", action="store_true", help="print the JSON even on a terminal (it is always printed into a pipe)")
     front.add_argument("--pretty", action="store_true", help="indent the JSON")
     front.set_defaults(run=cmd_front)
 
@@ -338,15 +393,45 @@ def _ledger_parsers(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     try:
-        return args.run(args)
+        args = parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version and usage errors print, then exit
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _reader_gone()
+        return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_USAGE)
+    except BrokenPipeError:
+        return _reader_gone()
+    try:
+        code = args.run(args)
+        sys.stdout.flush()  # here, so that a reader who left (`| head`) is met below, not at exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except CommandError as e:
         print(f"coopchain {args.command}: {e}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command that a pipe's reader left
+
+
+def _reader_gone() -> int:
+    """The reader of standard output has closed it (`coopchain … | head`): stop quietly, as Unix tools do.
+
+    What is still buffered can never be written; pointing stdout at /dev/null lets the
+    interpreter's own flush at exit succeed instead of printing a second traceback
+    (Python documentation, "Note on SIGPIPE").
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_PIPE
 
 
 if __name__ == "__main__":
