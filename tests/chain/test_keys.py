@@ -5,6 +5,7 @@ import json
 import os
 import pickle
 import stat
+from pathlib import Path
 
 import pytest
 from Crypto.Hash import SHA256
@@ -700,3 +701,47 @@ def test_single_verification_needs_only_pycryptodome():
     run = run_blocked({"nacl", "cryptography", "_cffi_backend"}, BLOCKER, stdin=json.dumps(vectors))
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"verified": 5, "refused": 5, "loaded": []}
+
+
+# --- Wycheproof: every ECDSA P-256 / SHA-256 verification vector, under the low-S rule ---------
+
+# tests/chain/data/wycheproof_ecdsa_secp256r1_sha256_p1363_test.json is C2SP/wycheproof's
+# testvectors_v1/ecdsa_secp256r1_sha256_p1363_test.json (commit dac1dd47, unmodified): 262
+# r || s signatures, 173 valid ECDSA and 89 invalid.  Our rule is ECDSA plus low S, so a
+# valid vector verifies exactly when its s <= n/2, and every invalid one is refused.
+WYCHEPROOF = Path(__file__).with_name("data") / "wycheproof_ecdsa_secp256r1_sha256_p1363_test.json"
+
+
+def wycheproof_cases():
+    document = json.loads(WYCHEPROOF.read_text())
+    assert document["algorithm"] == "ECDSA" and document["numberOfTests"] == 262
+    for group in document["testGroups"]:
+        assert group["publicKey"]["curve"] == "secp256r1" and group["sha"] == "SHA-256"
+        x, y = int(group["publicKey"]["wx"], 16), int(group["publicKey"]["wy"], 16)
+        compressed = bytes([2 + (y & 1)]) + x.to_bytes(32, "big")  # SEC1 §2.3.3
+        for test in group["tests"]:
+            yield pytest.param(compressed, test, id=f"tc{test['tcId']}")
+
+
+@pytest.mark.parametrize("public, test", list(wycheproof_cases()))
+def test_wycheproof_vector(public, test):
+    key = PublicKey(P256, public)
+    signature, message = bytes.fromhex(test["sig"]), bytes.fromhex(test["msg"])
+    low_s = len(signature) == 64 and 2 * s_of(signature) < P256_N
+    if test["result"] == "valid" and low_s:
+        key.verify(signature, message)
+    else:
+        assert test["result"] in ("valid", "invalid"), test  # this file has no "acceptable" case
+        with pytest.raises(InvalidSignature):
+            key.verify(signature, message)
+
+
+def test_wycheproof_has_high_s_valid_vectors_and_they_are_high_s_twins():
+    # The rule is tested on both sides: some valid vectors are high S, and each one's low-S
+    # twin (n - s) verifies.
+    high = [(p, t) for p, t in (c.values for c in wycheproof_cases())
+            if t["result"] == "valid" and 2 * s_of(bytes.fromhex(t["sig"])) > P256_N]
+    assert len(high) >= 20
+    for public, test in high:
+        signature = bytes.fromhex(test["sig"])
+        PublicKey(P256, public).verify(with_s(signature, P256_N - s_of(signature)), bytes.fromhex(test["msg"]))
