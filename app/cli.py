@@ -369,6 +369,9 @@ def _ledger_parsers(sub) -> None:
     new.add_argument("path")
     new.add_argument("--scheme", default="ed25519", choices=["ed25519", "p256"])
     new.set_defaults(run=lc.cmd_keys_new)
+    from coopchain.app.api.commands import add_parsers as _api_parsers
+
+    _api_parsers(sub, keys)
 
     chain = sub.add_parser("chain", help="the ledger: init, verify, replay, bundle").add_subparsers(dest="chain_command", required=True, metavar="COMMAND")
     db_help = "ledger URL (default $COOPCHAIN_DB, else sqlite:///coopchain.db)"

@@ -97,3 +97,45 @@ def compute_front(problem, request: FrontRequest, progress: Progress | None = No
     if cancelled is not None and cancelled():
         raise FrontCancelled("cancelled")
     return FrontResult(front, compromise_picks(front) if front.success else ())
+
+
+def run_front_job(database: str, job_id: str) -> str:
+    """The task function of a front job (service.api_store's api_jobs row `job_id`): runs in a
+    worker process of the API's pool, or on a Dask worker, and talks to the job only through
+    the database, so any API worker can report on it.  Returns the job's final state."""
+    import time
+
+    from coopchain.service.api_store import ApiStore
+    from coopchain.service.problems import problem_from_canonical
+
+    store = ApiStore(database)
+    try:
+        job = store.job(job_id)
+        if job is None or job.finished:
+            return "missing" if job is None else job.state
+        stored = store.problem(job.problem)
+        request = FrontRequest(job.request["method"], job.request["points"], tuple(job.request["objectives"]), job.request.get("seed", 0))
+        store.job_progress(job_id, "running", 0.0, "started")
+        last = [0.0]
+
+        def progress(fraction: float, message: str) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.1:  # a row update per tenth of a second at most
+                last[0] = now
+                store.job_progress(job_id, "running", max(0.0, min(1.0, fraction)), message)
+
+        try:
+            result = compute_front(problem_from_canonical(stored.canonical), request, progress, lambda: store.job_cancel_requested(job_id))
+        except FrontCancelled:
+            store.job_finish(job_id, "cancelled", "cancelled on request")
+            return "cancelled"
+        except (FrontRequestError, ValueError, ArithmeticError) as e:
+            store.job_finish(job_id, "failed", str(e))
+            return "failed"
+        if not result.success:
+            store.job_finish(job_id, "failed", result.front.message)
+            return "failed"
+        store.job_finish(job_id, "done", result.front.message, result.as_json())
+        return "done"
+    finally:
+        store.close()

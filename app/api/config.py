@@ -1,0 +1,25 @@
+"""The API's settings: one pydantic-settings `Settings`, read from COOPCHAIN_* environment variables."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COOPCHAIN_", env_ignore_empty=True, extra="ignore")
+
+    db: str = Field("sqlite:///coopchain.db", description="the ledger's database URL (COOPCHAIN_DB)")
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest request body; larger ones get 413")
+    front_processes: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, description="processes that run front jobs, per worker")
+    max_active_jobs: int = Field(8, ge=1, description="front jobs queued or running at once, over all workers; more get 429")
+    page_limit: int = Field(500, ge=1, le=10_000, description="the largest page a list returns")
+
+    @field_validator("db")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("COOPCHAIN_DB must be sqlite:///PATH or postgresql://…")
+        return value

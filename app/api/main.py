@@ -1,0 +1,50 @@
+"""The FastAPI application: settings, the ledger, the side tables and the job pool, the routers, the error handler.
+
+`uvicorn --factory coopchain.app.api.main:create_app` or `coopchain serve`."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from coopchain.app.api import errors
+from coopchain.app.api.config import Settings
+from coopchain.app.api.jobs import JobPool
+from coopchain.app.api.limits import BodySizeLimit
+from coopchain.app.api.routes import blocks, bundles, fronts, health, keys, problems, proofs, solutions, transactions
+from coopchain.chain.ledger import Ledger
+from coopchain.service.api_store import ApiStore
+
+ROUTERS = (health, problems, solutions, fronts, blocks, transactions, proofs, bundles, keys)
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.ledger = Ledger.open(settings.db)  # read-only here: no node key
+        app.state.store = ApiStore(settings.db)
+        app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store)
+        try:
+            yield
+        finally:
+            app.state.jobs.close()
+            app.state.store.close()
+            app.state.ledger.close()
+
+    app = FastAPI(title="coopchain", version="0.1.0", lifespan=lifespan, generate_unique_id_function=_operation_id,
+                  description="Certified allocations for supply-chain cooperatives, committed to a tamper-evident ledger. "
+                              "Errors are application/problem+json (RFC 9457). A client guide is docs/api.md.")
+    app.state.settings = settings
+    errors.install(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
