@@ -33,16 +33,16 @@ import numpy as np
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from coopchain.models.certificate import FEASIBILITY_TOLERANCE, Instance, instance_from_document, problem_hash
+from coopchain.models.certificate import Instance, instance_from_document, problem_hash
+from coopchain.models.problem_rules import (  # noqa: F401  (the tolerances are re-exported for callers)
+    ALPHA_SUM_TOLERANCE,
+    DEVELOPMENT_TOLERANCE,
+    Columns,
+    Issue,
+    meaning_issues,
+)
 
 SCHEMA = "coopchain/problem/v1"
-
-# U_j = u0_j + g_j W_j may exceed 1 by this much at W = max before we refuse: a
-# manager who sets u0 + g·max = 1 exactly in decimals can get 1 + 1 ulp in binary.
-# It is far inside the certificate's own allowance (FEASIBILITY_TOLERANCE).
-DEVELOPMENT_TOLERANCE = 1e-12
-# Alpha within this of summing to 1 is kept as given; beyond it, it is rescaled.
-ALPHA_SUM_TOLERANCE = 1e-9
 
 
 @contextmanager
@@ -63,14 +63,6 @@ def _bulk():
 
 
 # --- errors ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One thing wrong with a problem document: where (a document path) and why."""
-
-    path: str
-    message: str
 
 
 class ProblemError(ValueError):
@@ -279,48 +271,18 @@ def _check(p: Problem) -> tuple[list[Issue], list[float] | None, list[str]]:
         use = np.array([[u[r] for u in uses] for r in res_keys], dtype=float).reshape(len(res_keys), n).T
     cap = np.array([[c.get(r, math.inf) for c in caps] for r in res_keys], dtype=float).reshape(len(res_keys), n).T
 
-    inverted = lo_vol > hi_vol
-    for j in np.flatnonzero(inverted):
-        issues.append(Issue(f"enterprises[{j}].max", f"must be at least min (got max = {_given(ents[j].max)}, min = {_given(ents[j].min)})"))
-
-    # U is linear and non-decreasing in W (g >= 0): its extremes are at min and max.
-    u_low, u_high = u0 + g * lo_vol, u0 + g * hi_vol
-    for j in np.flatnonzero(u_low <= 0):
-        issues.append(Issue(f"enterprises[{j}].u0", f"U = u0 + g·W is {_fmt(u_low[j])} at W = min = {_given(ents[j].min)}; development levels must stay in (0, 1]"))
-    for j in np.flatnonzero(u_high > 1 + DEVELOPMENT_TOLERANCE):
-        field = "g" if g[j] > 0 and u0[j] <= 1 else "u0"
-        issues.append(Issue(f"enterprises[{j}].{field}", f"U = u0 + g·W reaches {_fmt(u_high[j])} at W = max = {_given(ents[j].max)}; development levels must stay in (0, 1]"))
-
-    # Effective bounds: the reservation c_j W_j >= π_j raises the floor, own caps lower the ceiling.
-    unit = benefit @ weights
-    unmeetable = (reservation > 0) & (unit == 0) & ~broken
-    for j in np.flatnonzero(unmeetable):
-        issues.append(Issue(f"enterprises[{j}].reservation", f"a reservation of {_given(ents[j].reservation)} can never be met: this enterprise's weighted benefit per unit of volume (Σ a_k·e_jk) is 0"))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        floor = np.where(unit > 0, reservation / unit, 0.0)
-        ceilings = np.where(use > 0, cap / use, math.inf)
-    lo = np.maximum(lo_vol, floor)
-    binding = ceilings.argmin(axis=1) if use.shape[1] else np.zeros(n, dtype=int)
-    ceiling = ceilings[np.arange(n), binding] if use.shape[1] else np.full(n, math.inf)
-    hi = np.minimum(hi_vol, ceiling)
-    empty = (lo - hi > FEASIBILITY_TOLERANCE * np.maximum(1.0, np.abs(hi))) & ~inverted & ~broken & ~unmeetable
-    for j in np.flatnonzero(empty):
-        issues.append(_empty_box_issue(j, ents[j], lo[j], hi[j], floor[j] > lo_vol[j], ceiling[j] < hi_vol[j], unit[j], list(res_keys)[binding[j]] if use.shape[1] else ""))
-
-    # The demand window against what the bounds alone allow (only when every enterprise's own
-    # bounds are sound: otherwise their sums mean nothing).
+    # The numeric rules are the leaf's (models.problem_rules): the certificate verifier runs the same ones.
     d = p.demand
-    if d.min > d.max:
-        issues.append(Issue("demand.max", f"must be at least demand.min (got max = {_given(d.max)}, min = {_given(d.min)})"))
-    elif not (broken | inverted | unmeetable | empty).any():
-        upper, lower = float(hi.sum()), float(lo.sum())
-        if d.min - upper > FEASIBILITY_TOLERANCE * max(1.0, d.min):
-            issues.append(Issue("demand.min", f"The demand minimum of {_given(d.min)} cannot be met: the enterprises' upper limits (their maximums, lowered by their own resource caps) sum to {_fmt(upper)}"))
-        if lower - d.max > FEASIBILITY_TOLERANCE * max(1.0, d.max):
-            issues.append(Issue("demand.max", f"The demand maximum of {_given(d.max)} cannot be kept: the enterprises' lower limits (their minimums, raised by their reservations) already sum to {_fmt(lower)}"))
-
-    alpha, notices = _alpha(ents, issues)
-    return issues, alpha, notices
+    alpha = np.array([math.nan if e.alpha is None else e.alpha for e in ents])
+    columns = Columns(
+        ids=tuple(e.id for e in ents), indicators=tuple(ind_keys), resources=tuple(res_keys),
+        weights=weights, resource_cap=np.array([resources[r].cap for r in res_keys], dtype=float),
+        resource_weight=np.array([resources[r].weight for r in res_keys], dtype=float),
+        demand_min=d.min, demand_max=d.max, volume_min=lo_vol, volume_max=hi_vol, u0=u0, g=g,
+        reservation=reservation, alpha=alpha, benefit=benefit, use=use, cap=cap, broken=broken,
+    )
+    more, alpha, notices = meaning_issues(columns)
+    return issues + more, alpha, notices
 
 
 def _text_issues(p: Problem) -> list[Issue]:
@@ -337,45 +299,6 @@ def _text_issues(p: Problem) -> list[Issue]:
         except UnicodeEncodeError:
             out.append(Issue(path, "contains an invalid character (a lone UTF-16 surrogate); use plain Unicode text"))
     return out
-
-
-def _empty_box_issue(j: int, e: Enterprise, lo: float, hi: float, by_reservation: bool, by_cap: bool, unit: float, resource: str) -> Issue:
-    """An enterprise whose own lower limit is above its own upper limit, both named."""
-    if by_reservation:
-        path = f"enterprises[{j}].reservation"
-        low = f"its reservation of {_given(e.reservation)} needs a volume of at least {_fmt(lo)} (it earns {_fmt(unit)} per unit)"
-    else:
-        path = f"enterprises[{j}].cap.{resource}"
-        low = f"its minimum is {_given(e.min)}"
-    if by_cap:
-        high = f"its {resource} cap of {_given(e.cap[resource])} allows at most {_fmt(hi)} (it uses {_given(e.use[resource])} per unit)"
-    else:
-        high = f"its maximum is {_given(e.max)}"
-    return Issue(path, f"enterprise {_show(e.id)} has no possible volume: {low}, but {high}")
-
-
-def _alpha(ents: list[Enterprise], issues: list[Issue]) -> tuple[list[float] | None, list[str]]:
-    """Alpha is given for every enterprise or for none; a positive sum other than 1 is rescaled."""
-    given = [e.alpha for e in ents]
-    missing = [j for j, a in enumerate(given) if a is None]
-    n = len(ents)
-    if len(missing) == n:
-        return None, []
-    if missing:
-        issues += [
-            Issue(f"enterprises[{j}].alpha", f"is missing, but alpha is given for {n - len(missing)} of {n} enterprises; give it for every enterprise or for none (none means equal weights)")
-            for j in missing
-        ]
-        return None, []
-    total = math.fsum(given)
-    if total == 0:
-        issues.append(Issue("enterprises", "every alpha is 0; the coupling weights need at least one positive value (they are scaled to sum to 1)"))
-        return None, []
-    notices = [] if abs(total - 1.0) <= ALPHA_SUM_TOLERANCE else [f"alpha summed to {_fmt(total)}; scaled to sum to 1"]
-    if min(given) == max(given):
-        # Equal weights mean uniform: exactly 1/n, as when alpha is left out (the same identity).
-        return (None if given[0] == 1.0 / n else [1.0 / n] * n), notices
-    return ([a / total for a in given] if notices else None), notices
 
 
 # --- pydantic's errors, in words ------------------------------------------------------------

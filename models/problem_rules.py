@@ -1,0 +1,243 @@
+"""The numeric rules of a problem document (SPEC §1, §6), written once.
+
+``models.problem``'s pydantic model checks a document's structure and then calls
+`meaning_issues` here for what the numbers mean; the certificate verifier
+(`models.certificate`) reads an embedded canonical problem into the same
+`Columns` and calls the same function, so a document the service refuses can
+never be certified.  This module imports numpy and the standard library only.
+
+Magnitudes are bounded (`MAX_MAGNITUDE`, `MIN_COOPERATIVE_CAP`) because the
+model multiplies and sums the numbers: with every number at most 1e15 and every
+cooperative cap (a divisor of F3) at least 1e-15, a product of the model's at
+most four factors summed over ten million enterprises stays below 1e75, far
+inside the range of a double (1.8e308).  Without the bound a document that is
+otherwise valid (benefits of 1e306) overflows F1 to infinity, and an infinity
+passes every comparison a verifier makes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+# Every number in a problem document is at most this in magnitude (see the module docstring), but for an
+# enterprise's own cap R_j^r: it only lowers that enterprise's ceiling min(max_j, R_j^r / ρ_jr), which max_j bounds.
+MAX_MAGNITUDE = 1e15
+# A cooperative cap R_0^r divides F3's terms: at least this, so that ω_r ρ_jr W_j / R_0^r stays finite.
+MIN_COOPERATIVE_CAP = 1e-15
+# U_j = u0_j + g_j W_j may exceed 1 by this much at W = max before we refuse: a
+# manager who sets u0 + g·max = 1 exactly in decimals can get 1 + 1 ulp in binary.
+DEVELOPMENT_TOLERANCE = 1e-12
+# Alpha within this of summing to 1 is kept as given; beyond it, it is rescaled.
+ALPHA_SUM_TOLERANCE = 1e-9
+# An enterprise's own box and the demand window are empty when lo − hi exceeds this × max(|hi|, |lo|).
+BOX_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One thing wrong with a problem document: where (a document path) and why."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True, eq=False)
+class Columns:
+    """A problem's numbers as arrays, enterprises in document order (the input of `meaning_issues`).
+
+    ``cap`` is inf where an enterprise has no cap; ``alpha`` is NaN where it is not
+    given; ``broken`` marks enterprises whose benefit/use/cap names do not match the
+    problem's indicators and resources (their numbers are left out of the sums).
+    """
+
+    ids: tuple[str, ...]
+    indicators: tuple[str, ...]
+    resources: tuple[str, ...]
+    weights: np.ndarray  # a_k (K,)
+    resource_cap: np.ndarray  # R_0^r (R,)
+    resource_weight: np.ndarray  # ω_r (R,)
+    demand_min: float
+    demand_max: float
+    volume_min: np.ndarray  # (n,)
+    volume_max: np.ndarray
+    u0: np.ndarray
+    g: np.ndarray
+    reservation: np.ndarray
+    alpha: np.ndarray
+    benefit: np.ndarray  # (n, K)
+    use: np.ndarray  # (n, R)
+    cap: np.ndarray  # (n, R)
+    broken: np.ndarray  # (n,) bool
+
+
+# --- words -----------------------------------------------------------------------------
+
+
+def fmt(x: float) -> str:
+    """A computed number for a sentence: 6 significant digits, no exponent in the usual range."""
+    s = f"{x:.6g}"
+    if "e" in s and 1e-4 <= abs(float(s)) < 1e16:
+        s = f"{float(s):f}".rstrip("0").rstrip(".")
+    return s
+
+
+def given(x: float) -> str:
+    """A number from the validated document, exactly, without a trailing ".0"."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def show(value: Any) -> str:
+    """A value the user gave, as they would recognise it in their document."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "an object {...}"
+    if isinstance(value, list):
+        return "a list [...]"
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def magnitude_issues(c: Columns) -> list[Issue]:
+    """Numbers beyond `MAX_MAGNITUDE`, and cooperative caps below `MIN_COOPERATIVE_CAP` (see the module docstring)."""
+    out: list[Issue] = []
+    limit = given(MAX_MAGNITUDE)
+    why = f"is {{}}, beyond the largest magnitude accepted ({limit}); sums of such numbers over the enterprises could overflow: use a larger unit"
+
+    def scan(values: np.ndarray, path) -> None:
+        with np.errstate(invalid="ignore"):
+            big = np.abs(values) > MAX_MAGNITUDE
+        for index in zip(*np.nonzero(big)):
+            out.append(Issue(path(*index), why.format(given(values[index]))))
+
+    scan(c.weights, lambda k: f"indicators.{c.indicators[k]}")
+    scan(c.resource_cap, lambda r: f"resources.{c.resources[r]}.cap")
+    scan(c.resource_weight, lambda r: f"resources.{c.resources[r]}.weight")
+    scan(np.array([c.demand_min]), lambda _: "demand.min")
+    scan(np.array([c.demand_max]), lambda _: "demand.max")
+    for name, column in (("min", c.volume_min), ("max", c.volume_max), ("u0", c.u0), ("g", c.g), ("reservation", c.reservation), ("alpha", c.alpha)):
+        scan(column, lambda j, name=name: f"enterprises[{j}].{name}")
+    scan(c.benefit, lambda j, k: f"enterprises[{j}].benefit.{c.indicators[k]}")
+    scan(c.use, lambda j, r: f"enterprises[{j}].use.{c.resources[r]}")
+    for r in np.flatnonzero((c.resource_cap > 0) & (c.resource_cap < MIN_COOPERATIVE_CAP)):
+        out.append(Issue(f"resources.{c.resources[r]}.cap", f"is {given(c.resource_cap[r])}, below the smallest cooperative cap accepted ({given(MIN_COOPERATIVE_CAP)}); F3 divides by it: use a smaller unit"))
+    return out
+
+
+def id_issues(ids: Iterable[str]) -> list[Issue]:
+    """Each enterprise id at most once."""
+    out: list[Issue] = []
+    first_seen: dict[str, int] = {}
+    for j, eid in enumerate(ids):
+        first = first_seen.setdefault(eid, j)
+        if first != j:
+            out.append(Issue(f"enterprises[{j}].id", f"the id {show(eid)} is used twice, by enterprises[{first}] and enterprises[{j}]; ids must be unique"))
+    return out
+
+
+def meaning_issues(c: Columns) -> tuple[list[Issue], list[float] | None, list[str]]:
+    """The meaning checks of SPEC §1/§6 on numbers whose structure and signs are sound.
+
+    Returns the issues, the rescaled alpha (None when alpha stays as given) and the notices.
+    """
+    with np.errstate(all="ignore"):  # overflowing numbers are reported by magnitude_issues, not raised
+        return _meaning(c)
+
+
+def _meaning(c: Columns) -> tuple[list[Issue], list[float] | None, list[str]]:
+    issues = magnitude_issues(c)
+    n = len(c.ids)
+    broken = c.broken
+    lo_vol, hi_vol, u0, g, reservation = c.volume_min, c.volume_max, c.u0, c.g, c.reservation
+
+    inverted = lo_vol > hi_vol
+    for j in np.flatnonzero(inverted):
+        issues.append(Issue(f"enterprises[{j}].max", f"must be at least min (got max = {given(hi_vol[j])}, min = {given(lo_vol[j])})"))
+
+    # U is linear and non-decreasing in W (g >= 0): its extremes are at min and max.
+    u_low, u_high = u0 + g * lo_vol, u0 + g * hi_vol
+    for j in np.flatnonzero(u_low <= 0):
+        issues.append(Issue(f"enterprises[{j}].u0", f"U = u0 + g·W is {fmt(u_low[j])} at W = min = {given(lo_vol[j])}; development levels must stay in (0, 1]"))
+    for j in np.flatnonzero(u_high > 1 + DEVELOPMENT_TOLERANCE):
+        field = "g" if g[j] > 0 and u0[j] <= 1 else "u0"
+        issues.append(Issue(f"enterprises[{j}].{field}", f"U = u0 + g·W reaches {fmt(u_high[j])} at W = max = {given(hi_vol[j])}; development levels must stay in (0, 1]"))
+
+    # Effective bounds: the reservation c_j W_j >= π_j raises the floor, own caps lower the ceiling.
+    unit = c.benefit @ c.weights
+    unmeetable = (reservation > 0) & (unit == 0) & ~broken
+    for j in np.flatnonzero(unmeetable):
+        issues.append(Issue(f"enterprises[{j}].reservation", f"a reservation of {given(reservation[j])} can never be met: this enterprise's weighted benefit per unit of volume (Σ a_k·e_jk) is 0"))
+    floor = np.where(unit > 0, reservation / unit, 0.0)
+    ceilings = np.where(c.use > 0, c.cap / c.use, math.inf)
+    lo = np.maximum(lo_vol, floor)
+    R = c.use.shape[1]
+    binding = ceilings.argmin(axis=1) if R else np.zeros(n, dtype=int)
+    ceiling = ceilings[np.arange(n), binding] if R else np.full(n, math.inf)
+    hi = np.minimum(hi_vol, ceiling)
+    empty = (lo - hi > BOX_TOLERANCE * np.maximum(1.0, np.abs(hi))) & ~inverted & ~broken & ~unmeetable
+    for j in np.flatnonzero(empty):
+        issues.append(_empty_box_issue(c, j, lo[j], hi[j], floor[j] > lo_vol[j], ceiling[j] < hi_vol[j], unit[j], binding[j]))
+
+    # The demand window against what the bounds alone allow (only when every enterprise's own
+    # bounds are sound: otherwise their sums mean nothing).
+    if c.demand_min > c.demand_max:
+        issues.append(Issue("demand.max", f"must be at least demand.min (got max = {given(c.demand_max)}, min = {given(c.demand_min)})"))
+    elif not (broken | inverted | unmeetable | empty).any():
+        # math.fsum: correctly rounded, so the verdict is the same on every machine.
+        upper, lower = math.fsum(hi.tolist()), math.fsum(lo.tolist())
+        if c.demand_min - upper > BOX_TOLERANCE * max(1.0, c.demand_min):
+            issues.append(Issue("demand.min", f"The demand minimum of {given(c.demand_min)} cannot be met: the enterprises' upper limits (their maximums, lowered by their own resource caps) sum to {fmt(upper)}"))
+        if lower - c.demand_max > BOX_TOLERANCE * max(1.0, c.demand_max):
+            issues.append(Issue("demand.max", f"The demand maximum of {given(c.demand_max)} cannot be kept: the enterprises' lower limits (their minimums, raised by their reservations) already sum to {fmt(lower)}"))
+
+    alpha, notices = _alpha(c.alpha, issues)
+    return issues, alpha, notices
+
+
+def _empty_box_issue(c: Columns, j: int, lo: float, hi: float, by_reservation: bool, by_cap: bool, unit: float, r: int) -> Issue:
+    """An enterprise whose own lower limit is above its own upper limit, both named."""
+    resource = c.resources[r] if c.resources else ""
+    if by_reservation:
+        path = f"enterprises[{j}].reservation"
+        low = f"its reservation of {given(c.reservation[j])} needs a volume of at least {fmt(lo)} (it earns {fmt(unit)} per unit)"
+    else:
+        path = f"enterprises[{j}].cap.{resource}"
+        low = f"its minimum is {given(c.volume_min[j])}"
+    if by_cap:
+        high = f"its {resource} cap of {given(c.cap[j, r])} allows at most {fmt(hi)} (it uses {given(c.use[j, r])} per unit)"
+    else:
+        high = f"its maximum is {given(c.volume_max[j])}"
+    return Issue(path, f"enterprise {show(c.ids[j])} has no possible volume: {low}, but {high}")
+
+
+def _alpha(alpha: np.ndarray, issues: list[Issue]) -> tuple[list[float] | None, list[str]]:
+    """Alpha is given for every enterprise or for none; a positive sum other than 1 is rescaled."""
+    missing = np.flatnonzero(np.isnan(alpha))
+    n = len(alpha)
+    if len(missing) == n:
+        return None, []
+    if len(missing):
+        issues += [
+            Issue(f"enterprises[{j}].alpha", f"is missing, but alpha is given for {n - len(missing)} of {n} enterprises; give it for every enterprise or for none (none means equal weights)")
+            for j in missing
+        ]
+        return None, []
+    given_alpha = alpha.tolist()
+    total = math.fsum(given_alpha)
+    if total == 0:
+        issues.append(Issue("enterprises", "every alpha is 0; the coupling weights need at least one positive value (they are scaled to sum to 1)"))
+        return None, []
+    notices = [] if abs(total - 1.0) <= ALPHA_SUM_TOLERANCE else [f"alpha summed to {fmt(total)}; scaled to sum to 1"]
+    if min(given_alpha) == max(given_alpha):
+        # Equal weights mean uniform: exactly 1/n, as when alpha is left out (the same identity).
+        return (None if given_alpha[0] == 1.0 / n else [1.0 / n] * n), notices
+    return ([a / total for a in given_alpha] if notices else None), notices
