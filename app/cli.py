@@ -147,7 +147,9 @@ def cmd_verify(args) -> int:
     if isinstance(document, dict) and document.get("type") == "coopchain/bundle/v1":
         from coopchain.app.ledger_commands import verify_bundle_file
 
-        return verify_bundle_file(document, args.genesis, args.since)
+        return verify_bundle_file(document, args.genesis, args.since, args.policy)
+    if args.policy:
+        raise CommandError("--policy is for audit bundles; this file is a certificate")
     # A solve's output holds its certificate; a bare certificate is accepted too.
     cert = document.get("certificate", document) if isinstance(document, dict) else document
     try:
@@ -356,6 +358,7 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("file")
     verify.add_argument("--genesis", help="bundles: the genesis block hash you trust (hex)")
     verify.add_argument("--since", help="bundles: an earlier head (JSON) the bundle's head must extend")
+    verify.add_argument("--policy", help="bundles: your trust policy (genesis, node key, witnesses, quorum; docs/trust.md)")
     verify.set_defaults(run=cmd_verify)
     _ledger_parsers(sub)
     return top
@@ -392,7 +395,18 @@ def _ledger_parsers(sub) -> None:
     bundle.add_argument("--db", help=db_help)
     bundle.add_argument("--since", type=int, help="height of an earlier head the auditor holds: adds a consistency proof")
     bundle.add_argument("--output", help="write the bundle here instead of standard output")
+    bundle.add_argument("--checkpoint", help="a cosigned checkpoint covering the head, to carry in the bundle (docs/trust.md)")
     bundle.set_defaults(run=lc.cmd_chain_bundle)
+    checkpoint = chain.add_parser("checkpoint", help="the head as a signed C2SP checkpoint (docs/trust.md)")
+    checkpoint.add_argument("--db", help=db_help)
+    checkpoint.add_argument("--node-key", help="the node's key file: signs the checkpoint")
+    checkpoint.add_argument("--old", type=int, help="print a witness's add-checkpoint request from this size instead")
+    checkpoint.add_argument("--vkey", action="store_true", help="print the node's checkpoint verifier key instead")
+    checkpoint.add_argument("--output", help="write it here instead of standard output")
+    checkpoint.set_defaults(run=lc.cmd_chain_checkpoint)
+    from coopchain.app.witness_commands import add_parsers as witness_parsers
+
+    witness_parsers(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,9 +111,14 @@ def cmd_chain_bundle(args) -> int:
         tx_hash = bytes.fromhex(args.transaction)
     except ValueError:
         raise CommandError(f"expected a transaction hash in hex, got {args.transaction!r}") from None
+    note = _read_bytes(args.checkpoint, "--checkpoint") if getattr(args, "checkpoint", None) else None
     ledger = _ledger(args.db)
     try:
         bundle = ledger.bundle(tx_hash, args.since)
+        if note is not None:  # a cosigned checkpoint that covers the head (docs/trust.md)
+            from coopchain.chain.checkpoint import bundle_checkpoint
+
+            bundle["checkpoint"] = bundle_checkpoint(ledger, bundle["head"]["height"], note)
     except ChainError as e:
         raise CommandError(str(e)) from e
     finally:
@@ -129,10 +134,14 @@ def cmd_chain_bundle(args) -> int:
     return EXIT_OK
 
 
-def verify_bundle_file(document: dict, genesis: str | None, since: str | None) -> int:
+def verify_bundle_file(document: dict, genesis: str | None, since: str | None, policy: str | None = None) -> int:
     """`coopchain verify BUNDLE`: the ledger proofs, then the certificate the record carries."""
     from coopchain.chain.bundle import InvalidBundle, verify_bundle
 
+    if policy is not None:
+        if genesis or since:
+            raise CommandError("--policy pins the genesis and needs no --genesis or --since")
+        return _verify_under_policy(document, policy)
     earlier = None
     if since:
         try:
@@ -148,11 +157,15 @@ def verify_bundle_file(document: dict, genesis: str | None, since: str | None) -
     except InvalidBundle as e:
         print(f"invalid: {e}")
         return EXIT_INVALID
-    value = record.transaction.payload["value"]
     said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()[:16]}…) in block {record.height}, current at head {record.head_height}"
     seal = document["genesis"]["config"]["seal"]
     if seal != "signed":  # the node's signature is checked offline; the seal needs the chain around it
         said += f"; its {seal} seals are checked by `coopchain chain verify`, not offline"
+    return _check_payload(record, said)
+
+
+def _check_payload(record, said: str, signed: list[str] = ()) -> int:
+    value = record.transaction.payload["value"]
     if isinstance(value, dict) and "certificate" in value:
         try:
             said += "; " + _check_allocation_record(record.transaction.payload["key"], value)
@@ -160,6 +173,88 @@ def verify_bundle_file(document: dict, genesis: str | None, since: str | None) -
             print(f"invalid: the recorded allocation: {e}")
             return EXIT_INVALID
     print(f"valid: {said}")
+    for line in signed:
+        print(f"  {line}")
+    return EXIT_OK
+
+
+def _read_bytes(path: str, option: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as e:
+        raise CommandError(f"{option} {path}: cannot read it ({e.strerror})") from e
+
+
+def _verify_under_policy(document: dict, path: str) -> int:
+    """`coopchain verify BUNDLE --policy FILE`: every check of chain.policy, then who signed what."""
+    from datetime import datetime, timezone
+
+    from coopchain.chain.bundle import InvalidBundle
+    from coopchain.chain.policy import PolicyError, parse_policy, verify_bundle_policy
+
+    try:
+        policy = parse_policy(_read_bytes(path, "--policy").decode("utf-8", errors="strict"))
+    except UnicodeDecodeError:
+        raise CommandError(f"--policy {path}: not UTF-8 text") from None
+    except PolicyError as e:
+        raise CommandError(f"--policy {path}: {e}") from e
+    try:
+        report = verify_bundle_policy(document, policy)
+    except InvalidBundle as e:
+        print(f"invalid: {e}")
+        return EXIT_INVALID
+    record, cp = report.record, report.checkpoint
+    said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()}, pinned by the policy) in block {record.height}, current at head {record.head_height}"
+    seal = document["genesis"]["config"]["seal"]
+    if seal != "signed":
+        said += f"; its {seal} seals are checked by `coopchain chain verify`, not offline"
+    tx = record.transaction
+    when = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")  # noqa: E731
+    signed = [
+        f"transaction {tx.kind} {tx.payload.get('key')!r}, nonce {tx.nonce}: signed by its sender {tx.sender}",
+        (f"block {record.height} and the head {record.head_height}" if record.height != record.head_height else f"block {record.height}, the head")
+        + f" ({record.head_hash.hex()}): signed by the node {document['genesis']['config']['node']}",
+        f"checkpoint {cp.origin} of {cp.size:,} blocks, root {cp.root.hex()}: signed by the node ({report.node_key})",
+    ]
+    signed += [f"cosigned by witness {c.name} ({c.key}) at {when(c.timestamp)}" for c in report.cosigners]
+    signed += [f"not cosigned by witness {name}" for name in report.missing]
+    signed.append(f"quorum {report.quorum!r}: met")
+    return _check_payload(record, said, signed)
+
+
+def cmd_chain_checkpoint(args) -> int:
+    """`coopchain chain checkpoint`: the head as a signed C2SP checkpoint, its vkey, or an add-checkpoint request."""
+    from coopchain.chain.checkpoint import node_note_key, sign_ledger_checkpoint
+    from coopchain.chain.errors import ChainError
+
+    ledger = _ledger(args.db)
+    try:
+        if args.vkey:
+            text = node_note_key(ledger).vkey() + "\n"
+        else:
+            if not args.node_key:
+                raise CommandError("signing a checkpoint needs --node-key (the node's key file); --vkey needs none")
+            note = sign_ledger_checkpoint(ledger, _key(args.node_key))
+            text = note.decode()
+            if args.old is not None:  # the body of a tlog-witness add-checkpoint request
+                from coopchain.chain.witness import add_checkpoint_request
+
+                size = ledger.history().size
+                if not 0 <= args.old <= size:
+                    raise CommandError(f"--old {args.old}: a witness's size lies in 0 .. {size}")
+                proof = ledger.history().consistency_proof(args.old, size) if args.old else []
+                text = add_checkpoint_request(args.old, proof, note).decode()
+    except ChainError as e:
+        raise CommandError(str(e)) from e
+    finally:
+        ledger.close()
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as e:
+            raise CommandError(f"--output {args.output}: cannot write it ({e.strerror})") from e
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 

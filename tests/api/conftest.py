@@ -1,0 +1,128 @@
+"""A real API server for the tests: a ledger on disk with committed allocation records, uvicorn in a
+subprocess on loopback, and one API key per role (made through the side table, as `coopchain keys api new` does)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.ledger import Ledger
+from coopchain.chain.transaction import sign_transaction, transaction_hash
+from coopchain.models.problem import load_problem_json
+from coopchain.models.solve import solve
+from coopchain.service.api_store import ApiStore
+
+SAMPLES = Path(__file__).resolve().parents[2] / "models" / "samples"
+CHAIN_ID = "coopchain-api-test"
+
+
+@dataclass
+class Server:
+    url: str
+    db: str
+    tokens: dict  # role name -> API key; "manager" manages green-valley, "other_manager" another cooperative
+    records: dict  # cooperative -> record transaction hash (hex)
+    process: subprocess.Popen
+
+    def client(self, role: str | None = None, **kw) -> httpx.Client:
+        headers = {"X-API-Key": self.tokens[role]} if role else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kw)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def allocation_value(document_text: str, cooperative: str) -> dict:
+    """A record value as docs/ledger.md describes an allocation record (decimal strings, the certificate as text)."""
+    problem = load_problem_json(document_text)
+    solution = solve(problem, "F2")
+    assert solution.success
+    return {
+        "cooperative": cooperative,
+        "round": problem.round,
+        "problem": solution.certificate["problem_hash"],
+        "method": "max F2",
+        "allocation": {eid: repr(float(w)) for eid, w in zip(solution.ids, solution.allocation)},
+        "certificate": json.dumps(solution.certificate, sort_keys=True, separators=(",", ":")),
+    }
+
+
+def make_ledger(folder: Path) -> tuple[str, dict]:
+    """A ledger with one allocation record for green-valley and one for another cooperative."""
+    url = f"sqlite:///{folder / 'ledger.db'}"
+    node = PrivateKey.generate("ed25519")
+    manager = PrivateKey.generate("ed25519")
+    ledger = Ledger.create(url, node, CHAIN_ID)
+    text = (SAMPLES / "green-valley.json").read_text()
+    other_text = json.dumps({**json.loads(text), "cooperative": "hill-top"})
+    records = {}
+    for nonce, (cooperative, doc) in enumerate((("green-valley", text), ("hill-top", other_text))):
+        value = allocation_value(doc, cooperative)
+        tx = sign_transaction(manager, CHAIN_ID, nonce, "record", {"key": f"allocation/{cooperative}/2026-Q4", "value": value})
+        ledger.commit([tx])
+        records[cooperative] = transaction_hash(tx).hex()
+    ledger.close()
+    return url, records
+
+
+def start_server(db: str, workers: int = 1, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "COOPCHAIN_DB": db, "COOPCHAIN_FRONT_PROCESSES": "1", **(extra_env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "coopchain.app.api.main:create_app", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the server did not answer /health within 60 s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    folder = tmp_path_factory.mktemp("api")
+    db, records = make_ledger(folder)
+    store = ApiStore(db)
+    tokens = {
+        "admin": store.create_key("admin", (), "test admin").token,
+        "manager": store.create_key("manager", ("green-valley",), "test manager").token,
+        "other_manager": store.create_key("manager", ("hill-top",), "another cooperative's manager").token,
+        "auditor": store.create_key("auditor", (), "test auditor").token,
+        "participant": store.create_key("participant", (), "test participant").token,
+    }
+    store.close()
+    process, url = start_server(db)
+    yield Server(url, db, tokens, records, process)
+    stop_server(process)
