@@ -473,3 +473,19 @@ def _check_checkpoint(cp: Checkpoint) -> None:
 def _clip(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bundle_checkpoint(ledger, head_height: int, data: bytes) -> dict:
+    """The bundle's ``checkpoint`` section: a (co)signed checkpoint of this ledger that covers the
+    head at `head_height`, with the proofs that tie that head to it.
+
+    Refuses a note the node did not sign, a checkpoint of another chain or another tree, and
+    one older than the head (cosign a newer one).
+    """
+    verified = verify_checkpoint(data, node_note_key(ledger))
+    cp = verified.checkpoint
+    if cp.size > ledger.history().size or ledger.history().root_at(cp.size) != cp.root:
+        raise ChainError(f"the checkpoint (size {cp.size}) is not of this ledger's block tree")
+    if cp.size <= head_height:
+        raise ChainError(f"the checkpoint covers blocks 0 .. {cp.size - 1}, older than the head {head_height}: cosign a newer one")
+    return {"note": data.decode(), "proofs": head_proofs(ledger, head_height, cp.size)}

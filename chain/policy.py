@@ -211,11 +211,6 @@ def verify_bundle_policy(doc: dict, policy: Policy) -> AuditReport:
     return AuditReport(record, policy.log, verified.checkpoint, cosigners, missing, policy.quorum)
 
 
-def attach_checkpoint(bundle: dict, note: bytes, proofs: dict) -> dict:
-    """The bundle with its cosigned checkpoint and the proofs that tie its head to it (a new key, 'checkpoint')."""
-    return {**bundle, "checkpoint": {"note": note.decode(), "proofs": proofs}}
-
-
 def _vkey(text: str, kind: int, where: str) -> NoteKey:
     try:
         key = parse_vkey(text)
