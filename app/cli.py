@@ -159,7 +159,7 @@ def cmd_verify(args) -> int:
         return EXIT_INVALID
     v = verified.values
     print(
-        f"valid: {verified.objective} optimal for problem {verified.problem_hash[:16]}…, "
+        f"valid: {verified.objective} optimal for problem {verified.problem_hash}, "
         f"relative gap {verified.gap:.1e} (bound {verified.bound:.10g}); "
         f"F1 = {v.F1:.6g}, F2 = {v.F2:.6g} ({v.coordination_class}), F3 = {v.F3:.6g}"
     )
@@ -167,63 +167,9 @@ def cmd_verify(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from coopchain.models.certificate import verify_certificate
-    from coopchain.models.solve import prepare, solve
+    from coopchain.app.demo import run_demo
 
-    from coopchain.app.ledger_commands import allocation_record, demo_commit, demo_ledger
-
-    if args.problem:
-        problem = _load(args.problem, None)
-    else:
-        from coopchain.models.samples import sample_problem
-
-        problem = sample_problem()
-    ledger, manager = demo_ledger(args.db, Path(args.keys), args.seal)  # a bad --db or --keys fails before any solving
-    prepared = prepare(problem)
-    print(f"Cooperative {problem.cooperative}, round {problem.round}: {prepared.instance.n} enterprises")
-    solutions = {}
-    for objective in ("F1", "F2", "F3"):
-        solution = solve(prepared, objective)
-        if not solution.success:
-            raise CommandError(f"{objective}: {solution.message}", EXIT_INVALID)
-        verify_certificate(json.loads(json.dumps(solution.certificate)))
-        solutions[objective] = solution
-    print()
-    names = {e.id: f"{e.id} {e.name}" if e.name else e.id for e in problem.enterprises}
-    print(_side_by_side(prepared.instance, solutions, names))
-    print()
-    for objective, solution in solutions.items():
-        print(f"  {objective}: {solution.message.rstrip('.')}; certificate verified offline")
-    from coopchain.models.augmecon import augmecon
-    from coopchain.models.picks import compromise_picks
-
-    front = augmecon(prepared.instance, ("F1", "F2", "F3"), points=100)
-    print(f"\nTrade-offs: {len(front.points)} efficient allocations on the exact front (AUGMECON2). Compromise picks:")
-    picks = compromise_picks(front)
-    for pick in picks:
-        v = pick.values
-        print(f"  {pick.name}: F1 = {v.F1:,.0f}, F2 = {v.F2:.4f}, F3 = {v.F3:.4f}. {pick.sentence}")
-    chosen = next((p for p in picks if p.name == "TOPSIS"), picks[0])
-    # The front's points carry no certificate; the allocation committed is the certified
-    # max F2 among those at least as good as the pick in F1 and F3 (so it weakly dominates it).
-    from coopchain.models.scalarise import epsilon_constraint
-
-    v = chosen.values
-    committed = epsilon_constraint(prepared.instance, prepared.canonical, "F2", {"F1": v.F1 * (1 - 1e-7), "F3": v.F3 * (1 + 1e-7)})
-    if not committed.success:
-        raise CommandError(f"the {chosen.name} pick could not be certified: {committed.message}", EXIT_INVALID)
-    c = committed.values
-    print(f"\nChosen: the {chosen.name} pick, certified as max F2 with F1 and F3 no worse: F1 = {c.F1:,.0f}, F2 = {c.F2:.4f}, F3 = {c.F3:.4f}.")
-    from coopchain.models.certificate import problem_hash
-
-    value = allocation_record(problem_hash(prepared.canonical), problem.cooperative, problem.round, f"{chosen.name} pick, epsilon-constraint", prepared.instance.ids, committed.allocation, committed.certificate)
-    from coopchain.chain.store import database_url
-
-    demo_commit(ledger, manager, database_url(args.db), Path(args.keys), f"allocation/{problem.cooperative}/{problem.round}", value, Path("coopchain-bundle.json"))
-    print("\nNext: `coopchain solve PROBLEM --objective F2` prints one optimum with its certificate as JSON;")
-    print("      `coopchain front PROBLEM --plot front.png` draws the front;")
-    print("      `coopchain chain verify` re-checks every block; `coopchain verify FILE` checks a certificate or bundle offline.")
-    return EXIT_OK
+    return run_demo(args)
 
 
 def cmd_front(args) -> int:
@@ -271,21 +217,6 @@ def cmd_front(args) -> int:
     return EXIT_OK
 
 
-def _side_by_side(inst, solutions: dict, names: dict) -> str:
-    """The three optima as columns: the allocation per enterprise, then the values of every objective."""
-    heads = {"F1": "max F1 (benefit)", "F2": "max F2 (coordination)", "F3": "min F3 (footprint)"}
-    width = max(12, max(len(names[e]) for e in inst.ids))
-    lines = [f"{'enterprise':<{width}}  " + "  ".join(f"{heads[o]:>22}" for o in solutions)]
-    for j, eid in enumerate(inst.ids):
-        lines.append(f"{names[eid]:<{width}}  " + "  ".join(f"{s.allocation[j]:>22.3f}" for s in solutions.values()))
-    lines.append("-" * len(lines[0]))
-    rows = (("F1 benefit", "F1", "{:,.2f}"), ("F2 coordination D", "F2", "{:.6f}"), ("  C", "C", "{:.6f}"), ("  T", "T", "{:.6f}"), ("F3 footprint", "F3", "{:.6f}"))
-    for label, key, fmt in rows:
-        lines.append(f"{label:<{width}}  " + "  ".join(f"{fmt.format(getattr(s.values, key)):>22}" for s in solutions.values()))
-    lines.append(f"{'class of D':<{width}}  " + "  ".join(f"{s.values.coordination_class:>22}" for s in solutions.values()))
-    return "\n".join(lines)
-
-
 DESCRIPTION = """\
 Allocation for supply-chain cooperatives: certified optima, committed to a tamper-evident ledger.
 
@@ -318,10 +249,11 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"coopchain {_version()}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="solve the sample cooperative and show the three optima side by side")
+    demo = sub.add_parser("demo", help="the main job on the sample cooperative, in the current folder: solve, front, commit, verify, audit bundle")
     demo.add_argument("problem", nargs="?", help="a problem document instead of the sample")
     demo.add_argument("--db", help="ledger URL (default $COOPCHAIN_DB, else sqlite:///coopchain.db)")
-    demo.add_argument("--keys", default="coopchain-keys", help="folder of the demo's node and manager keys (made on first use)")
+    demo.add_argument("--keys", help="folder of the demo's node and manager keys, made on first use (default $COOPCHAIN_KEYS, "
+                      "else the per-user data folder, e.g. ~/.local/share/coopchain/demo-keys: never the current folder)")
     demo.add_argument("--seal", default="signed", choices=SEAL_KINDS, help="the consensus seal of a new demo ledger (default signed)")
     demo.set_defaults(run=cmd_demo)
 

@@ -157,7 +157,7 @@ def verify_bundle_file(document: dict, genesis: str | None, since: str | None, p
     except InvalidBundle as e:
         print(f"invalid: {e}")
         return EXIT_INVALID
-    said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()[:16]}…) in block {record.height}, current at head {record.head_height}"
+    said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()}) in block {record.height}, current at head {record.head_height}"
     seal = document["genesis"]["config"]["seal"]
     if seal != "signed":  # the node's signature is checked offline; the seal needs the chain around it
         said += f"; its {seal} seals are checked by `coopchain chain verify`, not offline"
@@ -337,7 +337,7 @@ def demo_ledger(db: str | None, key_dir: Path, seal: str):
 
     url = database_url(db)
     try:
-        key_dir.mkdir(exist_ok=True)
+        key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         node, manager = _demo_key(key_dir / "node.key"), _demo_key(key_dir / "manager.key")
         params, others = demo_seal_params(seal, key_dir)
         store = open_store(url, create=True)
@@ -353,14 +353,18 @@ def demo_ledger(db: str | None, key_dir: Path, seal: str):
     return ledger, manager
 
 
-def demo_commit(ledger, manager, url: str, key_dir: Path, record_key: str, value: dict, bundle_path: Path) -> None:
-    """Commit one record to the demo ledger, verify the chain, write the record's audit bundle."""
+def demo_commit(ledger, manager, url: str, key_dir: Path, record_key: str, value: dict, bundle_path: Path) -> str:
+    """Commit one record to the demo ledger, verify the chain, write the record's audit bundle;
+    returns the transaction's hash (hex, whole: `chain bundle` takes it back)."""
     import time
 
     from coopchain.chain.transaction import sign_transaction, transaction_hash
     from coopchain.chain.verify import verify_chain
 
+    from coopchain.chain.block import block_hash
+
     seal = ledger.config.seal
+    genesis_hash = block_hash(ledger.genesis).hex()
     tx = sign_transaction(manager, ledger.config.chain_id, ledger.next_nonce(manager.public_key.to_text()), "record", {"key": record_key, "value": value})
     start = time.perf_counter()
     block = ledger.commit([tx])
@@ -372,7 +376,10 @@ def demo_commit(ledger, manager, url: str, key_dir: Path, record_key: str, value
         raise CommandError(f"committed, but the bundle could not be written to {bundle_path}: {e.strerror}") from e
     finally:
         ledger.close()
-    print(f"\nCommitted to the ledger at {url}: block {block.header.height}, transaction {transaction_hash(tx).hex()[:16]}…, "
-          f"sealed ({seal}) in {sealed:.2f} s")
-    print(f"chain verify: valid ({_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, every {seal} seal checked); keys in {key_dir}/ (mode 0600)")
+    tx_hash = transaction_hash(tx).hex()
+    print(f"\nCommitted to the ledger at {url}: block {block.header.height}, sealed ({seal}) in {sealed:.2f} s")
+    print(f"  transaction {tx_hash}")
+    print(f"  genesis     {genesis_hash}  (an auditor pins it: coopchain verify --genesis)")
+    print(f"chain verify: valid ({_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, every {seal} seal checked)")
     print(f"Audit bundle written to {bundle_path}: `coopchain verify {bundle_path}` checks it offline.")
+    return tx_hash
