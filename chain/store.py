@@ -29,6 +29,8 @@ from coopchain.chain.errors import StorageError
 from coopchain.chain.types import Hash32
 
 TABLES = ("blocks", "transactions", "trie_nodes", "history_nodes")
+# The column whose negative value places a row before genesis (trie nodes have no place).
+BEFORE_GENESIS = {"blocks": "height", "transactions": "height", "history_nodes": "position"}
 DEFAULT_URL = "sqlite:///coopchain.db"
 _NODE_CACHE = 50_000  # trie nodes kept in memory (~30 MiB); content-addressed, so never stale
 
@@ -146,6 +148,13 @@ class SqlStore:
         if table not in TABLES:
             raise ValueError(table)
         return int(self._one(f"SELECT COUNT(*) FROM {table}")[0])
+
+    def rows_before_genesis(self, table: str) -> int:
+        """How many rows of `table` claim a place before block 0: a negative block height, or
+        (history_nodes) a negative position.  Verification walks from genesis on and never
+        reads them otherwise."""
+        column = BEFORE_GENESIS[table]
+        return int(self._one(f"SELECT COUNT(*) FROM {table} WHERE {column} < 0")[0])
 
     # -- writing -----------------------------------------------------------------
     @contextmanager

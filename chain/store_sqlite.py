@@ -28,6 +28,10 @@ TRIGGERS = "".join(
 )
 
 
+def _any_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
 class SqliteStore(SqlStore):
     placeholder = "?"
 
@@ -43,6 +47,11 @@ class SqliteStore(SqlStore):
             raise StorageError(f"no ledger at {self.path}: create one first (coopchain demo, or chain init)")
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # Every ledger cell is a blob or an integer; a TEXT cell is a tampered one, and may hold
+            # invalid UTF-8, which the default text factory turns into an OperationalError mid-read.
+            # Read as str whatever its bytes: a str is never a blob, so `_blob` makes it b"" and
+            # verification names the block.
+            self.conn.text_factory = _any_text
             self.conn.execute("PRAGMA busy_timeout=60000")
             # Look before changing anything: another program's database is refused untouched.
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -7,6 +7,21 @@ state and history roots; and the stored trie and history rows each block
 added.  The first fault raises `BadBlock`, naming the block; a single changed
 byte anywhere in the four tables is found this way (tests/chain/test_tamper.py).
 
+Rows are accounted for as well as bytes, so that an added or a removed row is
+found too.  A row missing from a block fails that block (its transactions, the
+trie nodes and history nodes it adds are each looked up).  After the head, a row
+that claims a place before genesis (a negative height or history position) is
+named at block 0.  Then each table's row count must be
+exactly what the blocks account for (for trie nodes, which blocks share, the
+distinct nodes they added, counted in a scratch SQLite database so that memory
+stays flat); rows beyond that belong to no block, and are named at the block
+after the head: a removed head block leaves them behind.  A head removed with
+every row it added leaves a shorter chain that is valid in itself: `since`, a
+head the auditor saw before (chain.pinned), exposes it.
+
+Stored bytes are hostile: every decoder they reach is bounded (chain.encoding),
+and what still fails to parse is the block's fault, never a traceback.
+
 `replay_chain` re-runs the transactions into a fresh trie, ignoring the stored
 state, and compares every state root.  The fresh trie's nodes go to a scratch
 SQLite file that is deleted afterwards: every node a chain ever made would not
@@ -30,9 +45,10 @@ from coopchain.chain.block import ChainConfig, Header, block_hash, check_link, d
 from coopchain.chain.errors import ChainError, InvalidBlock, ensure
 from coopchain.chain.keys import PublicKey, verify_many
 from coopchain.chain.ledger import genesis_state_root, now_micros, seal_context
+from coopchain.chain.pinned import PinnedHead, missing_pin, pinned_reached
 from coopchain.chain.seals import seal_for, verify_seal
 from coopchain.chain.state import StateView, transition
-from coopchain.chain.store import SqlStore
+from coopchain.chain.store import BEFORE_GENESIS, SqlStore
 from coopchain.chain.transaction import decode_transaction, signing_bytes
 from coopchain.chain.trie import keccak256, trie_update
 
@@ -55,13 +71,25 @@ class ChainReport:
     transactions: int
     head_hash: bytes
     state_root: bytes
+    pinned_height: int | None = None  # where the head passed as `since` was found
 
 
 class _CheckedNodes:
-    """The stored trie read with every node's Keccak-256 checked against its key."""
+    """The stored trie read with every node's Keccak-256 checked against its key, and a tally
+    of the distinct nodes the blocks added (`distinct`), kept in a private temporary SQLite
+    database (an empty file name: SQLite deletes it when the connection closes)."""
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
+        self._seen = sqlite3.connect("")
+        self._seen.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; CREATE TABLE seen (hash BLOB PRIMARY KEY) WITHOUT ROWID;")
+        self.distinct = 0
+
+    def tally(self, added: dict[bytes, bytes]) -> None:
+        """Count the nodes of `added` that no earlier block added (a node can recur: chain.trie)."""
+        before = self._seen.total_changes
+        self._seen.executemany("INSERT OR IGNORE INTO seen VALUES (?)", ((h,) for h in added))
+        self.distinct += self._seen.total_changes - before
 
     def get(self, node_hash: bytes) -> bytes | None:
         node = self.store.get(node_hash)
@@ -97,9 +125,11 @@ class _ScratchNodes:
         self._file.close()
 
 
-def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | None) -> ChainReport:
-    """Verify (scratch None: the stored trie, every node checked) or replay (into `scratch`)."""
+def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | None, since: PinnedHead | None = None) -> ChainReport:
+    """Verify (scratch None: the stored trie, every node checked) or replay (into `scratch`);
+    `since`: a head seen before, which the ledger must still hold."""
     replay = scratch is not None
+    pinned_at = None
     total = (store.height() or 0) + 1
     nodes = scratch if replay else _CheckedNodes(store)
     history = merkle.Frontier()
@@ -116,6 +146,8 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
             ensure(header.height == height, InvalidBlock, f"the header says height {header.height}, the row {height}")
             digest = block_hash(header)
             ensure(digest == stored_hash, InvalidBlock, f"the header hashes to {digest.hex()}, the row says {stored_hash.hex()}")
+            if since is not None and pinned_reached(since, height, digest):
+                pinned_at = height
             if parent is None:
                 ensure(header.config is not None, InvalidBlock, "the genesis header carries no config")
                 config = header.config
@@ -143,6 +175,7 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
             else:
                 for node_hash, node in added.items():
                     ensure(store.get(node_hash) == node, InvalidBlock, f"trie node {node_hash.hex()} that this block adds is missing or altered")
+                nodes.tally(added)
             ensure(header.state_root == state_root, InvalidBlock, f"state root {header.state_root.hex()}, the transactions give {state_root.hex()}")
             completed = history.append(merkle.leaf_hash(digest))
             history_nodes += len(completed)
@@ -157,6 +190,9 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
             raise
         except (ChainError, KeyError) as e:
             raise BadBlock(height, str(e) if not isinstance(e, KeyError) else f"a stored node it needs is missing ({e})") from e
+        except (ValueError, TypeError, ArithmeticError, RecursionError, IndexError) as e:
+            # Stored bytes no check above foresaw (a hostile genesis, say): refused, never a traceback.
+            raise BadBlock(height, f"its stored data cannot be checked ({type(e).__name__}: {e})") from e
         transactions += len(rows)
         parent = header
         recent[height] = header  # retargeting reads the last `window` headers again
@@ -165,8 +201,11 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
             progress(height + 1, total)
     if parent is None:
         raise BadBlock(0, "the ledger holds no genesis block")
-    _check_no_stray_rows(store, parent.height, transactions, history_nodes)
-    return ChainReport(parent.height + 1, transactions, block_hash(parent), parent.state_root)
+    _check_nothing_before_genesis(store)
+    _check_no_stray_rows(store, parent.height, transactions, history_nodes, None if replay else nodes.distinct)
+    if since is not None and pinned_at is None:
+        raise BadBlock(*missing_pin(since, parent.height, config))
+    return ChainReport(parent.height + 1, transactions, block_hash(parent), parent.state_root, pinned_at)
 
 
 def _check_transactions(header: Header, rows: list, replay: bool) -> list:
@@ -186,23 +225,41 @@ def _check_transactions(header: Header, rows: list, replay: bool) -> list:
     return txs
 
 
-def _check_no_stray_rows(store: SqlStore, head: int, transactions: int, history_nodes: int) -> None:
-    """Rows that no block accounts for (a row moved out of every block) fail at the head."""
-    for table, expected in (("transactions", transactions), ("history_nodes", history_nodes)):
-        counted = store.row_count(table)
-        if counted != expected:
-            raise BadBlock(head, f"{counted - expected} stored {table} rows belong to no block")
+def _check_nothing_before_genesis(store: SqlStore) -> None:
+    """A row placed before block 0 (height −1, say), which the walk from genesis never reads,
+    is named at block 0.  Checked after the walk: a row moved there from a block fails that block first."""
+    for table, column in BEFORE_GENESIS.items():
+        count = store.rows_before_genesis(table)
+        if count:
+            raise BadBlock(0, f"{_rows(count, table)} stored before genesis (a negative {column})")
 
 
-def verify_chain(store: SqlStore, progress: Progress | None = None) -> ChainReport:
-    """Re-check every block; raise BadBlock naming the first bad one."""
-    return _walk(store, progress, None)
+def _check_no_stray_rows(store: SqlStore, head: int, transactions: int, history_nodes: int, trie_nodes: int | None) -> None:
+    """Rows that no block accounts for fail at the block after the head: they are what a
+    removed head block leaves behind, or rows added outside every block (a row whose block
+    or position is not an integer, too).  `trie_nodes` None: not counted (replay)."""
+    expected = {"blocks": head + 1, "transactions": transactions, "history_nodes": history_nodes, "trie_nodes": trie_nodes}
+    for table, count in expected.items():
+        stored = store.row_count(table) if count is not None else None
+        if stored != count:
+            raise BadBlock(head + 1, f"{_rows(stored - count, table)} stored beyond what blocks 0..{head} account for: "
+                                     "a block after the head was removed, or rows were added")
 
 
-def replay_chain(store: SqlStore, progress: Progress | None = None) -> ChainReport:
+def _rows(n: int, table: str) -> str:
+    return f"{n:,} row{'' if n == 1 else 's'} of {table}"
+
+
+def verify_chain(store: SqlStore, progress: Progress | None = None, since: PinnedHead | None = None) -> ChainReport:
+    """Re-check every block and row; raise BadBlock naming the first bad one.  `since`: a head
+    seen before (chain.pinned); a ledger that no longer holds it fails too."""
+    return _walk(store, progress, None, since)
+
+
+def replay_chain(store: SqlStore, progress: Progress | None = None, since: PinnedHead | None = None) -> ChainReport:
     """Re-run every transaction into a fresh trie and compare each block's state root."""
     scratch = _ScratchNodes()
     try:
-        return _walk(store, progress, scratch)
+        return _walk(store, progress, scratch, since)
     finally:
         scratch.close()
