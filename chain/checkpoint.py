@@ -252,6 +252,16 @@ def cosign(text: str, name: str, key: PrivateKey, timestamp: int) -> NoteSignatu
     return NoteSignature(name, signer.key_id, timestamp.to_bytes(8, "big") + signature)
 
 
+def cosignature_timestamp(sig: NoteSignature) -> int:
+    """The timestamp of a cosignature/v1 line (not yet verified): the 8 bytes after the key ID."""
+    if len(sig.signature) != 8 + 64:
+        raise NoteSignatureError(f"the cosignature by {sig.name}+{sig.key_id:08x} is {len(sig.signature)} bytes, want 8 + 64")
+    timestamp = int.from_bytes(sig.signature[:8], "big")
+    if not 0 < timestamp <= MAX_TIMESTAMP:
+        raise NoteSignatureError(f"the cosignature by {sig.name}+{sig.key_id:08x} has timestamp {timestamp}, outside 1 .. 2^63 - 1")
+    return timestamp
+
+
 def verify_signature(key: NoteKey, text: str, sig: NoteSignature) -> int | None:
     """Check one signature line by `key`; return its timestamp (cosignatures) or None; else NoteSignatureError."""
     if (sig.name, sig.key_id) != (key.name, key.key_id):
@@ -260,11 +270,7 @@ def verify_signature(key: NoteKey, text: str, sig: NoteSignature) -> int | None:
         if key.kind == SIGNATURE_ED25519:
             key.public.verify(sig.signature, text.encode())
             return None
-        if len(sig.signature) != 8 + 64:
-            raise NoteSignatureError(f"the cosignature by {key} is {len(sig.signature)} bytes, want 8 + 64")
-        timestamp = int.from_bytes(sig.signature[:8], "big")
-        if not 0 < timestamp <= MAX_TIMESTAMP:
-            raise NoteSignatureError(f"the cosignature by {key} has timestamp {timestamp}, outside 1 .. 2^63 - 1")
+        timestamp = cosignature_timestamp(sig)
         key.public.verify(sig.signature[8:], cosignature_message(text, timestamp))
         return timestamp
     except InvalidSignature as e:
