@@ -321,6 +321,7 @@ def _ledger_parsers(sub) -> None:
                             ("replay", lc.cmd_chain_replay, "re-run every transaction and compare each state root")):
         command = chain.add_parser(name, help=text)
         command.add_argument("--db", help=db_help)
+        command.add_argument("--since", metavar="HEAD", help=lc.SINCE_HELP)
         command.set_defaults(run=run)
     bundle = chain.add_parser("bundle", help="the audit bundle of a record transaction (verify it with coopchain verify)")
     bundle.add_argument("transaction", help="the transaction hash (hex)")

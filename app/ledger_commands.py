@@ -72,27 +72,41 @@ def cmd_chain_init(args) -> int:
     return EXIT_OK
 
 
+SINCE_HELP = ("a head you saw before, which the ledger must still hold, so that a truncated ledger fails: "
+              "the head's block hash (64 hex digits), HEIGHT:HASH as `chain verify` prints it, or the head's JSON "
+              "as an audit bundle carries it (a header, or the whole bundle), inline or in a file")
+
+
 def _walk(args, replay: bool) -> int:
     from coopchain.chain.verify import BadBlock, replay_chain, verify_chain
 
     from coopchain.chain.errors import ChainError
+    from coopchain.chain.pinned import BadPin, parse_pinned_head
     from coopchain.chain.store import open_store
 
+    try:
+        since = parse_pinned_head(args.since) if getattr(args, "since", None) else None
+    except BadPin as e:
+        raise CommandError(f"--since: {e}") from e
     try:  # the store, not a Ledger: a damaged genesis is a finding of verify, not an error of opening
         store = open_store(args.db)
     except ChainError as e:
         raise CommandError(str(e)) from e
     update, close = _progress_bar("replay" if replay else "verify")
     try:
-        report = (replay_chain if replay else verify_chain)(store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None)
+        report = (replay_chain if replay else verify_chain)(store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None, since)
     except BadBlock as e:
         print(f"invalid: {e}")
         return EXIT_INVALID
+    except BadPin as e:  # a HEIGHT:HASH whose hash is another height's
+        raise CommandError(f"--since: {e}") from e
     finally:
         close()
         store.close()
     what = "replayed: every state root matches" if replay else "valid: every hash, signature, seal, root and timestamp checks"
-    print(f"{what}; {_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, head {report.head_hash.hex()}, state root {report.state_root.hex()}")
+    held = f"; it holds the head passed with --since (block {report.pinned_height})" if since is not None else ""
+    # HEIGHT:HASH, as --since takes it back.
+    print(f"{what}; {_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, head {report.blocks - 1}:{report.head_hash.hex()}, state root {report.state_root.hex()}{held}")
     return EXIT_OK
 
 

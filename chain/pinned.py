@@ -121,8 +121,13 @@ def pinned_reached(pin: PinnedHead, height: int, digest: bytes) -> bool:
     return digest == pin.hash
 
 
-def missing_pin(pin: PinnedHead, head: int, config: ChainConfig) -> tuple[int, str]:
-    """(first bad block, why) when a ledger of `head` blocks never reached the pinned head."""
+def pin_verdict(pin: PinnedHead, found_at: int | None, head: int, config: ChainConfig) -> tuple[int, str] | None:
+    """None when the verified ledger (blocks 0..`head`) holds the pinned head, found at height
+    `found_at`; else (first bad block, why).  BadPin when the pin contradicts itself."""
+    if found_at is not None:
+        if pin.height is not None and pin.height != found_at:
+            raise BadPin(f"{pin.hash.hex()} is the hash of block {found_at}, not of block {pin.height}")
+        return None
     if pin.header is not None:
         try:
             if pin.header.chain_id != config.chain_id:

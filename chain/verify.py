@@ -45,7 +45,7 @@ from coopchain.chain.block import ChainConfig, Header, block_hash, check_link, d
 from coopchain.chain.errors import ChainError, InvalidBlock, ensure
 from coopchain.chain.keys import PublicKey, verify_many
 from coopchain.chain.ledger import genesis_state_root, now_micros, seal_context
-from coopchain.chain.pinned import PinnedHead, missing_pin, pinned_reached
+from coopchain.chain.pinned import PinnedHead, pin_verdict, pinned_reached
 from coopchain.chain.seals import seal_for, verify_seal
 from coopchain.chain.state import StateView, transition
 from coopchain.chain.store import BEFORE_GENESIS, SqlStore
@@ -203,8 +203,8 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
         raise BadBlock(0, "the ledger holds no genesis block")
     _check_nothing_before_genesis(store)
     _check_no_stray_rows(store, parent.height, transactions, history_nodes, None if replay else nodes.distinct)
-    if since is not None and pinned_at is None:
-        raise BadBlock(*missing_pin(since, parent.height, config))
+    if since is not None and (unheld := pin_verdict(since, pinned_at, parent.height, config)):
+        raise BadBlock(*unheld)
     return ChainReport(parent.height + 1, transactions, block_hash(parent), parent.state_root, pinned_at)
 
 
