@@ -111,9 +111,13 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
-def pinned_reached(pin: PinnedHead, height: int, digest: bytes) -> bool:
-    """True at the pinned block; InvalidBlock when the block at the pinned height is another."""
+def pinned_reached(pin: PinnedHead, height: int, digest: bytes, config: ChainConfig | None) -> bool:
+    """True at the pinned block; InvalidBlock when the block at the pinned height is another
+    (`config`: the ledger's genesis config, to tell a head of another chain, None if unread)."""
     if pin.height == height and digest != pin.hash:
+        foreign = _foreign(pin, config)
+        if foreign:
+            raise InvalidBlock(foreign)
         raise InvalidBlock(
             f"it hashes to {digest.hex()}, but the head passed with --since was {pin.hash.hex()} at this height: "
             "the ledger was rewritten from this block or an earlier one"
@@ -128,17 +132,27 @@ def pin_verdict(pin: PinnedHead, found_at: int | None, head: int, config: ChainC
         if pin.height is not None and pin.height != found_at:
             raise BadPin(f"{pin.hash.hex()} is the hash of block {found_at}, not of block {pin.height}")
         return None
-    if pin.header is not None:
-        try:
-            if pin.header.chain_id != config.chain_id:
-                raise ChainError(f"its chain id is {pin.header.chain_id!r}, this ledger's {config.chain_id!r}")
-            PublicKey.from_text(config.node).verify(pin.header.signature, signing_bytes(pin.header))
-        except ChainError as e:
-            return 0, (f"the head passed with --since (block {pin.header.height}, {pin.hash.hex()}) is not this ledger's "
-                       f"({e}): the ledger was replaced from genesis, or that head is of another chain")
+    foreign = _foreign(pin, config)
+    if foreign:
+        return head + 1, foreign
     if pin.height is None:
         return head + 1, (f"no block 0..{head} has the hash passed with --since ({pin.hash.hex()}): the ledger was "
                           "truncated or rewritten since that head (pass HEIGHT:HASH or the head's JSON to say where)")
     signed = "; that head is signed by this ledger's node key" if pin.header is not None else ""
     return head + 1, (f"missing: the ledger ends at block {head}, but the head passed with --since is block "
                       f"{pin.height} ({pin.hash.hex()}){signed}: blocks {head + 1}..{pin.height} were removed")
+
+
+def _foreign(pin: PinnedHead, config: ChainConfig | None) -> str | None:
+    """Why a pinned header is not one this ledger's node signed, or None (also when there is
+    no header to check, or no config to check it with)."""
+    if pin.header is None or config is None:
+        return None
+    try:
+        if pin.header.chain_id != config.chain_id:
+            raise ChainError(f"its chain id is {pin.header.chain_id!r}, this ledger's {config.chain_id!r}")
+        PublicKey.from_text(config.node).verify(pin.header.signature, signing_bytes(pin.header))
+    except ChainError as e:
+        return (f"the head passed with --since (block {pin.header.height}, {pin.hash.hex()}) is not this ledger's "
+                f"({e}): the ledger was replaced from genesis, or that head is of another chain")
+    return None

@@ -146,7 +146,7 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
             ensure(header.height == height, InvalidBlock, f"the header says height {header.height}, the row {height}")
             digest = block_hash(header)
             ensure(digest == stored_hash, InvalidBlock, f"the header hashes to {digest.hex()}, the row says {stored_hash.hex()}")
-            if since is not None and pinned_reached(since, height, digest):
+            if since is not None and pinned_reached(since, height, digest, config or header.config):
                 pinned_at = height
             if parent is None:
                 ensure(header.config is not None, InvalidBlock, "the genesis header carries no config")
