@@ -194,10 +194,22 @@ def parse_add_checkpoint(body: bytes) -> AddCheckpointRequest:
 class WitnessStore:
     """The witness's own SQLite file: its name and public key, the logs it follows, what it cosigned."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], create: bool = False) -> None:
         self.path = Path(path)
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except sqlite3.Error as e:
+            raise StorageError(f"witness store {self.path}: cannot open it ({e})") from e
+        if not create:  # before any pragma writes to it: another program's file is left untouched
+            try:
+                tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            except sqlite3.DatabaseError as e:
+                self.db.close()
+                raise StorageError(f"witness store {self.path}: not a coopchain witness store ({e})") from e
+            if not {"witness", "logs", "cosigned", "evidence"} <= tables:
+                self.db.close()
+                raise StorageError(f"witness store {self.path}: not a coopchain witness store (no witness tables)")
+        try:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = FULL")  # a cosignature handed out is on disk
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -210,7 +222,7 @@ class WitnessStore:
         note_key(name, public_key, SIGNATURE_COSIGNATURE_V1)  # checks the name and the key
         if Path(path).exists():
             raise StorageError(f"witness store {path}: the file exists; a store is made once")
-        store = cls(path)
+        store = cls(path, create=True)
         with store._transaction() as cur:
             for statement in filter(str.strip, SCHEMA.split(";\n")):
                 cur.execute(statement)
@@ -222,11 +234,7 @@ class WitnessStore:
         if not Path(path).is_file():
             raise StorageError(f"witness store {path}: no such file (make one with `coopchain witness new`)")
         store = cls(path)
-        try:
-            store.identity()
-        except sqlite3.DatabaseError as e:
-            store.close()
-            raise StorageError(f"witness store {path}: not a coopchain witness store ({e})") from e
+        store.identity()
         return store
 
     def close(self) -> None:
