@@ -1,9 +1,15 @@
 """The `coopchain` command line, run as users run it: a real process, real files, exit codes."""
 
+import atexit
 import json
 import os
+import pty
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from importlib.metadata import version
 
 import pytest
 
@@ -14,11 +20,44 @@ HEADER = ROOT / "models" / "samples" / "green-valley.header.json"
 CSV = ROOT / "models" / "samples" / "green-valley.csv"
 
 
+# The demo's keys go to a per-user folder; tests give them one of their own, never the real one.
+TEST_KEYS = tempfile.mkdtemp(prefix="coopchain-test-keys-")
+atexit.register(shutil.rmtree, TEST_KEYS, True)
+
+
+def environment(env: dict | None = None) -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "COOPCHAIN_KEYS": TEST_KEYS, **(env or {})}
+
+
+def command(*args) -> list[str]:
+    return [sys.executable, "-m", "coopchain.app.cli", *map(str, args)]
+
+
 def coopchain(*args, stdin=None, cwd=ROOT, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "coopchain.app.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300, input=stdin,
-        env=None if env is None else {**os.environ, "PYTHONPATH": str(ROOT), **env},
-    )
+    return subprocess.run(command(*args), capture_output=True, text=True, cwd=cwd, timeout=300, input=stdin, env=environment(env))
+
+
+def on_terminal(*args, cwd=ROOT, env=None) -> tuple[int, str]:
+    """Run with standard output on a real pseudo-terminal, as a user at a shell sees it."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(command(*args), stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=cwd, env=environment(env))
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    process.wait(timeout=300)
+    process.stderr.close()
+    return process.returncode, out.decode().replace("\r\n", "\n")
+
+
+DEMO_FILES = ("green-valley.json", "green-valley.csv", "green-valley.header.json", "front.json", "solution.json", "coopchain-bundle.json", "transaction-hash.txt")
 
 
 def test_demo_prints_the_three_optima_side_by_side_and_commits_the_chosen_one(tmp_path):
@@ -29,13 +68,64 @@ def test_demo_prints_the_three_optima_side_by_side_and_commits_the_chosen_one(tm
     assert "Running HiGHS" not in run.stdout
     # The main job on the embedded default: a SQLite ledger in the current folder, verified.
     assert "Committed to the ledger at sqlite:///coopchain.db: block 1" in run.stdout and "chain verify: valid" in run.stdout
-    assert (tmp_path / "coopchain.db").exists() and (tmp_path / "coopchain-keys" / "node.key").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "coopchain.db").exists()
     again = coopchain("demo", cwd=tmp_path, env={})  # a second round appends to the same chain
     assert again.returncode == 0 and "block 2" in again.stdout
     check = coopchain("chain", "verify", cwd=tmp_path, env={})
     assert check.returncode == 0 and "3 blocks, 2 transactions" in check.stdout
     bundle = coopchain("verify", "coopchain-bundle.json", cwd=tmp_path, env={})
     assert bundle.returncode == 0 and "certificate valid" in bundle.stdout
+
+
+def test_demo_writes_the_files_it_names_and_they_work(tmp_path):
+    run = coopchain("demo", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    for name in DEMO_FILES:
+        assert (tmp_path / name).is_file() and f"  {name} " in run.stdout, name
+    # The sample as written is the one shipped, as a document and as CSV + header: the same problem.
+    assert json.loads((tmp_path / "green-valley.json").read_text()) == json.loads(SAMPLE.read_text())
+    assert (tmp_path / "green-valley.csv").read_text() == CSV.read_text()
+    from_csv = coopchain("solve", "green-valley.csv", "--header", "green-valley.header.json", "--objective", "F1", cwd=tmp_path)
+    assert json.loads(from_csv.stdout)["status"] == "optimal", from_csv.stderr
+    # The committed solution and the front are the SPEC §6 JSON of solve and front.
+    solution = json.loads((tmp_path / "solution.json").read_text())
+    assert solution["status"] == "optimal" and set(solution["values"]) == {"F1", "F2", "C", "T", "F3", "class"}
+    assert coopchain("verify", "solution.json", cwd=tmp_path).stdout.startswith("valid")
+    front = json.loads((tmp_path / "front.json").read_text())
+    assert len(front["points"]) >= 3 and {p["name"] for p in front["picks"]} == {"knee", "closest to ideal", "TOPSIS"}
+    # Hashes print whole: the transaction hash the demo printed is the one `chain bundle` takes back.
+    printed = re.search(r"transaction ([0-9a-f]+)", run.stdout).group(1)
+    assert len(printed) == 64 and printed == (tmp_path / "transaction-hash.txt").read_text().strip()
+    assert coopchain("chain", "bundle", printed, "--output", "again.json", cwd=tmp_path).returncode == 0
+    genesis = re.search(r"genesis +([0-9a-f]+)", run.stdout).group(1)
+    pinned = coopchain("verify", "again.json", "--genesis", genesis, cwd=tmp_path)
+    assert pinned.returncode == 0 and genesis in pinned.stdout, pinned.stdout + pinned.stderr
+
+
+def test_demo_keys_are_never_where_git_add_picks_them_up(tmp_path):
+    data, work = tmp_path / "data", tmp_path / "work"
+    work.mkdir()
+    run = coopchain("demo", cwd=work, env={"XDG_DATA_HOME": str(data), "COOPCHAIN_KEYS": ""})
+    assert run.returncode == 0, run.stderr
+    keys = data / "coopchain" / "demo-keys"
+    assert sorted(p.name for p in keys.iterdir()) == ["manager.key", "node.key"]
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in keys.iterdir()) and keys.stat().st_mode & 0o077 == 0
+    assert f"private keys are in {keys}/" in run.stdout
+    # What `git add .` would take from the demo's folder: no key, no private key text in any file.
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    subprocess.run(["git", "add", "."], cwd=work, check=True)
+    tracked = subprocess.run(["git", "ls-files"], cwd=work, check=True, capture_output=True, text=True).stdout.split()
+    assert set(tracked) >= set(DEMO_FILES) and not any(name.endswith(".key") for name in tracked)
+    assert not any(b"PRIVATE" in (work / name).read_bytes() for name in tracked)
+
+
+def test_demo_keys_follow_the_option_then_the_variable(tmp_path):
+    run = coopchain("demo", "--keys", tmp_path / "mine", "--db", f"sqlite:///{tmp_path}/a.db", cwd=tmp_path, env={"COOPCHAIN_KEYS": str(tmp_path / "env")})
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "mine" / "node.key").exists() and not (tmp_path / "env").exists()
+    run = coopchain("demo", "--db", f"sqlite:///{tmp_path}/b.db", cwd=tmp_path, env={"COOPCHAIN_KEYS": str(tmp_path / "env")})
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "env" / "node.key").stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize("objective", ["F1", "F2", "F3"])
@@ -148,3 +238,98 @@ def test_verify_of_a_certificate_imports_numpy_and_the_standard_library_only(tmp
     blocked = {"pyomo", "highspy", "pymoo", "scipy", "cvxpy", "Crypto", "nacl", "rlp", "sqlite3", "coopchain.chain", "pydantic"}
     check = run_blocked(blocked, CERT_SCRIPT, str(tmp_path / "cert.json"))
     assert check.returncode == 0 and check.stdout.startswith("valid"), check.stdout + check.stderr
+
+
+def test_version_is_the_installed_distribution_version():
+    run = coopchain("--version")
+    assert run.returncode == 0 and run.stdout.strip() == f"coopchain {version('coopchain')}"
+
+
+def test_help_says_what_each_objective_measures_and_in_which_units():
+    text = " ".join(coopchain("--help").stdout.split())
+    assert "F1 economic benefit" in text and "a_k * e_jk * W_j" in text and "euros" in text
+    assert "F2 coordination" in text and "D = sqrt(C * T)" in text and "[0, 1]" in text
+    assert "C = geometric / arithmetic mean" in text and "T = sum of alpha_j * U_j" in text
+    assert '"extreme disorder"' in text and '"high-quality coordination"' in text  # the class of D, its ten bins
+    assert "F3 ecological footprint" in text and "cooperative cap" in text and "no unit" in text
+    assert "docs/problem.md" in text
+
+
+def test_solve_on_a_terminal_prints_a_readable_summary():
+    code, text = on_terminal("solve", SAMPLE, "--objective", "F2")
+    assert code == 0, text
+    reference = json.loads(coopchain("solve", SAMPLE, "--objective", "F2").stdout)
+    with pytest.raises(ValueError):
+        json.loads(text)
+    assert "max F2, coordination — optimal" in text
+    # Each enterprise by id and name, with its volume as the JSON has it, and its allowed range.
+    for e in json.loads(SAMPLE.read_text())["enterprises"]:
+        row = next(line for line in text.splitlines() if line.split()[:1] == [e["id"]])
+        assert e["name"] in row and f"{reference['allocation'][e['id']]:,.3f}" in row and f"{e['min']:g} to {e['max']:g}" in row
+    values = reference["values"]
+    assert f"{values['F1']:,.2f}  benefit units" in text and f"{values['F2']:.6f}  in [0, 1]: {values['class']}" in text
+    assert f"{values['F3']:.6f}  weighted share of the cooperative's caps" in text
+    assert f"relative gap {reference['gap']:.1e}" in text and "no allocation reaches a higher F2" in text
+    assert reference["certificate"]["problem_hash"] in text  # whole, as `coopchain verify` names it
+
+
+def test_solve_json_on_a_terminal_and_in_a_pipe_are_the_same_document():
+    code, text = on_terminal("solve", SAMPLE, "--objective", "F3", "--json")
+    assert code == 0
+    piped = coopchain("solve", SAMPLE, "--objective", "F3")
+    assert json.loads(text) == json.loads(piped.stdout)
+
+
+def test_infeasible_solve_on_a_terminal_names_the_conflicts(tmp_path):
+    doc = json.loads(SAMPLE.read_text())
+    for resource in doc["resources"].values():
+        resource["cap"] = 1.0
+    path = tmp_path / "tight.json"
+    path.write_text(json.dumps(doc))
+    code, text = on_terminal("solve", path, "--objective", "F1")
+    conflicts = json.loads(coopchain("solve", path, "--objective", "F1").stdout)["conflicts"]
+    assert code == 1 and "infeasible" in text
+    assert all(c["constraint"] in text and c["sentence"] in text for c in conflicts)
+
+
+def test_front_on_a_terminal_prints_ranges_hypervolume_and_picks():
+    code, text = on_terminal("front", SAMPLE, "--points", "16")
+    reference = json.loads(coopchain("front", SAMPLE, "--points", "16").stdout)
+    assert code == 0, text
+    assert f"{len(reference['points'])} efficient allocations" in text
+    assert f"Hypervolume {reference['hypervolume']['value']:.6g}" in text
+    for pick in reference["picks"]:
+        assert f"{pick['name']} (point {pick['index']})" in text and pick["sentence"] in text
+    assert "Li family farm (wheat)" in text
+
+
+def pipe_closed_early(*args, cwd=ROOT) -> subprocess.CompletedProcess:
+    """`coopchain … | head -0`: the reader is gone before the command writes anything."""
+    process = subprocess.Popen(command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=environment())
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=300)
+    return subprocess.CompletedProcess(args, process.returncode, "", stderr)
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["--version"], ["solve", "--help"],
+    ["solve", SAMPLE, "--objective", "F1"], ["solve", SAMPLE, "--objective", "F2", "--pretty"],
+    ["front", SAMPLE, "--points", "4"], ["verify", "solution.json"], ["verify", "coopchain-bundle.json"],
+    ["chain", "verify"], ["chain", "replay"], ["chain", "bundle", "TX"], ["keys", "new", "fresh.key"], ["demo", "--db", "sqlite:///other.db"],
+], ids=lambda a: " ".join(map(str, a[:2])))
+def test_a_reader_that_leaves_the_pipe_ends_the_command_quietly(args, demo_folder, tmp_path):
+    for name in ("solution.json", "coopchain-bundle.json", "coopchain.db"):
+        shutil.copy(demo_folder / name, tmp_path / name)
+    tx = (demo_folder / "transaction-hash.txt").read_text().strip()
+    run = pipe_closed_early(*[tx if a == "TX" else a for a in args], cwd=tmp_path)
+    assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr, run.stderr
+    assert run.returncode in (0, 141), run.stderr  # 141: ended by the closed pipe, as `yes | head` is
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    run = coopchain("demo", cwd=folder)
+    assert run.returncode == 0, run.stderr
+    return folder
