@@ -292,6 +292,23 @@ def test_development_level_not_positive_at_min():
     assert_issue(found, "enterprises[1].u0", "U = u0 + g·W is 0 at W = min = 10", "(0, 1]")
 
 
+def test_development_level_above_one_in_a_managers_words():
+    found = issues(changed(**{"enterprises.0.u0": 0.64}))  # reaches 1 at W = (1 - 0.64) / 0.004 = 90
+    assert_issue(found, "enterprises[0].g", 'enterprise "e01" would reach a development level of 1.12 at its maximum volume of 120',
+                 "lower its maximum to 90, or lower u0 or g")
+
+
+def test_development_level_above_one_from_the_start():
+    found = issues(changed(**{"enterprises.2.u0": 1.25}))  # 1.25 + 0.01 * 80 = 2.05
+    assert_issue(found, "enterprises[2].u0", 'enterprise "e03" would reach a development level of 2.05', "u0 = 1.25 is already above 1")
+
+
+def test_development_level_not_positive_in_a_managers_words():
+    found = issues(changed(**{"enterprises.1.u0": -0.08}))  # -0.08 + 0.005 * 10 = -0.03; U > 0 needs u0 > -0.05
+    assert_issue(found, "enterprises[1].u0", 'enterprise "e02" would have a development level of -0.03 at its minimum volume of 10',
+                 "raise u0 above -0.05", "U = u0 + g·W is -0.03 at W = min = 10")
+
+
 def test_development_level_exactly_one_is_allowed():
     doc = changed(**{"enterprises.0.u0": 0.52})  # 0.52 + 0.004 * 120 = 1 (to rounding)
     assert parse_problem(doc).enterprises[0].u0 == 0.52
