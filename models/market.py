@@ -18,15 +18,15 @@ price per unit of energy, in the same currency as the offers.
 The clearing LP (welfare maximisation over the whole horizon; docs/market.md writes
 it out):
 
-    maximise   Σ bid·block − Σ VoLL·shed + Σ VoLL·Δ·load  − Σ offer·generation + floor·spill
+    maximise   Σ bid·block + Σ VoLL·served − Σ offer·generation + floor·spill
     subject to, for each period t (price λ_t = the dual):
-        Σ blocks + Σ charge + spill − Σ shed − Σ generation − Σ discharge = −Σ Δ·load   (balance)
+        Σ blocks + Σ served + Σ charge + spill − Σ generation − Σ discharge = 0   (balance)
     for each thermal unit and t ≥ 1 (ramp):   −Δ·ramp_down ≤ q_t − q_{t−1} ≤ Δ·ramp_up
     for each storage unit and t (state of charge, dual μ_t = value of stored energy):
         e_t − keep·e_{t−1} − η_c·charge_t + (1/η_d)·discharge_t = 0      (e_{−1} = initial, moved right)
     and column bounds: 0 ≤ generation_t ≤ Δ·availability_t, Δ·min ≤ q_t ≤ Δ·max (with the
     first period's ramp from ``initial_output`` folded in), 0 ≤ block ≤ Δ·quantity,
-    0 ≤ shed_t ≤ Δ·load_t, 0 ≤ charge_t ≤ Δ·charge_power, 0 ≤ discharge_t ≤ Δ·discharge_power,
+    0 ≤ served_t ≤ Δ·load_t (the inflexible load, valued at VoLL: what is not served is shed), 0 ≤ charge_t ≤ Δ·charge_power, 0 ≤ discharge_t ≤ Δ·discharge_power,
     0 ≤ e_t ≤ capacity, e_{T−1} ≥ initial, 0 ≤ spill_t ≤ Δ·(all the supply there could be).
 
 ``keep = 1 − standing_loss`` and ``1/η_d`` are computed once, in IEEE double
@@ -348,6 +348,7 @@ def canonical(market: Market) -> str:
     return json.dumps(market_document(market), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+@functools.lru_cache(maxsize=8)
 def market_hash(market: Market) -> str:
     """SHA-256 of the canonical document, hex: the identity of the posted offers and bids."""
     return hashlib.sha256(canonical(market).encode("utf-8")).hexdigest()
@@ -380,8 +381,8 @@ def column_count(market: Market) -> int:
 
 
 # Roles of columns, for settlement and for people reading a clearing.
-GENERATION, BLOCK, SHED, CHARGE, DISCHARGE, SOC, SPILL = range(7)
-ROLE_NAMES = ("generation", "block", "shed", "charge", "discharge", "soc", "spill")
+GENERATION, BLOCK, SERVED, CHARGE, DISCHARGE, SOC, SPILL = range(7)
+ROLE_NAMES = ("generation", "block", "served load", "charge", "discharge", "soc", "spill")
 
 
 @dataclass(frozen=True, eq=False)
@@ -438,7 +439,6 @@ def market_lp(market: Market) -> MarketLP:
     av: list[np.ndarray] = []
     constant = 0.0
     supply = np.zeros(T)  # the most energy that could be supplied in each period, the spill's bound
-    load = np.zeros(T)
     periods = np.arange(T)
 
     def add(cost, lo, hi, owner, role, bal, period):
@@ -486,10 +486,9 @@ def market_lp(market: Market) -> MarketLP:
             bp = [t for t in range(T) for _ in p.bids[t]]
             if bp:
                 add([b.price for blocks in p.bids for b in blocks], 0.0, [dt * b.quantity for blocks in p.bids for b in blocks], i, BLOCK, 1, np.array(bp))
-            shed = dt * np.array(p.inflexible_load)
-            add(-p.value_of_lost_load, 0.0, shed, i, SHED, -1, periods)
-            load += shed
-            constant += float(p.value_of_lost_load * shed.sum())
+            # Inflexible load is a column valued at VoLL rather than a constant on the right-hand
+            # side: the balance rows then have right-hand side 0 and sum exactly, load included.
+            add(p.value_of_lost_load, 0.0, dt * np.array(p.inflexible_load), i, SERVED, 1, periods)
         else:
             keep, eta_c, inv_eta_d = storage_coefficients(p)
             c = add(0.0, 0.0, dt * p.charge_power, i, CHARGE, 1, periods)
@@ -507,8 +506,6 @@ def market_lp(market: Market) -> MarketLP:
                     vals.append(-keep)
                 add_row(f"soc[{p.id},{t}]", rhs, rhs, idx, vals)
     add(market.price_floor, 0.0, supply, -1, SPILL, 1, periods)
-    for t in range(T):
-        rows_lo[t] = rows_hi[t] = -float(load[t])
 
     def cat(key, dtype=float):
         return np.concatenate(cols[key]).astype(dtype)

@@ -17,7 +17,7 @@ with a stable code:
 ``simultaneous`` no storage unit charges and discharges in the same period (exactly: one of the two is 0)
 ``dual``         both dual solutions are dual feasible (a multiplier only on a side of a row that exists)
 ``gap``          both have zero duality gap: bound − welfare within GAP of the welfare's scale
-``price-rule``   the low end is ≤ the high end in every period (the price is their midpoint by construction)
+``price-rule``   the low end's total price Σ_t λ_t is ≤ the high end's (the price is their midpoint by construction)
 ``budget``       payments at the prices sum to exactly zero in every period
 ``individual-rationality``  nobody who may stay out of the market ends the day with a surplus below zero
 
@@ -62,7 +62,7 @@ from fractions import Fraction
 import numpy as np
 
 from coopchain.models.market import (
-    BLOCK, CHARGE, DISCHARGE, MAX_MAGNITUDE, SHED, SOC, SPILL, Consumer, Market, MarketDataError, Storage, kind_of,
+    BLOCK, CHARGE, DISCHARGE, MAX_MAGNITUDE, SERVED, SOC, SPILL, Market, MarketDataError, Storage, kind_of,
     market_hash, market_lp, may_stay_out, parse_market,
 )
 
@@ -198,15 +198,33 @@ def clearing_document(market: Market, x: list[int], dual_low: list[int], dual_hi
 
 @dataclass(frozen=True)
 class ParticipantSettlement:
-    """One participant's day: energy bought (+) or sold (−) and payment (+ pays, − is paid) per period, exact."""
+    """One participant's day: energy bought (+) or sold (−) and payment (+ pays, − is paid) per period, exact.
+
+    Per-period figures are kept as integer numerators (energy over 2^SCALE kWh, payment
+    over 2^(2·SCALE+1)); ``energy`` and ``payment`` give them as Fractions.
+    """
 
     id: str
     kind: str
-    energy: tuple[Fraction, ...]  # kWh per period
-    payment: tuple[Fraction, ...]  # currency per period, at the period's price
+    energy_numerators: tuple[int, ...]
+    payment_numerators: tuple[int, ...]
     value: Fraction  # value of what it consumed minus cost of what it produced, at its own bids and offers
     surplus: Fraction  # value − Σ payment
     may_stay_out: bool  # IR is guaranteed (and checked) only for these
+
+    @property
+    def energy(self) -> tuple[Fraction, ...]:
+        """kWh bought (+) or sold (−) in each period."""
+        return tuple(Fraction(v, 1 << SCALE) for v in self.energy_numerators)
+
+    @property
+    def payment(self) -> tuple[Fraction, ...]:
+        """What it pays (+) or is paid (−) in each period, at the period's price."""
+        return tuple(Fraction(v, 1 << (2 * SCALE + 1)) for v in self.payment_numerators)
+
+    @property
+    def total_payment(self) -> Fraction:
+        return Fraction(sum(self.payment_numerators), 1 << (2 * SCALE + 1))
 
 
 @dataclass(frozen=True)
@@ -303,8 +321,8 @@ def verify_clearing(market: Market, clearing: dict) -> VerifiedClearing:
                lambda: f"the {name} end's dual bound exceeds the welfare by {float(Fraction(gap, 1 << (3 * SCALE))):.6g} (relative "
                        f"{float(Fraction(gap, welfare_scale << SCALE)):.3g}, tolerance 2^-{GAP_BITS})")
         gaps.append(Fraction(gap, 1 << (3 * SCALE)))
-    for t in range(T):
-        ensure(y_low[t] <= y_high[t], "price-rule", f"period {t}: the low end of the price interval is above the high end")
+    ensure(int(y_low[:T].sum()) <= int(y_high[:T].sum()), "price-rule",
+           "the low end of the price interval has a greater total price than the high end")
 
     settlement = _settle(market, lp, ex, x, prices2)
     storage_value = {}
@@ -363,11 +381,6 @@ def _settle(market: Market, lp, ex: ExactLP, x: np.ndarray, prices2: np.ndarray)
     energy = _segment_sums((balance * x)[order], key[order], owners * T).reshape(owners, T)  # SCALE
     value = _segment_sums((ex.cost * x)[order], key[order], owners * T).reshape(owners, T)  # 2·SCALE
     one = 1 << SCALE
-    for i, p in enumerate(market.participants):
-        if isinstance(p, Consumer):
-            load = exact_ints(market.hours * np.array(p.inflexible_load))
-            energy[i] = energy[i] + load
-            value[i] = value[i] + exact_ints(np.array([p.value_of_lost_load])).item() * load
     payment = energy * prices2  # numerators over 2^(2·SCALE + 1)
     for t in range(T):
         total = int(payment[:, t].sum())
@@ -385,8 +398,7 @@ def _settle(market: Market, lp, ex: ExactLP, x: np.ndarray, prices2: np.ndarray)
                    f"{p.id} ends the day {float(Fraction(-surplus, 1 << (2 * SCALE + 1))):.6g} worse off than by staying out of the market")
         out.append(ParticipantSettlement(
             id=p.id if p is not None else DISPOSAL, kind=kind_of(p) if p is not None else "disposal",
-            energy=tuple(as_fraction(int(v)) for v in energy[i]),
-            payment=tuple(Fraction(int(v), 1 << (2 * SCALE + 1)) for v in payment[i]),
+            energy_numerators=tuple(energy[i].tolist()), payment_numerators=tuple(payment[i].tolist()),
             value=Fraction(val, 1 << (2 * SCALE + 1)), surplus=Fraction(surplus, 1 << (2 * SCALE + 1)), may_stay_out=stays_out,
         ))
     return tuple(out)
@@ -401,5 +413,5 @@ def _column_name(market: Market, lp, j: int) -> str:
 
 __all__ = [
     "CODES", "SCALE", "SCHEMA", "MarketCertificateError", "ParticipantSettlement", "VerifiedClearing", "clearing_document",
-    "exact_ints", "verify_clearing", "verify_clearing_document", "BLOCK", "SHED", "SOC", "SPILL", "MAX_MAGNITUDE",
+    "exact_ints", "verify_clearing", "verify_clearing_document", "BLOCK", "SERVED", "SOC", "SPILL", "MAX_MAGNITUDE",
 ]
