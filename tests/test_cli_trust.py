@@ -1,0 +1,95 @@
+"""The trust commands end to end: chain checkpoint, witness new|follow|add-checkpoint|checkpoint,
+chain bundle --checkpoint, verify --policy; refusals are messages with their status, never tracebacks."""
+
+import json
+
+import pytest
+
+from coopchain.app.cli import main
+from coopchain.chain.block import block_hash
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.ledger import Ledger
+from coopchain.chain.transaction import sign_transaction, transaction_hash
+
+CHAIN = "cli-trust"
+
+
+@pytest.fixture
+def chain(tmp_path):
+    node, user = PrivateKey.generate("ed25519"), PrivateKey.generate("ed25519")
+    node.save(tmp_path / "node.key")
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    ledger = Ledger.create(url, node, CHAIN)
+    txs = []
+    for i in range(3):
+        txs.append(sign_transaction(user, CHAIN, i, "record", {"key": f"lot/{i}", "value": {"t": str(i)}}))
+        ledger.commit([txs[-1]])
+    genesis = block_hash(ledger.genesis).hex()
+    ledger.close()
+    return tmp_path, url, txs, genesis
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err
+    return code, out.out, out.err
+
+
+def test_the_whole_flow(chain, capsys):
+    folder, url, txs, genesis = chain
+    code, vkey, _ = run(capsys, "chain", "checkpoint", "--db", url, "--vkey")
+    vkey = vkey.strip()
+    origin = vkey.split("+")[0]
+    assert code == 0 and origin == f"coopchain/{CHAIN}/{genesis}"
+    code, wkey, _ = run(capsys, "witness", "new", "auditor.example/w1", "--store", str(folder / "w1.db"), "--key", str(folder / "w1.key"))
+    assert code == 0 and wkey.startswith("auditor.example/w1+")
+    assert run(capsys, "witness", "follow", origin, vkey, "--store", str(folder / "w1.db"))[0] == 0
+    code, checkpoint, _ = run(capsys, "chain", "checkpoint", "--db", url, "--node-key", str(folder / "node.key"))
+    assert code == 0 and checkpoint.split("\n")[:2] == [origin, "4"]
+    assert run(capsys, "chain", "checkpoint", "--db", url, "--node-key", str(folder / "node.key"), "--old", "0", "--output", str(folder / "req"))[0] == 0
+    code, line, _ = run(capsys, "witness", "add-checkpoint", str(folder / "req"), "--store", str(folder / "w1.db"), "--key", str(folder / "w1.key"),
+                        "--output", str(folder / "cosigned.note"))
+    assert code == 0 and line.startswith("\u2014 auditor.example/w1 ")
+    assert (folder / "cosigned.note").read_text() == checkpoint + line
+    code, served, _ = run(capsys, "witness", "checkpoint", origin, "--store", str(folder / "w1.db"))
+    assert code == 0 and served == checkpoint + line
+    code, _, err = run(capsys, "witness", "add-checkpoint", str(folder / "req"), "--store", str(folder / "w1.db"), "--key", str(folder / "w1.key"))
+    assert code == 3 and "409 Conflict" in err and "holds size 4" in err
+    tx = transaction_hash(txs[1]).hex()
+    assert run(capsys, "chain", "bundle", tx, "--db", url, "--checkpoint", str(folder / "cosigned.note"), "--output", str(folder / "b.json"))[0] == 0
+    assert "checkpoint" in json.loads((folder / "b.json").read_text())
+    (folder / "policy").write_text(f"genesis {genesis}\nlog {vkey}\nwitness w1 {wkey.strip()}\nquorum w1\n")
+    code, out, _ = run(capsys, "verify", str(folder / "b.json"), "--policy", str(folder / "policy"))
+    assert code == 0 and out.startswith("valid:") and "cosigned by witness w1 (auditor.example/w1+" in out and "quorum 'w1': met" in out
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["witness", "follow", "o", "not-a-key", "--store", "{f}/none.db"], 2, "the node's key"),
+    (["witness", "checkpoint", "o", "--store", "{f}/none.db"], 2, "no such file"),
+    (["witness", "new", "bad name", "--store", "{f}/w.db", "--key", "{f}/w.key"], 2, "without spaces"),
+    (["witness", "add-checkpoint", "{f}/absent", "--store", "{f}/w.db", "--key", "{f}/w.key"], 2, "cannot read"),
+    (["chain", "checkpoint", "--db", "{url}"], 2, "needs --node-key"),
+    (["chain", "checkpoint", "--db", "{url}", "--node-key", "{f}/node.key", "--old", "9"], 2, "lies in 0 .. 4"),
+    (["chain", "bundle", "{tx}", "--db", "{url}", "--checkpoint", "{f}/absent"], 2, "cannot read"),
+    (["verify", "{f}/b.json", "--policy", "{f}/absent"], 2, "cannot read"),
+])
+def test_bad_input_gets_a_message(chain, capsys, argv, code, message):
+    folder, url, txs, _ = chain
+    main(["chain", "bundle", transaction_hash(txs[0]).hex(), "--db", url, "--output", str(folder / "b.json")])
+    capsys.readouterr()
+    argv = [a.format(f=folder, url=url, tx=transaction_hash(txs[0]).hex()) for a in argv]
+    got, _, err = run(capsys, *argv)
+    assert got == code and message in err
+
+
+def test_a_witness_refusal_names_its_status(chain, capsys):
+    folder, url, _, _ = chain
+    stranger = PrivateKey.generate("ed25519")
+    stranger.save(folder / "stranger.key")
+    run(capsys, "witness", "new", "w.example", "--store", str(folder / "w.db"), "--key", str(folder / "w.key"))
+    run(capsys, "chain", "checkpoint", "--db", url, "--node-key", str(folder / "node.key"), "--old", "0", "--output", str(folder / "req"))
+    code, _, err = run(capsys, "witness", "add-checkpoint", str(folder / "req"), "--store", str(folder / "w.db"), "--key", str(folder / "w.key"))
+    assert code == 3 and "404 Not Found" in err
+    code, _, err = run(capsys, "witness", "add-checkpoint", str(folder / "req"), "--store", str(folder / "w.db"), "--key", str(folder / "stranger.key"))
+    assert code == 2 and "not the witness's key" in err
