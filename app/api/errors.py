@@ -82,7 +82,8 @@ def describe(exc: Exception) -> tuple[int, str, str, list[dict], dict | None]:
     if isinstance(exc, (SolveRequestError, FrontRequestError)):
         return 422, OURS + "invalid-request", _clean(str(exc)), [{"path": f"body.{exc.field}", "detail": _clean(str(exc))}], None
     if isinstance(exc, ProofRequestError):
-        return 400, RFC9162 + exc.error_type, _clean(str(exc)), [{"path": f"query.{exc.field}" if exc.field not in ("hash", "height") else f"path.{exc.field}", "detail": _clean(str(exc))}], None
+        # An unknown hash is 404 (as another cooperative's is: no hint which); RFC 9162's other errors are 400.
+        return 404 if exc.error_type == "hashUnknown" else 400, RFC9162 + exc.error_type, _clean(str(exc)), [{"path": f"query.{exc.field}" if exc.field not in ("hash", "height") else f"path.{exc.field}", "detail": _clean(str(exc))}], None
     if isinstance(exc, NotFound):
         return 404, OURS + "not-found", _clean(str(exc)), [], None
     if isinstance(exc, ApiKeyRequestError):

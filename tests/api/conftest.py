@@ -24,6 +24,7 @@ from coopchain.service.api_store import ApiStore
 
 SAMPLES = Path(__file__).resolve().parents[2] / "models" / "samples"
 CHAIN_ID = "coopchain-api-test"
+MAX_BODY = 4 * 1024 * 1024  # the test server's request size limit
 
 
 @dataclass
@@ -80,7 +81,7 @@ def make_ledger(folder: Path) -> tuple[str, dict]:
 
 def start_server(db: str, workers: int = 1, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "COOPCHAIN_DB": db, "COOPCHAIN_FRONT_PROCESSES": "1", **(extra_env or {})}
+    env = {**os.environ, "COOPCHAIN_DB": db, "COOPCHAIN_FRONT_PROCESSES": "1", "COOPCHAIN_MAX_BODY_BYTES": str(MAX_BODY), **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "coopchain.app.api.main:create_app", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--log-level", "warning", "--no-access-log"],

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from coopchain.app.api.deps import Allow, LedgerDep, may_see
-from coopchain.app.api.errors import not_found
+from coopchain.app.api.errors import ApiError, not_found
 from coopchain.app.api.responses import documented
 from coopchain.app.api.routes.transactions import TxHash, visible_transaction
 from coopchain.app.api.schemas import ConsistencyProofPublic, InclusionProofPublic, StateProofPublic
@@ -24,12 +24,15 @@ Size = Annotated[int, Query(ge=0, le=2**62)]
 @router.get("/transactions/{tx_hash}", response_model=InclusionProofPublic, responses=documented(InclusionProofPublic, 400, 404))
 def transaction_inclusion(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> InclusionProofPublic:
     """Inclusion of a transaction in its block's transaction tree (leaf = SHA-256(0x00 ‖ canonical transaction))."""
-    visible_transaction(ledger, caller, tx_hash)
+    try:
+        visible_transaction(ledger, caller, tx_hash)
+    except ApiError:  # absent or not yours: one answer, RFC 9162's
+        raise ledger_reads.ProofRequestError("hashUnknown", "hash", f"no transaction {tx_hash} in this log") from None
     height, block, proof = ledger_reads.transaction_proof(ledger, tx_hash)
     return InclusionProofPublic(**proof, height=height, block=block)
 
 
-@router.get("/blocks/{height}", response_model=InclusionProofPublic, responses=documented(InclusionProofPublic, 400))
+@router.get("/blocks/{height}", response_model=InclusionProofPublic, responses=documented(InclusionProofPublic, 400, 404))
 def block_inclusion(height: Annotated[int, Path(ge=0, le=2**62)], ledger: LedgerDep, caller: AnyRole,
                     tree_size: Annotated[int | None, Query(ge=0, le=2**62, description="blocks in the history tree (default: all, head included)")] = None) -> InclusionProofPublic:
     """Inclusion of block `height`'s hash in the history tree of `tree_size` blocks."""
