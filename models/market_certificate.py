@@ -262,14 +262,16 @@ def verify_clearing(market: Market, clearing: dict) -> VerifiedClearing:
     ensure(set(clearing) == keys, "shape", lambda: f"a clearing has exactly the keys {', '.join(sorted(keys))}")
     ensure(clearing["schema"] == SCHEMA, "shape", f"schema must be {SCHEMA!r}")
     ensure(type(clearing["scale"]) is int and clearing["scale"] == SCALE, "shape", f"scale must be {SCALE}")
+    # The posted offers first: a clearing made for other offers (one left out, two swapped)
+    # is refused as such, whatever else is wrong with it.
+    ensure(clearing["market_hash"] == market_hash(market), "offers",
+           "the clearing was made for other offers and bids than the posted ones (market hash differs)")
     lp = market_lp(market)
     T, n, m = market.periods, lp.n, lp.m
     x = _claimed(clearing["x"], n, "x")
     y_low = _claimed(clearing["dual_low"], m, "dual_low")
     y_high = _claimed(clearing["dual_high"], m, "dual_high")
     held = _held(market, clearing["held"])
-    ensure(clearing["market_hash"] == market_hash(market), "offers",
-           "the clearing was made for other offers and bids than the posted ones (market hash differs)")
     ex = exact_lp(lp)
     upper = ex.col_upper.copy()
     index = {p.id: i for i, p in enumerate(market.participants)}
