@@ -30,9 +30,14 @@ def _load(path: str, header: str | None):
     from coopchain.models.problem import ProblemError, load_problem_file
 
     try:
-        return load_problem_file(path, header)
+        problem = load_problem_file(path, header)
     except ProblemError as e:
-        raise CommandError(f"{path}: the problem document is not valid:\n" + "\n".join(f"  - {line}" for line in str(e).splitlines())) from e
+        count = len(e.issues)
+        found = f"{count} issues" if count > 1 else "1 issue"
+        raise CommandError(f"{path}: the problem document is not valid ({found}):\n" + "\n".join(f"  - {line}" for line in str(e).splitlines())) from e
+    for notice in problem.notices:  # what reading changed or assumed (alpha rescaled, a semicolon-separated table)
+        print(f"note: {notice}", file=sys.stderr)
+    return problem
 
 
 def _progress_bar(description: str):
@@ -101,8 +106,6 @@ def cmd_solve(args) -> int:
     if args.method is None and args.objective is None:
         raise CommandError("say what to optimise: --objective F1|F2|F3, or a --method of scalarisation")
     problem = _load(args.problem, args.header)
-    for notice in problem.notices:
-        print(f"note: {notice}", file=sys.stderr)
     label = args.method or (f"max {args.objective}" if args.objective != "F3" else "min F3")
     update, close = _progress_bar(label)
     try:

@@ -379,7 +379,54 @@ def parse_problem(doc: dict) -> Problem:
         with _bulk():
             return Problem.model_validate(doc)
     except ValidationError as e:
-        raise ProblemError(_issues(e)) from e
+        raise ProblemError(_issues(e) + _meaning_beside(doc, e)) from e
+
+
+# Top-level fields whose structural fault does not stop the meaning checks of the rest: a stand-in
+# takes their place (unknown top-level fields are left out).  A fault in indicators, resources or
+# demand does stop them: every enterprise is checked against those.
+_STAND_INS = {"schema": SCHEMA, "cooperative": "?", "round": "?"}
+
+
+def _meaning_beside(doc: dict, error: ValidationError) -> list[Issue]:
+    """The meaning issues of the structurally sound part of a document that has structural issues.
+
+    A manager fixing a document wants every issue at once, not the meaning issues only after the
+    structural ones are fixed.  Each enterprise with a structural issue is replaced by a stand-in
+    with no benefit and no use: the meaning checks count it as broken, so it takes no part in the
+    sums (the demand window is not judged), and what they say about the stand-in is dropped.
+    """
+    bad: set[int] = set()
+    doc = dict(doc)
+    for err in error.errors(include_url=False):
+        loc = err["loc"]
+        if isinstance((err.get("ctx") or {}).get("error"), ProblemError):
+            return []  # the meaning checks ran already
+        if len(loc) >= 2 and loc[0] == "enterprises" and isinstance(loc[1], int):
+            bad.add(loc[1])
+        elif len(loc) == 1 and loc[0] in _STAND_INS:
+            doc[loc[0]] = _STAND_INS[loc[0]]
+        elif len(loc) == 1 and err["type"] == "extra_forbidden":
+            doc.pop(loc[0], None)
+        else:
+            return []
+    enterprises = doc.get("enterprises")
+    if not isinstance(enterprises, list) or len(bad) == len(enterprises):
+        return []
+    doc["enterprises"] = [_stand_in(j, e) if j in bad else e for j, e in enumerate(enterprises)]
+    try:
+        Problem.model_validate(doc)
+    except ValidationError as e:
+        found = [i for err in e.errors(include_url=False) if isinstance(cause := (err.get("ctx") or {}).get("error"), ProblemError) for i in cause.issues]
+        return [i for i in found if not {int(j) for j in _ENTERPRISE_REF.findall(i.path + " " + i.message)} & bad]
+    return []
+
+
+def _stand_in(j: int, given: Any) -> dict:
+    """A structurally valid enterprise in place of a broken one, keeping its alpha when that is sound."""
+    alpha = given.get("alpha") if isinstance(given, dict) else None
+    sound = type(alpha) in (int, float) and math.isfinite(alpha) and alpha >= 0
+    return {"id": f"\x00stand-in {j}", "min": 0, "max": 0, "benefit": {}, "use": {}, "u0": 0.5, "g": 0, **({"alpha": alpha} if sound else {})}
 
 
 def _json(text: str | bytes, what: str) -> Any:
@@ -410,11 +457,38 @@ _CSV_KNOWN = ", ".join(_CSV_FIELDS) + ", benefit.<indicator>, use.<resource>, ca
 _ENTERPRISE_REF = re.compile(r"enterprises\[(\d+)\]")
 
 
-def _cell_number(text: str) -> float | str:
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
+
+
+def _cell_number(text: str, decimal_comma: bool = False) -> float | str:
     try:
         return float(text)
     except ValueError:
+        if decimal_comma and _DECIMAL_COMMA.fullmatch(text):
+            return float(text.replace(",", "."))
         return text  # left as text so that validation says "must be a number (got ...)" with the path
+
+
+# Spreadsheets save "CSV" with the list separator of the user's locale: a semicolon where the
+# decimal mark is a comma (most of Europe, Latin America), sometimes a tab.  Column names hold
+# none of these, so the header row says which one the table uses.
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def _delimiter(text: str) -> str:
+    first = text.split("\n", 1)[0]
+    counts = {d: first.count(d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _header_issues(header: dict) -> list[Issue]:
+    """The issues of the cooperative-level fields alone (reported beside issues with the columns)."""
+    try:
+        Problem.model_validate({**header, "enterprises": [None]})
+    except ValidationError as e:
+        return [i for i in _issues(e) if not i.path.startswith("enterprises")]
+    return []
 
 
 def _csv_columns(names: list[str], header: dict) -> tuple[list[tuple[str | None, str]], list[Issue]]:
@@ -455,23 +529,28 @@ def load_problem_csv(csv_text: str, header: dict) -> Problem:
     One row per enterprise; an empty cell means "not given" (no cap, default
     alpha or reservation).  Issues name the document path and the CSV row, e.g.
     ``enterprises[3] (CSV row 5).benefit.profit``.  Problems with the columns
-    are reported on their own, before any row is read: every row would repeat them.
+    are reported with the header's own, before any row is read: every row would
+    repeat them.  A table separated by semicolons (or tabs) is read as such, with
+    decimal commas in a semicolon table read as decimal points; a notice says so.
     """
     if not isinstance(header, dict):
         raise ProblemError([Issue("", f"the header must be a JSON object {{...}} with the cooperative-level fields, not {_show(header)}")])
     issues: list[Issue] = []
     if "enterprises" in header:
         issues.append(Issue("enterprises", "must not be in the header: the CSV table carries the enterprises"))
-    reader = csv.reader(io.StringIO(csv_text.removeprefix("\ufeff"), newline=""))
+    text = csv_text.removeprefix("\ufeff")
+    delimiter = _delimiter(text)
+    decimal_comma = delimiter == ";" and any(_DECIMAL_COMMA.fullmatch(c.strip()) for c in re.split(r"[;\n]", text))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         names = next(reader, None)
         if names is None:
             raise ProblemError(issues + [Issue("", "the CSV is empty: it needs a header row naming the columns and one row per enterprise")])
         columns, column_issues = _csv_columns(names, header)
         if column_issues:
-            raise ProblemError(issues + column_issues)
+            raise ProblemError(issues + _header_issues(header) + column_issues)
         with _bulk():
-            rows, enterprises = _csv_rows(reader, columns, issues)
+            rows, enterprises = _csv_rows(reader, columns, issues, decimal_comma)
     except csv.Error as e:
         raise ProblemError(issues + [Issue("", f"the CSV cannot be read at line {reader.line_num}: {e}")]) from e
     problem = None
@@ -481,10 +560,15 @@ def load_problem_csv(csv_text: str, header: dict) -> Problem:
         issues += e.issues
     if issues:
         raise ProblemError(_with_rows(issues, rows))
+    if delimiter != ",":
+        read = f"read as a {_DELIMITERS[delimiter]}-separated table"
+        if decimal_comma:
+            read += ", decimal commas as decimal points (0,5 = 0.5)"
+        problem._notices = (read,) + problem.notices
     return problem
 
 
-def _csv_rows(reader, columns: list[tuple[str | None, str]], issues: list[Issue]) -> tuple[list[int], list[dict]]:
+def _csv_rows(reader, columns: list[tuple[str | None, str]], issues: list[Issue], decimal_comma: bool = False) -> tuple[list[int], list[dict]]:
     """Each non-blank row as an enterprise object, and the CSV row (line) it came from."""
     rows: list[int] = []
     enterprises: list[dict] = []
@@ -501,9 +585,9 @@ def _csv_rows(reader, columns: list[tuple[str | None, str]], issues: list[Issue]
             if not cell:
                 continue
             if group is None:
-                ent[key] = cell if key in _CSV_TEXT else _cell_number(cell)
+                ent[key] = cell if key in _CSV_TEXT else _cell_number(cell, decimal_comma)
             else:
-                ent.setdefault(group, {})[key] = _cell_number(cell)
+                ent.setdefault(group, {})[key] = _cell_number(cell, decimal_comma)
         enterprises.append(ent)
     return rows, enterprises
 

@@ -333,3 +333,27 @@ def demo_folder(tmp_path_factory):
     run = coopchain("demo", cwd=folder)
     assert run.returncode == 0, run.stderr
     return folder
+
+
+def test_a_document_with_several_errors_lists_them_all_at_once(tmp_path):
+    doc = json.loads(SAMPLE.read_text())
+    doc["enterprises"][0]["g"] = "fast"  # structural
+    doc["enterprises"][1]["min"] = 90  # above its max of 80
+    doc["enterprises"][2]["u0"] = 0.9  # 0.9 + 0.009 * 60 = 1.44 at its max
+    path = tmp_path / "three.json"
+    path.write_text(json.dumps(doc))
+    run = coopchain("solve", path, "--objective", "F1")
+    assert run.returncode == 2 and run.stdout == ""
+    assert "not valid (3 issues)" in run.stderr
+    assert "enterprises[0].g: must be a number" in run.stderr and "enterprises[1].max: must be at least min" in run.stderr
+    assert 'enterprise "e03" would reach a development level of 1.44 at its maximum volume of 60' in run.stderr
+
+
+def test_a_semicolon_csv_solves_like_the_comma_one_and_says_how_it_was_read(tmp_path):
+    (tmp_path / "coop.csv").write_text(CSV.read_text().replace(",", ";"))
+    shutil.copy(HEADER, tmp_path / "coop.header.json")
+    run = coopchain("solve", tmp_path / "coop.csv", "--objective", "F1")
+    assert run.returncode == 0, run.stderr
+    assert "note: read as a semicolon-separated table" in run.stderr
+    reference = json.loads(coopchain("solve", CSV, "--header", HEADER, "--objective", "F1").stdout)
+    assert json.loads(run.stdout)["certificate"]["problem_hash"] == reference["certificate"]["problem_hash"]

@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -236,10 +237,40 @@ def test_every_structural_issue_is_reported():
     assert {i.path for i in found} == {"schema", "enterprises[0].min", "enterprises[2].g", "demand.min"}
 
 
-def test_meaning_checks_wait_for_a_sound_structure():
-    # min > max is a meaning issue; with a structural issue elsewhere only the latter is reported.
+def test_meaning_issues_are_reported_beside_structural_ones():
+    # min > max is a meaning issue, u0 = "low" a structural one: a manager gets both at once.
     found = issues(changed(**{"enterprises.0.min": 500, "enterprises.1.u0": "low"}))
-    assert [i.path for i in found] == ["enterprises[1].u0"]
+    assert [i.path for i in found] == ["enterprises[1].u0", "enterprises[0].max"]
+
+
+def test_every_issue_of_a_document_is_reported_at_once():
+    found = issues(changed(**{
+        "cooperative": "",  # structural, top level
+        "enterprises.0.g": "fast",  # structural, in an enterprise
+        "enterprises.1.min": 150,  # meaning: min above max = 100
+        "enterprises.2.u0": 0.95,  # meaning: U = 0.95 + 0.01 * 80 = 1.75 at max
+        "enterprises.2.id": "e02",  # meaning: the id of enterprises[1] again
+        "colour": "red",  # structural, unknown field
+    }))
+    assert {i.path for i in found} == {"cooperative", "enterprises[0].g", "colour", "enterprises[1].max", "enterprises[2].g", "enterprises[2].id"}
+    assert_issue(found, "enterprises[2].g", "reaches 1.75")
+
+
+def test_an_enterprise_with_a_structural_issue_gets_no_meaning_issue():
+    # enterprises[0] has u0 = "low" and min above max: only the first is said (its numbers are not read).
+    found = issues(changed(**{"enterprises.0.u0": "low", "enterprises.0.min": 500}))
+    assert [i.path for i in found] == ["enterprises[0].u0"]
+
+
+def test_the_demand_window_is_not_judged_while_an_enterprise_is_unreadable():
+    # Maximums sum to 300 < demand.min 400, but enterprises[2]'s maximum cannot be read: no sum is claimed.
+    found = issues(changed(**{"enterprises.2.max": "eighty", "demand.min": 400, "demand.max": 500}))
+    assert [i.path for i in found] == ["enterprises[2].max"]
+
+
+def test_a_broken_indicator_table_stops_the_meaning_checks():
+    found = issues(changed(indicators={"profit": "half"}, **{"enterprises.1.min": 150}))
+    assert [i.path for i in found] == ["indicators.profit"]
 
 
 # --- meaning ------------------------------------------------------------------------------
@@ -554,6 +585,42 @@ def test_green_valley_csv_and_json_agree():
     assert canonical_json(from_csv) == canonical_json(from_json)
     explicit = load_problem_file(DATA / "green-valley.csv", DATA / "green-valley.header.json")
     assert problem_id(explicit) == problem_id(from_json)
+
+
+def test_semicolon_separated_csv_is_read_and_named():
+    problem = load_problem_csv(CSV_TEXT.replace(",", ";"), CSV_HEADER)
+    assert problem_id(problem) == problem_id(parse_problem(small()))
+    assert problem.notices == ("read as a semicolon-separated table",)
+
+
+def test_semicolon_csv_with_decimal_commas_reads_them_as_decimal_points():
+    # As a spreadsheet saves it where the decimal mark is a comma: 0,12 is 0.12.
+    text = re.sub(r"(?<=\d)\.(?=\d)", ",", CSV_TEXT.replace(",", ";"))
+    assert "0,004" in text and "12,5" in text
+    problem = load_problem_csv(text, CSV_HEADER)
+    assert problem_id(problem) == problem_id(parse_problem(small()))
+    assert problem.notices == ("read as a semicolon-separated table, decimal commas as decimal points (0,5 = 0.5)",)
+
+
+def test_tab_separated_csv_is_read_and_named():
+    problem = load_problem_csv(CSV_TEXT.replace(",", "\t"), CSV_HEADER)
+    assert problem_id(problem) == problem_id(parse_problem(small())) and problem.notices == ("read as a tab-separated table",)
+
+
+def test_semicolon_csv_issue_names_path_and_row():
+    found = csv_issues(CSV_TEXT.replace(",", ";").replace("e02;;10;100", "e02;;10;lots"))
+    assert_issue(found, "enterprises[1] (CSV row 3).max", "must be a number", '"lots"')
+
+
+def test_comma_csv_keeps_commas_out_of_numbers():
+    # In a comma-separated table "0,3" is two cells, never a decimal: the row has one cell too many.
+    found = csv_issues(CSV_TEXT.replace("e02,,10,100,0.3", 'e02,,10,100,"0,3"'))
+    assert_issue(found, "enterprises[1] (CSV row 3).u0", "must be a number", '"0,3"')
+
+
+def test_csv_column_and_header_issues_come_together():
+    found = csv_issues(CSV_TEXT.replace("benefit.tax", "benefit.taxes", 1), {**CSV_HEADER, "round": "", "demand": {"min": 100}})
+    assert {i.path for i in found} == {"round", "demand.max", "CSV column 'benefit.taxes'", "CSV column 'benefit.tax'"}
 
 
 def test_csv_without_header_file(tmp_path):
