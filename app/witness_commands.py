@@ -36,6 +36,13 @@ def add_parsers(sub) -> None:
     add.add_argument("--output", help="also write the cosigned checkpoint (the node's note with this cosignature) here")
     add.set_defaults(run=cmd_witness_add_checkpoint)
 
+    serve = commands.add_parser("serve", help="run the witness as an HTTP service (POST /add-checkpoint, GET /<origin hash>/checkpoint)")
+    serve.add_argument("--store", required=True, help=store_help)
+    serve.add_argument("--key", required=True, help="the witness's key file")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8081, help="port (default 8081)")
+    serve.set_defaults(run=cmd_witness_serve)
+
     show = commands.add_parser("checkpoint", help="print the last checkpoint this witness cosigned for an origin")
     show.add_argument("origin")
     show.add_argument("--store", required=True, help=store_help)
@@ -139,4 +146,21 @@ def cmd_witness_checkpoint(args) -> int:
     if held is None:
         raise CommandError(f"this witness has cosigned no checkpoint of {args.origin!r}", EXIT_INVALID)
     sys.stdout.write(held.note.decode())
+    return EXIT_OK
+
+
+def cmd_witness_serve(args) -> int:
+    import uvicorn
+
+    from coopchain.app.witness_server import create_witness_app
+    from coopchain.chain.errors import ChainError
+    from coopchain.chain.keys import PrivateKey
+
+    try:
+        key = PrivateKey.load(args.key)
+        app = create_witness_app(args.store, key)
+    except (OSError, ChainError) as e:
+        raise CommandError(f"the witness cannot start: {e}") from e
+    print(f"witness {args.store}: http://{args.host}:{args.port}/add-checkpoint", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK

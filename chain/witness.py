@@ -27,7 +27,7 @@ the current state, and a validly signed checkpoint that was refused (a fork or a
 shown to this witness) is kept as evidence beside it.
 
 The HTTP service around `Witness.add_checkpoint` (``POST /add-checkpoint``, ``GET
-/<origin hash>/checkpoint``) is wired in app/ with the rest of the API.
+/<origin hash>/checkpoint``) is app/witness_server.py (`coopchain witness serve`).
 """
 
 from __future__ import annotations

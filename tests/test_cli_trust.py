@@ -93,3 +93,58 @@ def test_a_witness_refusal_names_its_status(chain, capsys):
     assert code == 3 and "404 Not Found" in err
     code, _, err = run(capsys, "witness", "add-checkpoint", str(folder / "req"), "--store", str(folder / "w.db"), "--key", str(folder / "stranger.key"))
     assert code == 2 and "not the witness's key" in err
+
+
+def test_the_witness_serves_the_protocol_over_http(chain):
+    """`coopchain witness serve` on loopback: 200 with the cosignature, 409 with text/x.tlog.size and the
+    size, 404 as problem+json, and the monitoring GET of the last cosigned checkpoint."""
+    import hashlib
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from coopchain.chain.checkpoint import ledger_origin, node_note_key, sign_ledger_checkpoint, verify_checkpoint
+    from coopchain.chain.witness import WitnessStore, add_checkpoint_request
+
+    folder, url, _, _ = chain
+    wkey = PrivateKey.generate("ed25519")
+    wkey.save(folder / "w.key")
+    store = WitnessStore.create(folder / "w.db", "w.example/http", wkey.public_key)
+    node = PrivateKey.load(folder / "node.key")
+    ledger = Ledger.open(url, node)
+    store.follow(ledger_origin(ledger), node_note_key(ledger))
+    identity = store.identity()
+    store.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "coopchain.app.cli", "witness", "serve", "--store", str(folder / "w.db"),
+                             "--key", str(folder / "w.key"), "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/docs", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        note = sign_ledger_checkpoint(ledger, node)
+        ok = httpx.post(f"{base}/add-checkpoint", content=add_checkpoint_request(0, [], note), timeout=30)
+        assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/plain")
+        verify_checkpoint(note + ok.content, node_note_key(ledger), [identity])
+        again = httpx.post(f"{base}/add-checkpoint", content=add_checkpoint_request(0, [], note), timeout=30)
+        assert (again.status_code, again.headers["content-type"], again.text) == (409, "text/x.tlog.size", "4\n")
+        junk = httpx.post(f"{base}/add-checkpoint", content=b"old 0\n\nnot a note", timeout=30)
+        assert junk.status_code == 400 and junk.headers["content-type"] == "application/problem+json" and junk.json()["status"] == 400
+        origin = ledger_origin(ledger)
+        served = httpx.get(f"{base}/{hashlib.sha256(origin.encode()).hexdigest()}/checkpoint", timeout=30)
+        assert served.status_code == 200 and served.content == note + ok.content
+        missing = httpx.get(f"{base}/{hashlib.sha256(b'other').hexdigest()}/checkpoint", timeout=30)
+        assert missing.status_code == 404 and missing.json()["title"] == "Not Found"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        ledger.close()
