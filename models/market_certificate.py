@@ -125,7 +125,7 @@ def as_fraction(numerator: int, scale: int = SCALE) -> Fraction:
     return Fraction(numerator, 1 << scale)
 
 
-def _segment_sums(values: np.ndarray, keys_sorted: np.ndarray, count: int) -> np.ndarray:
+def segment_sums(values: np.ndarray, keys_sorted: np.ndarray, count: int) -> np.ndarray:
     """Σ values[k] over each key 0..count−1 (keys sorted); 0 for a key that has none."""
     out = np.empty(count, dtype=object)
     out[:] = 0
@@ -295,8 +295,8 @@ def verify_clearing(market: Market, clearing: dict) -> VerifiedClearing:
         raise MarketCertificateError("bounds", f"{_column_name(market, lp, j)} = {float(as_fraction(x[j])):.12g} is outside its limits "
                                      f"[{float(as_fraction(ex.col_lower[j])):.12g}, {float(as_fraction(upper[j])):.12g}]")
     terms = ex.a_val * x[lp.a_col]  # numerators over 2^(2·SCALE)
-    activity = _segment_sums(terms, lp.a_row, m)
-    row_scale = np.maximum(_segment_sums(_magnitudes(terms), lp.a_row, m), one << SCALE)
+    activity = segment_sums(terms, lp.a_row, m)
+    row_scale = np.maximum(segment_sums(_magnitudes(terms), lp.a_row, m), one << SCALE)
     for t in range(T):
         rhs = ex.row_lower[t] << SCALE
         ensure(activity[t] == rhs, "balance", lambda: f"period {t} does not balance exactly: energy in − energy out = "
@@ -366,7 +366,7 @@ def _dual_bound(lp, ex: ExactLP, y: np.ndarray, upper: np.ndarray, name: str) ->
         ensure(side is not None, "dual", lambda: f"the {name} end puts a multiplier on the missing side of {lp.row_names[i]}")
         total += v * side  # 2·SCALE
     products = ex.a_val[ex.by_column] * y[lp.a_row[ex.by_column]]
-    a_t_y = _segment_sums(products, lp.a_col[ex.by_column], lp.n)  # 2·SCALE
+    a_t_y = segment_sums(products, lp.a_col[ex.by_column], lp.n)  # 2·SCALE
     z = (ex.cost << SCALE) - a_t_y
     best = np.where(z > 0, upper, ex.col_lower)
     return (total << SCALE) + int((z * best).sum()) + (ex.constant << (2 * SCALE))
@@ -380,8 +380,8 @@ def _settle(market: Market, lp, ex: ExactLP, x: np.ndarray, prices2: np.ndarray)
     key = owner * T + lp.period
     order = np.argsort(key, kind="stable")
     balance = np.where(lp.balance > 0, 1, np.where(lp.balance < 0, -1, 0)).astype(object)
-    energy = _segment_sums((balance * x)[order], key[order], owners * T).reshape(owners, T)  # SCALE
-    value = _segment_sums((ex.cost * x)[order], key[order], owners * T).reshape(owners, T)  # 2·SCALE
+    energy = segment_sums((balance * x)[order], key[order], owners * T).reshape(owners, T)  # SCALE
+    value = segment_sums((ex.cost * x)[order], key[order], owners * T).reshape(owners, T)  # 2·SCALE
     one = 1 << SCALE
     payment = energy * prices2  # numerators over 2^(2·SCALE + 1)
     for t in range(T):

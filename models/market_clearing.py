@@ -35,7 +35,8 @@ from coopchain.models.market import (
     first_period_window, market_lp, storage_coefficients,
 )
 from coopchain.models.market_certificate import (
-    SCALE, MarketCertificateError, ParticipantSettlement, VerifiedClearing, clearing_document, exact_ints, verify_clearing,
+    SCALE, MarketCertificateError, ParticipantSettlement, VerifiedClearing, segment_sums, clearing_document, exact_ints,
+    verify_clearing,
 )
 
 # HiGHS's tolerances: tight, so that the certificate's 2^-30 checks have room to spare.
@@ -252,11 +253,13 @@ def _exact_quantities(lp, upper: np.ndarray, x: np.ndarray) -> list[int]:
     rhs = exact_ints(lp.row_lower[:T])
     sign = np.sign(lp.balance).astype(np.int64)
     storage_side = (lp.role == CHARGE) | (lp.role == DISCHARGE)
-    for t in range(T):
-        cols = np.flatnonzero((lp.period == t) & (sign != 0))
-        residual = int((sign[cols].astype(object) * q[cols]).sum()) - rhs[t]
-        if residual == 0:
-            continue
+    in_balance = np.flatnonzero(sign != 0)
+    by_period = in_balance[np.argsort(lp.period[in_balance], kind="stable")]
+    edges = np.searchsorted(lp.period[by_period], np.arange(T + 1))
+    sums = segment_sums(sign[by_period].astype(object) * q[by_period], lp.period[by_period], T)
+    for t in np.flatnonzero(sums != rhs):
+        cols = by_period[edges[t]:edges[t + 1]]
+        residual = int(sums[t]) - rhs[t]
         # Column j moves by −residual·sign_j; pick the one with the most room that way, never a battery side at 0.
         room = np.where(sign[cols] * -residual > 0, hi[cols] - q[cols], q[cols] - lo[cols])
         usable = ~(storage_side[cols] & (q[cols] == 0))
