@@ -13,8 +13,11 @@ $(BIN)/coopchain: pyproject.toml
 
 install: $(BIN)/coopchain
 
+# The demo writes its files (the sample problem, a solution, a front, the ledger, an audit
+# bundle) into ./demo, which git ignores; its keys go to the per-user data folder (README).
 demo: install
-	$(BIN)/coopchain demo
+	mkdir -p demo
+	cd demo && ../$(BIN)/coopchain demo
 
 test: install
 	$(BIN)/python -m pytest -q

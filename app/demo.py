@@ -62,7 +62,7 @@ def _write_samples(written: list[str]) -> None:
 
 
 def run_demo(args) -> int:
-    from coopchain.models.certificate import verify_certificate
+    from coopchain.models.certificate import CertificateError, verify_certificate
     from coopchain.models.solve import prepare, solve
 
     from coopchain.app.ledger_commands import allocation_record, demo_commit, demo_ledger
@@ -85,7 +85,10 @@ def run_demo(args) -> int:
         solution = solve(prepared, objective)
         if not solution.success:
             raise CommandError(f"{objective}: {solution.message}", EXIT_INVALID)
-        verify_certificate(json.loads(json.dumps(solution.certificate)))
+        try:  # as an auditor reads it: through JSON text
+            verify_certificate(json.loads(json.dumps(solution.certificate)))
+        except CertificateError as e:
+            raise CommandError(f"{objective}: the certificate does not verify: {e}", EXIT_INVALID) from e
         solutions[objective] = solution
     print()
     names = {e.id: f"{e.id} {e.name}" if e.name else e.id for e in problem.enterprises}
