@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""The village energy market: a day cleared by HiGHS and checked in exact arithmetic (issue 13, SPEC §7).
+
+Target: 200 participants × 96 quarter-hours cleared and checked in < 2 s together.
+One random village day (tests/data/gen_market.py, seed 0) is written as a market
+document; then, in one run:
+
+- ours: read and validate the document (``parse``), the LP as arrays (``build``),
+  HiGHS (``solve``), the price interval (``price interval``: a degeneracy test of the
+  basis and, when degenerate, the two LPs of the pricing rule), the numbers made exact
+  (``exact numbers``), the clearing's own exact check (``self-check``), then the check
+  a contract does from scratch: the posted document read and validated again, the LP
+  rebuilt, the certificate verified in exact arithmetic, settlement included (``contract
+  check``; caches cleared first).  ``cleared + checked`` = parse + clear() (its build,
+  solve, price interval, exact numbers, self-check) + contract check: the self-check is
+  counted although a contract would not need it;
+- anchors, side by side: the Pyomo formulation of record solved through appsi_highs
+  (``--pyomo``, default on), and the same market built and solved in PyPSA (linopy +
+  HiGHS), which runs in bench/.pypsa-venv (created on first use: ``python3 -m venv``,
+  then ``pip install pypsa==1.4.0 highspy``; ``--no-pypsa`` to skip).
+
+Thermal units get no ``initial_output`` in this document: PyPSA's first snapshot has
+no previous output to ramp from, and the two markets are to be the same.
+
+Ours is timed ``--repeat`` times after a warm-up on a small day, and the fastest run
+reported; each anchor runs once after its own warm-up of imports.
+
+    .venv/bin/python bench/bench_market.py
+    .venv/bin/python bench/bench_market.py --participants 50 --periods 24 --no-pypsa
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, load_by_path, markdown_table  # bench/ is on sys.path when a bench runs
+
+sys.path.insert(0, str(ROOT))
+gen_market = load_by_path("gen_market", ROOT / "tests" / "data" / "gen_market.py")
+
+from coopchain.models import market as market_module  # noqa: E402
+from coopchain.models.market import market_lp, parse_market  # noqa: E402
+from coopchain.models.market_certificate import verify_clearing  # noqa: E402
+from coopchain.models.market_clearing import clear, solve_pyomo  # noqa: E402
+
+VENV = ROOT / "bench" / ".pypsa-venv"
+RUNNER = ROOT / "bench" / "pypsa_market_runner.py"
+
+
+def document(participants: int, periods: int, seed: int) -> dict:
+    doc = gen_market.generate(participants, periods, seed=seed)
+    for p in doc["participants"]:
+        p.pop("initial_output", None)
+    return doc
+
+
+def ours(text: str) -> dict:
+    start = time.perf_counter()
+    market = parse_market(json.loads(text))
+    parsed = time.perf_counter()
+    result = clear(market)
+    cleared = time.perf_counter()
+    assert result.success, result.message
+    clearing = json.dumps(result.document)
+    market_lp.cache_clear()
+    market_module.market_hash.cache_clear()
+    checking = time.perf_counter()
+    verdict = verify_clearing(parse_market(json.loads(text)), json.loads(clearing))
+    checked = time.perf_counter()
+    phases = {"parse": parsed - start, **result.timings, "contract check": checked - checking}
+    phases["cleared + checked"] = (cleared - start) + (checked - checking)
+    return {"phases": phases, "welfare": float(verdict.welfare), "prices": [float(p) for p in verdict.prices],
+            "unique": verdict.unique_prices, "held": len(verdict.held), "gap": max(abs(float(g)) for g in verdict.gap)}
+
+
+def pyomo_anchor(text: str) -> dict:
+    market = parse_market(json.loads(text))
+    solve_pyomo(parse_market(json.loads(json.dumps(document(10, 4, 1)))))  # import and first-call costs
+    start = time.perf_counter()
+    record = solve_pyomo(market)
+    return {"total": time.perf_counter() - start, "welfare": record.welfare, "prices": list(record.prices)}
+
+
+def pypsa_anchor(path: Path) -> dict | None:
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        print("creating bench/.pypsa-venv (pypsa 1.4.0, highspy) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "pypsa==1.4.0", "highspy"], check=True)
+    done = subprocess.run([str(python), str(RUNNER), str(path)], capture_output=True, text=True, timeout=1200)
+    if done.returncode != 0:
+        print(done.stderr[-3000:], file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--participants", type=int, default=200)
+    ap.add_argument("--periods", type=int, default=96)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-pyomo", action="store_true")
+    ap.add_argument("--no-pypsa", action="store_true")
+    args = ap.parse_args()
+
+    doc = document(args.participants, args.periods, args.seed)
+    text = json.dumps(doc)
+    market = parse_market(doc)
+    lp = market_lp(market)
+    print(f"market: {args.participants} participants × {args.periods} periods of {doc['period_minutes']} min; "
+          f"LP {lp.n:,} columns, {lp.m:,} rows, {len(lp.a_val):,} nonzeros")
+    ours(json.dumps(document(20, 24, 1)))  # warm-up: imports, HiGHS's first instance
+    runs = [ours(text) for _ in range(args.repeat)]
+    best = min(runs, key=lambda r: r["phases"]["cleared + checked"])
+
+    pyomo = None if args.no_pyomo else pyomo_anchor(text)
+    pypsa = None
+    if not args.no_pypsa:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "market.json"
+            path.write_text(text)
+            pypsa = pypsa_anchor(path)
+
+    rows = [[phase, f"{seconds:.3f}"] for phase, seconds in best["phases"].items()]
+    print()
+    print(markdown_table(["ours (s)", "fastest of %d" % args.repeat], rows))
+    print(f"\nprices unique in every period: {best['unique']}; battery sides held: {best['held']}; certified |gap| {best['gap']:.2e}")
+    total = best["phases"]["cleared + checked"]
+    table = [["ours: cleared (HiGHS) + checked (exact)", f"{total:.3f}", f"{best['welfare']:.6f}", "1.00", "", ""]]
+
+    def compare(name, seconds, welfare, prices):
+        diff = max(abs(a - b) for a, b in zip(prices, best["prices"]))
+        table.append([name, f"{seconds:.3f}", f"{welfare:.6f}", f"{seconds / total:.2f}",
+                      f"{abs(welfare - best['welfare']) / abs(best['welfare']):.1e}", f"{diff:.1e}"])
+
+    if pyomo:
+        compare("Pyomo record (appsi_highs), build + solve", pyomo["total"], pyomo["welfare"], pyomo["prices"])
+    if pypsa:
+        compare(f"PyPSA {pypsa['status']}: build network", pypsa["build"], pypsa["welfare"], pypsa["prices"])
+        compare("PyPSA: optimize (linopy + HiGHS)", pypsa["optimize"], pypsa["welfare"], pypsa["prices"])
+        compare("PyPSA: build + optimize (no certificate)", pypsa["build"] + pypsa["optimize"], pypsa["welfare"], pypsa["prices"])
+    print()
+    print(markdown_table(["", "seconds", "welfare", "time / ours", "|Δ welfare| rel", "max |Δ price|"], table))
+    print(f"\ntarget: < 2 s together — {'met' if total < 2.0 else 'NOT met'} ({total:.3f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""The same village market day built and solved in PyPSA (linopy + HiGHS): bench_market.py's anchor.
+
+Runs in bench/.pypsa-venv (PyPSA is not a dependency of coopchain); reads a
+coopchain/market/v1 document and prints one JSON line: build and optimise times,
+welfare and prices.  The mapping, one bus:
+
+- solar, wind: generators (p_max_pu = availability / p_nom, marginal_cost = offer);
+- thermal: a generator with p_min_pu = min / max and ramp limits per unit of p_nom
+  (the document must not use initial_output: PyPSA's first snapshot has no previous output);
+- consumers: inflexible load as a generator with sign −1 and marginal cost −VoLL (so
+  served load is valued at VoLL, as in ours); bid blocks as generators with sign −1
+  and time-varying marginal cost −price, one per block position;
+- storage: a StorageUnit (p_min_pu = −charge / p_nom, standing loss per hour from ours
+  per period), the end state of charge ≥ the initial one added as a linopy constraint;
+- the disposal at the price floor: a generator with sign −1 and marginal cost −floor.
+
+Welfare = −objective (snapshot weightings = the period length in hours); prices are
+PyPSA's marginal_price of the bus (the balance dual divided by the weighting).
+"""
+
+import json
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pypsa
+
+
+def build(doc: dict) -> tuple[pypsa.Network, dict]:
+    T, dt = doc["periods"], doc["period_minutes"] / 60.0
+    n = pypsa.Network()
+    n.set_snapshots(pd.RangeIndex(T, name="snapshot"))
+    n.snapshot_weightings.loc[:, :] = dt
+    n.add("Bus", "village")
+    initial = {}
+
+    def series(values, scale):
+        return pd.Series(np.asarray(values, float) / scale if scale > 0 else np.zeros(T), index=n.snapshots)
+
+    for p in doc["participants"]:
+        kind, pid = p["type"], p["id"]
+        if kind in ("solar", "wind"):
+            top = max(p["availability"]) or 1.0
+            n.add("Generator", pid, bus="village", p_nom=top, p_max_pu=series(p["availability"], top), marginal_cost=p.get("offer_price", 0.0))
+        elif kind == "thermal":
+            top = p["max_output"]
+            extra = {}
+            if p.get("ramp_up") is not None:
+                extra["ramp_limit_up"] = p["ramp_up"] / top
+            if p.get("ramp_down") is not None:
+                extra["ramp_limit_down"] = p["ramp_down"] / top
+            n.add("Generator", pid, bus="village", p_nom=top, p_min_pu=p["min_output"] / top, marginal_cost=p["marginal_cost"], **extra)
+        elif kind == "consumer":
+            top = max(p["inflexible_load"]) or 1.0
+            n.add("Generator", f"{pid}:load", bus="village", sign=-1, p_nom=top, p_max_pu=series(p["inflexible_load"], top),
+                  marginal_cost=-p["value_of_lost_load"])
+            width = max(len(blocks) for blocks in p["bids"])
+            for k in range(width):
+                qty = [blocks[k]["quantity"] if k < len(blocks) else 0.0 for blocks in p["bids"]]
+                price = [blocks[k]["price"] if k < len(blocks) else 0.0 for blocks in p["bids"]]
+                top = max(qty) or 1.0
+                n.add("Generator", f"{pid}:block{k}", bus="village", sign=-1, p_nom=top, p_max_pu=series(qty, top),
+                      marginal_cost=-pd.Series(price, index=n.snapshots))
+        else:
+            top = max(p["charge_power"], p["discharge_power"]) or 1.0
+            hourly_loss = 1.0 - (1.0 - p["standing_loss"]) ** (1.0 / dt)
+            n.add("StorageUnit", pid, bus="village", p_nom=top, p_max_pu=p["discharge_power"] / top, p_min_pu=-p["charge_power"] / top,
+                  max_hours=p["energy_capacity"] / top, efficiency_store=p["charge_efficiency"], efficiency_dispatch=p["discharge_efficiency"],
+                  standing_loss=hourly_loss, state_of_charge_initial=p["initial_soc"], cyclic_state_of_charge=False)
+            initial[pid] = p["initial_soc"]
+    supply = sum(max(p.get("availability", [0])) for p in doc["participants"] if p["type"] in ("solar", "wind"))
+    supply += sum(p["max_output"] for p in doc["participants"] if p["type"] == "thermal")
+    supply += sum(p["discharge_power"] for p in doc["participants"] if p["type"] == "storage")
+    n.add("Generator", "market:disposal", bus="village", sign=-1, p_nom=supply, marginal_cost=-doc.get("price_floor", -0.5))
+    return n, initial
+
+
+def main() -> None:
+    doc = json.loads(open(sys.argv[1]).read())
+    start = time.perf_counter()
+    n, initial = build(doc)
+    built = time.perf_counter()
+
+    def end_state(n, snapshots):
+        soc = n.model.variables["StorageUnit-state_of_charge"]
+        last = soc.sel(snapshot=snapshots[-1])
+        units = list(initial)
+        n.model.add_constraints(last.sel(name=units) >= pd.Series([initial[u] for u in units], index=pd.Index(units, name="name")),
+                                name="end_state_of_charge")
+
+    status, condition = n.optimize(solver_name="highs", extra_functionality=end_state)
+    done = time.perf_counter()
+    prices = n.buses_t.marginal_price["village"].tolist()
+    print(json.dumps({"status": f"{status}/{condition}", "build": built - start, "optimize": done - built,
+                      "welfare": -float(n.objective), "prices": prices}))
+
+
+if __name__ == "__main__":
+    main()
