@@ -142,7 +142,7 @@ def parse_policy(text: str) -> Policy:
             elif threshold == "any":
                 k = 1
             else:
-                _ensure(threshold.isdigit() and threshold.isascii() and 1 <= int(threshold) <= len(members),
+                _ensure(threshold.isdigit() and threshold.isascii() and len(threshold) <= 6 and 1 <= int(threshold) <= len(members),
                         f"{where}: the threshold must be all, any or a decimal k with 1 <= k <= {len(members)}")
                 k = int(threshold)
             groups[name] = Group(name, k, members)

@@ -79,6 +79,8 @@ def test_comments_blank_lines_tabs_and_urls_are_accepted(keys):
     ("", "no quorum line"),
     ("group G 4 X1 X2 X3\nquorum G\n", "1 <= k <= 3"),
     ("group G 0 X1\nquorum G\n", "1 <= k <= 1"),
+    ("group G " + "9" * 5000 + " X1\nquorum G\n", "1 <= k <= 1"),
+    ("group G \u0663 X1\nquorum G\n", "1 <= k <= 1"),
     ("group G any X1 X1\nquorum G\n", "listed twice"),
     ("group G any Z\nquorum G\n", "not a witness or group defined above"),
     ("group X1 any X2\nquorum X1\n", "already defined"),
