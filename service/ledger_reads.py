@@ -10,6 +10,9 @@ requests the log cannot answer.  Nothing here writes.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from coopchain.chain.block import block_hash, header_json
@@ -18,6 +21,7 @@ from coopchain.chain.ledger import Ledger
 from coopchain.chain.transaction import decode_transaction, transaction_json
 
 MAX_PAGE = 500
+_CACHED_BLOCKS = 20_000  # decoded headers kept per ledger (about 2 KiB each)
 
 
 class ReadError(Exception):
@@ -63,11 +67,45 @@ def head_height(ledger: Ledger) -> int:
     return ledger.height()
 
 
+class _Blocks:
+    """Decoded blocks by height, least recently used dropped first.  A stored block never changes
+    (the ledger is append-only and a height, once written, is final), so an entry is never stale;
+    decoding checks the canonical encoding and costs 0.1 ms, most of a read."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[int, BlockView] = OrderedDict()
+        self.lock = threading.Lock()
+
+
+_caches: "weakref.WeakKeyDictionary[Ledger, _Blocks]" = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _cache(ledger: Ledger) -> _Blocks:
+    with _caches_lock:
+        cache = _caches.get(ledger)
+        if cache is None:
+            cache = _caches[ledger] = _Blocks()
+        return cache
+
+
 def block(ledger: Ledger, height: int) -> BlockView:
-    if not 0 <= height <= ledger.height():
-        raise NotFound(f"no block at height {height}; the head is at {ledger.height()}")
+    cache = _cache(ledger)
+    with cache.lock:
+        view = cache.entries.get(height)
+        if view is not None:
+            cache.entries.move_to_end(height)
+            return view
+    head = ledger.height()
+    if not 0 <= height <= head:
+        raise NotFound(f"no block at height {height}; the head is at {head}")
     header = ledger.header(height)
-    return BlockView(height, block_hash(header).hex(), header_json(header))
+    view = BlockView(height, block_hash(header).hex(), header_json(header))
+    with cache.lock:
+        cache.entries[height] = view
+        if len(cache.entries) > _CACHED_BLOCKS:
+            cache.entries.popitem(last=False)
+    return view
 
 
 def blocks(ledger: Ledger, offset: int = 0, limit: int = 50, newest_first: bool = True) -> Page:
@@ -119,7 +157,7 @@ def transaction_proof(ledger: Ledger, tx_hash: str) -> tuple[int, str, dict]:
         height, proof = ledger.transaction_proof(digest)
     except ChainError:
         raise ProofRequestError("hashUnknown", "hash", f"no transaction {tx_hash} in this log") from None
-    return height, block_hash(ledger.header(height)).hex(), proof
+    return height, block(ledger, height).hash, proof
 
 
 def history_size(ledger: Ledger) -> int:

@@ -23,20 +23,20 @@ def block_public(view: ledger_reads.BlockView) -> BlockPublic:
 
 
 @router.get("", response_model=BlocksPublic, responses=documented(BlocksPublic))
-def list_blocks(ledger: LedgerDep, caller: AnyRole, page: PageDep) -> BlocksPublic:
+async def list_blocks(ledger: LedgerDep, caller: AnyRole, page: PageDep) -> BlocksPublic:
     """Block headers, newest first."""
     result = ledger_reads.blocks(ledger, *page)
     return BlocksPublic(data=[block_public(b) for b in result.items], count=result.count, offset=result.offset, limit=result.limit)
 
 
 @router.get("/head", response_model=BlockPublic, responses=documented(BlockPublic))
-def head(ledger: LedgerDep, caller: AnyRole) -> BlockPublic:
+async def head(ledger: LedgerDep, caller: AnyRole) -> BlockPublic:
     """The head block."""
     return block_public(ledger_reads.block(ledger, ledger_reads.head_height(ledger)))
 
 
 @router.get("/{height}", response_model=BlockPublic, responses=documented(BlockPublic, 404))
-def read_block(height: Height, ledger: LedgerDep, caller: AnyRole) -> BlockPublic:
+async def read_block(height: Height, ledger: LedgerDep, caller: AnyRole) -> BlockPublic:
     """One block header by height."""
     return block_public(ledger_reads.block(ledger, height))
 
@@ -46,7 +46,7 @@ def tx_public(view: ledger_reads.TransactionView) -> TransactionPublic:
 
 
 @router.get("/{height}/transactions", response_model=TransactionsPublic, responses=documented(TransactionsPublic, 404))
-def block_transactions(height: Height, ledger: LedgerDep, caller: WholeChain, page: PageDep) -> TransactionsPublic:
+async def block_transactions(height: Height, ledger: LedgerDep, caller: WholeChain, page: PageDep) -> TransactionsPublic:
     """A block's transactions in block order."""
     result = ledger_reads.block_transactions(ledger, height, *page)
     return TransactionsPublic(data=[tx_public(t) for t in result.items], count=result.count, offset=result.offset, limit=result.limit)

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 @router.get("", response_model=Health, dependencies=[public()], responses=documented(Health))
-def health(ledger: LedgerDep) -> Health:
+async def health(ledger: LedgerDep) -> Health:
     """The server is up; its chain id and head."""
     head = ledger_reads.block(ledger, ledger_reads.head_height(ledger))
     return Health(status="ok", chain_id=ledger.config.chain_id, height=head.height, head=head.hash)

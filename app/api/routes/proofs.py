@@ -22,7 +22,7 @@ Size = Annotated[int, Query(ge=0, le=2**62)]
 
 
 @router.get("/transactions/{tx_hash}", response_model=InclusionProofPublic, responses=documented(InclusionProofPublic, 400, 404))
-def transaction_inclusion(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> InclusionProofPublic:
+async def transaction_inclusion(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> InclusionProofPublic:
     """Inclusion of a transaction in its block's transaction tree (leaf = SHA-256(0x00 ‖ canonical transaction))."""
     try:
         visible_transaction(ledger, caller, tx_hash)
@@ -33,20 +33,20 @@ def transaction_inclusion(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) ->
 
 
 @router.get("/blocks/{height}", response_model=InclusionProofPublic, responses=documented(InclusionProofPublic, 400, 404))
-def block_inclusion(height: Annotated[int, Path(ge=0, le=2**62)], ledger: LedgerDep, caller: AnyRole,
+async def block_inclusion(height: Annotated[int, Path(ge=0, le=2**62)], ledger: LedgerDep, caller: AnyRole,
                     tree_size: Annotated[int | None, Query(ge=0, le=2**62, description="blocks in the history tree (default: all, head included)")] = None) -> InclusionProofPublic:
     """Inclusion of block `height`'s hash in the history tree of `tree_size` blocks."""
     return InclusionProofPublic(**ledger_reads.block_proof(ledger, height, tree_size))
 
 
 @router.get("/consistency", response_model=ConsistencyProofPublic, responses=documented(ConsistencyProofPublic, 400))
-def consistency(first: Size, second: Size, ledger: LedgerDep, caller: AnyRole) -> ConsistencyProofPublic:
+async def consistency(first: Size, second: Size, ledger: LedgerDep, caller: AnyRole) -> ConsistencyProofPublic:
     """The history tree of `second` blocks extends that of `first` (RFC 9162 §2.1.4): an auditor's old head is still in the chain."""
     return ConsistencyProofPublic(**ledger_reads.consistency_proof(ledger, first, second))
 
 
 @router.get("/state", response_model=StateProofPublic, responses=documented(StateProofPublic, 400, 404))
-def state(key: Annotated[str, Query(min_length=1, max_length=1024, description="a state key, e.g. record:allocation/green-valley/2026-Q4")],
+async def state(key: Annotated[str, Query(min_length=1, max_length=1024, description="a state key, e.g. record:allocation/green-valley/2026-Q4")],
           ledger: LedgerDep, caller: Reader, height: Annotated[int | None, Query(ge=0, le=2**62)] = None) -> StateProofPublic:
     """The trie nodes (RLP, root to leaf) proving a state key's value, or its absence, at a height (default: the head)."""
     parts = key.split(":", 1)[-1].split("/")

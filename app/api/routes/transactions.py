@@ -30,6 +30,6 @@ def visible_transaction(ledger, caller: ApiKey, tx_hash: str) -> ledger_reads.Tr
 
 
 @router.get("/{tx_hash}", response_model=TransactionPublic, responses=documented(TransactionPublic, 404))
-def read_transaction(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> TransactionPublic:
+async def read_transaction(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> TransactionPublic:
     """One transaction, its block height and position."""
     return tx_public(visible_transaction(ledger, caller, tx_hash))
