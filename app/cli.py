@@ -139,13 +139,19 @@ def cmd_solve(args) -> int:
 
 def cmd_verify(args) -> int:
     from coopchain.models.certificate import CertificateError, verify_certificate
+    from coopchain.models.certificate_verify import check_solve_output, read_text
 
     try:
-        document = json.loads(Path(args.file).read_text())
+        raw = Path(args.file).read_bytes()
     except OSError as e:
         raise CommandError(f"{args.file}: cannot read it ({e.strerror})") from e
-    except ValueError as e:
-        raise CommandError(f"{args.file}: not JSON ({e})") from e
+    try:
+        document = read_text(raw, what=args.file)  # strict: duplicate keys, NaN, huge integers, deep nesting refused
+    except CertificateError as e:
+        if e.code == "not_json":
+            raise CommandError(f"{args.file}: not JSON ({e})") from e
+        print(f"invalid: {e} [{e.code}]")
+        return EXIT_INVALID
     # By its type, without importing chain/: a certificate's check needs numpy alone (SPEC §6).
     if isinstance(document, dict) and document.get("type") == "coopchain/bundle/v1":
         from coopchain.app.ledger_commands import verify_bundle_file
@@ -157,12 +163,14 @@ def cmd_verify(args) -> int:
     cert = document.get("certificate", document) if isinstance(document, dict) else document
     try:
         verified = verify_certificate(cert)
+        if cert is not document:
+            check_solve_output(document, cert)  # the top-level allocation and values are the certificate's
     except CertificateError as e:
-        print(f"invalid: {e}")
+        print(f"invalid: {e} [{e.code}]")
         return EXIT_INVALID
     v = verified.values
     print(
-        f"valid: {verified.objective} optimal for problem {verified.problem_hash}, "
+        f"valid: {verified.proven} for problem {verified.problem_hash}, "
         f"relative gap {verified.gap:.1e} (bound {verified.bound:.10g}); "
         f"F1 = {v.F1:.6g}, F2 = {v.F2:.6g} ({v.coordination_class}), F3 = {v.F3:.6g}"
     )

@@ -64,6 +64,10 @@ class Formulation:
 
 SENSE = {"F1": "max", "F3": "min"}
 
+# Seconds one HiGHS solve may take (COOPCHAIN_SOLVER_TIME_LIMIT overrides): far above any solve of
+# SPEC §7 (n = 10^6 in under 15 s), low enough that no request holds a worker for ever.
+SOLVER_TIME_LIMIT = float(os.environ.get("COOPCHAIN_SOLVER_TIME_LIMIT", "600"))
+
 _banner_shown = False
 
 
@@ -90,6 +94,9 @@ def new_highs() -> highspy.Highs:
             os.close(saved)
         _banner_shown = True
     highs.setOptionValue("output_flag", False)
+    # Every HiGHS call stops at SOLVER_TIME_LIMIT seconds; the caller reports HiGHS's status
+    # ("Time limit reached") as its message instead of running on (issue 10).
+    highs.setOptionValue("time_limit", SOLVER_TIME_LIMIT)
     return highs
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from coopchain.models.certificate import GAP_LIMIT, Instance, certificate_document, evaluate
 from coopchain.models.feasibility import make_feasible
-from coopchain.models.formulation import SENSE, formulate, highs_lp, new_highs, objective_scale, pyomo_model, pyomo_name
+from coopchain.models.formulation import SENSE, SOLVER_TIME_LIMIT, formulate, highs_lp, new_highs, objective_scale, pyomo_model, pyomo_name
 from coopchain.models.infeasibility import explain_infeasibility
 from coopchain.models.shadow_prices import shadow_prices
 from coopchain.models.solution import Solution, certified_solution
@@ -84,7 +84,9 @@ def _not_optimal(inst: Instance, objective: str, status: str, start: float, buil
     solved = time.perf_counter()
     # The conflicting constraints by name, from HiGHS's IIS (models.infeasibility).
     conflicts = explain_infeasibility(inst) if infeasible else ()
-    if not infeasible:
+    if "time limit" in status.lower():
+        message = f"HiGHS stopped at its time limit of {SOLVER_TIME_LIMIT:g} s (COOPCHAIN_SOLVER_TIME_LIMIT) before it proved an optimum"
+    elif not infeasible:
         message = f"HiGHS: {status}"
     else:
         message = "The constraints cannot all be met at once." + (f" {conflicts[0].sentence}" if conflicts else "")
@@ -106,7 +108,7 @@ def _solve_pyomo(form, objective):
     solver = pyo.SolverFactory("appsi_highs")
     # Rows here include the per-enterprise limits that the array path folds into exact
     # bounds; HiGHS's default 1e-7 on them would cost 1e-7 of the optimum in the repair.
-    solver.highs_options = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+    solver.highs_options = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10, "time_limit": SOLVER_TIME_LIMIT}
     result = solver.solve(model, load_solutions=False)
     condition = str(result.solver.termination_condition)
     if condition != "optimal":

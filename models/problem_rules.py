@@ -251,3 +251,221 @@ def _alpha(alpha: np.ndarray, issues: list[Issue]) -> tuple[list[float] | None, 
         # Equal weights mean uniform: exactly 1/n, as when alpha is left out (the same identity).
         return (None if given_alpha[0] == 1.0 / n else [1.0 / n] * n), notices
     return ([a / total for a in given_alpha] if notices else None), notices
+
+
+# --- the canonical document, read and written with numpy alone ----------------------------
+#
+# The certificate verifier needs both directions: it reads an embedded canonical problem
+# into `Columns` (refusing anything that is not the canonical shape), and proves that the
+# text is canonical by writing the canonical text of those columns and comparing.  The
+# writer is column by column, as models.problem's is (a generic RFC 8785 writer takes
+# seconds at 100,000 enterprises); tests check the two writers agree.
+
+SCHEMA = "coopchain/problem/v1"
+_TOP = ("cooperative", "demand", "enterprises", "indicators", "resources", "round", "schema")
+_ENTERPRISE = frozenset(("alpha", "benefit", "cap", "g", "id", "max", "min", "reservation", "u0", "use"))
+
+
+class ShapeError(ValueError):
+    """An embedded problem is not a canonical problem document; ``path`` says where."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+@dataclass(frozen=True, eq=False)
+class CanonicalProblem:
+    """A canonical problem document read into columns, with what the columns leave out."""
+
+    cooperative: str
+    round: str
+    names: tuple  # each enterprise's name, or None
+    columns: Columns
+
+
+def _text(x, path: str) -> str:
+    if not isinstance(x, str) or not x:
+        raise ShapeError(path, "must be non-empty text")
+    return x
+
+
+def _column(values: list, path) -> np.ndarray:
+    """Numbers as a float array; a non-number (text, true/false, null, object) is refused with its path."""
+    bad = next((i for i, x in enumerate(values) if type(x) not in (int, float)), None)
+    if bad is not None:
+        raise ShapeError(path(bad), f"must be a number (got {show(values[bad])})")
+    try:
+        out = np.array(values, dtype=float)
+    except OverflowError:
+        out = np.array([float(x) if abs(x) < 2**1000 else math.inf for x in values])
+    finite = np.isfinite(out)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise ShapeError(path(i), "must be a finite number")
+    return out
+
+
+def _signs(a: np.ndarray, path, positive: bool = False) -> None:
+    broken = a <= 0 if positive else a < 0
+    if broken.any():
+        i = int(np.argmax(broken))
+        raise ShapeError(path(i), f"must be {'positive' if positive else 'non-negative'} (got {given(a.flat[i])})")
+
+
+def read_canonical(doc) -> CanonicalProblem:
+    """The columns of a canonical problem document (every default written out), or ShapeError.
+
+    The structural rules of models.problem's model, for documents in canonical form:
+    every field present, the types and signs the model requires, names that match.
+    """
+    if not isinstance(doc, dict) or sorted(doc) != list(_TOP):
+        raise ShapeError("", f"a canonical problem document has exactly the fields {', '.join(_TOP)}")
+    if doc["schema"] != SCHEMA:
+        raise ShapeError("schema", f"must be {json.dumps(SCHEMA)}")
+    cooperative, round_ = _text(doc["cooperative"], "cooperative"), _text(doc["round"], "round")
+    ind, res, demand, ents = doc["indicators"], doc["resources"], doc["demand"], doc["enterprises"]
+    if not isinstance(ind, dict) or not ind:
+        raise ShapeError("indicators", "must name at least one indicator")
+    if not isinstance(res, dict):
+        raise ShapeError("resources", "must be an object of resources")
+    if not isinstance(demand, dict) or sorted(demand) != ["max", "min"]:
+        raise ShapeError("demand", "must be {min, max}")
+    if not isinstance(ents, list) or not ents:
+        raise ShapeError("enterprises", "must list at least one enterprise")
+    indicators, resources = tuple(ind), tuple(res)
+    for k in indicators + resources:
+        _text(k, "indicators" if k in ind else "resources")
+    for r in resources:
+        if not isinstance(res[r], dict) or sorted(res[r]) != ["cap", "weight"]:
+            raise ShapeError(f"resources.{r}", "must be {cap, weight}")
+    weights = _column([ind[k] for k in indicators], lambda i: f"indicators.{indicators[i]}")
+    resource_cap = _column([res[r]["cap"] for r in resources], lambda i: f"resources.{resources[i]}.cap")
+    resource_weight = _column([res[r]["weight"] for r in resources], lambda i: f"resources.{resources[i]}.weight")
+    dem = _column([demand["min"], demand["max"]], lambda i: "demand." + ("min", "max")[i])
+    _signs(weights, lambda i: f"indicators.{indicators[i]}")
+    _signs(resource_cap, lambda i: f"resources.{resources[i]}.cap", positive=True)
+    _signs(resource_weight, lambda i: f"resources.{resources[i]}.weight")
+    _signs(dem, lambda i: "demand." + ("min", "max")[i])
+
+    n = len(ents)
+    for j, e in enumerate(ents):
+        if not isinstance(e, dict) or not (e.keys() == _ENTERPRISE or (e.keys() - {"name"} == _ENTERPRISE and isinstance(e["name"], str))):
+            raise ShapeError(f"enterprises[{j}]", f"a canonical enterprise has exactly the fields {', '.join(sorted(_ENTERPRISE))} (and an optional name)")
+        if not isinstance(e["id"], str) or not e["id"]:
+            raise ShapeError(f"enterprises[{j}].id", "must be non-empty text")
+        for group, known in (("benefit", indicators), ("use", resources)):
+            if not isinstance(e[group], dict) or tuple(e[group]) != known:
+                raise ShapeError(f"enterprises[{j}].{group}", f"must give a number for exactly {', '.join(known) or 'no names'}, in canonical order")
+        if not isinstance(e["cap"], dict) or not e["cap"].keys() <= set(resources):
+            raise ShapeError(f"enterprises[{j}].cap", "must name resources of this problem only")
+
+    def col(key: str, nonneg: bool = True) -> np.ndarray:
+        a = _column([e[key] for e in ents], lambda j: f"enterprises[{j}].{key}")
+        if nonneg:
+            _signs(a, lambda j: f"enterprises[{j}].{key}")
+        return a
+
+    def table(group: str, names: tuple) -> np.ndarray:
+        flat = [e[group][k] for e in ents for k in names]
+        a = _column(flat, lambda i: f"enterprises[{i // max(len(names), 1)}].{group}.{names[i % max(len(names), 1)]}")
+        _signs(a, lambda i: f"enterprises[{i // max(len(names), 1)}].{group}")
+        return a.reshape(n, len(names))
+
+    caps = [e["cap"] for e in ents]
+    cap_values = [c[r] for c in caps for r in resources if r in c]
+    cap_column = _column(cap_values, lambda i: "an enterprise's cap")
+    _signs(cap_column, lambda i: "an enterprise's cap")
+    cap = np.full((n, len(resources)), math.inf)
+    if cap_values:
+        mask = np.array([[r in c for r in resources] for c in caps]).reshape(n, len(resources))
+        cap[mask] = cap_column
+    columns = Columns(
+        ids=tuple(e["id"] for e in ents), indicators=indicators, resources=resources,
+        weights=weights, resource_cap=resource_cap, resource_weight=resource_weight,
+        demand_min=float(dem[0]), demand_max=float(dem[1]),
+        volume_min=col("min"), volume_max=col("max"), u0=col("u0", nonneg=False), g=col("g"),
+        reservation=col("reservation"), alpha=col("alpha"),
+        benefit=table("benefit", indicators), use=table("use", resources), cap=cap,
+        broken=np.zeros(n, dtype=bool),
+    )
+    return CanonicalProblem(cooperative, round_, tuple(e.get("name") for e in ents), columns)
+
+
+def _utf16(key: str) -> bytes:
+    return key.encode("utf-16be", "surrogatepass")  # RFC 8785 §3.2.3 sorts keys by their UTF-16 code units
+
+
+def _string(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)  # RFC 8785 §3.2.2.2 escapes what json.dumps escapes
+
+
+def es_numbers(values: np.ndarray) -> list[str]:
+    """Many doubles in RFC 8785 form (§3.2.2.3), formatted in bulk by json.dumps (C).
+
+    repr and ECMAScript's Number::toString pick the same shortest digits and differ
+    only in where they switch to exponent form and in repr's trailing ".0"; forms
+    with an exponent are rewritten one by one.  NaN marks an absent value.
+    """
+    from coopchain.models.strict_json import es_number
+
+    xs = (np.asarray(values, dtype=float) + 0.0).tolist()  # -0.0 + 0.0 is 0.0, written "0"
+    out = (json.dumps(xs)[1:-1] + ",").replace(".0,", ",").split(", ")
+    out[-1] = out[-1][:-1]
+    if "e" in "".join(out):
+        known: dict[float, str] = {}
+        for i, text in enumerate(out):
+            if "e" in text:
+                x = xs[i]
+                out[i] = known.get(x) or known.setdefault(x, es_number(x))
+    return out
+
+
+def _brace(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _template(ind: list[str], res: list[str], caps) -> str:
+    K, R = len(ind), len(res)
+    benefit = ",".join(f"{_brace(_string(k))}:{{{1 + i}}}" for i, k in enumerate(ind))
+    cap = ",".join(f"{_brace(_string(r))}:{{{1 + K + i}}}" for i, r in enumerate(res) if r in caps)
+    use = ",".join(f"{_brace(_string(r))}:{{{8 + K + R + i}}}" for i, r in enumerate(res))
+    at = 1 + K + R
+    return (
+        f'{{{{"alpha":{{0}},"benefit":{{{{{benefit}}}}},"cap":{{{{{cap}}}}},'
+        f'"g":{{{at}}},"id":{{{at + 1}}},"max":{{{at + 2}}},"min":{{{at + 3}}},{{{at + 4}}}'
+        f'"reservation":{{{at + 5}}},"u0":{{{at + 6}}},"use":{{{{{use}}}}}}}}}'
+    )
+
+
+def canonical_problem_text(p: CanonicalProblem) -> str:
+    """The RFC 8785 text of a canonical problem, written from its columns (what models.problem.canonical_json writes)."""
+    c = p.columns
+    ind, res = sorted(c.indicators, key=_utf16), sorted(c.resources, key=_utf16)
+    ki = {k: i for i, k in enumerate(c.indicators)}
+    ri = {r: i for i, r in enumerate(c.resources)}
+    head = {
+        "cooperative": _string(p.cooperative),
+        "demand": f'{{"max":{es_numbers([c.demand_max])[0]},"min":{es_numbers([c.demand_min])[0]}}}',
+        "indicators": "{" + ",".join(f"{_string(k)}:{v}" for k, v in zip(ind, es_numbers([c.weights[ki[k]] for k in ind]))) + "}",
+        "resources": "{" + ",".join(
+            f'{_string(r)}:{{"cap":{es_numbers([c.resource_cap[ri[r]]])[0]},"weight":{es_numbers([c.resource_weight[ri[r]]])[0]}}}' for r in res
+        ) + "}",
+        "round": _string(p.round),
+        "schema": _string(SCHEMA),
+    }
+    columns = [es_numbers(c.alpha)]
+    columns += [es_numbers(c.benefit[:, ki[k]]) for k in ind]
+    columns += [es_numbers(c.cap[:, ri[r]]) for r in res]
+    columns += [
+        es_numbers(c.g), [_string(i) for i in c.ids], es_numbers(c.volume_max), es_numbers(c.volume_min),
+        ["" if name is None else f'"name":{_string(name)},' for name in p.names],
+        es_numbers(c.reservation), es_numbers(c.u0),
+    ]
+    columns += [es_numbers(c.use[:, ri[r]]) for r in res]
+    given_caps = ~np.isinf(c.cap)
+    shapes = [tuple(r for r, has in zip(c.resources, row) if has) for row in given_caps.tolist()]
+    templates = {shape: _template(ind, res, shape) for shape in set(shapes)}
+    enterprises = "[" + ",".join([templates[s].format(*row) for s, row in zip(shapes, zip(*columns))]) + "]"
+    parts = {**head, "enterprises": enterprises}
+    return "{" + ",".join(f'"{k}":{parts[k]}' for k in sorted(parts)) + "}"

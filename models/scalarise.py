@@ -39,7 +39,7 @@ from coopchain.models.certificate import (
 )
 from coopchain.models.coordination import maximise_linear_with_floor, maximise_psi
 from coopchain.models.feasibility import NoFeasibleAllocation, make_feasible
-from coopchain.models.formulation import formulate, highs_lp, new_highs
+from coopchain.models.formulation import SOLVER_TIME_LIMIT, formulate, highs_lp, new_highs
 from coopchain.models.front import OBJECTIVE_SENSE
 from coopchain.models.linear import _multipliers as coupling_multipliers
 from coopchain.models.solution import Solution, certified_solution
@@ -89,6 +89,8 @@ class LinearModel:
             return np.array(self.highs.getSolution().col_value)
         if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return None
+        if status == highspy.HighsModelStatus.kTimeLimit:
+            raise ArithmeticError(f"HiGHS stopped at its time limit of {SOLVER_TIME_LIMIT:g} s (COOPCHAIN_SOLVER_TIME_LIMIT)")
         raise ArithmeticError(f"HiGHS: {self.highs.modelStatusToString(status)}")
 
     def multipliers(self, constrained: list[str]) -> np.ndarray:

@@ -1,0 +1,1139 @@
+"""The offline verifier of a coopchain/certificate/v1 document: sound, deterministic, bounded (issue 10).
+
+`verify` checks, in order, refusing with the first reason (`CertificateError`,
+whose ``code`` is stable; docs/certificate.md lists the codes):
+
+1. shape and size limits, before any heavy work (``malformed``, ``too_large``);
+2. the embedded problem: its hash, its canonical text, and the problem model's own
+   rules (models.problem_rules) (``hash_mismatch``, ``not_canonical``, ``invalid_problem``);
+3. every number: finite, within the documented magnitudes (``non_finite``, ``out_of_range``);
+4. the scalarisation, against the rules that keep it meaningful (``degenerate_scalarisation``);
+5. feasibility of the allocation (``infeasible``);
+6. each claimed value, the bound and each piece's bound against their recomputation
+   (``value_mismatch``, ``bound_mismatch``), the gap (``gap_mismatch``, ``gap_exceeded``).
+
+Every comparison is decided on exact values (models.exact): the floating-point
+estimate decides only when its error bound does, so the verdict is the same on
+every machine.  Tolerances are relative to magnitudes the problem itself sets (the
+terms of a row, of an objective, of the bound), so rescaling a unit changes no verdict.
+Imports numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+
+from coopchain.models import exact as ex
+from coopchain.models.certificate import (
+    COORDINATION_CLASSES,
+    GAP_LIMIT,
+    LINEAR_OBJECTIVES,
+    OBJECTIVES,
+    SCHEMA,
+    CertificateError,
+    Instance,
+    Values,
+    coordination_class,
+    coupling_rows,
+    enterprise_box,
+    problem_hash,
+)
+from coopchain.models.problem_rules import ShapeError, canonical_problem_text, meaning_issues, read_canonical
+from coopchain.models.strict_json import StrictJsonError, loads
+
+# --- limits (checked before any heavy work) ------------------------------------------------
+MAX_PROBLEM_CHARS = 1 << 30  # 1 GiB of canonical text: about 2.8 million enterprises
+MAX_ENTERPRISES = 2_000_000
+MAX_NAMES = 256  # indicators, resources
+MAX_PIECES = 2_000
+MAX_PIECE_WORK = 50_000_000  # pieces × enterprises: each piece costs one pass over the enterprises
+MAX_CONSTRAINTS = 8  # ε-constraints of a scalarisation
+# Multipliers, weights, κ, τ, μ, references and scales: at most this in magnitude, and a
+# divisor (κ) at least its inverse; with the problem's own bound (1e15) every product the
+# bounds form stays below 1e200 (docs/certificate.md).
+MAX_NUMBER = 1e60
+
+# --- tolerances (all relative to magnitudes of the problem's own rows and objectives) -------
+FEASIBILITY = 1e-9  # a − b <= FEASIBILITY × (Σ|terms of a| + |b|)
+DEVELOPMENT = 1e-9  # U_j <= 1 + DEVELOPMENT (U has no unit)
+AGREEMENT = 1e-9  # |claimed − recomputed| <= AGREEMENT × magnitude of the recomputed number
+GAP_AGREEMENT = 1e-9  # |claimed gap − gap|, a ratio
+NEGATIVE_GAP = 1e-8  # a gap below −NEGATIVE_GAP means the "bound" lies below a feasible value
+
+_FIELDS = {"schema", "objective", "problem_hash", "problem", "allocation", "rows", "values", "bound", "gap"}
+_OPTIONAL = {"multipliers", "pieces", "scalarisation", "scalarised_value", "mu"}
+_SCALARISATION_FIELDS = {
+    "weighted": {"method", "weights", "kappa", "constraints"},
+    "epsilon": {"method", "weights", "kappa", "constraints", "coordination_at_least"},
+    "lexicographic": {"method", "weights", "kappa", "constraints"},
+    "chebyshev": {"method", "chebyshev", "constraints"},
+}
+
+
+def fail(code: str, message: str):
+    raise CertificateError(message, code)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a valid certificate proves, and in words (``proven``)."""
+
+    objective: str
+    problem_hash: str
+    allocation: dict
+    values: Values
+    bound: float
+    gap: float
+    proven: str = ""
+    scalarisation: dict | None = None
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def read_text(text: str | bytes, what: str = "the certificate"):
+    """Parse a certificate (or a solve's output) strictly: duplicate keys, NaN, huge integers and deep
+    nesting are refused with a code, never a traceback."""
+    try:
+        return loads(text, what=what)
+    except StrictJsonError as e:
+        fail(e.code, str(e))
+
+
+def _number(x, where: str, *, limit: float | None = MAX_NUMBER) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        fail("malformed", f"{where} must be a number (got {type(x).__name__})")
+    if isinstance(x, int) and abs(x) > 2**1000:
+        fail("out_of_range", f"{where} is an integer beyond the range of a double")
+    v = float(x)
+    if not math.isfinite(v):
+        fail("non_finite", f"{where} must be a finite number, not {v!r}")
+    if limit is not None and abs(v) > limit:
+        fail("out_of_range", f"{where} = {v!r} is beyond the largest magnitude a certificate may use ({limit:g})")
+    return v
+
+
+def _numbers(raw, m: int | None, where: str, *, nonneg: bool = False) -> np.ndarray:
+    if not isinstance(raw, list) or (m is not None and len(raw) != m):
+        fail("malformed", f"{where} must be a list of {m} numbers" if m is not None else f"{where} must be a list of numbers")
+    out = np.array([_number(x, where) for x in raw], dtype=float).reshape(len(raw))
+    if nonneg and np.any(out < 0):
+        fail("negative_multiplier", f"{where} must be non-negative (a negative multiplier proves nothing)")
+    return out + 0.0  # −0.0 is 0
+
+
+def _claimed(x, where: str) -> float:
+    return _number(x, where, limit=None)
+
+
+def read_problem(text) -> tuple[Instance, object]:
+    """The embedded problem: canonical, and valid under the problem model's rules."""
+    if not isinstance(text, str):
+        fail("malformed", "'problem' must be the canonical problem document as a string")
+    if len(text) > MAX_PROBLEM_CHARS:
+        fail("too_large", f"the embedded problem has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
+    try:
+        doc = loads(text, what="the embedded problem")
+    except StrictJsonError as e:
+        fail("not_canonical" if e.code == "duplicate_key" else e.code, str(e))
+    ents = doc.get("enterprises") if isinstance(doc, dict) else None
+    if isinstance(ents, list) and len(ents) > MAX_ENTERPRISES:
+        fail("too_large", f"the embedded problem has {len(ents):,} enterprises; at most {MAX_ENTERPRISES:,} are read")
+    for key in ("indicators", "resources"):
+        if isinstance(doc, dict) and isinstance(doc.get(key), dict) and len(doc[key]) > MAX_NAMES:
+            fail("too_large", f"the embedded problem has {len(doc[key])} {key}; at most {MAX_NAMES} are read")
+    try:
+        problem = read_canonical(doc)
+    except ShapeError as e:
+        fail("invalid_problem", f"the embedded problem: {e}")
+    issues, alpha, notices = meaning_issues(problem.columns)
+    if issues:
+        first = issues[0]
+        fail("invalid_problem", f"the embedded problem is not valid: {first.path}: {first.message}" + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""))
+    if alpha is not None or notices:
+        fail("not_canonical", "the embedded problem's alpha is not in canonical form (it would be rescaled to sum to 1)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        fail("not_canonical", "the embedded problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
+    if canonical_problem_text(problem) != text:
+        fail("not_canonical", "the embedded problem is not in canonical form (RFC 8785 with every default written out)")
+    c = problem.columns
+    inst = Instance(
+        ids=c.ids, indicators=c.indicators, resources=c.resources, indicator_weight=c.weights, benefit=c.benefit,
+        use=c.use, enterprise_cap=c.cap, cooperative_cap=c.resource_cap, resource_weight=c.resource_weight,
+        volume_min=c.volume_min + 0.0, volume_max=c.volume_max + 0.0, u0=c.u0 + 0.0, g=c.g + 0.0, alpha=c.alpha + 0.0,
+        reservation=c.reservation + 0.0, demand_min=c.demand_min + 0.0, demand_max=c.demand_max + 0.0,
+    )
+    return inst, problem
+
+
+# --- exact views of an instance ---------------------------------------------------------------
+
+
+class Exact:
+    """The instance and allocation as Fractions, built only when a filter cannot decide."""
+
+    def __init__(self, inst: Instance, W: np.ndarray):
+        self.inst, self.Wf = inst, W
+        self._cache = {}
+
+    def get(self, name, build):
+        if name not in self._cache:
+            self._cache[name] = build()
+        return self._cache[name]
+
+    @property
+    def W(self):
+        return self.get("W", lambda: [Fraction(x) for x in self.Wf.tolist()])
+
+    @property
+    def c(self):
+        """c_j = Σ_k a_k e_jk."""
+        inst = self.inst
+        return self.get("c", lambda: [ex.exact_dot(inst.indicator_weight.tolist(), row) for row in inst.benefit.tolist()])
+
+    @property
+    def f(self):
+        """f_j = Σ_r (ω_r / R_0^r) ρ_jr."""
+        inst = self.inst
+        ratio = [Fraction(w) / Fraction(cap) for w, cap in zip(inst.resource_weight.tolist(), inst.cooperative_cap.tolist())]
+        return self.get("f", lambda: [sum((q * Fraction(x) for q, x in zip(ratio, row)), Fraction(0)) for row in inst.use.tolist()])
+
+    @property
+    def box(self):
+        """lo_j = max(min_j, π_j / c_j), hi_j = min(max_j, min_r R_j^r / ρ_jr), exactly."""
+
+        def build():
+            inst, c = self.inst, self.c
+            lo, hi = [], []
+            for j in range(inst.n):
+                low = Fraction(inst.volume_min[j])
+                if c[j] > 0 and inst.reservation[j] > 0:
+                    low = max(low, Fraction(inst.reservation[j]) / c[j])
+                high = Fraction(inst.volume_max[j])
+                for r in range(len(inst.resources)):
+                    if inst.use[j, r] > 0 and math.isfinite(inst.enterprise_cap[j, r]):
+                        high = min(high, Fraction(inst.enterprise_cap[j, r]) / Fraction(inst.use[j, r]))
+                lo.append(low)
+                hi.append(high)
+            return lo, hi
+
+        return self.get("box", build)
+
+    def U(self):
+        inst = self.inst
+        return self.get("U", lambda: [Fraction(u) + Fraction(g) * w for u, g, w in zip(inst.u0.tolist(), inst.g.tolist(), self.W)])
+
+
+# --- feasibility ---------------------------------------------------------------------------------
+
+
+def _first_violation(lhs: np.ndarray, lhs_err: np.ndarray, tol: np.ndarray, tol_err: np.ndarray, exact_at) -> int | None:
+    """The first index where lhs > tol exactly (lhs, tol: float estimates with error bounds)."""
+    # The callers' error bounds are zero where the floating-point operations were exact (a difference
+    # that comes out 0 is exactly 0), so the usual case W_j = min_j is decided without exact arithmetic.
+    margin = lhs_err + tol_err
+    with np.errstate(invalid="ignore"):
+        broken = lhs > tol + margin
+        unsure = ~broken & ~(lhs <= tol - margin)
+    for j in np.flatnonzero(broken | unsure):
+        if broken[j]:
+            return int(j)
+        x, t = exact_at(int(j))
+        if x > t:
+            return int(j)
+    return None
+
+
+def check_feasible(inst: Instance, W: np.ndarray, E: np.ndarray | None = None, e: np.ndarray | None = None, names=()) -> None:
+    """Every constraint of SPEC §1 (and ε-rows E W >= e... as −f <= −e) within FEASIBILITY of its own terms; else ``infeasible``."""
+    X = Exact(inst, W)
+    u = ex.UNIT
+    absW = np.abs(W)
+    ids = inst.ids
+    # W_j >= min_j and W_j <= max_j.
+    j = _first_violation(inst.volume_min - W, u * np.abs(inst.volume_min - W), FEASIBILITY * (absW + inst.volume_min), 3 * u * FEASIBILITY * (absW + inst.volume_min),
+                         lambda j: (Fraction(inst.volume_min[j]) - X.W[j], FEASIBILITY_F * (abs(X.W[j]) + Fraction(inst.volume_min[j]))))
+    if j is not None:
+        fail("infeasible", f"{ids[j]}: W = {W[j]!r} gives below its minimum ({W[j]!r} against {inst.volume_min[j]!r})")
+    j = _first_violation(W - inst.volume_max, u * np.abs(W - inst.volume_max), FEASIBILITY * (absW + inst.volume_max), 3 * u * FEASIBILITY * (absW + inst.volume_max),
+                         lambda j: (X.W[j] - Fraction(inst.volume_max[j]), FEASIBILITY_F * (abs(X.W[j]) + Fraction(inst.volume_max[j]))))
+    if j is not None:
+        fail("infeasible", f"{ids[j]}: W = {W[j]!r} gives above its maximum ({W[j]!r} against {inst.volume_max[j]!r})")
+    # c_j W_j >= π_j, c_j = Σ_k a_k e_jk.
+    terms = inst.benefit * inst.indicator_weight * W[:, None]
+    mag = np.abs(terms).sum(axis=1)
+    got = terms.sum(axis=1)
+    K = len(inst.indicators)
+    j = _first_violation(inst.reservation - got, ex.SAFETY * (K + 2) * u * mag + u * np.abs(inst.reservation - got) + ex.TINY * (mag > 0), FEASIBILITY * (mag + inst.reservation), 4 * u * FEASIBILITY * (mag + inst.reservation),
+                         lambda j: (Fraction(inst.reservation[j]) - X.c[j] * X.W[j], FEASIBILITY_F * (abs(X.c[j] * X.W[j]) + Fraction(inst.reservation[j]))))
+    if j is not None:
+        fail("infeasible", f"{ids[j]}: W = {W[j]!r} gives a benefit below its reservation ({got[j]!r} against {inst.reservation[j]!r})")
+    # ρ_jr W_j <= R_j^r where a cap is given.
+    if inst.use.shape[1]:
+        capped = np.isfinite(inst.enterprise_cap)
+        cap = np.where(capped, inst.enterprise_cap, 0.0)
+        usage = inst.use * W[:, None]
+        lhs = np.where(capped, usage - cap, -1.0).ravel()
+        tol = np.where(capped, FEASIBILITY * (np.abs(usage) + cap), 0.0).ravel()
+        R = inst.use.shape[1]
+        k = _first_violation(lhs, 2 * u * (np.abs(usage) + cap).ravel() + ex.TINY * (usage != 0).ravel(), tol, 4 * u * tol,
+                             lambda k: (Fraction(inst.use.flat[k]) * X.W[k // R] - Fraction(cap.flat[k]),
+                                        FEASIBILITY_F * (abs(Fraction(inst.use.flat[k]) * X.W[k // R]) + Fraction(cap.flat[k]))))
+        if k is not None:
+            j, r = divmod(k, R)
+            fail("infeasible", f"{ids[j]}: {inst.resources[r]} use {usage[j, r]!r} exceeds its cap {inst.enterprise_cap[j, r]!r}")
+    # 0 < U_j <= 1 (+ DEVELOPMENT): U has no unit.
+    U = inst.u0 + inst.g * W
+    U_err = 2 * u * (np.abs(inst.u0) + np.abs(inst.g * W)) + ex.TINY
+    j = _first_violation(U - 1.0, U_err, np.full(inst.n, DEVELOPMENT), np.zeros(inst.n), lambda j: (X.U()[j] - 1, Fraction(DEVELOPMENT)))
+    if j is None:
+        j = _first_violation(-U, U_err, np.zeros(inst.n), np.zeros(inst.n), lambda j: (-X.U()[j], Fraction(0)))
+        if j is None and np.any(U == 0):
+            j = int(np.argmax(U == 0))
+        if j is not None and X.U()[j] > 0:
+            j = None
+    if j is not None:
+        fail("infeasible", f"{ids[j]}: the development level U = {U[j]!r} leaves (0, 1]")
+    # The coupling rows G W <= h, then the ε-rows.
+    row_names, G, h = coupling_rows(inst)
+    rows = [(row_names[i], G[i], h[i]) for i in range(len(h))]
+    if E is not None:
+        rows += [(names[i], E[i], e[i]) for i in range(len(e))]
+    for name, coef, limit in rows:
+        _check_row(X, name, coef, limit, W)
+
+
+FEASIBILITY_F = Fraction(FEASIBILITY)
+
+
+def _check_row(X: Exact, name: str, coef: np.ndarray, limit: float, W: np.ndarray) -> None:
+    prod = coef * W
+    mag = float(np.abs(prod).sum())
+    activity = float(prod.sum())
+    err = ex.summation_error(len(W) + 1, mag + abs(limit))
+
+    def exact():
+        a = ex.exact_dot(coef.tolist(), X.Wf.tolist())
+        m = ex.exact_dot(np.abs(coef).tolist(), np.abs(X.Wf).tolist())
+        return a - Fraction(limit), FEASIBILITY_F * (m + abs(Fraction(limit)))
+
+    if not ex.decide_le(activity - limit, err, FEASIBILITY * (mag + abs(limit)), FEASIBILITY * err, exact):
+        fail("infeasible", f"{name}: activity {abs(activity)!r} breaks its limit {abs(limit)!r}")
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A computed number: its floating-point value, a bound on its error, its magnitude, and how to get it exactly."""
+
+    value: float
+    error: float
+    magnitude: float
+    exact: object  # () -> Fraction | Decimal
+
+
+def linear_value(coef: np.ndarray, const: float, W: np.ndarray, exact_coef=None) -> Estimate:
+    """coef·W + const (coef exact as doubles, or given exactly by `exact_coef`)."""
+    prod = coef * W
+    mag = float(np.abs(prod).sum()) + abs(const)
+    coef_err = 0.0 if exact_coef is None else ex.SAFETY * 16 * ex.UNIT * mag
+
+    def exact():
+        if exact_coef is None:
+            return ex.exact_dot(coef.tolist(), W.tolist()) + Fraction(const)
+        return sum((cj * Fraction(w) for cj, w in zip(exact_coef(), W.tolist())), Fraction(0)) + Fraction(const)
+
+    return Estimate(float(prod.sum()) + const, ex.summation_error(len(W) + 1, mag) + coef_err, mag, exact)
+
+
+def _logs_error(U: np.ndarray, u0: np.ndarray, gW: np.ndarray) -> np.ndarray:
+    """Per term, a bound on |computed log U_j − log U_j|: U's rounding relative to U, and libm's."""
+    return 3 * ex.UNIT * (np.abs(u0) + np.abs(gW)) / U + ex.LIBM_RELATIVE * np.abs(np.log(U)) + ex.TINY
+
+
+def coupling_values(inst: Instance, W: np.ndarray, X: Exact):
+    """C, T and D = sqrt(C T) with error bounds; exact values by the decimal path."""
+    gW = inst.g * W
+    U = inst.u0 + gW
+    n = inst.n
+    logs = np.log(U)
+    log_err = float(_logs_error(U, inst.u0, gW).sum()) / n + ex.summation_error(n, float(np.abs(logs).sum())) / n
+    mean_U = float(U.mean())
+    mean_err = (ex.summation_error(n, float(np.abs(U).sum())) + 3 * ex.UNIT * float((np.abs(inst.u0) + np.abs(gW)).sum())) / n
+    e = float(logs.mean()) - math.log(mean_U)
+    e_err = log_err + mean_err / mean_U + ex.LIBM_RELATIVE * abs(math.log(mean_U)) + 4 * ex.UNIT * abs(e)
+    C = math.exp(e)
+    C_rel = e_err + ex.LIBM_RELATIVE + 4 * ex.UNIT
+    Tv = linear_value(inst.alpha * inst.g, float(inst.alpha @ inst.u0), W)
+    T = Tv.value
+    T_err = Tv.error + ex.summation_error(n, float(np.abs(inst.alpha * inst.u0).sum())) + ex.SAFETY * ex.UNIT * float(np.abs(inst.alpha * gW).sum())
+    D = math.sqrt(C * T)
+    D_rel = (C_rel + T_err / T) / 2 + ex.LIBM_RELATIVE + 4 * ex.UNIT
+
+    def exact_CTD():
+        with ex.decimal_context():
+            Us = [ex.dec(x) for x in X.U()]
+            total = sum(Us, Decimal(0))
+            mean_log = sum((x.ln() for x in Us), Decimal(0)) / n
+            Cx = (mean_log - (total / n).ln()).exp()
+            Tx = sum((ex.dec(a) * x for a, x in zip(inst.alpha.tolist(), Us)), Decimal(0))
+            return Cx, Tx, (Cx * Tx).sqrt()
+
+    cache = {}
+
+    def get(i):
+        if "v" not in cache:
+            cache["v"] = exact_CTD()
+        return cache["v"][i]
+
+    return (
+        Estimate(C, C * C_rel, C, lambda: get(0)),
+        Estimate(T, T_err, Tv.magnitude, lambda: get(1)),
+        Estimate(D, D * D_rel, D, lambda: get(2)),
+    )
+
+
+def agree(claimed: float, est: Estimate, tolerance_scale: float, tolerance_exact, what: str, code: str = "value_mismatch") -> None:
+    """|claimed − recomputed| <= AGREEMENT × scale, decided exactly."""
+    tol = AGREEMENT * tolerance_scale
+    tol_err = AGREEMENT * est.error * 2
+
+    def exact_pair(sign):
+        def run():
+            x = est.exact()
+            t = tolerance_exact()
+            c = Decimal(claimed) if isinstance(x, Decimal) else Fraction(claimed)
+            with ex.decimal_context():
+                return sign * (c - x), AGREEMENT_X(x) * t
+        return run
+
+    for sign in (1, -1):
+        if not ex.decide_le(sign * (claimed - est.value), est.error + ex.UNIT * abs(claimed), tol, tol_err, exact_pair(sign)):
+            fail(code, f"the certificate claims {what} = {claimed!r}, but it is {est.value!r}")
+
+
+def AGREEMENT_X(x):
+    return Decimal(AGREEMENT) if isinstance(x, Decimal) else Fraction(AGREEMENT)
+
+
+def _exact_abs_scale(est: Estimate):
+    return lambda: abs(est.exact())
+
+
+# --- dual bounds ---------------------------------------------------------------------------------
+#
+# Each returns an Estimate of the bound's exact value (for the multipliers as given):
+# the floating-point value, an error bound valid for any summation order and any libm
+# within LIBM_RELATIVE, and the exact value on demand (Fraction for the linear bound,
+# decimal for bounds with logarithms).
+
+
+def _float_box(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lo, hi = enterprise_box(inst)
+    return lo, hi, np.maximum(np.abs(lo), np.abs(hi))
+
+
+def linear_bound(inst: Instance, X: Exact, c: np.ndarray, c_mag: np.ndarray, c_exact, lam: np.ndarray, G: np.ndarray, h: np.ndarray) -> Estimate:
+    """max {c·W : G W <= h, lo <= W <= hi} <= λ·h + Σ_j max(r_j lo_j, r_j hi_j), r = c − Gᵀλ (LP weak duality)."""
+    lo, hi, xmax = _float_box(inst)
+    reduced = c - G.T @ lam
+    terms = np.where(reduced > 0, reduced * hi, reduced * lo)
+    fixed = float(lam @ h)
+    k_mag = c_mag + np.abs(G).T @ lam
+    mag = float(np.abs(lam * h).sum()) + float((k_mag * xmax).sum())
+    err = ex.summation_error(inst.n * (len(h) + 4) + len(h), mag)
+
+    def exact():
+        lo_x, hi_x = X.box
+        lam_x = [Fraction(x) for x in lam.tolist()]
+        Gl = G.tolist()
+        cx = c_exact()
+        total = sum((l * Fraction(b) for l, b in zip(lam_x, h.tolist())), Fraction(0))
+        for j in range(inst.n):
+            r = cx[j] - sum((l * Fraction(row[j]) for l, row in zip(lam_x, Gl) if l), Fraction(0))
+            total += r * (hi_x[j] if r > 0 else lo_x[j])
+        return total
+
+    return Estimate(fixed + float(terms.sum()), err, mag, exact)
+
+
+def _stationary(k: np.ndarray, u0: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The maximiser of log(u0 + g W) − k W on [lo, hi]: hi where the slope g/U − k is >= 0 there,
+    lo where it is <= 0 at lo, else (g/k − u0)/g (no overflow: g/k lies between U(lo) and U(hi))."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        U_hi, U_lo = u0 + g * hi, u0 + g * lo
+        up = g >= k * U_hi
+        down = g <= k * U_lo
+        inner = np.clip((g / k - u0) / g, lo, hi)
+    return np.where(up, hi, np.where(down, lo, inner))
+
+
+def log_terms(k: np.ndarray, k_err: np.ndarray, inst: Instance, lo, hi, xmax) -> tuple[float, float, float]:
+    """Σ_j max_W [log(u0_j + g_j W) − k_j W] over the box: value, error bound, magnitude."""
+    W = _stationary(k, inst.u0, inst.g, lo, hi)
+    gW = inst.g * W
+    U = inst.u0 + gW
+    logs = np.log(U)
+    terms = logs - k * W
+    cond = (np.abs(inst.u0) + np.abs(gW)) / U
+    # Per term: U's rounding and libm in the log; k's error times W; the box's rounding (2u·|x|)
+    # times the slope; a maximiser off by its rounding loses only second order (8u²·cond²).
+    per = (
+        _logs_error(U, inst.u0, gW)
+        + k_err * np.abs(W)
+        + ex.UNIT * np.abs(k * W)
+        + 2 * ex.UNIT * xmax * (np.abs(inst.g) / U + np.abs(k))
+        + 8 * ex.UNIT**2 * (1 + cond) ** 2
+    )
+    mag = float(np.abs(terms).sum())
+    err = float(per.sum()) + ex.summation_error(inst.n, mag)
+    return float(terms.sum()), ex.SAFETY * err, mag
+
+
+def _dec_log_term(k: Decimal, u0: Decimal, g: Decimal, lo: Decimal, hi: Decimal) -> Decimal:
+    U_hi, U_lo = u0 + g * hi, u0 + g * lo
+    if g >= k * U_hi:
+        W = hi
+    elif g <= k * U_lo:
+        W = lo
+    else:
+        W = min(max((g / k - u0) / g, lo), hi)
+    return (u0 + g * W).ln() - k * W
+
+
+def _dec_box(X: Exact):
+    lo, hi = X.box
+    return [ex.dec(x) for x in lo], [ex.dec(x) for x in hi]
+
+
+def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, h: np.ndarray, linear: np.ndarray, linear_mag: np.ndarray) -> Estimate:
+    """Uniform α: ψ = mean log U, and ψ + ℓ·W <= (λ·h + Σ_j max_W [log U_j − k_j W]) / n, k = Gᵀλ − n ℓ."""
+    n = inst.n
+    lo, hi, xmax = _float_box(inst)
+    k = G.T @ lam - n * linear
+    k_err = ex.SAFETY * (len(h) + 4) * ex.UNIT * (np.abs(G).T @ lam + n * linear_mag)
+    total, err, mag = log_terms(k, k_err, inst, lo, hi, xmax)
+    fixed = float(lam @ h)
+    err += ex.summation_error(len(h), float(np.abs(lam * h).sum()))
+
+    def exact():
+        with ex.decimal_context():
+            lo_d, hi_d = _dec_box(X)
+            lam_d = [ex.dec(x) for x in lam.tolist()]
+            Gl = G.tolist()
+            lin = [ex.dec(x) for x in linear.tolist()]
+            out = sum((l * ex.dec(b) for l, b in zip(lam_d, h.tolist())), Decimal(0))
+            for j in range(n):
+                kj = sum((l * ex.dec(row[j]) for l, row in zip(lam_d, Gl)), Decimal(0)) - n * lin[j]
+                out += _dec_log_term(kj, ex.dec(inst.u0[j]), ex.dec(inst.g[j]), lo_d[j], hi_d[j])
+            return out / n
+
+    return Estimate((fixed + total) / n, err / n, (mag + float(np.abs(lam * h).sum())) / n, exact)
+
+
+def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, lam: np.ndarray, G: np.ndarray, h: np.ndarray, linear: np.ndarray, linear_mag: np.ndarray) -> Estimate:
+    """General α, S = Σ U_j in [a, b]: ψ + ℓ·W <= log n − log τ − 1 − log a + β a + τ α·u0 − β Σu0
+    + (λ·h' + Σ_j max_W [log U_j − k_j W]) / n, β the chord slope of log S on [a, b],
+    k = G'ᵀλ − n (τ α − β) g − n ℓ, G' the coupling rows with g·W <= b − Σu0 and −g·W <= Σu0 − a
+    (models.certificate.coupling_piece_bound)."""
+    n = inst.n
+    u = ex.UNIT
+    lo, hi, xmax = _float_box(inst)
+    base = float(inst.u0.sum())
+    base_err = ex.summation_error(n, float(np.abs(inst.u0).sum()))
+    m0 = len(h)
+    # The multipliers follow the rows: coupling rows, the piece's two rows, then ε-rows (in G after the coupling rows).
+    names_count = len(coupling_rows(inst)[0])
+    order = np.r_[0:names_count, m0:m0 + 2, names_count:m0]
+    full_rows = np.vstack([G, inst.g, -inst.g])[order]
+    full_rhs = np.append(h, [b - base, base - a])[order]
+    if b > a:
+        beta = math.log1p((b - a) / a) / (b - a)
+    else:
+        beta = 1.0 / a
+    beta_err = (ex.LIBM_RELATIVE + 8 * u) * beta
+    k = full_rows.T @ lam - n * (tau * inst.alpha - beta) * inst.g - n * linear
+    k_mag = np.abs(full_rows).T @ lam + n * tau * inst.alpha * np.abs(inst.g) + n * beta * np.abs(inst.g) + n * linear_mag
+    k_err = ex.SAFETY * (len(lam) + 8) * u * k_mag + n * beta_err * np.abs(inst.g)
+    total, err, mag = log_terms(k, k_err, inst, lo, hi, xmax)
+    alpha_u0 = float(inst.alpha @ inst.u0)
+    parts = [math.log(n), -math.log(tau) - 1.0, -math.log(a), beta * a, tau * alpha_u0, -beta * base]
+    fixed = float(lam @ full_rhs)
+    parts_err = (
+        ex.LIBM_RELATIVE * (abs(math.log(n)) + abs(math.log(tau)) + abs(math.log(a)))
+        + beta_err * (a + abs(base))
+        + beta * base_err
+        + tau * ex.summation_error(n, float(np.abs(inst.alpha * inst.u0).sum()))
+        + 8 * u * sum(abs(x) for x in parts)
+    )
+    fixed_err = ex.summation_error(len(lam), float(np.abs(lam * full_rhs).sum())) + float(lam[names_count] + lam[names_count + 1]) * (base_err + u * (abs(a) + abs(b)))
+    value = sum(parts) + (fixed + total) / n
+    error = ex.SAFETY * (parts_err + (fixed_err + err) / n)
+
+    def exact():
+        with ex.decimal_context():
+            lo_d, hi_d = _dec_box(X)
+            a_d, b_d, tau_d = ex.dec(a), ex.dec(b), ex.dec(tau)
+            beta_d = (b_d.ln() - a_d.ln()) / (b_d - a_d) if b_d > a_d else 1 / a_d
+            base_d = sum((ex.dec(x) for x in inst.u0.tolist()), Decimal(0))
+            lam_d = [ex.dec(x) for x in lam.tolist()]
+            rows_d = [[ex.dec(x) for x in row] for row in np.vstack([G, inst.g, -inst.g])[order].tolist()]
+            rhs_d = [ex.dec(x) for x in np.append(h, [0.0, 0.0])[order].tolist()]
+            rhs_d[names_count], rhs_d[names_count + 1] = b_d - base_d, base_d - a_d
+            alpha_d = [ex.dec(x) for x in inst.alpha.tolist()]
+            g_d = [ex.dec(x) for x in inst.g.tolist()]
+            lin = [ex.dec(x) for x in linear.tolist()]
+            out = sum((l * r for l, r in zip(lam_d, rhs_d)), Decimal(0))
+            for j in range(n):
+                kj = sum((l * row[j] for l, row in zip(lam_d, rows_d) if l), Decimal(0)) - n * (tau_d * alpha_d[j] - beta_d) * g_d[j] - n * lin[j]
+                out += _dec_log_term(kj, ex.dec(inst.u0[j]), g_d[j], lo_d[j], hi_d[j])
+            alpha_u0_d = sum((x * ex.dec(y) for x, y in zip(alpha_d, inst.u0.tolist())), Decimal(0))
+            return Decimal(n).ln() - tau_d.ln() - 1 - a_d.ln() + beta_d * a_d + tau_d * alpha_u0_d - beta_d * base_d + out / n
+
+    return Estimate(value, error, abs(value) + (mag + float(np.abs(lam * full_rhs).sum())) / n, exact)
+
+
+# --- scalarisations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Spec:
+    """A scalarisation read from a certificate, checked against the degeneracy rules (docs/certificate.md)."""
+
+    method: str
+    weights: dict  # name -> weight, linear objectives in max sense (F1, F3 negated, T)
+    kappa: float
+    constraints: tuple  # ((name, at_least), ...)
+    floor: float | None  # coordination_at_least
+    chebyshev: dict | None  # {"reference", "scale", "rho"}
+    mu: np.ndarray | None
+
+
+def linear_objective_exact(X: Exact, name: str):
+    """coef and constant of F1, F3 (negated) or T, as Fractions."""
+    inst = X.inst
+    if name == "F1":
+        return X.c, Fraction(0)
+    if name == "F3":
+        return [-x for x in X.f], Fraction(0)
+    coef = [Fraction(a) * Fraction(g) for a, g in zip(inst.alpha.tolist(), inst.g.tolist())]
+    return coef, ex.exact_dot(inst.alpha.tolist(), inst.u0.tolist())
+
+
+def _objective_parts(inst: Instance, name: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """coef, |coef| as a magnitude (before cancellation), constant, in floating point."""
+    if name == "F1":
+        return inst.unit_benefit, np.abs(inst.benefit) @ np.abs(inst.indicator_weight), 0.0
+    if name == "F3":
+        return -inst.unit_footprint, np.abs(inst.use) @ np.abs(inst.resource_weight / inst.cooperative_cap), 0.0
+    return inst.alpha * inst.g, np.abs(inst.alpha * inst.g), float(inst.alpha @ inst.u0)
+
+
+def read_spec(cert: dict) -> Spec:
+    """The scalarisation, refused (``degenerate_scalarisation``) when it cannot prove anything about the objectives:
+
+    D1 weights and κ are non-negative (a negative weight rewards the opposite of the objective);
+    D2 at least one weight or κ is positive (with all zero, every feasible allocation is optimal);
+    D3 weights, constraints and references name F1, F3 or T only, each once;
+    D4 an F2 floor lies in (0, 1]; κ > 0 is at least 1/MAX_NUMBER (it divides);
+    D5 Chebyshev: a reference and a positive scale per objective, ρ >= 0, μ >= 0 not all zero.
+    """
+    spec = cert.get("scalarisation")
+    if not isinstance(spec, dict) or spec.get("method") not in _SCALARISATION_FIELDS:
+        fail("malformed", f"'scalarisation.method' must be one of {', '.join(_SCALARISATION_FIELDS)}")
+    method = spec["method"]
+    extra = set(spec) - _SCALARISATION_FIELDS[method]
+    if extra:
+        fail("malformed", f"'scalarisation' of method {method} has unknown fields: {', '.join(sorted(map(str, extra)))}")
+    constraints = spec.get("constraints", [])
+    if not isinstance(constraints, list) or len(constraints) > MAX_CONSTRAINTS or any(not isinstance(c, list) or len(c) != 2 for c in constraints):
+        fail("malformed", f"'scalarisation.constraints' must be a list of at most {MAX_CONSTRAINTS} [objective, at_least]")
+    names = [c[0] for c in constraints]
+    if any(nm not in LINEAR_OBJECTIVES for nm in names) or len(set(names)) != len(names):
+        fail("degenerate_scalarisation", "each ε-constraint must name F1, F3 or T, each at most once (rule D3)")
+    constraints = tuple((nm, _number(c[1], f"scalarisation.constraints[{i}]")) for i, (nm, c) in enumerate(zip(names, constraints)))
+    if method == "chebyshev":
+        cheb = spec.get("chebyshev")
+        if not isinstance(cheb, dict) or set(cheb) != {"reference", "scale", "rho"}:
+            fail("malformed", "a Chebyshev scalarisation needs 'chebyshev': {reference, scale, rho}")
+        ref, scale = cheb["reference"], cheb["scale"]
+        if not isinstance(ref, dict) or not isinstance(scale, dict) or not ref or list(ref) != list(scale):
+            fail("degenerate_scalarisation", "Chebyshev needs a reference and a scale for the same objectives, at least one (rule D5)")
+        if any(k not in LINEAR_OBJECTIVES for k in ref):
+            fail("degenerate_scalarisation", "Chebyshev reference points name F1, F3 or T only (rule D3)")
+        reference = {k: _number(ref[k], f"chebyshev.reference.{k}") for k in ref}
+        scales = {k: _number(scale[k], f"chebyshev.scale.{k}") for k in ref}
+        if any(v < 1 / MAX_NUMBER for v in scales.values()):
+            fail("degenerate_scalarisation", "every Chebyshev scale must be positive (rule D5)")
+        rho = _number(cheb["rho"], "chebyshev.rho")
+        if rho < 0:
+            fail("degenerate_scalarisation", "Chebyshev's rho must be non-negative (rule D5)")
+        mu = _numbers(cert.get("mu"), len(ref), "mu", nonneg=True)
+        if not mu.sum() > 0:
+            fail("degenerate_scalarisation", "'mu' must not be all zero (rule D5)")
+        return Spec(method, {}, 0.0, constraints, None, {"reference": reference, "scale": scales, "rho": rho}, mu)
+    weights = spec.get("weights", {})
+    if not isinstance(weights, dict) or any(k not in LINEAR_OBJECTIVES for k in weights):
+        fail("degenerate_scalarisation", "'scalarisation.weights' must map F1, F3 or T to a number (rule D3)")
+    weights = {k: _number(w, f"scalarisation.weights.{k}") for k, w in weights.items()}
+    if any(w < 0 for w in weights.values()):
+        fail("degenerate_scalarisation", "scalarisation weights must be non-negative (rule D1): a negative weight rewards the opposite of its objective")
+    kappa = _number(spec.get("kappa", 0.0), "scalarisation.kappa")
+    if kappa < 0:
+        fail("degenerate_scalarisation", "'scalarisation.kappa' must be non-negative (rule D1)")
+    if 0 < kappa < 1 / MAX_NUMBER:
+        fail("out_of_range", f"'scalarisation.kappa' = {kappa!r} is below the smallest positive value a certificate may use ({1 / MAX_NUMBER:g})")
+    floor = spec.get("coordination_at_least")
+    if floor is not None:
+        floor = _number(floor, "scalarisation.coordination_at_least")
+        if not 0 < floor <= 1:
+            fail("degenerate_scalarisation", "'scalarisation.coordination_at_least' must lie in (0, 1] (rule D4)")
+    if not (kappa > 0 or any(w > 0 for w in weights.values())):
+        fail("degenerate_scalarisation", "every weight and kappa is zero: any feasible allocation maximises that, so it proves nothing (rule D2)")
+    return Spec(method, weights, kappa, constraints, floor, None, None)
+
+
+def spec_linear(inst: Instance, X: Exact, spec: Spec):
+    """The linear part ℓ·W + constant of the scalarised objective: floats, magnitude, and exact on demand."""
+    linear, mag, const, const_mag = np.zeros(inst.n), np.zeros(inst.n), 0.0, 0.0
+    if spec.chebyshev is None:
+        items = [(name, w, 0.0) for name, w in spec.weights.items()]
+    else:
+        mu = spec.mu / spec.mu.sum()
+        cheb = spec.chebyshev
+        items = [(name, (m + cheb["rho"]) * cheb["scale"][name], m * cheb["scale"][name] * cheb["reference"][name]) for m, name in zip(mu, cheb["reference"])]
+    for name, w, shift in items:
+        coef, coef_mag, c0 = _objective_parts(inst, name)
+        linear = linear + w * coef
+        mag = mag + abs(w) * coef_mag
+        const += w * c0 - shift
+        const_mag += abs(w * c0) + abs(shift)
+
+    def exact():
+        lin = [Fraction(0)] * inst.n
+        c = Fraction(0)
+        if spec.chebyshev is None:
+            ex_items = [(name, Fraction(w), Fraction(0)) for name, w in spec.weights.items()]
+        else:
+            mus = [Fraction(m) for m in spec.mu.tolist()]
+            total = sum(mus, Fraction(0))
+            cheb = spec.chebyshev
+            rho = Fraction(cheb["rho"])
+            ex_items = [(name, (m / total + rho) * Fraction(cheb["scale"][name]), (m / total) * Fraction(cheb["scale"][name]) * Fraction(cheb["reference"][name]))
+                        for m, name in zip(mus, cheb["reference"])]
+        for name, w, shift in ex_items:
+            coef, c0 = linear_objective_exact(X, name)
+            lin = [a + w * b for a, b in zip(lin, coef)]
+            c += w * c0 - shift
+        return lin, c
+
+    return linear, mag, const, const_mag, exact
+
+
+# --- the verdict -------------------------------------------------------------------------------
+
+
+def _gap_checks(objective: str, claimed_gap: float, v: Estimate, B: Estimate, limit: float, sense_min: bool) -> float:
+    """gap = (B − v) / max(|v|, |B|) (F2: / v), in max sense; its agreement, sign and limit decided exactly."""
+    if objective == "F2":
+        den = v.value
+    else:
+        den = max(abs(v.value), abs(B.value))
+    spread = v.error + B.error
+    gap = (B.value - v.value) / den if den > 0 else 0.0
+    if den > 2 * spread:
+        radius = spread * (1 + abs(gap)) / (den - spread) + 8 * ex.UNIT * (1 + abs(gap))
+    else:
+        radius = math.inf
+
+    cache = {}
+
+    def exact_gap():
+        if "g" not in cache:
+            b, x = B.exact(), v.exact()
+            if isinstance(b, Decimal) or isinstance(x, Decimal):
+                with ex.decimal_context():
+                    b, x = (ex.dec(b) if not isinstance(b, Decimal) else b), (ex.dec(x) if not isinstance(x, Decimal) else x)
+                    d = x if objective == "F2" else max(abs(x), abs(b))
+                    cache["g"] = (b - x) / d if d != 0 else Decimal(0)
+            else:
+                d = x if objective == "F2" else max(abs(x), abs(b))
+                cache["g"] = (b - x) / d if d != 0 else Fraction(0)
+        return cache["g"]
+
+    def num(t, like):
+        return Decimal(t) if isinstance(like, Decimal) else Fraction(t)
+
+    def ge(threshold):  # gap >= threshold?
+        return not ex.decide_le(gap, radius, threshold, 0.0, lambda: (exact_gap(), num(threshold, exact_gap()))) or _equal(threshold)
+
+    def _equal(threshold):
+        x = exact_gap()
+        return x == num(threshold, x)
+
+    shown = (-gap if False else gap)
+    for sign in (1, -1):
+        if not ex.decide_le(sign * (claimed_gap - gap), radius + ex.UNIT * abs(claimed_gap), GAP_AGREEMENT, 0.0,
+                            lambda: (sign * (num(claimed_gap, exact_gap()) - exact_gap()), num(GAP_AGREEMENT, exact_gap()))):
+            fail("gap_mismatch", f"the certificate claims gap = {claimed_gap!r}, but it is {shown!r}")
+    if not ge(-NEGATIVE_GAP):
+        fail("bound_mismatch", f"the bound lies below the allocation's value: it is not a bound (gap {gap:.3g})")
+    if not ex.decide_le(gap, radius, limit, 0.0, lambda: (exact_gap(), num(limit, exact_gap()))):
+        fail("gap_exceeded", f"the gap {gap:.3g} exceeds the limit {limit:g} for {objective}: optimality is not proven")
+    return gap
+
+
+def _class_of(D: Estimate) -> str:
+    """The class of D (0.1-wide bins), decided exactly when D·10 is near an integer."""
+    x = D.value * 10.0
+    near = round(x)
+    if abs(x - near) > 10 * D.error + 8 * ex.UNIT * x:
+        return coordination_class(D.value)
+    with ex.decimal_context():
+        d = D.exact() * 10
+        return COORDINATION_CLASSES[min(int(d), 9)]
+
+
+def _dec_of(x):
+    return x if isinstance(x, Decimal) else ex.dec(x)
+
+
+def combine(parts: list, const: float = 0.0) -> Estimate:
+    """Σ coef·Estimate + const, coefficients exact doubles; exact in Fractions, or decimal if any part is."""
+    value = sum(c * e.value for c, e in parts) + const
+    error = sum(abs(c) * e.error for c, e in parts) + ex.SAFETY * (len(parts) + 2) * ex.UNIT * (sum(abs(c * e.value) for c, e in parts) + abs(const))
+    mag = sum(abs(c) * e.magnitude for c, e in parts) + abs(const)
+
+    def exact():
+        xs = [(c, e.exact()) for c, e in parts]
+        if any(isinstance(x, Decimal) for _, x in xs):
+            with ex.decimal_context():
+                return sum((ex.dec(c) * _dec_of(x) for c, x in xs), Decimal(0)) + ex.dec(const)
+        return sum((Fraction(c) * x for c, x in xs), Fraction(0)) + Fraction(const)
+
+    return Estimate(value, error, mag, exact)
+
+
+def _exp_half(psi: Estimate) -> Estimate:
+    """exp(ψ / 2), for F2's bound."""
+    v = math.exp(psi.value / 2)
+
+    def exact():
+        with ex.decimal_context():
+            return (_dec_of(psi.exact()) / 2).exp()
+
+    return Estimate(v, v * (psi.error / 2 * 1.01 + ex.LIBM_RELATIVE + 4 * ex.UNIT), v, exact)
+
+
+def _max_estimate(estimates: list[Estimate]) -> Estimate:
+    best = max(estimates, key=lambda e: e.value)
+
+    def exact():
+        with ex.decimal_context():
+            return max(_dec_of(e.exact()) for e in estimates)
+
+    # The float max is within max error of the exact max.
+    return Estimate(best.value, max(e.error for e in estimates), max(e.magnitude for e in estimates), exact)
+
+
+def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, linear: np.ndarray, linear_mag: np.ndarray,
+            scale: float, with_floor: float | None) -> Estimate:
+    """The bound of general α over pieces of S that cover its range: max over pieces of
+    scale·ψ-bound(ℓ/scale) (no floor), or κ_p (ψ-bound(ℓ/κ_p) − 2 log floor) (a floor priced per piece)."""
+    pieces = cert.get("pieces")
+    if not isinstance(pieces, list) or not pieces:
+        fail("malformed", "with general alpha the certificate needs a non-empty list 'pieces'")
+    m = len(h) + 2
+    lo, hi, _ = _float_box(inst)
+    S_lo = float((inst.u0 + inst.g * lo).sum())
+    S_hi = float((inst.u0 + inst.g * hi).sum())
+    S_err = ex.summation_error(inst.n * 3, float((np.abs(inst.u0) + np.abs(inst.g) * (np.abs(lo) + np.abs(hi))).sum()))
+    out = []
+    prev_hi = None
+    c = None if with_floor is None else 2.0 * math.log(with_floor)
+    for i, piece in enumerate(pieces):
+        where = f"pieces[{i}]"
+        keys = {"s", "tau", "multipliers", "bound"} | ({"kappa"} if with_floor is not None else set())
+        if not isinstance(piece, dict) or set(piece) != keys or not isinstance(piece["s"], list) or len(piece["s"]) != 2:
+            fail("malformed", f"{where} needs exactly {', '.join(sorted(keys))} ('s': [lo, hi])")
+        a, b = (_number(x, f"{where}.s") for x in piece["s"])
+        if not 0 < a <= b:
+            fail("malformed", f"{where}.s must be an interval of positive level sums: {a!r}, {b!r}")
+        if prev_hi is not None and a > prev_hi:
+            fail("malformed", f"{where} starts at S = {a!r}, after the previous piece ends ({prev_hi!r}): the pieces leave a gap")
+        prev_hi = b if prev_hi is None else max(prev_hi, b)
+        tau = _number(piece["tau"], f"{where}.tau")
+        if tau < 1 / MAX_NUMBER:
+            fail("malformed", f"{where}.tau must be positive")
+        lam = _numbers(piece["multipliers"], m, f"{where}.multipliers", nonneg=True)
+        if with_floor is None:
+            # The piece states its bound on ψ + (ℓ/κ)·W (κ = `scale`); the scalarisation's is κ times it.
+            est = piece_psi_bound(inst, X, a, b, tau, lam, G, h, linear / scale, linear_mag / scale)
+        else:
+            kappa = _number(piece["kappa"], f"{where}.kappa")
+            if kappa < 1 / MAX_NUMBER:
+                fail("malformed", f"{where}.kappa must be positive")
+            psi = piece_psi_bound(inst, X, a, b, tau, lam, G, h, linear / kappa, linear_mag / kappa)
+            log_floor = Estimate(c, ex.LIBM_RELATIVE * abs(c) * 2, abs(c), lambda: 2 * ex.dec(with_floor).ln())
+            est = combine([(kappa, psi), (-kappa, log_floor)])
+        if not math.isfinite(est.value) or not math.isfinite(est.error):
+            fail("non_finite", f"{where}: its bound is not a finite number")
+        claimed = _claimed(piece["bound"], f"{where}.bound")
+        agree(claimed, est, abs(est.value), lambda est=est: abs(est.exact()), f"{where}.bound", "bound_mismatch")
+        out.append(est if with_floor is not None else combine([(scale, est)]))
+    first, last = float(pieces[0]["s"][0]), prev_hi
+    X_range = {}
+
+    def exact_range():
+        if "r" not in X_range:
+            lo_x, hi_x = X.box
+            u0, g = [Fraction(x) for x in inst.u0.tolist()], [Fraction(x) for x in inst.g.tolist()]
+            X_range["r"] = (sum((a + b * x for a, b, x in zip(u0, g, lo_x)), Fraction(0)), sum((a + b * x for a, b, x in zip(u0, g, hi_x)), Fraction(0)))
+        return X_range["r"]
+
+    if not ex.decide_le(first, 0.0, S_lo, S_err, lambda: (Fraction(first), exact_range()[0])):
+        fail("malformed", f"the pieces start at S = {first!r}, above the smallest level sum {S_lo!r}: part of the range is not covered")
+    if not ex.decide_le(S_hi, S_err, last, 0.0, lambda: (exact_range()[1], Fraction(last))):
+        fail("malformed", f"the pieces end at S = {last!r}, below the largest level sum {S_hi!r}: part of the range is not covered")
+    return _max_estimate(out)
+
+
+def verify(cert) -> Verified:
+    """Check a coopchain/certificate/v1 document (parsed); raise CertificateError with a code and the first reason."""
+    if not isinstance(cert, dict) or cert.get("schema") != SCHEMA:
+        fail("malformed", f"not a certificate: 'schema' must be {SCHEMA!r}")
+    objective = cert.get("objective")
+    if objective not in OBJECTIVES + ("scalarised",):
+        fail("malformed", f"'objective' must be one of {', '.join(OBJECTIVES)} or 'scalarised'")
+    missing, unknown = _FIELDS - set(cert), set(cert) - _FIELDS - _OPTIONAL
+    if missing or unknown:
+        fail("malformed", f"the certificate's fields: missing {', '.join(sorted(missing)) or 'none'}, unknown {', '.join(sorted(map(str, unknown))) or 'none'}")
+    pieces = cert.get("pieces")
+    if pieces is not None and (not isinstance(pieces, list) or len(pieces) > MAX_PIECES):
+        fail("too_large" if isinstance(pieces, list) else "malformed", f"'pieces' must be a list of at most {MAX_PIECES:,} pieces")
+    text = cert["problem"]
+    if not isinstance(text, str):
+        fail("malformed", "'problem' must be the canonical problem document as a string")
+    if len(text) > MAX_PROBLEM_CHARS:
+        fail("too_large", f"the embedded problem has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
+    try:
+        digest = problem_hash(text)
+    except UnicodeEncodeError:
+        fail("not_canonical", "the embedded problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
+    if digest != cert["problem_hash"]:
+        fail("hash_mismatch", "the embedded problem does not match 'problem_hash': it was altered")
+    inst, _ = read_problem(text)
+    n = inst.n
+    if pieces is not None and len(pieces) * n > MAX_PIECE_WORK:
+        fail("too_large", f"{len(pieces):,} pieces over {n:,} enterprises is more work than a certificate may ask ({MAX_PIECE_WORK:,} piece-enterprises)")
+
+    allocation = cert["allocation"]
+    if not isinstance(allocation, dict) or list(allocation) != list(inst.ids):
+        fail("malformed", "'allocation' must map every enterprise id, in document order, to its volume")
+    W = _numbers(list(allocation.values()), n, "allocation")
+    spec = read_spec(cert) if objective == "scalarised" else None
+    if spec is None and ("scalarisation" in cert or "scalarised_value" in cert or "mu" in cert):
+        fail("malformed", f"a certificate for {objective} has no 'scalarisation', 'scalarised_value' or 'mu'")
+    if spec is not None and spec.chebyshev is None and "mu" in cert:
+        fail("malformed", "'mu' belongs to a Chebyshev scalarisation only")
+    row_names, G0, h0 = coupling_rows(inst)
+    eps_names = tuple(f"epsilon[{name}]" for name, _ in (spec.constraints if spec else ()))
+    expected_rows = list(row_names)
+    if pieces is not None:
+        expected_rows[len(row_names):len(row_names)] = ["level_sum_max", "level_sum_min"]
+    if cert["rows"] != expected_rows + list(eps_names):
+        fail("malformed", f"'rows' must name the rows of the multipliers, in order: {', '.join(expected_rows + list(eps_names))}")
+
+    # ε-rows f_k(W) >= e_k as −coef_k·W <= const_k − e_k.
+    E_rows, e_rhs = [], []
+    for name, at_least in (spec.constraints if spec else ()):
+        coef, _, const = _objective_parts(inst, name)
+        E_rows.append(-coef)
+        e_rhs.append(const - at_least)
+    E = np.array(E_rows).reshape(len(E_rows), n)
+    e = np.array(e_rhs, dtype=float)
+    check_feasible(inst, W, E, e, eps_names)
+
+    X = Exact(inst, W)
+    claimed = cert["values"]
+    if not isinstance(claimed, dict) or set(claimed) != {"F1", "F2", "C", "T", "F3", "class"}:
+        fail("malformed", "'values' must hold exactly F1, F2, C, T, F3 and class")
+    F1 = linear_value(inst.unit_benefit, 0.0, W, exact_coef=lambda: X.c)
+    F3 = linear_value(inst.unit_footprint, 0.0, W, exact_coef=lambda: X.f)
+    C, T, D = coupling_values(inst, W, X)
+    for key, est in (("F1", F1), ("F2", D), ("C", C), ("T", T), ("F3", F3)):
+        agree(_claimed(claimed[key], f"values.{key}"), est, abs(est.value), lambda est=est: abs(est.exact()), key)
+    klass = _class_of(D)
+    if claimed["class"] != klass:
+        fail("value_mismatch", f"the certificate claims class {claimed['class']!r}, but D gives {klass!r}")
+    values = Values(F1.value, D.value, C.value, T.value, F3.value, klass)
+
+    # The bound, in max sense (F3 as max −F3).
+    G, h = np.vstack([G0, E]), np.append(h0, e)
+    m = len(h)
+    uniform = inst.uniform_alpha
+    psi = None
+    sentence_extra = ""
+    if objective in ("F1", "F3"):
+        if pieces is not None:
+            fail("malformed", f"a certificate for {objective} has 'multipliers', not 'pieces'")
+        lam = _numbers(cert.get("multipliers"), len(h0), "multipliers", nonneg=True)
+        if objective == "F1":
+            coef, coef_mag, _ = _objective_parts(inst, "F1")
+            B = linear_bound(inst, X, coef, coef_mag, lambda: X.c, lam, G0, h0)
+            v = F1
+        else:
+            coef, coef_mag, _ = _objective_parts(inst, "F3")
+            B = linear_bound(inst, X, coef, coef_mag, lambda: [-x for x in X.f], lam, G0, h0)
+            v = combine([(-1.0, F3)])
+        limit = GAP_LIMIT[objective]
+    elif objective == "F2":
+        zero = np.zeros(n)
+        if uniform:
+            if pieces is not None:
+                fail("malformed", "with uniform alpha an F2 certificate has 'multipliers', not 'pieces'")
+            lam = _numbers(cert.get("multipliers"), len(h0), "multipliers", nonneg=True)
+            psi_B = uniform_psi_bound(inst, X, lam, G0, h0, zero, zero)
+        else:
+            if "multipliers" in cert:
+                fail("malformed", "with general alpha an F2 certificate has 'pieces', not 'multipliers'")
+            psi_B = _pieces(inst, X, cert, G0, h0, zero, zero, 1.0, None)
+        B, v = _exp_half(psi_B), D
+        limit = GAP_LIMIT["F2-uniform" if uniform else "F2-general"]
+    else:
+        linear, linear_mag, const, const_mag, lin_exact = spec_linear(inst, X, spec)
+        lin_est = linear_value(linear, const, W, exact_coef=lambda: lin_exact()[0])
+        lin_est = Estimate(lin_est.value, lin_est.error + ex.SAFETY * 8 * ex.UNIT * (float((linear_mag * np.abs(W)).sum()) + const_mag), lin_est.magnitude,
+                           lambda: (lambda pair: sum((a * Fraction(w) for a, w in zip(pair[0], W.tolist())), Fraction(0)) + pair[1])(lin_exact()))
+        f2_part = spec.kappa > 0 or (spec.floor is not None and pieces is not None)
+        if spec.kappa == 0 and pieces is None:
+            lam = _numbers(cert.get("multipliers"), m, "multipliers", nonneg=True)
+            B = linear_bound(inst, X, linear, linear_mag, lambda: lin_exact()[0], lam, G, h)
+            B = combine([(1.0, B)], const)
+            f2_part = spec.floor is not None
+        elif spec.kappa > 0 and uniform:
+            if pieces is not None:
+                fail("malformed", "with uniform alpha a scalarisation with kappa has 'multipliers', not 'pieces'")
+            lam = _numbers(cert.get("multipliers"), m, "multipliers", nonneg=True)
+            psi_B = uniform_psi_bound(inst, X, lam, G, h, linear / spec.kappa, linear_mag / spec.kappa)
+            parts = [(spec.kappa, psi_B)]
+            if spec.floor is not None:
+                c = 2.0 * math.log(spec.floor)
+                parts.append((-spec.kappa, Estimate(c, ex.LIBM_RELATIVE * abs(c) * 2, abs(c), lambda: 2 * ex.dec(spec.floor).ln())))
+            B = combine(parts, const)
+        elif spec.kappa > 0 and spec.floor is None:
+            if "multipliers" in cert:
+                fail("malformed", "with general alpha a scalarisation with kappa has 'pieces', not 'multipliers'")
+            B = combine([(1.0, _pieces(inst, X, cert, G, h, linear, linear_mag, spec.kappa, None))], const)
+        elif spec.kappa == 0 and spec.floor is not None and not uniform:
+            if "multipliers" in cert:
+                fail("malformed", "an F2 floor priced per piece has 'pieces', not 'multipliers'")
+            B = combine([(1.0, _pieces(inst, X, cert, G, h, linear, linear_mag, 1.0, spec.floor))], const)
+        else:
+            fail("malformed", "this scalarisation's bound needs 'multipliers' (uniform alpha, or no F2) or 'pieces' (general alpha)")
+        # The scalarised value at the allocation.
+        if spec.chebyshev is not None:
+            v = chebyshev_value(inst, X, spec, W)
+        elif spec.kappa > 0 and spec.floor is None:
+            psi = log_coupling_estimate(D)
+            v = combine([(1.0, lin_est), (spec.kappa, psi)])
+        else:
+            v = lin_est
+        if spec.floor is not None:
+            threshold = spec.floor * (1 - 1e-9)
+            if not ex.decide_le(threshold, 0.0, D.value, D.error, lambda: (ex.dec(threshold), _dec_of(D.exact()))):
+                fail("infeasible", f"F2 = {D.value!r} is below the scalarisation's limit {spec.floor!r}")
+        agree(_claimed(cert.get("scalarised_value"), "scalarised_value"), v, max(abs(v.value), abs(B.value)),
+              lambda: max(abs(_dec_of(v.exact())), abs(_dec_of(B.exact()))), "scalarised_value")
+        limit = GAP_LIMIT[("F2-uniform" if uniform else "F2-general") if f2_part else "F1"]
+        sentence_extra = describe(spec)
+    if not (math.isfinite(B.value) and math.isfinite(B.error)):
+        fail("non_finite", "the bound these multipliers give is not a finite number")
+    reported = -B.value if objective == "F3" else B.value
+    claimed_bound = _claimed(cert["bound"], "bound")
+    B_reported = combine([(-1.0, B)]) if objective == "F3" else B
+    scale = v.value if objective == "F2" else max(abs(v.value), abs(B.value))
+    agree(claimed_bound, B_reported, scale,
+          (lambda: _dec_of(v.exact())) if objective == "F2" else (lambda: max(abs(_dec_of(v.exact())), abs(_dec_of(B.exact())))),
+          "bound", "bound_mismatch")
+    gap = _gap_checks(objective, _claimed(cert["gap"], "gap"), v, B, limit, objective == "F3")
+    proven = {
+        "F1": "max F1 (economic benefit)",
+        "F2": "max F2 (coupling coordination degree)",
+        "F3": "min F3 (ecological footprint)",
+    }.get(objective) or sentence_extra
+    return Verified(objective, cert["problem_hash"], dict(allocation), values, reported, gap, proven,
+                    None if spec is None else cert["scalarisation"])
+
+
+def log_coupling_estimate(D: Estimate) -> Estimate:
+    """ψ = log(C·T) = 2 log D."""
+    v = 2 * math.log(D.value)
+
+    def exact():
+        with ex.decimal_context():
+            return 2 * _dec_of(D.exact()).ln()
+
+    return Estimate(v, 2 * (D.error / D.value) * 1.01 + ex.LIBM_RELATIVE * abs(v) + 4 * ex.UNIT * abs(v), abs(v), exact)
+
+
+def chebyshev_value(inst: Instance, X: Exact, spec: Spec, W: np.ndarray) -> Estimate:
+    """−max_k s_k (z_k − f_k(W)) + ρ Σ_k s_k f_k(W), the augmented Chebyshev value (max sense)."""
+    cheb = spec.chebyshev
+    fs = {}
+    for name in cheb["reference"]:
+        coef, coef_mag, const = _objective_parts(inst, name)
+        est = linear_value(coef, const, W, exact_coef=(lambda name=name: linear_objective_exact(X, name)[0]))
+        fs[name] = Estimate(est.value, est.error + ex.SAFETY * 16 * ex.UNIT * float((coef_mag * np.abs(W)).sum()), est.magnitude,
+                            (lambda est=est, name=name: sum((a * Fraction(w) for a, w in zip(linear_objective_exact(X, name)[0], W.tolist())), Fraction(0)) + linear_objective_exact(X, name)[1]))
+    shortfalls = [combine([(-cheb["scale"][k], fs[k])], cheb["scale"][k] * cheb["reference"][k]) for k in cheb["reference"]]
+    worst = max(shortfalls, key=lambda e: e.value)
+    aug = combine([(cheb["rho"] * cheb["scale"][k], fs[k]) for k in cheb["reference"]])
+    value = -worst.value + aug.value
+    error = max(s.error for s in shortfalls) + aug.error + ex.SAFETY * ex.UNIT * (abs(worst.value) + abs(aug.value)) * 4
+
+    def exact():
+        # The shortfall constants s_k z_k are products of doubles: exact in Fractions.
+        worst_x = max(Fraction(cheb["scale"][k]) * (Fraction(cheb["reference"][k]) - fs[k].exact()) for k in cheb["reference"])
+        aug_x = sum((Fraction(cheb["rho"]) * Fraction(cheb["scale"][k]) * fs[k].exact() for k in cheb["reference"]), Fraction(0))
+        return -worst_x + aug_x
+
+    return Estimate(value, error, abs(worst.magnitude) + aug.magnitude, exact)
+
+
+def describe(spec: Spec) -> str:
+    """What a scalarised certificate proves, in words: the objective, its weights, limits and order."""
+    if spec.chebyshev is not None:
+        cheb = spec.chebyshev
+        ref = ", ".join(f"{k} {cheb['reference'][k]:.6g}" for k in cheb["reference"])
+        scl = ", ".join(f"{k} {cheb['scale'][k]:.6g}" for k in cheb["reference"])
+        what = f"augmented Chebyshev: min max_k s_k (z_k − f_k) − ρ Σ s_k f_k with reference z = ({ref}), scales s = ({scl}), ρ = {cheb['rho']:g}"
+    else:
+        terms = [f"{w:.6g}·{k}" for k, w in spec.weights.items() if w]
+        if spec.kappa > 0:
+            terms.append(f"{spec.kappa:.6g}·log F2²")
+        what = f"{spec.method}: max {' + '.join(terms) or '0'} (F1, T as they are, F3 as −F3)"
+    limits = [f"{k} >= {v:.10g}" if k != "F3" else f"F3 <= {-v:.10g}" for k, v in spec.constraints]
+    if spec.floor is not None:
+        limits.append(f"F2 >= {spec.floor:.10g}")
+    return what + (f" subject to {', '.join(limits)}" if limits else "")
+
+
+def check_solve_output(document: dict, cert: dict) -> None:
+    """A solve's output (SPEC §6) around a verified certificate: its top-level allocation, values, bound
+    and gap must be exactly the certificate's, or the output is refused (``output_mismatch``)."""
+    for key in ("allocation", "values", "bound", "gap"):
+        if key in document and document[key] != cert[key]:
+            fail("output_mismatch", f"the output's top-level {key!r} differs from its certificate's: only the certificate's is proven")
+    missing = [key for key in ("allocation", "values") if key not in document]
+    if missing:
+        fail("output_mismatch", f"the output holds a certificate but no top-level {', '.join(missing)}")
