@@ -43,6 +43,13 @@ def add_parsers(sub) -> None:
     serve.add_argument("--port", type=int, default=8081, help="port (default 8081)")
     serve.set_defaults(run=cmd_witness_serve)
 
+    submit = commands.add_parser("submit", help="the node's side: have witnesses cosign the head's checkpoint; prints the cosigned checkpoint")
+    submit.add_argument("witnesses", nargs="+", metavar="URL", help="each witness's submission prefix, e.g. http://w1.example:8081")
+    submit.add_argument("--db", help="ledger URL (default $COOPCHAIN_DB, else sqlite:///coopchain.db)")
+    submit.add_argument("--node-key", required=True, help="the node's key file: signs the checkpoint")
+    submit.add_argument("--output", help="write the cosigned checkpoint here instead of standard output")
+    submit.set_defaults(run=cmd_witness_submit)
+
     show = commands.add_parser("checkpoint", help="print the last checkpoint this witness cosigned for an origin")
     show.add_argument("origin")
     show.add_argument("--store", required=True, help=store_help)
@@ -164,3 +171,53 @@ def cmd_witness_serve(args) -> int:
     print(f"witness {args.store}: http://{args.host}:{args.port}/add-checkpoint", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
+
+
+def _post(url: str):
+    """submit(body) -> (status, body) for one witness, over HTTP (standard library)."""
+    import urllib.error
+    import urllib.request
+
+    def submit(body: bytes) -> tuple[int, bytes]:
+        request = urllib.request.Request(url.rstrip("/") + "/add-checkpoint", data=body, method="POST", headers={"Content-Type": "text/plain"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, answer.read(64 * 1024)
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(64 * 1024)
+
+    return submit
+
+
+def cmd_witness_submit(args) -> int:
+    """Sign the head's checkpoint, ask each witness (retrying once from the size a 409 names), print it cosigned."""
+    import urllib.error
+
+    from coopchain.app.ledger_commands import _key, _ledger
+    from coopchain.chain.checkpoint import add_signatures, sign_ledger_checkpoint
+    from coopchain.chain.errors import ChainError
+    from coopchain.chain.witness import WitnessAnswer, request_cosignature
+
+    ledger = _ledger(args.db)
+    refused = []
+    try:
+        note = cosigned = sign_ledger_checkpoint(ledger, _key(args.node_key))
+        for url in args.witnesses:
+            try:
+                cosigned = add_signatures(cosigned, request_cosignature(ledger.history(), note, _post(url)))
+            except (WitnessAnswer, urllib.error.URLError, OSError, ChainError) as e:
+                refused.append(f"{url}: {getattr(e, 'reason', None) or e}")
+    except ChainError as e:
+        raise CommandError(str(e)) from e
+    finally:
+        ledger.close()
+    for line in refused:
+        print(f"not cosigned by {line}", file=sys.stderr)
+    if args.output:
+        try:
+            Path(args.output).write_bytes(cosigned)
+        except OSError as e:
+            raise CommandError(f"--output {args.output}: cannot write it ({e.strerror})") from e
+    else:
+        sys.stdout.write(cosigned.decode())
+    return EXIT_INVALID if refused else EXIT_OK

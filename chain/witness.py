@@ -386,3 +386,39 @@ class Witness:
 def origin_hash(origin: str) -> str:
     """The path segment of tlog-witness's monitoring URL: SHA-256 of the origin, lower-case hex."""
     return hashlib.sha256(origin.encode()).hexdigest()
+
+
+# --- the node's side: asking a witness ----------------------------------------------------------
+
+
+class WitnessAnswer(ChainError):
+    """A witness refused the node's checkpoint; `status` is its HTTP status, the message its body."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status} {REASONS.get(status, '')}: {message}".replace("  ", " "))
+        self.status = status
+
+
+def request_cosignature(history: merkle.NodeSource, checkpoint: bytes, submit: Callable[[bytes], tuple[int, bytes]], old: int = 0) -> bytes:
+    """Ask one witness to cosign `checkpoint` (of the tree `history`), from the size `old` it is believed
+    to hold; after a 409 ask once more from the size it answered.  Returns its signature lines.
+
+    `submit(body) -> (status, answer body)` carries the request (over HTTP in app/).
+    """
+    size = parse_checkpoint_text(parse_note(checkpoint).text).size
+    for attempt in range(2):
+        if not 0 <= old <= size:
+            raise WitnessAnswer(409, f"the witness holds size {old}, beyond this checkpoint's {size}: it has seen a longer (or another) ledger")
+        proof = history.consistency_proof(old, size) if old else []
+        status, answer = submit(add_checkpoint_request(old, proof, checkpoint))
+        if status == 200:
+            parse_note(b"x\n\n" + answer)  # signature lines, or MalformedNote
+            return answer
+        if status == 409 and attempt == 0:
+            text = answer.decode("ascii", errors="replace")
+            if not text.endswith("\n") or not text[:-1].isdigit() or len(text) > 21:
+                raise WitnessAnswer(409, f"the answer is not a size: {text[:40]!r}")
+            old = int(text[:-1])
+            continue
+        raise WitnessAnswer(status, answer.decode("utf-8", errors="replace")[:500])
+    raise AssertionError("unreachable")

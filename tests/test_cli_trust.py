@@ -1,15 +1,25 @@
 """The trust commands end to end: chain checkpoint, witness new|follow|add-checkpoint|checkpoint,
 chain bundle --checkpoint, verify --policy; refusals are messages with their status, never tracebacks."""
 
+import contextlib
+import hashlib
 import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from coopchain.app.cli import main
 from coopchain.chain.block import block_hash
+from coopchain.chain.checkpoint import Checkpoint, ledger_origin, node_note_key, sign_checkpoint, sign_ledger_checkpoint, verify_checkpoint
 from coopchain.chain.keys import PrivateKey
 from coopchain.chain.ledger import Ledger
 from coopchain.chain.transaction import sign_transaction, transaction_hash
+from coopchain.chain.witness import Witness, WitnessStore, add_checkpoint_request
 
 CHAIN = "cli-trust"
 
@@ -95,56 +105,88 @@ def test_a_witness_refusal_names_its_status(chain, capsys):
     assert code == 2 and "not the witness's key" in err
 
 
-def test_the_witness_serves_the_protocol_over_http(chain):
-    """`coopchain witness serve` on loopback: 200 with the cosignature, 409 with text/x.tlog.size and the
-    size, 404 as problem+json, and the monitoring GET of the last cosigned checkpoint."""
-    import hashlib
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-
-    from coopchain.chain.checkpoint import ledger_origin, node_note_key, sign_ledger_checkpoint, verify_checkpoint
-    from coopchain.chain.witness import WitnessStore, add_checkpoint_request
-
-    folder, url, _, _ = chain
-    wkey = PrivateKey.generate("ed25519")
-    wkey.save(folder / "w.key")
-    store = WitnessStore.create(folder / "w.db", "w.example/http", wkey.public_key)
-    node = PrivateKey.load(folder / "node.key")
-    ledger = Ledger.open(url, node)
-    store.follow(ledger_origin(ledger), node_note_key(ledger))
-    identity = store.identity()
-    store.close()
+@contextlib.contextmanager
+def serving(store: Path, key: Path):
+    """`coopchain witness serve` in a subprocess on a free loopback port; yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "coopchain.app.cli", "witness", "serve", "--store", str(folder / "w.db"),
-                             "--key", str(folder / "w.key"), "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "coopchain.app.cli", "witness", "serve", "--store", str(store), "--key", str(key), "--port", str(port)],
+                            stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
+        for _ in range(400):
             try:
                 httpx.get(f"{base}/docs", timeout=1)
                 break
             except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read()
                 time.sleep(0.05)
-        note = sign_ledger_checkpoint(ledger, node)
-        ok = httpx.post(f"{base}/add-checkpoint", content=add_checkpoint_request(0, [], note), timeout=30)
-        assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/plain")
-        verify_checkpoint(note + ok.content, node_note_key(ledger), [identity])
-        again = httpx.post(f"{base}/add-checkpoint", content=add_checkpoint_request(0, [], note), timeout=30)
-        assert (again.status_code, again.headers["content-type"], again.text) == (409, "text/x.tlog.size", "4\n")
-        junk = httpx.post(f"{base}/add-checkpoint", content=b"old 0\n\nnot a note", timeout=30)
-        assert junk.status_code == 400 and junk.headers["content-type"] == "application/problem+json" and junk.json()["status"] == 400
-        origin = ledger_origin(ledger)
-        served = httpx.get(f"{base}/{hashlib.sha256(origin.encode()).hexdigest()}/checkpoint", timeout=30)
-        assert served.status_code == 200 and served.content == note + ok.content
-        missing = httpx.get(f"{base}/{hashlib.sha256(b'other').hexdigest()}/checkpoint", timeout=30)
-        assert missing.status_code == 404 and missing.json()["title"] == "Not Found"
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def http_witness(folder: Path, name: str, ledger) -> tuple[Path, Path, object]:
+    key = PrivateKey.generate("ed25519")
+    key.save(folder / f"{name}.key")
+    store = WitnessStore.create(folder / f"{name}.db", f"w.example/{name}", key.public_key)
+    store.follow(ledger_origin(ledger), node_note_key(ledger))
+    identity = store.identity()
+    store.close()
+    return folder / f"{name}.db", folder / f"{name}.key", identity
+
+
+def test_the_witness_serves_the_protocol_over_http(chain):
+    """`coopchain witness serve` on loopback: 200 with the cosignature, 409 with text/x.tlog.size and the
+    size, 400 as problem+json, and the monitoring GET of the last cosigned checkpoint."""
+    folder, url, _, _ = chain
+    node = PrivateKey.load(folder / "node.key")
+    ledger = Ledger.open(url, node)
+    store, key, identity = http_witness(folder, "http", ledger)
+    try:
+        with serving(store, key) as base:
+            note = sign_ledger_checkpoint(ledger, node)
+            ok = httpx.post(f"{base}/add-checkpoint", content=add_checkpoint_request(0, [], note), timeout=30)
+            assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/plain")
+            verify_checkpoint(note + ok.content, node_note_key(ledger), [identity])
+            again = httpx.post(f"{base}/add-checkpoint", content=add_checkpoint_request(0, [], note), timeout=30)
+            assert (again.status_code, again.headers["content-type"], again.text) == (409, "text/x.tlog.size", "4\n")
+            junk = httpx.post(f"{base}/add-checkpoint", content=b"old 0\n\nnot a note", timeout=30)
+            assert junk.status_code == 400 and junk.headers["content-type"] == "application/problem+json" and junk.json()["status"] == 400
+            origin = ledger_origin(ledger)
+            served = httpx.get(f"{base}/{hashlib.sha256(origin.encode()).hexdigest()}/checkpoint", timeout=30)
+            assert served.status_code == 200 and served.content == note + ok.content
+            missing = httpx.get(f"{base}/{hashlib.sha256(b'other').hexdigest()}/checkpoint", timeout=30)
+            assert missing.status_code == 404 and missing.json()["title"] == "Not Found"
+    finally:
+        ledger.close()
+
+
+def test_the_node_collects_cosignatures_over_http(chain, capsys):
+    """`coopchain witness submit`: witness a already holds size 2 (the node starts from 0, gets 409 with
+    2 and resubmits from there), b holds nothing; a third URL does not answer and is reported."""
+    folder, url, txs, _ = chain
+    node = PrivateKey.load(folder / "node.key")
+    ledger = Ledger.open(url, node)
+    a_store, a_key, a_id = http_witness(folder, "a", ledger)
+    b_store, b_key, b_id = http_witness(folder, "b", ledger)
+    early = WitnessStore.open(a_store)
+    Witness(early, PrivateKey.load(a_key)).add_checkpoint(add_checkpoint_request(0, [], sign_checkpoint(
+        Checkpoint(ledger_origin(ledger), 2, ledger.history().root_at(2)), node)))
+    early.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens once closed
+    try:
+        with serving(a_store, a_key) as a, serving(b_store, b_key) as b:
+            code, out, err = run(capsys, "witness", "submit", a, b, dead, "--db", url, "--node-key", str(folder / "node.key"))
+        assert code == 3 and f"not cosigned by {dead}" in err
+        verified = verify_checkpoint(out.encode(), node_note_key(ledger), [a_id, b_id])
+        assert [c.key for c in verified.cosignatures] == [a_id, b_id] and verified.checkpoint.size == 4
+        held = WitnessStore.open(a_store)
+        assert held.latest(ledger_origin(ledger)).size == 4
+        held.close()
+    finally:
         ledger.close()

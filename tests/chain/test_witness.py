@@ -459,3 +459,50 @@ def test_store_files_are_made_once_and_opened_only_if_they_are_stores(tmp_path):
     with pytest.raises(StorageError, match="no such file"):
         WitnessStore.open(tmp_path / "absent.db")
     assert merkle.empty_root() == EMPTY_ROOT
+
+
+# --- the node's side ------------------------------------------------------------------------
+
+
+def through(w: Witness):
+    """submit(body) -> (status, body) straight into a witness, as its HTTP service answers."""
+    from coopchain.chain.witness import WitnessRefusal
+
+    def submit(body):
+        try:
+            return 200, w.add_checkpoint(body)
+        except Conflict as e:
+            return 409, e.body()
+        except WitnessRefusal as e:
+            return e.status, str(e).encode()
+
+    return submit
+
+
+def test_the_node_resubmits_once_from_the_size_a_409_names(witness, node):
+    from coopchain.chain.witness import request_cosignature
+
+    witness.add_checkpoint(node.request(0))
+    node.grow(2)
+    lines = request_cosignature(node.ledger.history(), node.checkpoint(), through(witness), old=0)
+    verify_checkpoint(add_signatures(node.checkpoint(), lines), node_note_key(node.ledger), [witness.identity])
+    assert held(witness, node) == 6
+
+
+def test_a_witness_ahead_of_the_node_is_reported(tmp_path, witness, node):
+    from coopchain.chain.witness import WitnessAnswer, request_cosignature
+
+    behind = node.copy(tmp_path / "behind.db")
+    node.grow(2)
+    witness.add_checkpoint(node.request(0))  # holds 6
+    with pytest.raises(WitnessAnswer, match="beyond this checkpoint's 4"):
+        request_cosignature(behind.ledger.history(), behind.checkpoint(), through(witness))
+    behind.ledger.close()
+
+
+@pytest.mark.parametrize("answer", [(409, b"four\n"), (409, b"4"), (500, b"oops"), (200, b"not a signature line\n")])
+def test_a_witness_answer_that_is_not_the_protocol_is_refused(node, answer):
+    from coopchain.chain.witness import WitnessAnswer, request_cosignature
+
+    with pytest.raises((WitnessAnswer, MalformedNote)):
+        request_cosignature(node.ledger.history(), node.checkpoint(), lambda body: answer)
