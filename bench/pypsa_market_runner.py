@@ -32,7 +32,8 @@ def build(doc: dict) -> tuple[pypsa.Network, dict]:
     T, dt = doc["periods"], doc["period_minutes"] / 60.0
     n = pypsa.Network()
     n.set_snapshots(pd.RangeIndex(T, name="snapshot"))
-    n.snapshot_weightings.loc[:, :] = dt
+    n.snapshot_weightings = n.snapshot_weightings.astype(float)
+    n.snapshot_weightings.loc[:, :] = dt  # hours per snapshot: objective, stores and generators
     n.add("Bus", "village")
     initial = {}
 

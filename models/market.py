@@ -136,7 +136,7 @@ class Consumer:
 class Storage:
     """A battery: energy capacity, charge and discharge power and efficiency, standing loss, initial state.
 
-    ``standing_loss`` is the fraction of the stored energy lost per period.  The day
+    ``standing_loss`` is the fraction of the stored energy lost per period (at most 1/2).  The day
     must end with at least the initial state of charge.
     """
 
@@ -153,9 +153,14 @@ class Storage:
 Participant = Renewable | Thermal | Consumer | Storage
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Market:
-    """One market day: T periods of ``period_minutes``, the price floor, the participants in document order."""
+    """One market day: T periods of ``period_minutes``, the price floor, the participants in document order.
+
+    Compared and hashed by identity (``eq=False``): the LP and the hash are cached per
+    market object, and hashing a whole day's tuples on every look-up would cost more
+    than it saves.  Two markets are the same offers when their ``market_hash`` is.
+    """
 
     id: str
     periods: int
@@ -198,12 +203,60 @@ def _optional(raw, field: str, **limits) -> float | None:
     return None if raw is None else _number(raw, field, **limits)
 
 
+def _all_valid(values: list, low: float | None = None, high: float | None = None, low_open=False, high_open=False) -> bool:
+    """Whether every value passes _number with these limits: the fast path (numpy) for long series.
+
+    When it says no, the caller checks one by one, which names the first bad value.
+    """
+    if not all(type(v) is float or type(v) is int for v in values):  # bool is neither
+        return False
+    try:
+        a = np.array(values, dtype=float)
+    except OverflowError:
+        return False
+    mag = np.abs(a)
+    ok = np.isfinite(a).all() and (mag <= MAX_MAGNITUDE).all() and ((a == 0) | (mag >= MIN_MAGNITUDE)).all()
+    if ok and low is not None:
+        ok = bool((a > low).all() if low_open else (a >= low).all())
+    if ok and high is not None:
+        ok = bool((a < high).all() if high_open else (a <= high).all())
+    return bool(ok)
+
+
 def _series(raw, field: str, periods: int, **limits) -> tuple[float, ...]:
     if not isinstance(raw, list):
         raise MarketDataError(field, f"must be a list of {periods} numbers, one per period")
     if len(raw) != periods:
         raise MarketDataError(field, f"must have one number per period: {periods}, not {len(raw)}")
+    if _all_valid(raw, **limits):
+        return tuple(float(v) for v in raw)
     return tuple(_number(v, f"{field}[{t}]", **limits) for t, v in enumerate(raw))
+
+
+_BLOCK_KEYS = {"price", "quantity"}
+
+
+def _bids(bids, field: str, T: int) -> tuple[tuple[BidBlock, ...], ...]:
+    if not isinstance(bids, list) or len(bids) != T:
+        raise MarketDataError(field, f"must be a list of {T} lists of bid blocks, one per period")
+    well_formed = all(isinstance(blocks, list) and len(blocks) <= MAX_BLOCKS and all(
+        type(b) is dict and b.keys() == _BLOCK_KEYS for b in blocks) for blocks in bids)
+    if well_formed:
+        prices = [b["price"] for blocks in bids for b in blocks]
+        quantities = [b["quantity"] for blocks in bids for b in blocks]
+        if _all_valid(prices) and _all_valid(quantities, low=0.0):
+            return tuple(tuple(BidBlock(float(b["price"]), float(b["quantity"])) for b in blocks) for blocks in bids)
+    periods = []  # one by one: the first bad block or number, by name
+    for t, blocks in enumerate(bids):
+        if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
+            raise MarketDataError(f"{field}[{t}]", f"must be a list of at most {MAX_BLOCKS} bid blocks")
+        parsed = []
+        for b, block in enumerate(blocks):
+            where = f"{field}[{t}][{b}]"
+            _keys(block, where, _BLOCK_KEYS)
+            parsed.append(BidBlock(_number(block["price"], f"{where}.price"), _number(block["quantity"], f"{where}.quantity", low=0.0)))
+        periods.append(tuple(parsed))
+    return tuple(periods)
 
 
 def _keys(obj, field: str, required: set, optional: set = frozenset()) -> None:
@@ -281,21 +334,8 @@ def _participant(p: dict, field: str, T: int) -> Participant:
         label = p.get("kind", "consumer")
         if not isinstance(label, str) or len(label) > 100:
             raise MarketDataError(f"{field}.kind", "must be a string of at most 100 characters")
-        bids = p["bids"]
-        if not isinstance(bids, list) or len(bids) != T:
-            raise MarketDataError(f"{field}.bids", f"must be a list of {T} lists of bid blocks, one per period")
-        periods = []
-        for t, blocks in enumerate(bids):
-            if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
-                raise MarketDataError(f"{field}.bids[{t}]", f"must be a list of at most {MAX_BLOCKS} bid blocks")
-            parsed = []
-            for b, block in enumerate(blocks):
-                where = f"{field}.bids[{t}][{b}]"
-                _keys(block, where, {"price", "quantity"})
-                parsed.append(BidBlock(_number(block["price"], f"{where}.price"), _number(block["quantity"], f"{where}.quantity", low=0.0)))
-            periods.append(tuple(parsed))
         return Consumer(
-            p["id"], label, tuple(periods),
+            p["id"], label, _bids(p["bids"], f"{field}.bids", T),
             _series(p["inflexible_load"], f"{field}.inflexible_load", T, low=0.0),
             _number(p["value_of_lost_load"], f"{field}.value_of_lost_load", low=0.0),
         )
@@ -309,7 +349,8 @@ def _participant(p: dict, field: str, T: int) -> Participant:
             _number(p["discharge_power"], f"{field}.discharge_power", low=0.0),
             _number(p["charge_efficiency"], f"{field}.charge_efficiency", low=0.0, high=1.0, low_open=True),
             _number(p["discharge_efficiency"], f"{field}.discharge_efficiency", low=0.0, high=1.0, low_open=True),
-            _number(p["standing_loss"], f"{field}.standing_loss", low=0.0, high=1.0, high_open=True),
+            # At most half the charge lost per period: keeps keep·initial_soc within the exact checks' 2^-96 grid.
+            _number(p["standing_loss"], f"{field}.standing_loss", low=0.0, high=0.5),
             _number(p["initial_soc"], f"{field}.initial_soc", low=0.0, high=capacity),
         )
         if unit.charge_efficiency * unit.discharge_efficiency == 1.0:
@@ -441,9 +482,12 @@ def market_lp(market: Market) -> MarketLP:
     supply = np.zeros(T)  # the most energy that could be supplied in each period, the spill's bound
     periods = np.arange(T)
 
+    columns = [0]  # how many columns so far
+
     def add(cost, lo, hi, owner, role, bal, period):
         k = len(period)
-        start = sum(len(x) for x in cols["cost"])
+        start = columns[0]
+        columns[0] += k
         cols["cost"].append(np.broadcast_to(np.asarray(cost, float), (k,)))
         cols["lo"].append(np.broadcast_to(np.asarray(lo, float), (k,)))
         cols["hi"].append(np.broadcast_to(np.asarray(hi, float), (k,)))
@@ -457,14 +501,17 @@ def market_lp(market: Market) -> MarketLP:
             av.append(np.full(k, float(bal)))
         return np.arange(start, start + k)
 
-    def add_row(name, lo, hi, idx, vals):
+    def add_rows(new_names, lo, hi, terms):
+        """Rows lo ≤ Σ coef·x[idx] ≤ hi, one per name; ``terms``: (row offsets, column indices, coefficient) triples."""
         r = len(rows_lo)
-        rows_lo.append(lo)
-        rows_hi.append(hi)
-        names.append(name)
-        ar.append(np.full(len(idx), r))
-        ac.append(np.asarray(idx))
-        av.append(np.asarray(vals, float))
+        k = len(new_names)
+        rows_lo.extend(np.broadcast_to(np.asarray(lo, float), (k,)).tolist())
+        rows_hi.extend(np.broadcast_to(np.asarray(hi, float), (k,)).tolist())
+        names.extend(new_names)
+        for offsets, idx, coef in terms:
+            ar.append(r + np.asarray(offsets))
+            ac.append(np.asarray(idx))
+            av.append(np.full(len(idx), float(coef)))
 
     for i, p in enumerate(market.participants):
         if isinstance(p, Renewable):
@@ -477,11 +524,11 @@ def market_lp(market: Market) -> MarketLP:
             lo[0], hi[0] = first_period_window(p, dt)
             q = add(-p.marginal_cost, lo, hi, i, GENERATION, -1, periods)
             supply += hi
-            if p.ramp_up is not None or p.ramp_down is not None:
+            if (p.ramp_up is not None or p.ramp_down is not None) and T > 1:
                 up = math.inf if p.ramp_up is None else dt * p.ramp_up
                 down = -math.inf if p.ramp_down is None else -dt * p.ramp_down
-                for t in range(1, T):
-                    add_row(f"ramp[{p.id},{t}]", down, up, [q[t], q[t - 1]], [1.0, -1.0])
+                k = np.arange(T - 1)  # row k: q[k+1] − q[k]
+                add_rows([f"ramp[{p.id},{t}]" for t in range(1, T)], down, up, [(k, q[1:], 1.0), (k, q[:-1], -1.0)])
         elif isinstance(p, Consumer):
             bp = [t for t in range(T) for _ in p.bids[t]]
             if bp:
@@ -498,13 +545,11 @@ def market_lp(market: Market) -> MarketLP:
             soc_lo[-1] = p.initial_soc  # the day ends with at least the initial state of charge
             e = add(0.0, soc_lo, soc_hi, i, SOC, 0, periods)
             supply += dt * p.discharge_power
-            for t in range(T):
-                rhs = keep * p.initial_soc if t == 0 else 0.0
-                idx, vals = [e[t], c[t], d[t]], [1.0, -eta_c, inv_eta_d]
-                if t > 0:
-                    idx.append(e[t - 1])
-                    vals.append(-keep)
-                add_row(f"soc[{p.id},{t}]", rhs, rhs, idx, vals)
+            rhs = np.zeros(T)
+            rhs[0] = keep * p.initial_soc  # e_{−1} is the initial state of charge, a number: moved right
+            k = np.arange(T)
+            add_rows([f"soc[{p.id},{t}]" for t in range(T)], rhs, rhs,
+                     [(k, e, 1.0), (k, c, -eta_c), (k, d, inv_eta_d), (k[1:], e[:-1], -keep)])
     add(market.price_floor, 0.0, supply, -1, SPILL, 1, periods)
 
     def cat(key, dtype=float):

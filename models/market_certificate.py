@@ -272,7 +272,10 @@ def verify_clearing(market: Market, clearing: dict) -> VerifiedClearing:
     y_low = _claimed(clearing["dual_low"], m, "dual_low")
     y_high = _claimed(clearing["dual_high"], m, "dual_high")
     held = _held(market, clearing["held"])
-    ex = exact_lp(lp)
+    try:
+        ex = exact_lp(lp)
+    except ValueError as e:  # unreachable for a validated market; refused rather than a traceback all the same
+        raise MarketCertificateError("number", f"the market's LP has a number the exact checks cannot hold: {e}") from e
     upper = ex.col_upper.copy()
     index = {p.id: i for i, p in enumerate(market.participants)}
     role_of = {"charge": CHARGE, "discharge": DISCHARGE}

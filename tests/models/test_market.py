@@ -230,7 +230,7 @@ def _with(path, value):
     (("participants", 2, "bids", 0, 0, "quantity"), 1e300, "$.participants[2].bids[0][0].quantity"),
     (("participants", 4, "initial_soc"), 5, "$.participants[4].initial_soc"),
     (("participants", 4, "charge_efficiency"), 0, "$.participants[4].charge_efficiency"),
-    (("participants", 4, "standing_loss"), 1, "$.participants[4].standing_loss"),
+    (("participants", 4, "standing_loss"), 0.75, "$.participants[4].standing_loss"),
     (("participants", 4, "colour"), "red", "$.participants[4].colour"),
     (("participants", 3, "id"), "pv", "$.participants[3].id"),
     (("participants", 0, "type"), "nuclear", "$.participants[0].type"),
@@ -263,3 +263,14 @@ def test_too_many_bid_blocks_are_refused():
     with pytest.raises(MarketDataError) as e:
         parse_market(_with(("participants", 2, "bids", 0), blocks))
     assert e.value.field == "$.participants[2].bids[0]"
+
+
+def test_a_day_that_cannot_clear_says_so():
+    # A battery that loses 1% an hour must end the day at its initial 10 kWh, and nothing can recharge it.
+    doc = market([
+        {"id": "households", "type": "consumer", "bids": [[], []], "inflexible_load": [1, 1], "value_of_lost_load": 4},
+        battery(energy_capacity=20, initial_soc=10, standing_loss=0.01),
+    ])
+    result = clear(parse_market(doc))
+    assert not result.success
+    assert "cannot be cleared" in result.message
