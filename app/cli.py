@@ -81,27 +81,8 @@ def _pairs(text: str | None, option: str) -> dict[str, float]:
     return out
 
 
-def _scalarised(args, prepared):
-    from coopchain.models import scalarise
-
-    inst, canonical = prepared.instance, prepared.canonical
-    if args.method == "weighted":
-        return scalarise.weighted_sum(inst, canonical, _pairs(args.weights, "--weights") or None)
-    if args.method == "epsilon":
-        if args.objective is None:
-            raise CommandError("--method epsilon needs --objective (what to optimise) and --limits (the others)")
-        return scalarise.epsilon_constraint(inst, canonical, args.objective, _pairs(args.limits, "--limits"))
-    if args.method == "lexicographic":
-        order = [k.strip() for k in (args.order or "").split(",") if k.strip()]
-        if not order:
-            raise CommandError("--method lexicographic needs --order, e.g. --order F1,F3,F2")
-        return scalarise.lexicographic(inst, canonical, order)
-    return scalarise.chebyshev(inst, canonical, _pairs(args.weights, "--weights") or None, _pairs(args.reference, "--reference") or None)
-
-
 def cmd_solve(args) -> int:
-    from coopchain.models.scalarise import ScalarisationError
-    from coopchain.models.solve import prepare, solve
+    from coopchain.service.solving import SolveRequest, SolveRequestError, solve_problem
 
     if args.method is None and args.objective is None:
         raise CommandError("say what to optimise: --objective F1|F2|F3, or a --method of scalarisation")
@@ -109,12 +90,9 @@ def cmd_solve(args) -> int:
     label = args.method or (f"max {args.objective}" if args.objective != "F3" else "min F3")
     update, close = _progress_bar(label)
     try:
-        if args.method is None:
-            solution = solve(problem, args.objective, backend=args.backend, progress=update)
-        else:
-            solution = _scalarised(args, prepare(problem))
-    except ScalarisationError as e:
-        raise CommandError(str(e)) from e
+        solution = solve_problem(problem, request, progress=update)  # the service the API calls too
+    except SolveRequestError as e:
+        raise CommandError(f"--{e.field}: {e}") from e
     finally:
         close()
     out = json.dumps(solution.as_json(), indent=1 if args.pretty else None, ensure_ascii=False)
