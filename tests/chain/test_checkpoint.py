@@ -349,3 +349,46 @@ def test_ledger_checkpoint_sizes_outside_the_chain_are_refused(growing):
     for size in (0, ledger.height() + 2):
         with pytest.raises(ChainError, match="a checkpoint covers"):
             ledger_checkpoint(ledger, size)
+
+
+def _mutations(data: bytes, count: int, seed: int):
+    """Random byte flips, insertions, deletions and truncations (fixed seed: the same cases every run)."""
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(count):
+        b = bytearray(data)
+        kind = rng.randrange(4)
+        i = rng.randrange(len(b))
+        if kind == 0:
+            b[i] ^= 1 << rng.randrange(8)
+        elif kind == 1:
+            b[i:i] = bytes([rng.randrange(256)])
+        elif kind == 2:
+            del b[i]
+        else:
+            b = b[:i]
+        yield bytes(b)
+
+
+def test_mutated_cosigned_checkpoints_are_refused_with_a_typed_error(growing):
+    """Every mutation is refused as MalformedNote or NoteSignatureError, or (a change to an unknown
+    line's bytes only) still verifies with the same checkpoint; never another exception."""
+    ledger, _, notes = growing
+    from coopchain.chain.checkpoint import SIGNATURE_COSIGNATURE_V1, note_key
+
+    witness = PrivateKey.generate("ed25519")
+    wkey = note_key("w.example", witness.public_key, SIGNATURE_COSIGNATURE_V1)
+    text = parse_note(notes[-1]).text
+    data = notes[-1] + cosign(text, "w.example", witness, 1_700_000_000).line().encode()
+    honest = verify_checkpoint(data, node_note_key(ledger), [wkey]).checkpoint
+    accepted = 0
+    for bad in _mutations(data, 3000, seed=14):
+        try:
+            got = verify_checkpoint(bad, node_note_key(ledger), [wkey])
+        except (MalformedNote, NoteSignatureError):
+            continue
+        # e.g. the cosignature line cut off whole, or its key name changed (an unknown key is ignored)
+        assert got.checkpoint == honest and [c.key for c in got.cosignatures] in ([], [wkey])
+        accepted += 1
+    assert accepted < 100  # out of 3,000: almost every change is refused

@@ -506,3 +506,27 @@ def test_a_witness_answer_that_is_not_the_protocol_is_refused(node, answer):
 
     with pytest.raises((WitnessAnswer, MalformedNote)):
         request_cosignature(node.ledger.history(), node.checkpoint(), lambda body: answer)
+
+
+def test_mutated_requests_are_refused_with_a_status(witness, node):
+    """Random byte changes to a valid growth request: each is cosigned unchanged in meaning or refused
+    with a WitnessRefusal; never another exception, and the witness never goes backwards."""
+    import random
+
+    from coopchain.chain.witness import WitnessRefusal
+
+    witness.add_checkpoint(node.request(0))
+    node.grow(5)
+    good = node.request(4)
+    rng, outcomes = random.Random(14), {}
+    for _ in range(400):
+        b = bytearray(good)
+        i = rng.randrange(len(b))
+        b[i] ^= 1 << rng.randrange(8)
+        try:
+            witness.add_checkpoint(bytes(b))
+            outcomes[200] = outcomes.get(200, 0) + 1
+        except WitnessRefusal as e:
+            outcomes[e.status] = outcomes.get(e.status, 0) + 1
+        assert held(witness, node) in (4, 9)
+    assert set(outcomes) <= {200, 400, 403, 404, 409, 422} and outcomes.get(200, 0) <= 1
