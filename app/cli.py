@@ -162,30 +162,20 @@ def cmd_demo(args) -> int:
 
 
 def cmd_front(args) -> int:
-    from coopchain.models.solve import prepare
+    from coopchain.service.fronts import FrontRequest, FrontRequestError, compute_front
 
-    objectives = tuple(k.strip() for k in args.objectives.split(","))
+    request = FrontRequest(args.method, args.points, tuple(k.strip() for k in args.objectives.split(",")), args.seed)
     problem = _load(args.problem, args.header)
-    prepared = prepare(problem)
     update, close = _progress_bar(f"{args.method} front")
     try:
-        if args.method == "augmecon":
-            from coopchain.models.augmecon import augmecon
-
-            front = augmecon(prepared.instance, objectives, points=args.points, progress=update)
-        else:
-            from coopchain.models.evolutionary import evolutionary_front
-
-            front = evolutionary_front(prepared, objectives, method=args.method, points=args.points, seed=args.seed, progress=update)
-    except ValueError as e:
-        raise CommandError(str(e)) from e
+        result = compute_front(problem, request, progress=update)  # the service the API's front jobs run
+    except FrontRequestError as e:
+        raise CommandError(f"--{e.field}: {e}") from e
     finally:
         close()
+    front, picks = result.front, result.picks
     if not front.success:
         raise CommandError(f"no front: {front.message}", EXIT_INFEASIBLE)
-    from coopchain.models.picks import compromise_picks
-
-    picks = compromise_picks(front)
     document = front.as_json(picks=picks)
     out = json.dumps(document, indent=1 if args.pretty else None, ensure_ascii=False)
     if args.output:
