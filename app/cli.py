@@ -314,6 +314,8 @@ def _ledger_parsers(sub) -> None:
     checkpoint.add_argument("--node-key", help="the node's key file: signs the checkpoint")
     checkpoint.add_argument("--old", type=int, help="print a witness's add-checkpoint request from this size instead")
     checkpoint.add_argument("--vkey", action="store_true", help="print the node's checkpoint verifier key instead")
+    checkpoint.add_argument("--check", metavar="COSIGNED", help="check instead that the ledger still holds this cosigned checkpoint (not truncated, not rewritten)")
+    checkpoint.add_argument("--policy", help="with --check: verify the checkpoint under your trust policy (node key, witnesses, quorum)")
     checkpoint.add_argument("--output", help="write it here instead of standard output")
     checkpoint.set_defaults(run=lc.cmd_chain_checkpoint)
     from coopchain.app.witness_commands import add_parsers as witness_parsers

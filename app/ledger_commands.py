@@ -241,6 +241,8 @@ def cmd_chain_checkpoint(args) -> int:
     from coopchain.chain.checkpoint import node_note_key, sign_ledger_checkpoint
     from coopchain.chain.errors import ChainError
 
+    if getattr(args, "check", None):
+        return _check_checkpoint(args)
     ledger = _ledger(args.db)
     try:
         if args.vkey:
@@ -269,6 +271,49 @@ def cmd_chain_checkpoint(args) -> int:
             raise CommandError(f"--output {args.output}: cannot write it ({e.strerror})") from e
     else:
         sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _check_checkpoint(args) -> int:
+    """`coopchain chain checkpoint --check COSIGNED [--policy FILE]`: the stored ledger still holds a
+    checkpoint its node signed (and, with a policy, that its witnesses cosigned)."""
+    from coopchain.chain.block import block_hash
+    from coopchain.chain.checkpoint import CheckpointMismatch, MalformedNote, NoteSignatureError, check_ledger_holds, node_note_key, verify_checkpoint
+    from coopchain.chain.errors import ChainError
+    from coopchain.chain.policy import PolicyError, QuorumNotMet, parse_policy, verify_checkpoint_policy
+
+    note = _read_bytes(args.check, "--check")
+    policy = None
+    if args.policy:
+        try:
+            policy = parse_policy(_read_bytes(args.policy, "--policy").decode("utf-8"))
+        except (UnicodeDecodeError, PolicyError) as e:
+            raise CommandError(f"--policy {args.policy}: {e}") from e
+    ledger = _ledger(args.db)
+    try:
+        if policy is not None and block_hash(ledger.genesis) != policy.genesis:
+            print(f"invalid: this ledger's genesis {block_hash(ledger.genesis).hex()} is not the policy's {policy.genesis.hex()}: another chain")
+            return EXIT_INVALID
+        try:
+            if policy is not None:
+                report = verify_checkpoint_policy(note, policy)
+                cp, who = report.checkpoint, ", ".join(c.name for c in report.cosigners) or "no witness"
+            else:
+                verified = verify_checkpoint(note, node_note_key(ledger))
+                cp, who = verified.checkpoint, f"{len(verified.note.signatures) - 1} other signature line(s), unchecked without --policy"
+        except (MalformedNote, NoteSignatureError, QuorumNotMet) as e:
+            print(f"invalid: the checkpoint: {e}")
+            return EXIT_INVALID
+        try:
+            count = check_ledger_holds(ledger.store, cp)
+        except CheckpointMismatch as e:
+            print(f"invalid: {e} (cosigned by {who})")
+            return EXIT_INVALID
+    except ChainError as e:
+        raise CommandError(str(e)) from e
+    finally:
+        ledger.close()
+    print(f"holds: the ledger's blocks 0 .. {cp.size - 1} are the checkpoint's (cosigned by {who}); it now holds {_count(count, 'block')}")
     return EXIT_OK
 
 

@@ -495,3 +495,31 @@ def bundle_checkpoint(ledger, head_height: int, data: bytes) -> dict:
     if cp.size <= head_height:
         raise ChainError(f"the checkpoint covers blocks 0 .. {cp.size - 1}, older than the head {head_height}: cosign a newer one")
     return {"note": data.decode(), "proofs": head_proofs(ledger, head_height, cp.size)}
+
+
+class CheckpointMismatch(ChainError):
+    """A stored ledger that does not hold a checkpoint it signed: truncated below it, or rewritten."""
+
+
+def check_ledger_holds(store, cp: Checkpoint) -> int:
+    """Return the stored ledger's block count if its first `cp.size` blocks are the checkpoint's tree; else
+    CheckpointMismatch saying whether the ledger was cut short below it or its blocks differ.
+
+    Block hashes are recomputed from the stored header bytes (SHA-256, as `block_hash`) and folded
+    into a compact range, streaming: memory stays flat with the length of the chain, and the stored
+    history rows are not trusted.  `store` is a chain.store.SqlStore (its `block_rows`).
+    """
+    frontier, count = merkle.Frontier(), 0
+    for height, _, header in store.block_rows(0):
+        if height != count:
+            raise CheckpointMismatch(f"block {count} is missing from the ledger (the next stored block is {height}); "
+                                     f"the checkpoint covers blocks 0 .. {cp.size - 1}")
+        if count < cp.size:
+            frontier.append(merkle.leaf_hash(hashlib.sha256(header).digest()))
+        count += 1
+    if count < cp.size:
+        raise CheckpointMismatch(f"truncated: the ledger holds {count} blocks, 0 .. {count - 1}, below a checkpoint of {cp.size} it signed")
+    if frontier.root() != cp.root:
+        raise CheckpointMismatch(f"rewritten: the ledger's first {cp.size} blocks have root {frontier.root().hex()}, "
+                                 f"the checkpoint it signed has {cp.root.hex()}")
+    return count

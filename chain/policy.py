@@ -175,6 +175,29 @@ def satisfied(policy: Policy, cosigned: set[str]) -> bool:
 # --- checking a bundle ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CheckpointReport:
+    checkpoint: Checkpoint
+    cosigners: tuple[Cosigner, ...]
+    missing: tuple[str, ...]
+
+
+def verify_checkpoint_policy(data: bytes, policy: Policy) -> CheckpointReport:
+    """A cosigned checkpoint under the policy: signed by its log key, with the quorum's cosignatures.
+
+    Raises MalformedNote / NoteSignatureError (the note) or QuorumNotMet.
+    """
+    verified = verify_checkpoint(data, policy.log, [key for _, key in policy.witnesses])
+    names = {key: name for name, key in policy.witnesses}
+    cosigners = tuple(Cosigner(names[v.key], v.key, v.timestamp) for v in verified.cosignatures)
+    signed = {c.name for c in cosigners}
+    missing = tuple(name for name, _ in policy.witnesses if name not in signed)
+    if not satisfied(policy, signed):
+        who = ", ".join(sorted(signed)) or "no witness of the policy"
+        raise QuorumNotMet(f"checkpoint: cosigned by {who}; the policy's quorum {policy.quorum!r} is not met (missing: {', '.join(missing)})")
+    return CheckpointReport(verified.checkpoint, cosigners, missing)
+
+
 def verify_bundle_policy(doc: dict, policy: Policy) -> AuditReport:
     """Check a bundle under a policy (module docstring); InvalidBundle with the first failed check."""
     record = verify_bundle(doc, trusted_genesis=policy.genesis)
@@ -190,9 +213,8 @@ def verify_bundle_policy(doc: dict, policy: Policy) -> AuditReport:
         section = doc.get("checkpoint")
         if not isinstance(section, dict) or set(section) != {"note", "proofs"} or not isinstance(section["note"], str):
             raise InvalidBundle("the bundle carries no checkpoint ({'note': text, 'proofs': {...}}), and the policy needs one")
-        witnesses = dict(policy.witnesses)
-        verified = verify_checkpoint(section["note"].encode(), policy.log, list(witnesses.values()))
-        verify_head_in_checkpoint(block_hash(head), head.height, head.history_root, verified.checkpoint, section["proofs"])
+        report = verify_checkpoint_policy(section["note"].encode(), policy)
+        verify_head_in_checkpoint(block_hash(head), head.height, head.history_root, report.checkpoint, section["proofs"])
     except (MalformedNote, NoteSignatureError) as e:
         raise InvalidBundle(f"checkpoint: {e}") from e
     except InvalidProof as e:
@@ -201,14 +223,7 @@ def verify_bundle_policy(doc: dict, policy: Policy) -> AuditReport:
         if isinstance(e, InvalidBundle):
             raise
         raise InvalidBundle(f"checkpoint: {type(e).__name__}: {e}") from e
-    names = {key: name for name, key in policy.witnesses}
-    cosigners = tuple(Cosigner(names[v.key], v.key, v.timestamp) for v in verified.cosignatures)
-    signed = {c.name for c in cosigners}
-    missing = tuple(name for name, _ in policy.witnesses if name not in signed)
-    if not satisfied(policy, signed):
-        who = ", ".join(sorted(signed)) or "no witness of the policy"
-        raise QuorumNotMet(f"checkpoint: cosigned by {who}; the policy's quorum {policy.quorum!r} is not met (missing: {', '.join(missing)})")
-    return AuditReport(record, policy.log, verified.checkpoint, cosigners, missing, policy.quorum)
+    return AuditReport(record, policy.log, report.checkpoint, report.cosigners, report.missing, policy.quorum)
 
 
 def _vkey(text: str, kind: int, where: str) -> NoteKey:

@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -190,3 +191,37 @@ def test_the_node_collects_cosignatures_over_http(chain, capsys):
         held.close()
     finally:
         ledger.close()
+
+
+def test_check_reports_truncation_and_rewrites_below_a_cosigned_checkpoint(chain, capsys):
+    """The operator truncates the ledger below a checkpoint a witness cosigned (a copy made before the
+    last block), or rewrites its last block: `chain checkpoint --check` reports which, with the policy."""
+    folder, url, txs, genesis = chain
+    node = PrivateKey.load(folder / "node.key")
+    ledger = Ledger.open(url, node)
+    store, key, identity = http_witness(folder, "w", ledger)
+    for copy in ("early.db", "truncated.db"):  # the operator's copies at 4 blocks
+        with sqlite3.connect(folder / "ledger.db") as src, sqlite3.connect(folder / copy) as dst:
+            src.backup(dst)
+    forked = Ledger.open(f"sqlite:///{folder}/early.db", node)
+    forked.commit([sign_transaction(PrivateKey.generate("ed25519"), CHAIN, 0, "record", {"key": "x", "value": {"by": "mallory"}})])
+    forked.close()
+    user = PrivateKey.generate("ed25519")
+    ledger.commit([sign_transaction(user, CHAIN, 0, "record", {"key": "y", "value": {"by": "honest"}})])
+    w = Witness(WitnessStore.open(store), PrivateKey.load(key))
+    note = sign_ledger_checkpoint(ledger, node)
+    cosigned = note + w.add_checkpoint(add_checkpoint_request(0, [], note))  # size 5
+    w.store.close()
+    (folder / "cosigned.note").write_bytes(cosigned)
+    (folder / "policy").write_text(f"genesis {genesis}\nlog {node_note_key(ledger).vkey()}\nwitness w {identity.vkey()}\nquorum w\n")
+    ledger.commit([sign_transaction(user, CHAIN, 1, "record", {"key": "z", "value": {}})])
+    ledger.close()
+    check = ["chain", "checkpoint", "--check", str(folder / "cosigned.note"), "--policy", str(folder / "policy"), "--db"]
+    code, out, _ = run(capsys, *check, url)
+    assert code == 0 and out.startswith("holds: the ledger's blocks 0 .. 4 are the checkpoint's (cosigned by w); it now holds 6 blocks")
+    code, out, _ = run(capsys, *check, f"sqlite:///{folder}/truncated.db")  # a valid chain of 4 blocks: chain verify alone passes it
+    assert code == 3 and out.startswith("invalid: truncated: the ledger holds 4 blocks, 0 .. 3, below a checkpoint of 5")
+    code, out, _ = run(capsys, *check, f"sqlite:///{folder}/early.db")
+    assert code == 3 and out.startswith("invalid: rewritten: the ledger's first 5 blocks have root")
+    code, out, _ = run(capsys, "chain", "checkpoint", "--check", str(folder / "cosigned.note"), "--db", f"sqlite:///{folder}/early.db")
+    assert code == 3 and "rewritten" in out and "unchecked without --policy" in out
