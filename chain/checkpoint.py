@@ -463,8 +463,9 @@ def _check_name(name: object, what: str) -> None:
 
 
 def _check_text(text: str) -> None:
-    if not isinstance(text, str) or not text.endswith("\n") or "\n\n" in text or any(ch < " " and ch != "\n" for ch in text):
-        raise MalformedNote("a note text ends in a newline, has no blank line and no control characters")
+    # signed-note: the text ends in a newline and may hold empty lines (the signatures follow the last one)
+    if not isinstance(text, str) or not text.endswith("\n") or any(ch < " " and ch != "\n" for ch in text):
+        raise MalformedNote("a note text ends in a newline and holds no control characters but newlines")
 
 
 def _check_checkpoint(cp: Checkpoint) -> None:

@@ -392,3 +392,12 @@ def test_mutated_cosigned_checkpoints_are_refused_with_a_typed_error(growing):
         assert got.checkpoint == honest and [c.key for c in got.cosignatures] in ([], [wkey])
         accepted += 1
     assert accepted < 100  # out of 3,000: almost every change is refused
+
+
+def test_a_note_text_may_hold_empty_lines():
+    """signed-note's own example text has an empty line; the signatures follow the last one."""
+    text = "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned \u00e8 subito sera.\n"
+    key = PrivateKey.generate("ed25519")
+    data = note_bytes(Note(text, (sign_note(text, "quasimodo.example/salvatore", key),)))
+    note, verified = open_note(data, [node_key_of("quasimodo.example/salvatore", key)])
+    assert note.text == text and len(verified) == 1
