@@ -117,6 +117,8 @@ def cmd_witness_add_checkpoint(args) -> int:
     from coopchain.chain.keys import PrivateKey
     from coopchain.chain.witness import Witness, WitnessRefusal, parse_add_checkpoint
 
+    if args.request == "-" and sys.stdin.isatty():
+        raise CommandError("give the request as a file, or pipe it in (coopchain chain checkpoint --old N | coopchain witness add-checkpoint ...)")
     try:
         body = sys.stdin.buffer.read() if args.request == "-" else Path(args.request).read_bytes()
     except OSError as e:
