@@ -15,6 +15,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest request body; larger ones get 413")
     front_processes: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, description="processes that run front jobs, per worker")
     max_active_jobs: int = Field(8, ge=1, description="front jobs queued or running at once, over all workers; more get 429")
+    dask: str | None = Field(None, description="tcp://scheduler:8786: front jobs run on that Dask cluster instead of local processes (COOPCHAIN_DASK)")
     page_limit: int = Field(500, ge=1, le=10_000, description="the largest page a list returns")
 
     @field_validator("db")

@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.ledger = Ledger.open(settings.db)  # read-only here: no node key
         app.state.store = ApiStore(settings.db)
-        app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store)
+        app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store, settings.dask)
         try:
             yield
         finally:
