@@ -401,3 +401,24 @@ def test_a_note_text_may_hold_empty_lines():
     data = note_bytes(Note(text, (sign_note(text, "quasimodo.example/salvatore", key),)))
     note, verified = open_note(data, [node_key_of("quasimodo.example/salvatore", key)])
     assert note.text == text and len(verified) == 1
+
+
+def test_a_postgresql_ledger_has_the_same_checkpoint_tree(postgres_db):  # noqa: F811  (tests/conftest.py's fixture)
+    """The multi-worker deployment: the checkpoint and check_ledger_holds read PostgreSQL the same way."""
+    from coopchain.chain.checkpoint import CheckpointMismatch, check_ledger_holds
+
+    node, user = PrivateKey.generate("ed25519"), PrivateKey.generate("ed25519")
+    ledger = Ledger.create(postgres_db, node, "pg-checkpoint")
+    try:
+        for i in range(5):
+            ledger.commit([sign_transaction(user, "pg-checkpoint", i, "record", {"key": f"k{i}", "value": {}})])
+        cp = verify_checkpoint(sign_ledger_checkpoint(ledger, node), node_note_key(ledger)).checkpoint
+        hashes = [block_hash(ledger.header(h)) for h in range(6)]
+        assert (cp.size, cp.root) == (6, naive_mth(hashes))
+        assert check_ledger_holds(ledger.store, cp) == 6
+        with pytest.raises(CheckpointMismatch, match="truncated"):
+            check_ledger_holds(ledger.store, Checkpoint(cp.origin, 7, naive_mth(hashes + [bytes(32)])))
+        with pytest.raises(CheckpointMismatch, match="rewritten"):
+            check_ledger_holds(ledger.store, Checkpoint(cp.origin, 3, naive_mth(hashes[:2] + [bytes(32)])))
+    finally:
+        ledger.close()
