@@ -9,7 +9,7 @@ _ERROR_TEXT = {400: "a proof the log cannot give (RFC 9162 error type)", 401: "n
                429: "the front job pool is full: retry later"}
 
 
-def documented(model=None, *errors: int, status: int = 200, example=None) -> dict:
+def documented(model=None, *errors: int, status: int = 200, example=None, public: bool = False) -> dict:
     """`responses=` for a route: its success example (the model's own, unless given) and its errors as problem+json."""
     out: dict = {}
     if model is not None:
@@ -17,7 +17,7 @@ def documented(model=None, *errors: int, status: int = 200, example=None) -> dic
             example = (model.model_config.get("json_schema_extra") or {}).get("examples", [None])[0]
         if example is not None:
             out[status] = {"content": {"application/json": {"example": example}}}
-    for code in sorted({401, 403, 422, *errors}):
+    for code in sorted(({422} if public else {401, 403, 422}) | set(errors)):
         out[code] = {"model": ProblemDetails, "description": _ERROR_TEXT.get(code, "error"),
                      "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
     return out

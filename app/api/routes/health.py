@@ -12,7 +12,7 @@ from coopchain.service import ledger_reads
 router = APIRouter(prefix="/health", tags=["health"])
 
 
-@router.get("", response_model=Health, dependencies=[public()], responses=documented(Health))
+@router.get("", response_model=Health, dependencies=[public()], responses=documented(Health, public=True))
 async def health(ledger: LedgerDep) -> Health:
     """The server is up; its chain id and head."""
     head = ledger_reads.block(ledger, ledger_reads.head_height(ledger))
