@@ -29,6 +29,8 @@ from coopchain.chain.store import database_url
 ROLES = ("admin", "manager", "auditor", "participant")
 KEY_PREFIX = "cck"
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+HEARTBEAT_S = 5.0  # a running job touches its row this often
+LOST_AFTER_S = 60.0  # a running job silent this long lost its process (an API worker killed with it)
 
 _SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, secret_hash BLOB NOT NULL, role TEXT NOT NULL,
@@ -215,6 +217,7 @@ class ApiStore:
         """A queued job, or None when `limit` jobs are already queued or running (the pool is full)."""
         job_id = secrets.token_hex(12)
         now = time.time()
+        self._fail_lost_jobs()
         active = self._run("SELECT COUNT(*) FROM api_jobs WHERE state IN ('queued', 'running')", (), "one")[0]
         if int(active) >= limit:
             return None
@@ -222,7 +225,15 @@ class ApiStore:
                   "VALUES (?, ?, ?, ?, 'queued', 0, 'queued', NULL, 0, ?, ?)", (job_id, cooperative, problem, json.dumps(request), now, now))
         return self.job(job_id)
 
+    def _fail_lost_jobs(self) -> None:
+        self._run("UPDATE api_jobs SET state = 'failed', message = ?, updated = ? WHERE state = 'running' AND updated < ?",
+                  (f"lost: the process running it stopped (no heartbeat for {LOST_AFTER_S:.0f} s)", time.time(), time.time() - LOST_AFTER_S))
+
+    def job_heartbeat(self, job_id: str) -> None:
+        self._run("UPDATE api_jobs SET updated = ? WHERE id = ? AND state = 'running'", (time.time(), job_id))
+
     def job(self, job_id: str) -> Job | None:
+        self._fail_lost_jobs()
         row = self._run("SELECT id, cooperative, problem, request, state, progress, message, result, cancel, created, updated FROM api_jobs WHERE id = ?", (job_id,), "one")
         if row is None:
             return None

@@ -103,12 +103,15 @@ def run_front_job(database: str, job_id: str) -> str:
     """The task function of a front job (service.api_store's api_jobs row `job_id`): runs in a
     worker process of the API's pool, or on a Dask worker, and talks to the job only through
     the database, so any API worker can report on it.  Returns the job's final state."""
+    import threading
     import time
 
-    from coopchain.service.api_store import ApiStore
+    from coopchain.service.api_store import HEARTBEAT_S, ApiStore
     from coopchain.service.problems import problem_from_canonical
 
     store = ApiStore(database)
+    stop = threading.Event()  # ends the heartbeat
+    heartbeat = None
     try:
         job = store.job(job_id)
         if job is None or job.finished:
@@ -117,6 +120,14 @@ def run_front_job(database: str, job_id: str) -> str:
         request = FrontRequest(job.request["method"], job.request["points"], tuple(job.request["objectives"]), job.request.get("seed", 0))
         store.job_progress(job_id, "running", 0.0, "started")
         last = [0.0]
+        # A heartbeat between progress reports (one grid point can take seconds): a job whose
+        # row stops changing is reported lost (service.api_store.LOST_AFTER_S).
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_S):
+                store.job_heartbeat(job_id)
+
+        heartbeat = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+        heartbeat.start()
 
         def progress(fraction: float, message: str) -> None:
             now = time.monotonic()
@@ -138,4 +149,7 @@ def run_front_job(database: str, job_id: str) -> str:
         store.job_finish(job_id, "done", result.front.message, result.as_json())
         return "done"
     finally:
+        stop.set()
+        if heartbeat is not None:
+            heartbeat.join()  # before the store closes under it
         store.close()

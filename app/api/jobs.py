@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from coopchain.service.api_store import ApiStore
 from coopchain.service.fronts import run_front_job
@@ -48,7 +49,14 @@ class JobPool:
         if self.dask:
             future = self._client().submit(run_front_job, self.database, job_id, key=f"run_front_job-{job_id}")
         else:
-            future = self._pool().submit(run_front_job, self.database, job_id)
+            try:
+                future = self._pool().submit(run_front_job, self.database, job_id)
+            except BrokenProcessPool:
+                # A process of the pool died (killed, out of memory): its job is marked failed by
+                # the callback; this job gets a fresh pool.
+                with self._lock:
+                    self._executor = None
+                future = self._pool().submit(run_front_job, self.database, job_id)
         with self._lock:
             self._futures.add(future)
         future.add_done_callback(lambda f, job_id=job_id: self._finished(job_id, f))

@@ -108,3 +108,57 @@ def test_a_manager_solves_and_the_certificate_verifies_offline(server, tmp_path)
     path.write_text(json.dumps(body))
     run = subprocess.run([sys.executable, "-m", "coopchain.app.cli", "verify", str(path)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.startswith("valid"), run.stdout + run.stderr
+
+
+def _child_processes(pid: int) -> set[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return {int(p) for p in out}
+
+
+def test_a_killed_job_process_fails_its_job_and_the_next_job_runs(server):
+    import os
+    import signal
+    import time
+
+    with server.client("manager") as c:
+        digest = c.post("/problems", content=(SAMPLES / "green-valley.json").read_bytes()).json()["hash"]
+        before = _child_processes(server.process.pid)
+        job = c.post(f"/problems/{digest}/fronts", json={"method": "nsga2", "points": 200}).json()
+        for _ in range(300):  # until it runs
+            if c.get(job["url"]).json()["state"] == "running":
+                break
+            time.sleep(0.1)
+        # The pool's process: a child of the server that runs multiprocessing's spawn_main.
+        pool = [p for p in _child_processes(server.process.pid) if b"spawn_main" in open(f"/proc/{p}/cmdline", "rb").read()]
+        assert pool, (before, _child_processes(server.process.pid))
+        for p in pool:
+            os.kill(p, signal.SIGKILL)
+        for _ in range(300):
+            state = c.get(job["url"]).json()
+            if state["state"] != "running":
+                break
+            time.sleep(0.1)
+        assert state["state"] == "failed" and "process" in state["message"]
+        again = c.post(f"/problems/{digest}/fronts", json={"method": "augmecon", "points": 4, "objectives": ["F1", "F3"]}).json()
+        events = _events(c, again["events"])
+    assert events[-1][1]["state"] == "done"
+
+
+def test_a_running_job_without_heartbeat_is_reported_lost(server):
+    import sqlite3
+    from urllib.parse import urlparse
+
+    from coopchain.service.api_store import ApiStore
+
+    with server.client("manager") as c:
+        digest = c.post("/problems", content=(SAMPLES / "green-valley.json").read_bytes()).json()["hash"]
+    store = ApiStore(server.db)
+    job = store.create_job("green-valley", digest, {"method": "augmecon", "points": 4, "objectives": ["F1", "F3"], "seed": 0}, limit=100)
+    store.job_progress(job.id, "running", 0.5, "half way")
+    store.close()
+    # As if its API worker had been killed two minutes ago: the row stopped changing then.
+    with sqlite3.connect(urlparse(server.db).path[1:]) as db:
+        db.execute("UPDATE api_jobs SET updated = updated - 120 WHERE id = ?", (job.id,))
+    with server.client("manager") as c:
+        state = c.get(f"/fronts/{job.id}").json()
+    assert state["state"] == "failed" and state["message"].startswith("lost")
