@@ -13,8 +13,8 @@ trie nodes and history nodes it adds are each looked up).  After the head, a row
 that claims a place before genesis (a negative height or history position) is
 named at block 0.  Then each table's row count must be
 exactly what the blocks account for (for trie nodes, which blocks share, the
-distinct nodes they added, counted in a scratch SQLite database so that memory
-stays flat); rows beyond that belong to no block, and are named at the block
+distinct nodes they added, counted in temporary files so that memory stays
+flat); rows beyond that belong to no block, and are named at the block
 after the head: a removed head block leaves them behind.  A head removed with
 every row it added leaves a shorter chain that is valid in itself: `since`, a
 head the auditor saw before (chain.pinned), exposes it.
@@ -76,20 +76,40 @@ class ChainReport:
 
 class _CheckedNodes:
     """The stored trie read with every node's Keccak-256 checked against its key, and a tally
-    of the distinct nodes the blocks added (`distinct`), kept in a private temporary SQLite
-    database (an empty file name: SQLite deletes it when the connection closes)."""
+    of the distinct nodes the blocks added (`distinct`).
+
+    A node can recur (chain.trie), so the tally is a set, kept off the heap: each hash is
+    appended to one of 256 anonymous temporary files by its first byte (sequential writes,
+    about a microsecond per node), and at the end each file's hashes are counted with a set
+    of 1/256 of them.  A B-tree of seen hashes (a temporary SQLite table) cost 17 µs per node
+    at 3.5 million nodes; memory here is a 256th of the nodes at the end, a few MiB at 10^6
+    transactions.
+    """
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
-        self._seen = sqlite3.connect("")
-        self._seen.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; CREATE TABLE seen (hash BLOB PRIMARY KEY) WITHOUT ROWID;")
-        self.distinct = 0
+        self._parts: list | None = None
 
     def tally(self, added: dict[bytes, bytes]) -> None:
-        """Count the nodes of `added` that no earlier block added (a node can recur: chain.trie)."""
-        before = self._seen.total_changes
-        self._seen.executemany("INSERT OR IGNORE INTO seen VALUES (?)", ((h,) for h in added))
-        self.distinct += self._seen.total_changes - before
+        if self._parts is None:
+            self._parts = [tempfile.TemporaryFile(prefix="coopchain-verify-") for _ in range(256)]
+        parts = self._parts
+        for node_hash in added:
+            if len(node_hash) != 32:  # keys are Keccak-256 digests (chain.trie)
+                raise InvalidBlock(f"a trie node key of {len(node_hash)} bytes")
+            parts[node_hash[0]].write(node_hash)
+
+    @property
+    def distinct(self) -> int:
+        """How many distinct nodes `tally` saw (read once: it closes the files)."""
+        total = 0
+        for part in self._parts or ():
+            part.seek(0)
+            data = part.read()
+            part.close()
+            total += len({data[i:i + 32] for i in range(0, len(data), 32)})
+        self._parts = []
+        return total
 
     def get(self, node_hash: bytes) -> bytes | None:
         node = self.store.get(node_hash)
