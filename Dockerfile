@@ -12,4 +12,6 @@ RUN pip install --no-cache-dir . && rm -rf /src/coopchain
 # The main job on the embedded default, in an empty working folder: the sample
 # cooperative ships inside the package, and the ledger (SQLite) is written here.
 WORKDIR /data
+# The API: docker run -p 8000:8000 coopchain sh -c "coopchain demo && coopchain serve --host 0.0.0.0"
+EXPOSE 8000
 CMD ["coopchain", "demo"]
