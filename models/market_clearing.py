@@ -71,6 +71,11 @@ class Clearing:
         return tuple((float(min(a, b)), float(max(a, b))) for a, b in zip(v.price_low, v.price_high))
 
     @property
+    def storage_value(self) -> dict[str, tuple[float, ...]]:
+        """The marginal value of stored energy, per storage unit and period (per kWh in store at the period's end)."""
+        return {sid: tuple(float(v) for v in values) for sid, values in self.verified.storage_value.items()}
+
+    @property
     def settlement(self) -> tuple[ParticipantSettlement, ...]:
         return self.verified.settlement
 

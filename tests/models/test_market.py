@@ -68,6 +68,7 @@ def test_hand_case_welfare(hand):
 
 def test_hand_case_value_of_stored_energy(hand):
     assert hand.verified.storage_value["bat"] == (Fraction(1, 4), Fraction(1, 4))
+    assert hand.storage_value == {"bat": (0.25, 0.25)}
 
 
 def test_hand_case_trades(hand):
