@@ -77,9 +77,26 @@ def test_demo_prints_the_three_optima_side_by_side_and_commits_the_chosen_one(tm
     assert bundle.returncode == 0 and "certificate valid" in bundle.stdout
 
 
-def test_demo_writes_the_files_it_names_and_they_work(tmp_path):
-    run = coopchain("demo", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One demo in an empty folder, its keys in the default per-user folder (under XDG_DATA_HOME)."""
+    root = tmp_path_factory.mktemp("demo")
+    folder, data = root / "work", root / "data"
+    folder.mkdir()
+    run = coopchain("demo", cwd=folder, env={"XDG_DATA_HOME": str(data), "COOPCHAIN_KEYS": ""})
     assert run.returncode == 0, run.stderr
+    return folder, data, run
+
+
+@pytest.fixture
+def demo_folder(demo_run, tmp_path):
+    """A copy of the demo's folder, for a test that writes into it."""
+    shutil.copytree(demo_run[0], tmp_path / "demo")
+    return tmp_path / "demo"
+
+
+def test_demo_writes_the_files_it_names_and_they_work(demo_run, demo_folder):
+    tmp_path, run = demo_folder, demo_run[2]
     for name in DEMO_FILES:
         assert (tmp_path / name).is_file() and f"  {name} " in run.stdout, name
     # The sample as written is the one shipped, as a document and as CSV + header: the same problem.
@@ -102,11 +119,9 @@ def test_demo_writes_the_files_it_names_and_they_work(tmp_path):
     assert pinned.returncode == 0 and genesis in pinned.stdout, pinned.stdout + pinned.stderr
 
 
-def test_demo_keys_are_never_where_git_add_picks_them_up(tmp_path):
-    data, work = tmp_path / "data", tmp_path / "work"
-    work.mkdir()
-    run = coopchain("demo", cwd=work, env={"XDG_DATA_HOME": str(data), "COOPCHAIN_KEYS": ""})
-    assert run.returncode == 0, run.stderr
+def test_demo_keys_are_never_where_git_add_picks_them_up(demo_run, demo_folder):
+    _, data, run = demo_run
+    work = demo_folder
     keys = data / "coopchain" / "demo-keys"
     assert sorted(p.name for p in keys.iterdir()) == ["manager.key", "node.key"]
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in keys.iterdir()) and keys.stat().st_mode & 0o077 == 0
@@ -120,12 +135,14 @@ def test_demo_keys_are_never_where_git_add_picks_them_up(tmp_path):
 
 
 def test_demo_keys_follow_the_option_then_the_variable(tmp_path):
-    run = coopchain("demo", "--keys", tmp_path / "mine", "--db", f"sqlite:///{tmp_path}/a.db", cwd=tmp_path, env={"COOPCHAIN_KEYS": str(tmp_path / "env")})
-    assert run.returncode == 0, run.stderr
-    assert (tmp_path / "mine" / "node.key").exists() and not (tmp_path / "env").exists()
-    run = coopchain("demo", "--db", f"sqlite:///{tmp_path}/b.db", cwd=tmp_path, env={"COOPCHAIN_KEYS": str(tmp_path / "env")})
-    assert run.returncode == 0, run.stderr
-    assert (tmp_path / "env" / "node.key").stat().st_mode & 0o777 == 0o600
+    # The demo makes its keys before it opens the ledger: an unknown URL stops it right after.
+    env = {"COOPCHAIN_KEYS": str(tmp_path / "env"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    run = coopchain("demo", "--keys", tmp_path / "mine", "--db", "mysql://x", cwd=tmp_path, env=env)
+    assert run.returncode == 2 and "unknown database URL" in run.stderr
+    assert (tmp_path / "mine" / "node.key").exists() and not (tmp_path / "env").exists() and not (tmp_path / "data").exists()
+    run = coopchain("demo", "--db", "mysql://x", cwd=tmp_path, env=env)
+    assert run.returncode == 2 and (tmp_path / "env" / "node.key").stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "data").exists() and not list(tmp_path.glob("*.key"))
 
 
 @pytest.mark.parametrize("objective", ["F1", "F2", "F3"])
@@ -318,21 +335,13 @@ def pipe_closed_early(*args, cwd=ROOT) -> subprocess.CompletedProcess:
     ["front", SAMPLE, "--points", "4"], ["verify", "solution.json"], ["verify", "coopchain-bundle.json"],
     ["chain", "verify"], ["chain", "replay"], ["chain", "bundle", "TX"], ["keys", "new", "fresh.key"], ["demo", "--db", "sqlite:///other.db"],
 ], ids=lambda a: " ".join(map(str, a[:2])))
-def test_a_reader_that_leaves_the_pipe_ends_the_command_quietly(args, demo_folder, tmp_path):
-    for name in ("solution.json", "coopchain-bundle.json", "coopchain.db"):
-        shutil.copy(demo_folder / name, tmp_path / name)
+def test_a_reader_that_leaves_the_pipe_ends_the_command_quietly(args, demo_folder):
     tx = (demo_folder / "transaction-hash.txt").read_text().strip()
-    run = pipe_closed_early(*[tx if a == "TX" else a for a in args], cwd=tmp_path)
+    run = pipe_closed_early(*[tx if a == "TX" else a for a in args], cwd=demo_folder)
     assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr, run.stderr
     assert run.returncode in (0, 141), run.stderr  # 141: ended by the closed pipe, as `yes | head` is
 
 
-@pytest.fixture(scope="module")
-def demo_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
-    run = coopchain("demo", cwd=folder)
-    assert run.returncode == 0, run.stderr
-    return folder
 
 
 def test_a_document_with_several_errors_lists_them_all_at_once(tmp_path):
