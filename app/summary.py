@@ -87,15 +87,16 @@ def solution_summary(problem, solution, problem_hash: str | None) -> str:
 def front_summary(problem, front, picks, hypervolume: dict) -> str:
     """A front in words: how many points, each objective's range, the hypervolume, the picks."""
     objectives = front.objectives
-    out = [f"{problem.cooperative}, round {problem.round}: {len(front.points)} efficient allocations ({front.method}, {front.seconds:.2f} s)"]
+    kind = "efficient allocations (exact front)" if front.method == "augmecon" else "nondominated allocations (evolutionary: not proven efficient)"
+    out = [f"{problem.cooperative}, round {problem.round}: {len(front.points)} {kind}, {front.method}, {front.seconds:.2f} s"]
     if front.message:
         out.append(front.message)
     matrix = front.matrix()
     out += ["", "Range on the front:"]
-    units = {"F1": "benefit units", "F2": "D in [0, 1]", "F3": "share of caps", "T": "Σ α_j·U_j"}
+    units = {"F1": "(benefit units)", "F2": "(D, in [0, 1])", "F3": "(share of caps)", "T": "(Σ α_j·U_j)"}
     for k, name in enumerate(objectives):
         column = matrix[:, k]
-        out.append(f"  {name} {units.get(name, ''):<14} {column.min():>14,.6g} to {column.max():<14,.6g} {SENSE.get(name, '')}")
+        out.append(f"  {name} {units.get(name, ''):<16} {column.min():>14,.6g} to {column.max():<14,.6g} {SENSE.get(name, '')}")
     reference = hypervolume.get("reference")
     if reference is not None:
         out.append(f"Hypervolume {hypervolume['value']:.6g} (the volume the front dominates, up to the reference point "
