@@ -261,11 +261,11 @@ def check_feasible(inst: Instance, W: np.ndarray, E: np.ndarray | None = None, e
     j = _first_violation(inst.volume_min - W, u * np.abs(inst.volume_min - W), FEASIBILITY * (absW + inst.volume_min), 3 * u * FEASIBILITY * (absW + inst.volume_min),
                          lambda j: (Fraction(inst.volume_min[j]) - X.W[j], FEASIBILITY_F * (abs(X.W[j]) + Fraction(inst.volume_min[j]))))
     if j is not None:
-        fail("infeasible", f"{ids[j]}: W = {W[j]!r} gives below its minimum ({W[j]!r} against {inst.volume_min[j]!r})")
+        fail("infeasible", f"{ids[j]}: W = {float(W[j])!r} gives below its minimum ({float(W[j])!r} against {float(inst.volume_min[j])!r})")
     j = _first_violation(W - inst.volume_max, u * np.abs(W - inst.volume_max), FEASIBILITY * (absW + inst.volume_max), 3 * u * FEASIBILITY * (absW + inst.volume_max),
                          lambda j: (X.W[j] - Fraction(inst.volume_max[j]), FEASIBILITY_F * (abs(X.W[j]) + Fraction(inst.volume_max[j]))))
     if j is not None:
-        fail("infeasible", f"{ids[j]}: W = {W[j]!r} gives above its maximum ({W[j]!r} against {inst.volume_max[j]!r})")
+        fail("infeasible", f"{ids[j]}: W = {float(W[j])!r} gives above its maximum ({float(W[j])!r} against {float(inst.volume_max[j])!r})")
     # c_j W_j >= π_j, c_j = Σ_k a_k e_jk.
     terms = inst.benefit * inst.indicator_weight * W[:, None]
     mag = np.abs(terms).sum(axis=1)
@@ -274,7 +274,7 @@ def check_feasible(inst: Instance, W: np.ndarray, E: np.ndarray | None = None, e
     j = _first_violation(inst.reservation - got, ex.SAFETY * (K + 2) * u * mag + u * np.abs(inst.reservation - got) + ex.TINY * (mag > 0), FEASIBILITY * (mag + inst.reservation), 4 * u * FEASIBILITY * (mag + inst.reservation),
                          lambda j: (Fraction(inst.reservation[j]) - X.c[j] * X.W[j], FEASIBILITY_F * (abs(X.c[j] * X.W[j]) + Fraction(inst.reservation[j]))))
     if j is not None:
-        fail("infeasible", f"{ids[j]}: W = {W[j]!r} gives a benefit below its reservation ({got[j]!r} against {inst.reservation[j]!r})")
+        fail("infeasible", f"{ids[j]}: W = {float(W[j])!r} gives a benefit below its reservation ({float(got[j])!r} against {float(inst.reservation[j])!r})")
     # ρ_jr W_j <= R_j^r where a cap is given.
     if inst.use.shape[1]:
         capped = np.isfinite(inst.enterprise_cap)
@@ -288,7 +288,7 @@ def check_feasible(inst: Instance, W: np.ndarray, E: np.ndarray | None = None, e
                                         FEASIBILITY_F * (abs(Fraction(inst.use.flat[k]) * X.W[k // R]) + Fraction(cap.flat[k]))))
         if k is not None:
             j, r = divmod(k, R)
-            fail("infeasible", f"{ids[j]}: {inst.resources[r]} use {usage[j, r]!r} exceeds its cap {inst.enterprise_cap[j, r]!r}")
+            fail("infeasible", f"{ids[j]}: {inst.resources[r]} use {float(usage[j, r])!r} exceeds its cap {float(inst.enterprise_cap[j, r])!r}")
     # 0 < U_j <= 1 (+ DEVELOPMENT): U has no unit.
     U = inst.u0 + inst.g * W
     U_err = 2 * u * (np.abs(inst.u0) + np.abs(inst.g * W)) + ex.TINY
@@ -300,7 +300,7 @@ def check_feasible(inst: Instance, W: np.ndarray, E: np.ndarray | None = None, e
         if j is not None and X.U()[j] > 0:
             j = None
     if j is not None:
-        fail("infeasible", f"{ids[j]}: the development level U = {U[j]!r} leaves (0, 1]")
+        fail("infeasible", f"{ids[j]}: the development level U = {float(U[j])!r} leaves (0, 1]")
     # The coupling rows G W <= h, then the ε-rows.
     row_names, G, h = coupling_rows(inst)
     rows = [(row_names[i], G[i], h[i]) for i in range(len(h))]
@@ -325,7 +325,7 @@ def _check_row(X: Exact, name: str, coef: np.ndarray, limit: float, W: np.ndarra
         return a - Fraction(limit), FEASIBILITY_F * (m + abs(Fraction(limit)))
 
     if not ex.decide_le(activity - limit, err, FEASIBILITY * (mag + abs(limit)), FEASIBILITY * err, exact):
-        fail("infeasible", f"{name}: activity {abs(activity)!r} breaks its limit {abs(limit)!r}")
+        fail("infeasible", f"{name}: activity {float(abs(activity))!r} breaks its limit {float(abs(limit))!r}")
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -339,6 +339,16 @@ class Estimate:
     error: float
     magnitude: float
     exact: object  # () -> Fraction | Decimal
+
+    def __post_init__(self):
+        compute, cache = self.exact, []
+
+        def once():  # a check may ask for the exact value several times; it is computed once
+            if not cache:
+                cache.append(compute())
+            return cache[0]
+
+        object.__setattr__(self, "exact", once)
 
 
 def linear_value(coef: np.ndarray, const: float, W: np.ndarray, exact_coef=None) -> Estimate:
@@ -411,9 +421,11 @@ def agree(claimed: float, est: Estimate, tolerance_scale: float, tolerance_exact
         def run():
             x = est.exact()
             t = tolerance_exact()
-            c = Decimal(claimed) if isinstance(x, Decimal) else Fraction(claimed)
-            with ex.decimal_context():
-                return sign * (c - x), AGREEMENT_X(x) * t
+            if isinstance(x, Decimal) or isinstance(t, Decimal):
+                with ex.decimal_context():
+                    x, t = _dec_of(x), _dec_of(t)
+                    return sign * (Decimal(claimed) - x), Decimal(AGREEMENT) * t
+            return sign * (Fraction(claimed) - x), Fraction(AGREEMENT) * t
         return run
 
     for sign in (1, -1):
@@ -421,12 +433,6 @@ def agree(claimed: float, est: Estimate, tolerance_scale: float, tolerance_exact
             fail(code, f"the certificate claims {what} = {claimed!r}, but it is {est.value!r}")
 
 
-def AGREEMENT_X(x):
-    return Decimal(AGREEMENT) if isinstance(x, Decimal) else Fraction(AGREEMENT)
-
-
-def _exact_abs_scale(est: Estimate):
-    return lambda: abs(est.exact())
 
 
 # --- dual bounds ---------------------------------------------------------------------------------
