@@ -62,7 +62,7 @@ from fractions import Fraction
 import numpy as np
 
 from coopchain.models.market import (
-    BLOCK, CHARGE, DISCHARGE, MAX_MAGNITUDE, SERVED, SOC, SPILL, Market, MarketDataError, Storage, kind_of,
+    CHARGE, DISCHARGE, ROLE_NAMES, Market, MarketDataError, Storage, kind_of,
     market_hash, market_lp, may_stay_out, parse_market,
 )
 
@@ -410,13 +410,11 @@ def _settle(market: Market, lp, ex: ExactLP, x: np.ndarray, prices2: np.ndarray)
 
 
 def _column_name(market: Market, lp, j: int) -> str:
-    from coopchain.models.market import ROLE_NAMES
-
     who = market.participants[lp.owner[j]].id if lp.owner[j] >= 0 else DISPOSAL
     return f"{ROLE_NAMES[lp.role[j]]} of {who} in period {lp.period[j]}"
 
 
 __all__ = [
     "CODES", "SCALE", "SCHEMA", "MarketCertificateError", "ParticipantSettlement", "VerifiedClearing", "clearing_document",
-    "exact_ints", "verify_clearing", "verify_clearing_document", "BLOCK", "SERVED", "SOC", "SPILL", "MAX_MAGNITUDE",
+    "exact_ints", "segment_sums", "verify_clearing", "verify_clearing_document",
 ]

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import highspy
 import numpy as np
 
 from coopchain.models.formulation import new_highs
 from coopchain.models.market import (
-    BLOCK, CHARGE, DISCHARGE, GENERATION, SERVED, SOC, SPILL, Consumer, Market, Renewable, Storage, Thermal,
+    CHARGE, DISCHARGE, Consumer, Market, Renewable, Storage, Thermal,
     first_period_window, market_lp, storage_coefficients,
 )
 from coopchain.models.market_certificate import (
@@ -270,7 +269,7 @@ def _exact_quantities(lp, upper: np.ndarray, x: np.ndarray) -> list[int]:
         usable = ~(storage_side[cols] & (q[cols] == 0))
         j = cols[usable][int(np.argmax(room[usable]))]
         q[j] -= residual * int(sign[j])
-    return [int(v) for v in q]
+    return q.tolist()  # Python ints (an object array)
 
 
 # --- the formulation of record ------------------------------------------------------
@@ -376,4 +375,4 @@ def solve_pyomo(market: Market) -> RecordSolution:
     return RecordSolution(pyo.value(model.welfare), prices, values)
 
 
-__all__ = ["Clearing", "RecordSolution", "clear", "pyomo_model", "solve_pyomo", "Fraction", "BLOCK", "GENERATION", "SERVED", "SOC", "SPILL"]
+__all__ = ["Clearing", "RecordSolution", "clear", "pyomo_model", "solve_pyomo"]

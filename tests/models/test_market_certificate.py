@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from coopchain.models.market import market_lp, parse_market
+from coopchain.models.market import SOC, market_lp, parse_market
 from coopchain.models.market_certificate import (
     CODES, SCALE, MarketCertificateError, clearing_document, verify_clearing, verify_clearing_document,
 )
@@ -85,7 +85,7 @@ def test_a_quantity_beyond_its_limit_is_out_of_bounds(hand):
 def test_state_of_charge_off_its_row_is_refused(hand):
     mk, doc = hand
     lp = market_lp(mk)
-    soc = int(np.flatnonzero(lp.role == 5)[0])
+    soc = int(np.flatnonzero(lp.role == SOC)[0])
     assert refusal(mk, changed(doc, "x", soc, STEP)) == "rows"
 
 
