@@ -1,7 +1,7 @@
 """API read throughput and latency (SPEC §7: 2 workers on loopback; block, proof and receipt reads
 ≥ 1,000 req/s with p99 < 25 ms, floor 500 req/s and 50 ms; an idle worker under 300 MiB).
 
-A ledger of BLOCKS blocks (one signed record each) is served by `uvicorn --workers 2`; the load
+A ledger of BLOCKS blocks (one signed record each) is served by `coopchain serve --workers 2`; the load
 generator runs on the same 2-core machine.  It is Debian's `wrk` (C, epoll; its latency
 percentiles with --latency) when installed, else an httpx script (asyncio, one process), and
 the table names which.  Reads: a block header by height, a transaction's RFC 9162 inclusion
@@ -68,8 +68,8 @@ def rss_mib(pid: int) -> float:
 
 def worker_pids(parent: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
-    # uvicorn's supervisor forks one process per worker (a multiprocessing resource tracker may sit beside them).
-    return [int(p) for p in out if "uvicorn" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace") or "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+    # `coopchain serve` spawns one process per worker (a multiprocessing resource tracker may sit beside them).
+    return [int(p) for p in out if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
 
 
 def serve(url: str, workers: int) -> tuple[subprocess.Popen, str]:
@@ -77,8 +77,8 @@ def serve(url: str, workers: int) -> tuple[subprocess.Popen, str]:
 
     port = free_port()
     env = {**os.environ, "COOPCHAIN_DB": url}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "coopchain.app.api.main:create_app", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"], env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "coopchain.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(workers), "--db", url], env=env, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -171,7 +171,7 @@ def main() -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
-    print(f"API reads, 2 uvicorn workers on loopback, SQLite ledger of {args.blocks:,} blocks; load generator: {generator}, {args.seconds} s per read\n")
+    print(f"API reads, 2 workers (coopchain serve, uvicorn with a SO_REUSEPORT socket each) on loopback, SQLite ledger of {args.blocks:,} blocks; load generator: {generator}, {args.seconds} s per read\n")
     print(markdown_table(["read", "req/s", "÷ 1,000 target", "p99 ms", "÷ 25 ms target", "non-2xx", "verdict"], rows))
     print(f"\nidle worker RSS: {idle_start:.0f} MiB after start, {idle_after:.0f} MiB after the load (target < {RSS_LIMIT:.0f} MiB)")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 
 from coopchain.app.cli import EXIT_OK, CommandError
@@ -25,9 +26,73 @@ def cmd_serve(args) -> int:
 
     os.environ["COOPCHAIN_DB"] = url  # the workers' Settings read it
     print(f"serving {url} on http://{args.host}:{args.port} with {args.workers} worker(s); OpenAPI at /docs", file=sys.stderr)
-    uvicorn.run("coopchain.app.api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="warning", access_log=False)
+    if args.workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
+        uvicorn.run(APP, factory=True, host=args.host, port=args.port, workers=args.workers, log_level="warning", access_log=False)
+    else:
+        supervise(args.host, args.port, args.workers)
     return EXIT_OK
+
+
+APP = "coopchain.app.api.main:create_app"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket of this worker's own, bound with SO_REUSEPORT beside its siblings'."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def _worker(host: str, port: int) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(APP, factory=True, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[_listen(host, port)])
+
+
+def supervise(host: str, port: int, workers: int) -> None:
+    """Run `workers` uvicorn servers, each on its own SO_REUSEPORT socket, restarting any that dies.
+
+    Why not uvicorn's own --workers: it shares one listening socket, and the worker that
+    wakes first accepts a whole burst of connections (14 of 16 keep-alive connections went
+    to one of two workers here, which then queued while the other idled).  With a socket per
+    worker the kernel spreads connections evenly by their address hash."""
+    import multiprocessing
+    import signal
+    import time
+
+    spawn = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def stop(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    processes = []
+    for _ in range(workers):
+        process = spawn.Process(target=_worker, args=(host, port), name="coopchain-api-worker")
+        process.start()
+        processes.append(process)
+    while not stopping:
+        for i, process in enumerate(processes):
+            if not process.is_alive() and not stopping:
+                print(f"worker {process.pid} ended (exit {process.exitcode}); starting another", file=sys.stderr)
+                processes[i] = spawn.Process(target=_worker, args=(host, port), name="coopchain-api-worker")
+                processes[i].start()
+        time.sleep(0.2)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()  # uvicorn shuts down gracefully on SIGTERM
+    for process in processes:
+        process.join(30)
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def _store(db):

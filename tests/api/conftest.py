@@ -83,8 +83,7 @@ def start_server(db: str, workers: int = 1, extra_env: dict | None = None) -> tu
     port = free_port()
     env = {**os.environ, "COOPCHAIN_DB": db, "COOPCHAIN_FRONT_PROCESSES": "1", "COOPCHAIN_MAX_BODY_BYTES": str(MAX_BODY), **(extra_env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "coopchain.app.api.main:create_app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+        [sys.executable, "-m", "coopchain.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--db", db],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
