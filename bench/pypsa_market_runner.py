@@ -31,55 +31,68 @@ import pypsa
 
 
 def build(doc: dict) -> tuple[pypsa.Network, dict]:
+    """The network, every component kind added in one vectorised ``n.add`` (PyPSA's fast path)."""
     T, dt = doc["periods"], doc["period_minutes"] / 60.0
     n = pypsa.Network()
     n.set_snapshots(pd.RangeIndex(T, name="snapshot"))
     n.snapshot_weightings = n.snapshot_weightings.astype(float)
     n.snapshot_weightings.loc[:, :] = dt  # hours per snapshot: objective, stores and generators
     n.add("Bus", "village")
+    names, p_nom, p_min_pu, sign, ramp_up, ramp_down = [], [], [], [], [], []
+    p_max_pu, cost = {}, {}  # name -> series over the snapshots
+    storage = {k: [] for k in ("name", "p_nom", "p_max_pu", "p_min_pu", "max_hours", "efficiency_store", "efficiency_dispatch",
+                               "standing_loss", "state_of_charge_initial")}
     initial = {}
 
-    def series(values, scale):
-        return pd.Series(np.asarray(values, float) / scale if scale > 0 else np.zeros(T), index=n.snapshots)
+    def generator(name, top, availability, marginal, s=1, low=0.0, up=np.nan, down=np.nan):
+        top = top or 1.0
+        names.append(name)
+        p_nom.append(top)
+        p_min_pu.append(low)
+        sign.append(s)
+        ramp_up.append(up)
+        ramp_down.append(down)
+        p_max_pu[name] = np.asarray(availability, float) / top
+        cost[name] = np.broadcast_to(np.asarray(marginal, float), (T,))
 
+    supply = 0.0
     for p in doc["participants"]:
         kind, pid = p["type"], p["id"]
         if kind in ("solar", "wind"):
-            top = max(p["availability"]) or 1.0
-            n.add("Generator", pid, bus="village", p_nom=top, p_max_pu=series(p["availability"], top), marginal_cost=p.get("offer_price", 0.0))
+            generator(pid, max(p["availability"]), p["availability"], p.get("offer_price", 0.0))
+            supply += max(p["availability"])
         elif kind == "thermal":
             top = p["max_output"]
-            extra = {}
-            if p.get("ramp_up") is not None:
-                extra["ramp_limit_up"] = p["ramp_up"] / top
-            if p.get("ramp_down") is not None:
-                extra["ramp_limit_down"] = p["ramp_down"] / top
-            n.add("Generator", pid, bus="village", p_nom=top, p_min_pu=p["min_output"] / top, marginal_cost=p["marginal_cost"], **extra)
+            up = p["ramp_up"] / top if p.get("ramp_up") is not None else np.nan
+            down = p["ramp_down"] / top if p.get("ramp_down") is not None else np.nan
+            generator(pid, top, np.full(T, top), p["marginal_cost"], low=p["min_output"] / top, up=up, down=down)
+            supply += top
         elif kind == "consumer":
-            top = max(p["inflexible_load"]) or 1.0
-            n.add("Generator", f"{pid}:load", bus="village", sign=-1, p_nom=top, p_max_pu=series(p["inflexible_load"], top),
-                  marginal_cost=-p["value_of_lost_load"])
+            generator(f"{pid}:load", max(p["inflexible_load"]), p["inflexible_load"], -p["value_of_lost_load"], s=-1)
             width = max(len(blocks) for blocks in p["bids"])
             for k in range(width):
                 qty = [blocks[k]["quantity"] if k < len(blocks) else 0.0 for blocks in p["bids"]]
-                price = [blocks[k]["price"] if k < len(blocks) else 0.0 for blocks in p["bids"]]
-                top = max(qty) or 1.0
-                n.add("Generator", f"{pid}:block{k}", bus="village", sign=-1, p_nom=top, p_max_pu=series(qty, top),
-                      marginal_cost=-pd.Series(price, index=n.snapshots))
+                price = [-blocks[k]["price"] if k < len(blocks) else 0.0 for blocks in p["bids"]]
+                generator(f"{pid}:block{k}", max(qty), qty, price, s=-1)
         else:
             top = max(p["charge_power"], p["discharge_power"]) or 1.0
-            hourly_loss = 1.0 - (1.0 - p["standing_loss"]) ** (1.0 / dt)
-            n.add("StorageUnit", pid, bus="village", p_nom=top, p_max_pu=p["discharge_power"] / top, p_min_pu=-p["charge_power"] / top,
-                  max_hours=p["energy_capacity"] / top, efficiency_store=p["charge_efficiency"], efficiency_dispatch=p["discharge_efficiency"],
-                  # PyPSA applies no standing loss between state_of_charge_initial and the first
-                  # snapshot; ours loses it in the first period as in every other: start from what is
-                  # left of it after one period.
-                  standing_loss=hourly_loss, state_of_charge_initial=(1.0 - p["standing_loss"]) * p["initial_soc"], cyclic_state_of_charge=False)
+            # PyPSA applies no standing loss between state_of_charge_initial and the first
+            # snapshot; ours loses it in the first period as in every other: start from what is
+            # left of it after one period.
+            for key, value in (("name", pid), ("p_nom", top), ("p_max_pu", p["discharge_power"] / top), ("p_min_pu", -p["charge_power"] / top),
+                               ("max_hours", p["energy_capacity"] / top), ("efficiency_store", p["charge_efficiency"]),
+                               ("efficiency_dispatch", p["discharge_efficiency"]),
+                               ("standing_loss", 1.0 - (1.0 - p["standing_loss"]) ** (1.0 / dt)),
+                               ("state_of_charge_initial", (1.0 - p["standing_loss"]) * p["initial_soc"])):
+                storage[key].append(value)
             initial[pid] = p["initial_soc"]
-    supply = sum(max(p.get("availability", [0])) for p in doc["participants"] if p["type"] in ("solar", "wind"))
-    supply += sum(p["max_output"] for p in doc["participants"] if p["type"] == "thermal")
-    supply += sum(p["discharge_power"] for p in doc["participants"] if p["type"] == "storage")
-    n.add("Generator", "market:disposal", bus="village", sign=-1, p_nom=supply, marginal_cost=-doc.get("price_floor", -0.5))
+            supply += p["discharge_power"]
+    generator("market:disposal", supply, np.full(T, supply), -doc.get("price_floor", -0.5), s=-1)
+    n.add("Generator", names, bus="village", p_nom=p_nom, p_min_pu=p_min_pu, sign=sign,
+          ramp_limit_up=ramp_up, ramp_limit_down=ramp_down,
+          p_max_pu=pd.DataFrame(p_max_pu, index=n.snapshots), marginal_cost=pd.DataFrame(cost, index=n.snapshots))
+    if storage["name"]:
+        n.add("StorageUnit", storage.pop("name"), bus="village", cyclic_state_of_charge=False, **storage)
     return n, initial
 
 

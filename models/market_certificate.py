@@ -8,8 +8,8 @@ library, no solver) and checks, in exact arithmetic, in this order, each conditi
 with a stable code:
 
 ``shape``        the document is well formed (keys, lengths, types, sizes)
-``number``       every number is an integer within bounds (no NaN, inf, float, bool)
 ``offers``       the clearing names exactly the posted offers and bids (SHA-256 of the canonical market)
+``number``       every number is an integer within bounds (no NaN, inf, float, bool)
 ``restriction``  a unit held to one side of its battery only in a period whose price is ≤ 0
 ``bounds``       every quantity within its limits (tolerance FEASIBILITY)
 ``balance``      each period's balance holds *exactly*: energy in = energy out
@@ -323,7 +323,7 @@ def verify_clearing(market: Market, clearing: dict) -> VerifiedClearing:
         bound = _dual_bound(lp, ex, y, upper, name)  # 3·SCALE
         gap = bound - (welfare << SCALE)
         ensure(abs(gap) << GAP_BITS <= welfare_scale << SCALE, "gap",
-               lambda: f"the {name} end's dual bound exceeds the welfare by {float(Fraction(gap, 1 << (3 * SCALE))):.6g} (relative "
+               lambda: f"the {name} end's dual bound differs from the welfare by {float(Fraction(gap, 1 << (3 * SCALE))):.6g} (relative "
                        f"{float(Fraction(gap, welfare_scale << SCALE)):.3g}, tolerance 2^-{GAP_BITS})")
         gaps.append(Fraction(gap, 1 << (3 * SCALE)))
     ensure(int(y_low[:T].sum()) <= int(y_high[:T].sum()), "price-rule",
