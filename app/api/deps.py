@@ -1,7 +1,7 @@
 """The API's dependencies as `Annotated` aliases, so routes read as typed parameters.
 
 `SettingsDep`, `LedgerDep` (this worker's read-only Ledger), `StoreDep` (the side
-tables: keys, problems, jobs), `CallerDep` (the authenticated API key), and
+tables: keys, problems, jobs), the caller (the authenticated API key, found by the role rule), and
 `allow(*roles)`: the role rule every route declares.  The rule is a dependency
 object carrying its roles, so the role × route test reads each route's rule from
 the application itself.
@@ -44,16 +44,13 @@ LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 StoreDep = Annotated[ApiStore, Depends(get_store)]
 
 
-async def get_caller(store: StoreDep, token: Annotated[str | None, Depends(_api_key)]) -> ApiKey:
+def authenticate(store: ApiStore, token: str | None) -> ApiKey:
     if not token:
         raise ApiError(401, "unauthenticated", "this route needs an API key in the X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
     key = store.authenticate(token)
     if key is None:
         raise ApiError(401, "unauthenticated", "the API key is unknown or revoked", headers={"WWW-Authenticate": "ApiKey"})
     return key
-
-
-CallerDep = Annotated[ApiKey, Depends(get_caller)]
 
 
 class Allow:
@@ -63,7 +60,10 @@ class Allow:
         assert all(r in ROLES or r == PUBLIC for r in roles), roles
         self.roles = frozenset(roles)
 
-    async def __call__(self, caller: CallerDep) -> ApiKey:
+    # One dependency level for key and role: FastAPI's dependency resolution is a good part of
+    # a read's cost, so the store comes from the app state here rather than through StoreDep.
+    async def __call__(self, request: Request, token: Annotated[str | None, Depends(_api_key)]) -> ApiKey:
+        caller = authenticate(request.app.state.store, token)
         if caller.role not in self.roles:
             raise ApiError(403, "forbidden", f"a {caller.role}'s key may not use this route (allowed: {', '.join(sorted(self.roles))})")
         return caller
