@@ -44,7 +44,7 @@ from coopchain.models.certificate import (
     problem_hash,
 )
 from coopchain.models.problem_rules import ShapeError, canonical_problem_text, meaning_issues, read_canonical
-from coopchain.models.strict_json import StrictJsonError, loads
+from coopchain.models.strict_json import StrictJsonError, loads, loads_fast
 
 # --- limits (checked before any heavy work) ------------------------------------------------
 MAX_PROBLEM_CHARS = 1 << 30  # 1 GiB of canonical text: about 2.8 million enterprises
@@ -138,9 +138,9 @@ def read_problem(text) -> tuple[Instance, object]:
     if len(text) > MAX_PROBLEM_CHARS:
         fail("too_large", f"the embedded problem has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
     try:
-        doc = loads(text, what="the embedded problem")
+        doc = loads_fast(text, what="the embedded problem")  # a duplicated key is caught by the canonical comparison below
     except StrictJsonError as e:
-        fail("not_canonical" if e.code == "duplicate_key" else e.code, str(e))
+        fail(e.code, str(e))
     ents = doc.get("enterprises") if isinstance(doc, dict) else None
     if isinstance(ents, list) and len(ents) > MAX_ENTERPRISES:
         fail("too_large", f"the embedded problem has {len(ents):,} enterprises; at most {MAX_ENTERPRISES:,} are read")
@@ -162,6 +162,10 @@ def read_problem(text) -> tuple[Instance, object]:
     except UnicodeEncodeError:
         fail("not_canonical", "the embedded problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
     if canonical_problem_text(problem) != text:
+        try:
+            loads(text, what="the embedded problem")
+        except StrictJsonError as e:  # the precise reason, when it is a duplicated key
+            fail("not_canonical", str(e))
         fail("not_canonical", "the embedded problem is not in canonical form (RFC 8785 with every default written out)")
     c = problem.columns
     inst = Instance(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -292,8 +293,8 @@ def _text(x, path: str) -> str:
 
 def _column(values: list, path) -> np.ndarray:
     """Numbers as a float array; a non-number (text, true/false, null, object) is refused with its path."""
-    bad = next((i for i, x in enumerate(values) if type(x) not in (int, float)), None)
-    if bad is not None:
+    if not set(map(type, values)) <= {int, float}:  # true/false are not numbers here (bool is not int's type)
+        bad = next(i for i, x in enumerate(values) if type(x) not in (int, float))
         raise ShapeError(path(bad), f"must be a number (got {show(values[bad])})")
     try:
         out = np.array(values, dtype=float)
@@ -396,8 +397,12 @@ def _utf16(key: str) -> bytes:
     return key.encode("utf-16be", "surrogatepass")  # RFC 8785 §3.2.3 sorts keys by their UTF-16 code units
 
 
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
+
+
 def _string(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)  # RFC 8785 §3.2.2.2 escapes what json.dumps escapes
+    # RFC 8785 §3.2.2.2 escapes what json.dumps escapes; most text needs no escape at all.
+    return f'"{s}"' if _NEEDS_ESCAPE.search(s) is None else json.dumps(s, ensure_ascii=False)
 
 
 def es_numbers(values: np.ndarray) -> list[str]:

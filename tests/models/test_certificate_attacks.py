@@ -490,3 +490,11 @@ def test_mutated_certificate_is_refused_with_a_code_or_still_true(case):
         assert e.code in CODES, e.code
         return
     _claim_still_true(name, BASES[name], cert)
+
+
+def test_a_solver_call_that_hits_its_time_limit_says_so(gen_problem, monkeypatch):
+    from coopchain.models import formulation
+
+    monkeypatch.setattr(formulation, "SOLVER_TIME_LIMIT", 1e-9)
+    solution = solve(parse_problem(gen_problem.generate(n=2000, seed=2)), "F1")
+    assert not solution.success and "time limit" in solution.message
