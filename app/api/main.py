@@ -14,6 +14,7 @@ from coopchain.app.api.config import Settings
 from coopchain.app.api.jobs import JobPool
 from coopchain.app.api.limits import BodySizeLimit
 from coopchain.app.api.routes import blocks, bundles, fronts, health, keys, problems, proofs, solutions, transactions
+from coopchain.app import web
 from coopchain.chain.ledger import Ledger
 from coopchain.service.api_store import ApiStore
 
@@ -46,5 +47,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    web.install(app)  # the page at / (app/web)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -1,0 +1,30 @@
+"""The web page for managers and auditors (SPEC §5), served by `coopchain serve` at `/`.
+
+Plain HTML, CSS and JavaScript modules in `static/`, shipped as package data: no
+build step and nothing fetched from the internet (plots are SVG drawn by
+static/plot.js).  The page is a client of the HTTP API like any other: it holds the
+API key in the browser tab's session storage and calls the same routes."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = files("coopchain.app.web") / "static"
+
+
+def install(app: FastAPI) -> None:
+    """`/` answers the page; its scripts and styles are under `/web/`.
+
+    Not a catch-all mount at `/`: that would answer every unknown API path (and a
+    wrong method on a known one) instead of the API's own problem+json."""
+    index = str(STATIC / "index.html")
+
+    @app.get("/", include_in_schema=False, tags=["web"])
+    def page() -> FileResponse:
+        return FileResponse(index, media_type="text/html; charset=utf-8")
+
+    app.mount("/web", StaticFiles(directory=str(STATIC)), name="web")

@@ -1,0 +1,113 @@
+// The auditor's view (SPEC §5): blocks newest first, a block's transactions, one
+// transaction with its inclusion proof, and its audit bundle with the exact command that
+// checks it offline against the genesis hash shown here (which the auditor should compare
+// with the one they were given, not trust from this page).
+
+import { download, get } from "./api.js";
+import { $, el, num, replace, showError, table } from "./dom.js";
+
+const PAGE = 20;
+const state = { offset: 0, count: 0, genesis: null };
+
+function when(microseconds) {
+  return new Date(microseconds / 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+}
+
+async function showHead() {
+  const [head, genesis] = await Promise.all([get("/blocks/head"), get("/blocks/0")]);
+  state.genesis = genesis.hash;
+  replace("head", table(["", ""], [
+    ["chain", head.header.chain_id],
+    ["head", el("span", {}, `block ${head.height} · `, el("span", { class: "hash" }, head.hash))],
+    ["genesis", el("span", { class: "hash", id: "genesis-hash" }, genesis.hash)],
+    ["seal", genesis.header.config ? JSON.stringify(genesis.header.config.seal ?? genesis.header.seal) : JSON.stringify(head.header.seal)],
+  ]));
+}
+
+async function showBlocks() {
+  let page;
+  try { page = await get(`/blocks?offset=${state.offset}&limit=${PAGE}`); } catch (error) { return showError("lookup-error", error); }
+  state.count = page.count;
+  replace("blocks", table(["height", "time", "transactions", "hash"], page.data.map((b) =>
+    el("tr", { class: "clickable", "data-height": b.height, onclick: () => showBlock(b.height) },
+      el("td", { class: "num" }, b.height), el("td", {}, when(b.header.timestamp)), el("td", { class: "num" }, b.header.transaction_count),
+      el("td", { class: "hash" }, b.hash))), { numeric: [0, 2] }));
+  $("blocks-newer").disabled = state.offset === 0;
+  $("blocks-older").disabled = state.offset + PAGE >= state.count;
+}
+
+async function showBlock(height) {
+  replace("lookup-error");
+  let block, txs = null;
+  try { block = await get(`/blocks/${height}`); } catch (error) { return showError("lookup-error", error); }
+  try { txs = await get(`/blocks/${height}/transactions?limit=500`); } catch (error) { txs = { error }; }
+  $("block-card").hidden = false;
+  replace("block-title", `Block ${height}`);
+  replace("block-detail",
+    table(["field", "value"], Object.entries(block.header).map(([k, v]) => [k, el("span", { class: "hash" }, typeof v === "object" ? JSON.stringify(v) : String(v))])),
+    txs.error ? el("p", { class: "muted" }, `Its transactions: ${txs.error.message}`)
+      : table(["position", "kind", "sender", "what", "hash"], txs.data.map((t) =>
+        el("tr", { class: "clickable", "data-tx": t.hash, onclick: () => showTransaction(t.hash) },
+          el("td", { class: "num" }, t.position), el("td", {}, t.transaction.kind), el("td", { class: "hash" }, t.transaction.sender),
+          el("td", {}, describe(t.transaction)), el("td", { class: "hash" }, t.hash)))));
+  $("block-card").scrollIntoView({ block: "nearest" });
+}
+
+function describe(tx) {
+  const p = tx.payload || {};
+  return p.key ? p.key : Object.keys(p).join(", ");
+}
+
+async function showTransaction(hash) {
+  replace("lookup-error");
+  let tx, proof;
+  try { [tx, proof] = await Promise.all([get(`/transactions/${hash}`), get(`/proofs/transactions/${hash}`)]); } catch (error) { return showError("lookup-error", error); }
+  $("tx-card").hidden = false;
+  const value = (tx.transaction.payload || {}).value;
+  const allocation = value && value.allocation;
+  const file = `bundle-${hash.slice(0, 12)}.json`;
+  const command = `coopchain verify ${file} --genesis ${state.genesis}`;
+  const link = el("a", { id: "bundle-link", download: file, href: "#", "aria-disabled": "true" }, `Download ${file}`);
+  replace("tx-detail",
+    table(["", ""], [
+      ["hash", el("span", { class: "hash", id: "tx-hash" }, tx.hash)],
+      ["block", el("span", {}, `${tx.height}, position ${tx.position}`)],
+      ["kind", tx.transaction.kind], ["sender", el("span", { class: "hash" }, tx.transaction.sender)], ["nonce", tx.transaction.nonce],
+      ["what", describe(tx.transaction)],
+    ]),
+    allocation ? el("div", {}, el("h3", {}, `Allocation (${value.method || ""})`),
+      table(["enterprise", "volume W"], Object.entries(allocation).map(([id, w]) => [id, num(Number(w), 8)]), { numeric: [1] })) : null,
+    el("h3", {}, "Inclusion proof (RFC 9162) in block ", String(proof.height)),
+    el("pre", { id: "proof" }, JSON.stringify(proof, null, 1)),
+    el("h3", {}, "Check it yourself, offline"),
+    el("p", {}, link, " then run, in the folder you saved it to:"),
+    el("div", { class: "command" }, el("code", { id: "verify-command" }, command),
+      el("button", { type: "button", onclick: () => navigator.clipboard && navigator.clipboard.writeText(command) }, "Copy")),
+    el("p", { class: "muted" }, "Compare the genesis hash with the one your cooperative published: the bundle is checked against it, not against this server."));
+  try {
+    const blob = await download(`/bundles/${hash}`);
+    link.href = blob.url;
+    link.removeAttribute("aria-disabled");
+    link.dataset.ready = "1";
+  } catch (error) { link.replaceWith(el("span", { class: "error" }, `No bundle: ${error.message}`)); }
+  $("tx-card").scrollIntoView({ block: "nearest" });
+}
+
+async function lookup(event) {
+  event.preventDefault();
+  const text = $("lookup").value.trim();
+  replace("lookup-error");
+  if (/^\d+$/.test(text)) return showBlock(Number(text));
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return showTransaction(text.toLowerCase());
+  replace("lookup-error", "Give a block height (a whole number) or a transaction hash (64 hex digits).");
+}
+
+export async function initAuditor() {
+  $("lookup-form").addEventListener("submit", lookup);
+  $("blocks-newer").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); showBlocks(); });
+  $("blocks-older").addEventListener("click", () => { state.offset += PAGE; showBlocks(); });
+}
+
+export async function openAuditor() {
+  try { await showHead(); await showBlocks(); } catch (error) { showError("lookup-error", error); }
+}
