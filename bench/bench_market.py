@@ -106,9 +106,10 @@ def ours(text: str) -> dict:
 def pyomo_anchor(text: str) -> dict:
     market = parse_market(json.loads(text))
     solve_pyomo(parse_market(json.loads(json.dumps(document(10, 4, 1)))))  # import and first-call costs
+    cpu = time.process_time()
     start = time.perf_counter()
     record = solve_pyomo(market)
-    return {"total": time.perf_counter() - start, "welfare": record.welfare, "prices": list(record.prices)}
+    return {"total": time.perf_counter() - start, "cpu": time.process_time() - cpu, "welfare": record.welfare, "prices": list(record.prices)}
 
 
 def pypsa_anchor(path: Path) -> dict | None:
@@ -157,22 +158,25 @@ def main() -> None:
     print(markdown_table(["ours (s)", "fastest of %d" % args.repeat], rows))
     print(f"\nprices unique in every period: {best['unique']}; battery sides held: {best['held']}; certified |gap| {best['gap']:.2e}")
     total = best["phases"]["cleared + checked"]
-    table = [["ours: cleared (HiGHS) + checked (exact)", f"{total:.3f}", f"{best['welfare']:.6f}", "1.00", "", ""]]
+    cpu = best["phases"]["CPU: parse + clear() + contract check"]
+    table = [["ours: cleared (HiGHS) + checked (exact)", f"{total:.3f}", f"{cpu:.3f}", f"{best['welfare']:.6f}", "1.00", "1.00", "", ""]]
 
-    def compare(name, seconds, welfare, prices):
+    def compare(name, seconds, cpu_seconds, welfare, prices):
         diff = max(abs(a - b) for a, b in zip(prices, best["prices"]))
-        table.append([name, f"{seconds:.3f}", f"{welfare:.6f}", f"{seconds / total:.2f}",
+        table.append([name, f"{seconds:.3f}", "" if cpu_seconds is None else f"{cpu_seconds:.3f}", f"{welfare:.6f}", f"{seconds / total:.2f}",
+                      "" if cpu_seconds is None else f"{cpu_seconds / cpu:.2f}",
                       f"{abs(welfare - best['welfare']) / abs(best['welfare']):.1e}", f"{diff:.1e}"])
 
     if pyomo:
-        compare("Pyomo record (appsi_highs), build + solve", pyomo["total"], pyomo["welfare"], pyomo["prices"])
+        compare("Pyomo record (appsi_highs), build + solve", pyomo["total"], pyomo["cpu"], pyomo["welfare"], pyomo["prices"])
     if pypsa:
-        compare(f"PyPSA {pypsa['status']}: build network", pypsa["build"], pypsa["welfare"], pypsa["prices"])
-        compare("PyPSA: optimize (linopy + HiGHS)", pypsa["optimize"], pypsa["welfare"], pypsa["prices"])
-        compare("PyPSA: build + optimize (no certificate)", pypsa["build"] + pypsa["optimize"], pypsa["welfare"], pypsa["prices"])
+        compare(f"PyPSA {pypsa['status']}: build network", pypsa["build"], None, pypsa["welfare"], pypsa["prices"])
+        compare("PyPSA: optimize (linopy + HiGHS)", pypsa["optimize"], None, pypsa["welfare"], pypsa["prices"])
+        compare("PyPSA: build + optimize (no certificate)", pypsa["build"] + pypsa["optimize"], pypsa["cpu"], pypsa["welfare"], pypsa["prices"])
     print()
-    print(markdown_table(["", "seconds", "welfare", "time / ours", "|Δ welfare| rel", "max |Δ price|"], table))
-    print(f"\ntarget: < 2 s together — {'met' if total < 2.0 else 'NOT met'} ({total:.3f} s)")
+    print(markdown_table(["", "wall s", "CPU s", "welfare", "wall / ours", "CPU / ours", "|Δ welfare| rel", "max |Δ price|"], table))
+    print(f"\ntarget: < 2 s together — wall {total:.3f} s ({'met' if total < 2.0 else 'NOT met'}), "
+          f"CPU {cpu:.3f} s for all of it, the clearing's self-check included ({'met' if cpu < 2.0 else 'NOT met'})")
 
 
 if __name__ == "__main__":
