@@ -1,4 +1,5 @@
-"""SPEC §8: any single stored cell changed, and `chain verify` fails naming the first bad block.
+"""SPEC §8: any single stored cell changed, row added or row removed, and `chain verify` fails
+naming the first bad block; a truncated head fails against the head seen before (`--since`).
 
 A small real ledger is built once (a SQLite file, 8 blocks of 1–5 record
 transactions from three keys, some records overwriting earlier keys).  Each case
@@ -12,6 +13,9 @@ trie node, which later blocks share, a block no later than the one that added it
 Integer columns are changed exhaustively (every row, +1 and −1); blob columns by
 a seeded sample of (row, bit) per column.  A failure message names the row and
 the change.
+
+The second half (below "rows added and removed") adds and removes rows in every table, writes
+hostile encodings, and truncates the head, on SQLite and on PostgreSQL.
 """
 
 import random
@@ -311,7 +315,6 @@ from contextlib import contextmanager  # noqa: E402
 
 from coopchain.chain.block import decode_header, header_json  # noqa: E402
 from coopchain.chain.pinned import BadPin, PinnedHead, parse_pinned_head  # noqa: E402
-from coopchain.chain.transaction import transaction_hash  # noqa: E402
 from coopchain.chain.trie import keccak256  # noqa: E402
 
 HEAD = BLOCKS
@@ -325,7 +328,6 @@ def _build(url: str, trie_hashes) -> dict[bytes, int]:
     nonces = [0, 0, 0]
     rng = random.Random(20260)
     added_by = {h: 0 for h in trie_hashes()}
-    last = None
     for height in range(1, BLOCKS + 1):
         txs = []
         for _ in range(rng.randint(1, 5)):
@@ -334,7 +336,6 @@ def _build(url: str, trie_hashes) -> dict[bytes, int]:
             txs.append(sign_transaction(users[who], CHAIN, nonces[who], "record", payload))
             nonces[who] += 1
         ledger.commit(txs)
-        last = txs[-1]
         for h in trie_hashes():
             added_by.setdefault(h, height)
     ledger.close()
@@ -902,3 +903,12 @@ def test_postgres_cell_changes_are_named_at_their_block(postgres_backend):
             elif (verdict.height != owner) if exact else (verdict.height > owner):
                 faults.append(f"wrong block: {what}: named {verdict.height}, belongs to {owner} ({verdict.reason})")
     assert applied >= 20 and not faults, "\n".join(faults) or f"only {applied} changes applied"
+
+
+@pytest.mark.parametrize("height", [3.5, "x", b"\x03"], ids=["real", "text", "blob"])
+def test_a_sqlite_transaction_at_a_height_that_is_no_integer_belongs_to_no_block(sqlite_backend, height):
+    with sqlite_backend.copy() as (db, url):
+        db.run("INSERT INTO transactions (hash, height, position, body) VALUES (?, ?, 0, ?)", _tx_hash("odd"), height,
+               sqlite_backend.layout.transactions[0][3])
+        verdict = _verify(url)
+    assert isinstance(verdict, BadBlock) and verdict.height == AFTER_HEAD, verdict
