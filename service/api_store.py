@@ -116,7 +116,7 @@ class ApiStore:
         else:
             import psycopg
 
-            self._conn = psycopg.connect(self.url, autocommit=True)
+            self._conn = self._connect()
             with self._conn.cursor() as cur:
                 # Two workers starting together: one makes the tables, the other waits for it.
                 cur.execute("SELECT pg_advisory_lock(727272)")
@@ -127,21 +127,39 @@ class ApiStore:
                     cur.execute("SELECT pg_advisory_unlock(727272)")
             self._ph = "%s"
 
+    def _connect(self):
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
     def _run(self, sql: str, args: tuple = (), fetch: str | None = None):
         with self._lock:
-            cur = self._conn.cursor()
             try:
-                cur.execute(sql.replace("?", self._ph), args)
-                if fetch == "one":
-                    return cur.fetchone()
-                if fetch == "all":
-                    return cur.fetchall()
-                return cur.rowcount
-            finally:
-                cur.close()
+                return self._execute(sql, args, fetch)
+            except Exception:
+                # A PostgreSQL connection the server dropped (restart, idle timeout) is opened once
+                # more and the statement run again.  Each statement is idempotent or keyed: an
+                # INSERT whose reply was lost is refused by its primary key, never doubled.
+                if self._ph != "%s" or not self._conn.closed:
+                    raise
+                self._conn = self._connect()
+                return self._execute(sql, args, fetch)
+
+    def _execute(self, sql: str, args: tuple, fetch: str | None):
+        cur = self._conn.cursor()
+        try:
+            cur.execute(sql.replace("?", self._ph), args)
+            if fetch == "one":
+                return cur.fetchone()
+            if fetch == "all":
+                return cur.fetchall()
+            return cur.rowcount
+        finally:
+            cur.close()
 
     # -- API keys ------------------------------------------------------------------
     def create_key(self, role: str, cooperatives: tuple[str, ...] = (), label: str = "") -> NewKey:
