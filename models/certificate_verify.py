@@ -460,7 +460,7 @@ def linear_bound(inst: Instance, X: Exact, c: np.ndarray, c_mag: np.ndarray, c_e
     fixed = float(lam @ h)
     k_mag = c_mag + np.abs(G).T @ lam
     mag = float(np.abs(lam * h).sum()) + float((k_mag * xmax).sum())
-    err = ex.summation_error(inst.n * (len(h) + 4) + len(h), mag)
+    err = ex.summation_error(inst.n * (len(h) + len(inst.indicators) + len(inst.resources) + 4) + len(h), mag)
 
     def exact():
         lo_x, hi_x = X.box
@@ -509,20 +509,37 @@ def log_terms(k: np.ndarray, k_err: np.ndarray, inst: Instance, lo, hi, xmax) ->
     return float(terms.sum()), ex.SAFETY * err, mag
 
 
-def _dec_log_term(k: Decimal, u0: Decimal, g: Decimal, lo: Decimal, hi: Decimal) -> Decimal:
+def _dec_log_term(k: Decimal, u0: Decimal, g: Decimal, lo: Decimal, hi: Decimal, logs: dict | None = None) -> Decimal:
+    """max over [lo, hi] of log(u0 + g W) − k W in decimal; `logs` remembers logarithms of the box's ends
+    (most enterprises sit at an end in every piece, and ln is the expensive step)."""
     U_hi, U_lo = u0 + g * hi, u0 + g * lo
     if g >= k * U_hi:
-        W = hi
+        W, U = hi, U_hi
     elif g <= k * U_lo:
-        W = lo
+        W, U = lo, U_lo
     else:
         W = min(max((g / k - u0) / g, lo), hi)
-    return (u0 + g * W).ln() - k * W
+        return (u0 + g * W).ln() - k * W
+    if logs is None:
+        return U.ln() - k * W
+    log = logs.get(U)
+    if log is None:
+        log = logs[U] = U.ln()
+    return log - k * W
 
 
 def _dec_box(X: Exact):
-    lo, hi = X.box
-    return [ex.dec(x) for x in lo], [ex.dec(x) for x in hi]
+    def build():
+        lo, hi = X.box
+        return [ex.dec(x) for x in lo], [ex.dec(x) for x in hi]
+
+    return X.get("dec_box", build)
+
+
+def _dec_list(X: Exact, name: str, values: np.ndarray) -> list:
+    """A float array as Decimals, once per verification (pieces share them)."""
+    key = (name, values.shape, hash(values.tobytes()))
+    return X.get(key, lambda: [ex.dec(x) for x in values.tolist()])
 
 
 def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, h: np.ndarray, linear: np.ndarray, linear_mag: np.ndarray) -> Estimate:
@@ -544,7 +561,7 @@ def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, 
             out = sum((l * ex.dec(b) for l, b in zip(lam_d, h.tolist())), Decimal(0))
             for j in range(n):
                 kj = sum((l * ex.dec(row[j]) for l, row in zip(lam_d, Gl)), Decimal(0)) - n * lin[j]
-                out += _dec_log_term(kj, ex.dec(inst.u0[j]), ex.dec(inst.g[j]), lo_d[j], hi_d[j])
+                out += _dec_log_term(kj, ex.dec(inst.u0[j]), ex.dec(inst.g[j]), lo_d[j], hi_d[j], X.get("logs", dict))
             return out / n
 
     return Estimate((fixed + total) / n, err / n, (mag + float(np.abs(lam * h).sum())) / n, exact)
@@ -594,19 +611,22 @@ def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, la
             lo_d, hi_d = _dec_box(X)
             a_d, b_d, tau_d = ex.dec(a), ex.dec(b), ex.dec(tau)
             beta_d = (b_d.ln() - a_d.ln()) / (b_d - a_d) if b_d > a_d else 1 / a_d
-            base_d = sum((ex.dec(x) for x in inst.u0.tolist()), Decimal(0))
+            u0_d = _dec_list(X, "u0", inst.u0)
+            logs = X.get("logs", dict)
+            base_d = sum(u0_d, Decimal(0))
             lam_d = [ex.dec(x) for x in lam.tolist()]
-            rows_d = [[ex.dec(x) for x in row] for row in np.vstack([G, inst.g, -inst.g])[order].tolist()]
+            stacked = np.vstack([G, inst.g, -inst.g])[order]
+            rows_d = [_dec_list(X, "row", row) if l else None for l, row in zip(lam.tolist(), stacked)]
             rhs_d = [ex.dec(x) for x in np.append(h, [0.0, 0.0])[order].tolist()]
             rhs_d[names_count], rhs_d[names_count + 1] = b_d - base_d, base_d - a_d
-            alpha_d = [ex.dec(x) for x in inst.alpha.tolist()]
-            g_d = [ex.dec(x) for x in inst.g.tolist()]
-            lin = [ex.dec(x) for x in linear.tolist()]
+            alpha_d = _dec_list(X, "alpha", inst.alpha)
+            g_d = _dec_list(X, "g", inst.g)
+            lin = _dec_list(X, "linear", linear)
             out = sum((l * r for l, r in zip(lam_d, rhs_d)), Decimal(0))
             for j in range(n):
-                kj = sum((l * row[j] for l, row in zip(lam_d, rows_d) if l), Decimal(0)) - n * (tau_d * alpha_d[j] - beta_d) * g_d[j] - n * lin[j]
-                out += _dec_log_term(kj, ex.dec(inst.u0[j]), g_d[j], lo_d[j], hi_d[j])
-            alpha_u0_d = sum((x * ex.dec(y) for x, y in zip(alpha_d, inst.u0.tolist())), Decimal(0))
+                kj = sum((l * row[j] for l, row in zip(lam_d, rows_d) if row is not None), Decimal(0)) - n * (tau_d * alpha_d[j] - beta_d) * g_d[j] - n * lin[j]
+                out += _dec_log_term(kj, u0_d[j], g_d[j], lo_d[j], hi_d[j], logs)
+            alpha_u0_d = sum((x * y for x, y in zip(alpha_d, u0_d)), Decimal(0))
             return Decimal(n).ln() - tau_d.ln() - 1 - a_d.ln() + beta_d * a_d + tau_d * alpha_u0_d - beta_d * base_d + out / n
 
     return Estimate(value, error, abs(value) + (mag + float(np.abs(lam * full_rhs).sum())) / n, exact)

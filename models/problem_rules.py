@@ -183,7 +183,10 @@ def _meaning(c: Columns) -> tuple[list[Issue], list[float] | None, list[str]]:
             f"(U = u0 + g·W reaches {fmt(u_high[j])} at W = max = {given(hi_vol[j])}; development levels must stay in (0, 1])")))
 
     # Effective bounds: the reservation c_j W_j >= π_j raises the floor, own caps lower the ceiling.
-    unit = c.benefit @ c.weights
+    # Σ_k a_k e_jk term by term in a fixed order (a BLAS product may round differently on another machine).
+    unit = np.zeros(n)
+    for k in range(c.benefit.shape[1]):
+        unit = unit + c.benefit[:, k] * c.weights[k]
     unmeetable = (reservation > 0) & (unit == 0) & ~broken
     for j in np.flatnonzero(unmeetable):
         issues.append(Issue(f"enterprises[{j}].reservation", f"a reservation of {given(reservation[j])} can never be met: this enterprise's weighted benefit per unit of volume (Σ a_k·e_jk) is 0"))
