@@ -70,25 +70,15 @@ class Built:
 def built(tmp_path_factory) -> Built:
     folder = tmp_path_factory.mktemp("tamper")
     url = f"sqlite:///{folder}/ledger.db"
-    ledger = Ledger.create(url, _key("ed25519", 1), CHAIN)
-    users = [_key("ed25519", 2), _key("p256", 3), _key("ed25519", 4)]
-    nonces = [0, 0, 0]
-    rng = random.Random(20260)
-    reader = sqlite3.connect(folder / "ledger.db")
-    trie_added_by = {bytes(h): 0 for (h,) in reader.execute("SELECT hash FROM trie_nodes")}
-    for height in range(1, BLOCKS + 1):
-        txs = []
-        for _ in range(rng.randint(1, 5)):
-            who = rng.randrange(len(users))
-            # Eight record keys for ~24 records: later ones overwrite earlier ones.
-            payload = {"key": f"k{rng.randrange(8)}", "value": {"n": rng.randrange(1000), "by": who}}
-            txs.append(sign_transaction(users[who], CHAIN, nonces[who], "record", payload))
-            nonces[who] += 1
-        ledger.commit(txs)
-        for (h,) in reader.execute("SELECT hash FROM trie_nodes"):
-            trie_added_by.setdefault(bytes(h), height)
-    reader.close()
-    ledger.close()
+
+    def trie_hashes() -> list[bytes]:
+        reader = sqlite3.connect(folder / "ledger.db")
+        try:
+            return [bytes(h) for (h,) in reader.execute("SELECT hash FROM trie_nodes")]
+        finally:
+            reader.close()
+
+    trie_added_by = _build(url, trie_hashes)
     clean = folder / "clean.db"
     _backup(folder / "ledger.db", clean)
     with sqlite3.connect(clean) as conn:
