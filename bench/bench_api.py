@@ -8,7 +8,7 @@ the table names which.  Reads: a block header by height, a transaction's RFC 916
 proof, a block's inclusion in the history tree, and a transaction by hash (the receipt route
 comes with the contracts issue).  Each read carries an API key (authenticated per request).
 
-    .venv/bin/python bench/bench_api.py [--seconds 10] [--connections 32] [--blocks 1000]
+    .venv/bin/python bench/bench_api.py [--seconds 10] [--connections 16] [--blocks 1000]
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ async def httpx_run(base: str, paths: list[str], token: str, seconds: int, conne
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--blocks", type=int, default=1000)
     ap.add_argument("--generator", choices=["auto", "wrk", "httpx"], default="auto")
     args = ap.parse_args()
