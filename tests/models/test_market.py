@@ -275,3 +275,18 @@ def test_a_day_that_cannot_clear_says_so():
     result = clear(parse_market(doc))
     assert not result.success
     assert "cannot be cleared" in result.message
+
+
+def test_a_day_longer_than_the_limit_is_refused():
+    with pytest.raises(MarketDataError) as e:
+        parse_market(_with(("periods",), 1441))
+    assert e.value.field == "$.periods"
+
+
+def test_the_document_round_trips():
+    from coopchain.models.market import market_document, market_hash
+
+    mk = parse_market(HAND)
+    again = parse_market(market_document(mk))
+    assert market_hash(again) == market_hash(mk)
+    assert market_document(again) == market_document(mk)
