@@ -21,7 +21,7 @@ from coopchain.chain.ledger import Ledger
 from coopchain.chain.transaction import decode_transaction, transaction_json
 
 MAX_PAGE = 500
-_CACHED_BLOCKS = 20_000  # decoded headers kept per ledger (about 2 KiB each)
+_CACHED_ANSWERS = 20_000  # immutable answers kept per ledger (a header or a proof, 1 to 3 KiB each)
 
 
 class ReadError(Exception):
@@ -67,45 +67,54 @@ def head_height(ledger: Ledger) -> int:
     return ledger.height()
 
 
-class _Blocks:
-    """Decoded blocks by height, least recently used dropped first.  A stored block never changes
-    (the ledger is append-only and a height, once written, is final), so an entry is never stale;
-    decoding checks the canonical encoding and costs 0.1 ms, most of a read."""
+class _Cache:
+    """Answers that can never change, least recently used dropped first: a stored block, the
+    proof of a block in the tree of `size` blocks, a committed transaction's proof.  The ledger
+    is append-only and a height, once written, is final, so an entry is never stale.  Decoding
+    a header re-checks its canonical encoding (0.1 ms, most of a read); a proof reads O(log n)
+    rows."""
 
     def __init__(self) -> None:
-        self.entries: OrderedDict[int, BlockView] = OrderedDict()
+        self.entries: OrderedDict = OrderedDict()
         self.lock = threading.Lock()
 
+    def get(self, key):
+        with self.lock:
+            value = self.entries.get(key)
+            if value is not None:
+                self.entries.move_to_end(key)
+            return value
 
-_caches: "weakref.WeakKeyDictionary[Ledger, _Blocks]" = weakref.WeakKeyDictionary()
+    def put(self, key, value):
+        with self.lock:
+            self.entries[key] = value
+            if len(self.entries) > _CACHED_ANSWERS:
+                self.entries.popitem(last=False)
+        return value
+
+
+_caches: "weakref.WeakKeyDictionary[Ledger, _Cache]" = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 
 
-def _cache(ledger: Ledger) -> _Blocks:
+def _cache(ledger: Ledger) -> _Cache:
     with _caches_lock:
         cache = _caches.get(ledger)
         if cache is None:
-            cache = _caches[ledger] = _Blocks()
+            cache = _caches[ledger] = _Cache()
         return cache
 
 
 def block(ledger: Ledger, height: int) -> BlockView:
     cache = _cache(ledger)
-    with cache.lock:
-        view = cache.entries.get(height)
-        if view is not None:
-            cache.entries.move_to_end(height)
-            return view
+    view = cache.get(("block", height))
+    if view is not None:
+        return view
     head = ledger.height()
     if not 0 <= height <= head:
         raise NotFound(f"no block at height {height}; the head is at {head}")
     header = ledger.header(height)
-    view = BlockView(height, block_hash(header).hex(), header_json(header))
-    with cache.lock:
-        cache.entries[height] = view
-        if len(cache.entries) > _CACHED_BLOCKS:
-            cache.entries.popitem(last=False)
-    return view
+    return cache.put(("block", height), BlockView(height, block_hash(header).hex(), header_json(header)))
 
 
 def blocks(ledger: Ledger, offset: int = 0, limit: int = 50, newest_first: bool = True) -> Page:
@@ -153,11 +162,15 @@ def block_transactions(ledger: Ledger, height: int, offset: int = 0, limit: int 
 def transaction_proof(ledger: Ledger, tx_hash: str) -> tuple[int, str, dict]:
     """(height, block hash, RFC 9162 inclusion proof of the transaction in its block's tree)."""
     digest = _hash(tx_hash, "hash")
+    cache = _cache(ledger)
+    answer = cache.get(("transaction proof", digest))
+    if answer is not None:
+        return answer
     try:
         height, proof = ledger.transaction_proof(digest)
     except ChainError:
         raise ProofRequestError("hashUnknown", "hash", f"no transaction {tx_hash} in this log") from None
-    return height, block(ledger, height).hash, proof
+    return cache.put(("transaction proof", digest), (height, block(ledger, height).hash, proof))
 
 
 def history_size(ledger: Ledger) -> int:
@@ -173,7 +186,8 @@ def block_proof(ledger: Ledger, height: int, tree_size: int | None = None) -> di
         raise ProofRequestError("treeSizeUnknown", "tree_size", f"tree_size {tree_size} is not a size of this log: it lies in 1..{size}")
     if not 0 <= height < tree_size:
         raise ProofRequestError("hashUnknown", "height", f"block {height} is not in the tree of {tree_size} blocks (heights 0..{tree_size - 1})")
-    return ledger.block_proof(height, tree_size)
+    cache = _cache(ledger)
+    return cache.get(("block proof", height, tree_size)) or cache.put(("block proof", height, tree_size), ledger.block_proof(height, tree_size))
 
 
 def consistency_proof(ledger: Ledger, first: int, second: int) -> dict:
