@@ -56,8 +56,8 @@ def _write_samples(written: list[str]) -> None:
                 same = False
             if not same:
                 print(f"note: {name} here differs from the sample; kept as it is", file=sys.stderr)
-            continue
-        _write(path, text)
+        else:
+            _write(path, text)
         written.append(name)
 
 
@@ -144,7 +144,7 @@ def _files(written: list[str], url: str, key_dir: Path, problem: str | None) -> 
         BUNDLE: "the audit bundle of the commit",
         TRANSACTION: "the commit's transaction hash",
     }
-    print("\nFiles written here:")
+    print("\nFiles here:")
     for name in written:
         print(f"  {name:<26} {described.get(name, '')}")
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
