@@ -43,7 +43,7 @@ from coopchain.models.certificate import (
     enterprise_box,
     problem_hash,
 )
-from coopchain.models.problem_rules import ShapeError, canonical_problem_text, meaning_issues, read_canonical
+from coopchain.models.problem_rules import ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
 from coopchain.models.strict_json import StrictJsonError, loads, loads_fast
 
 # --- limits (checked before any heavy work) ------------------------------------------------
@@ -152,6 +152,7 @@ def read_problem(text) -> tuple[Instance, object]:
     except ShapeError as e:
         fail("invalid_problem", f"the embedded problem: {e}")
     issues, alpha, notices = meaning_issues(problem.columns)
+    issues = id_issues(problem.columns.ids) + issues
     if issues:
         first = issues[0]
         fail("invalid_problem", f"the embedded problem is not valid: {first.path}: {first.message}" + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""))
@@ -772,7 +773,7 @@ def spec_linear(inst: Instance, X: Exact, spec: Spec):
 # --- the verdict -------------------------------------------------------------------------------
 
 
-def _gap_checks(objective: str, claimed_gap: float, v: Estimate, B: Estimate, limit: float, sense_min: bool) -> float:
+def _gap_checks(objective: str, claimed_gap: float, v: Estimate, B: Estimate, limit: float) -> float:
     """gap = (B − v) / max(|v|, |B|) (F2: / v), in max sense; its agreement, sign and limit decided exactly."""
     if objective == "F2":
         den = v.value
@@ -810,11 +811,10 @@ def _gap_checks(objective: str, claimed_gap: float, v: Estimate, B: Estimate, li
         x = exact_gap()
         return x == num(threshold, x)
 
-    shown = (-gap if False else gap)
     for sign in (1, -1):
         if not ex.decide_le(sign * (claimed_gap - gap), radius + ex.UNIT * abs(claimed_gap), GAP_AGREEMENT, 0.0,
                             lambda: (sign * (num(claimed_gap, exact_gap()) - exact_gap()), num(GAP_AGREEMENT, exact_gap()))):
-            fail("gap_mismatch", f"the certificate claims gap = {claimed_gap!r}, but it is {shown!r}")
+            fail("gap_mismatch", f"the certificate claims gap = {claimed_gap!r}, but it is {gap!r}")
     if not ge(-NEGATIVE_GAP):
         fail("bound_mismatch", f"the bound lies below the allocation's value: it is not a bound (gap {gap:.3g})")
     if not ex.decide_le(gap, radius, limit, 0.0, lambda: (exact_gap(), num(limit, exact_gap()))):
@@ -1095,7 +1095,7 @@ def verify(cert) -> Verified:
     agree(claimed_bound, B_reported, scale,
           (lambda: _dec_of(v.exact())) if objective == "F2" else (lambda: max(abs(_dec_of(v.exact())), abs(_dec_of(B.exact())))),
           "bound", "bound_mismatch")
-    gap = _gap_checks(objective, _claimed(cert["gap"], "gap"), v, B, limit, objective == "F3")
+    gap = _gap_checks(objective, _claimed(cert["gap"], "gap"), v, B, limit)
     proven = {
         "F1": "max F1 (economic benefit)",
         "F2": "max F2 (coupling coordination degree)",

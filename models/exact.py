@@ -22,8 +22,6 @@ import math
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
-import numpy as np
-
 UNIT = 2.0**-53  # unit roundoff of a double
 # Largest relative error assumed of one platform log, log1p or exp: 2^-40 is 8,192 ulps, far
 # above any libm in use (glibc, musl, macOS, MSVC and numpy's SIMD paths stay within 4 ulps).
@@ -110,10 +108,3 @@ def decimal_context():
     """The context of every decimal computation: DECIMAL_DIGITS digits, correctly rounded."""
     return localcontext(_CONTEXT)
 
-
-def relative_or_absolute(x) -> float:
-    return float(abs(x))
-
-
-def as_float_array(values) -> np.ndarray:
-    return np.asarray(values, dtype=float)

@@ -498,3 +498,48 @@ def test_a_solver_call_that_hits_its_time_limit_says_so(gen_problem, monkeypatch
     monkeypatch.setattr(formulation, "SOLVER_TIME_LIMIT", 1e-9)
     solution = solve(parse_problem(gen_problem.generate(n=2000, seed=2)), "F1")
     assert not solution.success and "time limit" in solution.message
+
+
+def test_embedded_problem_with_a_repeated_id_is_refused(f1_cert):
+    doc = json.loads(f1_cert["problem"])
+    doc["enterprises"][1]["id"] = doc["enterprises"][0]["id"]
+    refused(rehash(f1_cert, json.dumps(doc, separators=(",", ":"), sort_keys=True)), "invalid_problem")
+
+
+@pytest.mark.parametrize("seed, alpha", [(1, "uniform"), (2, "general")])
+def test_the_verifiers_canonical_writer_is_the_problem_models(gen_problem, seed, alpha):
+    """models.problem_rules writes the canonical text from columns; it must be models.problem's, byte for byte,
+    on awkward text and numbers too (models.problem's is checked against rfc8785 by tests/models/test_problem.py)."""
+    from coopchain.models.problem import canonical_json
+    from coopchain.models.problem_rules import canonical_problem_text, read_canonical
+
+    doc = gen_problem.generate(n=30, seed=seed, alpha=alpha)
+    doc["cooperative"] = 'quote " backslash \\ newline \n \u2028 \U0001F600 ü'
+    doc["indicators"] = {"\U0001F600": 0.1, "\uFB01": 0.2, "é": 1e-7, "z{0}": 123.456}
+    for j, e in enumerate(doc["enterprises"]):
+        e["benefit"] = {k: [1e-7, 1.5e-5, 1e15, 5e-324, 0.1, 0.0][(j + i) % 6] for i, k in enumerate(doc["indicators"])}
+        if "cap" in e:  # an enterprise's own cap is not bounded: the large doubles go there
+            e["cap"]["r0"] = [2.0**53 + 2, 1e21, 1.2345e17, 1e16][j % 4]
+        e["name"] = f"n{j} \t {{x}}" if j % 3 else None
+        if j % 4 == 0:
+            e.pop("cap", None)
+    doc["enterprises"] = [{k: v for k, v in e.items() if v is not None} for e in doc["enterprises"]]
+    text = canonical_json(parse_problem(doc))
+    assert canonical_problem_text(read_canonical(json.loads(text))) == text
+
+
+def test_es_number_is_rfc8785s_number_form():
+    import random
+    import struct
+
+    import rfc8785
+
+    from coopchain.models.strict_json import es_number
+
+    rng = random.Random(10)
+    xs = [1e-7, 1e-6, 1.5e-6, 1e21, 1e22, 123456789012345680000.0, 5e-324, 1.7976931348623157e308, -0.5, 100.0]
+    xs += [struct.unpack("d", rng.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(20_000)]
+    xs += [m * 10.0**e for e in range(-25, 25) for m in (1.0, 1.5, 123.0)]
+    for x in xs:
+        if math.isfinite(x):
+            assert es_number(x) == rfc8785.dumps(x).decode(), x
