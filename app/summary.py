@@ -32,17 +32,23 @@ def _names(problem) -> dict[str, str]:
     return {e.id: e.name or "" for e in problem.enterprises}
 
 
+ROWS_SHOWN = 40  # a terminal table of a large cooperative shows this many enterprises; the JSON has all
+
+
 def _allocation_table(problem, ids, allocation) -> list[str]:
     names = _names(problem)
+    shown = ids if len(ids) <= ROWS_SHOWN else ids[:ROWS_SHOWN]
     bounds = {e.id: (e.min, e.max) for e in problem.enterprises}
-    width = max(10, *(len(i) for i in ids))
-    name_width = min(32, max(4, *(len(names[i]) for i in ids)))
+    width = max(10, *(len(i) for i in shown))
+    name_width = min(32, max(4, *(len(names[i]) for i in shown)))
     head = f"  {'id':<{width}}  {'name':<{name_width}}  {'volume':>12}  {'allowed':>17}"
     lines = [head, "  " + "-" * (len(head) - 2)]
-    for eid, w in zip(ids, allocation):
+    for eid, w in zip(shown, allocation):
         lo, hi = bounds[eid]
         name = names[eid] if len(names[eid]) <= name_width else names[eid][: name_width - 1] + "…"
         lines.append(f"  {eid:<{width}}  {name:<{name_width}}  {float(w):>12,.3f}  {f'{lo:,.6g} to {hi:,.6g}':>17}")
+    if len(ids) > len(shown):
+        lines.append(f"  … and {len(ids) - len(shown):,} more enterprises (every one in --json or --output)")
     d = problem.demand
     total = float(sum(float(w) for w in allocation))
     lines.append(f"  {'total':<{width}}  {'':<{name_width}}  {total:>12,.3f}  {f'{d.min:,.6g} to {d.max:,.6g}':>17}  (demand window)")

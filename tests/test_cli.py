@@ -373,3 +373,14 @@ def test_a_semicolon_csv_solves_like_the_comma_one_and_says_how_it_was_read(tmp_
     assert "note: read as a semicolon-separated table" in run.stderr
     reference = json.loads(coopchain("solve", CSV, "--header", HEADER, "--objective", "F1").stdout)
     assert json.loads(run.stdout)["certificate"]["problem_hash"] == reference["certificate"]["problem_hash"]
+
+
+def test_a_large_cooperative_summary_shows_the_first_rows_and_says_how_many_more(tmp_path, gen_problem):
+    doc = gen_problem.generate(n=100, seed=2, alpha="uniform")
+    path = tmp_path / "large.json"
+    path.write_text(json.dumps(doc))
+    code, text = on_terminal("solve", path, "--objective", "F1")
+    assert code == 0, text
+    ids = [e["id"] for e in doc["enterprises"]]
+    listed = [line.split()[0] for line in text.splitlines() if line.split()[:1] and line.split()[0] in ids]
+    assert listed == ids[:40] and "… and 60 more enterprises" in text
