@@ -82,8 +82,11 @@ def solution_summary(problem, solution, problem_hash: str | None) -> str:
     if solution.bound is not None and solution.gap is not None:
         out += ["", _gap_sentence(objective, solution.bound, solution.gap)]
     if solution.shadow_prices:
+        prices = solution.shadow_prices
         out += ["", "Shadow prices of the binding caps:"]
-        out += [f"  {p.sentence}" for p in solution.shadow_prices]
+        out += [f"  {p.sentence}" for p in prices[:ROWS_SHOWN]]
+        if len(prices) > ROWS_SHOWN:
+            out.append(f"  … and {len(prices) - ROWS_SHOWN:,} more (every one in --json)")
     if problem_hash:
         out += ["", f"Problem {problem_hash} (the SHA-256 of its canonical form; the certificate names it)."]
     out.append("For the JSON with the certificate: add --json, or --output FILE; `coopchain verify FILE` checks it offline.")
