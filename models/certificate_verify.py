@@ -1001,6 +1001,8 @@ def verify(cert) -> Verified:
     F3 = linear_value(inst.unit_footprint, 0.0, W, exact_coef=lambda: X.f)
     C, T, D = coupling_values(inst, W, X)
     for key, est in (("F1", F1), ("F2", D), ("C", C), ("T", T), ("F3", F3)):
+        if not (math.isfinite(est.value) and math.isfinite(est.error)) or (key in ("F2", "C") and not est.value > 0):
+            fail("non_finite", f"{key} of this allocation is not a finite positive number in floating point ({est.value!r})")
         agree(_claimed(claimed[key], f"values.{key}"), est, abs(est.value), lambda est=est: abs(est.exact()), key)
     klass = _class_of(D)
     if claimed["class"] != klass:

@@ -353,6 +353,7 @@ def read_canonical(doc) -> CanonicalProblem:
     _signs(dem, lambda i: "demand." + ("min", "max")[i])
 
     n = len(ents)
+    known_resources = set(resources)
     for j, e in enumerate(ents):
         if not isinstance(e, dict) or not (e.keys() == _ENTERPRISE or (e.keys() - {"name"} == _ENTERPRISE and isinstance(e["name"], str))):
             raise ShapeError(f"enterprises[{j}]", f"a canonical enterprise has exactly the fields {', '.join(sorted(_ENTERPRISE))} (and an optional name)")
@@ -361,7 +362,7 @@ def read_canonical(doc) -> CanonicalProblem:
         for group, known in (("benefit", indicators), ("use", resources)):
             if not isinstance(e[group], dict) or tuple(e[group]) != known:
                 raise ShapeError(f"enterprises[{j}].{group}", f"must give a number for exactly {', '.join(known) or 'no names'}, in canonical order")
-        if not isinstance(e["cap"], dict) or not e["cap"].keys() <= set(resources):
+        if not isinstance(e["cap"], dict) or not e["cap"].keys() <= known_resources:
             raise ShapeError(f"enterprises[{j}].cap", "must name resources of this problem only")
 
     def col(key: str, nonneg: bool = True) -> np.ndarray:
