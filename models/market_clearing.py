@@ -10,6 +10,9 @@ models.market_certificate; this is the method between them:
    through the round-trip loss can pay, and then that unit's smaller side is held
    at zero and the LP solved again.  The certificate lists every side so held, and
    the verifier refuses one in a period with a positive price.
+   HiGHS's MIP then chooses the held sides together (a binary mode per battery and
+   period where the LP burnt energy); its choice is taken when it is certified too and
+   gives more welfare.
 3. Prices.  When the optimal basis is primal non-degenerate the duals are unique.
    Otherwise two more LPs over the optimal dual set find the duals with the least and
    the greatest total price; the posted price is their midpoint (docs/market.md, "pricing rule").
@@ -115,33 +118,45 @@ def clear(market: Market) -> Clearing:
     upper = lp.col_upper.copy()
     highs = _new_solver()
     highs.passModel(_highs_model(lp, upper))
-    held: list[tuple[str, int, str]] = []
+    held: list[tuple[int, str]] = []  # (column held at zero, side)
     charge = np.flatnonzero(lp.role == CHARGE)
-    keep_eta = {}
     for _ in range(MAX_HOLD_ROUNDS):
         highs.run()
         status = highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
             return Clearing(False, _failure(highs.modelStatusToString(status)), timings={"build": built - start})
-        sol = highs.getSolution()
-        x = np.array(sol.col_value)
+        x = np.array(highs.getSolution().col_value)
         both = charge[(x[charge] > SNAP) & (x[charge + market.periods] > SNAP)]
         if len(both) == 0:
             break
         for c in both:
             d = c + market.periods
-            unit = market.participants[lp.owner[c]]
-            _, eta_c, inv_eta_d = keep_eta.setdefault(unit.id, storage_coefficients(unit))
+            _, eta_c, inv_eta_d = storage_coefficients(market.participants[lp.owner[c]])
             # Hold the smaller side (by its effect on the state of charge): the LP's point with
             # the two netted stays feasible, the surplus going to spill, so the LP stays feasible.
-            side, col = ("discharge", d) if eta_c * x[c] >= inv_eta_d * x[d] else ("charge", c)
+            col, side = (d, "discharge") if eta_c * x[c] >= inv_eta_d * x[d] else (c, "charge")
             upper[col] = 0.0
             highs.changeColBounds(int(col), float(lp.col_lower[col]), 0.0)
-            held.append((unit.id, int(lp.period[c]), side))
+            held.append((int(col), side))
     else:
         return Clearing(False, "the clearing still charged and discharged a battery at once after holding sides; please report this market", timings={"build": built - start})
     solved = time.perf_counter()
-    y = np.array(sol.row_dual)
+    result = _certify(market, lp, highs, upper, held, {"build": built - start, "solve": solved - built})
+    if held and result.success:
+        # The sides held one by one are a rule; HiGHS's MIP picks them together (a binary per
+        # battery and period where the LP burnt energy).  Its choice replaces the rule's when
+        # it is certified too and gives more welfare.
+        better = _held_by_mip(market, lp, [c for c, _ in held])
+        if better is not None and better.success and better.verified.welfare > result.verified.welfare:
+            return better
+    return result
+
+
+def _certify(market: Market, lp, highs: highspy.Highs, upper: np.ndarray, held: list, timings: dict) -> Clearing:
+    """From HiGHS's optimum: prices (with the interval where they are not unique), exact numbers, the certificate checked."""
+    solving = time.perf_counter()
+    sol = highs.getSolution()
+    x, y = np.array(sol.col_value), np.array(sol.row_dual)
     if _degenerate(highs, lp, upper, x):
         ends = _price_ends(lp, upper, x, np.array(sol.row_value))
         # Should HiGHS fail on the two LPs (a bound misread as active, within SNAP), HiGHS's own
@@ -152,7 +167,8 @@ def clear(market: Market) -> Clearing:
     priced = time.perf_counter()
     x_int = _exact_quantities(lp, upper, x)
     low, high = _even(y_low), _even(y_high)
-    document = clearing_document(market, x_int, low, high, [list(h) for h in held])
+    sides = [[market.participants[lp.owner[col]].id, int(lp.period[col]), side] for col, side in held]
+    document = clearing_document(market, x_int, low, high, sides)
     exact = time.perf_counter()
     try:
         verified = verify_clearing(market, document)
@@ -162,8 +178,66 @@ def clear(market: Market) -> Clearing:
     n_held = f"; {len(held)} battery side(s) held at zero in periods with a price ≤ 0" if held else ""
     return Clearing(
         True, f"cleared and certified: welfare {float(verified.welfare):.6g}{n_held}", verified=verified, document=document,
-        quantities=x, timings={"build": built - start, "solve": solved - built, "price interval": priced - solved, "exact numbers": exact - priced, "certificate check": done - exact},
+        quantities=x, timings={**timings, "price interval": priced - solving, "exact numbers": exact - priced, "certificate check": done - exact},
     )
+
+
+def _held_by_mip(market: Market, lp, held_columns: list[int]) -> Clearing | None:
+    """The LP with a binary mode for each battery and period where the rule held a side; None if that does not work out.
+
+    Mode b = 1 allows charging only (charge ≤ C·b, discharge ≤ D·(1 − b)), b = 0 discharging
+    only.  The sides the MIP turns off are held, and the LP with them held is priced and
+    certified like any clearing; batteries and periods outside the set stay continuous.
+    """
+    start = time.perf_counter()
+    T = market.periods
+    pairs = sorted({col if lp.role[col] == CHARGE else col - T for col in held_columns})
+    k = len(pairs)
+    mip = highspy.HighsLp()
+    n, m = lp.n + k, lp.m + 2 * k
+    mip.num_col_, mip.num_row_ = n, m
+    mip.col_cost_ = np.r_[lp.cost, np.zeros(k)]
+    mip.col_lower_, mip.col_upper_ = np.r_[lp.col_lower, np.zeros(k)], np.r_[lp.col_upper, np.ones(k)]
+    inf = highspy.kHighsInf
+    mip.row_lower_ = np.r_[lp.row_lower, np.full(2 * k, -inf)]
+    mip.row_upper_ = np.r_[lp.row_upper, np.zeros(k), lp.col_upper[np.array(pairs) + T]]
+    mip.sense_ = highspy.ObjSense.kMaximize
+    b = lp.n + np.arange(k)
+    c, d = np.array(pairs), np.array(pairs) + T
+    # Row m0 + i: charge_i − C_i·b_i ≤ 0; row m0 + k + i: discharge_i + D_i·b_i ≤ D_i.
+    rows = np.r_[lp.a_row, lp.m + np.arange(k), lp.m + np.arange(k), lp.m + k + np.arange(k), lp.m + k + np.arange(k)]
+    cols = np.r_[lp.a_col, c, b, d, b]
+    vals = np.r_[lp.a_val, np.ones(k), -lp.col_upper[c], np.ones(k), lp.col_upper[d]]
+    order = np.lexsort((cols, rows))
+    a = mip.a_matrix_
+    a.format_ = highspy.MatrixFormat.kRowwise
+    a.num_col_, a.num_row_ = n, m
+    a.start_ = np.searchsorted(rows[order], np.arange(m + 1)).astype(np.int32)
+    a.index_ = cols[order].astype(np.int32)
+    a.value_ = vals[order]
+    mip.integrality_ = [highspy.HighsVarType.kContinuous] * lp.n + [highspy.HighsVarType.kInteger] * k
+    highs = new_highs()
+    highs.setOptionValue("mip_rel_gap", 1e-9)
+    highs.setOptionValue("time_limit", 30.0)
+    highs.passModel(mip)
+    highs.run()
+    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    modes = np.array(highs.getSolution().col_value)[lp.n:] > 0.5
+    upper = lp.col_upper.copy()
+    held = [(int(d[i]), "discharge") if modes[i] else (int(c[i]), "charge") for i in range(k)]
+    for col, _ in held:
+        upper[col] = 0.0
+    lp_solver = _new_solver()
+    lp_solver.passModel(_highs_model(lp, upper))
+    lp_solver.run()
+    if lp_solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    x = np.array(lp_solver.getSolution().col_value)
+    charge = np.flatnonzero(lp.role == CHARGE)
+    if ((x[charge] > SNAP) & (x[charge + T] > SNAP)).any():
+        return None  # the held sides let a battery elsewhere burn energy: keep the rule's clearing
+    return _certify(market, lp, lp_solver, upper, held, {"build": 0.0, "solve": time.perf_counter() - start})
 
 
 def _failure(status: str) -> str:
