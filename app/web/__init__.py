@@ -23,7 +23,9 @@ def install(app: FastAPI) -> None:
     wrong method on a known one) instead of the API's own problem+json."""
     index = str(STATIC / "index.html")
 
-    @app.get("/", include_in_schema=False, tags=["web"])
+    from coopchain.app.api.deps import public  # the page itself needs no key (the role × route test reads this rule)
+
+    @app.get("/", include_in_schema=False, tags=["web"], dependencies=[public()])
     def page() -> FileResponse:
         return FileResponse(index, media_type="text/html; charset=utf-8")
 

@@ -24,6 +24,7 @@ READ = {"admin", "manager", "auditor"}
 WRITE = {"admin", "manager"}
 POLICY = {
     ("GET", "/health"): {"public"},
+    ("GET", "/"): {"public"},  # the web page (app/web): static, the key is entered in it
     ("POST", "/problems"): WRITE,
     ("POST", "/problems/csv"): WRITE,
     ("GET", "/problems"): READ,
