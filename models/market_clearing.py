@@ -218,7 +218,7 @@ def _held_by_mip(market: Market, lp, held_columns: list[int]) -> Clearing | None
     mip.integrality_ = [highspy.HighsVarType.kContinuous] * lp.n + [highspy.HighsVarType.kInteger] * k
     highs = new_highs()
     highs.setOptionValue("mip_rel_gap", 1e-9)
-    highs.setOptionValue("time_limit", 30.0)
+    highs.setOptionValue("time_limit", 10.0)  # past it the one-by-one rule stands
     highs.passModel(mip)
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
