@@ -231,6 +231,7 @@ class ParticipantSettlement:
 class VerifiedClearing:
     """What a valid clearing proves, exactly (Fractions)."""
 
+    market: Market  # the posted offers the clearing was checked against
     market_hash: str
     welfare: Fraction
     prices: tuple[Fraction, ...]  # per kWh, per period: the midpoint of the interval
@@ -336,7 +337,7 @@ def verify_clearing(market: Market, clearing: dict) -> VerifiedClearing:
             first = next(r for r in range(T, m) if lp.row_names[r] == f"soc[{p.id},0]")
             storage_value[p.id] = tuple(Fraction(y_low[r] + y_high[r], 1 << (SCALE + 1)) for r in range(first, first + T))
     return VerifiedClearing(
-        market_hash=clearing["market_hash"],
+        market=market, market_hash=clearing["market_hash"],
         welfare=Fraction(welfare, 1 << (2 * SCALE)),
         prices=tuple(Fraction(v, 1 << (SCALE + 1)) for v in prices2),
         price_low=tuple(as_fraction(v) for v in y_low[:T]),

@@ -33,7 +33,7 @@ import numpy as np
 
 from coopchain.models.formulation import new_highs
 from coopchain.models.market import (
-    CHARGE, DISCHARGE, Consumer, Market, Renewable, Storage, Thermal,
+    CHARGE, DISCHARGE, SOC, Consumer, Market, Renewable, Storage, Thermal,
     first_period_window, market_lp, storage_coefficients,
 )
 from coopchain.models.market_certificate import (
@@ -80,6 +80,19 @@ class Clearing:
     @property
     def settlement(self) -> tuple[ParticipantSettlement, ...]:
         return self.verified.settlement
+
+    @property
+    def state_of_charge(self) -> dict[str, tuple[float, ...]]:
+        """kWh stored at the end of each period, per storage unit (from the certificate's exact quantities)."""
+        market = self.verified.market
+        lp = market_lp(market)
+        x = self.document["x"]
+        out = {}
+        for i, p in enumerate(market.participants):
+            if isinstance(p, Storage):
+                cols = np.flatnonzero((lp.owner == i) & (lp.role == SOC))
+                out[p.id] = tuple(x[j] / 2.0**SCALE for j in cols)
+        return out
 
 
 def _highs_model(lp, upper: np.ndarray) -> highspy.HighsLp:

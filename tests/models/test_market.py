@@ -71,6 +71,11 @@ def test_hand_case_value_of_stored_energy(hand):
     assert hand.storage_value == {"bat": (0.25, 0.25)}
 
 
+def test_hand_case_state_of_charge(hand):
+    # 4 kWh charged at 0.75 in hour 0, all 3 kWh given back in hour 1.
+    assert hand.state_of_charge == {"bat": (3.0, 0.0)}
+
+
 def test_hand_case_trades(hand):
     energy = {s.id: s.energy for s in hand.settlement}
     assert energy["pv"] == (-10, 0)
