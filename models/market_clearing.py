@@ -351,10 +351,14 @@ def _exact_quantities(lp, upper: np.ndarray, x: np.ndarray) -> list[int]:
     for t in np.flatnonzero(sums != rhs):
         cols = by_period[edges[t]:edges[t + 1]]
         residual = int(sums[t]) - rhs[t]
-        # Column j moves by −residual·sign_j; pick the one with the most room that way, never a battery side at 0.
+        # Column j moves by −residual·sign_j; pick the one with the most room that way among those
+        # strictly inside their bounds (the solver's basic variables: nobody at 0 starts trading
+        # 1e-20 kWh), else among all but a battery side at 0 (it must not start doing both).
         room = np.where(sign[cols] * -residual > 0, hi[cols] - q[cols], q[cols] - lo[cols])
         usable = ~(storage_side[cols] & (q[cols] == 0))
-        j = cols[usable][int(np.argmax(room[usable]))]
+        inside = usable & (q[cols] > lo[cols]) & (q[cols] < hi[cols])
+        pool = inside if inside.any() else usable
+        j = cols[pool][int(np.argmax(room[pool]))]
         q[j] -= residual * int(sign[j])
     return q.tolist()  # Python ints (an object array)
 

@@ -148,3 +148,15 @@ def test_held_sides_reach_the_mixed_integer_optimum(seed):
     assert ours.verified.held
     best, _ = reference(doc, modes=True)
     assert ours.welfare == pytest.approx(best, rel=1e-7)
+
+
+def test_the_shipped_village_day_matches_the_reference():
+    import importlib.resources
+    import json
+
+    doc = json.loads(importlib.resources.files("coopchain.models.samples").joinpath("village-day.json").read_text())
+    ours = clear(parse_market(doc))
+    assert ours.success, ours.message
+    welfare, prices = reference(doc)
+    assert ours.welfare == pytest.approx(welfare, rel=1e-9)
+    assert ours.prices == pytest.approx(prices, rel=1e-7, abs=1e-9)
