@@ -461,7 +461,9 @@ def linear_bound(inst: Instance, X: Exact, c: np.ndarray, c_mag: np.ndarray, c_e
     fixed = float(lam @ h)
     k_mag = c_mag + np.abs(G).T @ lam
     mag = float(np.abs(lam * h).sum()) + float((k_mag * xmax).sum())
-    err = ex.summation_error(inst.n * (len(h) + len(inst.indicators) + len(inst.resources) + 4) + len(h), mag)
+    # Each term carries at most m + K + R + 4 roundings relative to its own magnitude (the reduced cost, the
+    # box), and the sum of n + m terms adds its own: (n + m + K + R + 8) u times the total magnitude.
+    err = ex.summation_error(inst.n + 2 * len(h) + len(inst.indicators) + len(inst.resources) + 8, mag)
 
     def exact():
         lo_x, hi_x = X.box

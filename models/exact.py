@@ -27,7 +27,7 @@ UNIT = 2.0**-53  # unit roundoff of a double
 # above any libm in use (glibc, musl, macOS, MSVC and numpy's SIMD paths stay within 4 ulps).
 LIBM_RELATIVE = 2.0**-40
 # Safety factor on every derived bound (second-order terms, the bound's own rounding).
-SAFETY = 4.0
+SAFETY = 2.0
 # Absolute allowance per operation for underflow (a subnormal result loses relative accuracy).
 TINY = 2.0**-1000
 # Digits of the decimal path: far beyond the 17 digits of a double; a verdict that this
