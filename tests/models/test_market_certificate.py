@@ -112,6 +112,16 @@ def test_a_clearing_for_a_bid_left_out_is_refused_against_the_posted_offers(hand
     assert refusal(mk, other.document) == "offers"
 
 
+def test_a_price_lowered_within_the_gap_tolerance_still_breaks_individual_rationality(hand):
+    # Hour 1's price lowered by 2^-29 in both ends: the duality gap grows by about 7·2^-29 ≈ 1.3e-8,
+    # inside its tolerance (2^-30 of a welfare scale of about 38), but the diesel, marginal at
+    # exactly its cost, would sell its 7 kWh below its offer: refused for it alone.
+    mk, doc = hand
+    step = 1 << (SCALE - 29)
+    lowered = changed(changed(doc, "dual_low", 1, -step), "dual_high", 1, -step)
+    assert refusal(mk, lowered) == "individual-rationality"
+
+
 def test_a_side_held_where_the_price_is_positive_is_refused(hand):
     mk, doc = hand
     out = copy.deepcopy(doc)
