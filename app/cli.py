@@ -86,6 +86,9 @@ def cmd_solve(args) -> int:
 
     if args.method is None and args.objective is None:
         raise CommandError("say what to optimise: --objective F1|F2|F3, or a --method of scalarisation")
+    order = tuple(k.strip() for k in (args.order or "").split(",") if k.strip())
+    request = SolveRequest(args.objective, args.method, _pairs(args.weights, "--weights"), _pairs(args.limits, "--limits"), order,
+                           _pairs(args.reference, "--reference"), args.backend)
     problem = _load(args.problem, args.header)
     label = args.method or (f"max {args.objective}" if args.objective != "F3" else "min F3")
     update, close = _progress_bar(label)
