@@ -164,8 +164,18 @@ def test_manager_flow_from_upload_to_the_allocation_table(served, browser, tmp_p
     assert colour_pixels(png, POINT) > 4 * 15 * (n - len(pick_indices))
     assert colour_pixels(png, PICK) > 4 * 40 * len(pick_indices)
 
-    # Hover: the allocation by enterprise name.
+    # The 3-D view turns when dragged: every point moves on the screen.
     from selenium.webdriver.common.action_chains import ActionChains
+
+    cube = driver.find_element(by("css"), "#front-plots svg.cube")
+    before = [(c.get_attribute("cx"), c.get_attribute("cy")) for c in cube.find_elements(by("css"), "circle.pt")]
+    size = cube.size
+    ActionChains(driver).move_to_element_with_offset(cube, -size["width"] // 2 + 6, -size["height"] // 2 + 6).click_and_hold() \
+        .move_by_offset(60, 25).release().perform()
+    after = [(c.get_attribute("cx"), c.get_attribute("cy")) for c in cube.find_elements(by("css"), "circle.pt")]
+    assert len(after) == n and all(a != b for a, b in zip(after, before))
+
+    # Hover: the allocation by enterprise name.
 
     others = [i for i in range(n) if i not in pick_indices] or [0]
     chosen = others[0]
@@ -199,6 +209,36 @@ def test_manager_flow_from_upload_to_the_allocation_table(served, browser, tmp_p
     assert number(rows[-1].find_elements(by("css"), "th")[2].text) == pytest.approx(total, rel=1e-5)
 
     assert console_errors(driver, allowed_network=[("/problems/csv", 422), ("/problems", 422)]) == []
+
+
+def test_a_manager_sees_refusals_and_cancels_a_front(served, browser, tmp_path):
+    driver = browser
+    login(driver, served, "manager")
+    # Another cooperative's data: refused as not found (docs/api.md: never says whether it exists).
+    other = json.loads((SAMPLES / "green-valley.json").read_text())
+    other["cooperative"] = "hill-top"
+    path = tmp_path / "hill-top.json"
+    path.write_text(json.dumps(other))
+    upload(driver, path)
+    message = wait(driver, lambda d: d.find_element(by("id"), "upload-errors").text, what="the refusal")
+    assert "404" in message and "hill-top" in message
+    assert not driver.find_element(by("id"), "optima-card").is_displayed()
+
+    # A long front, cancelled from the page once it runs.
+    upload(driver, SAMPLES / "green-valley.json")
+    wait(driver, lambda d: d.find_element(by("id"), "front-card").is_displayed(), what="the front form")
+    points_box = driver.find_element(by("id"), "front-points")
+    points_box.clear()
+    points_box.send_keys("2000")
+    driver.find_element(by("id"), "front-button").click()
+    wait(driver, lambda d: d.find_element(by("id"), "front-status").text.startswith("running"), seconds=120, what="the job running")
+    driver.find_element(by("id"), "front-cancel").click()
+    wait(driver, lambda d: d.find_element(by("id"), "front-status").text.startswith("cancelled"), seconds=120, what="the job cancelled")
+    api = httpx.Client(base_url=served.url, headers={"X-API-Key": served.tokens["manager"]}, timeout=60)
+    job = api.get("/fronts", params={"limit": 1}).json()["data"][0]
+    assert (job["state"], job["request"]["points"]) == ("cancelled", 2000)
+    assert driver.find_elements(by("css"), "#front-plots circle") == []
+    assert console_errors(driver, allowed_network=[("/problems", 404)]) == []
 
 
 def test_auditor_flow_from_blocks_to_a_verified_bundle(served, browser):
