@@ -137,6 +137,15 @@ def test_manager_flow_from_upload_to_the_allocation_table(served, browser, tmp_p
     digest = driver.find_element(by("id"), "problem-hash").text
     assert len(digest) == 64
 
+    # Each optimum saved as the API sent it, and the page's command checks it offline.
+    driver.find_element(by("css"), "a.solution-link[data-objective='F1']").click()
+    command = driver.find_elements(by("css"), "code.solution-command")[0].text
+    words = shlex.split(command)
+    saved = wait(driver, lambda d: (driver.downloads / words[2]).is_file() and (driver.downloads / words[2]), what="the solution's download")
+    assert words[:2] == ["coopchain", "verify"] and json.loads(saved.read_text())["values"]["F1"] == pytest.approx(f1["max F1"], rel=1e-5)
+    ran = subprocess.run([str(Path(sys.executable).with_name("coopchain")), *words[1:]], cwd=driver.downloads, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0 and ran.stdout.startswith("valid: max F1"), ran.stdout + ran.stderr
+
     # The front as a job, followed to its end; every panel drawn.
     points_box = driver.find_element(by("id"), "front-points")
     points_box.clear()

@@ -64,6 +64,14 @@ export async function follow(path, onEvent, signal) {
   }
 }
 
+// POST a JSON body; the answer's exact text (to save byte for byte) and its parsed JSON.
+export async function postRaw(path, json) {
+  const response = await fetch(path, { method: "POST", headers: { "X-API-Key": savedKey() || "", "content-type": "application/json" }, body: JSON.stringify(json) });
+  if (!response.ok) throw await failure(response);
+  const text = await response.text();
+  return { text, json: JSON.parse(text) };
+}
+
 // A blob of JSON fetched with the key, as a download link's URL.
 export async function download(path) {
   const response = await fetch(path, { headers: { "X-API-Key": savedKey() || "" } });

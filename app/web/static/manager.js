@@ -1,7 +1,7 @@
 // The manager's view (SPEC §5): upload the data and see errors beside their rows, the three
 // optima, the front as a job with progress, and the chosen point's allocation in a table.
 
-import { ApiProblem, follow, get, post, request } from "./api.js";
+import { ApiProblem, follow, get, post, postRaw, request } from "./api.js";
 import { $, el, num, replace, showError, table } from "./dom.js";
 import { drawFront } from "./plot.js";
 import { csvSheet, enterpriseSheet, placeErrors, renderSheet } from "./sheet.js";
@@ -68,16 +68,24 @@ async function optima() {
   card.hidden = false;
   replace("optima", "Solving each objective…");
   const runs = [["max F1", "F1"], ["max F2", "F2"], ["min F3", "F3"]];
-  let results;
+  let answers;
   try {
-    results = await Promise.all(runs.map(([, objective]) => post(`/problems/${state.problem}/solutions`, { objective })));
+    answers = await Promise.all(runs.map(([, objective]) => postRaw(`/problems/${state.problem}/solutions`, { objective })));
   } catch (error) { return showError("optima", error); }
+  const results = answers.map((a) => a.json);
+  // Each optimum's JSON exactly as the API sent it, to check offline with coopchain verify.
+  const saved = (i) => {
+    const file = `solution-${runs[i][1]}.json`;
+    const url = URL.createObjectURL(new Blob([answers[i].text], { type: "application/json" }));
+    return el("span", {}, el("a", { href: url, download: file, class: "solution-link", "data-objective": runs[i][1] }, file), " ",
+      el("code", { class: "solution-command" }, `coopchain verify ${file}`));
+  };
   const rows = results.map((s, i) => s.status === "infeasible"
-    ? [runs[i][0], "infeasible", "", "", "", (s.conflicts || []).map((c) => c.sentence).join(" ")]
-    : [runs[i][0], num(s.values.F1), num(s.values.F2, 4), s.values.class, num(s.values.F3, 4), `${s.status}, gap ${s.gap.toExponential(1)}`]);
+    ? [runs[i][0], "infeasible", "", "", "", (s.conflicts || []).map((c) => c.sentence).join(" "), ""]
+    : [runs[i][0], num(s.values.F1), num(s.values.F2, 4), s.values.class, num(s.values.F3, 4), `${s.status}, gap ${s.gap.toExponential(1)}`, saved(i)]);
   const infeasible = results.find((s) => s.status === "infeasible");
   replace("optima",
-    table(["optimum", "F1 economic benefit (benefit units)", "F2 coordination", "class", "F3 footprint", "certified"], rows, { numeric: [1, 2, 4] }),
+    table(["optimum", "F1 economic benefit (benefit units)", "F2 coordination", "class", "F3 footprint", "certified", "check it offline"], rows, { numeric: [1, 2, 4] }),
     infeasible ? el("p", { class: "error" }, "The data cannot be met; the conflicting constraints are named above.") : null,
     shadowPrices(results[0]));
 }
