@@ -40,6 +40,25 @@ def _load(path: str, header: str | None):
     return problem
 
 
+def _load_prepared(path: str, header: str | None):
+    """A problem read for solving: read, validated, canonicalised, hashed and in arrays once (models.problem_columns).
+
+    Its errors are models.problem's, word for word: the columnar reader hands any
+    document it cannot vouch for to that reader."""
+    from coopchain.models.problem import ProblemError
+    from coopchain.models.problem_columns import load_prepared
+
+    try:
+        loaded = load_prepared(path, header)
+    except ProblemError as e:
+        count = len(e.issues)
+        found = f"{count} issues" if count > 1 else "1 issue"
+        raise CommandError(f"{path}: the problem document is not valid ({found}):\n" + "\n".join(f"  - {line}" for line in str(e).splitlines())) from e
+    for notice in loaded.problem.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    return loaded
+
+
 def _progress_bar(description: str):
     """A tqdm bar on a terminal (stderr), nothing when output goes to a file or pipe."""
     if not sys.stderr.isatty():
@@ -89,11 +108,12 @@ def cmd_solve(args) -> int:
     order = tuple(k.strip() for k in (args.order or "").split(",") if k.strip())
     request = SolveRequest(args.objective, args.method, _pairs(args.weights, "--weights"), _pairs(args.limits, "--limits"), order,
                            _pairs(args.reference, "--reference"), args.backend)
-    problem = _load(args.problem, args.header)
+    loaded = _load_prepared(args.problem, args.header)
+    problem = loaded.problem
     label = args.method or (f"max {args.objective}" if args.objective != "F3" else "min F3")
     update, close = _progress_bar(label)
     try:
-        solution = solve_problem(problem, request, progress=update)  # the service the API calls too
+        solution = solve_problem(loaded.prepared, request, progress=update)  # the service the API calls too
     except SolveRequestError as e:
         raise CommandError(f"--{e.field}: {e}") from e
     finally:

@@ -1,0 +1,532 @@
+"""The problem document read column by column: the fast path of `coopchain solve FILE` (issue 16).
+
+models.problem validates a document as one pydantic object per enterprise, which at
+n = 100,000 costs seconds before any solving.  Here the same document goes from
+its bytes to columns (orjson, then one list per field), the structural rules are
+checked on whole columns (types by set, signs and finiteness by numpy), the meaning
+rules are the leaf's own (models.problem_rules.meaning_issues, which the pydantic
+path runs too), and the canonical text, its hash and the solver's arrays are made
+once from those columns.
+
+Only a sound document takes this path to the end.  At the first doubt (anything
+orjson refuses, a field of the wrong type, a sign, an unknown or missing name, an
+id used twice, any meaning issue) the document is read again by models.problem,
+whose messages are the ones a user sees: the fast path never words an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import orjson
+import rfc8785
+
+from coopchain.models.certificate import Instance
+from coopchain.models.problem import (
+    SCHEMA,
+    Demand,
+    Problem,
+    ProblemError,
+    _bulk,
+    _numbers,
+    _sorted,
+    _string,
+    load_problem_file,
+)
+from coopchain.models.problem_rules import Columns, meaning_issues
+from coopchain.models.solve import Prepared, prepare
+
+
+class _Doubt(Exception):
+    """The fast path cannot vouch for the document: models.problem reads it and says why."""
+
+
+class EnterpriseRow(NamedTuple):
+    """What a summary shows of one enterprise."""
+
+    id: str
+    name: str | None
+    min: float
+    max: float
+
+
+@dataclass(frozen=True, eq=False)
+class ColumnProblem:
+    """A validated problem read by columns: the cooperative-level fields a summary shows, and the arrays."""
+
+    cooperative: str
+    round: str
+    demand: Demand
+    notices: tuple[str, ...]
+    instance: Instance
+    names: tuple[str | None, ...] | None = field(repr=False)  # None when no enterprise has a name
+
+    @cached_property
+    def enterprises(self) -> list[EnterpriseRow]:
+        inst = self.instance
+        names = self.names or (None,) * inst.n
+        return [EnterpriseRow(*row) for row in zip(inst.ids, names, inst.volume_min.tolist(), inst.volume_max.tolist())]
+
+
+@dataclass(frozen=True, eq=False)
+class Loaded:
+    """A problem ready to solve: what `coopchain solve` prints about it and what the solvers take."""
+
+    problem: Problem | ColumnProblem
+    prepared: Prepared
+    problem_hash: str
+
+
+def load_prepared(path: str | Path, header_path: str | Path | None = None, phases: dict | None = None) -> Loaded:
+    """Read, validate, canonicalise and hash a problem file, and build its arrays, once.
+
+    Raises models.problem.ProblemError with exactly the issues models.problem reports.
+    ``phases``, when given, receives [wall, cpu] seconds per phase (for bench/bench_e2e.py).
+    """
+    clock = _Clock(phases)
+    try:
+        with _bulk():  # millions of small objects and no cycles: the collector's passes only cost
+            return _fast(Path(path), header_path, clock)
+    except _Doubt:
+        pass
+    problem = load_problem_file(path, header_path)  # raises ProblemError with the user's messages
+    clock.lap("validate")
+    prepared = prepare(problem)
+    clock.lap("canonical")
+    digest = hashlib.sha256(prepared.canonical.encode("utf-8")).hexdigest()
+    return Loaded(problem, prepared, digest)
+
+
+def read_problem_timed(path: str | Path, phases: dict) -> Prepared:
+    """`load_prepared` with each phase timed into ``phases`` (name -> [wall s, cpu s])."""
+    return load_prepared(path, None, phases).prepared
+
+
+class _Clock:
+    def __init__(self, phases: dict | None):
+        self.phases = phases
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, name: str) -> None:
+        if self.phases is not None:
+            wall, cpu = time.perf_counter(), time.process_time()
+            spent = self.phases.setdefault(name, [0.0, 0.0])
+            spent[0] += wall - self.wall
+            spent[1] += cpu - self.cpu
+            self.wall, self.cpu = wall, cpu
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _fast(path: Path, header_path, clock: _Clock) -> Loaded:
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise _Doubt
+    try:
+        data = path.read_bytes()
+        header_bytes = None
+        if suffix == ".csv":
+            header_path = Path(header_path) if header_path is not None else path.with_name(path.stem + ".header.json")
+            header_bytes = header_path.read_bytes()
+    except OSError:
+        raise _Doubt from None
+    clock.lap("read")
+    try:
+        if suffix == ".json":
+            doc = orjson.loads(data.removeprefix(b"\xef\xbb\xbf"))
+            if not isinstance(doc, dict):
+                raise _Doubt
+            head, enterprises = doc, doc.get("enterprises")
+            columns = _json_columns(enterprises)
+        else:
+            head = orjson.loads(header_bytes.removeprefix(b"\xef\xbb\xbf"))
+            if not isinstance(head, dict) or "enterprises" in head:
+                raise _Doubt
+            columns = _csv_columns(data)
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        raise _Doubt from None
+    clock.lap("parse")
+    checked = _check(head, columns, csv_table=suffix == ".csv")
+    clock.lap("validate")
+    canonical = _canonical(checked)
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    clock.lap("canonical")
+    instance = _instance(checked)
+    clock.lap("instance")
+    problem = ColumnProblem(checked.cooperative, checked.round, Demand(min=checked.demand_min, max=checked.demand_max),
+                            checked.notices, instance, checked.names)
+    return Loaded(problem, Prepared(canonical, instance), digest)
+
+
+_REQUIRED = ("id", "min", "max", "benefit", "u0", "g")
+_OPTIONAL = ("name", "use", "cap", "alpha", "reservation")
+_FIELDS = frozenset(_REQUIRED + _OPTIONAL)
+_NUMBER_TYPES = {float, int}
+
+
+_ABSENT = object()
+
+
+def _json_columns(enterprises: Any) -> dict:
+    """The enterprise array as one list per field; doubt on any irregular shape.
+
+    name and alpha may be null or absent alike (None); use, cap and reservation may be
+    absent (their defaults) but not null, which pydantic refuses with its own words.
+    """
+    if type(enterprises) is not list or not enterprises:
+        raise _Doubt
+    if set(map(type, enterprises)) != {dict} or not all(map(_FIELDS.issuperset, enterprises)):
+        raise _Doubt
+    try:
+        cols: dict[str, Any] = {k: [e[k] for e in enterprises] for k in _REQUIRED}
+    except KeyError:
+        raise _Doubt from None
+    for k in _OPTIONAL:
+        column = [e.get(k, _ABSENT) for e in enterprises]
+        kinds = set(map(type, column))
+        if k in ("name", "alpha"):
+            if type(_ABSENT) in kinds:
+                column = [None if v is _ABSENT else v for v in column]
+                kinds = set(map(type, column))
+            cols[k] = None if kinds == {type(None)} else column
+        elif type(None) in kinds:
+            raise _Doubt
+        elif k == "reservation":
+            cols[k] = None if kinds == {type(_ABSENT)} else [None if v is _ABSENT else v for v in column]
+        else:
+            cols[k] = [{} if v is _ABSENT else v for v in column] if type(_ABSENT) in kinds else column
+    return cols
+
+
+def _csv_columns(data: bytes) -> dict:
+    """A plain comma-separated table as the same lists; doubt on anything the full reader treats specially."""
+    text = data.decode("utf-8").removeprefix("\ufeff")
+    first = text.split("\n", 1)[0]
+    if ";" in first or "\t" in first:
+        raise _Doubt  # another separator, perhaps decimal commas: the full reader says what it read
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        names = [name.strip() for name in next(reader)]
+        rows = [row for row in reader if any(c.strip() for c in row)]
+    except (StopIteration, csv.Error):
+        raise _Doubt from None
+    width = len(names)
+    if not rows or len(set(names)) != width or any(len(row) != width for row in rows):
+        raise _Doubt
+    cells = list(zip(*rows))
+    cols: dict[str, Any] = {"benefit": {}, "use": {}, "cap": {}}
+    for name, column in zip(names, cells):
+        group, dot, key = name.partition(".")
+        if dot:
+            if group not in cols or not key:
+                raise _Doubt
+            cols[group][key] = column
+        elif name in _FIELDS and name not in cols:
+            cols[name] = column
+        else:
+            raise _Doubt
+    for k in ("id", "min", "max", "u0", "g"):
+        if k not in cols:
+            raise _Doubt
+    stripped = {k: [c.strip() for c in v] for k, v in cols.items() if not isinstance(v, dict)}
+    for k in ("id", "min", "max", "u0", "g"):
+        if not all(stripped[k]):
+            raise _Doubt  # an empty required cell
+    out: dict[str, Any] = {"id": stripped["id"], "name": [c or None for c in stripped["name"]] if "name" in stripped else None}
+    for k in ("min", "max", "u0", "g", "alpha", "reservation"):
+        out[k] = _csv_numbers(stripped[k]) if k in stripped else None
+    for group in ("benefit", "use", "cap"):
+        out[group] = {key: _csv_numbers([c.strip() for c in column]) for key, column in cols[group].items()}
+    out["csv"] = True
+    return out
+
+
+def _csv_numbers(cells: list[str]) -> np.ndarray:
+    """A numeric column; an empty cell is NaN (not given).  Doubt where float() refuses a cell."""
+    if "n" in "".join(cells).lower():
+        raise _Doubt  # nan, inf, infinity: read as numbers by float(), refused by the full reader with a path
+    try:
+        return np.array([float(c) if c else math.nan for c in cells], dtype=float)
+    except ValueError:
+        raise _Doubt from None
+
+
+# --- checking ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Checked:
+    cooperative: str
+    round: str
+    indicators: dict[str, float]
+    resources: dict[str, tuple[float, float]]
+    demand_min: float
+    demand_max: float
+    ids: list[str]
+    names: tuple[str | None, ...] | None
+    volume_min: np.ndarray
+    volume_max: np.ndarray
+    u0: np.ndarray
+    g: np.ndarray
+    alpha: np.ndarray | None  # None: absent everywhere (1/n each)
+    reservation: np.ndarray
+    benefit: dict[str, np.ndarray]
+    use: dict[str, np.ndarray]
+    cap: dict[str, np.ndarray]  # NaN where not given
+    notices: tuple[str, ...] = ()
+
+
+def _number(x: Any) -> bool:
+    return type(x) in _NUMBER_TYPES and math.isfinite(x)
+
+
+def _text(x: Any) -> bool:
+    return type(x) is str and len(x) > 0 and (x.isascii() or _utf8(x))
+
+
+def _utf8(x: str) -> bool:
+    try:
+        x.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _head(head: dict, csv_table: bool) -> tuple:
+    keys = {"schema", "cooperative", "round", "indicators", "resources", "demand"} | (set() if csv_table else {"enterprises"})
+    if set(head) != keys or head["schema"] != SCHEMA or not _text(head["cooperative"]) or not _text(head["round"]):
+        raise _Doubt
+    indicators, resources, demand = head["indicators"], head["resources"], head["demand"]
+    if type(indicators) is not dict or not indicators or type(resources) is not dict or type(demand) is not dict:
+        raise _Doubt
+    if not all(_text(k) and _number(v) and v >= 0 for k, v in indicators.items()):
+        raise _Doubt
+    for k, r in resources.items():
+        if not _text(k) or type(r) is not dict or set(r) != {"cap", "weight"}:
+            raise _Doubt
+        if not (_number(r["cap"]) and r["cap"] > 0 and _number(r["weight"]) and r["weight"] >= 0):
+            raise _Doubt
+    if set(demand) != {"min", "max"} or not all(_number(demand[k]) and demand[k] >= 0 for k in ("min", "max")):
+        raise _Doubt
+    return indicators, resources, demand
+
+
+def _numeric(values, *, optional: bool = False, positive: bool = False, signed: bool = False) -> np.ndarray | None:
+    """A column of JSON numbers (or a CSV column already parsed) as float64; doubt on a wrong type, sign, NaN or inf."""
+    if isinstance(values, np.ndarray):  # from the CSV table: NaN where a cell is empty
+        array = values
+        if not optional and np.isnan(array).any():
+            raise _Doubt
+        given = array[~np.isnan(array)] if optional else array
+    else:
+        kinds = set(map(type, values))
+        if optional and type(None) in kinds:
+            kinds.discard(type(None))
+            if not kinds <= _NUMBER_TYPES:
+                raise _Doubt
+            if not kinds:
+                return None
+            array = np.array([math.nan if v is None else v for v in values], dtype=float)
+            given = array[~np.isnan(array)]
+        else:
+            if not kinds <= _NUMBER_TYPES:
+                raise _Doubt  # text, true/false, lists: pydantic says "must be a number" with the path
+            array = given = np.array(values, dtype=float)
+    if not np.isfinite(given).all() or (not signed and (given < 0).any()) or (positive and (given <= 0).any()):
+        raise _Doubt
+    return array
+
+
+def _named(values: list, names, *, optional: bool) -> dict[str, np.ndarray]:
+    """benefit / use / cap objects (one per enterprise) as a column per name, NaN where an optional name is absent."""
+    n = len(values)
+    if values is None or set(map(type, values)) != {dict}:
+        raise _Doubt
+    if not optional:
+        if any(len(v) != len(names) for v in values):
+            raise _Doubt
+        try:
+            return {k: _numeric([v[k] for v in values]) for k in names}
+        except KeyError:
+            raise _Doubt from None
+    if not all(map(set(names).issuperset, values)):
+        raise _Doubt
+    out = {}
+    for k in names:
+        column = [v.get(k) for v in values]
+        out[k] = np.full(n, math.nan) if all(c is None for c in column) else _numeric(column, optional=True)
+    return out
+
+
+def _check(head: dict, cols: dict, csv_table: bool) -> _Checked:
+    """Every structural rule of models.problem on whole columns, then the leaf's meaning rules."""
+    indicators, resources, demand = _head(head, csv_table)
+    ind, res = list(indicators), list(resources)
+    ids = cols["id"]
+    n = len(ids)
+    if not all(map(_text, ids)) or len(set(ids)) != n:
+        raise _Doubt
+    names = cols["name"]
+    if names is not None:
+        kinds = set(map(type, names))
+        if not kinds <= {str, type(None)} or not all(n_.isascii() or _utf8(n_) for n_ in names if n_ is not None):
+            raise _Doubt
+        names = None if kinds == {type(None)} else tuple(names)
+    volume_min, volume_max = _numeric(cols["min"]), _numeric(cols["max"])
+    u0, g = _numeric(cols["u0"], signed=True), _numeric(cols["g"])
+    alpha = None if cols["alpha"] is None else _numeric(cols["alpha"], optional=True)
+    reservation = np.zeros(n) if cols["reservation"] is None else _numeric(cols["reservation"], optional=True)
+    if reservation is None:
+        reservation = np.zeros(n)
+    reservation = np.where(np.isnan(reservation), 0.0, reservation)
+    if cols.get("csv"):
+        benefit, use, cap = cols["benefit"], cols["use"], cols["cap"]
+        if set(benefit) != set(ind) or set(use) != set(res) or not set(cap) <= set(res):
+            raise _Doubt
+        for k, column in itertools.chain(benefit.items(), use.items()):
+            _numeric(column)
+        for column in cap.values():
+            _numeric(column, optional=True)
+        cap = {r: cap.get(r, np.full(n, math.nan)) for r in res}
+    else:
+        benefit = _named(cols["benefit"], ind, optional=False)
+        use = _named(cols["use"], res, optional=False)
+        cap = _named(cols["cap"], res, optional=True)
+    if alpha is not None and np.isnan(alpha).all():
+        alpha = None
+    columns = Columns(
+        ids=tuple(ids), indicators=tuple(ind), resources=tuple(res),
+        weights=np.array([indicators[k] for k in ind], dtype=float),
+        resource_cap=np.array([resources[r]["cap"] for r in res], dtype=float),
+        resource_weight=np.array([resources[r]["weight"] for r in res], dtype=float),
+        demand_min=float(demand["min"]), demand_max=float(demand["max"]),
+        volume_min=volume_min, volume_max=volume_max, u0=u0, g=g, reservation=reservation,
+        alpha=np.full(n, math.nan) if alpha is None else alpha,
+        benefit=np.column_stack([benefit[k] for k in ind]).reshape(n, len(ind)),
+        use=np.column_stack([use[r] for r in res]).reshape(n, len(res)) if res else np.zeros((n, 0)),
+        cap=np.column_stack([np.where(np.isnan(cap[r]), math.inf, cap[r]) for r in res]).reshape(n, len(res)) if res else np.zeros((n, 0)),
+        broken=np.zeros(n, dtype=bool),
+    )
+    issues, rescaled, notices = meaning_issues(columns)
+    if issues:
+        raise _Doubt
+    if rescaled is not None:
+        alpha = np.asarray(rescaled, dtype=float)
+    elif alpha is not None:
+        alpha = np.where(np.isnan(alpha), 1.0 / n, alpha)  # not given: 1/n, as the canonical form writes it
+    return _Checked(
+        cooperative=head["cooperative"], round=head["round"],
+        indicators={k: float(indicators[k]) for k in ind},
+        resources={r: (float(resources[r]["cap"]), float(resources[r]["weight"])) for r in res},
+        demand_min=float(demand["min"]), demand_max=float(demand["max"]),
+        ids=ids, names=names, volume_min=volume_min, volume_max=volume_max, u0=u0, g=g, alpha=alpha,
+        reservation=reservation, benefit=benefit, use=use, cap=cap, notices=tuple(notices),
+    )
+
+
+# --- the canonical text and the arrays --------------------------------------------------------------
+
+
+def _canonical(c: _Checked) -> str:
+    """The canonical form, byte for byte models.problem.canonical_json's (tests/models pin it)."""
+    ind, res = _sorted(c.indicators), _sorted(c.resources)
+    head = {
+        "schema": SCHEMA, "cooperative": c.cooperative, "round": c.round,
+        "indicators": {k: c.indicators[k] for k in ind},
+        "resources": {r: {"cap": c.resources[r][0], "weight": c.resources[r][1]} for r in res},
+        "demand": {"min": c.demand_min, "max": c.demand_max},
+        "enterprises": None,
+    }
+    fields = []
+    for key in _sorted(head):
+        value = _enterprises_text(c, ind, res) if key == "enterprises" else rfc8785.dumps(head[key]).decode()
+        fields.append(f"{_string(key)}:{value}")
+    return "{" + ",".join(fields) + "}"
+
+
+def _enterprises_text(c: _Checked, ind: list[str], res: list[str]) -> str:
+    """The canonical enterprise array, each member a column of texts, joined by C iteration.
+
+    A row is literal text and column texts in turn: zip over the columns and repeat()
+    for the literals, chained and joined once, with no Python code per enterprise.
+    """
+    n = len(c.ids)
+    alpha = _numbers([1.0 / n]) * n if c.alpha is None else _numbers(c.alpha)
+    # cap: a whole object per row; constant shapes (every cap given, or none) are the usual case.
+    given = {r: ~np.isnan(c.cap[r]) for r in res}
+    cap_texts = {r: _numbers(np.where(given[r], c.cap[r], 0.0)) for r in res}
+    if all(given[r].all() for r in res):
+        cap_parts: list = []
+        for i, r in enumerate(res):
+            cap_parts += [("," if i else "") + _string(r) + ":", cap_texts[r]]
+        cap_column = None
+    elif not any(given[r].any() for r in res):
+        cap_parts, cap_column = [], None
+    else:
+        cap_parts = []
+        cap_column = [
+            ",".join(f"{_string(r)}:{cap_texts[r][j]}" for r in res if given[r][j]) for j in range(n)
+        ]
+    parts: list = [',{"alpha":', alpha, ',"benefit":{']
+    for i, k in enumerate(ind):
+        parts += [("," if i else "") + _string(k) + ":", _numbers(c.benefit[k])]
+    parts.append('},"cap":{')
+    parts += cap_parts if cap_column is None else [cap_column]
+    parts += ['},"g":', _numbers(c.g), ',"id":', [_string(i) for i in c.ids], ',"max":', _numbers(c.volume_max),
+              ',"min":', _numbers(c.volume_min), ","]
+    if c.names is not None:
+        parts.append(["" if name is None else f'"name":{_string(name)},' for name in c.names])
+    parts += ['"reservation":', _numbers(c.reservation), ',"u0":', _numbers(c.u0), ',"use":{']
+    for i, r in enumerate(res):
+        parts += [("," if i else "") + _string(r) + ":", _numbers(c.use[r])]
+    parts.append("}}")
+    # Adjacent literals merge; each column is a list of n texts.
+    merged: list = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    iterables = [itertools.repeat(p, n) if isinstance(p, str) else p for p in merged]
+    rows = "".join(itertools.chain.from_iterable(zip(*iterables)))
+    return "[" + rows[1:] + "]"  # every row starts with its separating comma, the first one's dropped
+
+
+def _instance(c: _Checked) -> Instance:
+    """The solver's arrays, in the canonical order of names, as models.problem.to_instance gives them."""
+    ind, res = _sorted(c.indicators), _sorted(c.resources)
+    n = len(c.ids)
+
+    def clean(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, dtype=float) + 0.0  # -0.0 reads back from the text as 0.0
+
+    def stack(columns: list[np.ndarray], width: int) -> np.ndarray:
+        return clean(np.column_stack(columns).reshape(n, width)) if columns else np.zeros((n, 0))
+
+    return Instance(
+        ids=tuple(c.ids), indicators=tuple(ind), resources=tuple(res),
+        indicator_weight=clean(np.array([c.indicators[k] for k in ind])),
+        benefit=stack([c.benefit[k] for k in ind], len(ind)),
+        use=stack([c.use[r] for r in res], len(res)),
+        enterprise_cap=stack([np.where(np.isnan(c.cap[r]), math.inf, c.cap[r]) for r in res], len(res)),
+        cooperative_cap=clean(np.array([c.resources[r][0] for r in res])),
+        resource_weight=clean(np.array([c.resources[r][1] for r in res])),
+        volume_min=clean(c.volume_min), volume_max=clean(c.volume_max), u0=clean(c.u0), g=clean(c.g),
+        alpha=np.full(n, 1.0 / n) if c.alpha is None else clean(c.alpha),
+        reservation=clean(c.reservation),
+        demand_min=c.demand_min + 0.0, demand_max=c.demand_max + 0.0,
+    )
+
+
+__all__ = ["ColumnProblem", "Loaded", "ProblemError", "load_prepared", "read_problem_timed"]
