@@ -94,7 +94,9 @@ function cubePanel(points, names, senses, picked, handlers) {
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `front in 3-D: ${names.join(", ")}`, class: "cube" });
   const ranges = names.map((n) => extent(points.map((p) => p.values[n])));
   const unit = points.map((p) => names.map((n, k) => 2 * (p.values[n] - ranges[k][0]) / (ranges[k][1] - ranges[k][0]) - 1));
-  const view = { yaw: -0.6, pitch: 0.45 };
+  // Turned so that the cube's main diagonal lies across the view: a front where F1 and F3 rise together
+  // (more benefit, more footprint) runs along it, and seen end-on it would collapse to a dot.
+  const view = { yaw: 0.75, pitch: 0.35 };
   const scale = Math.min(W, H) * 0.26, cx = W / 2, cy = H / 2 + 4;
   const project = ([a, b, c]) => {
     // x right, y (second objective) up, z (third) toward the viewer before turning.
