@@ -1,0 +1,211 @@
+"""The columnar reader (models.problem_columns) against the pydantic one (models.problem).
+
+On a valid document the columnar reader must take its own path to the end and give
+the same canonical text (also checked against rfc8785.dumps of the canonical document),
+hash and arrays; on an invalid one it must refuse with exactly the issues, word for
+word, that models.problem reports.  Its number writer is checked against rfc8785.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import rfc8785
+
+from coopchain.models.problem import ProblemError, _canonical_document, _numbers, canonical_json, load_problem_file, to_instance
+from coopchain.models.problem_columns import ColumnProblem, load_prepared
+from tests.data.gen_problem import generate
+from tests.models.test_problem import DELETE, changed, small
+
+
+def _write(tmp_path, doc, name="p.json") -> str:
+    path = tmp_path / name
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc, ensure_ascii=False))
+    return str(path)
+
+
+def _assert_same_as_pydantic(path: str, header: str | None = None) -> None:
+    loaded = load_prepared(path, header)
+    assert isinstance(loaded.problem, ColumnProblem), "a valid document must take the columnar path"
+    reference = load_problem_file(path, header)
+    expected = rfc8785.dumps(_canonical_document(reference)).decode()
+    assert loaded.prepared.canonical == expected == canonical_json(reference)
+    assert loaded.problem_hash == hashlib.sha256(expected.encode()).hexdigest()
+    assert loaded.problem.notices == reference.notices
+    assert loaded.problem.cooperative == reference.cooperative and loaded.problem.round == reference.round
+    assert [(e.id, e.name, e.min, e.max) for e in loaded.problem.enterprises] == [(e.id, e.name, e.min, e.max) for e in reference.enterprises]
+    ours, theirs = loaded.prepared.instance, to_instance(reference)
+    for key, value in vars(theirs).items():
+        mine = getattr(ours, key)
+        if isinstance(value, np.ndarray):
+            assert mine.dtype == value.dtype and mine.shape == value.shape, key
+            assert np.array_equal(mine, value) and not np.signbit(mine[mine == 0]).any(), key
+        else:
+            assert mine == value, key
+
+
+def _assert_same_refusal(path: str, header: str | None = None) -> None:
+    with pytest.raises(ProblemError) as reference:
+        load_problem_file(path, header)
+    with pytest.raises(ProblemError) as ours:
+        load_prepared(path, header)
+    assert ours.value.issues == reference.value.issues
+    assert str(ours.value) == str(reference.value)
+
+
+# --- valid documents -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", ["uniform", "general"])
+def test_generated_documents_agree(tmp_path, alpha):
+    _assert_same_as_pydantic(_write(tmp_path, generate(300, 3, 3, 7, alpha)))
+
+
+def test_mixed_caps_names_and_integers_agree(tmp_path):
+    _assert_same_as_pydantic(_write(tmp_path, small()))  # caps given for all, none and some resources
+
+
+def test_alpha_rescaled_with_its_notice_agrees(tmp_path):
+    doc = small()
+    for e, a in zip(doc["enterprises"], (2, 1, 1)):
+        e["alpha"] = a
+    _assert_same_as_pydantic(_write(tmp_path, doc))
+
+
+def test_no_resources_and_no_use_agree(tmp_path):
+    doc = small()
+    doc["resources"] = {}
+    for e in doc["enterprises"]:
+        e.pop("use"), e.pop("cap", None)
+    _assert_same_as_pydantic(_write(tmp_path, doc))
+
+
+def test_unicode_names_negative_zero_and_small_numbers_agree(tmp_path):
+    doc = changed(**{"enterprises.0.name": "Ferme des Prés « Nord »\n", "enterprises.1.id": "é\"\\", "enterprises.0.u0": 0.12,
+                     "enterprises.1.min": -0.0, "enterprises.2.g": 1e-7, "indicators.tax": 2.5e-5, "enterprises.0.reservation": 1e-9})
+    _assert_same_as_pydantic(_write(tmp_path, doc))
+
+
+def _csv(doc: dict, caps: bool = True) -> str:
+    ind, res = list(doc["indicators"]), list(doc["resources"])
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["id", "name", "min", "max", "u0", "g", "alpha", "reservation"] + [f"benefit.{k}" for k in ind]
+               + [f"use.{r}" for r in res] + ([f"cap.{r}" for r in res] if caps else []))
+    for e in doc["enterprises"]:
+        w.writerow([e["id"], e.get("name", ""), e["min"], e["max"], e["u0"], e["g"], e.get("alpha", ""), e.get("reservation", "")]
+                   + [e["benefit"][k] for k in ind] + [e["use"][r] for r in res] + ([e.get("cap", {}).get(r, "") for r in res] if caps else []))
+    return out.getvalue()
+
+
+def _csv_files(tmp_path, doc: dict, table: str) -> tuple[str, str]:
+    header = {k: v for k, v in doc.items() if k != "enterprises"}
+    return _write(tmp_path, table, "t.csv"), _write(tmp_path, header, "t.header.json")
+
+
+def test_csv_table_agrees(tmp_path):
+    _assert_same_as_pydantic(*_csv_files(tmp_path, small(), _csv(small())))
+
+
+def test_generated_csv_agrees_with_its_json(tmp_path):
+    doc = generate(200, 3, 3, 3, "general")
+    table, header = _csv_files(tmp_path, doc, _csv(doc))
+    _assert_same_as_pydantic(table, header)
+    assert load_prepared(table, header).prepared.canonical == load_prepared(_write(tmp_path, doc)).prepared.canonical
+
+
+# --- invalid documents: the same issues, word for word ------------------------------------------------
+
+
+INVALID = {
+    "schema": {"schema": "coopchain/problem/v2"},
+    "no cooperative": {"cooperative": DELETE},
+    "empty round": {"round": ""},
+    "extra top-level field": {"note": "x"},
+    "negative min": {"enterprises.0.min": -3},
+    "text number": {"enterprises.1.max": "120"},
+    "boolean number": {"enterprises.1.g": True},
+    "null number": {"enterprises.2.u0": None},
+    "null cap": {"enterprises.1.cap": None},
+    "null use": {"enterprises.1.use": None},
+    "null reservation": {"enterprises.1.reservation": None},
+    "list benefit": {"enterprises.0.benefit": [1, 2]},
+    "unknown enterprise field": {"enterprises.0.colour": "red"},
+    "missing indicator": {"enterprises.0.benefit": {"profit": 1.0, "wages": 2.0}},
+    "unknown indicator": {"enterprises.0.benefit": {"profit": 1.0, "wages": 2.0, "tax": 1.0, "fun": 3.0}},
+    "unknown cap": {"enterprises.0.cap": {"air": 3}},
+    "missing use": {"enterprises.2.use": {"water": 1.0}},
+    "min above max": {"enterprises.0.min": 200},
+    "demand min above max": {"demand.min": 400},
+    "development above one": {"enterprises.0.g": 0.5},
+    "duplicate id": {"enterprises.2.id": "e01"},
+    "empty id": {"enterprises.2.id": ""},
+    "numeric id": {"enterprises.2.id": 3},
+    "alpha for some only": {"enterprises.0.alpha": 0.5},
+    "alpha all zero": {"enterprises.0.alpha": 0, "enterprises.1.alpha": 0, "enterprises.2.alpha": 0},
+    "negative alpha": {"enterprises.0.alpha": -1},
+    "zero cooperative cap": {"resources.water.cap": 0},
+    "resource field": {"resources.water.size": 3},
+    "negative indicator weight": {"indicators.profit": -0.5},
+    "no enterprises": {"enterprises": []},
+    "enterprise not an object": {"enterprises.1": "e02"},
+    "enterprises not a list": {"enterprises": {"e01": {}}},
+    "huge benefit": {"enterprises.0.benefit": {"profit": 1e300, "wages": 2.0, "tax": 1.0}},
+    "reservation never met": {"enterprises.0.reservation": 1e7},
+}
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_invalid_document_refused_with_the_same_issues(tmp_path, name):
+    _assert_same_refusal(_write(tmp_path, changed(**INVALID[name])))
+
+
+@pytest.mark.parametrize("text", [
+    "{", "[]", "null", '{"schema": NaN}', json.dumps(small()).replace("0.12", "NaN"), json.dumps(small()).replace("0.12", "1e400"),
+    json.dumps(small()).replace('"max": 120', '"max": 123456789012345678901234567890'), "[" * 5000 + "]" * 5000,
+    json.dumps(small()).replace('"Li family farm"', '"\\ud800"'),
+])
+def test_unreadable_or_odd_json_refused_with_the_same_issues(tmp_path, text):
+    _assert_same_refusal(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("change", [
+    lambda t: t.replace("0.12", "nan", 1),
+    lambda t: t.replace("0.12", "inf", 1),
+    lambda t: t.replace("0.12", "abc", 1),
+    lambda t: t.replace("e01", "", 1),
+    lambda t: t.replace("benefit.tax", "benefit.fun", 1),
+    lambda t: t.replace("\r\n", ",9\r\n", 2),
+    lambda t: t.replace("0.12", "-0.12", 1),
+    lambda t: t.split("\r\n", 1)[0] + "\r\n",
+])
+def test_invalid_csv_refused_with_the_same_issues(tmp_path, change):
+    _assert_same_refusal(*_csv_files(tmp_path, small(), change(_csv(small()))))
+
+
+def test_a_semicolon_table_takes_the_full_reader_and_agrees(tmp_path):
+    table = _csv(small()).replace(",", ";")
+    path, header = _csv_files(tmp_path, small(), table)
+    loaded = load_prepared(path, header)
+    reference = load_problem_file(path, header)
+    assert loaded.prepared.canonical == canonical_json(reference) and loaded.problem.notices == reference.notices
+
+
+# --- the number writer -------------------------------------------------------------------------
+
+
+def test_numbers_are_written_as_rfc8785_writes_them():
+    rng = np.random.default_rng(0)
+    xs = [0.0, -0.0, 1.0, 100.0, 1e-6, 9.99e-7, 1e-7, 1e15, 1e16, 1e17, 1.2345e20, 1e21, 1e22, 0.1, 1 / 3, 5e-324,
+          1.7976931348623157e308, 2.0**53, 2.0**53 + 2, 1e15 + 0.3, -2.5e-5, -120.0]
+    xs += (10.0 ** rng.uniform(-12, 25, 5000) * rng.choice([-1, 1], 5000)).tolist()
+    xs += np.round(rng.uniform(0, 1e6, 500)).tolist()
+    assert _numbers(xs) == [rfc8785.dumps(x + 0.0).decode() for x in xs]
+    assert _numbers([]) == []
+    assert math.isnan(float(np.float64("nan")))  # NaN (a cap not given) is written but never used
