@@ -15,6 +15,16 @@ from fastapi.staticfiles import StaticFiles
 
 STATIC = files("coopchain.app.web") / "static"
 
+# The page holds an API key in the tab's session storage: it runs only its own scripts and
+# styles, talks only to this server, and may not be framed (RFC 7034 / CSP frame-ancestors).
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
 
 def install(app: FastAPI) -> None:
     """`/` answers the page; its scripts and styles are under `/web/`.
@@ -27,6 +37,6 @@ def install(app: FastAPI) -> None:
 
     @app.get("/", include_in_schema=False, tags=["web"], dependencies=[public()])
     def page() -> FileResponse:
-        return FileResponse(index, media_type="text/html; charset=utf-8")
+        return FileResponse(index, media_type="text/html; charset=utf-8", headers=HEADERS)
 
     app.mount("/web", StaticFiles(directory=str(STATIC)), name="web")

@@ -217,6 +217,9 @@ def test_manager_flow_from_upload_to_the_allocation_table(served, browser, tmp_p
     assert document["demand"]["min"] - 1e-6 <= total <= document["demand"]["max"] + 1e-6
     assert number(rows[-1].find_elements(by("css"), "th")[2].text) == pytest.approx(total, rel=1e-5)
 
+    # Nothing came from anywhere but the server (no CDN): every resource the page loaded.
+    loaded = driver.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
+    assert loaded and [u for u in loaded if not u.startswith(served.url + "/")] == []
     assert console_errors(driver, allowed_network=[("/problems/csv", 422), ("/problems", 422)]) == []
 
 
