@@ -158,7 +158,8 @@ def _files(written: list[str], url: str, key_dir: Path, problem: str | None) -> 
         (f"coopchain verify {BUNDLE}", "the commit, offline: on the chain, unaltered, certified"),
         ("coopchain chain verify", "every block, signature, seal and root"),
         (f"coopchain chain bundle $(cat {TRANSACTION}) --output bundle.json", "the audit bundle again, at the current head"),
-        ("coopchain serve", "the HTTP API over this ledger, at http://127.0.0.1:8000 (docs/api.md)"),
+        ("coopchain keys api new admin", "a key for the web page and the API, shown once (manager and auditor keys: docs/api.md)"),
+        ("coopchain serve", "the HTTP API and the web page over this ledger: open http://127.0.0.1:8000/ (docs/web.md, docs/api.md)"),
     )
     width = max(len(command) for command, _ in steps)
     print("\nNext:")
