@@ -111,6 +111,8 @@ def browser(tmp_path):
     options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # A driver path given to Service makes Selenium skip Selenium Manager (which would look for,
+    # and may download, a browser and a driver): Debian's two binaries are all that run.
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.downloads = downloads
