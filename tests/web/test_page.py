@@ -236,6 +236,25 @@ def test_a_manager_sees_refusals_and_cancels_a_front(served, browser, tmp_path):
     assert "404" in message and "hill-top" in message
     assert not driver.find_element(by("id"), "optima-card").is_displayed()
 
+    # Valid data that no allocation can meet: the reservations and minimums of e01, e02, e04,
+    # e07 and e12 need at least 1,627 of water (written out below), and the cap is 1,500.
+    document = json.loads((SAMPLES / "green-valley.json").read_text())
+    tight = json.loads(json.dumps(document))
+    tight["resources"]["water"]["cap"] = 1500
+    tight["round"] = "2026-Q4-dry"
+    e = {x["id"]: x for x in document["enterprises"]}
+    per_unit = {i: sum(a * e[i]["benefit"][k] for k, a in document["indicators"].items()) for i in e}
+    least = {i: max(e[i]["min"], e[i].get("reservation", 0) / per_unit[i]) for i in e}
+    assert sum(e[i]["use"]["water"] * least[i] for i in e) > 1500
+    path = tmp_path / "dry.json"
+    path.write_text(json.dumps(tight))
+    upload(driver, path)
+    box = wait(driver, lambda d: d.find_elements(by("id"), "conflicts"), what="the conflicts")[0]
+    named = [c.text for c in box.find_elements(by("css"), "li code")]
+    assert "cooperative_cap[water]" in named and "e02: volume (minimum)" in named
+    assert [td.text for td in driver.find_elements(by("css"), "#optima tbody td:nth-child(2)")] == ["infeasible"] * 3
+    assert not driver.find_element(by("id"), "front-card").is_displayed()
+
     # A long front, cancelled from the page once it runs.
     upload(driver, SAMPLES / "green-valley.json")
     wait(driver, lambda d: d.find_element(by("id"), "front-card").is_displayed(), what="the front form")

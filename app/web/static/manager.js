@@ -50,8 +50,7 @@ async function upload(event) {
   state.document = stored.document;
   const storedSheet = enterpriseSheet(stored.document);
   replace("sheet", el("details", {}, el("summary", {}, `The stored enterprise table (${storedSheet.rows.length} enterprises)`), renderSheet(storedSheet)));
-  await optima();
-  $("front-card").hidden = false;
+  if (await optima()) $("front-card").hidden = false;
 }
 
 function showUploadErrors(error, sheet) {
@@ -71,7 +70,7 @@ async function optima() {
   let answers;
   try {
     answers = await Promise.all(runs.map(([, objective]) => postRaw(`/problems/${state.problem}/solutions`, { objective })));
-  } catch (error) { return showError("optima", error); }
+  } catch (error) { showError("optima", error); return false; }
   const results = answers.map((a) => a.json);
   // Each optimum's JSON exactly as the API sent it, to check offline with coopchain verify.
   const saved = (i) => {
@@ -81,13 +80,22 @@ async function optima() {
       el("code", { class: "solution-command" }, `coopchain verify ${file}`));
   };
   const rows = results.map((s, i) => s.status === "infeasible"
-    ? [runs[i][0], "infeasible", "", "", "", (s.conflicts || []).map((c) => c.sentence).join(" "), ""]
+    ? [runs[i][0], "infeasible", "", "", "", "", ""]
     : [runs[i][0], num(s.values.F1), num(s.values.F2, 4), s.values.class, num(s.values.F3, 4), `${s.status}, gap ${s.gap.toExponential(1)}`, saved(i)]);
   const infeasible = results.find((s) => s.status === "infeasible");
   replace("optima",
     table(["optimum", "F1 economic benefit (benefit units)", "F2 coordination", "class", "F3 footprint", "certified", "check it offline"], rows, { numeric: [1, 2, 4] }),
-    infeasible ? el("p", { class: "error" }, "The data cannot be met; the conflicting constraints are named above.") : null,
-    shadowPrices(results[0]));
+    infeasible ? conflicts(infeasible) : null,
+    infeasible ? null : shadowPrices(results[0]));
+  return !infeasible;
+}
+
+// Why the data cannot be met: the conflicting constraints (HiGHS's irreducible set), in words.
+function conflicts(solution) {
+  return el("div", { id: "conflicts", class: "error" },
+    el("p", {}, el("b", {}, "No allocation meets all the constraints. "), solution.message || ""),
+    el("p", {}, "These constraints conflict; relax one of them and upload again:"),
+    el("ul", {}, (solution.conflicts || []).map((c) => el("li", {}, el("code", {}, c.constraint), " — ", c.sentence))));
 }
 
 function shadowPrices(solution) {
