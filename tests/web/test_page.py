@@ -310,6 +310,37 @@ def test_auditor_flow_from_blocks_to_a_verified_bundle(served, browser):
     ran = subprocess.run([coopchain, *words[1:]], cwd=driver.downloads, capture_output=True, text=True, timeout=120)
     assert ran.returncode != 0 and ran.stdout.startswith("invalid: transaction")
 
+    # Heads kept earlier: the page's own "Keep this head" file (the head, block 2), and block 1's
+    # header as the test kept it from the API. A bundle since each verifies with the page's
+    # command; a forged kept head (another state root) is refused.
+    auditor = {"X-API-Key": served.tokens["auditor"]}
+    driver.find_element(by("id"), "head-link").click()
+    kept = wait(driver, lambda d: (driver.downloads / "head-2.json").is_file() and (driver.downloads / "head-2.json"), what="the kept head")
+    assert json.loads(kept.read_text()) == httpx.get(served.url + "/blocks/2", headers=auditor).json()["header"]
+    header1 = httpx.get(served.url + "/blocks/1", headers=auditor).json()["header"]
+    (driver.downloads / "head-1.json").write_text(json.dumps(header1))
+
+    def verify_since(height):
+        box = driver.find_element(by("id"), "since-height")
+        box.clear()
+        box.send_keys(str(height))
+        driver.find_element(by("css"), "#since-form button").click()
+        link = wait(driver, lambda d: d.find_element(by("id"), "bundle-link").get_attribute("data-ready") == f"since-{height}"
+                    and d.find_element(by("id"), "bundle-link"), what=f"the bundle since {height}")
+        link.click()
+        words = shlex.split(driver.find_element(by("id"), "verify-command").text)
+        assert words[-2:] == ["--since", f"head-{height}.json"]
+        wait(driver, lambda d: (driver.downloads / words[2]).is_file(), what="the download")
+        return subprocess.run([coopchain, *words[1:]], cwd=driver.downloads, capture_output=True, text=True, timeout=120)
+
+    for height in (2, 1):
+        ran = verify_since(height)
+        assert ran.returncode == 0 and ran.stdout.startswith("valid"), ran.stdout + ran.stderr
+    (driver.downloads / "head-1.json").write_text(json.dumps({**header1, "state_root": "00" * 32}))
+    ran = subprocess.run([coopchain, "verify", f"bundle-{record[:12]}-since-1.json", "--genesis", words[4], "--since", "head-1.json"],
+                         cwd=driver.downloads, capture_output=True, text=True, timeout=120)
+    assert ran.returncode != 0 and ran.stdout.startswith("invalid"), ran.stdout + ran.stderr
+
     # Looking up another cooperative's record by hash: the auditor reads everything.
     other = served.records["hill-top"]
     box = driver.find_element(by("id"), "lookup")

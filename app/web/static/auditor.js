@@ -16,12 +16,15 @@ function when(microseconds) {
 async function showHead() {
   const [head, genesis] = await Promise.all([get("/blocks/head"), get("/blocks/0")]);
   state.genesis = genesis.hash;
+  // The head as a file to keep: a later bundle made "since" it proves the ledger only grew.
+  const keep = `head-${head.height}.json`;
+  const kept = el("a", { id: "head-link", download: keep, href: URL.createObjectURL(new Blob([JSON.stringify(head.header)], { type: "application/json" })) }, `Keep this head (${keep})`);
   replace("head", table(["", ""], [
     ["chain", head.header.chain_id],
     ["head", el("span", {}, `block ${head.height} · `, el("span", { class: "hash" }, head.hash))],
     ["genesis", el("span", { class: "hash", id: "genesis-hash" }, genesis.hash)],
     ["seal", genesis.header.config ? JSON.stringify(genesis.header.config.seal ?? genesis.header.seal) : JSON.stringify(head.header.seal)],
-  ]));
+  ]), el("p", {}, kept, " — later, a bundle made since it proves the ledger only grew from what you saw today."));
 }
 
 async function showBlocks() {
@@ -65,9 +68,9 @@ async function showTransaction(hash) {
   $("tx-card").hidden = false;
   const value = (tx.transaction.payload || {}).value;
   const allocation = value && value.allocation;
-  const file = `bundle-${hash.slice(0, 12)}.json`;
-  const command = `coopchain verify ${file} --genesis ${state.genesis}`;
-  const link = el("a", { id: "bundle-link", download: file, href: "#", "aria-disabled": "true" }, `Download ${file}`);
+  const link = el("a", { id: "bundle-link", href: "#", "aria-disabled": "true" }, "");
+  const commandText = el("code", { id: "verify-command" });
+  const since = el("input", { id: "since-height", type: "number", min: "1", size: "8", placeholder: "height" });
   replace("tx-detail",
     table(["", ""], [
       ["hash", el("span", { class: "hash", id: "tx-hash" }, tx.hash)],
@@ -81,16 +84,32 @@ async function showTransaction(hash) {
     el("pre", { id: "proof" }, JSON.stringify(proof, null, 1)),
     el("h3", {}, "Check it yourself, offline"),
     el("p", {}, link, " then run, in the folder you saved it to:"),
-    el("div", { class: "command" }, el("code", { id: "verify-command" }, command),
-      el("button", { type: "button", onclick: () => navigator.clipboard && navigator.clipboard.writeText(command) }, "Copy")),
-    el("p", { class: "muted" }, "Compare the genesis hash with the one your cooperative published: the bundle is checked against it, not against this server."));
+    el("div", { class: "command" }, commandText,
+      el("button", { type: "button", onclick: () => navigator.clipboard && navigator.clipboard.writeText(commandText.textContent) }, "Copy")),
+    el("p", { class: "muted" }, "Compare the genesis hash with the one your cooperative published: the bundle is checked against it, not against this server."),
+    el("form", { id: "since-form", class: "row", onsubmit: (e) => { e.preventDefault(); bundle(hash, link, commandText, Number(since.value) || null); } },
+      el("label", {}, "Kept a head earlier (head-HEIGHT.json)? Its height: ", since),
+      el("button", { type: "submit" }, "Bundle since that head")));
+  await bundle(hash, link, commandText, null);
+  $("tx-card").scrollIntoView({ block: "nearest" });
+}
+
+// The audit bundle as a download, and the command that checks it; `since`: the height of a head
+// the auditor kept (head-HEIGHT.json), which the bundle then proves this ledger extends.
+async function bundle(hash, link, commandText, since) {
+  const file = `bundle-${hash.slice(0, 12)}${since ? `-since-${since}` : ""}.json`;
+  link.dataset.ready = "";
+  link.setAttribute("aria-disabled", "true");
+  link.textContent = `Download ${file}`;
+  link.download = file;
+  commandText.textContent = `coopchain verify ${file} --genesis ${state.genesis}${since ? ` --since head-${since}.json` : ""}`;
+  replace("lookup-error");
   try {
-    const blob = await download(`/bundles/${hash}`);
+    const blob = await download(`/bundles/${hash}${since ? `?since=${since}` : ""}`);
     link.href = blob.url;
     link.removeAttribute("aria-disabled");
-    link.dataset.ready = "1";
-  } catch (error) { link.replaceWith(el("span", { class: "error" }, `No bundle: ${error.message}`)); }
-  $("tx-card").scrollIntoView({ block: "nearest" });
+    link.dataset.ready = since ? `since-${since}` : "1";
+  } catch (error) { showError("lookup-error", new Error(`No bundle: ${error.message}`)); }
 }
 
 async function lookup(event) {
