@@ -730,8 +730,8 @@ def certificate_document(
         # The first and last pieces reach a little beyond the level-sum range as computed here in
         # floating point, so that the verifier sees them cover the exact range without exact arithmetic.
         pieces = list(pieces)
-        pieces[0] = (pieces[0][0] * (1 - 2.0**-36), *pieces[0][1:])
-        pieces[-1] = (pieces[-1][0], pieces[-1][1] * (1 + 2.0**-36), *pieces[-1][2:])
+        pieces[0] = (pieces[0][0] * (1 - 2.0**-24), *pieces[0][1:])
+        pieces[-1] = (pieces[-1][0], pieces[-1][1] * (1 + 2.0**-24), *pieces[-1][2:])
         for a, b, tau, lam, *kappa in pieces:
             kappa = float(kappa[0]) if floor is not None else None
             bound = piece_value(inst, a, b, tau, np.asarray(lam), extras, kappa, floor)

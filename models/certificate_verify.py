@@ -40,7 +40,7 @@ from coopchain.models.certificate import (
     Values,
     coordination_class,
     coupling_rows,
-    enterprise_box,
+    once_per_object,
     problem_hash,
 )
 from coopchain.models.problem_rules import ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
@@ -212,22 +212,11 @@ class Exact:
 
     @property
     def box(self):
-        """lo_j = max(min_j, π_j / c_j), hi_j = min(max_j, min_r R_j^r / ρ_jr), exactly."""
+        """The verifier's box (`outward_box`) as Fractions: dyadic, so exact sums stay fast."""
 
         def build():
-            inst, c = self.inst, self.c
-            lo, hi = [], []
-            for j in range(inst.n):
-                low = Fraction(inst.volume_min[j])
-                if c[j] > 0 and inst.reservation[j] > 0:
-                    low = max(low, Fraction(inst.reservation[j]) / c[j])
-                high = Fraction(inst.volume_max[j])
-                for r in range(len(inst.resources)):
-                    if inst.use[j, r] > 0 and math.isfinite(inst.enterprise_cap[j, r]):
-                        high = min(high, Fraction(inst.enterprise_cap[j, r]) / Fraction(inst.use[j, r]))
-                lo.append(low)
-                hi.append(high)
-            return lo, hi
+            lo, hi = outward_box(self.inst)
+            return [Fraction(x) for x in lo.tolist()], [Fraction(x) for x in hi.tolist()]
 
         return self.get("box", build)
 
@@ -448,8 +437,32 @@ def agree(claimed: float, est: Estimate, tolerance_scale: float, tolerance_exact
 # decimal for bounds with logarithms).
 
 
+@once_per_object
+def outward_box(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
+    """Each enterprise's box lo_j <= W_j <= hi_j as doubles rounded outward: lo_j = max(min_j, π_j / c_j)
+    rounded down, hi_j = min(max_j, min_r R_j^r / ρ_jr) rounded up.
+
+    A box slightly larger than the exact one only loosens the dual bounds, so they stay
+    bounds; its ends are dyadic (exact sums of them are fast) and come from elementwise
+    IEEE operations in a fixed order (the same doubles on every machine).
+    """
+    K = len(inst.indicators)
+    c = np.zeros(inst.n)
+    for k in range(K):  # Σ_k a_k e_jk in a fixed order, within (K + 1) u of the exact sum (all terms >= 0)
+        c = c + inst.benefit[:, k] * inst.indicator_weight[k]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        reserve = np.where((c > 0) & (inst.reservation > 0), inst.reservation / c, 0.0)
+        reserve = np.nextafter(reserve * (1 - 4 * (K + 2) * ex.UNIT), -np.inf)
+        reserve = np.where(inst.reservation > 0, reserve, 0.0)
+        ceilings = np.where((inst.use > 0) & np.isfinite(inst.enterprise_cap), inst.enterprise_cap / inst.use, np.inf)
+        ceilings = np.nextafter(ceilings, np.inf)  # a correctly rounded quotient is within half an ulp
+    lo = np.maximum(inst.volume_min, np.maximum(reserve, 0.0) if inst.reservation.any() else inst.volume_min)
+    hi = np.minimum(inst.volume_max, ceilings.min(axis=1) if inst.use.shape[1] else np.inf)
+    return lo + 0.0, hi + 0.0
+
+
 def _float_box(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lo, hi = enterprise_box(inst)
+    lo, hi = outward_box(inst)
     return lo, hi, np.maximum(np.abs(lo), np.abs(hi))
 
 
