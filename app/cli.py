@@ -86,6 +86,20 @@ def _write(path: str, text: str, option: str) -> None:
         raise CommandError(f"{option} {path}: cannot write it ({e.strerror})") from e
 
 
+def _solution_text(document: dict, pretty: bool) -> str:
+    """A solve's JSON.  orjson writes the certificate's embedded problem text (37 MiB at n = 100,000,
+    every quote escaped) ~20x faster than json; json still writes what orjson cannot (an integer past
+    64 bits) and the indented form.  Both write each float in its shortest round-trip digits."""
+    if not pretty:
+        import orjson
+
+        try:
+            return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            pass
+    return json.dumps(document, indent=1 if pretty else None, ensure_ascii=False)
+
+
 def _pairs(text: str | None, option: str) -> dict[str, float]:
     """"F1=1,F3=0.5" -> {"F1": 1.0, "F3": 0.5}."""
     out = {}
@@ -118,7 +132,7 @@ def cmd_solve(args) -> int:
         raise CommandError(f"--{e.field}: {e}") from e
     finally:
         close()
-    out = json.dumps(solution.as_json(), indent=1 if args.pretty else None, ensure_ascii=False)
+    out = _solution_text(solution.as_json(), args.pretty)
     if args.output:
         _write(args.output, out, "--output")
     if args.certificate and solution.certificate is not None:

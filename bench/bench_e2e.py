@@ -132,7 +132,9 @@ def worker_phases(path: str, objective: str, out: str) -> None:
     phases["solve"] = [time.perf_counter() - w - spent["certificate"][0], time.process_time() - c - spent["certificate"][1]]
     phases["certificate"] = spent["certificate"]
     w, c = time.perf_counter(), time.process_time()
-    Path(out).write_text(json.dumps(solution.as_json(), ensure_ascii=False) + "\n")
+    from coopchain.app.cli import _solution_text
+
+    Path(out).write_text(_solution_text(solution.as_json(), False) + "\n")
     phases["write"] = [time.perf_counter() - w, time.process_time() - c]
     if not solution.success:
         raise SystemExit(f"{solution.status}: {solution.message}")

@@ -24,6 +24,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -188,12 +189,12 @@ def _json_columns(enterprises: Any) -> dict:
         raise _Doubt
     if set(map(type, enterprises)) != {dict} or not all(map(_FIELDS.issuperset, enterprises)):
         raise _Doubt
-    try:
-        cols: dict[str, Any] = {k: [e[k] for e in enterprises] for k in _REQUIRED}
+    try:  # one C-level pass per field group (itemgetter, map, zip): no Python code per enterprise
+        cols: dict[str, Any] = dict(zip(_REQUIRED, zip(*map(itemgetter(*_REQUIRED), enterprises))))
     except KeyError:
         raise _Doubt from None
     for k in _OPTIONAL:
-        column = [e.get(k, _ABSENT) for e in enterprises]
+        column = list(map(methodcaller("get", k, _ABSENT), enterprises))
         kinds = set(map(type, column))
         if k in ("name", "alpha"):
             if type(_ABSENT) in kinds:
@@ -303,6 +304,11 @@ def _utf8(x: str) -> bool:
     return True
 
 
+def _all_utf8(texts) -> bool:
+    """No lone surrogate in any text (only non-ASCII text can hold one; nearly all is ASCII)."""
+    return "".join(texts).isascii() or all(map(_utf8, texts))
+
+
 def _head(head: dict, csv_table: bool) -> tuple:
     keys = {"schema", "cooperative", "round", "indicators", "resources", "demand"} | (set() if csv_table else {"enterprises"})
     if set(head) != keys or head["schema"] != SCHEMA or not _text(head["cooperative"]) or not _text(head["round"]):
@@ -348,23 +354,27 @@ def _numeric(values, *, optional: bool = False, positive: bool = False, signed: 
     return array
 
 
-def _named(values: list, names, *, optional: bool) -> dict[str, np.ndarray]:
+def _named(values, names, *, optional: bool) -> dict[str, np.ndarray]:
     """benefit / use / cap objects (one per enterprise) as a column per name, NaN where an optional name is absent."""
     n = len(values)
-    if values is None or set(map(type, values)) != {dict}:
+    if set(map(type, values)) != {dict}:
         raise _Doubt
     if not optional:
-        if any(len(v) != len(names) for v in values):
+        if set(map(len, values)) != {len(names)}:
             raise _Doubt
+        if not names:
+            return {}
         try:
-            return {k: _numeric([v[k] for v in values]) for k in names}
+            rows = list(map(itemgetter(*names), values))
         except KeyError:
             raise _Doubt from None
+        columns = [rows] if len(names) == 1 else zip(*rows)
+        return {k: _numeric(column) for k, column in zip(names, columns)}
     if not all(map(set(names).issuperset, values)):
         raise _Doubt
     out = {}
     for k in names:
-        column = [v.get(k) for v in values]
+        column = list(map(methodcaller("get", k), values))
         out[k] = np.full(n, math.nan) if all(c is None for c in column) else _numeric(column, optional=True)
     return out
 
@@ -375,12 +385,13 @@ def _check(head: dict, cols: dict, csv_table: bool) -> _Checked:
     ind, res = list(indicators), list(resources)
     ids = cols["id"]
     n = len(ids)
-    if not all(map(_text, ids)) or len(set(ids)) != n:
+    unique = set(ids)
+    if set(map(type, ids)) != {str} or len(unique) != n or "" in unique or not _all_utf8(ids):
         raise _Doubt
     names = cols["name"]
     if names is not None:
         kinds = set(map(type, names))
-        if not kinds <= {str, type(None)} or not all(n_.isascii() or _utf8(n_) for n_ in names if n_ is not None):
+        if not kinds <= {str, type(None)} or not _all_utf8([x for x in names if x is not None]):
             raise _Doubt
         names = None if kinds == {type(None)} else tuple(names)
     volume_min, volume_max = _numeric(cols["min"]), _numeric(cols["max"])

@@ -11,7 +11,6 @@ and a sentence, before any heavy work.  `es_number` is RFC 8785's number form
 from __future__ import annotations
 
 import json
-import re
 
 # A canonical integer is an integral double written out (at most 10^21, 22 digits); a JSON
 # integer longer than this is refused before Python converts it (quadratic in its length).
@@ -56,7 +55,17 @@ def _utf16(key: str) -> bytes:
     return key.encode("utf-16be", "surrogatepass")
 
 
-_LONG_DIGITS = re.compile(r"\d{%d}" % (MAX_INTEGER_DIGITS + 1))
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+
+
+def _has_long_digit_run(text: str) -> bool:
+    """Whether ``text`` holds more than MAX_INTEGER_DIGITS ASCII digits in a row.
+
+    A regex ``\\d{25}`` retries at every digit of every number: 2 s on the 12 MB text of
+    a certificate at n = 30,000.  Mapping each digit byte to "0" and searching for the run
+    takes a few hundredths of that (UTF-8 writes no other character with an ASCII byte).
+    """
+    return b"0" * (MAX_INTEGER_DIGITS + 1) in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
 
 
 def loads_fast(text: str, *, what: str = "the document"):
@@ -66,7 +75,7 @@ def loads_fast(text: str, *, what: str = "the document"):
     so the comparison refuses it, and `loads` says which key.  Objects are built by the
     C parser, several times faster than through a hook.
     """
-    if _LONG_DIGITS.search(text) is not None:
+    if _has_long_digit_run(text):
         return loads(text, what=what)  # says which integer is too long (or parses a long digit run inside a string)
 
     def constant(token: str):
