@@ -66,6 +66,16 @@ def rss_mib(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024.0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (/proc/PID/stat fields 14 and 15)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def worker_pids(parent: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
     # `coopchain serve` spawns one process per worker (a multiprocessing resource tracker may sit beside them).
@@ -160,19 +170,24 @@ def main() -> None:
             }
             rows = []
             for name, paths in reads.items():
+                cpu_before = cpu_seconds(workers)
                 if use_wrk:
                     rate, p99, errors = wrk_run(base, lua_script(folder, name.replace(" ", "_"), paths, token), args.seconds, args.connections)
                 else:
                     rate, p99, errors = asyncio.run(httpx_run(base, paths, token, args.seconds, args.connections))
+                # The server's own CPU per request: independent of what else runs on the machine.
+                cpu_per_request = (cpu_seconds(workers) - cpu_before) / max(1.0, rate * args.seconds)
                 verdict = "meets" if rate >= ANCHOR_RATE and p99 < ANCHOR_P99 else ("floor" if rate >= FLOOR_RATE and p99 < FLOOR_P99 else "BELOW")
-                rows.append([name, f"{rate:,.0f}", f"{rate / ANCHOR_RATE:.2f}", f"{p99:.1f}", f"{p99 / ANCHOR_P99:.2f}", str(errors), verdict])
+                rows.append([name, f"{rate:,.0f}", f"{rate / ANCHOR_RATE:.2f}", f"{p99:.1f}", f"{p99 / ANCHOR_P99:.2f}", f"{cpu_per_request * 1e6:,.0f}", str(errors), verdict])
             time.sleep(2)
             idle_after = max(rss_mib(p) for p in workers)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
     print(f"API reads, 2 workers (coopchain serve, uvicorn with a SO_REUSEPORT socket each) on loopback, SQLite ledger of {args.blocks:,} blocks; load generator: {generator}, {args.seconds} s per read\n")
-    print(markdown_table(["read", "req/s", "÷ 1,000 target", "p99 ms", "÷ 25 ms target", "non-2xx", "verdict"], rows))
+    print(markdown_table(["read", "req/s", "÷ 1,000 target", "p99 ms", "÷ 25 ms target", "server CPU µs/req", "non-2xx", "verdict"], rows))
+    load = os.getloadavg()[0]
+    print(f"\nload average at the end: {load:.1f} on {os.cpu_count()} cores (the machine is shared: a load above 2 means other work took cores from this run)")
     print(f"\nidle worker RSS: {idle_start:.0f} MiB after start, {idle_after:.0f} MiB after the load (target < {RSS_LIMIT:.0f} MiB)")
 
 
