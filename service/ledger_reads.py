@@ -68,8 +68,9 @@ def head_height(ledger: Ledger) -> int:
 
 
 class _Cache:
-    """Answers that can never change, least recently used dropped first: a stored block, the
-    proof of a block in the tree of `size` blocks, a committed transaction's proof.  The ledger
+    """Answers that can never change, least recently used dropped first: a stored block, a
+    committed transaction, the proof of a block in the tree of `size` blocks, a committed
+    transaction's proof.  The ledger
     is append-only and a height, once written, is final, so an entry is never stale.  Decoding
     a header re-checks its canonical encoding (0.1 ms, most of a read); a proof reads O(log n)
     rows."""
@@ -140,12 +141,16 @@ def _hash(text: str, field: str) -> bytes:
 
 def transaction(ledger: Ledger, tx_hash: str) -> TransactionView:
     digest = _hash(tx_hash, "hash")
+    cache = _cache(ledger)
+    view = cache.get(("transaction", digest))
+    if view is not None:
+        return view
     where = ledger.store.transaction_location(digest)
     if where is None:
         raise NotFound(f"no transaction {tx_hash}")
     height, position = where
     body = ledger.transactions(height)[position]
-    return TransactionView(digest.hex(), height, position, transaction_json(decode_transaction(body)))
+    return cache.put(("transaction", digest), TransactionView(digest.hex(), height, position, transaction_json(decode_transaction(body))))
 
 
 def block_transactions(ledger: Ledger, height: int, offset: int = 0, limit: int = 50) -> Page:
