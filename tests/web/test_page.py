@@ -287,6 +287,11 @@ def test_auditor_flow_from_blocks_to_a_verified_bundle(served, browser):
     tx_row.click()
     wait(driver, lambda d: d.find_element(by("id"), "tx-card").is_displayed() and d.find_elements(by("id"), "tx-hash"), what="the transaction")
     assert driver.find_element(by("id"), "tx-hash").text == record
+    recorded = httpx.get(f"{served.url}/transactions/{record}", headers={"X-API-Key": served.tokens["auditor"]}).json()
+    volumes = recorded["transaction"]["payload"]["value"]["allocation"]
+    shown = {tr.find_elements(by("css"), "td")[0].text: number(tr.find_elements(by("css"), "td")[1].text)
+             for tr in driver.find_elements(by("css"), "#tx-allocation tbody tr")}
+    assert shown.keys() == volumes.keys() and all(shown[k] == pytest.approx(float(v), rel=1e-7) for k, v in volumes.items())
     proof = json.loads(driver.find_element(by("id"), "proof").text)
     # RFC 9162 §2.1.3: the only leaf of a one-leaf tree has an empty audit path.
     assert (proof["leaf_index"], proof["tree_size"], proof["path"], proof["height"]) == (0, 1, [], 1)

@@ -58,7 +58,21 @@ async function showBlock(height) {
 
 function describe(tx) {
   const p = tx.payload || {};
-  return p.key ? p.key : Object.keys(p).join(", ");
+  if (p.key) return p.key;
+  const args = p.args || {};
+  const what = [args.cooperative, args.round].filter(Boolean).join(" ");
+  return [tx.kind, what].filter(Boolean).join(": ");
+}
+
+// The first value under `key` anywhere in a transaction's payload (records and contract calls nest differently).
+function findKey(node, key) {
+  if (!node || typeof node !== "object") return undefined;
+  if (!Array.isArray(node) && key in node) return node[key];
+  for (const child of Object.values(node)) {
+    const found = findKey(child, key);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 async function showTransaction(hash) {
@@ -66,8 +80,8 @@ async function showTransaction(hash) {
   let tx, proof;
   try { [tx, proof] = await Promise.all([get(`/transactions/${hash}`), get(`/proofs/transactions/${hash}`)]); } catch (error) { return showError("lookup-error", error); }
   $("tx-card").hidden = false;
-  const value = (tx.transaction.payload || {}).value;
-  const allocation = value && value.allocation;
+  const allocation = findKey(tx.transaction.payload, "allocation");
+  const method = findKey(tx.transaction.payload, "method");
   const link = el("a", { id: "bundle-link", href: "#", "aria-disabled": "true" }, "");
   const commandText = el("code", { id: "verify-command" });
   const since = el("input", { id: "since-height", type: "number", min: "1", size: "8", placeholder: "height" });
@@ -78,7 +92,7 @@ async function showTransaction(hash) {
       ["kind", tx.transaction.kind], ["sender", el("span", { class: "hash" }, tx.transaction.sender)], ["nonce", tx.transaction.nonce],
       ["what", describe(tx.transaction)],
     ]),
-    allocation ? el("div", {}, el("h3", {}, `Allocation (${value.method || ""})`),
+    allocation && typeof allocation === "object" ? el("div", { id: "tx-allocation" }, el("h3", {}, `Allocation${typeof method === "string" ? ` (${method})` : ""}`),
       table(["enterprise", "volume W"], Object.entries(allocation).map(([id, w]) => [id, num(Number(w), 8)]), { numeric: [1] })) : null,
     el("h3", {}, "Inclusion proof (RFC 9162) in block ", String(proof.height)),
     el("pre", { id: "proof" }, JSON.stringify(proof, null, 1)),
