@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     cases = [("F1", "uniform"), ("F2", "uniform"), ("F2", "general")]
-    rows = []
+    rows, again = [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for n in sizes:
@@ -113,7 +113,12 @@ def main() -> None:
                 target = f"{TARGET_100K:.1f} s" if n == 100_000 else ""
                 rows.append([f"n = {n:,}, max {objective} ({alpha} α)", f"{path.stat().st_size / 2**20:.1f} MiB", f"{ours:.3f} s",
                              f"{floor:.3f} s", f"{ours / floor:.1f}×", target])
+                again.append([f"n = {n:,}, max {objective} ({alpha} α)", f"{filtered(path):.3f} s", f"{filtered(path):.3f} s"])
         print(markdown_table(["`coopchain verify` (whole solve output)", "file", "ours", "json.loads floor", "ours / floor", "target"], rows))
+        print()
+        # A contract checks many allocations of one registered problem: the second certificate of a
+        # problem skips its parse and canonical proof (models.certificate_verify keeps a few by hash).
+        print(markdown_table(["in process, parsed certificate", "first of its problem", "problem already verified"], again))
         print()
         exact_rows = []
         for n in [int(x) for x in args.exact_sizes.split(",") if x]:

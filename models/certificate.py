@@ -753,3 +753,12 @@ def certificate_document(
         value = getattr(values, objective)
     cert["gap"] = relative_gap(objective, value, bound)
     return cert
+
+
+def __getattr__(name: str):
+    """`Verified` (what a valid certificate proves) lives beside the verifier, which builds on this module."""
+    if name == "Verified":
+        from coopchain.models.certificate_verify import Verified
+
+        return Verified
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
