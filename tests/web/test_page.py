@@ -73,13 +73,17 @@ def console_errors(driver, allowed_network=()):
     return bad
 
 
-def upload(driver, path: Path, header: str | None = None):
+def upload(driver, path: Path, header: str | Path | None = None):
     driver.find_element(by("id"), "upload-file").send_keys(str(path))
     if header is not None:
         box = driver.find_element(by("id"), "upload-header")
         wait(driver, lambda d: box.is_displayed(), what="the CSV header box")
         box.clear()
-        box.send_keys(header)
+        if isinstance(header, Path):  # chosen as a file: the page fills the box from it
+            driver.find_element(by("id"), "upload-header-file").send_keys(str(header))
+            wait(driver, lambda d: box.get_attribute("value") == header.read_text(), what="the header read from its file")
+        else:
+            box.send_keys(header)
     driver.find_element(by("id"), "upload-button").click()
 
 
@@ -104,7 +108,7 @@ def test_manager_flow_from_upload_to_the_allocation_table(served, browser, tmp_p
     e02[header.index("u0")] = "2"
     bad_csv = tmp_path / "bad.csv"
     bad_csv.write_text("\n".join([lines[0], lines[1], ",".join(e02), *lines[3:]]) + "\n")
-    upload(driver, bad_csv, (SAMPLES / "green-valley.header.json").read_text())
+    upload(driver, bad_csv, SAMPLES / "green-valley.header.json")
     bad_rows = wait(driver, lambda d: d.find_elements(by("css"), "#sheet tr.bad"), what="the row with the error")
     assert len(bad_rows) == 1
     row = bad_rows[0]
@@ -125,8 +129,15 @@ def test_manager_flow_from_upload_to_the_allocation_table(served, browser, tmp_p
     assert "benefit.profit" in bad_rows[0].text
     assert len(driver.find_elements(by("css"), "#sheet tr.bad")) == 1
 
+    # The sample's CSV with its header typed in, then its JSON: the same data, so the same problem.
+    upload(driver, SAMPLES / "green-valley.csv", (SAMPLES / "green-valley.header.json").read_text())
+    from_csv = wait(driver, lambda d: d.find_elements(by("id"), "problem-hash"), what="the CSV stored")[0].text
+    wait(driver, lambda d: len(d.find_elements(by("css"), "#optima tbody tr")) == 3, what="the CSV's optima")
+
     # The sample: stored, its three optima, each best in its own objective.
+    driver.execute_script("document.getElementById('problem-hash').remove()")
     upload(driver, SAMPLES / "green-valley.json")
+    wait(driver, lambda d: d.find_elements(by("id"), "problem-hash"), what="the JSON stored")
     wait(driver, lambda d: len(d.find_elements(by("css"), "#optima tbody tr")) == 3, what="the three optima")
     optima = {r.find_elements(by("css"), "td")[0].text: [td.text for td in r.find_elements(by("css"), "td")]
               for r in driver.find_elements(by("css"), "#optima tbody tr")}
@@ -135,7 +146,7 @@ def test_manager_flow_from_upload_to_the_allocation_table(served, browser, tmp_p
     f3 = {k: number(v[4]) for k, v in optima.items()}
     assert max(f1, key=f1.get) == "max F1" and max(f2, key=f2.get) == "max F2" and min(f3, key=f3.get) == "min F3"
     digest = driver.find_element(by("id"), "problem-hash").text
-    assert len(digest) == 64
+    assert len(digest) == 64 and digest == from_csv
 
     # Each optimum saved as the API sent it, and the page's command checks it offline.
     driver.find_element(by("css"), "a.solution-link[data-objective='F1']").click()

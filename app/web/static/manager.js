@@ -23,8 +23,11 @@ async function upload(event) {
   event.preventDefault();
   const file = $("upload-file").files[0];
   if (!file) return;
+  if (state.abort) state.abort.abort(); // stop following an earlier problem's front
   replace("upload-errors"); replace("upload-status", "Checking…");
   for (const id of ["optima-card", "front-card", "pick-card"]) $(id).hidden = true;
+  for (const id of ["optima", "front-summary", "front-plots", "front-status", "pick-summary", "pick-table"]) replace(id);
+  $("front-progress").hidden = true;
   const text = await readFile(file);
   let sheet = null, response;
   try {
@@ -213,6 +216,10 @@ function choose(index) {
 
 export function initManager() {
   $("upload-file").addEventListener("change", onFileChosen);
+  $("upload-header-file").addEventListener("change", async () => {
+    const file = $("upload-header-file").files[0];
+    if (file) $("upload-header").value = await file.text();
+  });
   $("upload-form").addEventListener("submit", upload);
   $("front-form").addEventListener("submit", startFront);
   $("front-cancel").addEventListener("click", cancelFront);
