@@ -33,7 +33,7 @@ export function num(x, digits = 6) {
 
 export function table(headers, rows, { numeric = [] } = {}) {
   return el("table", {},
-    el("thead", {}, el("tr", {}, headers.map((h, i) => el("th", { class: numeric.includes(i) ? "num" : null }, h)))),
+    headers.some((h) => h) ? el("thead", {}, el("tr", {}, headers.map((h, i) => el("th", { class: numeric.includes(i) ? "num" : null }, h)))) : null,
     el("tbody", {}, rows.map((row) => row instanceof Node ? row
       : el("tr", {}, row.map((cell, i) => el("td", { class: numeric.includes(i) ? "num" : null }, cell))))));
 }
