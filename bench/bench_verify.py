@@ -85,6 +85,13 @@ def exact_path(path: Path) -> float:
         exact.decide_le = saved
 
 
+def forget_problems() -> None:
+    """Empty the verifier's cache of proven problems (so that a 'first' time is a first time)."""
+    from coopchain.models import certificate_verify
+
+    certificate_verify._PROBLEMS.clear()
+
+
 def filtered(path: Path) -> float:
     from coopchain.models.certificate import verify_certificate
 
@@ -113,6 +120,7 @@ def main() -> None:
                 target = f"{TARGET_100K:.1f} s" if n == 100_000 else ""
                 rows.append([f"n = {n:,}, max {objective} ({alpha} α)", f"{path.stat().st_size / 2**20:.1f} MiB", f"{ours:.3f} s",
                              f"{floor:.3f} s", f"{ours / floor:.1f}×", target])
+                forget_problems()
                 again.append([f"n = {n:,}, max {objective} ({alpha} α)", f"{filtered(path):.3f} s", f"{filtered(path):.3f} s"])
         print(markdown_table(["`coopchain verify` (whole solve output)", "file", "ours", "json.loads floor", "ours / floor", "target"], rows))
         print()
@@ -124,10 +132,11 @@ def main() -> None:
         for n in [int(x) for x in args.exact_sizes.split(",") if x]:
             for objective, alpha in cases:
                 path = solve_to_file(n, objective, alpha, folder)
+                filtered(path)  # the problem proven once: the rows below time the checks themselves
                 fast = min(filtered(path) for _ in range(args.repeat))
                 slow = exact_path(path)
                 exact_rows.append([f"n = {n:,}, max {objective} ({alpha} α)", f"{fast:.3f} s", f"{slow:.3f} s", f"{slow / fast:.0f}×"])
-        print(markdown_table(["in process", "filter decides", "every decision exact", "exact / filter"], exact_rows))
+        print(markdown_table(["checks in process (problem proven)", "filter decides", "every decision exact", "exact / filter"], exact_rows))
         print(f"\n(machine: {os.cpu_count()} cores; best of {args.repeat}; the exact path once)")
 
 
