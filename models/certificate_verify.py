@@ -1184,10 +1184,10 @@ def describe(spec: Spec) -> str:
         scl = ", ".join(f"{k} {cheb['scale'][k]:.6g}" for k in cheb["reference"])
         what = f"augmented Chebyshev: min max_k s_k (z_k − f_k) − ρ Σ s_k f_k with reference z = ({ref}), scales s = ({scl}), ρ = {cheb['rho']:g}"
     else:
-        terms = [f"{w:.6g}·{k}" for k, w in spec.weights.items() if w]
+        terms = [f"{w:.6g}·{'(−F3)' if k == 'F3' else k}" for k, w in spec.weights.items() if w]
         if spec.kappa > 0:
             terms.append(f"{spec.kappa:.6g}·log F2²")
-        what = f"{spec.method}: max {' + '.join(terms) or '0'} (F1, T as they are, F3 as −F3)"
+        what = f"{spec.method}: max {' + '.join(terms) or '0'}"
     limits = [f"{k} >= {v:.10g}" if k != "F3" else f"F3 <= {-v:.10g}" for k, v in spec.constraints]
     if spec.floor is not None:
         limits.append(f"F2 >= {spec.floor:.10g}")
