@@ -544,37 +544,52 @@ def log_terms(k: np.ndarray, k_err: np.ndarray, inst: Instance, lo, hi, xmax) ->
     return float(terms.sum()), ex.SAFETY * err, mag
 
 
-def _dec_log_term(k: Decimal, u0: Decimal, g: Decimal, lo: Decimal, hi: Decimal, logs: dict | None = None) -> Decimal:
-    """max over [lo, hi] of log(u0 + g W) − k W in decimal; `logs` remembers logarithms of the box's ends
-    (most enterprises sit at an end in every piece, and ln is the expensive step)."""
+# The decimal path evaluates only logarithms (and exp for F2): each is correctly rounded at
+# DECIMAL_DIGITS digits, then widened outward by LOG_SLACK·(|value| + 1), so that a bound stays a
+# bound.  Everything linear (λ·h, k_j = Gᵀλ − …, k_j W_j, τ α·u0, β·S) is summed exactly in Fractions:
+# huge cancelling multipliers cancel exactly and lose nothing (review F-1).
+LOG_SLACK = Fraction(1, 10**(ex.DECIMAL_DIGITS - 5))
+
+
+def _ln_up(x: Fraction) -> Fraction:
+    """An upper bound on ln x (x > 0), within 10^-55 of it relative to |ln x| + 1."""
+    with ex.decimal_context():
+        d = ex.dec(x).ln()
+    v = Fraction(d)
+    return v + LOG_SLACK * (abs(v) + 1)
+
+
+def _ln_down(x: Fraction) -> Fraction:
+    with ex.decimal_context():
+        d = ex.dec(x).ln()
+    v = Fraction(d)
+    return v - LOG_SLACK * (abs(v) + 1)
+
+
+def _fraction_log_term(k: Fraction, u0: Fraction, g: Fraction, lo: Fraction, hi: Fraction, logs: dict) -> tuple[Fraction, Fraction]:
+    """max over [lo, hi] of log(u0 + g W) − k W, exactly located: (−k W exactly, ln U rounded up)."""
     U_hi, U_lo = u0 + g * hi, u0 + g * lo
     if g >= k * U_hi:
         W, U = hi, U_hi
     elif g <= k * U_lo:
         W, U = lo, U_lo
-    else:
-        W = min(max((g / k - u0) / g, lo), hi)
-        return (u0 + g * W).ln() - k * W
-    if logs is None:
-        return U.ln() - k * W
+    else:  # the stationary point U = g / k lies strictly inside (U_lo, U_hi)
+        U = g / k
+        W = (U - u0) / g
     log = logs.get(U)
     if log is None:
-        log = logs[U] = U.ln()
-    return log - k * W
+        log = logs[U] = _ln_up(U)
+    return -k * W, log
 
 
-def _dec_box(X: Exact):
-    def build():
-        lo, hi = X.box
-        return [ex.dec(x) for x in lo], [ex.dec(x) for x in hi]
-
-    return X.get("dec_box", build)
-
-
-def _dec_list(X: Exact, name: str, values: np.ndarray) -> list:
-    """A float array as Decimals, once per verification (pieces share them)."""
-    key = (name, values.shape, hash(values.tobytes()))
-    return X.get(key, lambda: [ex.dec(x) for x in values.tolist()])
+def _exact_k(lam: np.ndarray, rows: np.ndarray, extra) -> list:
+    """k_j = Σ_i λ_i rows_ij + extra_j exactly (λ, rows: doubles; extra: Fractions)."""
+    active = [(int(i), Fraction(float(lam[i]))) for i in np.flatnonzero(lam)]
+    cols = [rows[i].tolist() for i, _ in active]
+    out = []
+    for j in range(rows.shape[1]):
+        out.append(sum((l * Fraction(col[j]) for (_, l), col in zip(active, cols)), extra[j]))
+    return out
 
 
 def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, h: np.ndarray, linear: np.ndarray, linear_mag: np.ndarray) -> Estimate:
@@ -588,16 +603,18 @@ def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, 
     err += ex.summation_error(len(h), float(np.abs(lam * h).sum()))
 
     def exact():
-        with ex.decimal_context():
-            lo_d, hi_d = _dec_box(X)
-            lam_d = [ex.dec(x) for x in lam.tolist()]
-            Gl = G.tolist()
-            lin = [ex.dec(x) for x in linear.tolist()]
-            out = sum((l * ex.dec(b) for l, b in zip(lam_d, h.tolist())), Decimal(0))
-            for j in range(n):
-                kj = sum((l * ex.dec(row[j]) for l, row in zip(lam_d, Gl)), Decimal(0)) - n * lin[j]
-                out += _dec_log_term(kj, ex.dec(inst.u0[j]), ex.dec(inst.g[j]), lo_d[j], hi_d[j], X.get("logs", dict))
-            return out / n
+        lo_x, hi_x = X.box
+        lin = [-n * Fraction(x) for x in linear.tolist()]
+        ks = _exact_k(lam, G, lin)
+        u0, g = X.get("u0_x", lambda: [Fraction(x) for x in inst.u0.tolist()]), X.get("g_x", lambda: [Fraction(x) for x in inst.g.tolist()])
+        logs = X.get("logs", dict)
+        linear_part = ex.exact_dot(lam.tolist(), h.tolist())
+        log_part = Fraction(0)
+        for j in range(n):
+            a, b = _fraction_log_term(ks[j], u0[j], g[j], lo_x[j], hi_x[j], logs)
+            linear_part += a
+            log_part += b
+        return (linear_part + log_part) / n
 
     return Estimate((fixed + total) / n, err / n, (mag + float(np.abs(lam * h).sum())) / n, exact)
 
@@ -642,27 +659,33 @@ def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, la
     error = ex.SAFETY * (parts_err + (fixed_err + err) / n)
 
     def exact():
-        with ex.decimal_context():
-            lo_d, hi_d = _dec_box(X)
-            a_d, b_d, tau_d = ex.dec(a), ex.dec(b), ex.dec(tau)
-            beta_d = (b_d.ln() - a_d.ln()) / (b_d - a_d) if b_d > a_d else 1 / a_d
-            u0_d = _dec_list(X, "u0", inst.u0)
-            logs = X.get("logs", dict)
-            base_d = sum(u0_d, Decimal(0))
-            lam_d = [ex.dec(x) for x in lam.tolist()]
-            stacked = np.vstack([G, inst.g, -inst.g])[order]
-            rows_d = [_dec_list(X, "row", row) if l else None for l, row in zip(lam.tolist(), stacked)]
-            rhs_d = [ex.dec(x) for x in np.append(h, [0.0, 0.0])[order].tolist()]
-            rhs_d[names_count], rhs_d[names_count + 1] = b_d - base_d, base_d - a_d
-            alpha_d = _dec_list(X, "alpha", inst.alpha)
-            g_d = _dec_list(X, "g", inst.g)
-            lin = _dec_list(X, "linear", linear)
-            out = sum((l * r for l, r in zip(lam_d, rhs_d)), Decimal(0))
-            for j in range(n):
-                kj = sum((l * row[j] for l, row in zip(lam_d, rows_d) if row is not None), Decimal(0)) - n * (tau_d * alpha_d[j] - beta_d) * g_d[j] - n * lin[j]
-                out += _dec_log_term(kj, u0_d[j], g_d[j], lo_d[j], hi_d[j], logs)
-            alpha_u0_d = sum((x * y for x, y in zip(alpha_d, u0_d)), Decimal(0))
-            return Decimal(n).ln() - tau_d.ln() - 1 - a_d.ln() + beta_d * a_d + tau_d * alpha_u0_d - beta_d * base_d + out / n
+        lo_x, hi_x = X.box
+        a_x, b_x, tau_x = Fraction(a), Fraction(b), Fraction(tau)
+        # Any slope β' <= β (the chord's) keeps log a + β'(S − a) below log S on [a, b]: the bound stays
+        # valid with a rational slope just below the decimal chord slope.
+        if b_x > a_x:
+            beta_x = (_ln_down(b_x) - _ln_up(a_x)) / (b_x - a_x)
+        else:
+            beta_x = 1 / a_x
+        u0 = X.get("u0_x", lambda: [Fraction(x) for x in inst.u0.tolist()])
+        g = X.get("g_x", lambda: [Fraction(x) for x in inst.g.tolist()])
+        alpha = X.get("alpha_x", lambda: [Fraction(x) for x in inst.alpha.tolist()])
+        base_x = X.get("base_x", lambda: ex.exact_sum(inst.u0.tolist()))
+        alpha_u0 = X.get("alpha_u0_x", lambda: ex.exact_dot(inst.alpha.tolist(), inst.u0.tolist()))
+        logs = X.get("logs", dict)
+        stacked = np.vstack([G, inst.g, -inst.g])[order]
+        rhs = [Fraction(x) for x in np.append(h, [0.0, 0.0])[order].tolist()]
+        rhs[names_count], rhs[names_count + 1] = b_x - base_x, base_x - a_x
+        extra = [-n * (tau_x * al - beta_x) * gj - n * Fraction(l) for al, gj, l in zip(alpha, g, linear.tolist())]
+        ks = _exact_k(lam, stacked, extra)
+        linear_part = sum((Fraction(l) * r for l, r in zip(lam.tolist(), rhs) if l), Fraction(0))
+        log_part = Fraction(0)
+        for j in range(n):
+            p, q = _fraction_log_term(ks[j], u0[j], g[j], lo_x[j], hi_x[j], logs)
+            linear_part += p
+            log_part += q
+        consts = _ln_up(Fraction(n)) - _ln_down(tau_x) - 1 - _ln_down(a_x) + beta_x * a_x + tau_x * alpha_u0 - beta_x * base_x
+        return consts + (linear_part + log_part) / n
 
     return Estimate(value, error, abs(value) + (mag + float(np.abs(lam * full_rhs).sum())) / n, exact)
 
@@ -697,10 +720,23 @@ def linear_objective_exact(X: Exact, name: str):
 def _objective_parts(inst: Instance, name: str) -> tuple[np.ndarray, np.ndarray, float]:
     """coef, |coef| as a magnitude (before cancellation), constant, in floating point."""
     if name == "F1":
-        return inst.unit_benefit, np.abs(inst.benefit) @ np.abs(inst.indicator_weight), 0.0
+        c, mag = _fixed_order_rows(inst.benefit, inst.indicator_weight)
+        return c, mag, 0.0
     if name == "F3":
-        return -inst.unit_footprint, np.abs(inst.use) @ np.abs(inst.resource_weight / inst.cooperative_cap), 0.0
-    return inst.alpha * inst.g, np.abs(inst.alpha * inst.g), float(inst.alpha @ inst.u0)
+        f, mag = _fixed_order_rows(inst.use, inst.resource_weight / inst.cooperative_cap)
+        return -f, mag, 0.0
+    return inst.alpha * inst.g, np.abs(inst.alpha * inst.g), math.fsum((inst.alpha * inst.u0).tolist())
+
+
+def _fixed_order_rows(M: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """M @ w and |M| @ |w| summed column by column in a fixed order: elementwise IEEE operations give the
+    same doubles on every machine, where a BLAS matvec may sum in another order (review F-1b: the ε-rows
+    and the dual bounds' rows are these doubles, so a verdict must not depend on the BLAS)."""
+    out, mag = np.zeros(M.shape[0]), np.zeros(M.shape[0])
+    for k in range(M.shape[1]):
+        out = out + M[:, k] * w[k]
+        mag = mag + np.abs(M[:, k]) * abs(w[k])
+    return out, mag
 
 
 def read_spec(cert: dict) -> Spec:
@@ -889,12 +925,19 @@ def combine(parts: list, const: float = 0.0) -> Estimate:
 
 def _exp_half(psi: Estimate) -> Estimate:
     """exp(ψ / 2), for F2's bound."""
-    v = math.exp(psi.value / 2)
+    # D <= 1, so a ψ-bound above 2·CLAMP proves nothing; clamping keeps exp finite (math.exp would
+    # overflow past 709, the decimal exp past 10^999999) and changes no comparison with a double.
+    clamp = 1000
+    half = psi.value / 2
+    v = math.exp(min(half, 700.0))
 
     def exact():
+        x = psi.exact()
         with ex.decimal_context():
-            return (_dec_of(psi.exact()) / 2).exp()
+            return min(_dec_of(x) / 2, Decimal(clamp)).exp()
 
+    if not half < 700:
+        return Estimate(v, math.inf, v, exact)
     return Estimate(v, v * (psi.error / 2 * 1.01 + ex.LIBM_RELATIVE + 4 * ex.UNIT), v, exact)
 
 
@@ -902,8 +945,11 @@ def _max_estimate(estimates: list[Estimate]) -> Estimate:
     best = max(estimates, key=lambda e: e.value)
 
     def exact():
+        xs = [e.exact() for e in estimates]
+        if all(isinstance(x, Fraction) for x in xs):
+            return max(xs)
         with ex.decimal_context():
-            return max(_dec_of(e.exact()) for e in estimates)
+            return max(_dec_of(x) for x in xs)
 
     # The float max is within max error of the exact max.
     return Estimate(best.value, max(e.error for e in estimates), max(e.magnitude for e in estimates), exact)
@@ -947,7 +993,7 @@ def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, 
             if kappa < 1 / MAX_NUMBER:
                 fail("malformed", f"{where}.kappa must be positive")
             psi = piece_psi_bound(inst, X, a, b, tau, lam, G, h, linear / kappa, linear_mag / kappa)
-            log_floor = Estimate(c, ex.LIBM_RELATIVE * abs(c) * 2, abs(c), lambda: 2 * ex.dec(with_floor).ln())
+            log_floor = Estimate(c, ex.LIBM_RELATIVE * abs(c) * 2, abs(c), lambda: 2 * _ln_down(Fraction(with_floor)))  # subtracted: rounded down
             est = combine([(kappa, psi), (-kappa, log_floor)])
         if not math.isfinite(est.value) or not math.isfinite(est.error):
             fail("non_finite", f"{where}: its bound is not a finite number")
@@ -1041,7 +1087,9 @@ def verify(cert) -> Verified:
     klass = _class_of(D)
     if claimed["class"] != klass:
         fail("value_mismatch", f"the certificate claims class {claimed['class']!r}, but D gives {klass!r}")
-    values = Values(F1.value, D.value, C.value, T.value, F3.value, klass)
+    # What a verdict reports is the certificate's own numbers once proven to agree: the recomputed
+    # floats' last bits depend on the BLAS, the certificate's do not (review F-1).
+    values = Values(*(float(claimed[k]) for k in ("F1", "F2", "C", "T", "F3")), klass)
 
     # The bound, in max sense (F3 as max −F3).
     G, h = np.vstack([G0, E]), np.append(h0, e)
@@ -1094,7 +1142,7 @@ def verify(cert) -> Verified:
             parts = [(spec.kappa, psi_B)]
             if spec.floor is not None:
                 c = 2.0 * math.log(spec.floor)
-                parts.append((-spec.kappa, Estimate(c, ex.LIBM_RELATIVE * abs(c) * 2, abs(c), lambda: 2 * ex.dec(spec.floor).ln())))
+                parts.append((-spec.kappa, Estimate(c, ex.LIBM_RELATIVE * abs(c) * 2, abs(c), lambda: 2 * _ln_down(Fraction(spec.floor)))))
             B = combine(parts, const)
         elif spec.kappa > 0 and spec.floor is None:
             if "multipliers" in cert:
@@ -1131,7 +1179,8 @@ def verify(cert) -> Verified:
     agree(claimed_bound, B_reported, scale,
           (lambda: _dec_of(v.exact())) if objective == "F2" else (lambda: max(abs(_dec_of(v.exact())), abs(_dec_of(B.exact())))),
           "bound", "bound_mismatch")
-    gap = _gap_checks(objective, _claimed(cert["gap"], "gap"), v, B, limit)
+    _gap_checks(objective, _claimed(cert["gap"], "gap"), v, B, limit)
+    reported, gap = claimed_bound, float(cert["gap"])
     proven = {
         "F1": "max F1 (economic benefit)",
         "F2": "max F2 (coupling coordination degree)",
