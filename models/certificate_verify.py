@@ -803,6 +803,30 @@ def read_spec(cert: dict) -> Spec:
     return Spec(method, weights, kappa, constraints, floor, None, None)
 
 
+def objective_range(inst: Instance, name: str) -> tuple[float, float]:
+    """The range of f_k (F1, −F3 or T, max sense) over the verifier's box, from elementwise products summed
+    by math.fsum (correctly rounded: the same on every machine)."""
+    coef, _, const = _objective_parts(inst, name)
+    lo, hi = outward_box(inst)
+    with np.errstate(invalid="ignore"):
+        a, b = np.where(coef == 0, 0.0, coef * lo), np.where(coef == 0, 0.0, coef * hi)
+    return math.fsum(np.minimum(a, b).tolist()) + const, math.fsum(np.maximum(a, b).tolist()) + const
+
+
+def check_reference(inst: Instance, spec: Spec) -> None:
+    """Rule D6: a Chebyshev reference lies within the objective's own magnitude of its attainable range.
+
+    The gap is relative to the scalarised value, and s_k z_k shifts that value: a reference far
+    beyond the range (z_F1 = 1e30) makes every allocation's relative gap ~0 (review F-3)."""
+    for name, z in spec.chebyshev["reference"].items():
+        lo, hi = objective_range(inst, name)
+        own = max(abs(lo), abs(hi), hi - lo)
+        if math.isfinite(own) and (z > hi + own or z < lo - own):
+            fail("degenerate_scalarisation",
+                 f"the Chebyshev reference {name} = {z!r} lies beyond the range {name} can reach ({lo!r} … {hi!r}) by more than "
+                 f"its own magnitude ({own!r}): the gap, relative to the shifted value, would prove nothing (rule D6)")
+
+
 def spec_linear(inst: Instance, X: Exact, spec: Spec):
     """The linear part ℓ·W + constant of the scalarised objective: floats, magnitude, and exact on demand."""
     linear, mag, const, const_mag = np.zeros(inst.n), np.zeros(inst.n), 0.0, 0.0
@@ -1055,6 +1079,8 @@ def verify(cert) -> Verified:
         fail("malformed", f"a certificate for {objective} has no 'scalarisation', 'scalarised_value' or 'mu'")
     if spec is not None and spec.chebyshev is None and "mu" in cert:
         fail("malformed", "'mu' belongs to a Chebyshev scalarisation only")
+    if spec is not None and spec.chebyshev is not None:
+        check_reference(inst, spec)
     row_names, G0, h0 = coupling_rows(inst)
     eps_names = tuple(f"epsilon[{name}]" for name, _ in (spec.constraints if spec else ()))
     expected_rows = list(row_names)

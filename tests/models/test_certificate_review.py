@@ -60,3 +60,14 @@ def test_F1b_epsilon_row_verdict_does_not_depend_on_the_blas_summation_order():
         inst.__dict__.clear()
         inst.__dict__.update(saved)
         cv._PROBLEMS.clear()
+
+
+def test_F3_a_far_chebyshev_reference_is_refused():
+    """z_F1 = 1e30 made the min-F3 allocation (F1 half its maximum) 'optimal' with gap 1e-26."""
+    cert = json.loads(frozen("invalid", "chebyshev_far_reference"))
+    P = exact_instance(cert)
+    F1 = exact_values(P, allocation(cert))["F1"]
+    assert F1 < 13000  # max F1 on this problem is 23769.85…: the allocation is far from F1-optimal
+    assert cert["scalarisation"]["chebyshev"]["reference"]["F1"] == 1e30
+    e = refused(frozen("invalid", "chebyshev_far_reference"), "degenerate_scalarisation")
+    assert "D6" in str(e)
