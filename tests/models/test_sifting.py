@@ -20,7 +20,7 @@ from tests.reference import reference_f1, reference_f3
 def small_sifting(monkeypatch):
     monkeypatch.setattr(linear, "SIFT_FROM", 0)
     monkeypatch.setattr(sifting, "SAMPLE", 400)
-    monkeypatch.setattr(sifting, "WORKING", 0.03)
+    monkeypatch.setattr(sifting, "WORKING", 120)
     calls = []
     original = sifting.sift
 
