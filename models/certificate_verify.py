@@ -1255,18 +1255,26 @@ def describe(spec: Spec) -> str:
     """What a scalarised certificate proves, in words: the objective, its weights, limits and order."""
     if spec.chebyshev is not None:
         cheb = spec.chebyshev
-        ref = ", ".join(f"{k} {cheb['reference'][k]:.6g}" for k in cheb["reference"])
-        scl = ", ".join(f"{k} {cheb['scale'][k]:.6g}" for k in cheb["reference"])
-        what = f"augmented Chebyshev: min max_k s_k (z_k − f_k) − ρ Σ s_k f_k with reference z = ({ref}), scales s = ({scl}), ρ = {cheb['rho']:g}"
+        # Numbers are printed exactly (repr: the shortest text that reads back as the same double), so two
+        # different scalarisations never print the same verdict (review F-5).
+        ref = ", ".join(f"{k} {cheb['reference'][k]!r}" for k in cheb["reference"])
+        scl = ", ".join(f"{k} {cheb['scale'][k]!r}" for k in cheb["reference"])
+        what = f"augmented Chebyshev: min max_k s_k (z_k − f_k) − ρ Σ s_k f_k with reference z = ({ref}), scales s = ({scl}), ρ = {cheb['rho']!r}"
     else:
-        terms = [f"{w:.6g}·{'(−F3)' if k == 'F3' else k}" for k, w in spec.weights.items() if w]
-        if spec.kappa > 0:
-            terms.append(f"{spec.kappa:.6g}·log F2²")
-        what = f"{spec.method}: max {' + '.join(terms) or '0'}"
-    limits = [f"{k} >= {v:.10g}" if k != "F3" else f"F3 <= {-v:.10g}" for k, v in spec.constraints]
+        terms = [f"{w!r}·{'(−F3)' if k == 'F3' else k}" for k, w in spec.weights.items() if w]
+        if spec.kappa > 0 and spec.floor is None:  # with an F2 floor, κ is the floor's multiplier, not a weight
+            terms.append(f"{spec.kappa!r}·log F2²")
+        # A lexicographic certificate proves its last stage only: the earlier stages' optima are limits it
+        # takes as given, so the verdict names an ε-constraint problem, never "lexicographic" (review F-4).
+        method = "ε-constraint" if spec.method in ("epsilon", "lexicographic") else spec.method
+        what = f"{method}: max {' + '.join(terms) or '0'}"
+    limits = [f"{k} >= {v!r}" if k != "F3" else f"F3 <= {-v!r}" for k, v in spec.constraints]
     if spec.floor is not None:
-        limits.append(f"F2 >= {spec.floor:.10g}")
-    return what + (f" subject to {', '.join(limits)}" if limits else "")
+        limits.append(f"F2 >= {spec.floor!r}")
+    out = what + (f" subject to {', '.join(limits)}" if limits else "")
+    if spec.method == "lexicographic":
+        out += " (the limits as given: that they are the earlier lexicographic stages' optima is not proven by this certificate)"
+    return out
 
 
 def check_solve_output(document: dict, cert: dict) -> None:
@@ -1275,6 +1283,13 @@ def check_solve_output(document: dict, cert: dict) -> None:
     for key in ("allocation", "values", "bound", "gap"):
         if key in document and document[key] != cert[key]:
             fail("output_mismatch", f"the output's top-level {key!r} differs from its certificate's: only the certificate's is proven")
+    # The top-level objective (a scalarisation's method) and status describe the certificate: an F1
+    # certificate inside an output that says "objective": "F2" would lend F1's proof to an F2 claim.
+    named = cert["scalarisation"].get("method") if cert.get("objective") == "scalarised" and isinstance(cert.get("scalarisation"), dict) else cert.get("objective")
+    if "objective" in document and document["objective"] != named:
+        fail("output_mismatch", f"the output's top-level objective {document['objective']!r} is not its certificate's ({named!r}): only the certificate's is proven")
+    if "status" in document and document["status"] != "optimal":
+        fail("output_mismatch", f"the output's status is {document['status']!r}, but it holds a certificate that proves an optimum")
     missing = [key for key in ("allocation", "values") if key not in document]
     if missing:
         fail("output_mismatch", f"the output holds a certificate but no top-level {', '.join(missing)}")

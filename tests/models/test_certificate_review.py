@@ -71,3 +71,44 @@ def test_F3_a_far_chebyshev_reference_is_refused():
     assert cert["scalarisation"]["chebyshev"]["reference"]["F1"] == 1e30
     e = refused(frozen("invalid", "chebyshev_far_reference"), "degenerate_scalarisation")
     assert "D6" in str(e)
+
+
+def test_F4_a_lexicographic_certificate_is_named_for_what_it_proves():
+    """The stage limits F1 >= 0, F3 <= 1e15 are not the earlier stages' optima (max F1 is 23769.85…, this
+    allocation has F1 = 21471): the verdict must not say "lexicographic", only the ε-constraint problem."""
+    cert = json.loads(frozen("valid", "lexicographic_unproven_stages"))
+    assert cert["scalarisation"]["method"] == "lexicographic"
+    F1 = exact_values(exact_instance(cert), allocation(cert))["F1"]
+    assert F1 < 23769  # not F1-optimal, so "lexicographic F1 > …" would be false
+    proven = verify_certificate_text(frozen("valid", "lexicographic_unproven_stages")).proven
+    assert proven.startswith("ε-constraint: max 0.5·log F2² subject to F1 >= 0.0, F3 <= 1000000000000000.0")
+    assert "is not proven" in proven and not proven.startswith("lexicographic")
+
+
+def test_F5_a_floor_multiplier_is_not_described_as_a_weight_and_numbers_print_exactly():
+    cert = json.loads(frozen("valid", "epsilon_floor_kappa_described_as_weight"))
+    spec = cert["scalarisation"]
+    assert spec["kappa"] > 0 and spec["coordination_at_least"] == 0.5
+    proven = verify_certificate_text(frozen("valid", "epsilon_floor_kappa_described_as_weight")).proven
+    assert proven == f"ε-constraint: max {spec['weights']['F1']!r}·F1 subject to F2 >= 0.5"
+    assert "log F2²" not in proven
+    # Weights that differ in the 7th digit give different verdicts.
+    a = cv.describe(cv.Spec("weighted", {"F1": 23769.85348}, 0.0, (), None, None, None))
+    b = cv.describe(cv.Spec("weighted", {"F1": 23769.85351}, 0.0, (), None, None, None))
+    assert a != b and "23769.85348" in a
+
+
+def test_F5_a_solve_output_must_name_its_certificates_objective():
+    """A solve output saying "objective": "F2" around an F1 certificate was 'valid: max F1'."""
+    from tests.models.test_certificate_attacks import DATA
+
+    out = json.loads((DATA / "solve_output_toplevel_objective_unchecked.json").read_bytes())
+    inner = out["certificate"]
+    assert out["objective"] == "F2" and inner["objective"] == "F1"
+    verify_certificate_text(json.dumps(inner))  # the certificate itself is valid: for F1
+    with pytest.raises(CertificateError) as caught:
+        cv.check_solve_output(out, inner)
+    assert caught.value.code == "output_mismatch"
+    cv.check_solve_output({**out, "objective": "F1"}, inner)  # the honest output passes
+    with pytest.raises(CertificateError):
+        cv.check_solve_output({**out, "objective": "F1", "status": "failed"}, inner)
