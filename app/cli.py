@@ -168,7 +168,7 @@ def cmd_verify(args) -> int:
         print(f"invalid: {e} [{e.code}]")
         return EXIT_INVALID
     # By its type, without importing chain/: a certificate's check needs numpy alone (SPEC §6).
-    if isinstance(document, dict) and document.get("type") == "coopchain/bundle/v1":
+    if isinstance(document, dict) and document.get("type") == "coopchain/bundle/v2":
         from coopchain.app.ledger_commands import verify_bundle_file
 
         return verify_bundle_file(document, args.genesis, args.since, args.policy)

@@ -424,7 +424,7 @@ def demo_commit(ledger, manager, url: str, key_dir: Path, record_key: str, value
 
     seal = ledger.config.seal
     genesis_hash = block_hash(ledger.genesis).hex()
-    tx = sign_transaction(manager, ledger.config.chain_id, ledger.next_nonce(manager.public_key.to_text()), "record", {"key": record_key, "value": value})
+    tx = sign_transaction(manager, ledger.config.chain_id, ledger.next_nonce(manager.public_key.to_text()), "record.put", {"key": record_key, "value": value})
     start = time.perf_counter()
     block = ledger.commit([tx])
     sealed = time.perf_counter() - start

@@ -61,7 +61,7 @@ def test_verify_refuses_a_bundle_pinned_to_another_genesis(tmp_path):
     run = coopchain("verify", "coopchain-bundle.json", "--genesis", "00" * 32, cwd=tmp_path, env={})
     assert run.returncode == 3 and "not the trusted" in run.stdout
     bundle = json.loads((tmp_path / "coopchain-bundle.json").read_text())
-    assert bundle["type"] == "coopchain/bundle/v1"
+    assert bundle["type"] == "coopchain/bundle/v2"
 
 
 def test_demo_with_each_seal_builds_a_chain_that_verifies(tmp_path):
@@ -106,7 +106,7 @@ def _allocation_bundle(tmp_path, mutate):
     key = mutate(value) or key
     node, manager = PrivateKey.generate("ed25519"), PrivateKey.generate("ed25519")
     ledger = Ledger.create(f"sqlite:///{tmp_path}/l.db", node, "c")
-    tx = sign_transaction(manager, "c", 0, "record", {"key": key, "value": value})
+    tx = sign_transaction(manager, "c", 0, "record.put", {"key": key, "value": value})
     ledger.commit([tx])
     return ledger.bundle(transaction_hash(tx))
 
@@ -141,7 +141,7 @@ def test_the_cli_knows_every_seal_kind_and_the_bundle_type():
     from coopchain.chain.seals import KINDS
 
     assert SEAL_KINDS == KINDS
-    assert BUNDLE_TYPE == "coopchain/bundle/v1"  # app.cli recognises bundles by this text without importing chain/
+    assert BUNDLE_TYPE == "coopchain/bundle/v2"  # app.cli recognises bundles by this text without importing chain/
 
 
 def test_a_failed_init_leaves_no_database(tmp_path):

@@ -48,6 +48,7 @@ COLUMNS = [
     ("transactions", "height", INTEGER, ("hash",)),
     ("transactions", "position", INTEGER, ("hash",)),
     ("transactions", "body", BLOB, ("hash",)),
+    ("transactions", "receipt", BLOB, ("hash",)),
     ("trie_nodes", "hash", BLOB, ("hash",)),
     ("trie_nodes", "node", BLOB, ("hash",)),
     ("history_nodes", "level", INTEGER, ("level", "position")),
