@@ -159,7 +159,7 @@ def block_transactions(ledger: Ledger, height: int, offset: int = 0, limit: int 
     rows = ledger.store.transaction_rows(height)
     items = tuple(
         TransactionView(digest.hex(), height, position, transaction_json(decode_transaction(body)))
-        for position, digest, body in rows[offset : offset + limit]
+        for position, digest, body, _ in rows[offset : offset + limit]
     )
     return Page(items, len(rows), offset, limit)
 

@@ -33,7 +33,7 @@ def chain(tmp_path):
     ledger = Ledger.create(url, node, CHAIN)
     txs = []
     for i in range(3):
-        txs.append(sign_transaction(user, CHAIN, i, "record", {"key": f"lot/{i}", "value": {"t": str(i)}}))
+        txs.append(sign_transaction(user, CHAIN, i, "record.put", {"key": f"lot/{i}", "value": {"t": str(i)}}))
         ledger.commit([txs[-1]])
     genesis = block_hash(ledger.genesis).hex()
     ledger.close()

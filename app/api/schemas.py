@@ -245,7 +245,7 @@ class TransactionDocument(BaseModel):
 
 
 _TX = {"hash": TX_EXAMPLE, "height": 3, "position": 0, "transaction": {"type": "coopchain/transaction/v1", "chain_id": "coopchain-demo",
-       "sender": "ed25519:" + "cd" * 32, "nonce": 0, "kind": "record", "payload": {"key": "allocation/green-valley/2026-Q4", "value": {}}, "signature": "ef" * 64}}
+       "sender": "ed25519:" + "cd" * 32, "nonce": 0, "kind": "record.put", "payload": {"key": "allocation/green-valley/2026-Q4", "value": {}}, "signature": "ef" * 64}}
 
 
 class TransactionPublic(BaseModel):

@@ -262,7 +262,7 @@ def growing(tmp_path_factory):
     ledger = Ledger.create(f"sqlite:///{folder}/ledger.db", node, "checkpoint-test")
     notes = [sign_ledger_checkpoint(ledger, node)]
     for i in range(12):
-        ledger.commit([sign_transaction(user, "checkpoint-test", i, "record", {"key": f"lot/{i}", "value": {"t": str(i)}})])
+        ledger.commit([sign_transaction(user, "checkpoint-test", i, "record.put", {"key": f"lot/{i}", "value": {"t": str(i)}})])
         notes.append(sign_ledger_checkpoint(ledger, node))
     yield ledger, node, notes
     ledger.close()

@@ -324,7 +324,7 @@ def _build(url: str, trie_hashes) -> dict[bytes, int]:
         for _ in range(rng.randint(1, 5)):
             who = rng.randrange(len(users))
             payload = {"key": f"k{rng.randrange(8)}", "value": {"n": rng.randrange(1000), "by": who}}
-            txs.append(sign_transaction(users[who], CHAIN, nonces[who], "record", payload))
+            txs.append(sign_transaction(users[who], CHAIN, nonces[who], "record.put", payload))
             nonces[who] += 1
         ledger.commit(txs)
         for h in trie_hashes():
@@ -490,9 +490,10 @@ def add_block(height: int, header_of: int | None):
 
 def add_transaction(height: int, position: int | None):
     def change(db: Db, layout: Layout) -> int:
-        body = layout.transactions[0][3]  # a real signed transaction, stored again
+        body = layout.transactions[0][3]  # a real signed transaction, stored again, with a real receipt
         at = position if position is not None else 1 + max((p for _, h, p, _ in layout.transactions if h == height), default=-1)
-        db.run("INSERT INTO transactions (hash, height, position, body) VALUES (?, ?, ?, ?)", _tx_hash(f"{height}/{at}"), height, at, body)
+        db.run("INSERT INTO transactions (hash, height, position, body, receipt) VALUES (?, ?, ?, ?, (SELECT receipt FROM transactions ORDER BY hash LIMIT 1))",
+               _tx_hash(f"{height}/{at}"), height, at, body)
         return 0 if height < 0 else height if height <= HEAD else AFTER_HEAD
 
     return change
