@@ -306,3 +306,45 @@ class AllocationContract:
 
     def genesis_state(self, params: dict) -> dict[str, bytes]:
         return {}
+
+
+# -- offline: what an audit bundle of a commit proves ---------------------------------------
+
+
+def check_bundled_commit(tx, receipt, state_value: bytes | None, extra: dict | None) -> str:
+    """Check, offline, a bundle's commit_allocation transaction: its receipt says applied, the head's state
+    holds its commit entry, and the certificate (with the bundled problem text) proves exactly the committed
+    allocation for the claimed objective.  Returns a sentence; raises ValueError saying what does not hold."""
+    args = tx.payload
+    if receipt.status != "applied":
+        raise ValueError(f"its receipt says {receipt.status}: {receipt.code}: {receipt.message}")
+    if state_value is None:
+        raise ValueError("the head's state holds no commit entry under the bundle's state key")
+    entry = decode(state_value)
+    tx_hash = receipt.transaction.hex()
+    if entry.get("transaction") != tx_hash or entry.get("allocation") != args["allocation"] or entry.get("problem") != args["problem"]:
+        raise ValueError("the state entry the bundle proves is not this transaction's commit")
+    text = (extra or {}).get("problem")
+    if not isinstance(text, str) or problem_hash(text) != args["problem"]:
+        raise ValueError("the bundle carries no problem document whose hash is the committed problem's")
+    try:
+        cert = parse_json(args["certificate"])
+    except _Malformed as e:
+        raise ValueError(f"its certificate is not JSON: {e}") from None
+    if not isinstance(cert, dict) or cert.setdefault("problem", text) != text:
+        raise ValueError("its certificate embeds another problem")
+    try:
+        verified = verify_certificate(cert)
+    except CertificateError as e:
+        raise ValueError(f"its certificate: {e}") from e
+    doc = json.loads(text)
+    if (doc.get("cooperative"), doc.get("round")) != (args["cooperative"], args["round"]):
+        raise ValueError(f"it commits for {args['cooperative']!r} {args['round']!r}, the problem is {doc.get('cooperative')!r} {doc.get('round')!r}")
+    if {eid: float(w) for eid, w in args["allocation"].items()} != verified.allocation:
+        raise ValueError("the committed allocation differs from the one its certificate proves")
+    if verified.objective != args["chosen_by"]["objective"]:
+        raise ValueError(f"it claims {args['chosen_by']['objective']}, its certificate proves {verified.objective}")
+    how = args["chosen_by"]
+    chosen = f"{how['pick']} pick, " if how.get("pick") else ""
+    return (f"allocation for {args['cooperative']!r}, round {args['round']!r} (commit {entry['sequence']}): {chosen}certificate valid, "
+            f"{verified.objective}{' (' + how['method'] + ')' if how.get('method') else ''}, relative gap {verified.gap:.1e}")
