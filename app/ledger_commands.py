@@ -491,6 +491,6 @@ def demo_commit(ledger, manager, url: str, key_dir: Path, chosen, bundle_path: P
         print(f"  receipt     applied: {receipt.message}")
     print(f"  transaction {tx_hash}")
     print(f"  genesis     {genesis_hash}  (an auditor pins it: coopchain verify --genesis)")
-    print(f"chain verify: valid ({_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, every {seal} seal and receipt checked)")
+    print(f"chain verify: valid ({_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, every {seal} seal checked, every receipt re-derived)")
     print(f"Audit bundle written to {bundle_path}: `coopchain verify {bundle_path}` checks it offline.")
     return tx_hash
