@@ -900,7 +900,7 @@ def test_postgres_cell_changes_are_named_at_their_block(postgres_backend):
 @pytest.mark.parametrize("height", [3.5, "x", b"\x03"], ids=["real", "text", "blob"])
 def test_a_sqlite_transaction_at_a_height_that_is_no_integer_belongs_to_no_block(sqlite_backend, height):
     with sqlite_backend.copy() as (db, url):
-        db.run("INSERT INTO transactions (hash, height, position, body) VALUES (?, ?, 0, ?)", _tx_hash("odd"), height,
+        db.run("INSERT INTO transactions (hash, height, position, body, receipt) VALUES (?, ?, 0, ?, (SELECT receipt FROM transactions ORDER BY hash LIMIT 1))", _tx_hash("odd"), height,
                sqlite_backend.layout.transactions[0][3])
         verdict = _verify(url)
     assert isinstance(verdict, BadBlock) and verdict.height == AFTER_HEAD, verdict
