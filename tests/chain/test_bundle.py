@@ -158,7 +158,7 @@ def test_cli_verifies_a_demo_bundle_with_only_stdlib_numpy_and_pycryptodome(tmp_
     assert "valid: on chain 'coopchain-demo'" in check.stdout and "certificate valid" in check.stdout
     assert "loaded: []" in check.stdout
     doc = json.loads(bundle.read_text())
-    doc["transaction"]["payload"]["value"]["allocation"]["e01"] = "0.0"
+    doc["transaction"]["payload"]["allocation"]["e01"] = "0.0"
     bundle.write_text(json.dumps(doc))
     check = run_blocked(OFFLINE_BLOCKED, VERIFY_SCRIPT, str(bundle))
     assert check.returncode != 0 and "invalid: transaction" in check.stdout
