@@ -13,7 +13,7 @@ so that auditors have the data.  Conditions, in order:
 | `invalid_document` | the text is a JSON object naming a cooperative and a round |
 | `unknown_cooperative`, `not_manager` | the sender manages the document's cooperative (contracts.cooperatives) |
 | `already_registered` | the document is not registered yet |
-| `invalid_document` | the document is valid (models.problem's rules; the first issue is the sentence) |
+| `invalid_document` | the document is valid (the problem model's rules, read by the certificate leaf; the first issue is the sentence) |
 | `not_canonical` | the text is exactly the document's canonical form |
 
 `commit_allocation` ``{"cooperative", "round", "problem" (hash), "allocation" {id:
@@ -55,6 +55,7 @@ The endorsement message a member signs is the canonical JSON
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -66,13 +67,13 @@ from coopchain.chain.encoding import canonical, decode
 from coopchain.chain.errors import ChainError, InvalidBlock, InvalidTransaction, ensure
 from coopchain.chain.seals.endorsement import Policy, check_endorsements
 from coopchain.contracts.cooperatives import check_cooperative_id, require_manager
-from coopchain.models.certificate import OBJECTIVES, CertificateError, check_feasible, instance_from_document, problem_hash, verify_certificate
+from coopchain.models.certificate import OBJECTIVES, CertificateError, problem_hash, verify_certificate
+from coopchain.models.certificate_verify import check_feasible, read_problem, read_text
 
 NAME, VERSION = "allocation", 1
 ENDORSEMENT_TYPE = "coopchain/allocation-endorsement/v1"
 HASH = re.compile(r"^[0-9a-f]{64}$")
 DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
-MAX_DEPTH = 64  # JSON nesting a certificate may have (it has 4)
 COMMIT_FIELDS = {"cooperative", "round", "problem", "allocation", "certificate", "chosen_by", "supersedes", "reason", "endorsements"}
 
 
@@ -102,41 +103,6 @@ def endorsement_message(chain_id: str, args: dict) -> bytes:
                       "problem": args["problem"], "allocation": digest, "supersedes": args["supersedes"]})
 
 
-# -- JSON inside arguments (certificates, problem documents) ------------------------
-
-
-class _Malformed(ValueError):
-    pass
-
-
-def _no_duplicates(pairs):
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise _Malformed(f"the key {next(k for k in keys if keys.count(k) > 1)!r} appears twice in one object")
-    return dict(pairs)
-
-
-def parse_json(text: str) -> object:
-    """Parse JSON text refusing duplicate keys, NaN/Infinity and deep nesting (one error type)."""
-    def constant(name):
-        raise _Malformed(f"{name} is not a number JSON allows")
-
-    try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=constant)
-    except RecursionError:
-        raise _Malformed(f"arrays and objects nest deeper than {MAX_DEPTH} levels") from None
-    except ValueError as e:  # JSONDecodeError, _Malformed, an integer too long for int()
-        raise _Malformed(str(e)) from None
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth >= MAX_DEPTH:
-                raise _Malformed(f"arrays and objects nest deeper than {MAX_DEPTH} levels")
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return value
-
-
 # -- register_problem ----------------------------------------------------------------
 
 
@@ -145,33 +111,31 @@ def _register_shape(args: dict) -> None:
     ensure(isinstance(args["problem"], str) and args["problem"], InvalidTransaction, "problem must be the canonical problem document as text")
 
 
-def document_issues(text: str) -> tuple[list[str], str | None]:
-    """(the document's issues as 'path: sentence', its canonical text) by the problem model's rules."""
-    from coopchain.models.problem import ProblemError, canonical_json, load_problem_json
-
-    try:
-        problem = load_problem_json(text)
-    except ProblemError as e:
-        return [f"{i.path}: {i.message}" if i.path else i.message for i in e.issues], None
-    return [], canonical_json(problem)
+@functools.lru_cache(maxsize=4)
+def _problem(text: str):
+    """The leaf's reading of a problem text (valid and canonical, or CertificateError with a code).
+    Content-addressed, so a cached reading is the reading: register and commit of one problem read it once."""
+    return read_problem(text)
 
 
 def _register(call: Call, args: dict) -> str:
     text = args["problem"]
     digest = problem_hash(text)
-    try:
-        doc = parse_json(text)
-    except _Malformed as e:
-        raise Rejection("invalid_document", f"the problem is not JSON: {e}") from None
+    try:  # only the cooperative and round, to check the sender first; the leaf reads it strictly below
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise Rejection("invalid_document", f"the problem is not JSON: {type(e).__name__}") from None
     require(isinstance(doc, dict) and isinstance(doc.get("cooperative"), str) and isinstance(doc.get("round"), str),
             "invalid_document", "the problem is not a JSON object naming its cooperative and round")
     require_manager(call, doc["cooperative"])
     require(call.get(problem_key(digest)) is None, "already_registered", f"problem {digest} is already registered")
-    issues, canonical_text = document_issues(text)
-    require(not issues, "invalid_document", f"{issues[0]}" + (f" (and {len(issues) - 1} more issues)" if len(issues) > 1 else "") if issues else "")
-    require(canonical_text == text, "not_canonical", "the text is not the document's canonical form (RFC 8785, every default written out); "
-                                                    "register the text `coopchain solve` embeds in its certificate")
-    n = len(doc["enterprises"])
+    try:
+        inst = _problem(text)[0]
+    except CertificateError as e:
+        code = "not_canonical" if getattr(e, "code", None) == "not_canonical" else "invalid_document"
+        hint = "; register the text `coopchain solve` embeds in its certificate" if code == "not_canonical" else ""
+        raise Rejection(code, str(e).replace("the embedded problem", "the problem") + hint) from None
+    n = inst.n
     call.put(problem_key(digest), canonical({"cooperative": doc["cooperative"], "round": doc["round"], "enterprises": n,
                                              "transaction": call.tx_hash.hex(), "height": call.block.height}))
     call.put(document_key(digest), text.encode("utf-8"))
@@ -227,21 +191,21 @@ def _commit(call: Call, args: dict) -> str:
                 f"an amendment supersedes the round's current commit ({current['current'] if current else 'none yet'}), not {args['supersedes']}")
 
     text = call.get(document_key(digest)).decode("utf-8")
-    inst = instance_from_document(json.loads(text))  # registered, so valid and canonical
+    inst = _problem(text)[0]  # registered, so valid and canonical
     allocation = args["allocation"]
     require(set(allocation) == set(inst.ids), "wrong_enterprises",
             f"the allocation names {len(allocation)} enterprises; the problem has {inst.n}" if len(allocation) != inst.n
             else f"the allocation names {sorted(set(allocation) - set(inst.ids))[:3]}, which the problem does not have")
     W = np.array([float(allocation[eid]) for eid in inst.ids])
     try:
-        check_feasible(inst, W)
+        check_feasible(inst, W)  # exact where the floating-point filter cannot decide: the same verdict on every machine
     except CertificateError as e:
         raise Rejection("infeasible", str(e)) from None
 
     try:
-        cert = parse_json(args["certificate"])
-    except _Malformed as e:
-        raise Rejection("certificate_invalid", f"the certificate is not JSON: {e}") from None
+        cert = read_text(args["certificate"])
+    except CertificateError as e:
+        raise Rejection(getattr(e, "code", None) or "certificate_invalid", str(e)) from None
     require(isinstance(cert, dict), "certificate_invalid", "the certificate is not a JSON object")
     require(cert.setdefault("problem", text) == text, "certificate_mismatch", "the certificate embeds another problem than the registered one")
     try:
@@ -328,9 +292,9 @@ def check_bundled_commit(tx, receipt, state_value: bytes | None, extra: dict | N
     if not isinstance(text, str) or problem_hash(text) != args["problem"]:
         raise ValueError("the bundle carries no problem document whose hash is the committed problem's")
     try:
-        cert = parse_json(args["certificate"])
-    except _Malformed as e:
-        raise ValueError(f"its certificate is not JSON: {e}") from None
+        cert = read_text(args["certificate"])
+    except CertificateError as e:
+        raise ValueError(f"its certificate: {e}") from None
     if not isinstance(cert, dict) or cert.setdefault("problem", text) != text:
         raise ValueError("its certificate embeds another problem")
     try:
