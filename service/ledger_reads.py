@@ -226,8 +226,10 @@ def bundle(ledger: Ledger, tx_hash: str, since: int | None = None) -> dict:
         raise NotFound(f"no transaction {tx_hash}")
     if since is not None and not 0 < since <= ledger.height():
         raise ProofRequestError("firstUnknown", "since", f"since {since}: an earlier head lies in 1..{ledger.height()}")
+    from coopchain.service.bundles import audit_bundle  # any kind: an allocation commit bundles its receipt, entry and problem
+
     try:
-        return ledger.bundle(digest, since)
+        return audit_bundle(ledger, digest, since)
     except ChainError as e:
         raise NotFound(str(e)) from e
 
