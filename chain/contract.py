@@ -125,7 +125,7 @@ class Contract(Protocol):
     methods: Mapping[str, Method]
 
     def check_params(self, params: dict) -> None:
-        """Refuse bad genesis parameters (InvalidTransaction... or any ChainError) with the reason."""
+        """Refuse bad genesis parameters with the reason (a ChainError)."""
 
     def genesis_state(self, params: dict) -> dict[str, bytes]:
         """Keys of the contract's own namespace that genesis holds."""
