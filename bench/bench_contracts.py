@@ -52,18 +52,11 @@ def certified(n: int, seed: int) -> dict:
 
 
 def commit_calls(solution: dict, register: bool) -> list[tuple[str, dict]]:
-    from coopchain.models.certificate import problem_hash
+    """The manager's calls as `coopchain commit` makes them (service.commit)."""
+    from coopchain.service.commit import commit_arguments, from_solution
 
-    cert = solution["certificate"]
-    doc = json.loads(cert["problem"])
-
-    calls = [("allocation.register_problem", {"problem": cert["problem"]})] if register else []
-    calls.append(("allocation.commit_allocation", {
-        "cooperative": doc["cooperative"], "round": doc["round"], "problem": problem_hash(cert["problem"]),
-        "allocation": {eid: repr(float(w)) for eid, w in cert["allocation"].items()},
-        "certificate": json.dumps({k: v for k, v in cert.items() if k != "problem"}, separators=(",", ":")),
-        "chosen_by": {"objective": "F1", "method": None, "pick": None}, "supersedes": None, "reason": None, "endorsements": [],
-    }))
+    calls = [("allocation.register_problem", {"problem": solution["certificate"]["problem"]})] if register else []
+    calls.append(("allocation.commit_allocation", commit_arguments(from_solution(solution))))
     return calls
 
 

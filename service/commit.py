@@ -107,6 +107,25 @@ def committed_round(ledger: Ledger, cooperative: str, round_: str) -> dict | Non
     return None if value is None else decode(value)
 
 
+def commit_arguments(chosen: Chosen, supersedes: str | None = None, reason: str | None = None) -> dict:
+    """allocation.commit_allocation's arguments (no endorsements yet).  The certificate travels whole,
+    its problem included, so that the transaction alone is self-contained for an auditor; the contract
+    checks that the problem is the registered one."""
+    cert = chosen.solution["certificate"]
+    doc = json.loads(cert["problem"])
+    return {
+        "cooperative": doc.get("cooperative"),
+        "round": doc.get("round"),
+        "problem": problem_hash(cert["problem"]),
+        "allocation": {eid: repr(float(w)) for eid, w in cert["allocation"].items()},
+        "certificate": json.dumps(cert, separators=(",", ":"), allow_nan=False),
+        "chosen_by": chosen.chosen_by,
+        "supersedes": supersedes,
+        "reason": reason,
+        "endorsements": [],
+    }
+
+
 def commit(ledger: Ledger, manager_key, chosen: Chosen, supersedes: str | None = None, reason: str | None = None, endorsers: Sequence = ()) -> CommitResult:
     """Register the problem if needed and commit the allocation, signed with `manager_key`.
 
@@ -126,17 +145,7 @@ def commit(ledger: Ledger, manager_key, chosen: Chosen, supersedes: str | None =
     calls = []
     if ledger.state(contract_key(NAME, problem_key(digest))) is None:
         calls.append((f"{NAME}.register_problem", {"problem": text}))
-    args = {
-        "cooperative": cooperative,
-        "round": round_,
-        "problem": digest,
-        "allocation": {eid: repr(float(w)) for eid, w in cert["allocation"].items()},
-        "certificate": json.dumps({k: v for k, v in cert.items() if k != "problem"}, separators=(",", ":"), allow_nan=False),
-        "chosen_by": chosen.chosen_by,
-        "supersedes": supersedes,
-        "reason": reason,
-        "endorsements": [],
-    }
+    args = commit_arguments(chosen, supersedes, reason)
     if endorsers:
         args["endorsements"] = endorse(endorsers, endorsement_message(ledger.config.chain_id, args))
     calls.append((f"{NAME}.commit_allocation", args))

@@ -214,7 +214,7 @@ class HeaderPublic(BaseModel):
     signature: str
 
 
-_HEADER = {"type": "coopchain/header/v1", "chain_id": "coopchain-demo", "height": 3, "previous": HASH_EXAMPLE, "timestamp": 1796170000000000,
+_HEADER = {"type": "coopchain/header/v2", "chain_id": "coopchain-demo", "height": 3, "previous": HASH_EXAMPLE, "timestamp": 1796170000000000,
            "transactions_root": HASH_EXAMPLE, "transaction_count": 1, "state_root": HASH_EXAMPLE, "history_root": HASH_EXAMPLE,
            "seal": {"kind": "signed"}, "signature": "ab" * 64}
 
@@ -293,7 +293,7 @@ class StateProofPublic(BaseModel):
 class BundlePublic(BaseModel):
     """An audit bundle (docs/ledger.md): `coopchain verify bundle.json` checks it offline."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"type": "coopchain/bundle/v1", "genesis": _HEADER, "block": _HEADER, "head": _HEADER}]})
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"type": "coopchain/bundle/v2", "genesis": _HEADER, "block": _HEADER, "head": _HEADER}]})
     type: str
 
 

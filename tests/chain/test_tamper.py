@@ -645,7 +645,7 @@ def _pins(layout: Layout, height: int) -> dict[str, str]:
         "hash": layout.hashes[height].hex(),
         "height:hash": f"{height}:{layout.hashes[height].hex()}",
         "header JSON": json.dumps(header_json(decode_header(header)), indent=1),
-        "bundle JSON": json.dumps({"type": "coopchain/bundle/v1", "head": header_json(decode_header(header))}),
+        "bundle JSON": json.dumps({"type": "coopchain/bundle/v2", "head": header_json(decode_header(header))}),
     }
 
 
@@ -706,7 +706,7 @@ def test_a_height_that_is_not_the_hashs_is_refused_as_input(sqlite_backend):
         store.close()
 
 
-@pytest.mark.parametrize("text", ["", "abc", "12:zz", "0x" + "00" * 32, "-1:" + "00" * 32, "00" * 31, "{", '{"type": "coopchain/bundle/v1"}',
+@pytest.mark.parametrize("text", ["", "abc", "12:zz", "0x" + "00" * 32, "-1:" + "00" * 32, "00" * 31, "{", '{"type": "coopchain/bundle/v2"}',
                                   '{"height": ' + "9" * 5000 + "}", "[" * 100_000, '{"a": 1.5}'])
 def test_what_is_not_a_head_is_refused_with_the_accepted_forms(text):
     with pytest.raises(BadPin):
