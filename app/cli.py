@@ -168,7 +168,7 @@ def cmd_verify(args) -> int:
         print(f"invalid: {e} [{e.code}]")
         return EXIT_INVALID
     # By its type, without importing chain/: a certificate's check needs numpy alone (SPEC §6).
-    if isinstance(document, dict) and document.get("type") == "coopchain/bundle/v1":
+    if isinstance(document, dict) and document.get("type") == "coopchain/bundle/v2":
         from coopchain.app.ledger_commands import verify_bundle_file
 
         return verify_bundle_file(document, args.genesis, args.since, args.policy)
@@ -271,6 +271,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--keys", help="folder of the demo's node and manager keys, made on first use (default $COOPCHAIN_KEYS, "
                       "else the per-user data folder, e.g. ~/.local/share/coopchain/demo-keys: never the current folder)")
     demo.add_argument("--seal", default="signed", choices=SEAL_KINDS, help="the consensus seal of a new demo ledger (default signed)")
+    demo.add_argument("--header", help="for a CSV problem: the JSON of the cooperative-level fields")
+    demo.add_argument("--pick", default="topsis", help="which point of the front to commit: knee, ideal, topsis (default) or its index")
     demo.set_defaults(run=cmd_demo)
 
     solve = sub.add_parser("solve", help="optimise one objective or a scalarisation: a summary on a terminal, JSON with --json or in a pipe")
@@ -309,6 +311,9 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--policy", help="bundles: your trust policy (genesis, node key, witnesses, quorum; docs/trust.md)")
     verify.set_defaults(run=cmd_verify)
     _ledger_parsers(sub)
+    from coopchain.app.contract_commands import add_parsers as _contract_parsers
+
+    _contract_parsers(sub)
     return top
 
 
@@ -332,6 +337,7 @@ def _ledger_parsers(sub) -> None:
     init.add_argument("--chain-id", required=True)
     init.add_argument("--seal", default="signed", choices=SEAL_KINDS)
     init.add_argument("--seal-params", help="the seal's genesis parameters as JSON (docs/ledger.md)")
+    init.add_argument("--admin", help="the public key that registers cooperatives (default: the node's key)")
     init.set_defaults(run=lc.cmd_chain_init)
     for name, run, text in (("verify", lc.cmd_chain_verify, "re-check every hash, signature, seal, root and timestamp; name the first bad block"),
                             ("replay", lc.cmd_chain_replay, "re-run every transaction and compare each state root")):

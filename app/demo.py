@@ -65,12 +65,12 @@ def run_demo(args) -> int:
     from coopchain.models.certificate import CertificateError, verify_certificate
     from coopchain.models.solve import prepare, solve
 
-    from coopchain.app.ledger_commands import allocation_record, demo_commit, demo_ledger
+    from coopchain.app.ledger_commands import demo_commit, demo_ledger
 
     written: list[str] = []
     key_dir = demo_key_dir(args.keys)
     if args.problem:
-        problem = _load(args.problem, None)
+        problem = _load(args.problem, getattr(args, "header", None))
     else:
         from coopchain.models.samples import sample_problem
 
@@ -108,26 +108,24 @@ def run_demo(args) -> int:
         print(f"  {pick.name}: F1 = {v.F1:,.0f}, F2 = {v.F2:.4f}, F3 = {v.F3:.4f}. {pick.sentence}")
     _write(Path(FRONT), json.dumps(front.as_json(picks=picks), ensure_ascii=False))
     written.append(FRONT)
-    chosen = next((p for p in picks if p.name == "TOPSIS"), picks[0])
-    # The front's points carry no certificate; the allocation committed is the certified
-    # max F2 among those at least as good as the pick in F1 and F3 (so it weakly dominates it).
-    from coopchain.models.scalarise import epsilon_constraint
+    # The front's points carry no certificate: the service certifies the pick (the certified max F2
+    # among the allocations at least as good in F1 and F3, which weakly dominates it) and commits it
+    # through the allocation contract, which checks the certificate again.
+    from coopchain.service.commit import CommitError, from_front
 
-    v = chosen.values
-    committed = epsilon_constraint(prepared.instance, prepared.canonical, "F2", {"F1": v.F1 * (1 - 1e-7), "F3": v.F3 * (1 + 1e-7)})
-    if not committed.success:
-        raise CommandError(f"the {chosen.name} pick could not be certified: {committed.message}", EXIT_INVALID)
-    c = committed.values
-    print(f"\nChosen: the {chosen.name} pick, certified as max F2 with F1 and F3 no worse: F1 = {c.F1:,.0f}, F2 = {c.F2:.4f}, F3 = {c.F3:.4f}.")
-    _write(Path(SOLUTION), json.dumps(committed.as_json(), ensure_ascii=False))
+    pick = getattr(args, "pick", None) or "topsis"
+    try:
+        chosen = from_front(problem, json.loads(json.dumps(front.as_json(picks=picks))), pick)
+    except CommitError as e:
+        raise CommandError(f"--pick {pick}: {e}", EXIT_INVALID) from e
+    c = chosen.solution["values"]
+    print(f"\nChosen: {chosen.description}: F1 = {c['F1']:,.0f}, F2 = {c['F2']:.4f}, F3 = {c['F3']:.4f}.")
+    _write(Path(SOLUTION), json.dumps(chosen.solution, ensure_ascii=False))
     written.append(SOLUTION)
-    from coopchain.models.certificate import problem_hash
-
-    value = allocation_record(problem_hash(prepared.canonical), problem.cooperative, problem.round, f"{chosen.name} pick, epsilon-constraint", prepared.instance.ids, committed.allocation, committed.certificate)
     from coopchain.chain.store import database_url
 
     url = database_url(args.db)
-    tx_hash = demo_commit(ledger, manager, url, key_dir, f"allocation/{problem.cooperative}/{problem.round}", value, Path(BUNDLE))
+    tx_hash = demo_commit(ledger, manager, url, key_dir, chosen, Path(BUNDLE))
     _write(Path(TRANSACTION), tx_hash)
     written += [BUNDLE, TRANSACTION]
     _files(written, url, key_dir, args.problem)

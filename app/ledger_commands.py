@@ -1,4 +1,4 @@
-"""The ledger's commands: `keys new`, `chain init|verify|replay|bundle`, and committing the demo's allocation.
+"""The ledger's commands: `keys new`, `chain init|verify|replay|bundle`, and committing the demo's allocation through the allocation contract.
 
 Wiring only: the ledger's rules are in chain/, the certificate's in models/.
 """
@@ -26,10 +26,10 @@ def _key(path: str):
 
 def _ledger(url: str | None, node_key_path: str | None = None):
     from coopchain.chain.errors import ChainError
-    from coopchain.chain.ledger import Ledger
+    from coopchain.service.wiring import open_ledger
 
     try:
-        return Ledger.open(url, _key(node_key_path) if node_key_path else None)
+        return open_ledger(url, _key(node_key_path) if node_key_path else None)
     except ChainError as e:
         raise CommandError(str(e)) from e
 
@@ -55,14 +55,14 @@ def cmd_keys_new(args) -> int:
 
 def cmd_chain_init(args) -> int:
     from coopchain.chain.errors import ChainError
-    from coopchain.chain.ledger import Ledger
+    from coopchain.service.wiring import create_ledger
 
     try:
         params = json.loads(args.seal_params) if args.seal_params else {}
     except ValueError as e:
         raise CommandError(f"--seal-params: not JSON ({e})") from e
-    try:
-        ledger = Ledger.create(args.db, _key(args.node_key), args.chain_id, args.seal, params)
+    try:  # records, cooperatives (registered by the admin key, default the node's) and allocations
+        ledger = create_ledger(args.db, _key(args.node_key), args.chain_id, args.seal, params, admin=getattr(args, "admin", None))
     except ChainError as e:
         raise CommandError(str(e)) from e
     from coopchain.chain.block import block_hash
@@ -94,7 +94,9 @@ def _walk(args, replay: bool) -> int:
         raise CommandError(str(e)) from e
     update, close = _progress_bar("replay" if replay else "verify")
     try:
-        report = (replay_chain if replay else verify_chain)(store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None, since)
+        from coopchain.service.wiring import contracts
+
+        report = (replay_chain if replay else verify_chain)(store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None, since, contracts())
     except BadBlock as e:
         print(f"invalid: {e}")
         return EXIT_INVALID
@@ -103,7 +105,7 @@ def _walk(args, replay: bool) -> int:
     finally:
         close()
         store.close()
-    what = "replayed: every state root matches" if replay else "valid: every hash, signature, seal, root and timestamp checks"
+    what = "replayed: every state and receipts root matches" if replay else "valid: every hash, signature, seal, receipt, root and timestamp checks"
     held = f"; it holds the head passed with --since (block {report.pinned_height})" if since is not None else ""
     # HEIGHT:HASH, as --since takes it back.
     print(f"{what}; {_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, head {report.blocks - 1}:{report.head_hash.hex()}, state root {report.state_root.hex()}{held}")
@@ -128,7 +130,9 @@ def cmd_chain_bundle(args) -> int:
     note = _read_bytes(args.checkpoint, "--checkpoint") if getattr(args, "checkpoint", None) else None
     ledger = _ledger(args.db)
     try:
-        bundle = ledger.bundle(tx_hash, args.since)
+        from coopchain.service.bundles import audit_bundle
+
+        bundle = audit_bundle(ledger, tx_hash, args.since)
         if note is not None:  # a cosigned checkpoint that covers the head (docs/trust.md)
             from coopchain.chain.checkpoint import bundle_checkpoint
 
@@ -175,17 +179,28 @@ def verify_bundle_file(document: dict, genesis: str | None, since: str | None, p
     seal = document["genesis"]["config"]["seal"]
     if seal != "signed":  # the node's signature is checked offline; the seal needs the chain around it
         said += f"; its {seal} seals are checked by `coopchain chain verify`, not offline"
-    return _check_payload(record, said)
+    return _check_payload(record, said, document=document)
 
 
-def _check_payload(record, said: str, signed: list[str] = ()) -> int:
-    value = record.transaction.payload["value"]
-    if isinstance(value, dict) and "certificate" in value:
+def _check_payload(record, said: str, signed: list[str] = (), document: dict | None = None) -> int:
+    tx = record.transaction
+    if tx.kind == "allocation.commit_allocation":  # the allocation contract's own offline check
+        from coopchain.contracts.allocation import check_bundled_commit
+
         try:
-            said += "; " + _check_allocation_record(record.transaction.payload["key"], value)
+            said += "; " + check_bundled_commit(tx, record.receipt, record.state_value, (document or {}).get("extra"))
         except ValueError as e:
-            print(f"invalid: the recorded allocation: {e}")
+            print(f"invalid: the committed allocation: {e}")
             return EXIT_INVALID
+        print(f"valid: {said}")
+        for line in signed:
+            print(f"  {line}")
+        return EXIT_OK
+    if tx.kind != "record.put":
+        said += f"; {tx.kind}, receipt {record.receipt.status}" + (f" ({record.receipt.code})" if record.receipt.code else "")
+        print(f"valid: {said}")
+        return EXIT_OK
+    # A plain record: the chain's proofs are the whole check (allocations are committed through the allocation contract).
     print(f"valid: {said}")
     for line in signed:
         print(f"  {line}")
@@ -233,7 +248,7 @@ def _verify_under_policy(document: dict, path: str) -> int:
     signed += [f"cosigned by witness {c.name} ({c.key}) at {when(c.timestamp)}" for c in report.cosigners]
     signed += [f"not cosigned by witness {name}" for name in report.missing]
     signed.append(f"quorum {report.quorum!r}: met")
-    return _check_payload(record, said, signed)
+    return _check_payload(record, said, signed, document)
 
 
 def cmd_chain_checkpoint(args) -> int:
@@ -317,49 +332,6 @@ def _check_checkpoint(args) -> int:
     return EXIT_OK
 
 
-def _check_allocation_record(key: str, value: dict) -> str:
-    """An allocation record agrees with the certificate it carries: the certificate is valid, and the
-    record's problem, cooperative, round, key and allocation are the certificate's.  ValueError says where not."""
-    from coopchain.models.certificate import CertificateError, verify_certificate
-
-    text = value.get("certificate")
-    if not isinstance(text, str):
-        raise ValueError("'certificate' must be the certificate's JSON text")
-    try:
-        cert = json.loads(text)
-        verified = verify_certificate(cert)
-    except (CertificateError, ValueError) as e:
-        raise ValueError(f"its certificate: {e}") from e
-    if value.get("problem") != verified.problem_hash:
-        raise ValueError(f"'problem' is {value.get('problem')!r}, the certificate is for problem {verified.problem_hash}")
-    problem = json.loads(cert["problem"])
-    for field in ("cooperative", "round"):
-        if value.get(field) != problem.get(field):
-            raise ValueError(f"{field!r} is {value.get(field)!r}, the certified problem's is {problem.get(field)!r}")
-    if key != f"allocation/{problem['cooperative']}/{problem['round']}":
-        raise ValueError(f"it is recorded under {key!r}, not allocation/{problem['cooperative']}/{problem['round']}")
-    allocation = value.get("allocation")
-    try:
-        committed = {eid: float(w) for eid, w in allocation.items()}
-    except (AttributeError, TypeError, ValueError):
-        raise ValueError("'allocation' must map enterprise ids to decimal strings") from None
-    if committed != verified.allocation:
-        raise ValueError("the committed allocation differs from the one its certificate proves")
-    return f"certificate valid: {verified.objective}, relative gap {verified.gap:.1e}"
-
-
-def allocation_record(problem_hash: str, cooperative: str, round_: str, method: str, ids, allocation, certificate: dict) -> dict:
-    """The payload value of a record that commits an allocation: numbers as decimal strings (never floats)."""
-    return {
-        "cooperative": cooperative,
-        "round": round_,
-        "problem": problem_hash,
-        "method": method,
-        "allocation": {eid: repr(float(w)) for eid, w in zip(ids, allocation)},
-        "certificate": json.dumps(certificate, sort_keys=True, separators=(",", ":")),
-    }
-
-
 # Demo difficulties: a block takes a second or a few on this machine's one core
 # (SHA-256d about 1.1 M tries/s, RPCA16 about 50 k/s in Python; bench/bench_seals.py).
 DEMO_WORK = {"pow": 1_500_000, "rpca16": 100_000}
@@ -391,8 +363,8 @@ def demo_ledger(db: str | None, key_dir: Path, seal: str):
     """The demo's ledger, opened (or created with fresh keys) before any solving, so that a bad
     --db or --keys is reported at once; returns (ledger, manager key)."""
     from coopchain.chain.errors import ChainError
-    from coopchain.chain.ledger import Ledger
     from coopchain.chain.store import database_url, open_store
+    from coopchain.service.wiring import create_ledger, open_ledger
 
     url = database_url(db)
     try:
@@ -402,7 +374,7 @@ def demo_ledger(db: str | None, key_dir: Path, seal: str):
         store = open_store(url, create=True)
         fresh = store.height() is None
         store.close()
-        ledger = Ledger.create(url, node, DEMO_CHAIN_ID, seal, params, others) if fresh else Ledger.open(url, node, others)
+        ledger = create_ledger(url, node, DEMO_CHAIN_ID, seal, params, others) if fresh else open_ledger(url, node, others)
     except (ChainError, OSError) as e:
         raise CommandError(f"the demo ledger ({url}, keys in {key_dir}/): {e}") from e
     if ledger.config.seal != seal:
@@ -412,33 +384,64 @@ def demo_ledger(db: str | None, key_dir: Path, seal: str):
     return ledger, manager
 
 
-def demo_commit(ledger, manager, url: str, key_dir: Path, record_key: str, value: dict, bundle_path: Path) -> str:
-    """Commit one record to the demo ledger, verify the chain, write the record's audit bundle;
-    returns the transaction's hash (hex, whole: `chain bundle` takes it back)."""
+def demo_commit(ledger, manager, url: str, key_dir: Path, chosen, bundle_path: Path) -> str:
+    """Commit the chosen allocation through the allocation contract (registering the demo's cooperative,
+    with the node's key as the admin, and its problem when needed), verify the chain, write the commit's
+    audit bundle; returns the commit's transaction hash (hex, whole: `chain bundle` takes it back).
+    A round already committed is said plainly, and its current commit is bundled."""
     import time
 
-    from coopchain.chain.transaction import sign_transaction, transaction_hash
-    from coopchain.chain.verify import verify_chain
-
     from coopchain.chain.block import block_hash
+    from coopchain.chain.errors import ChainError
+    from coopchain.chain.verify import verify_chain
+    from coopchain.service import commit as commits
+    from coopchain.service import cooperatives
+    from coopchain.service.bundles import audit_bundle
+    from coopchain.service.wiring import contracts
 
     seal = ledger.config.seal
     genesis_hash = block_hash(ledger.genesis).hex()
-    tx = sign_transaction(manager, ledger.config.chain_id, ledger.next_nonce(manager.public_key.to_text()), "record", {"key": record_key, "value": value})
-    start = time.perf_counter()
-    block = ledger.commit([tx])
-    sealed = time.perf_counter() - start
-    report = verify_chain(ledger.store)
+    problem = json.loads(chosen.solution["certificate"]["problem"])
+    coop, round_, me = problem["cooperative"], problem["round"], manager.public_key.to_text()
     try:
-        bundle_path.write_text(json.dumps(ledger.bundle(transaction_hash(tx)), indent=1) + "\n")
-    except OSError as e:
-        raise CommandError(f"committed, but the bundle could not be written to {bundle_path}: {e.strerror}") from e
+        found = cooperatives.cooperative(ledger, coop)
+        if found is None:
+            done = cooperatives.create_cooperative(ledger, ledger.node_key, coop, [me])
+            if not done.receipt.applied:
+                raise CommandError(f"cooperative {coop!r} could not be registered: {done.receipt.message}", EXIT_INVALID)
+        elif me not in found.managers:
+            raise CommandError(f"the demo's manager key ({me}) does not manage {coop!r} on this ledger; use the keys that made it (--keys)", EXIT_INVALID)
+        start = time.perf_counter()
+        try:
+            result = commits.commit(ledger, manager, chosen)
+        except commits.CommitError as e:
+            if e.field != "round":
+                raise CommandError(str(e), EXIT_INVALID) from e
+            tx_hash = commits.committed_round(ledger, coop, round_)["current"]
+            print(f"\nRound {round_!r} of {coop!r} is already committed on the ledger at {url} (transaction {tx_hash}): nothing new was committed.")
+            print("  `coopchain history` lists its commits; `coopchain commit FILE --supersedes TX --reason \"why\"` amends it.")
+            block = None
+        else:
+            sealed = time.perf_counter() - start
+            receipt = result.commit.receipt
+            if not receipt.applied:
+                raise CommandError(f"the allocation contract rejected the commit ({receipt.code}): {receipt.message}", EXIT_INVALID)
+            tx_hash, block = result.commit.transaction, result.commit.height
+        report = verify_chain(ledger.store, contracts=contracts())
+        bundle = audit_bundle(ledger, bytes.fromhex(tx_hash))
+    except ChainError as e:
+        raise CommandError(str(e), EXIT_INVALID) from e
     finally:
         ledger.close()
-    tx_hash = transaction_hash(tx).hex()
-    print(f"\nCommitted to the ledger at {url}: block {block.header.height}, sealed ({seal}) in {sealed:.2f} s")
+    try:
+        bundle_path.write_text(json.dumps(bundle, indent=1) + "\n")
+    except OSError as e:
+        raise CommandError(f"committed, but the bundle could not be written to {bundle_path}: {e.strerror}") from e
+    if block is not None:
+        print(f"\nCommitted through the allocation contract to the ledger at {url}: block {block}, sealed ({seal}) in {sealed:.2f} s")
+        print(f"  receipt     applied: {receipt.message}")
     print(f"  transaction {tx_hash}")
     print(f"  genesis     {genesis_hash}  (an auditor pins it: coopchain verify --genesis)")
-    print(f"chain verify: valid ({_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, every {seal} seal checked)")
+    print(f"chain verify: valid ({_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, every {seal} seal checked, every receipt re-derived)")
     print(f"Audit bundle written to {bundle_path}: `coopchain verify {bundle_path}` checks it offline.")
     return tx_hash

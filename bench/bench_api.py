@@ -45,7 +45,7 @@ def build_ledger(folder: Path, blocks: int) -> tuple[str, list[str], str]:
     ledger = Ledger.create(url, node, "bench-api")
     hashes = []
     for i in range(blocks):
-        tx = sign_transaction(sender, "bench-api", i, "record", {"key": f"bench/{i}", "value": {"i": i}})
+        tx = sign_transaction(sender, "bench-api", i, "record.put", {"key": f"bench/{i}", "value": {"i": i}})
         ledger.commit([tx])
         hashes.append(transaction_hash(tx).hex())
     ledger.close()

@@ -49,7 +49,7 @@ def signed_batches(submitters: list, blocks: int, per_block: int, start_nonce: i
         batch = []
         for _ in range(per_block):
             i = k % len(submitters)
-            batch.append(sign_transaction(submitters[i], CHAIN, nonces[i], "record", {"key": f"lot/{k % 5000}", "value": {"tonnes": str(k), "block": b}}))
+            batch.append(sign_transaction(submitters[i], CHAIN, nonces[i], "record.put", {"key": f"lot/{k % 5000}", "value": {"tonnes": str(k), "block": b}}))
             nonces[i] += 1
             k += 1
         yield batch
@@ -107,7 +107,7 @@ def main() -> None:
     for k in range(args.single):
         i = k % args.submitters
         nonce = nonces.get(i, ledger.next_nonce(submitters[i].public_key.to_text()))
-        singles.append([sign_transaction(submitters[i], CHAIN, nonce, "record", {"key": f"single/{k}", "value": k})])
+        singles.append([sign_transaction(submitters[i], CHAIN, nonce, "record.put", {"key": f"single/{k}", "value": k})])
         nonces[i] = nonce + 1
     seconds_single, n_single = commit_all(ledger, singles)
     commit_rss = rss_mib()

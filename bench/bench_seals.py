@@ -67,7 +67,7 @@ def build(kind: str, tries: int, blocks: int, big_blocks: int) -> dict:
 
     def commit(count: int):
         nonlocal nonce, clock
-        txs = [sign_transaction(user, CHAIN, nonce + i, "record", {"key": f"lot/{(nonce + i) % 997}", "value": str(nonce + i)}) for i in range(count)]
+        txs = [sign_transaction(user, CHAIN, nonce + i, "record.put", {"key": f"lot/{(nonce + i) % 997}", "value": str(nonce + i)}) for i in range(count)]
         nonce += count
         clock += INTERVAL_MS * 1000
         wall, cpu = time.perf_counter(), time.process_time()

@@ -60,7 +60,7 @@ def main() -> None:
     ledger = Ledger.create(f"sqlite:///{folder}/ledger.db", node, "bench-trust")
     txs = []
     for i in range(64):
-        txs.append(sign_transaction(user, "bench-trust", i, "record", {"key": f"lot/{i}", "value": {"t": str(i)}}))
+        txs.append(sign_transaction(user, "bench-trust", i, "record.put", {"key": f"lot/{i}", "value": {"t": str(i)}}))
         ledger.commit([txs[-1]])
     rows = []
 

@@ -50,7 +50,7 @@ def run(url: str, node_key_path: str, chain_id: str, sizes: list[int], seed: int
         for _ in range(size):
             # A few hundred record keys: later blocks overwrite earlier records, as real ones do.
             payload = {"key": f"k{rng.randrange(300)}", "value": {"n": nonce, "pid": seed}}
-            txs.append(sign_transaction(user, chain_id, nonce, "record", payload))
+            txs.append(sign_transaction(user, chain_id, nonce, "record.put", payload))
             nonce += 1
         ledger.commit(txs)
         # Acknowledge only now that commit has returned: one write, then flush.

@@ -7,9 +7,13 @@ hashes of blocks 0 .. height − 1, so that an auditor holding an old head can
 check, by a consistency proof, that the ledger only grew).  Timestamps are
 integer microseconds since the Unix epoch and strictly increase.
 
+A header also commits to the receipts of its transactions (`receipts_root`,
+the RFC 6962 root over the canonical receipts, chain.receipt): what each
+transaction did is as tamper-evident as the transaction.
+
 The genesis header (height 0) alone carries `config`: the chain id, the seal
-kind every block must use, its parameters and the node key that signs every
-header.  The node signs the canonical header without its signature; the block
+kind every block must use, its parameters, the node key that signs every
+header, and the contracts the chain runs, by name and version (SPEC §4).  The node signs the canonical header without its signature; the block
 hash is the SHA-256 of the canonical header with it.
 """
 
@@ -19,12 +23,25 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
+from coopchain.chain.contract import ContractSpec, spec_from_json, spec_json
 from coopchain.chain.encoding import canonical, decode, hex_bytes
 from coopchain.chain.errors import EncodingError, InvalidBlock, ensure
 from coopchain.chain.types import Hash32, Root
 
-HEADER_TYPE = "coopchain/header/v1"
+HEADER_TYPE = "coopchain/header/v2"
+EMPTY_TREE = Root(hashlib.sha256(b"").digest())  # RFC 6962: the root of an empty tree is SHA-256 of nothing
+OLD_HEADER_TYPES = ("coopchain/header/v1",)
 ZERO_HASH = Hash32(bytes(32))
+
+
+class OldFormat(InvalidBlock):
+    """A header of an earlier format: this version cannot extend or verify that ledger."""
+
+
+OLD_FORMAT = ("this ledger was written in the old header format ({old}: no receipts root, no contracts in genesis), "
+              "which this version of coopchain does not extend or verify; start a new ledger in another file "
+              "(coopchain chain init --db sqlite:///NEW.db --node-key KEY --chain-id ID, or coopchain demo --db sqlite:///NEW.db) "
+              "and keep the old file as it is")
 
 
 @dataclass(frozen=True)
@@ -35,6 +52,7 @@ class ChainConfig:
     node: str  # the node's public key text
     seal: str  # the seal kind, e.g. "signed"
     seal_params: dict
+    contracts: tuple[ContractSpec, ...] = ()  # by name, sorted
 
 
 @dataclass(frozen=True)
@@ -50,10 +68,12 @@ class Header:
     seal: dict
     signature: bytes = b""
     config: ChainConfig | None = None  # genesis only
+    receipts_root: Root = EMPTY_TREE  # RFC 6962 root over the block's receipts (the empty tree's: no transactions)
 
 
 def config_json(config: ChainConfig) -> dict:
-    return {"chain_id": config.chain_id, "node": config.node, "seal": config.seal, "seal_params": config.seal_params}
+    return {"chain_id": config.chain_id, "node": config.node, "seal": config.seal, "seal_params": config.seal_params,
+            "contracts": [spec_json(spec) for spec in config.contracts]}
 
 
 def _fields(header: Header) -> dict:
@@ -65,6 +85,7 @@ def _fields(header: Header) -> dict:
         "timestamp": header.timestamp,
         "transactions_root": header.transactions_root.hex(),
         "transaction_count": header.transaction_count,
+        "receipts_root": header.receipts_root.hex(),
         "state_root": header.state_root.hex(),
         "history_root": header.history_root.hex(),
     }
@@ -103,7 +124,9 @@ def header_from_json(doc: Any) -> Header:
     """Read a header document, checking its shape (not yet its signature or seal)."""
     try:
         ensure(isinstance(doc, dict), InvalidBlock, "a header is a JSON object")
-        fields = {"type", "chain_id", "height", "previous", "timestamp", "transactions_root", "transaction_count", "state_root", "history_root", "seal", "signature"}
+        if doc.get("type") in OLD_HEADER_TYPES:
+            raise OldFormat(OLD_FORMAT.format(old=doc["type"]))
+        fields = {"type", "chain_id", "height", "previous", "timestamp", "transactions_root", "transaction_count", "receipts_root", "state_root", "history_root", "seal", "signature"}
         got = set(doc) - {"config"}
         ensure(got == fields, InvalidBlock, f"a header has the fields {sorted(fields)} (and config at genesis); got {sorted(doc)}")
         ensure(doc["type"] == HEADER_TYPE, InvalidBlock, f"type must be {HEADER_TYPE!r}")
@@ -116,9 +139,12 @@ def header_from_json(doc: Any) -> Header:
         if "config" in doc:
             c = doc["config"]
             ensure(doc["height"] == 0, InvalidBlock, "only the genesis header carries config")
-            ensure(isinstance(c, dict) and set(c) == {"chain_id", "node", "seal", "seal_params"}, InvalidBlock, "config has the fields chain_id, node, seal, seal_params")
+            ensure(isinstance(c, dict) and set(c) == {"chain_id", "node", "seal", "seal_params", "contracts"}, InvalidBlock, "config has the fields chain_id, node, seal, seal_params, contracts")
             ensure(isinstance(c["node"], str) and isinstance(c["seal"], str) and isinstance(c["seal_params"], dict), InvalidBlock, "config.node and config.seal are strings, config.seal_params an object")
-            config = ChainConfig(c["chain_id"], c["node"], c["seal"], c["seal_params"])
+            ensure(isinstance(c["contracts"], list), InvalidBlock, "config.contracts is a list of {name, version, params}")
+            specs = tuple(spec_from_json(item, InvalidBlock) for item in c["contracts"])
+            ensure([s.name for s in specs] == sorted({s.name for s in specs}), InvalidBlock, "config.contracts: distinct names, sorted")
+            config = ChainConfig(c["chain_id"], c["node"], c["seal"], c["seal_params"], specs)
         ensure(doc["height"] > 0 or config is not None, InvalidBlock, "the genesis header must carry config")
         return Header(
             chain_id=doc["chain_id"],
@@ -127,6 +153,7 @@ def header_from_json(doc: Any) -> Header:
             timestamp=doc["timestamp"],
             transactions_root=Root(hex_bytes(doc["transactions_root"], "transactions_root", 32)),
             transaction_count=doc["transaction_count"],
+            receipts_root=Root(hex_bytes(doc["receipts_root"], "receipts_root", 32)),
             state_root=Root(hex_bytes(doc["state_root"], "state_root", 32)),
             history_root=Root(hex_bytes(doc["history_root"], "history_root", 32)),
             seal=doc["seal"],

@@ -1,13 +1,17 @@
-"""Audit bundles (SPEC §5, §6): everything an auditor needs to check one record offline.
+"""Audit bundles (SPEC §5, §6): everything an auditor needs to check one transaction offline.
 
 A bundle holds the genesis header (the chain's config and node key), the block
-that holds a transaction, the head it is checked against, the transaction, and
-four proofs: the transaction is in its block (RFC 9162 inclusion against the
-block's transactions root); the block and genesis are in the head's history
+that holds a transaction, the head it is checked against, the transaction and
+its receipt, and these proofs: the transaction and its receipt are in their
+block (RFC 9162 inclusion against the block's transactions and receipts roots,
+at the same position); the block and genesis are in the head's history
 (inclusion against the head's history root); the head extends an earlier head
-the auditor already holds (an optional RFC 9162 consistency proof); and the
-record the transaction wrote is still the current state at the head (a Merkle
-Patricia Trie proof against the head's state root).
+the auditor already holds (an optional RFC 9162 consistency proof); and a state
+entry the transaction wrote has a value at the head (a Merkle Patricia Trie
+proof against the head's state root).  For a `record.put` the entry is the
+record, and its value must still be this transaction's; for a contract's
+transaction the bundle names the entry and the verifier returns its proven
+value for the caller (the contract's own offline check) to read.
 
 `verify_bundle` imports only the standard library and pycryptodome (signatures,
 Keccak-256): the auditor trusts no code of the operator's beyond this module and
@@ -25,10 +29,11 @@ from coopchain.chain.block import Header, block_hash, header_from_json, header_j
 from coopchain.chain.encoding import canonical, hex_bytes
 from coopchain.chain.errors import ChainError, InvalidProof, ensure
 from coopchain.chain.keys import PublicKey
+from coopchain.chain.receipt import Receipt, encode_receipt, receipt_from_json, receipt_json
 from coopchain.chain.state_proof import verify_state_proof
 from coopchain.chain.transaction import Transaction, encode_transaction, signing_bytes as tx_signing_bytes, transaction_from_json, transaction_hash, transaction_json
 
-BUNDLE_TYPE = "coopchain/bundle/v1"
+BUNDLE_TYPE = "coopchain/bundle/v2"
 
 
 class InvalidBundle(ChainError):
@@ -43,6 +48,9 @@ class VerifiedRecord:
     head_height: int
     head_hash: bytes
     transaction: Transaction
+    receipt: Receipt
+    state_key: bytes  # the state key whose value the bundle proves at the head
+    state_value: bytes | None  # its value at the head (None: absent)
 
 
 def _keccak(data: bytes) -> bytes:
@@ -67,7 +75,10 @@ def record_state_value(tx: Transaction) -> bytes:
     return bytes([0xF8, len(item)]) + item  # a list of 66 bytes: 0xf7 + one length byte
 
 
-def make_bundle(genesis: Header, block: Header, head: Header, tx: Transaction, transaction_proof: dict, block_proof: dict | None, genesis_proof: dict | None, state_proof: list[bytes], consistency: dict | None = None, earlier_head_proof: dict | None = None) -> dict:
+def make_bundle(genesis: Header, block: Header, head: Header, tx: Transaction, transaction_proof: dict, block_proof: dict | None, genesis_proof: dict | None,
+                state_key: bytes, state_proof: list[bytes], consistency: dict | None = None, earlier_head_proof: dict | None = None,
+                receipt: Receipt | None = None, receipt_proof: dict | None = None, extra: dict | None = None) -> dict:
+    """`extra`: documents the contract's offline check needs (e.g. the problem a certificate is for)."""
     doc = {
         "type": BUNDLE_TYPE,
         "genesis": header_json(genesis),
@@ -75,10 +86,15 @@ def make_bundle(genesis: Header, block: Header, head: Header, tx: Transaction, t
         "head": header_json(head),
         "transaction": transaction_json(tx),
         "transaction_proof": transaction_proof,
+        "receipt": receipt_json(receipt),
+        "receipt_proof": receipt_proof,
         "block_proof": block_proof,
         "genesis_proof": genesis_proof,
+        "state_key": state_key.hex(),
         "state_proof": [node.hex() for node in state_proof],
     }
+    if extra:
+        doc["extra"] = extra
     if consistency is not None:
         doc["consistency"] = consistency
     if earlier_head_proof is not None:
@@ -132,6 +148,12 @@ def _verify(doc: dict, trusted_genesis: bytes | None, earlier_head: dict | None)
     proof = merkle.parse_inclusion_proof_json(doc["transaction_proof"])
     ensure(proof.tree_size == block.transaction_count, InvalidBundle, f"transaction_proof: tree size {proof.tree_size}, the block holds {block.transaction_count}")
     _inclusion("transaction_proof", merkle.leaf_hash(encode_transaction(tx)), proof, block.transactions_root)
+    receipt = receipt_from_json(doc["receipt"])
+    ensure(receipt.transaction == transaction_hash(tx), InvalidBundle, "receipt: it is the receipt of another transaction")
+    rproof = merkle.parse_inclusion_proof_json(doc["receipt_proof"])
+    ensure((rproof.leaf_index, rproof.tree_size) == (proof.leaf_index, proof.tree_size), InvalidBundle,
+           f"receipt_proof: proves leaf {rproof.leaf_index} of {rproof.tree_size}, the transaction is {proof.leaf_index} of {proof.tree_size}")
+    _inclusion("receipt_proof", merkle.leaf_hash(encode_receipt(receipt)), rproof, block.receipts_root)
 
     # The head's history root covers blocks 0 .. head.height − 1.
     for name, header, index in (("block_proof", block, block.height), ("genesis_proof", genesis, 0)):
@@ -164,15 +186,18 @@ def _verify(doc: dict, trusted_genesis: bytes | None, earlier_head: dict | None)
                    f"earlier_head_proof: proves leaf {proof.leaf_index} of {proof.tree_size}, need {old.height} of {head.height}")
             _inclusion("earlier_head_proof (the earlier head is not in this chain: a fork)", merkle.leaf_hash(block_hash(old)), proof, head.history_root)
 
-    key = tx.payload.get("key") if tx.kind == "record" else None
-    ensure(isinstance(key, str), InvalidBundle, "only record transactions have a state proof in this bundle version")
+    state_key = hex_bytes(doc["state_key"], "state_key")
     nodes = [hex_bytes(node, f"state_proof[{i}]") for i, node in enumerate(doc["state_proof"])]
     try:
-        value = verify_state_proof(head.state_root, record_state_key(key), nodes)
+        value = verify_state_proof(head.state_root, _keccak(state_key), nodes)
     except InvalidProof as e:
         raise InvalidBundle(f"state_proof: {e}") from e
-    ensure(value == record_state_value(tx), InvalidBundle, f"state_proof: the head's state holds another value for record {key!r} (a later record replaced it)")
-    return VerifiedRecord(config.chain_id, genesis_hash, block.height, head.height, block_hash(head), tx)
+    if tx.kind == "record.put":
+        key = tx.payload.get("key")
+        ensure(isinstance(key, str) and state_key == b"record:" + key.encode(), InvalidBundle, "state_key: not the key of the record this transaction wrote")
+        ensure(receipt.applied, InvalidBundle, f"receipt: the record was not applied ({receipt.code}: {receipt.message})")
+        ensure(value == record_state_value(tx), InvalidBundle, f"state_proof: the head's state holds another value for record {key!r} (a later record replaced it)")
+    return VerifiedRecord(config.chain_id, genesis_hash, block.height, head.height, block_hash(head), tx, receipt, state_key, value)
 
 
 def _inclusion(name: str, leaf: bytes, proof, root: bytes) -> None:

@@ -1,9 +1,12 @@
-"""The ledger (SPEC §2): genesis, committing signed transactions in blocks, and proofs.
+"""The ledger (SPEC §2, §4): genesis, committing signed transactions in blocks, and proofs.
 
-`commit` checks every signature (both cores), applies the transactions' state
-transitions in order, and appends one block whose header commits to the
-transactions (RFC 6962 root), the new state (Merkle Patricia Trie root) and all
-earlier blocks (RFC 6962 history root).  The whole block lands in one database
+`commit` checks every signature (both cores), runs the block through
+`chain.execution.apply_block` (the same function `chain verify` and `chain
+replay` call), and appends one block whose header commits to the transactions
+and their receipts (RFC 6962 roots), the new state (Merkle Patricia Trie root)
+and all earlier blocks (RFC 6962 history root).  The contracts a chain runs are
+named in its genesis; their implementations are handed to `Ledger.create` and
+`Ledger.open` as a `ContractSet` by the program that opens it.  The whole block lands in one database
 transaction while the store's write lock is held, so a crash leaves either the
 block or nothing, and concurrent writers never fork.  A transaction is
 acknowledged when `commit` returns: by then it is on disk.
@@ -18,15 +21,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from coopchain.chain import merkle
-from coopchain.chain.block import ZERO_HASH, ChainConfig, Header, block_hash, decode_header, encode_header, sign_header
+from coopchain.chain.block import ZERO_HASH, ChainConfig, Header, OldFormat, block_hash, decode_header, encode_header, sign_header
+from coopchain.chain.contract import BlockContext, ContractSet, ContractSpec, Runtime
 from coopchain.chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError, ensure
+from coopchain.chain.execution import State, apply_block, check_size, genesis_entries, refused, runtime_for
 from coopchain.chain.keys import PrivateKey, PublicKey, verify_many
+from coopchain.chain.receipt import Receipt, decode_receipt, encode_receipt, receipts_root
+from coopchain.chain.record import RECORD, builtin_contracts
 from coopchain.chain.seals import SealContext, Signers, genesis_seal, seal_for
-from coopchain.chain.state import StateView, next_nonce, record_key, transition, trie_key
+from coopchain.chain.state import StateView, next_nonce, record_key, trie_key
 from coopchain.chain.store import BlockRows, SqlStore, open_store
 from coopchain.chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes
 from coopchain.chain.trie import EMPTY_ROOT, prove, trie_update
 from coopchain.chain.types import Hash32, Root
+
+DEFAULT_CONTRACTS = (ContractSpec(RECORD.name, RECORD.version),)
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ class Block:
     header: Header
     hash: Hash32
     transactions: tuple[Transaction, ...]
+    receipts: tuple[Receipt, ...] = ()
 
 
 class StoredHistory(merkle.NodeSource):
@@ -59,12 +69,25 @@ def now_micros() -> int:
     return time.time_ns() // 1000
 
 
-def genesis_state_root(config: ChainConfig) -> tuple[Root, dict]:
-    """The genesis state (what the seal's parameters put there, e.g. stakes) and its trie nodes."""
-    seal = seal_for(config.seal)
-    seal.check_params(config.seal_params)  # refused with the reason before anything is derived from them
-    entries = seal.genesis_state(config.seal_params)
+def genesis_state_root(config: ChainConfig, runtime: Runtime) -> tuple[Root, dict]:
+    """The genesis state (what the seal's and the contracts' parameters put there) and its trie nodes."""
+    entries = genesis_entries(config, runtime)
     return trie_update({}, EMPTY_ROOT, {trie_key(k): v for k, v in entries.items()})
+
+
+def available(contracts: ContractSet | None) -> ContractSet:
+    """The contracts a program provides: chain/'s own and those it was handed."""
+    return builtin_contracts() | (contracts or ContractSet())
+
+
+def open_genesis(store: SqlStore) -> Header:
+    """Block 0, refusing a ledger of an earlier format with a sentence saying how to start a new one."""
+    data = store.header_bytes(0)
+    ensure(data is not None, StorageError, "the ledger is empty")
+    try:
+        return decode_header(data)
+    except OldFormat as e:
+        raise StorageError(str(e)) from e
 
 
 def seal_context(store: SqlStore, nodes, config: ChainConfig, parent: Header, recent: dict | None = None) -> SealContext:
@@ -84,13 +107,15 @@ def seal_context(store: SqlStore, nodes, config: ChainConfig, parent: Header, re
 class Ledger:
     """One chain in one store.  Reading needs no key; committing needs the node key."""
 
-    def __init__(self, store: SqlStore, node_key: PrivateKey | None = None, other_keys: Sequence[PrivateKey] = ()) -> None:
-        """`other_keys`: staker or member keys this node may seal with (proof of stake, endorsement)."""
+    def __init__(self, store: SqlStore, node_key: PrivateKey | None = None, other_keys: Sequence[PrivateKey] = (), contracts: ContractSet | None = None) -> None:
+        """`other_keys`: staker or member keys this node may seal with (proof of stake, endorsement);
+        `contracts`: implementations of the contracts the genesis names (chain/'s own are always there)."""
         self.store = store
-        genesis = self.header(0)
+        genesis = open_genesis(store)
         ensure(genesis.config is not None, StorageError, "block 0 carries no chain config")
         self.config: ChainConfig = genesis.config
         self.genesis = genesis
+        self.runtime = runtime_for(self.config, available(contracts))
         if node_key is not None and node_key.public_key.to_text() != self.config.node:
             raise InvalidSignature(f"this key ({node_key.public_key}) is not the chain's node key ({self.config.node})")
         self.node_key = node_key
@@ -99,10 +124,16 @@ class Ledger:
 
     # -- opening -----------------------------------------------------------------
     @classmethod
-    def create(cls, url: str | None, node_key: PrivateKey, chain_id: str, seal: str = "signed", seal_params: dict | None = None, other_keys: Sequence[PrivateKey] = ()) -> Ledger:
-        """A new chain: its genesis block records the chain id, the seal kind and its parameters, and the node key."""
-        config = ChainConfig(chain_id, node_key.public_key.to_text(), seal, seal_params or {})
-        state_root, nodes = genesis_state_root(config)  # bad seal parameters are refused before the database is touched
+    def create(cls, url: str | None, node_key: PrivateKey, chain_id: str, seal: str = "signed", seal_params: dict | None = None,
+               other_keys: Sequence[PrivateKey] = (), contracts: ContractSet | None = None, specs: Sequence[ContractSpec] = DEFAULT_CONTRACTS) -> Ledger:
+        """A new chain: its genesis block records the chain id, the seal kind and its parameters, the node key,
+        and the contracts it runs (`specs`, by name and version, with their parameters)."""
+        config = ChainConfig(chain_id, node_key.public_key.to_text(), seal, seal_params or {}, tuple(sorted(specs, key=lambda s: s.name)))
+        try:
+            # Bad seal or contract parameters are refused before the database is touched.
+            state_root, nodes = genesis_state_root(config, runtime_for(config, available(contracts)))
+        except InvalidTransaction as e:
+            raise ChainError(str(e)) from e
         store = open_store(url, create=True)
         if store.height() is not None:
             raise StorageError("this database already holds a chain")
@@ -114,11 +145,16 @@ class Ledger:
             if w.height() is not None:
                 raise StorageError("this database already holds a chain")
             w.append(BlockRows(0, digest, encode_header(header), [], nodes, [tuple(n) for n in history]))
-        return cls(store, node_key, other_keys)
+        return cls(store, node_key, other_keys, contracts)
 
     @classmethod
-    def open(cls, url: str | None, node_key: PrivateKey | None = None, other_keys: Sequence[PrivateKey] = ()) -> Ledger:
-        return cls(open_store(url), node_key, other_keys)
+    def open(cls, url: str | None, node_key: PrivateKey | None = None, other_keys: Sequence[PrivateKey] = (), contracts: ContractSet | None = None) -> Ledger:
+        store = open_store(url)
+        try:
+            return cls(store, node_key, other_keys, contracts)
+        except BaseException:
+            store.close()
+            raise
 
     def close(self) -> None:
         self._checker.shutdown()
@@ -142,11 +178,32 @@ class Ledger:
         return next_nonce(StateView(self.store, self.head().state_root, {}), sender)
 
     def transactions(self, height: int) -> list[bytes]:
-        return [body for _, _, body in self.store.transaction_rows(height)]
+        return [row[2] for row in self.store.transaction_rows(height)]
+
+    def receipts(self, height: int) -> list[bytes]:
+        """The canonical receipts of block `height`, in transaction order."""
+        return [row[3] for row in self.store.transaction_rows(height)]
+
+    def receipt(self, tx_hash: bytes) -> tuple[int, int, Receipt]:
+        """(height, position, receipt) of an included transaction."""
+        where = self.store.transaction_location(tx_hash)
+        ensure(where is not None, ChainError, f"no transaction {tx_hash.hex()} on this ledger")
+        height, position = where
+        return height, position, decode_receipt(self.receipts(height)[position])
+
+    def state(self, key: bytes, height: int | None = None) -> bytes | None:
+        """The value of a state key at `height` (default: the head)."""
+        root = self.header(self.height() if height is None else height).state_root
+        return StateView(self.store, root, {}).get(key)
 
     # -- committing --------------------------------------------------------------
     def commit(self, txs: Sequence[Transaction], timestamp: int | None = None) -> Block:
-        """Append one block holding `txs`, in order; refuse all of them if any is invalid."""
+        """Append one block holding `txs`, in order, each with its receipt.
+
+        A transaction that fails admission (signature, size, chain id, kind, arguments'
+        shape, nonce) refuses the whole block: InvalidTransaction names it (`.index`),
+        and nothing is written.  A transaction whose contract rejects it is included,
+        with a `rejected` receipt."""
         ensure(self.node_key is not None, ChainError, "committing needs the node key")
         ensure(len(txs) > 0, InvalidTransaction, "a block holds at least one transaction")
         items = []
@@ -154,7 +211,7 @@ class Ledger:
             try:
                 items.append((PublicKey.from_text(tx.sender), tx.signature, signing_bytes(tx)))
             except ChainError as e:
-                raise InvalidTransaction(f"transaction {i}: {e}") from e
+                raise refused(i, InvalidTransaction(str(e))) from e
         # The signatures are checked (by libsodium, which releases the GIL) while this thread
         # applies the state transitions; nothing is written until both are done.
         signatures = self._checker.submit(verify_many, items)
@@ -167,6 +224,8 @@ class Ledger:
 
     def _append(self, txs: Sequence[Transaction], signatures: Future, timestamp: int | None) -> Block:
         bodies = [encode_transaction(tx) for tx in txs]
+        for i, body in enumerate(bodies):
+            check_size(i, body)
         hashes = [Hash32(hashlib.sha256(body).digest()) for body in bodies]  # = transaction_hash, without encoding twice
         with self.store.writer() as w:
             height = w.height()
@@ -178,12 +237,10 @@ class Ledger:
             clock, first = seal.begin(ctx, self.signers, timestamp if timestamp is not None else now_micros())
             clock = max(clock, parent.timestamp + 1)
             view = StateView(self.store, parent.state_root, {})
-            for i, (tx, digest) in enumerate(zip(txs, hashes)):
-                try:
-                    transition(view, tx, digest, self.config.chain_id)
-                except InvalidTransaction as e:
-                    raise InvalidTransaction(f"transaction {i}: {e}") from e
+            output = apply_block(State(view.get, self.runtime), BlockContext(self.config.chain_id, height + 1, clock), list(zip(txs, hashes)))
+            view.pending.update(output.changes)
             view.pending.update(seal.state_changes(first, height + 1, ctx))
+            receipts = [encode_receipt(r) for r in output.receipts]
             state_root, nodes = trie_update(self.store, parent.state_root, view.trie_changes())
             history = merkle.Frontier.from_source(StoredHistory(self.store, height + 1))
             header = Header(
@@ -193,6 +250,7 @@ class Ledger:
                 timestamp=clock,
                 transactions_root=transactions_root(bodies),
                 transaction_count=len(txs),
+                receipts_root=receipts_root(receipts),
                 state_root=state_root,
                 history_root=history.root(),
                 seal=first,
@@ -201,8 +259,8 @@ class Ledger:
             digest = block_hash(header)
             completed = history.append(merkle.leaf_hash(digest))
             signatures.result()  # raises InvalidSignature: the block is not written
-            w.append(BlockRows(header.height, digest, encode_header(header), list(zip(hashes, bodies)), nodes, [tuple(n) for n in completed]))
-        return Block(header, digest, tuple(txs))
+            w.append(BlockRows(header.height, digest, encode_header(header), list(zip(hashes, bodies, receipts)), nodes, [tuple(n) for n in completed]))
+        return Block(header, digest, tuple(txs), output.receipts)
 
     # -- proofs ------------------------------------------------------------------
     def transaction_proof(self, tx_hash: bytes) -> tuple[int, dict]:
@@ -224,24 +282,33 @@ class Ledger:
         """The history tree of `second` blocks extends that of `first` (RFC 9162 §2.1.4)."""
         return merkle.consistency_proof_json(first, second, self.history().consistency_proof(first, second))
 
-    def bundle(self, tx_hash: bytes, since: int | None = None) -> dict:
-        """The audit bundle of a record transaction against the current head (chain.bundle);
-        `since`: the height of an earlier head the auditor holds, for a consistency proof."""
+    def bundle(self, tx_hash: bytes, since: int | None = None, state_key: bytes | None = None, extra: dict | None = None) -> dict:
+        """The audit bundle of a transaction against the current head (chain.bundle).
+
+        `since`: the height of an earlier head the auditor holds, for a consistency proof;
+        `state_key`: the state entry to prove at the head (a record's own key by default);
+        `extra`: documents the contract's offline check needs."""
         from coopchain.chain.bundle import make_bundle
 
         height, tx_proof = self.transaction_proof(tx_hash)
         head = self.head()
         position = tx_proof["leaf_index"]
         tx = decode_transaction(self.transactions(height)[position])
-        ensure(tx.kind == "record", ChainError, f"transaction {tx_hash.hex()} is a {tx.kind!r}, not a record")
+        receipts = self.receipts(height)
+        receipt_tree = merkle.MemoryTree(merkle.leaf_hash(body) for body in receipts)
+        receipt_proof = merkle.inclusion_proof_json(position, receipt_tree.size, receipt_tree.inclusion_proof(position, receipt_tree.size))
+        if state_key is None:
+            ensure(tx.kind == "record.put", ChainError, f"transaction {tx_hash.hex()} is a {tx.kind!r}: say which state entry the bundle proves")
+            state_key = record_key(tx.payload["key"])
         # The head's history tree holds blocks 0 .. head − 1; the head itself needs no proof.
         proof = lambda index: None if index == head.height else self.block_proof(index, head.height)  # noqa: E731
         consistency = earlier = None
         if since is not None:
             ensure(0 < since <= head.height, ChainError, f"--since {since}: an earlier head lies in 1..{head.height}")
             consistency, earlier = self.consistency_proof(since, head.height), proof(since)
-        state = self.state_proof(record_key(tx.payload["key"]), head.height)
-        return make_bundle(self.genesis, self.header(height), head, tx, tx_proof, proof(height), proof(0), state, consistency, earlier)
+        state = self.state_proof(state_key, head.height)
+        return make_bundle(self.genesis, self.header(height), head, tx, tx_proof, proof(height), proof(0), state_key, state, consistency, earlier,
+                           decode_receipt(receipts[position]), receipt_proof, extra)
 
     def state_proof(self, state_key: bytes, height: int | None = None) -> list[bytes]:
         """The trie nodes, root to leaf, that prove `state_key`'s value (or absence) at `height`."""

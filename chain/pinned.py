@@ -34,7 +34,7 @@ from coopchain.chain.errors import ChainError, InvalidBlock
 from coopchain.chain.keys import PublicKey
 from coopchain.chain.types import Hash32
 
-BUNDLE_TYPE = "coopchain/bundle/v1"  # chain.bundle's; not imported, to keep this module's imports small
+BUNDLE_TYPE = "coopchain/bundle/v2"  # chain.bundle's; not imported, to keep this module's imports small
 FORMS = "the head's block hash (64 hex digits), HEIGHT:HASH, or the head's JSON (a header, or an audit bundle, whose head is taken), inline or in a file"
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 _HEIGHT_HASH = re.compile(r"(\d{1,%d}):([0-9a-fA-F]{64})" % MAX_INTEGER_DIGITS)

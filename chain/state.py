@@ -1,34 +1,26 @@
-"""The ledger's state and its transitions (SPEC §2, §4).
+"""The ledger's state (SPEC §2, §4): a secure Merkle Patricia Trie read through state keys.
 
 State lives in a Merkle Patricia Trie (chain.trie) as a secure trie: a state key
 such as b"nonce:ed25519:…" is stored under Keccak-256(key), so every path is 64
-nibbles whatever the key, and values are RLP.  Two kinds of entry exist now:
+nibbles whatever the key.  Which keys exist and who writes them is listed in
+chain.namespaces; how a block changes them is chain.execution.
 
-- ``nonce:<sender>`` → RLP(next nonce): a transaction must carry exactly that
-  nonce, which makes replaying it impossible;
-- ``record:<key>`` → RLP([SHA-256 of the canonical value, transaction hash]):
-  what a plain ``record`` transaction writes.  The value itself stays in the
-  transaction; the state proves which one is current.
-
-Transitions are pure: `transition(view, tx, tx_hash)` returns the changes and
-never writes, so a block's changes land with the block or not at all, and a
-replay recomputes every state root without a solver or a clock.  Contracts add
-kinds to `TRANSITIONS`.
+A `StateView` is the state at one root with a block's pending changes on top,
+so a block's changes land with the block or not at all, and a replay
+recomputes every state root without a solver or a clock.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import rlp
 
-from coopchain.chain.encoding import canonical
-from coopchain.chain.errors import InvalidTransaction, ensure
-from coopchain.chain.transaction import Transaction
+from coopchain.chain.namespaces import contract_key, nonce_key
 from coopchain.chain.trie import keccak256, trie_get
-from coopchain.chain.types import Hash32, Root
+from coopchain.chain.types import Root
+
+__all__ = ["StateView", "trie_key", "next_nonce", "nonce_key", "record_key", "decode_record"]
 
 
 def trie_key(state_key: bytes) -> bytes:
@@ -36,12 +28,9 @@ def trie_key(state_key: bytes) -> bytes:
     return keccak256(state_key)
 
 
-def nonce_key(sender: str) -> bytes:
-    return b"nonce:" + sender.encode()
-
-
 def record_key(key: str) -> bytes:
-    return b"record:" + key.encode()
+    """Where the built-in `record` contract keeps a record (chain.record)."""
+    return contract_key("record", key)
 
 
 @dataclass
@@ -66,31 +55,7 @@ def next_nonce(view: StateView, sender: str) -> int:
     return 0 if value is None else rlp.sedes.big_endian_int.deserialize(rlp.decode(value))
 
 
-def record(view: StateView, tx: Transaction, tx_hash: Hash32) -> dict[bytes, bytes]:
-    """A plain record: payload {"key": str, "value": any canonical JSON}."""
-    payload = tx.payload
-    ensure(set(payload) == {"key", "value"}, InvalidTransaction, "a record's payload has exactly the fields key and value")
-    ensure(isinstance(payload["key"], str) and payload["key"], InvalidTransaction, "payload.key must be a non-empty string")
-    digest = hashlib.sha256(canonical(payload["value"])).digest()
-    return {record_key(payload["key"]): rlp.encode([digest, tx_hash])}
-
-
 def decode_record(value: bytes) -> tuple[bytes, bytes]:
     """(SHA-256 of the recorded value, hash of the transaction that recorded it)."""
     digest, tx_hash = rlp.decode(value)
     return digest, tx_hash
-
-
-TRANSITIONS: dict[str, Callable[[StateView, Transaction, Hash32], Mapping[bytes, bytes]]] = {"record": record}
-
-
-def transition(view: StateView, tx: Transaction, tx_hash: Hash32, chain_id: str) -> None:
-    """Apply one transaction (signature already checked) to `view.pending`, or refuse it."""
-    ensure(tx.chain_id == chain_id, InvalidTransaction, f"the transaction is for chain {tx.chain_id!r}, this is {chain_id!r}")
-    expected = next_nonce(view, tx.sender)
-    ensure(tx.nonce == expected, InvalidTransaction, f"nonce {tx.nonce} from {tx.sender}: expected {expected} (a replayed or out-of-order transaction)")
-    kind = TRANSITIONS.get(tx.kind)
-    ensure(kind is not None, InvalidTransaction, f"unknown transaction kind {tx.kind!r}; known: {sorted(TRANSITIONS)}")
-    changes = kind(view, tx, tx_hash)
-    view.pending.update(changes)
-    view.pending[nonce_key(tx.sender)] = rlp.encode(expected + 1)

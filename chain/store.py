@@ -3,7 +3,8 @@
 Four tables, each only ever inserted into:
 
 - ``blocks(height, hash, header)``: the canonical header bytes;
-- ``transactions(hash, height, position, body)``: the canonical signed transactions;
+- ``transactions(hash, height, position, body, receipt)``: the canonical signed
+  transactions, each with its canonical receipt (chain.receipt);
 - ``trie_nodes(hash, node)``: state trie nodes by Keccak-256, content-addressed;
 - ``history_nodes(level, position, hash)``: the perfect subtrees of the RFC 6962
   history tree over block hashes, so that proofs at any size cost O(log n) reads.
@@ -32,6 +33,10 @@ TABLES = ("blocks", "transactions", "trie_nodes", "history_nodes")
 # The column whose negative value places a row before genesis (trie nodes have no place).
 BEFORE_GENESIS = {"blocks": "height", "transactions": "height", "history_nodes": "position"}
 DEFAULT_URL = "sqlite:///coopchain.db"
+OLD_SCHEMA = ("{where} was written by an earlier version of coopchain (transactions without receipts, "
+              "header format coopchain/header/v1), which this version does not extend or verify; start a new ledger "
+              "in another file (coopchain chain init --db sqlite:///NEW.db --node-key KEY --chain-id ID, or "
+              "coopchain demo --db sqlite:///NEW.db) and keep the old one as it is")
 _NODE_CACHE = 50_000  # trie nodes kept in memory (~30 MiB); content-addressed, so never stale
 
 
@@ -42,7 +47,7 @@ class BlockRows:
     height: int
     hash: Hash32
     header: bytes
-    transactions: list[tuple[Hash32, bytes]]  # (hash, canonical body) in block order
+    transactions: list[tuple[Hash32, bytes, bytes]]  # (hash, canonical body, canonical receipt) in block order
     trie_nodes: dict[bytes, bytes]
     history_nodes: list[tuple[int, int, Hash32]]  # (level, position, hash)
 
@@ -117,11 +122,11 @@ class SqlStore:
                 return
             start = _integer(rows[-1][0]) + 1
 
-    def transaction_rows(self, height: int) -> list[tuple[int, bytes, bytes]]:
-        """(position, stored hash, body) of one block, in position order."""
+    def transaction_rows(self, height: int) -> list[tuple[int, bytes, bytes, bytes]]:
+        """(position, stored hash, body, receipt) of one block, in position order."""
         cur = self._cursor()
-        cur.execute(self._sql("SELECT position, hash, body FROM transactions WHERE height = ? ORDER BY position"), (height,))
-        return [(_integer(p), _blob(h), _blob(b)) for p, h, b in cur.fetchall()]
+        cur.execute(self._sql("SELECT position, hash, body, receipt FROM transactions WHERE height = ? ORDER BY position"), (height,))
+        return [(_integer(p), _blob(h), _blob(b), _blob(r)) for p, h, b, r in cur.fetchall()]
 
     def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         row = self._one("SELECT height, position FROM transactions WHERE hash = ?", tx_hash)
@@ -187,7 +192,8 @@ class _Writer:
     def append(self, rows: BlockRows) -> None:
         sql, cur = self.store._sql, self.cur
         cur.execute(sql("INSERT INTO blocks (height, hash, header) VALUES (?, ?, ?)"), (rows.height, rows.hash, rows.header))
-        _many(cur, sql("INSERT INTO transactions (hash, height, position, body) VALUES (?, ?, ?, ?)"), ((h, rows.height, i, b) for i, (h, b) in enumerate(rows.transactions)))
+        _many(cur, sql("INSERT INTO transactions (hash, height, position, body, receipt) VALUES (?, ?, ?, ?, ?)"),
+              ((h, rows.height, i, b, r) for i, (h, b, r) in enumerate(rows.transactions)))
         _many(cur, sql("INSERT INTO trie_nodes (hash, node) VALUES (?, ?) ON CONFLICT DO NOTHING"), rows.trie_nodes.items())
         _many(cur, sql("INSERT INTO history_nodes (level, position, hash) VALUES (?, ?, ?)"), rows.history_nodes)
         self.appended.append(rows)

@@ -34,7 +34,7 @@ import threading
 from contextlib import contextmanager
 
 from coopchain.chain.errors import StorageError
-from coopchain.chain.store import TABLES, SqlStore
+from coopchain.chain.store import OLD_SCHEMA, TABLES, SqlStore
 
 try:
     import psycopg
@@ -56,7 +56,7 @@ LOCK_TIMEOUT_S = 60.0  # as SQLite's busy_timeout: a writer waits this long for 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS blocks (height BIGINT PRIMARY KEY, hash BYTEA NOT NULL UNIQUE, header BYTEA NOT NULL)",
     "CREATE TABLE IF NOT EXISTS transactions (hash BYTEA PRIMARY KEY, height BIGINT NOT NULL REFERENCES blocks (height),"
-    " position INTEGER NOT NULL, body BYTEA NOT NULL, UNIQUE (height, position))",
+    " position INTEGER NOT NULL, body BYTEA NOT NULL, receipt BYTEA NOT NULL, UNIQUE (height, position))",
     "CREATE TABLE IF NOT EXISTS trie_nodes (hash BYTEA PRIMARY KEY, node BYTEA NOT NULL)",
     "CREATE TABLE IF NOT EXISTS history_nodes (level INTEGER NOT NULL, position BIGINT NOT NULL, hash BYTEA NOT NULL,"
     " PRIMARY KEY (level, position))",
@@ -130,6 +130,11 @@ class PostgresStore(SqlStore):
             self.close()
             hint = ": create one first (coopchain demo, or chain init)" if len(missing) == len(TABLES) else ""
             raise StorageError(f"{self.where} is not a coopchain ledger (tables {missing} are missing){hint}")
+        columns = {r[0] for r in self._reader.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'transactions'")}
+        if "receipt" not in columns:
+            self.close()
+            raise StorageError(OLD_SCHEMA.format(where=self.where))
 
     # -- connections -------------------------------------------------------------
     def _connect(self):

@@ -8,12 +8,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from coopchain.chain.errors import StorageError
-from coopchain.chain.store import TABLES, SqlStore
+from coopchain.chain.store import OLD_SCHEMA, TABLES, SqlStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, header BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS transactions (hash BLOB PRIMARY KEY, height INTEGER NOT NULL REFERENCES blocks(height),
-    position INTEGER NOT NULL, body BLOB NOT NULL, UNIQUE (height, position));
+    position INTEGER NOT NULL, body BLOB NOT NULL, receipt BLOB NOT NULL, UNIQUE (height, position));
 CREATE TABLE IF NOT EXISTS trie_nodes (hash BLOB PRIMARY KEY, node BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history_nodes (level INTEGER NOT NULL, position INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (level, position)) WITHOUT ROWID;
@@ -60,6 +60,9 @@ class SqliteStore(SqlStore):
                 missing = sorted(set(TABLES) - tables)
                 self.conn.close()
                 raise StorageError(f"{self.path} is not a coopchain ledger (tables {missing} are missing)")
+            if ours and "receipt" not in {r[1] for r in self.conn.execute("PRAGMA table_info(transactions)")}:
+                self.conn.close()
+                raise StorageError(OLD_SCHEMA.format(where=self.path))
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")  # WAL commits are fsynced before COMMIT returns
             self.conn.execute("PRAGMA foreign_keys=ON")

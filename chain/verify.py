@@ -2,8 +2,9 @@
 
 `verify_chain` streams the blocks in order and re-derives every stored value:
 each header's hash, link, chain id, timestamp, node signature and seal; each
-transaction's hash, signature, nonce and state transition; the transaction,
-state and history roots; and the stored trie and history rows each block
+transaction's hash, signature and admission; the block's execution through
+`chain.execution.apply_block`, the function commit uses, whose receipts must be
+the stored ones; the transaction, receipts, state and history roots; and the stored trie and history rows each block
 added.  The first fault raises `BadBlock`, naming the block; a single changed
 byte anywhere in the four tables is found this way (tests/chain/test_tamper.py).
 
@@ -23,7 +24,7 @@ Stored bytes are hostile: every decoder they reach is bounded (chain.encoding),
 and what still fails to parse is the block's fault, never a traceback.
 
 `replay_chain` re-runs the transactions into a fresh trie, ignoring the stored
-state, and compares every state root.  The fresh trie's nodes go to a scratch
+state, and compares every state and receipts root.  The fresh trie's nodes go to a scratch
 SQLite file that is deleted afterwards: every node a chain ever made would not
 fit in memory at 10^6 transactions.
 
@@ -42,12 +43,15 @@ from dataclasses import dataclass
 
 from coopchain.chain import merkle
 from coopchain.chain.block import ChainConfig, Header, block_hash, check_link, decode_header, signing_bytes as header_signing_bytes
-from coopchain.chain.errors import ChainError, InvalidBlock, ensure
+from coopchain.chain.contract import BlockContext, ContractSet, Runtime
+from coopchain.chain.errors import ChainError, InvalidBlock, InvalidTransaction, ensure
+from coopchain.chain.execution import State, apply_block, check_size, runtime_for
 from coopchain.chain.keys import PublicKey, verify_many
-from coopchain.chain.ledger import genesis_state_root, now_micros, seal_context
+from coopchain.chain.ledger import available, genesis_state_root, now_micros, seal_context
+from coopchain.chain.receipt import encode_receipt, receipts_root
 from coopchain.chain.pinned import PinnedHead, pin_verdict, pinned_reached
 from coopchain.chain.seals import seal_for, verify_seal
-from coopchain.chain.state import StateView, transition
+from coopchain.chain.state import StateView
 from coopchain.chain.store import BEFORE_GENESIS, SqlStore
 from coopchain.chain.transaction import decode_transaction, signing_bytes
 from coopchain.chain.trie import keccak256, trie_update
@@ -146,7 +150,7 @@ class _ScratchNodes:
         self._file.close()
 
 
-def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | None, since: PinnedHead | None = None) -> ChainReport:
+def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | None, since: PinnedHead | None = None, contracts: ContractSet | None = None) -> ChainReport:
     """Verify (scratch None: the stored trie, every node checked) or replay (into `scratch`);
     `since`: a head seen before, which the ledger must still hold."""
     replay = scratch is not None
@@ -157,6 +161,7 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
     parent: Header | None = None
     config: ChainConfig | None = None
     node_key: PublicKey | None = None
+    runtime: Runtime | None = None
     transactions = history_nodes = 0
     recent: dict[int, Header] = {}
     for expected, (height, stored_hash, data) in enumerate(store.block_rows()):
@@ -173,6 +178,10 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
                 ensure(header.config is not None, InvalidBlock, "the genesis header carries no config")
                 config = header.config
                 node_key = PublicKey.from_text(config.node)
+                try:
+                    runtime = runtime_for(config, available(contracts))
+                except ChainError as e:  # a contract this program lacks: nothing can be verified
+                    raise BadBlock(0, str(e)) from e
                 ensure(header.chain_id == config.chain_id, InvalidBlock, "the genesis chain id differs from its config")
             else:
                 check_link(header, parent)
@@ -184,11 +193,20 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
             rows = store.transaction_rows(height)
             txs = _check_transactions(header, rows, replay)
             if parent is None:
-                state_root, added = genesis_state_root(config)
+                ensure(header.receipts_root == merkle.empty_root(), InvalidBlock, "the genesis receipts root is not the empty root")
+                state_root, added = genesis_state_root(config, runtime)
             else:
                 view = StateView(nodes, parent.state_root, {})
-                for tx, (_, tx_hash, _) in zip(txs, rows):
-                    transition(view, tx, tx_hash, config.chain_id)
+                try:
+                    output = apply_block(State(view.get, runtime), BlockContext(config.chain_id, height, header.timestamp), [(tx, row[1]) for tx, row in zip(txs, rows)])
+                except InvalidTransaction as e:
+                    raise InvalidBlock(f"a transaction that admission refuses: {e}") from e
+                receipts = [encode_receipt(r) for r in output.receipts]
+                for (position, _, _, stored), receipt in zip(rows, receipts):
+                    ensure(stored == receipt, InvalidBlock, f"the stored receipt of transaction {position} is not what executing it gives")
+                root = receipts_root(receipts)
+                ensure(header.receipts_root == root, InvalidBlock, f"receipts root {header.receipts_root.hex()}, executing the transactions gives {root.hex()}")
+                view.pending.update(output.changes)
                 view.pending.update(seal_for(config.seal).state_changes(header.seal, height, ctx))
                 state_root, added = trie_update(nodes, parent.state_root, view.trie_changes())
             if replay:
@@ -231,13 +249,20 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
 
 def _check_transactions(header: Header, rows: list, replay: bool) -> list:
     """A block's stored transactions against its header (positions, count, hashes, root, signatures); decoded."""
-    ensure([p for p, _, _ in rows] == list(range(len(rows))), InvalidBlock, "transaction positions are not 0, 1, 2, …")
+    ensure([row[0] for row in rows] == list(range(len(rows))), InvalidBlock, "transaction positions are not 0, 1, 2, …")
     ensure(len(rows) == header.transaction_count, InvalidBlock, f"{len(rows)} transactions stored, the header says {header.transaction_count}")
-    for position, tx_hash, body in rows:
+    for position, tx_hash, body, _ in rows:
         ensure(hashlib.sha256(body).digest() == tx_hash, InvalidBlock, f"transaction {position} does not hash to its stored hash")
-    root = merkle.root([merkle.leaf_hash(body) for _, _, body in rows])
+        try:
+            check_size(position, body)
+        except InvalidTransaction as e:
+            raise InvalidBlock(str(e)) from e
+    root = merkle.root([merkle.leaf_hash(row[2]) for row in rows])
     ensure(root == header.transactions_root, InvalidBlock, f"transactions root {header.transactions_root.hex()}, the stored transactions give {root.hex()}")
-    txs = [decode_transaction(body) for _, _, body in rows]
+    try:
+        txs = [decode_transaction(row[2]) for row in rows]
+    except InvalidTransaction as e:
+        raise InvalidBlock(str(e)) from e
     if not replay and txs:
         try:
             verify_many([(PublicKey.from_text(tx.sender), tx.signature, signing_bytes(tx)) for tx in txs])
@@ -271,16 +296,17 @@ def _rows(n: int, table: str) -> str:
     return f"{n:,} row{'' if n == 1 else 's'} of {table}"
 
 
-def verify_chain(store: SqlStore, progress: Progress | None = None, since: PinnedHead | None = None) -> ChainReport:
+def verify_chain(store: SqlStore, progress: Progress | None = None, since: PinnedHead | None = None, contracts: ContractSet | None = None) -> ChainReport:
     """Re-check every block and row; raise BadBlock naming the first bad one.  `since`: a head
-    seen before (chain.pinned); a ledger that no longer holds it fails too."""
-    return _walk(store, progress, None, since)
+    seen before (chain.pinned); a ledger that no longer holds it fails too.  `contracts`: the
+    implementations of the contracts the genesis names (chain/'s own are always there)."""
+    return _walk(store, progress, None, since, contracts)
 
 
-def replay_chain(store: SqlStore, progress: Progress | None = None, since: PinnedHead | None = None) -> ChainReport:
-    """Re-run every transaction into a fresh trie and compare each block's state root."""
+def replay_chain(store: SqlStore, progress: Progress | None = None, since: PinnedHead | None = None, contracts: ContractSet | None = None) -> ChainReport:
+    """Re-run every transaction into a fresh trie and compare each block's state and receipts roots."""
     scratch = _ScratchNodes()
     try:
-        return _walk(store, progress, scratch, since)
+        return _walk(store, progress, scratch, since, contracts)
     finally:
         scratch.close()

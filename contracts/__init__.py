@@ -1,5 +1,25 @@
-"""coopchain's contracts (SPEC §4): the allocation contract and the village energy market.
+"""coopchain's concrete contracts (SPEC §4): cooperatives and roles, and the allocation contract.
 
-They run on chain/'s contract interface and check certificates with the numpy-only
-certificate leaf; they never call a solver.
+They use chain/'s contract interface (chain.contract) and the numpy-only
+certificate leaf (models.certificate), never a solver.  A chain runs the
+contracts its genesis names; the program that opens it hands the ledger their
+implementations with `contract_set()` (the service wiring does), so which
+contracts exist never depends on what a process happened to import.
 """
+
+from __future__ import annotations
+
+from coopchain.chain.contract import ContractSet, ContractSpec
+
+
+def contract_set() -> ContractSet:
+    """Every contract this package implements, by name and version."""
+    from coopchain.contracts.allocation import AllocationContract
+    from coopchain.contracts.cooperatives import CooperativesContract
+
+    return ContractSet([CooperativesContract(), AllocationContract()])
+
+
+def genesis_specs(admin: str) -> list[ContractSpec]:
+    """The contracts a new coopchain ledger runs: records, cooperatives (with its admin key) and allocations."""
+    return [ContractSpec("record", 1), ContractSpec("cooperatives", 1, {"admin": admin}), ContractSpec("allocation", 1)]

@@ -159,7 +159,7 @@ def block_transactions(ledger: Ledger, height: int, offset: int = 0, limit: int 
     rows = ledger.store.transaction_rows(height)
     items = tuple(
         TransactionView(digest.hex(), height, position, transaction_json(decode_transaction(body)))
-        for position, digest, body in rows[offset : offset + limit]
+        for position, digest, body, _ in rows[offset : offset + limit]
     )
     return Page(items, len(rows), offset, limit)
 
@@ -226,8 +226,10 @@ def bundle(ledger: Ledger, tx_hash: str, since: int | None = None) -> dict:
         raise NotFound(f"no transaction {tx_hash}")
     if since is not None and not 0 < since <= ledger.height():
         raise ProofRequestError("firstUnknown", "since", f"since {since}: an earlier head lies in 1..{ledger.height()}")
+    from coopchain.service.bundles import audit_bundle  # any kind: an allocation commit bundles its receipt, entry and problem
+
     try:
-        return ledger.bundle(digest, since)
+        return audit_bundle(ledger, digest, since)
     except ChainError as e:
         raise NotFound(str(e)) from e
 

@@ -67,19 +67,20 @@ def test_demo_prints_the_three_optima_side_by_side_and_commits_the_chosen_one(tm
     assert run.stdout.count("certificate verified offline") == 3
     assert "Running HiGHS" not in run.stdout
     # The main job on the embedded default: a SQLite ledger in the current folder, verified.
-    assert "Committed to the ledger at sqlite:///coopchain.db: block 1" in run.stdout and "chain verify: valid" in run.stdout
+    # Block 1 registers the demo's cooperative; block 2 holds the problem and the commit.
+    assert "Committed through the allocation contract to the ledger at sqlite:///coopchain.db: block 2" in run.stdout and "chain verify: valid" in run.stdout
     assert (tmp_path / "coopchain.db").exists()
     mine = json.loads((tmp_path / "green-valley.json").read_text())
     mine["round"] = "mine"
     (tmp_path / "green-valley.json").write_text(json.dumps(mine))
-    again = coopchain("demo", cwd=tmp_path, env={})  # a second round appends to the same chain
-    assert again.returncode == 0 and "block 2" in again.stdout
+    again = coopchain("demo", cwd=tmp_path, env={})  # the sample's round again: said plainly, nothing committed
+    assert again.returncode == 0 and "is already committed" in again.stdout and "nothing new was committed" in again.stdout
     # A sample file the user changed is kept, and said so; the others are listed as before.
     assert "green-valley.json here differs from the sample; kept as it is" in again.stderr
     assert json.loads((tmp_path / "green-valley.json").read_text())["round"] == "mine"
     assert "  green-valley.csv " in again.stdout and "  green-valley.json " in again.stdout
     check = coopchain("chain", "verify", cwd=tmp_path, env={})
-    assert check.returncode == 0 and "3 blocks, 2 transactions" in check.stdout
+    assert check.returncode == 0 and "3 blocks, 3 transactions" in check.stdout
     bundle = coopchain("verify", "coopchain-bundle.json", cwd=tmp_path, env={})
     assert bundle.returncode == 0 and "certificate valid" in bundle.stdout
 

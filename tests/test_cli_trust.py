@@ -33,7 +33,7 @@ def chain(tmp_path):
     ledger = Ledger.create(url, node, CHAIN)
     txs = []
     for i in range(3):
-        txs.append(sign_transaction(user, CHAIN, i, "record", {"key": f"lot/{i}", "value": {"t": str(i)}}))
+        txs.append(sign_transaction(user, CHAIN, i, "record.put", {"key": f"lot/{i}", "value": {"t": str(i)}}))
         ledger.commit([txs[-1]])
     genesis = block_hash(ledger.genesis).hex()
     ledger.close()
@@ -204,17 +204,17 @@ def test_check_reports_truncation_and_rewrites_below_a_cosigned_checkpoint(chain
         with sqlite3.connect(folder / "ledger.db") as src, sqlite3.connect(folder / copy) as dst:
             src.backup(dst)
     forked = Ledger.open(f"sqlite:///{folder}/early.db", node)
-    forked.commit([sign_transaction(PrivateKey.generate("ed25519"), CHAIN, 0, "record", {"key": "x", "value": {"by": "mallory"}})])
+    forked.commit([sign_transaction(PrivateKey.generate("ed25519"), CHAIN, 0, "record.put", {"key": "x", "value": {"by": "mallory"}})])
     forked.close()
     user = PrivateKey.generate("ed25519")
-    ledger.commit([sign_transaction(user, CHAIN, 0, "record", {"key": "y", "value": {"by": "honest"}})])
+    ledger.commit([sign_transaction(user, CHAIN, 0, "record.put", {"key": "y", "value": {"by": "honest"}})])
     w = Witness(WitnessStore.open(store), PrivateKey.load(key))
     note = sign_ledger_checkpoint(ledger, node)
     cosigned = note + w.add_checkpoint(add_checkpoint_request(0, [], note))  # size 5
     w.store.close()
     (folder / "cosigned.note").write_bytes(cosigned)
     (folder / "policy").write_text(f"genesis {genesis}\nlog {node_note_key(ledger).vkey()}\nwitness w {identity.vkey()}\nquorum w\n")
-    ledger.commit([sign_transaction(user, CHAIN, 1, "record", {"key": "z", "value": {}})])
+    ledger.commit([sign_transaction(user, CHAIN, 1, "record.put", {"key": "z", "value": {}})])
     ledger.close()
     check = ["chain", "checkpoint", "--check", str(folder / "cosigned.note"), "--policy", str(folder / "policy"), "--db"]
     code, out, _ = run(capsys, *check, url)

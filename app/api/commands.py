@@ -12,12 +12,12 @@ from coopchain.app.cli import EXIT_OK, CommandError
 
 def cmd_serve(args) -> int:
     from coopchain.chain.errors import ChainError
-    from coopchain.chain.ledger import Ledger
+    from coopchain.service.wiring import open_ledger
     from coopchain.chain.store import database_url
 
     url = database_url(args.db)
     try:  # the ledger must exist before any worker starts: a plain message, not a worker's traceback
-        Ledger.open(url).close()
+        open_ledger(url).close()
     except ChainError as e:
         raise CommandError(f"{e}") from e
     if args.workers < 1:
@@ -97,11 +97,11 @@ def supervise(host: str, port: int, workers: int) -> None:
 
 def _store(db):
     from coopchain.chain.errors import ChainError
-    from coopchain.chain.ledger import Ledger
+    from coopchain.service.wiring import open_ledger
     from coopchain.service.api_store import ApiStore
 
     try:
-        Ledger.open(db).close()  # keys sit beside a ledger, never in a stray file
+        open_ledger(db).close()  # keys sit beside a ledger, never in a stray file
     except ChainError as e:
         raise CommandError(str(e)) from e
     return ApiStore(db)

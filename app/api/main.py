@@ -15,7 +15,7 @@ from coopchain.app.api.jobs import JobPool
 from coopchain.app.api.limits import BodySizeLimit
 from coopchain.app.api.routes import blocks, bundles, fronts, health, keys, problems, proofs, solutions, transactions
 from coopchain.app import web
-from coopchain.chain.ledger import Ledger
+from coopchain.service.wiring import open_ledger
 from coopchain.service.api_store import ApiStore
 
 ROUTERS = (health, problems, solutions, fronts, blocks, transactions, proofs, bundles, keys)
@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.ledger = Ledger.open(settings.db)  # read-only here: no node key
+        app.state.ledger = open_ledger(settings.db)  # read-only here: no node key; with the contracts its genesis names
         app.state.store = ApiStore(settings.db)
         app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store, settings.dask)
         try:

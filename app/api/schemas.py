@@ -214,7 +214,7 @@ class HeaderPublic(BaseModel):
     signature: str
 
 
-_HEADER = {"type": "coopchain/header/v1", "chain_id": "coopchain-demo", "height": 3, "previous": HASH_EXAMPLE, "timestamp": 1796170000000000,
+_HEADER = {"type": "coopchain/header/v2", "chain_id": "coopchain-demo", "height": 3, "previous": HASH_EXAMPLE, "timestamp": 1796170000000000,
            "transactions_root": HASH_EXAMPLE, "transaction_count": 1, "state_root": HASH_EXAMPLE, "history_root": HASH_EXAMPLE,
            "seal": {"kind": "signed"}, "signature": "ab" * 64}
 
@@ -245,7 +245,7 @@ class TransactionDocument(BaseModel):
 
 
 _TX = {"hash": TX_EXAMPLE, "height": 3, "position": 0, "transaction": {"type": "coopchain/transaction/v1", "chain_id": "coopchain-demo",
-       "sender": "ed25519:" + "cd" * 32, "nonce": 0, "kind": "record", "payload": {"key": "allocation/green-valley/2026-Q4", "value": {}}, "signature": "ef" * 64}}
+       "sender": "ed25519:" + "cd" * 32, "nonce": 0, "kind": "record.put", "payload": {"key": "allocation/green-valley/2026-Q4", "value": {}}, "signature": "ef" * 64}}
 
 
 class TransactionPublic(BaseModel):
@@ -293,7 +293,7 @@ class StateProofPublic(BaseModel):
 class BundlePublic(BaseModel):
     """An audit bundle (docs/ledger.md): `coopchain verify bundle.json` checks it offline."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"type": "coopchain/bundle/v1", "genesis": _HEADER, "block": _HEADER, "head": _HEADER}]})
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"type": "coopchain/bundle/v2", "genesis": _HEADER, "block": _HEADER, "head": _HEADER}]})
     type: str
 
 

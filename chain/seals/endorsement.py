@@ -1,7 +1,7 @@
 """`endorsement`: k of n alliance members sign each block (SPEC §3), as a Fabric endorsement policy.
 
 Genesis parameters: ``{"members": [public key texts], "k": k}``, 1 <= k <= n,
-members distinct.  Genesis writes them to the state as the ``policy`` entry,
+members distinct.  Genesis writes them to the state as the ``alliance:policy`` entry,
 canonical JSON ``{"members": [...], "k": k, "sequence": 0}``, so the state
 always holds the current policy and a transaction can read it.
 
@@ -14,8 +14,9 @@ its endorsements number at least k, come from distinct members of the policy in
 the parent's state, and every one verifies (a listed endorsement that fails is
 refused, not skipped).
 
-Changing the policy.  A transaction of kind ``policy`` (registered here in
-`chain.state.TRANSITIONS`) carries the payload
+Changing the policy.  The seal brings its own contract, ``alliance`` (version
+1), which every chain with this seal runs (the seal is fixed at genesis, so the
+contract is too).  A transaction of kind ``alliance.set_policy`` carries the payload
 ``{"members", "k", "sequence", "endorsements"}``: the new policy, the current
 sequence + 1, and endorsements by k distinct CURRENT members over the
 canonical document ``{"type": "coopchain/policy/v1", "chain_id", "members",
@@ -31,16 +32,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from coopchain.chain.block import Header, sealing_bytes
+from coopchain.chain.contract import Call, Method, Rejection, require
 from coopchain.chain.encoding import EncodingError, canonical, decode, hex_bytes
 from coopchain.chain.errors import ChainError, InvalidBlock, InvalidSignature, InvalidTransaction, ensure
 from coopchain.chain.keys import PublicKey, verify_many
+from coopchain.chain.namespaces import policy_key
 from coopchain.chain.seals import SealContext, Signers, register
-from coopchain.chain.state import TRANSITIONS, StateView
-from coopchain.chain.transaction import Transaction
-from coopchain.chain.types import Hash32
 
 KIND = "endorsement"
-POLICY_KEY = b"policy"
+POLICY_KEY = policy_key()
 POLICY_TYPE = "coopchain/policy/v1"
 
 
@@ -123,22 +123,50 @@ def policy_payload(keys: Sequence, chain_id: str, members: list[str], k: int, se
     return {"members": members, "k": k, "sequence": sequence, "endorsements": endorse(keys, policy_message(chain_id, members, k, sequence))}
 
 
-def policy_transition(view: StateView, tx: Transaction, tx_hash: Hash32) -> dict[bytes, bytes]:
-    """Replace the policy, if k distinct current members endorsed exactly this change."""
-    current = current_policy(view.get, InvalidTransaction)
-    payload = tx.payload
+class _Refused(ChainError):
+    """A policy change that does not hold (becomes a rejected receipt)."""
+
+
+def _policy_shape(args: dict) -> None:
     fields = {"members", "k", "sequence", "endorsements"}
-    ensure(set(payload) == fields, InvalidTransaction, f"a policy payload has exactly the fields {sorted(fields)}")
-    check_policy(payload["members"], payload["k"], InvalidTransaction)
-    sequence = payload["sequence"]
-    ensure(sequence == current.sequence + 1, InvalidTransaction, f"policy sequence {sequence!r}, expected {current.sequence + 1} (a replayed or out-of-order policy change)")
-    message = policy_message(tx.chain_id, payload["members"], payload["k"], sequence)  # chain id already checked by `transition`
-    check_endorsements(payload["endorsements"], current, message, InvalidTransaction)
-    return {POLICY_KEY: encode_policy(Policy(tuple(payload["members"]), payload["k"], sequence))}
+    ensure(set(args) == fields, InvalidTransaction, f"a policy payload has exactly the fields {sorted(fields)}")
+    check_policy(args["members"], args["k"], InvalidTransaction)
+    ensure(isinstance(args["sequence"], int) and not isinstance(args["sequence"], bool), InvalidTransaction, "sequence must be an integer")
+    ensure(isinstance(args["endorsements"], list), InvalidTransaction, "endorsements: a list of {member, signature}")
+
+
+def _set_policy(call: Call, args: dict) -> str:
+    """Replace the policy, if k distinct current members endorsed exactly this change."""
+    current = decode_policy(call.get("policy"))
+    sequence = args["sequence"]
+    require(sequence == current.sequence + 1, "wrong_sequence", f"policy sequence {sequence!r}, expected {current.sequence + 1} (a replayed or out-of-order policy change)")
+    message = policy_message(call.block.chain_id, args["members"], args["k"], sequence)
+    try:
+        check_endorsements(args["endorsements"], current, message, _Refused)
+    except _Refused as e:
+        raise Rejection("endorsement_missing", str(e)) from e
+    call.put("policy", encode_policy(Policy(tuple(args["members"]), args["k"], sequence)))
+    call.emit("policy_changed", members=args["members"], k=args["k"], sequence=sequence)
+    return f"the alliance's policy {sequence} is {args['k']} of {len(args['members'])} members"
+
+
+class Alliance:
+    """The endorsement seal's own contract: the policy's members change only by their own endorsement."""
+
+    name = "alliance"
+    version = 1
+    methods = {"set_policy": Method("set_policy", _policy_shape, _set_policy, ("wrong_sequence", "endorsement_missing"))}
+
+    def check_params(self, params: dict) -> None:
+        pass  # the seal's parameters, checked by the seal
+
+    def genesis_state(self, params: dict) -> dict[str, bytes]:
+        return {}  # the seal's genesis_state writes the policy
 
 
 class Endorsement:
     kind = KIND
+    contracts = (Alliance(),)
 
     def check_params(self, params: dict) -> None:
         ensure(set(params) == {"members", "k"}, InvalidBlock, f"endorsement parameters are members and k; got {sorted(params)}")
@@ -174,4 +202,3 @@ class Endorsement:
 
 
 register(Endorsement())
-TRANSITIONS["policy"] = policy_transition

@@ -52,6 +52,7 @@ from coopchain.chain.block import Header, block_hash, sealing_bytes
 from coopchain.chain.encoding import MAX_SAFE_INTEGER, EncodingError, hex_bytes
 from coopchain.chain.errors import ChainError, InvalidBlock, InvalidSignature, ensure
 from coopchain.chain.keys import PublicKey, verify_many
+from coopchain.chain.namespaces import balance_key, stake_key  # defined with every other namespace
 from coopchain.chain.seals import SealContext, Signers, register
 
 KIND = "pos"
@@ -66,12 +67,6 @@ class NoEligibleStake(ChainError):
     """No staker key this node holds meets the target in the seconds it may use."""
 
 
-def balance_key(staker: str) -> bytes:
-    return b"balance:" + staker.encode()
-
-
-def stake_key(staker: str) -> bytes:
-    return b"stake:" + staker.encode()
 
 
 def _int(value: bytes | None) -> int | None:

@@ -72,7 +72,7 @@ def make_ledger(folder: Path) -> tuple[str, dict]:
     records = {}
     for nonce, (cooperative, doc) in enumerate((("green-valley", text), ("hill-top", other_text))):
         value = allocation_value(doc, cooperative)
-        tx = sign_transaction(manager, CHAIN_ID, nonce, "record", {"key": f"allocation/{cooperative}/2026-Q4", "value": value})
+        tx = sign_transaction(manager, CHAIN_ID, nonce, "record.put", {"key": f"allocation/{cooperative}/2026-Q4", "value": value})
         ledger.commit([tx])
         records[cooperative] = transaction_hash(tx).hex()
     ledger.close()

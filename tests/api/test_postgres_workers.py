@@ -21,7 +21,7 @@ def test_two_workers_share_one_postgresql_ledger(postgres_db):
     node, manager = PrivateKey.generate("ed25519"), PrivateKey.generate("ed25519")
     ledger = Ledger.create(postgres_db, node, CHAIN_ID)
     value = allocation_value((SAMPLES / "green-valley.json").read_text(), "green-valley")
-    tx = sign_transaction(manager, CHAIN_ID, 0, "record", {"key": "allocation/green-valley/2026-Q4", "value": value})
+    tx = sign_transaction(manager, CHAIN_ID, 0, "record.put", {"key": "allocation/green-valley/2026-Q4", "value": value})
     block = ledger.commit([tx])
     ledger.close()
     store = ApiStore(postgres_db)

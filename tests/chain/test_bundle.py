@@ -28,7 +28,7 @@ def chain(tmp_path_factory):
     ledger = Ledger.create(f"sqlite:///{folder}/ledger.db", node, CHAIN)
     txs = []
     for i in range(7):
-        tx = sign_transaction(user, CHAIN, i, "record", {"key": f"lot/{i % 3}", "value": {"tonnes": str(10 * i)}})
+        tx = sign_transaction(user, CHAIN, i, "record.put", {"key": f"lot/{i % 3}", "value": {"tonnes": str(10 * i)}})
         ledger.commit([tx])
         txs.append(tx)
     yield ledger, txs
@@ -76,21 +76,21 @@ def test_a_fork_of_the_auditors_earlier_head_is_refused(tmp_path):
     node, user = PrivateKey.generate("ed25519"), PrivateKey.generate("ed25519")
     a = Ledger.create(f"sqlite:///{tmp_path}/a.db", node, CHAIN)
     for i in range(2):
-        a.commit([sign_transaction(user, CHAIN, i, "record", {"key": f"k{i}", "value": i})])
+        a.commit([sign_transaction(user, CHAIN, i, "record.put", {"key": f"k{i}", "value": i})])
     a.store.conn.execute("PRAGMA wal_checkpoint(FULL)")
     shutil.copy(tmp_path / "a.db", tmp_path / "b.db")
-    a.commit([sign_transaction(user, CHAIN, 2, "record", {"key": "pay", "value": "to alice"})])
+    a.commit([sign_transaction(user, CHAIN, 2, "record.put", {"key": "pay", "value": "to alice"})])
     held = header_json(a.head())
     b = Ledger.open(f"sqlite:///{tmp_path}/b.db", node)
-    mallory = sign_transaction(user, CHAIN, 2, "record", {"key": "pay", "value": "to mallory"})
+    mallory = sign_transaction(user, CHAIN, 2, "record.put", {"key": "pay", "value": "to mallory"})
     b.commit([mallory])
     with pytest.raises(InvalidBundle, match="another block at the head's height"):
         verify_bundle(b.bundle(transaction_hash(mallory), since=3), earlier_head=held)
-    tx = sign_transaction(user, CHAIN, 3, "record", {"key": "z", "value": 1})
+    tx = sign_transaction(user, CHAIN, 3, "record.put", {"key": "z", "value": 1})
     b.commit([tx])
     with pytest.raises(InvalidBundle, match="fork"):
         verify_bundle(b.bundle(transaction_hash(tx), since=3), earlier_head=held)
-    a.commit([sign_transaction(user, CHAIN, 3, "record", {"key": "z", "value": 2})])
+    a.commit([sign_transaction(user, CHAIN, 3, "record.put", {"key": "z", "value": 2})])
     with pytest.raises(InvalidBundle, match="fork|does not extend"):  # its history already differs at block 3
         verify_bundle(b.bundle(transaction_hash(tx), since=4), earlier_head=header_json(a.head()))
     verify_bundle(a.bundle(_last_tx(a), since=3), earlier_head=held)  # the honest chain extends it
@@ -158,7 +158,7 @@ def test_cli_verifies_a_demo_bundle_with_only_stdlib_numpy_and_pycryptodome(tmp_
     assert "valid: on chain 'coopchain-demo'" in check.stdout and "certificate valid" in check.stdout
     assert "loaded: []" in check.stdout
     doc = json.loads(bundle.read_text())
-    doc["transaction"]["payload"]["value"]["allocation"]["e01"] = "0.0"
+    doc["transaction"]["payload"]["allocation"]["e01"] = "0.0"
     bundle.write_text(json.dumps(doc))
     check = run_blocked(OFFLINE_BLOCKED, VERIFY_SCRIPT, str(bundle))
     assert check.returncode != 0 and "invalid: transaction" in check.stdout

@@ -262,7 +262,7 @@ def growing(tmp_path_factory):
     ledger = Ledger.create(f"sqlite:///{folder}/ledger.db", node, "checkpoint-test")
     notes = [sign_ledger_checkpoint(ledger, node)]
     for i in range(12):
-        ledger.commit([sign_transaction(user, "checkpoint-test", i, "record", {"key": f"lot/{i}", "value": {"t": str(i)}})])
+        ledger.commit([sign_transaction(user, "checkpoint-test", i, "record.put", {"key": f"lot/{i}", "value": {"t": str(i)}})])
         notes.append(sign_ledger_checkpoint(ledger, node))
     yield ledger, node, notes
     ledger.close()
@@ -411,7 +411,7 @@ def test_a_postgresql_ledger_has_the_same_checkpoint_tree(postgres_db):  # noqa:
     ledger = Ledger.create(postgres_db, node, "pg-checkpoint")
     try:
         for i in range(5):
-            ledger.commit([sign_transaction(user, "pg-checkpoint", i, "record", {"key": f"k{i}", "value": {}})])
+            ledger.commit([sign_transaction(user, "pg-checkpoint", i, "record.put", {"key": f"k{i}", "value": {}})])
         cp = verify_checkpoint(sign_ledger_checkpoint(ledger, node), node_note_key(ledger)).checkpoint
         hashes = [block_hash(ledger.header(h)) for h in range(6)]
         assert (cp.size, cp.root) == (6, naive_mth(hashes))

@@ -150,7 +150,7 @@ def test_hex_bytes_names_the_field():
 RFC8032_TEST1_SECRET = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
 RFC8032_TEST1_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 TRANSACTION_TEXT = (
-    '{"chain_id":"coopchain-demo","kind":"record","nonce":7,'
+    '{"chain_id":"coopchain-demo","kind":"record.put","nonce":7,'
     '"payload":{"key":"allocation/green-valley/2026-Q4","value":{"e01":"41.5","note":"Li family farm, été"}},'
     f'"sender":"ed25519:{RFC8032_TEST1_PUBLIC}","type":"coopchain/transaction/v1"}}'
 )
@@ -165,7 +165,7 @@ def test_transaction_signing_bytes_known_answer():
     key = PrivateKey.from_private_bytes("ed25519", bytes.fromhex(RFC8032_TEST1_SECRET))
     assert key.public_key.to_text() == f"ed25519:{RFC8032_TEST1_PUBLIC}"
     payload = {"key": "allocation/green-valley/2026-Q4", "value": {"note": "Li family farm, été", "e01": "41.5"}}
-    tx = sign_transaction(key, "coopchain-demo", 7, "record", payload)
+    tx = sign_transaction(key, "coopchain-demo", 7, "record.put", payload)
     assert signing_bytes(tx) == TRANSACTION_TEXT.encode("utf-8")
     PublicKey.from_text(f"ed25519:{RFC8032_TEST1_PUBLIC}").verify(tx.signature, TRANSACTION_TEXT.encode("utf-8"))
     full = TRANSACTION_TEXT[:-1].replace(',"type"', f',"signature":"{tx.signature.hex()}","type"') + "}"
@@ -179,11 +179,12 @@ def test_header_bytes_known_answer():
     from coopchain.chain.block import Header, block_hash, encode_header, sealing_bytes
 
     h = lambda c: bytes([c]) * 32  # noqa: E731
-    header = Header("co-op", 3, h(1), 1764629155123456, h(2), 2, h(3), h(4), {"kind": "signed"}, b"\x05" * 64)
+    header = Header("co-op", 3, h(1), 1764629155123456, h(2), 2, h(3), h(4), {"kind": "signed"}, b"\x05" * 64, receipts_root=h(6))
     body = (
         '{"chain_id":"co-op","height":3,"history_root":"' + "04" * 32 + '","previous":"' + "01" * 32 + '",'
+        '"receipts_root":"' + "06" * 32 + '",'
         '"state_root":"' + "03" * 32 + '","timestamp":1764629155123456,"transaction_count":2,'
-        '"transactions_root":"' + "02" * 32 + '","type":"coopchain/header/v1"}'
+        '"transactions_root":"' + "02" * 32 + '","type":"coopchain/header/v2"}'
     )
     assert sealing_bytes(header) == body.encode()
     full = body[:-1].replace(',"state_root"', ',"seal":{"kind":"signed"},"signature":"' + "05" * 64 + '","state_root"') + "}"

@@ -36,7 +36,7 @@ def users():
 
 
 def record(key, nonce, name="k", value=1, chain=CHAIN):
-    return sign_transaction(key, chain, nonce, "record", {"key": name, "value": value})
+    return sign_transaction(key, chain, nonce, "record.put", {"key": name, "value": value})
 
 
 def test_genesis_records_chain_id_seal_and_node_key(ledger, node):
@@ -89,10 +89,12 @@ def test_a_forged_signature_is_refused(ledger, users):
 
 
 def test_unknown_kind_and_bad_payload_are_refused(ledger, users):
-    with pytest.raises(InvalidTransaction, match="unknown transaction kind"):
+    with pytest.raises(InvalidTransaction, match="this chain runs the contracts record"):
         ledger.commit([sign_transaction(users[0], CHAIN, 0, "mint", {})])
+    with pytest.raises(InvalidTransaction, match="contract record has no method 'mint'"):
+        ledger.commit([sign_transaction(users[0], CHAIN, 0, "record.mint", {})])
     with pytest.raises(InvalidTransaction, match="key and value"):
-        ledger.commit([sign_transaction(users[0], CHAIN, 0, "record", {"key": "k"})])
+        ledger.commit([sign_transaction(users[0], CHAIN, 0, "record.put", {"key": "k"})])
 
 
 def test_committing_needs_the_chains_node_key(tmp_path, ledger):

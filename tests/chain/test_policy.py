@@ -147,7 +147,7 @@ class Deployment:
     def commit(self, n: int, tag: str = "v") -> None:
         for _ in range(n):
             nonce = self.ledger.next_nonce(self.user.public_key.to_text())
-            tx = sign_transaction(self.user, CHAIN, nonce, "record", {"key": f"lot/{nonce}", "value": {"tag": tag}})
+            tx = sign_transaction(self.user, CHAIN, nonce, "record.put", {"key": f"lot/{nonce}", "value": {"tag": tag}})
             self.ledger.commit([tx])
             self.txs.append(tx)
 
@@ -283,9 +283,9 @@ def test_a_split_view_is_refused_by_an_auditor_who_needs_both_witnesses(tmp_path
     fork = Ledger.open(f"sqlite:///{tmp_path}/fork.db", d.node)
     d.commit(2, tag="honest")
     honest = d.cosign("a")  # a holds the original at 6
-    mallory = sign_transaction(d.user, CHAIN, 3, "record", {"key": "lot/3", "value": {"tag": "mallory"}})
+    mallory = sign_transaction(d.user, CHAIN, 3, "record.put", {"key": "lot/3", "value": {"tag": "mallory"}})
     fork.commit([mallory])
-    fork.commit([sign_transaction(d.user, CHAIN, 4, "record", {"key": "lot/4", "value": {"tag": "mallory"}})])
+    fork.commit([sign_transaction(d.user, CHAIN, 4, "record.put", {"key": "lot/4", "value": {"tag": "mallory"}})])
     forked = sign_ledger_checkpoint(fork, d.node)
     forked = add_signatures(forked, d.witnesses["b"].add_checkpoint(add_checkpoint_request(4, fork.history().consistency_proof(4, 6), forked)))
     policy = parse_policy(d.policy("group both all a b\nquorum both\n"))

@@ -37,7 +37,7 @@ def connect(url):
 
 
 def record(key, nonce, name="k", value=1):
-    return sign_transaction(key, CHAIN, nonce, "record", {"key": name, "value": value})
+    return sign_transaction(key, CHAIN, nonce, "record.put", {"key": name, "value": value})
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import hashlib
 import time
+import re
 from dataclasses import replace
 
 import pytest
@@ -15,6 +16,7 @@ from coopchain.chain.keys import PrivateKey
 from coopchain.chain.ledger import Ledger, seal_context
 from coopchain.chain.seals import seal_for
 from coopchain.chain.seals.endorsement import NotEnoughMembers, decode_policy, endorse, policy_payload
+from coopchain.chain.namespaces import policy_key
 from coopchain.chain.seals.pos import MICROS, NoEligibleStake, balance_key, kernel, stake_key
 from coopchain.chain.state import StateView
 from coopchain.chain.transaction import sign_transaction
@@ -26,7 +28,7 @@ HARD = f"{2**256 // 10**11:064x}"  # 1,000 coins meet it with certainty only aft
 
 
 def record(key, nonce, name="k", value=1):
-    return sign_transaction(key, CHAIN, nonce, "record", {"key": name, "value": value})
+    return sign_transaction(key, CHAIN, nonce, "record.put", {"key": name, "value": value})
 
 
 def keys(n, scheme="ed25519"):
@@ -247,7 +249,7 @@ def alliance(tmp_path, monkeypatch, members):
 
 def test_endorsed_chain_commits_verifies_and_replays(alliance, members):
     writer = keys(1)[0]
-    assert decode_policy(StateView(alliance.store, alliance.header(0).state_root, {}).get(b"policy")).k == 2
+    assert decode_policy(StateView(alliance.store, alliance.header(0).state_root, {}).get(policy_key())).k == 2
     for i in range(4):
         seal = alliance.commit([record(writer, i, f"k{i}", i)]).header.seal
         assert [e["member"] for e in seal["endorsements"]] == [text(m) for m in members[:2]]
@@ -307,9 +309,9 @@ def test_a_policy_change_endorsed_by_the_old_policy_takes_effect(tmp_path, allia
     writer = keys(1)[0]
     alliance.commit([record(writer, 0)])
     new = [text(members[2]), text(members[3])]
-    change = sign_transaction(writer, CHAIN, 1, "policy", policy_payload([members[1], members[2]], CHAIN, new, 2, 1))
+    change = sign_transaction(writer, CHAIN, 1, "alliance.set_policy", policy_payload([members[1], members[2]], CHAIN, new, 2, 1))
     alliance.commit([change])  # sealed under the old policy by members 0 and 1
-    assert decode_policy(StateView(alliance.store, alliance.head().state_root, {}).get(b"policy")).members == tuple(new)
+    assert decode_policy(StateView(alliance.store, alliance.head().state_root, {}).get(policy_key())).members == tuple(new)
     # The next block needs the new members: the old pair is no longer enough.
     with pytest.raises(NotEnoughMembers, match="holds 0 member keys"):
         alliance.commit([record(writer, 2)])
@@ -318,36 +320,45 @@ def test_a_policy_change_endorsed_by_the_old_policy_takes_effect(tmp_path, allia
     renewed = Ledger.open(f"sqlite:///{tmp_path}/ledger.db", alliance.node_key, members[2:])
     seal = renewed.commit([record(writer, 2)]).header.seal
     assert [e["member"] for e in seal["endorsements"]] == new
-    # The applied change cannot be submitted again (its sequence is spent).
-    with pytest.raises(InvalidTransaction, match="policy sequence 1, expected 2"):
-        renewed.commit([sign_transaction(writer, CHAIN, 3, "policy", change.payload)])
-    assert verify_chain(renewed.store).blocks == 4
+    # The applied change cannot be applied again (its sequence is spent): included, rejected.
+    again = renewed.commit([sign_transaction(writer, CHAIN, 3, "alliance.set_policy", change.payload)]).receipts[0]
+    assert (again.status, again.code) == ("rejected", "wrong_sequence") and "policy sequence 1, expected 2" in again.message
+    assert decode_policy(StateView(renewed.store, renewed.head().state_root, {}).get(policy_key())).sequence == 1
+    assert verify_chain(renewed.store).blocks == 5
     replay_chain(renewed.store)
 
 
 def test_a_policy_change_without_k_current_endorsements_is_refused(alliance, members):
     writer = keys(1)[0]
     new = [text(members[3])]
-    cases = [
-        (policy_payload(members[:1], CHAIN, new, 1, 1), "1 endorsements; the policy needs 2 of 3"),
-        (policy_payload([members[0], members[3]], CHAIN, new, 1, 1), "is not a current member"),
-        (policy_payload([members[0], members[0]], CHAIN, new, 1, 1), "endorses twice"),
-        (policy_payload(members[:2], "another-chain", new, 1, 1), "endorsement 0 by .* does not verify"),
+    # A malformed policy is refused at admission: not included.
+    malformed = [
         ({**policy_payload(members[:2], CHAIN, new, 1, 1), "k": 2}, "policy k must be an integer in 1 .. 1"),
         ({**policy_payload(members[:2], CHAIN, new, 1, 1), "members": [text(members[3])] * 2, "k": 1}, "distinct"),
-        ({**policy_payload(members[:2], CHAIN, [text(members[0])], 1, 1), "members": [text(members[3])]}, "endorsement 0 by .* does not verify"),
-        (policy_payload(members[:2], CHAIN, new, 1, 5), "policy sequence 5, expected 1"),
     ]
-    for payload, reason in cases:
+    for payload, reason in malformed:
         with pytest.raises(InvalidTransaction, match=reason):
-            alliance.commit([sign_transaction(writer, CHAIN, 0, "policy", payload)])
+            alliance.commit([sign_transaction(writer, CHAIN, 0, "alliance.set_policy", payload)])
     assert alliance.height() == 0
+    # A well-formed change that the current members did not endorse is included with a rejected receipt.
+    rejected = [
+        (policy_payload(members[:1], CHAIN, new, 1, 1), "endorsement_missing", "1 endorsements; the policy needs 2 of 3"),
+        (policy_payload([members[0], members[3]], CHAIN, new, 1, 1), "endorsement_missing", "is not a current member"),
+        (policy_payload([members[0], members[0]], CHAIN, new, 1, 1), "endorsement_missing", "endorses twice"),
+        (policy_payload(members[:2], "another-chain", new, 1, 1), "endorsement_missing", "endorsement 0 by .* does not verify"),
+        ({**policy_payload(members[:2], CHAIN, [text(members[0])], 1, 1), "members": [text(members[3])]}, "endorsement_missing", "endorsement 0 by .* does not verify"),
+        (policy_payload(members[:2], CHAIN, new, 1, 5), "wrong_sequence", "policy sequence 5, expected 1"),
+    ]
+    for nonce, (payload, code, reason) in enumerate(rejected):
+        receipt = alliance.commit([sign_transaction(writer, CHAIN, nonce, "alliance.set_policy", payload)]).receipts[0]
+        assert (receipt.status, receipt.code) == ("rejected", code) and re.search(reason, receipt.message)
+    assert decode_policy(StateView(alliance.store, alliance.head().state_root, {}).get(policy_key())).sequence == 0
 
 
 def test_a_policy_change_on_a_chain_without_a_policy_is_refused(tmp_path, members):
     ledger = Ledger.create(f"sqlite:///{tmp_path}/ledger.db", PrivateKey.generate("ed25519"), CHAIN)
-    with pytest.raises(InvalidTransaction, match="no endorsement policy"):
-        ledger.commit([sign_transaction(members[0], CHAIN, 0, "policy", policy_payload(members[:1], CHAIN, [text(members[0])], 1, 1))])
+    with pytest.raises(InvalidTransaction, match="this chain runs the contracts record"):
+        ledger.commit([sign_transaction(members[0], CHAIN, 0, "alliance.set_policy", policy_payload(members[:1], CHAIN, [text(members[0])], 1, 1))])
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ class Chain:
         self.nonce = 0
 
     def add(self, step: int = SECOND) -> Header:
-        tx = sign_transaction(USER, CHAIN, self.nonce, "record", {"key": f"k{self.nonce}", "value": self.nonce})
+        tx = sign_transaction(USER, CHAIN, self.nonce, "record.put", {"key": f"k{self.nonce}", "value": self.nonce})
         self.nonce += 1
         return self.ledger.commit([tx], timestamp=self.ledger.head().timestamp + step).header
 

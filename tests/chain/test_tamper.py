@@ -48,6 +48,7 @@ COLUMNS = [
     ("transactions", "height", INTEGER, ("hash",)),
     ("transactions", "position", INTEGER, ("hash",)),
     ("transactions", "body", BLOB, ("hash",)),
+    ("transactions", "receipt", BLOB, ("hash",)),
     ("trie_nodes", "hash", BLOB, ("hash",)),
     ("trie_nodes", "node", BLOB, ("hash",)),
     ("history_nodes", "level", INTEGER, ("level", "position")),
@@ -323,7 +324,7 @@ def _build(url: str, trie_hashes) -> dict[bytes, int]:
         for _ in range(rng.randint(1, 5)):
             who = rng.randrange(len(users))
             payload = {"key": f"k{rng.randrange(8)}", "value": {"n": rng.randrange(1000), "by": who}}
-            txs.append(sign_transaction(users[who], CHAIN, nonces[who], "record", payload))
+            txs.append(sign_transaction(users[who], CHAIN, nonces[who], "record.put", payload))
             nonces[who] += 1
         ledger.commit(txs)
         for h in trie_hashes():
@@ -489,9 +490,10 @@ def add_block(height: int, header_of: int | None):
 
 def add_transaction(height: int, position: int | None):
     def change(db: Db, layout: Layout) -> int:
-        body = layout.transactions[0][3]  # a real signed transaction, stored again
+        body = layout.transactions[0][3]  # a real signed transaction, stored again, with a real receipt
         at = position if position is not None else 1 + max((p for _, h, p, _ in layout.transactions if h == height), default=-1)
-        db.run("INSERT INTO transactions (hash, height, position, body) VALUES (?, ?, ?, ?)", _tx_hash(f"{height}/{at}"), height, at, body)
+        db.run("INSERT INTO transactions (hash, height, position, body, receipt) VALUES (?, ?, ?, ?, (SELECT receipt FROM transactions ORDER BY hash LIMIT 1))",
+               _tx_hash(f"{height}/{at}"), height, at, body)
         return 0 if height < 0 else height if height <= HEAD else AFTER_HEAD
 
     return change
@@ -643,7 +645,7 @@ def _pins(layout: Layout, height: int) -> dict[str, str]:
         "hash": layout.hashes[height].hex(),
         "height:hash": f"{height}:{layout.hashes[height].hex()}",
         "header JSON": json.dumps(header_json(decode_header(header)), indent=1),
-        "bundle JSON": json.dumps({"type": "coopchain/bundle/v1", "head": header_json(decode_header(header))}),
+        "bundle JSON": json.dumps({"type": "coopchain/bundle/v2", "head": header_json(decode_header(header))}),
     }
 
 
@@ -704,7 +706,7 @@ def test_a_height_that_is_not_the_hashs_is_refused_as_input(sqlite_backend):
         store.close()
 
 
-@pytest.mark.parametrize("text", ["", "abc", "12:zz", "0x" + "00" * 32, "-1:" + "00" * 32, "00" * 31, "{", '{"type": "coopchain/bundle/v1"}',
+@pytest.mark.parametrize("text", ["", "abc", "12:zz", "0x" + "00" * 32, "-1:" + "00" * 32, "00" * 31, "{", '{"type": "coopchain/bundle/v2"}',
                                   '{"height": ' + "9" * 5000 + "}", "[" * 100_000, '{"a": 1.5}'])
 def test_what_is_not_a_head_is_refused_with_the_accepted_forms(text):
     with pytest.raises(BadPin):
@@ -898,7 +900,7 @@ def test_postgres_cell_changes_are_named_at_their_block(postgres_backend):
 @pytest.mark.parametrize("height", [3.5, "x", b"\x03"], ids=["real", "text", "blob"])
 def test_a_sqlite_transaction_at_a_height_that_is_no_integer_belongs_to_no_block(sqlite_backend, height):
     with sqlite_backend.copy() as (db, url):
-        db.run("INSERT INTO transactions (hash, height, position, body) VALUES (?, ?, 0, ?)", _tx_hash("odd"), height,
+        db.run("INSERT INTO transactions (hash, height, position, body, receipt) VALUES (?, ?, 0, ?, (SELECT receipt FROM transactions ORDER BY hash LIMIT 1))", _tx_hash("odd"), height,
                sqlite_backend.layout.transactions[0][3])
         verdict = _verify(url)
     assert isinstance(verdict, BadBlock) and verdict.height == AFTER_HEAD, verdict

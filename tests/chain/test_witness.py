@@ -42,7 +42,7 @@ class Node:
     def grow(self, blocks: int, tag: str = "") -> None:
         for _ in range(blocks):
             nonce = self.ledger.next_nonce(self.user.public_key.to_text())
-            self.ledger.commit([sign_transaction(self.user, CHAIN, nonce, "record", {"key": f"lot/{nonce}", "value": {"by": tag or "honest"}})])
+            self.ledger.commit([sign_transaction(self.user, CHAIN, nonce, "record.put", {"key": f"lot/{nonce}", "value": {"by": tag or "honest"}})])
 
     @property
     def size(self) -> int:

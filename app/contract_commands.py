@@ -1,0 +1,347 @@
+"""The contract commands (SPEC §6): `commit`, `history`, `show` and `cooperative create|add-manager|remove-manager|set-policy|show`.
+
+Wiring and presentation only: the use cases are service.commit, service.history
+and service.cooperatives; the rules are the contracts'.  Writing to the
+embedded ledger needs the node's key (it seals the block) and the signer's key;
+both default to the demo's keys, so that every command runs after `coopchain demo`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError, _readable
+
+DB_HELP = "ledger URL (default $COOPCHAIN_DB, else sqlite:///coopchain.db)"
+
+
+def _key_path(option: str | None, name: str, what: str) -> str:
+    if option:
+        return option
+    from coopchain.app.demo import demo_key_dir
+
+    path = demo_key_dir(None) / name
+    if not path.exists():
+        raise CommandError(f"{what}: give its key file ({'--node-key' if name == 'node.key' else '--key'}); the demo's {path} does not exist")
+    return str(path)
+
+
+def _writer(args, signer_default: str):
+    """(ledger opened with the node key, the signer's key)."""
+    from coopchain.app.ledger_commands import _key, _ledger
+
+    ledger = _ledger(args.db, _key_path(args.node_key, "node.key", "the node's key (it seals the block)"))
+    try:
+        signer = _key(_key_path(args.key, signer_default, "the signer's key"))
+    except CommandError:
+        ledger.close()
+        raise
+    return ledger, signer
+
+
+def _when(micros: int) -> str:
+    return datetime.fromtimestamp(micros / 1e6, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _receipt_json(receipt) -> dict:
+    from coopchain.chain.receipt import receipt_json
+
+    return receipt_json(receipt)
+
+
+def _submitted(args, done, what: str) -> int:
+    """Print a submitted transaction's outcome; exit 0 when applied, EXIT_INVALID when rejected."""
+    r = done.receipt
+    if _readable(args):
+        print(f"{what}: {r.status}{' (' + r.code + ')' if r.code else ''}: {r.message}")
+        print(f"  transaction {done.transaction} in block {done.height}")
+    else:
+        print(json.dumps({"transaction": done.transaction, "height": done.height, "receipt": _receipt_json(r)}))
+    return EXIT_OK if r.applied else EXIT_INVALID
+
+
+def _chain_errors(run):
+    from coopchain.chain.errors import ChainError
+
+    try:
+        return run()
+    except ChainError as e:
+        raise CommandError(str(e)) from e
+
+
+# -- commit -------------------------------------------------------------------------
+
+
+def cmd_commit(args) -> int:
+    from coopchain.service import commit as commits
+
+    try:
+        document = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CommandError(f"{args.file}: cannot read it ({e.strerror})") from e
+    except ValueError as e:
+        raise CommandError(f"{args.file}: not JSON ({e})") from e
+    try:
+        if isinstance(document, dict) and "points" in document:
+            if not args.pick:
+                raise CommandError("a front: say which point to commit with --pick knee|ideal|topsis|INDEX")
+            if not args.problem:
+                raise CommandError("a front does not carry its problem: give it with --problem FILE (and --header for a CSV)")
+            from coopchain.app.cli import _load
+
+            chosen = commits.from_front(_load(args.problem, args.header), document, args.pick)
+        else:
+            if args.pick:
+                raise CommandError("--pick chooses a point of a front; a solution is committed as it is")
+            chosen = commits.from_solution(document)
+    except commits.CommitError as e:
+        raise CommandError(f"{args.file}: {e}") from e
+    ledger, manager = _writer(args, "manager.key")
+    endorsers = [_endorser(path) for path in args.endorse or ()]
+    try:
+        result = _chain_errors(lambda: commits.commit(ledger, manager, chosen, args.supersedes, args.reason, endorsers))
+    except commits.CommitError as e:
+        raise CommandError(str(e), EXIT_INVALID) from e
+    finally:
+        ledger.close()
+    r = result.commit.receipt
+    if _readable(args):
+        if result.registered is not None:
+            reg = result.registered.receipt
+            print(f"problem {result.problem}: {reg.status}{' (' + reg.code + ')' if reg.code else ''}: {reg.message}")
+        print(f"commit of {chosen.description}: {r.status}{' (' + r.code + ')' if r.code else ''}: {r.message}")
+        print(f"  transaction {result.commit.transaction} in block {result.commit.height}")
+        if r.applied:
+            print(f"  `coopchain show {result.commit.transaction}` shows it; `coopchain chain bundle {result.commit.transaction}` bundles it for an auditor")
+    else:
+        print(json.dumps({
+            "cooperative": result.cooperative, "round": result.round, "problem": result.problem, "chosen_by": chosen.chosen_by,
+            "registered": None if result.registered is None else {"transaction": result.registered.transaction, "receipt": _receipt_json(result.registered.receipt)},
+            "transaction": result.commit.transaction, "height": result.commit.height, "receipt": _receipt_json(r),
+        }))
+    return EXIT_OK if r.applied else EXIT_INVALID
+
+
+def _endorser(path: str):
+    from coopchain.app.ledger_commands import _key
+
+    return _key(path)
+
+
+# -- history and show ------------------------------------------------------------------
+
+
+def _commit_json(c) -> dict:
+    return {"cooperative": c.cooperative, "round": c.round, "sequence": c.sequence, "transaction": c.transaction, "height": c.height,
+            "time": _when(c.timestamp), "sender": c.sender, "problem": c.problem, "chosen_by": c.chosen_by, "supersedes": c.supersedes,
+            "reason": c.reason, "values": c.values, "current": c.current}
+
+
+def _commit_line(c) -> str:
+    how = c.chosen_by
+    chosen = f"{how['pick']} pick, " if how.get("pick") else ""
+    chosen += how["objective"] + (f" ({how['method']})" if how.get("method") else "")
+    v = c.values
+    status = "current" if c.current else "superseded"
+    line = (f"{c.cooperative} {c.round} #{c.sequence} [{status}]  block {c.height}, {_when(c.timestamp)}  {chosen}  "
+            f"F1 = {float(v['F1']):,.2f}, F2 = {float(v['F2']):.4f}, F3 = {float(v['F3']):.4f}\n    transaction {c.transaction}  by {c.sender}")
+    if c.supersedes:
+        line += f"\n    amends {c.supersedes}: {c.reason}"
+    return line
+
+
+def cmd_history(args) -> int:
+    from coopchain.app.ledger_commands import _ledger
+    from coopchain.service.history import history
+
+    ledger = _ledger(args.db)
+    try:
+        commits = _chain_errors(lambda: history(ledger, args.cooperative))
+    finally:
+        ledger.close()
+    if not _readable(args):
+        print(json.dumps({"commits": [_commit_json(c) for c in commits], "count": len(commits)}))
+        return EXIT_OK
+    if not commits:
+        print("no allocation is committed" + (f" for {args.cooperative!r}" if args.cooperative else "") + " on this ledger")
+    for c in commits:
+        print(_commit_line(c))
+    return EXIT_OK
+
+
+def _short(tx: dict) -> dict:
+    """A transaction's JSON with long texts (problem documents, certificates) cut for display."""
+    payload = {k: (v[:60] + f"… ({len(v):,} characters)" if isinstance(v, str) and len(v) > 80 else v) for k, v in tx["payload"].items()}
+    if isinstance(payload.get("allocation"), dict) and len(payload["allocation"]) > 12:
+        payload["allocation"] = f"{len(payload['allocation']):,} enterprises"
+    return {**tx, "payload": payload}
+
+
+def cmd_show(args) -> int:
+    from coopchain.app.ledger_commands import _ledger
+    from coopchain.service.history import BlockShow, NotFound, RoundShow, show
+
+    ledger = _ledger(args.db)
+    try:
+        found = _chain_errors(lambda: show(ledger, args.what))
+    except NotFound as e:
+        raise CommandError(str(e)) from e
+    finally:
+        ledger.close()
+    readable = _readable(args)
+    if isinstance(found, RoundShow):
+        if not readable:
+            print(json.dumps({"cooperative": found.cooperative, "round": found.round, "commits": [_commit_json(c) for c in found.commits]}))
+        for c in found.commits if readable else ():
+            print(_commit_line(c))
+        return EXIT_OK
+    txs = found.transactions if isinstance(found, BlockShow) else (found,)
+    if not readable:
+        body = [{"hash": t.hash, "height": t.height, "position": t.position, "time": _when(t.timestamp), "transaction": t.transaction,
+                 "receipt": _receipt_json(t.receipt)} for t in txs]
+        print(json.dumps({"height": found.height, "hash": found.hash, "header": found.header, "transactions": body} if isinstance(found, BlockShow) else body[0]))
+        return EXIT_OK
+    if isinstance(found, BlockShow):
+        h = found.header
+        print(f"block {found.height}  {found.hash}\n  time {_when(h['timestamp'])}, {h['transaction_count']} transactions, seal {h['seal']['kind']}")
+        for name in ("previous", "transactions_root", "receipts_root", "state_root", "history_root"):
+            print(f"  {name:<18} {h[name]}")
+    for t in txs:
+        r = t.receipt
+        print(f"transaction {t.hash}  (block {t.height}, position {t.position}, {_when(t.timestamp)})")
+        print(f"  {t.transaction['kind']} by {t.transaction['sender']}, nonce {t.transaction['nonce']}")
+        print(f"  receipt: {r.status}{' (' + r.code + ')' if r.code else ''}: {r.message}")
+        for e in r.events:
+            print(f"    event {e.name}: {json.dumps(e.data)}")
+        if not isinstance(found, BlockShow):
+            print("  arguments: " + json.dumps(_short(t.transaction)["payload"], indent=1).replace("\n", "\n  "))
+    return EXIT_OK
+
+
+# -- cooperatives ------------------------------------------------------------------------
+
+
+def cmd_cooperative_create(args) -> int:
+    from coopchain.service import cooperatives
+
+    ledger, admin = _writer(args, "node.key")  # the demo's admin key is its node key
+    try:
+        done = _chain_errors(lambda: cooperatives.create_cooperative(ledger, admin, args.cooperative, args.manager))
+    finally:
+        ledger.close()
+    return _submitted(args, done, f"cooperative {args.cooperative!r}")
+
+
+def cmd_cooperative_add(args) -> int:
+    from coopchain.service import cooperatives
+
+    ledger, manager = _writer(args, "manager.key")
+    try:
+        done = _chain_errors(lambda: cooperatives.add_manager(ledger, manager, args.cooperative, args.manager))
+    finally:
+        ledger.close()
+    return _submitted(args, done, f"add manager to {args.cooperative!r}")
+
+
+def cmd_cooperative_remove(args) -> int:
+    from coopchain.service import cooperatives
+
+    ledger, manager = _writer(args, "manager.key")
+    try:
+        done = _chain_errors(lambda: cooperatives.remove_manager(ledger, manager, args.cooperative, args.manager))
+    finally:
+        ledger.close()
+    return _submitted(args, done, f"remove manager from {args.cooperative!r}")
+
+
+def cmd_cooperative_policy(args) -> int:
+    from coopchain.service import cooperatives
+
+    ledger, manager = _writer(args, "manager.key")
+    try:
+        done = _chain_errors(lambda: cooperatives.set_policy(ledger, manager, args.cooperative, args.member or [], args.k))
+    finally:
+        ledger.close()
+    return _submitted(args, done, f"policy of {args.cooperative!r}")
+
+
+def cmd_cooperative_show(args) -> int:
+    from coopchain.app.ledger_commands import _ledger
+    from coopchain.service import cooperatives
+
+    ledger = _ledger(args.db)
+    try:
+        found = _chain_errors(lambda: cooperatives.cooperative(ledger, args.cooperative))
+    finally:
+        ledger.close()
+    if found is None:
+        raise CommandError(f"no cooperative {args.cooperative!r} is registered on this ledger")
+    if not _readable(args):
+        print(json.dumps({"cooperative": found.id, "managers": list(found.managers), "members": list(found.members), "k": found.k, "registered": found.registered}))
+        return EXIT_OK
+    print(f"cooperative {found.id!r}, registered in block {found.registered}")
+    for m in found.managers:
+        print(f"  manager {m}")
+    print(f"  policy: {found.k} of {len(found.members)} member endorsements on each allocation")
+    for m in found.members:
+        print(f"  member  {m}")
+    return EXIT_OK
+
+
+def add_parsers(sub) -> None:
+    def writer_options(p, signer: str) -> None:
+        p.add_argument("--db", help=DB_HELP)
+        p.add_argument("--key", help=f"the signer's key file (default: the demo's {signer})")
+        p.add_argument("--node-key", help="the node's key file, which seals the block (default: the demo's node.key)")
+        p.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+
+    commit = sub.add_parser("commit", help="commit a solution or a front's pick through the allocation contract (registers the problem if needed)")
+    commit.add_argument("file", help="a solve's output (SOLUTION) or a front (FRONT) as JSON")
+    commit.add_argument("--pick", help="FRONT: knee, ideal, topsis or a point's index")
+    commit.add_argument("--problem", help="FRONT: the problem document the front is of")
+    commit.add_argument("--header", help="FRONT with a CSV problem: the JSON of the cooperative-level fields")
+    commit.add_argument("--supersedes", help="amend: the round's current commit (transaction hash)")
+    commit.add_argument("--reason", help="amend: why, in a sentence")
+    commit.add_argument("--endorse", action="append", metavar="KEY", help="a member's key file that endorses the commit (repeat for k members)")
+    writer_options(commit, "manager.key")
+    commit.set_defaults(run=cmd_commit)
+
+    history = sub.add_parser("history", help="the allocations committed (of one cooperative), by whom, when, superseded or current")
+    history.add_argument("cooperative", nargs="?")
+    history.add_argument("--db", help=DB_HELP)
+    history.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    history.set_defaults(run=cmd_history)
+
+    show = sub.add_parser("show", help="a block (height), a transaction (hash) or a round (COOPERATIVE/ROUND), with receipts")
+    show.add_argument("what", help="a block height, a transaction hash or COOPERATIVE/ROUND")
+    show.add_argument("--db", help=DB_HELP)
+    show.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    show.set_defaults(run=cmd_show)
+
+    coop = sub.add_parser("cooperative", help="cooperatives and their roles on chain").add_subparsers(dest="cooperative_command", required=True, metavar="COMMAND")
+    create = coop.add_parser("create", help="register a cooperative and its managers (the chain's admin key signs)")
+    create.add_argument("cooperative")
+    create.add_argument("--manager", action="append", required=True, help="a manager's public key text (repeat for several)")
+    writer_options(create, "node.key (the demo's admin)")
+    create.set_defaults(run=cmd_cooperative_create)
+    for name, run, text in (("add-manager", cmd_cooperative_add, "add a manager (a manager signs)"),
+                            ("remove-manager", cmd_cooperative_remove, "remove a manager (a manager signs)")):
+        p = coop.add_parser(name, help=text)
+        p.add_argument("cooperative")
+        p.add_argument("manager", help="the manager's public key text")
+        writer_options(p, "manager.key")
+        p.set_defaults(run=run)
+    policy = coop.add_parser("set-policy", help="k of these member keys must endorse each allocation (a manager signs)")
+    policy.add_argument("cooperative")
+    policy.add_argument("--member", action="append", help="a member enterprise's public key text (repeat)")
+    policy.add_argument("--k", type=int, required=True, help="how many members must endorse (0: none)")
+    writer_options(policy, "manager.key")
+    policy.set_defaults(run=cmd_cooperative_policy)
+    show_coop = coop.add_parser("show", help="a cooperative's managers and policy")
+    show_coop.add_argument("cooperative")
+    show_coop.add_argument("--db", help=DB_HELP)
+    show_coop.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    show_coop.set_defaults(run=cmd_cooperative_show)

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""The allocation contract's cost (issue 11, SPEC §7 "Contracts"): register + commit, and blocks of commits.
+
+1. Register + commit through the contract at n = 1,000 and n = 100,000
+   enterprises (the SPEC's random problems, K = 3, R = 3, uniform alpha): the
+   manager's two signed transactions (register_problem with the canonical
+   document, commit_allocation with the certified max F1 allocation and its
+   certificate) committed in one block by `Ledger.commit`, durably (SQLite, WAL,
+   fsync).  The block's execution runs every condition: the document's
+   validation and canonical form, the allocation's feasibility and the
+   certificate's verification (models/certificate.py).  Solving is not timed
+   (the manager solved beforehand); signing is timed apart (it is the
+   manager's work, on their machine).  Targets: < 50 ms and < 3 s.
+2. Throughput of blocks of allocation commits of 50-enterprise problems (each
+   a cooperative's own round, problems registered beforehand), in tx/s, beside
+   blocks of plain `record.put` transactions of the same count on the same
+   machine in the same run.
+
+    .venv/bin/python bench/bench_contracts.py                       # n = 1,000 and 100,000; 400 commits in blocks of 50
+    .venv/bin/python bench/bench_contracts.py --sizes 1000 --commits 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import generate, markdown_table, rss_mib  # noqa: E402
+
+from coopchain.chain.keys import PrivateKey  # noqa: E402
+from coopchain.chain.transaction import sign_transaction  # noqa: E402
+from coopchain.service import wiring  # noqa: E402
+
+TARGETS = {1_000: 0.050, 100_000: 3.0}
+CHAIN = "bench-contracts"
+
+
+def certified(n: int, seed: int) -> dict:
+    """The solve output (max F1, certified) of a random problem of n enterprises, through JSON text."""
+    from coopchain.models.problem import parse_problem
+    from coopchain.models.solve import prepare, solve
+
+    solution = solve(prepare(parse_problem(generate(n, "uniform", seed))), "F1")
+    assert solution.success, solution.message
+    return json.loads(json.dumps(solution.as_json()))
+
+
+def commit_calls(solution: dict, register: bool) -> list[tuple[str, dict]]:
+    """The manager's calls as `coopchain commit` makes them (service.commit)."""
+    from coopchain.service.commit import commit_arguments, from_solution
+
+    calls = [("allocation.register_problem", {"problem": solution["certificate"]["problem"]})] if register else []
+    calls.append(("allocation.commit_allocation", commit_arguments(from_solution(solution))))
+    return calls
+
+
+def new_world(folder: str, cooperatives: list[str]):
+    admin, manager = PrivateKey.generate("ed25519"), PrivateKey.generate("ed25519")
+    ledger = wiring.create_ledger(f"sqlite:///{folder}/ledger.db", admin, CHAIN)
+    txs = [sign_transaction(admin, CHAIN, i, "cooperatives.register", {"cooperative": c, "managers": [manager.public_key.to_text()]})
+           for i, c in enumerate(cooperatives)]
+    for start in range(0, len(txs), 500):
+        ledger.commit(txs[start:start + 500])
+    return ledger, manager
+
+
+def register_and_commit(n: int) -> dict:
+    solution = certified(n, seed=n)
+    coop = json.loads(solution["certificate"]["problem"])["cooperative"]
+    with tempfile.TemporaryDirectory() as folder:
+        ledger, manager = new_world(folder, [coop])
+        start = time.perf_counter()
+        txs = [sign_transaction(manager, CHAIN, i, kind, args) for i, (kind, args) in enumerate(commit_calls(solution, register=True))]
+        signed = time.perf_counter() - start
+        size = sum(len(json.dumps(tx.payload)) for tx in txs)
+        start = time.perf_counter()
+        block = ledger.commit(txs)
+        seconds = time.perf_counter() - start
+        statuses = [r.status for r in block.receipts]
+        assert statuses == ["applied", "applied"], block.receipts
+        ledger.close()
+    return {"n": n, "seconds": seconds, "sign_seconds": signed, "bytes": size, "target": TARGETS.get(n)}
+
+
+def throughput(commits: int, per_block: int) -> dict:
+    solutions = [certified(50, seed=10_000 + i) for i in range(commits)]
+    coops = [json.loads(s["certificate"]["problem"])["cooperative"] for s in solutions]
+    out = {}
+    with tempfile.TemporaryDirectory() as folder:
+        ledger, manager = new_world(folder, coops)
+        nonce = 0
+        registers = []
+        for s in solutions:
+            registers.append(sign_transaction(manager, CHAIN, nonce, *commit_calls(s, register=True)[0]))
+            nonce += 1
+        for start in range(0, len(registers), per_block):
+            ledger.commit(registers[start:start + per_block])
+        commit_txs = []
+        for s in solutions:
+            commit_txs.append(sign_transaction(manager, CHAIN, nonce, *commit_calls(s, register=False)[0]))
+            nonce += 1
+        start = time.perf_counter()
+        for i in range(0, len(commit_txs), per_block):
+            block = ledger.commit(commit_txs[i:i + per_block])
+            assert all(r.status == "applied" for r in block.receipts)
+        out["allocation"] = len(commit_txs) / (time.perf_counter() - start)
+        # Plain records: the same count, in blocks of the same size, on the same ledger.
+        users = [PrivateKey.generate("ed25519") for _ in range(per_block)]
+        records = [sign_transaction(users[i % per_block], CHAIN, i // per_block, "record.put", {"key": f"lot/{i}", "value": {"tonnes": str(i)}})
+                   for i in range(len(commit_txs))]
+        start = time.perf_counter()
+        for i in range(0, len(records), per_block):
+            ledger.commit(records[i:i + per_block])
+        out["record"] = len(records) / (time.perf_counter() - start)
+        ledger.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,100000", help="enterprise counts of the register + commit figure")
+    parser.add_argument("--commits", type=int, default=400, help="allocation commits in the throughput figure")
+    parser.add_argument("--per-block", type=int, default=50)
+    args = parser.parse_args()
+    rows = []
+    for n in (int(x) for x in args.sizes.split(",")):
+        r = register_and_commit(n)
+        target = r["target"]
+        rows.append([f"register + commit, n = {n:,}", f"{r['seconds'] * 1000:,.0f} ms", f"< {target * 1000:,.0f} ms" if target else "–",
+                     f"{r['seconds'] / target:.2f}" if target else "–", f"{r['sign_seconds'] * 1000:,.0f} ms", f"{r['bytes'] / 2**20:,.1f} MiB"])
+    print("Register + commit through the allocation contract (one block, SQLite with fsync); signing apart:\n")
+    print(markdown_table(["", "ours", "target", "ours / target", "signing (manager)", "transactions"], rows))
+    t = throughput(args.commits, args.per_block)
+    print(f"\nBlocks of {args.per_block} commits, 50-enterprise problems, {args.commits} commits:\n")
+    print(markdown_table(["", "tx/s", "ratio to plain records"],
+                         [["allocation commits (every condition, certificate verified)", f"{t['allocation']:,.0f}", f"{t['allocation'] / t['record']:.3f}"],
+                          ["plain record.put (same blocks, same run)", f"{t['record']:,.0f}", "1"]]))
+    print(f"\npeak RSS {rss_mib():,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
