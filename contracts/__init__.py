@@ -16,10 +16,11 @@ def contract_set() -> ContractSet:
     """Every contract this package implements, by name and version."""
     from coopchain.contracts.allocation import AllocationContract
     from coopchain.contracts.cooperatives import CooperativesContract
+    from coopchain.contracts.market import MarketContract
 
-    return ContractSet([CooperativesContract(), AllocationContract()])
+    return ContractSet([CooperativesContract(), AllocationContract(), MarketContract()])
 
 
 def genesis_specs(admin: str) -> list[ContractSpec]:
     """The contracts a new coopchain ledger runs: records, cooperatives (with its admin key) and allocations."""
-    return [ContractSpec("record", 1), ContractSpec("cooperatives", 1, {"admin": admin}), ContractSpec("allocation", 1)]
+    return [ContractSpec("record", 1), ContractSpec("cooperatives", 1, {"admin": admin}), ContractSpec("allocation", 1), ContractSpec("market", 1)]

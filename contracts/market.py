@@ -1,0 +1,272 @@
+"""The `market` contract (version 1): the village energy market on chain (SPEC §4, source figure 7).
+
+Contracts verify; they do not re-solve.  Participants register their technical
+data once; a cooperative's manager opens a market day with its gate closure (a
+block height); until the gate closes each participant posts its offer or bid for
+the day (a later post replaces an earlier one); after it, anyone may submit the
+clearing, which carries the primal solution and the duals (models.market_clearing
+writes it, models.market_certificate checks it in exact arithmetic, here and on
+replay, without a solver).  Settlement is written to state per participant.
+
+Numbers travel as JSON text inside the arguments (the chain's canonical encoding has
+no floats): the participant's data, the day's offer, the clearing.  Exact results
+(prices, energies, payments, surpluses) are written as fraction strings "n/d".
+
+| method | arguments | conditions, in order |
+|---|---|---|
+| `register_participant` | participant (JSON text: id, type and its static data) | `invalid_participant`, `participant_exists` |
+| `open_day` | cooperative, market, periods, period_minutes, price_floor (decimal string), gate | `unknown_cooperative`, `not_manager`, `day_exists`, `gate_passed` |
+| `post_offer` | market, participant, offer (JSON text: the day's series) | `unknown_day`, `gate_closed`, `unknown_participant`, `not_owner`, `invalid_offer` |
+| `clear` | market, clearing (JSON text) | `unknown_day`, `gate_open`, `already_cleared`, `no_offers`, then the certificate's codes (`shape`, `offers`, `number`, `restriction`, `bounds`, `balance`, `rows`, `simultaneous`, `dual`, `gap`, `price-rule`, `budget`, `individual-rationality`) |
+
+State, in the contract's namespace::
+
+    market:participant/<id>          → {"owner", "data" (JSON text), "registered"}
+    market:day/<market>              → {"cooperative", "periods", "period_minutes", "price_floor", "gate", "opened", "participants" [ids in first-post order]}
+    market:offer/["<market>","<id>"] → {"offer" (JSON text), "height", "transaction"}
+    market:clearing/<market>         → {"transaction", "height", "sender", "market_hash", "welfare", "prices", "interval", "held"}
+    market:settlement/["<market>","<id>"] → {"energy", "payment", "value", "surplus", "may_stay_out"}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from coopchain.chain.contract import Call, Method, Rejection, require
+from coopchain.chain.encoding import canonical, decode
+from coopchain.chain.errors import InvalidBlock, InvalidTransaction, ensure
+from coopchain.contracts.cooperatives import check_cooperative_id, require_manager
+from coopchain.models.market import PERIOD_MINUTES, SCHEMA, MarketDataError, parse_market
+from coopchain.models.market_certificate import MarketCertificateError, verify_clearing
+
+NAME, VERSION = "market", 1
+NAME_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
+DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")
+SERIES = {"solar": {"availability"}, "wind": {"availability"}, "thermal": set(), "storage": set(), "consumer": {"bids", "inflexible_load"}}
+MAX_TEXT = 64 * 1024 * 1024
+
+
+def participant_key(pid: str) -> str:
+    return "participant/" + pid
+
+
+def day_key(market: str) -> str:
+    return "day/" + market
+
+
+def offer_key(market: str, pid: str) -> str:
+    return "offer/" + canonical([market, pid]).decode()
+
+
+def clearing_key(market: str) -> str:
+    return "clearing/" + market
+
+
+def settlement_key(market: str, pid: str) -> str:
+    return "settlement/" + canonical([market, pid]).decode()
+
+
+def _json_text(text: str, what: str, code: str) -> dict:
+    try:
+        value = json.loads(text, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(f"{name} is not a number")))
+    except (ValueError, RecursionError) as e:
+        raise Rejection(code, f"{what} is not JSON: {e}") from None
+    require(isinstance(value, dict), code, f"{what} is not a JSON object")
+    return value
+
+
+def _text_arg(args: dict, field: str) -> None:
+    ensure(isinstance(args[field], str) and 0 < len(args[field]) <= MAX_TEXT, InvalidTransaction, f"{field} must be JSON text")
+
+
+def _name_arg(args: dict, field: str) -> None:
+    ensure(isinstance(args[field], str) and NAME_PATTERN.match(args[field]), InvalidTransaction, f"{field} must be a name of 1 to 100 printable characters")
+
+
+def _fields(args: dict, fields: set[str], method: str) -> None:
+    ensure(set(args) == fields, InvalidTransaction, f"{NAME}.{method} takes exactly the arguments {', '.join(sorted(fields))}")
+
+
+def _day_document(day: dict, entries: list[dict]) -> dict:
+    return {"schema": SCHEMA, "market": day["market"], "periods": day["periods"], "period_minutes": day["period_minutes"],
+            "price_floor": float(day["price_floor"]), "participants": entries}
+
+
+def _stub_series(kind: str, periods: int) -> dict:
+    """Series that make the static data of a participant a valid one-day market entry, to check the static part alone."""
+    return {"availability": [0] * periods} if kind in ("solar", "wind") else (
+        {"bids": [[] for _ in range(periods)], "inflexible_load": [0] * periods} if kind == "consumer" else {})
+
+
+# -- register_participant ------------------------------------------------------------
+
+
+def _register_shape(args: dict) -> None:
+    _fields(args, {"participant"}, "register_participant")
+    _text_arg(args, "participant")
+
+
+def _register(call: Call, args: dict) -> str:
+    data = _json_text(args["participant"], "the participant", "invalid_participant")
+    kind = data.get("type")
+    require(kind in SERIES, "invalid_participant", f"type must be one of {', '.join(SERIES)}")
+    require(not (set(data) & SERIES[kind]), "invalid_participant", f"a {kind}'s per-period series are posted for each day ({', '.join(sorted(SERIES[kind]))}), not registered")
+    try:
+        parse_market(_day_document({"market": "registration", "periods": 1, "period_minutes": 60, "price_floor": "-0.5"}, [{**data, **_stub_series(kind, 1)}]))
+    except MarketDataError as e:
+        raise Rejection("invalid_participant", str(e).replace("$.participants[0]", "participant")) from None
+    pid = data["id"]
+    require(call.get(participant_key(pid)) is None, "participant_exists", f"participant {pid!r} is already registered")
+    call.put(participant_key(pid), canonical({"owner": call.sender, "data": args["participant"], "registered": call.block.height}))
+    call.emit("participant_registered", participant=pid, type=kind, owner=call.sender)
+    return f"{kind} {pid!r} registered"
+
+
+# -- open_day ------------------------------------------------------------------------
+
+
+def _open_shape(args: dict) -> None:
+    _fields(args, {"cooperative", "market", "periods", "period_minutes", "price_floor", "gate"}, "open_day")
+    check_cooperative_id(args["cooperative"])
+    _name_arg(args, "market")
+    ensure(type(args["periods"]) is int and 1 <= args["periods"] <= 1440, InvalidTransaction, "periods must be an integer from 1 to 1440")
+    ensure(args["period_minutes"] in PERIOD_MINUTES and type(args["period_minutes"]) is int, InvalidTransaction, "period_minutes must be 15, 30 or 60")
+    ensure(isinstance(args["price_floor"], str) and DECIMAL.match(args["price_floor"]) and float(args["price_floor"]) <= 0,
+           InvalidTransaction, "price_floor must be a decimal string ≤ 0, such as \"-0.5\"")
+    ensure(type(args["gate"]) is int and args["gate"] >= 0, InvalidTransaction, "gate must be a block height")
+
+
+def _open(call: Call, args: dict) -> str:
+    require_manager(call, args["cooperative"])
+    market = args["market"]
+    require(call.get(day_key(market)) is None, "day_exists", f"market day {market!r} is already open")
+    require(args["gate"] > call.block.height, "gate_passed", f"the gate closure {args['gate']} is not after this block ({call.block.height})")
+    day = {k: args[k] for k in ("cooperative", "periods", "period_minutes", "price_floor", "gate")}
+    call.put(day_key(market), canonical({**day, "opened": call.block.height, "participants": []}))
+    call.emit("day_opened", market=market, **day)
+    return f"market day {market!r} open: {args['periods']} periods of {args['period_minutes']} min, offers until block {args['gate']}"
+
+
+def _day(call: Call, market: str) -> dict:
+    value = call.get(day_key(market))
+    require(value is not None, "unknown_day", f"no market day {market!r} is open on this chain")
+    return {**decode(value), "market": market}
+
+
+# -- post_offer ----------------------------------------------------------------------
+
+
+def _offer_shape(args: dict) -> None:
+    _fields(args, {"market", "participant", "offer"}, "post_offer")
+    _name_arg(args, "market")
+    ensure(isinstance(args["participant"], str) and 0 < len(args["participant"]) <= 100, InvalidTransaction, "participant must be a participant id")
+    _text_arg(args, "offer")
+
+
+def _offer(call: Call, args: dict) -> str:
+    day = _day(call, args["market"])
+    require(call.block.height <= day["gate"], "gate_closed", f"the gate of {args['market']!r} closed at block {day['gate']}")
+    pid = args["participant"]
+    entry = call.get(participant_key(pid))
+    require(entry is not None, "unknown_participant", f"no participant {pid!r} is registered")
+    entry = decode(entry)
+    require(call.sender == entry["owner"], "not_owner", f"{call.sender} does not own participant {pid!r}")
+    offer = _json_text(args["offer"], "the offer", "invalid_offer")
+    data = json.loads(entry["data"])
+    require(set(offer) == SERIES[data["type"]], "invalid_offer", f"a {data['type']}'s offer has exactly {', '.join(sorted(SERIES[data['type']])) or 'no fields'}")
+    try:
+        parse_market(_day_document(day, [{**data, **offer}]))
+    except MarketDataError as e:
+        raise Rejection("invalid_offer", str(e).replace("$.participants[0]", "offer")) from None
+    call.put(offer_key(args["market"], pid), canonical({"offer": args["offer"], "height": call.block.height, "transaction": call.tx_hash.hex()}))
+    if pid not in day["participants"]:
+        stored = decode(call.get(day_key(args["market"])))
+        stored["participants"].append(pid)
+        call.put(day_key(args["market"]), canonical(stored))
+    call.emit("offer_posted", market=args["market"], participant=pid)
+    return f"{pid!r} posted its offer for {args['market']!r}"
+
+
+def posted_market(read, market: str):
+    """The market day as posted on chain (a models.market.Market); `read(contract, key)` as Call.read. None if no such day."""
+    value = read(NAME, day_key(market))
+    if value is None:
+        return None
+    day = {**decode(value), "market": market}
+    entries = []
+    for pid in day["participants"]:
+        data = json.loads(decode(read(NAME, participant_key(pid)))["data"])
+        offer = json.loads(decode(read(NAME, offer_key(market, pid)))["offer"])
+        entries.append({**data, **offer})
+    return parse_market(_day_document(day, entries))
+
+
+# -- clear ---------------------------------------------------------------------------
+
+
+def _clear_shape(args: dict) -> None:
+    _fields(args, {"market", "clearing"}, "clear")
+    _name_arg(args, "market")
+    _text_arg(args, "clearing")
+
+
+def _fraction(f) -> str:
+    return f"{f.numerator}/{f.denominator}" if f.denominator != 1 else str(f.numerator)
+
+
+def _clear(call: Call, args: dict) -> str:
+    market_id = args["market"]
+    day = _day(call, market_id)
+    require(call.block.height > day["gate"], "gate_open", f"the gate of {market_id!r} closes at block {day['gate']}; offers may still come")
+    require(call.get(clearing_key(market_id)) is None, "already_cleared", f"market day {market_id!r} is already cleared")
+    require(day["participants"], "no_offers", f"nobody posted an offer for {market_id!r}")
+    market = posted_market(call.read, market_id)  # validated offers, so valid
+    try:
+        clearing = json.loads(args["clearing"])
+    except (ValueError, RecursionError) as e:
+        raise Rejection("shape", f"the clearing is not JSON: {e}") from None
+    try:
+        verified = verify_clearing(market, clearing)
+    except MarketCertificateError as e:
+        raise Rejection(e.code, e.sentence) from None
+    lows, highs = verified.price_low, verified.price_high
+    call.put(clearing_key(market_id), canonical({
+        "transaction": call.tx_hash.hex(), "height": call.block.height, "sender": call.sender, "market_hash": verified.market_hash,
+        "welfare": _fraction(verified.welfare), "prices": [_fraction(p) for p in verified.prices],
+        "interval": [[_fraction(min(a, b)), _fraction(max(a, b))] for a, b in zip(lows, highs)],
+        "held": [list(h) for h in verified.held],
+        "storage_value": {sid: [_fraction(v) for v in values] for sid, values in verified.storage_value.items()},
+    }))
+    for s in verified.settlement:
+        call.put(settlement_key(market_id, s.id), canonical({
+            "energy": [_fraction(e) for e in s.energy], "payment": [_fraction(p) for p in s.payment],
+            "value": _fraction(s.value), "surplus": _fraction(s.surplus), "may_stay_out": s.may_stay_out,
+        }))
+    total = sum(s.total_payment for s in verified.settlement)
+    call.emit("market_cleared", market=market_id, market_hash=verified.market_hash, welfare=_fraction(verified.welfare),
+              prices=[_fraction(p) for p in verified.prices], budget=_fraction(total), held=len(verified.held),
+              unique_prices=verified.unique_prices)
+    return (f"market day {market_id!r} cleared: welfare {float(verified.welfare):.6g}, {len(verified.settlement) - 1} participants settled, "
+            f"payments sum to {_fraction(total)}")
+
+
+CLEAR_CODES = ("unknown_day", "gate_open", "already_cleared", "no_offers", "shape", "offers", "number", "restriction", "bounds", "balance",
+               "rows", "simultaneous", "dual", "gap", "price-rule", "budget", "individual-rationality")
+
+
+class MarketContract:
+    name = NAME
+    version = VERSION
+    methods = {
+        "register_participant": Method("register_participant", _register_shape, _register, ("invalid_participant", "participant_exists")),
+        "open_day": Method("open_day", _open_shape, _open, ("unknown_cooperative", "not_manager", "day_exists", "gate_passed")),
+        "post_offer": Method("post_offer", _offer_shape, _offer, ("unknown_day", "gate_closed", "unknown_participant", "not_owner", "invalid_offer")),
+        "clear": Method("clear", _clear_shape, _clear, CLEAR_CODES),
+    }
+
+    def check_params(self, params: dict) -> None:
+        ensure(params == {}, InvalidBlock, "the market contract takes no parameters")
+
+    def genesis_state(self, params: dict) -> dict[str, bytes]:
+        return {}
