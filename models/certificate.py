@@ -483,8 +483,9 @@ def certified_bound(objective: str, inst: Instance, cert: dict) -> float:
         return math.exp(_psi_bound(inst, cert, Extras.none(inst.n)) / 2.0)
     spec = _scalarisation(inst, cert)
     E, e = epsilon_rows(inst, spec.constraints)
-    if spec.coordination_at_least is not None and not inst.uniform_alpha:
-        # General α: each piece prices the floor with its own κ.
+    if spec.coordination_at_least is not None and not inst.uniform_alpha and cert.get("pieces") is not None:
+        # General α: each piece prices the floor with its own κ.  A floor that does not bind needs no
+        # pieces: the LP's multipliers bound ℓ·W without it (the verifier's linear branch).
         floor = 2.0 * math.log(spec.coordination_at_least)
         return _psi_bound(inst, cert, Extras(E, e, spec.linear), floor) + spec.constant
     if spec.kappa == 0.0:
