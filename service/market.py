@@ -156,6 +156,37 @@ def clear_day(ledger: Ledger, key, market: str) -> Cleared:
     return Cleared(done, clearing.welfare, clearing.prices, dict(clearing.timings))
 
 
+def trade_day(ledger: Ledger, key, cooperative: str, document: dict) -> DayView:
+    """A whole market day through the contract, each step only when the chain does not have it yet:
+    register the participants not yet registered, open the day, post the offers (while the gate is
+    open), clear it; `key` owns the participants and manages `cooperative`.  Returns the day as read back.
+
+    Raises MarketError when a step is refused (its code and sentence) or the day on chain is another one."""
+    village = split_market_document(document)
+    terms = village.terms
+
+    def applied(done: Sequence[Submitted], what: str) -> None:
+        for d in done:
+            if not d.receipt.applied:
+                raise MarketError(f"{what}: rejected ({d.receipt.code}): {d.receipt.message}")
+
+    new = [p for p in village.participants if not registered(ledger, p["id"])]
+    if new:
+        applied(register_participants(ledger, key, new), "registering the participants")
+    raw = ledger.state(contract_key(NAME, day_key(terms.market)))
+    if raw is None:
+        applied([open_day(ledger, manager_key=key, cooperative=cooperative, terms=terms)], f"opening {terms.market!r}")
+        raw = ledger.state(contract_key(NAME, day_key(terms.market)))
+    d = decode(raw)
+    if (d["periods"], d["period_minutes"], d["price_floor"]) != (terms.periods, terms.period_minutes, terms.price_floor):
+        raise MarketError(f"market day {terms.market!r} on this ledger has other terms than the document's")
+    if ledger.state(contract_key(NAME, clearing_key(terms.market))) is None:
+        if ledger.height() + 1 <= d["gate"] and not d["participants"]:
+            applied(post_offers(ledger, key, terms.market, village.offers), f"posting the offers for {terms.market!r}")
+        applied([clear_day(ledger, key, terms.market).submitted], f"clearing {terms.market!r}")
+    return day(ledger, terms.market)
+
+
 # -- reads -------------------------------------------------------------------------------------
 
 
@@ -291,5 +322,5 @@ def market_document(ledger: Ledger, market: str, height: int | None = None) -> d
 
 __all__ = [
     "SCHEMA", "Cleared", "ClearedDay", "DayTerms", "DayView", "MarketError", "Settlement", "VillageDay", "clear_day", "day",
-    "decimal_text", "market_document", "open_day", "post_offers", "register_participants", "registered", "split_market_document",
+    "decimal_text", "market_document", "open_day", "post_offers", "register_participants", "registered", "split_market_document", "trade_day",
 ]
