@@ -314,6 +314,9 @@ def parser() -> argparse.ArgumentParser:
     from coopchain.app.contract_commands import add_parsers as _contract_parsers
 
     _contract_parsers(sub)
+    from coopchain.app.market_commands import add_parsers as _market_parsers
+
+    _market_parsers(sub)
     return top
 
 

@@ -22,6 +22,7 @@ BUNDLE = "coopchain-bundle.json"
 TRANSACTION = "transaction-hash.txt"
 SOLUTION = "solution.json"
 FRONT = "front.json"
+MARKET = "village-day.json"
 
 
 def demo_key_dir(option: str | None) -> Path:
@@ -128,8 +129,52 @@ def run_demo(args) -> int:
     tx_hash = demo_commit(ledger, manager, url, key_dir, chosen, Path(BUNDLE))
     _write(Path(TRANSACTION), tx_hash)
     written += [BUNDLE, TRANSACTION]
+    _market_day(args, key_dir, problem.cooperative, written)
     _files(written, url, key_dir, args.problem)
     return EXIT_OK
+
+
+def _market_day(args, key_dir: Path, cooperative: str, written: list[str]) -> None:
+    """The village energy market (docs/market.md): the sample day's participants registered, the day
+    opened by the cooperative's manager, offers posted, cleared by HiGHS and checked by the market
+    contract, then its prices, trades and the battery's state of charge per hour, as the chain holds them."""
+    from importlib.resources import files
+
+    from coopchain.app.ledger_commands import demo_ledger
+    from coopchain.app.market_commands import day_table
+    from coopchain.chain.errors import ChainError
+    from coopchain.service.market import MarketError, day, split_market_document, trade_day
+
+    text = files("coopchain.models.samples").joinpath(MARKET).read_text(encoding="utf-8")
+    path = Path(MARKET)
+    if not path.exists():
+        _write(path, text)
+    written.append(MARKET)
+    document = json.loads(text)
+    market = split_market_document(document).terms.market
+    ledger, manager = demo_ledger(args.db, key_dir, args.seal)
+    try:
+        try:
+            before = day(ledger, market).cleared
+        except MarketError:
+            before = None
+        view = trade_day(ledger, manager, cooperative, document)
+    except MarketError as e:
+        raise CommandError(f"the village market: {e}", EXIT_INVALID) from e
+    except ChainError as e:
+        raise CommandError(f"the village market: {e} (a ledger made before the market contract existed does not run it: "
+                           "give --db a new file)", EXIT_INVALID) from e
+    finally:
+        ledger.close()
+    print(f"\nThe village energy market, {market}: {len(view.participants)} participants, cleared through the market contract"
+          + (" (already cleared on this ledger: read back)" if before is not None else ""))
+    print(day_table(view))
+
+
+def _sample_market_id() -> str:
+    from importlib.resources import files
+
+    return json.loads(files("coopchain.models.samples").joinpath(MARKET).read_text(encoding="utf-8"))["market"]
 
 
 def _files(written: list[str], url: str, key_dir: Path, problem: str | None) -> None:
@@ -141,6 +186,7 @@ def _files(written: list[str], url: str, key_dir: Path, problem: str | None) -> 
         SOLUTION: "the committed allocation with its certificate",
         BUNDLE: "the audit bundle of the commit",
         TRANSACTION: "the commit's transaction hash",
+        MARKET: "a village market day: offers, bids and a battery (docs/market.md)",
     }
     print("\nFiles here:")
     for name in written:
@@ -155,6 +201,7 @@ def _files(written: list[str], url: str, key_dir: Path, problem: str | None) -> 
         (f"coopchain verify {SOLUTION}", "the certificate, offline (numpy alone)"),
         (f"coopchain verify {BUNDLE}", "the commit, offline: on the chain, unaltered, certified"),
         ("coopchain chain verify", "every block, signature, seal and root"),
+        (f"coopchain market show {_sample_market_id()}", "the village market day: prices, trades, the battery's state of charge"),
         (f"coopchain chain bundle $(cat {TRANSACTION}) --output bundle.json", "the audit bundle again, at the current head"),
         ("coopchain keys api new admin", "a key for the web page and the API, shown once (manager and auditor keys: docs/api.md)"),
         ("coopchain serve", "the HTTP API and the web page over this ledger: open http://127.0.0.1:8000/ (docs/web.md, docs/api.md)"),

@@ -147,6 +147,8 @@ def clear_day(ledger: Ledger, key, market: str) -> Cleared:
     gate = decode(day)["gate"]
     if ledger.height() + 1 <= gate:
         raise MarketError(f"the gate of {market!r} closes at block {gate}; the next block is {ledger.height() + 1}: offers may still come")
+    if read(NAME, clearing_key(market)) is not None:
+        raise MarketError(f"market day {market!r} is already cleared on this ledger")
     if not decode(day)["participants"]:
         raise MarketError(f"nobody posted an offer for {market!r}")
     clearing = clear(posted_market(read, market))
