@@ -51,7 +51,9 @@ def run(driver, body, *args):
 
 
 def js_bytes(driver, value) -> dict:
-    out = run(driver, "return Array.from(canonical.canonical(args[0]));", value)
+    # As JSON text parsed in the page: chromedriver hands script arguments over with their keys
+    # already sorted, which would leave the encoder's own sorting untested.
+    out = run(driver, "return Array.from(canonical.canonical(JSON.parse(args[0])));", json.dumps(value))
     return bytes(out["value"]) if "value" in out else out
 
 
