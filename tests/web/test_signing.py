@@ -140,3 +140,39 @@ def test_a_key_made_in_the_browser_signs_what_python_verifies(served, browser, t
     with pytest.raises(InvalidSignature):
         PublicKey.from_text(tampered.sender).verify(tampered.signature, signing_bytes(tampered))
     assert console_errors(browser) == []
+
+
+def test_volumes_are_written_as_pythons_repr(served, browser):
+    import random
+    import struct
+
+    load_modules(browser, served)
+    rng = random.Random(15)
+    doubles = [0.0, 1.0, 100.0, 1e16, 1.5e16, 9999999999999998.0, 1e-4, 1e-5, 0.1, 123456.789, 5e-324, 1.7976931348623157e308, 2.5e-13, 105.26315789468975]
+    doubles += [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0] for _ in range(300)]
+    doubles += [rng.uniform(0, 1000) for _ in range(300)] + [float(rng.randint(0, 10**17)) for _ in range(50)]
+    doubles = [d for d in doubles if d == d and abs(d) != float("inf")]
+    doubles += [-d for d in doubles[:50]]
+    out = run(browser, "const { pyFloat } = await import('/web/commit.js'); return JSON.parse(args[0]).map(pyFloat);", json.dumps(doubles))
+    assert out.get("value") == [repr(d) for d in doubles], out
+
+
+def test_commit_arguments_built_in_the_browser_are_the_services(served, browser):
+    from coopchain.service.commit import commit_arguments, from_solution
+
+    load_modules(browser, served)
+    headers = {"X-API-Key": served.tokens["manager"]}
+    stored = httpx.post(f"{served.url}/problems", content=(SAMPLES / "green-valley.json").read_bytes(), headers=headers, timeout=60).json()
+    optimum = httpx.post(f"{served.url}/problems/{stored['hash']}/solutions", json={"objective": "F1"}, headers=headers, timeout=120).json()
+    # The request the page sends for a front's point, then the service's arguments for its answer.
+    request = run(browser, "const c = await import('/web/commit.js'); return c.certifyRequest(args[0]);", optimum["values"])["value"]
+    solution = httpx.post(f"{served.url}/problems/{stored['hash']}/solutions", json=request, headers=headers, timeout=120).json()
+    assert solution["status"] == "optimal", solution
+    chosen = from_solution(solution)
+    expected = commit_arguments(chosen)
+    out = run(browser, "const c = await import('/web/commit.js'); return c.commitArguments(JSON.parse(args[0]), JSON.parse(args[1]));",
+              json.dumps(solution), json.dumps(chosen.chosen_by))
+    got = out["value"]
+    assert json.loads(got.pop("certificate")) == json.loads(expected.pop("certificate")) == solution["certificate"]
+    assert canonical(got) == canonical(expected)
+    assert console_errors(browser) == []
