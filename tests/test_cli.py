@@ -80,7 +80,8 @@ def test_demo_prints_the_three_optima_side_by_side_and_commits_the_chosen_one(tm
     assert json.loads((tmp_path / "green-valley.json").read_text())["round"] == "mine"
     assert "  green-valley.csv " in again.stdout and "  green-valley.json " in again.stdout
     check = coopchain("chain", "verify", cwd=tmp_path, env={})
-    assert check.returncode == 0 and "3 blocks, 3 transactions" in check.stdout
+    # ... then the village market: participants, the day, the offers, the clearing (4 blocks, 16 transactions).
+    assert check.returncode == 0 and "7 blocks, 19 transactions" in check.stdout
     bundle = coopchain("verify", "coopchain-bundle.json", cwd=tmp_path, env={})
     assert bundle.returncode == 0 and "certificate valid" in bundle.stdout
 
