@@ -32,6 +32,7 @@ from coopchain.contracts.market import (
 )
 from coopchain.models.market import SCHEMA, SOC, MarketDataError, market_lp, parse_market
 from coopchain.models.market_certificate import DISPOSAL, SCALE
+from coopchain.service import wiring
 from coopchain.service.wiring import Submitted, submit
 
 
@@ -189,6 +190,38 @@ def trade_day(ledger: Ledger, key, cooperative: str, document: dict) -> DayView:
     return day(ledger, terms.market)
 
 
+def sample_day() -> dict:
+    """The sample village market day that ships with coopchain (models/samples/village-day.json, the one `coopchain demo` clears)."""
+    from importlib.resources import files
+
+    return json.loads(files("coopchain.models.samples").joinpath("village-day.json").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Village:
+    """A ledger to try the market on, and the one key that runs it."""
+
+    ledger: Ledger
+    key: object  # chain.keys.PrivateKey: the node's, the chain's admin, the cooperative's manager and the participants' owner
+    cooperative: str
+
+
+def new_village(url: str, cooperative: str = "green-valley", chain_id: str = "village") -> Village:
+    """A new ledger at `url` (such as sqlite:///path/village.db) with one cooperative, for notebooks and tutorials:
+    one freshly generated key seals the blocks, registers the cooperative, manages it and owns every participant.
+    A real village gives each participant its own key (`coopchain keys new`)."""
+    from coopchain.chain.keys import PrivateKey
+    from coopchain.service.cooperatives import create_cooperative
+
+    key = PrivateKey.generate("ed25519")
+    ledger = wiring.create_ledger(url, key, chain_id)
+    done = create_cooperative(ledger, key, cooperative, [key.public_key.to_text()])
+    if not done.receipt.applied:
+        ledger.close()
+        raise MarketError(f"cooperative {cooperative!r}: {done.receipt.message}")
+    return Village(ledger, key, cooperative)
+
+
 # -- reads -------------------------------------------------------------------------------------
 
 
@@ -324,5 +357,5 @@ def market_document(ledger: Ledger, market: str, height: int | None = None) -> d
 
 __all__ = [
     "SCHEMA", "Cleared", "ClearedDay", "DayTerms", "DayView", "MarketError", "Settlement", "VillageDay", "clear_day", "day",
-    "decimal_text", "market_document", "open_day", "post_offers", "register_participants", "registered", "split_market_document", "trade_day",
+    "decimal_text", "market_document", "open_day", "post_offers", "register_participants", "new_village", "registered", "sample_day", "split_market_document", "trade_day", "Village",
 ]
