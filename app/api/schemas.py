@@ -330,3 +330,36 @@ class KeysPublic(BaseModel):
     count: int
     offset: int
     limit: int
+
+
+# -- submitting transactions ----------------------------------------------------------------
+class ReceiptDocument(BaseModel):
+    type: str
+    transaction: str
+    status: Literal["applied", "rejected"]
+    code: str | None
+    message: str
+    events: list[dict[str, Any]]
+
+
+_RECEIPT = {"type": "coopchain/receipt/v1", "transaction": TX_EXAMPLE, "status": "applied", "code": None, "message": "applied", "events": []}
+
+
+class ReceiptPublic(BaseModel):
+    model_config = _example({"hash": TX_EXAMPLE, "height": 3, "position": 0, "receipt": _RECEIPT})
+    hash: str
+    height: int
+    position: int
+    receipt: ReceiptDocument
+
+
+class SubmittedPublic(BaseModel):
+    """A submitted transaction: pending (202), or with `wait` its block and receipt (200)."""
+
+    model_config = _example({"hash": TX_EXAMPLE, "status": "committed", "url": f"/transactions/{TX_EXAMPLE}/receipt", "height": 3, "position": 0, "receipt": _RECEIPT})
+    hash: str
+    status: Literal["pending", "committed"]
+    url: str = Field(description="where its receipt is, once committed")
+    height: int | None = None
+    position: int | None = None
+    receipt: ReceiptDocument | None = None

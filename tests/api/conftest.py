@@ -76,6 +76,7 @@ def make_ledger(folder: Path) -> tuple[str, dict]:
         ledger.commit([tx])
         records[cooperative] = transaction_hash(tx).hex()
     ledger.close()
+    node.save(str(folder / "node.key"))  # the server commits submitted transactions with it
     return url, records
 
 
@@ -123,6 +124,6 @@ def server(tmp_path_factory) -> Server:
         "participant": store.create_key("participant", (), "test participant").token,
     }
     store.close()
-    process, url = start_server(db)
+    process, url = start_server(db, extra_env={"COOPCHAIN_NODE_KEY": str(folder / "node.key"), "COOPCHAIN_BATCH_WAIT_MS": "20"})
     yield Server(url, db, tokens, records, process)
     stop_server(process)

@@ -17,7 +17,9 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from coopchain.app.api.config import Settings
 from coopchain.app.api.deps import Allow, _Public
 from coopchain.app.api.main import create_app
-from tests.api.conftest import SAMPLES
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.transaction import sign_transaction, transaction_json
+from tests.api.conftest import CHAIN_ID, SAMPLES
 
 ALL = {"admin", "manager", "auditor", "participant"}
 READ = {"admin", "manager", "auditor"}
@@ -40,6 +42,8 @@ POLICY = {
     ("GET", "/blocks/{height}"): ALL,
     ("GET", "/blocks/{height}/transactions"): {"admin", "auditor"},
     ("GET", "/transactions/{tx_hash}"): READ,
+    ("POST", "/transactions"): {"admin", "manager", "participant"},
+    ("GET", "/transactions/{tx_hash}/receipt"): READ,
     ("GET", "/proofs/transactions/{tx_hash}"): READ,
     ("GET", "/proofs/blocks/{height}"): ALL,
     ("GET", "/proofs/consistency"): ALL,
@@ -53,7 +57,7 @@ POLICY = {
 # Routes whose resource belongs to one cooperative: another cooperative's manager gets 404.
 SCOPED = {("GET", "/problems/{digest}"), ("POST", "/problems/{digest}/solutions"), ("POST", "/problems/{digest}/fronts"),
           ("GET", "/fronts/{job_id}"), ("POST", "/fronts/{job_id}/cancel"), ("GET", "/fronts/{job_id}/events"),
-          ("GET", "/transactions/{tx_hash}"), ("GET", "/proofs/transactions/{tx_hash}"), ("GET", "/proofs/state"), ("GET", "/bundles/{tx_hash}"),
+          ("GET", "/transactions/{tx_hash}"), ("GET", "/transactions/{tx_hash}/receipt"), ("GET", "/proofs/transactions/{tx_hash}"), ("GET", "/proofs/state"), ("GET", "/bundles/{tx_hash}"),
           ("POST", "/problems"), ("POST", "/problems/csv")}
 
 
@@ -110,6 +114,8 @@ def request_for(server, method: str, path: str, fx: dict, role: str | None):
         kwargs["json"] = {"objective": "F1"}
     elif path.endswith("/fronts") and method == "POST":
         kwargs["json"] = {"points": 4, "objectives": ["F1", "F3"]}
+    elif (method, path) == ("POST", "/transactions"):
+        kwargs["json"] = transaction_json(sign_transaction(PrivateKey.generate("ed25519"), CHAIN_ID, 0, "record.put", {"key": "matrix", "value": 1}))
     elif (method, path) == ("POST", "/keys"):
         kwargs["json"] = {"role": "auditor", "label": "matrix"}
     elif path == "/proofs/consistency":

@@ -1,21 +1,30 @@
-"""Transactions (read): one by hash, where it is.  A manager reads only their cooperatives' (others: 404)."""
+"""Transactions: submit one signed by the client (batched into blocks), read one by hash and its receipt.
+
+A manager reads only their cooperatives' transactions (others: 404).  The API key
+authenticates the caller; the transaction's own signature authorises the change
+(the server never holds a submitter's key)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+import asyncio
+import json
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from coopchain.app.api.deps import Allow, LedgerDep, may_see
-from coopchain.app.api.errors import not_found
+from coopchain.app.api.errors import ApiError, not_found
 from coopchain.app.api.responses import documented
 from coopchain.app.api.routes.blocks import tx_public
-from coopchain.app.api.schemas import TransactionPublic
+from coopchain.app.api.schemas import ReceiptPublic, SubmittedPublic, TransactionPublic
 from coopchain.service import ledger_reads
 from coopchain.service.api_store import ApiKey
 
 router = APIRouter(prefix="/transactions", tags=["transactions"])
 Reader = Annotated[ApiKey, Depends(Allow("admin", "manager", "auditor"))]
+Submitter = Annotated[ApiKey, Depends(Allow("admin", "manager", "participant"))]
+WAIT_S = 30.0  # the longest a `wait` request holds for its block
 TxHash = Annotated[str, Path(min_length=64, max_length=64, pattern="^[0-9a-fA-F]{64}$", description="SHA-256 of the canonical transaction, hex")]
 
 
@@ -33,3 +42,54 @@ def visible_transaction(ledger, caller: ApiKey, tx_hash: str) -> ledger_reads.Tr
 async def read_transaction(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> TransactionPublic:
     """One transaction, its block height and position."""
     return tx_public(visible_transaction(ledger, caller, tx_hash))
+
+
+_TX_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "description": "a signed transaction (docs/api.md: signing)"},
+            "example": {"type": "coopchain/transaction/v1", "chain_id": "coopchain-demo", "sender": "ed25519:" + "cd" * 32, "nonce": 0, "kind": "record.put",
+                        "payload": {"key": "notes/1", "value": "hello"}, "signature": "ef" * 64}}}}}
+
+
+@router.post("", status_code=202, response_model=SubmittedPublic, responses=documented(SubmittedPublic, 409, 413, status=202), openapi_extra=_TX_BODY)
+async def submit_transaction(request: Request, response: Response, caller: Submitter,
+                             wait: Annotated[bool, Query(description="answer when the block is committed, with the receipt (200)")] = False) -> SubmittedPublic:
+    """Submit a client-signed transaction: admitted at once (shape, chain id, signature), then committed in
+    the next block (cut when enough wait or a few milliseconds pass)."""
+    from coopchain.chain.errors import InvalidTransaction
+    from coopchain.chain.transaction import transaction_from_json, transaction_hash
+
+    batcher = request.app.state.batcher
+    if batcher is None:
+        raise ApiError(409, "not-committing", "this server only reads: start it with COOPCHAIN_NODE_KEY (the node's key file) to commit")
+    try:
+        document = json.loads(await request.body())
+    except (ValueError, RecursionError) as e:
+        raise ApiError(422, "invalid-transaction", f"the body is not JSON ({e})", [{"path": "body", "detail": "not JSON"}]) from None
+    try:
+        tx = transaction_from_json(document)
+        future = batcher.submit(tx)
+    except InvalidTransaction as e:
+        raise ApiError(422, "invalid-transaction", str(e), [{"path": "body", "detail": str(e)}]) from None
+    digest = transaction_hash(tx).hex()
+    url = f"/transactions/{digest}/receipt"
+    if not wait:
+        return SubmittedPublic(hash=digest, status="pending", url=url)
+    try:
+        included = await asyncio.wait_for(asyncio.wrap_future(future), WAIT_S)
+    except InvalidTransaction as e:
+        raise ApiError(422, "invalid-transaction", str(e), [{"path": "body", "detail": str(e)}]) from None
+    except asyncio.TimeoutError:
+        return SubmittedPublic(hash=digest, status="pending", url=url)
+    from coopchain.chain.receipt import receipt_json
+
+    response.status_code = 200
+    return SubmittedPublic(hash=digest, status="committed", url=url, height=included.height, position=included.position, receipt=receipt_json(included.receipt))
+
+
+@router.get("/{tx_hash}/receipt", response_model=ReceiptPublic, responses=documented(ReceiptPublic, 404))
+def read_receipt(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> ReceiptPublic:
+    """What became of a committed transaction: applied, or rejected with the failed condition's code."""
+    from coopchain.chain.receipt import receipt_json
+
+    visible_transaction(ledger, caller, tx_hash)
+    height, position, receipt = ledger.receipt(bytes.fromhex(tx_hash))
+    return ReceiptPublic(hash=tx_hash.lower(), height=height, position=position, receipt=receipt_json(receipt))

@@ -1,0 +1,75 @@
+"""Client-signed transactions over HTTP: admitted at once, batched into blocks, receipts."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.transaction import sign_transaction, transaction_hash, transaction_json
+from tests.api.conftest import CHAIN_ID
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def signed(key, nonce: int, key_name: str = "note", chain_id: str = CHAIN_ID):
+    return sign_transaction(key, chain_id, nonce, "record.put", {"key": key_name, "value": nonce})
+
+
+def test_wait_gives_the_committed_receipt(server):
+    key = PrivateKey.generate("ed25519")
+    tx = signed(key, 0)
+    with server.client("manager") as c:
+        answer = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx))
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["hash"] == transaction_hash(tx).hex() and body["status"] == "committed"
+        assert body["receipt"]["status"] == "applied" and body["receipt"]["transaction"] == body["hash"]
+        with server.client("auditor") as a:
+            receipt = a.get(body["url"]).json()
+            assert receipt["height"] == body["height"] and receipt["receipt"] == body["receipt"]
+            assert a.get(f"/transactions/{body['hash']}").json()["transaction"] == transaction_json(tx)
+
+
+def test_without_wait_202_then_the_receipt(server):
+    key = PrivateKey.generate("ed25519")
+    with server.client("participant") as c:
+        answer = c.post("/transactions", json=transaction_json(signed(key, 0)))
+    assert answer.status_code == 202 and answer.json()["status"] == "pending"
+    with server.client("auditor") as a:
+        for _ in range(200):
+            receipt = a.get(answer.json()["url"])
+            if receipt.status_code == 200:
+                break
+            time.sleep(0.05)
+    assert receipt.status_code == 200 and receipt.json()["receipt"]["status"] == "applied"
+
+
+def test_concurrent_submissions_share_blocks(server):
+    keys = [PrivateKey.generate("ed25519") for _ in range(40)]
+    with server.client("manager") as c, ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda k: c.post("/transactions", params={"wait": "true"}, json=transaction_json(signed(k, 0))), keys))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200][:2]
+    heights = [a.json()["height"] for a in answers]
+    assert len(set(heights)) < len(heights)  # batched: fewer blocks than transactions
+    assert len({a.json()["hash"] for a in answers}) == 40
+
+
+def test_refusals_are_problem_json(server):
+    key = PrivateKey.generate("ed25519")
+    tx = signed(key, 0)
+    forged = {**transaction_json(tx), "payload": {"key": "note", "value": 99}}  # the signature no longer covers it
+    other_chain = transaction_json(signed(key, 0, chain_id="another-chain"))
+    with server.client("manager") as c:
+        for body in (forged, other_chain, {"type": "coopchain/transaction/v1"}):
+            answer = c.post("/transactions", json=body)
+            assert answer.status_code == 422 and answer.headers["content-type"].startswith(PROBLEM_JSON), answer.text
+            assert answer.json()["type"] == "urn:coopchain:error:invalid-transaction"
+        assert c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx)).status_code == 200
+        replay = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx))
+        assert replay.status_code == 422 and "nonce" in replay.json()["detail"]
+
+
+def test_an_auditor_may_not_submit(server):
+    with server.client("auditor") as c:
+        assert c.post("/transactions", json=transaction_json(signed(PrivateKey.generate("ed25519"), 0))).status_code == 403
