@@ -3,6 +3,7 @@
 
 import { ApiProblem, follow, get, post, postRaw, request } from "./api.js";
 import { $, el, num, replace, showError, table } from "./dom.js";
+import { chooseForCommit, initCommitting } from "./committing.js";
 import { drawFront } from "./plot.js";
 import { csvSheet, enterpriseSheet, placeErrors, renderSheet } from "./sheet.js";
 
@@ -25,7 +26,7 @@ async function upload(event) {
   if (!file) return;
   if (state.abort) state.abort.abort(); // stop following an earlier problem's front
   replace("upload-errors"); replace("upload-status", "Checking…");
-  for (const id of ["optima-card", "front-card", "pick-card"]) $(id).hidden = true;
+  for (const id of ["optima-card", "front-card", "pick-card", "commit-card"]) $(id).hidden = true;
   for (const id of ["optima", "front-summary", "front-plots", "front-status", "pick-summary", "pick-table"]) replace(id);
   $("front-progress").hidden = true;
   const text = await readFile(file);
@@ -111,7 +112,7 @@ function shadowPrices(solution) {
 async function startFront(event) {
   event.preventDefault();
   const body = { method: $("front-method").value, points: Number($("front-points").value) };
-  replace("front-summary"); replace("front-plots"); $("pick-card").hidden = true;
+  replace("front-summary"); replace("front-plots"); $("pick-card").hidden = true; $("commit-card").hidden = true;
   const progress = $("front-progress");
   progress.hidden = false; progress.value = 0;
   $("front-button").disabled = true;
@@ -212,6 +213,7 @@ function choose(index) {
     ["id", "enterprise", "volume W (units of volume)", "allowed", "development U", "benefit Σ a·e·W (benefit units)", ...resources.map((r) => `${r} used (unit of ${r})`)],
     rows, { numeric: [2, 3, 4, 5, ...resources.map((_, i) => 6 + i)] }));
   $("pick-table").dataset.point = index;
+  chooseForCommit(state.problem, point, picks.length ? picks[0].name : `index ${index}`);
 }
 
 export function initManager() {
@@ -223,4 +225,5 @@ export function initManager() {
   $("upload-form").addEventListener("submit", upload);
   $("front-form").addEventListener("submit", startFront);
   $("front-cancel").addEventListener("click", cancelFront);
+  initCommitting();
 }

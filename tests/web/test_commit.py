@@ -1,0 +1,138 @@
+"""The manager's commit through the page: the chosen point signed in the browser with the
+manager's Ed25519 key (loaded from the PEM file the command line uses, never uploaded),
+submitted to `POST /transactions` of a `coopchain serve` that holds the node key, and the
+receipts shown, applied and then rejected with the contract's code.
+
+References: the ledger itself, opened in Python after the page is done (the round's current
+commit, its sender, its allocation equal to the certificate's; receipts read from the store),
+and the contract's codes from docs/contracts.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coopchain.chain.keys import PrivateKey
+from coopchain.service.api_store import ApiStore
+from tests.api.conftest import free_port
+from tests.web.conftest import Served
+from tests.web.test_page import SAMPLES, by, console_errors, login, upload, wait
+
+CHAIN_ID = "coopchain-web-commit"
+
+
+@pytest.fixture(scope="module")
+def committing(tmp_path_factory):
+    """`coopchain serve` with the node key (so it commits), over a ledger where green-valley's manager is a key in a PEM file."""
+    from coopchain.service.cooperatives import create_cooperative
+    from coopchain.service.wiring import create_ledger
+
+    folder = tmp_path_factory.mktemp("web-commit")
+    node, manager = PrivateKey.generate("ed25519"), PrivateKey.generate("ed25519")
+    node.save(folder / "node.pem")
+    manager.save(folder / "manager.pem")
+    db = f"sqlite:///{folder / 'ledger.db'}"
+    ledger = create_ledger(db, node, CHAIN_ID)
+    assert create_cooperative(ledger, node, "green-valley", [manager.public_key.to_text()]).receipt.applied
+    ledger.close()
+    store = ApiStore(db)
+    tokens = {role: store.create_key(role, ("green-valley",) if role == "manager" else (), f"web commit {role}").token for role in ("manager", "auditor")}
+    store.close()
+    port = free_port()
+    env = {**os.environ, "COOPCHAIN_FRONT_PROCESSES": "1", "COOPCHAIN_NODE_KEY": str(folder / "node.pem")}
+    process = subprocess.Popen([str(Path(sys.executable).with_name("coopchain")), "serve", "--db", db, "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"coopchain serve exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "coopchain serve did not answer /health within 60 s"
+        time.sleep(0.2)
+    served = Served(url, db, tokens, {}, process)
+    served.manager = manager
+    served.key_file = folder / "manager.pem"
+    yield served
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def receipts(driver):
+    return [[td.text for td in tr.find_elements(by("css"), "td")] + [tr.get_attribute("data-tx")]
+            for tr in driver.find_elements(by("css"), "#commit-receipts tbody tr")]
+
+
+def test_a_manager_signs_and_commits_the_chosen_point_and_sees_the_receipts(committing, browser):
+    from coopchain.chain.block import block_hash
+    from coopchain.chain.transaction import decode_transaction, transaction_hash
+    from coopchain.service.commit import committed_round
+    from coopchain.service.wiring import open_ledger
+
+    driver = browser
+    login(driver, committing, "manager")
+    upload(driver, SAMPLES / "green-valley.json")
+    wait(driver, lambda d: len(d.find_elements(by("css"), "#optima tbody tr")) == 3, seconds=120, what="the three optima")
+    points = driver.find_element(by("id"), "front-points")
+    points.clear()
+    points.send_keys("6")
+    driver.find_element(by("id"), "front-button").click()
+    wait(driver, lambda d: d.find_element(by("id"), "commit-card").is_displayed(), seconds=240, what="the commit card after the front")
+    pick = driver.find_element(by("id"), "pick-table").get_attribute("data-point")
+
+    driver.find_element(by("id"), "signing-key-file").send_keys(str(committing.key_file))
+    sender = wait(driver, lambda d: d.find_elements(by("id"), "signing-sender"), what="the key loaded")[0].text
+    assert sender == committing.manager.public_key.to_text()
+    assert driver.find_element(by("id"), "signing-key-file").get_attribute("value") == ""  # not kept in the form
+    driver.find_element(by("id"), "commit-button").click()
+    done = wait(driver, lambda d: d.find_elements(by("id"), "commit-done"), seconds=180, what="the commit's receipts")[0]
+    rows = receipts(driver)
+    assert [r[:3] for r in rows] == [["allocation.register_problem", "applied", ""], ["allocation.commit_allocation", "applied", ""]], rows
+    assert done.text.startswith("Committed")
+    commit_hash, height = rows[1][-1], int(rows[1][4])
+
+    # The ledger, read in Python: the round's current commit is the page's transaction, in the block
+    # the page named, signed by the manager's key, its volumes those of the certificate it carries.
+    ledger = open_ledger(committing.db)
+    try:
+        round_ = committed_round(ledger, "green-valley", "2026-Q4")
+        tx_height, position, receipt = ledger.receipt(bytes.fromhex(commit_hash))
+        block = block_hash(ledger.header(height)).hex()
+        tx = decode_transaction(ledger.transactions(height)[position])
+    finally:
+        ledger.close()
+    assert round_ is not None and round_["current"] == commit_hash
+    assert tx_height == height and receipt.applied and block == rows[1][5]
+    assert transaction_hash(tx).hex() == commit_hash and tx.sender == sender and tx.kind == "allocation.commit_allocation"
+    api = httpx.Client(base_url=committing.url, headers={"X-API-Key": committing.tokens["manager"]}, timeout=60)
+    front = api.get(api.get("/fronts", params={"limit": 1}).json()["data"][0]["url"]).json()["result"]
+    named = [p["name"] for p in front["picks"] if p["index"] == int(pick)]
+    assert tx.payload["chosen_by"] == {"objective": "scalarised", "method": "epsilon", "pick": named[0] if named else f"index {pick}"}
+    certificate = json.loads(tx.payload["certificate"])
+    assert {k: float(v) for k, v in tx.payload["allocation"].items()} == certificate["allocation"]
+
+    # The same round again, without registering: the contract refuses it, and the page says why.
+    driver.find_element(by("id"), "commit-register").click()
+    driver.execute_script("document.getElementById('commit-done').remove()")
+    driver.find_element(by("id"), "commit-button").click()
+    done = wait(driver, lambda d: d.find_elements(by("id"), "commit-done"), seconds=180, what="the second commit's receipt")[0]
+    rows = receipts(driver)
+    assert [r[:3] for r in rows] == [["allocation.commit_allocation", "rejected", "round_committed"]], rows
+    assert "already committed" in rows[0][3] and commit_hash in rows[0][3]
+    assert done.text.startswith("Not committed")
+    assert console_errors(driver) == []
