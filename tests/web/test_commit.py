@@ -136,3 +136,55 @@ def test_a_manager_signs_and_commits_the_chosen_point_and_sees_the_receipts(comm
     assert "already committed" in rows[0][3] and commit_hash in rows[0][3]
     assert done.text.startswith("Not committed")
     assert console_errors(driver) == []
+
+
+def test_an_auditor_sees_each_transactions_receipt(committing, browser):
+    """Two transactions submitted over HTTP (signed in Python): a record applied, a commit of an
+    unregistered problem rejected (unknown_problem, docs/contracts.md).  The page shows each receipt
+    in the block's list and on the transaction, as the ledger holds it."""
+    from coopchain.chain.transaction import sign_transaction, transaction_json
+    from coopchain.service.wiring import open_ledger
+
+    manager = committing.manager
+    sender = manager.public_key.to_text()
+    ledger = open_ledger(committing.db)
+    nonce = ledger.next_nonce(sender)
+    ledger.close()
+    calls = [("record.put", {"key": "notes/web-auditor", "value": "seen by the auditor"}),
+             ("allocation.commit_allocation", {"cooperative": "green-valley", "round": "2099-Q1", "problem": "0" * 64, "allocation": {"e01": "1.0"},
+                                               "certificate": "{}", "chosen_by": {"objective": "F1", "method": None, "pick": None},
+                                               "supersedes": None, "reason": None, "endorsements": []})]
+    answers = []
+    for i, (kind, payload) in enumerate(calls):
+        tx = sign_transaction(manager, CHAIN_ID, nonce + i, kind, payload)
+        answer = httpx.post(f"{committing.url}/transactions", params={"wait": "true"}, json=transaction_json(tx),
+                            headers={"X-API-Key": committing.tokens["manager"]}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        answers.append(answer.json())
+    ledger = open_ledger(committing.db)
+    try:
+        stored = [ledger.receipt(bytes.fromhex(a["hash"])) for a in answers]
+    finally:
+        ledger.close()
+    assert stored[0][2].applied and not stored[1][2].applied and stored[1][2].code == "unknown_problem"
+
+    driver = browser
+    login(driver, committing, "auditor")
+    driver.find_element(by("css"), ".tab[data-view='auditor']").click()
+    for answer, (height, _, receipt) in zip(answers, stored):
+        box = driver.find_element(by("id"), "lookup")
+        box.clear()
+        box.send_keys(str(height))
+        driver.find_element(by("css"), "#lookup-form button").click()
+        row = wait(driver, lambda d: d.find_elements(by("css"), f"#block-detail tr[data-tx='{answer['hash']}']"), what=f"block {height}'s transaction")[0]
+        listed = wait(driver, lambda d: row.find_elements(by("css"), ".receipt"), what="the receipt in the list")[0]
+        assert listed.get_attribute("data-status") == receipt.status
+        row.click()
+        wait(driver, lambda d: d.find_elements(by("id"), "tx-hash") and d.find_element(by("id"), "tx-hash").text == answer["hash"], what="the transaction")
+        shown = driver.find_element(by("css"), "#tx-receipt .receipt")
+        assert shown.get_attribute("data-status") == receipt.status
+        if receipt.applied:
+            assert shown.text == "applied"
+        else:
+            assert shown.get_attribute("data-code") == receipt.code and shown.text == f"rejected: {receipt.code} — {receipt.message}"
+    assert console_errors(driver) == []

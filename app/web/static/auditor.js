@@ -1,12 +1,14 @@
-// The auditor's view (SPEC §5): blocks newest first, a block's transactions, one
-// transaction with its inclusion proof, and its audit bundle with the exact command that
-// checks it offline against the genesis hash shown here (which the auditor should compare
-// with the one they were given, not trust from this page).
+// The auditor's view (SPEC §5): blocks newest first, a block's transactions with their receipts,
+// one transaction with its receipt (applied, or rejected with the code and why), its inclusion
+// proof, and its audit bundle with the exact command that checks it offline against the genesis
+// hash shown here (which the auditor should compare with the one they were given, not trust from
+// this page).
 
 import { download, get } from "./api.js";
 import { $, el, num, replace, showError, table } from "./dom.js";
 
 const PAGE = 20;
+const RECEIPTS = 100; // a block's receipts fetched with its list; a larger block's others show on opening one
 const state = { offset: 0, count: 0, genesis: null };
 
 function when(microseconds) {
@@ -44,16 +46,24 @@ async function showBlock(height) {
   let block, txs = null;
   try { block = await get(`/blocks/${height}`); } catch (error) { return showError("lookup-error", error); }
   try { txs = await get(`/blocks/${height}/transactions?limit=500`); } catch (error) { txs = { error }; }
+  const receipts = txs.error ? [] : await Promise.all(txs.data.slice(0, RECEIPTS).map((t) => get(`/transactions/${t.hash}/receipt`).catch(() => null)));
   $("block-card").hidden = false;
   replace("block-title", `Block ${height}`);
   replace("block-detail",
     table(["field", "value"], Object.entries(block.header).map(([k, v]) => [k, el("span", { class: "hash" }, typeof v === "object" ? JSON.stringify(v) : String(v))])),
     txs.error ? el("p", { class: "muted" }, `Its transactions: ${txs.error.message}`)
-      : table(["position", "kind", "sender", "what", "hash"], txs.data.map((t) =>
+      : table(["position", "kind", "sender", "what", "receipt", "hash"], txs.data.map((t, i) =>
         el("tr", { class: "clickable", "data-tx": t.hash, onclick: () => showTransaction(t.hash) },
           el("td", { class: "num" }, t.position), el("td", {}, t.transaction.kind), el("td", { class: "hash" }, t.transaction.sender),
-          el("td", {}, describe(t.transaction)), el("td", { class: "hash" }, t.hash)))));
+          el("td", {}, describe(t.transaction)), el("td", {}, receipts[i] ? verdict(receipts[i].receipt) : "open it"), el("td", { class: "hash" }, t.hash)))));
   $("block-card").scrollIntoView({ block: "nearest" });
+}
+
+// A receipt in words: applied, or rejected with the failed condition's code and sentence.
+function verdict(receipt) {
+  if (receipt.status === "applied") return el("span", { class: "ok receipt", "data-status": "applied" }, "applied");
+  return el("span", { class: "error receipt", "data-status": "rejected", "data-code": receipt.code },
+    "rejected: ", el("code", {}, receipt.code), " — ", receipt.message);
 }
 
 function describe(tx) {
@@ -78,7 +88,10 @@ function findKey(node, key) {
 async function showTransaction(hash) {
   replace("lookup-error");
   let tx, proof;
-  try { [tx, proof] = await Promise.all([get(`/transactions/${hash}`), get(`/proofs/transactions/${hash}`)]); } catch (error) { return showError("lookup-error", error); }
+  let receipt;
+  try {
+    [tx, proof, receipt] = await Promise.all([get(`/transactions/${hash}`), get(`/proofs/transactions/${hash}`), get(`/transactions/${hash}/receipt`)]);
+  } catch (error) { return showError("lookup-error", error); }
   $("tx-card").hidden = false;
   const allocation = findKey(tx.transaction.payload, "allocation");
   const method = findKey(tx.transaction.payload, "method");
@@ -91,6 +104,7 @@ async function showTransaction(hash) {
       ["block", el("span", {}, `${tx.height}, position ${tx.position}`)],
       ["kind", tx.transaction.kind], ["sender", el("span", { class: "hash" }, tx.transaction.sender)], ["nonce", tx.transaction.nonce],
       ["what", describe(tx.transaction)],
+      ["receipt", el("span", { id: "tx-receipt" }, verdict(receipt.receipt))],
     ]),
     allocation && typeof allocation === "object" ? el("div", { id: "tx-allocation" }, el("h3", {}, `Allocation${typeof method === "string" ? ` (${method})` : ""}`),
       table(["enterprise", "volume W"], Object.entries(allocation).map(([id, w]) => [id, num(Number(w), 8)]), { numeric: [1] })) : null,
