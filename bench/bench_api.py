@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,6 +50,7 @@ def build_ledger(folder: Path, blocks: int) -> tuple[str, list[str], str]:
         ledger.commit([tx])
         hashes.append(transaction_hash(tx).hex())
     ledger.close()
+    node.save(str(folder / "node.key"))  # the server commits submitted transactions with it
     store = ApiStore(url)
     token = store.create_key("auditor", (), "bench").token
     store.close()
@@ -86,7 +88,7 @@ def serve(url: str, workers: int) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
-    env = {**os.environ, "COOPCHAIN_DB": url}
+    env = {**os.environ, "COOPCHAIN_DB": url, "COOPCHAIN_NODE_KEY": str(Path(urlparse(url).path[1:]).parent / "node.key")}
     proc = subprocess.Popen([sys.executable, "-m", "coopchain.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", str(workers), "--db", url], env=env, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -144,12 +146,52 @@ async def httpx_run(base: str, paths: list[str], token: str, seconds: int, conne
     return len(latencies) / elapsed, latencies[int(0.99 * (len(latencies) - 1))] * 1e3, errors
 
 
+async def submit_run(base: str, token: str, count: int, connections: int) -> tuple[float, float, int, int]:
+    """`count` transactions, each signed in advance by a key of its own, posted with ?wait=true by
+    `connections` clients: (tx/s, p99 s from request to committed receipt, refused, blocks)."""
+    import httpx
+
+    from coopchain.chain.keys import PrivateKey
+    from coopchain.chain.transaction import sign_transaction, transaction_json
+
+    bodies = [transaction_json(sign_transaction(PrivateKey.generate("ed25519"), "bench-api", 0, "record.put", {"key": f"load/{i}", "value": i}))
+              for i in range(count)]
+    latencies, heights, refused = [], set(), 0
+    queue = list(reversed(bodies))
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+    async def client(c):
+        nonlocal refused
+        while queue:
+            body = queue.pop()
+            t = time.perf_counter()
+            try:
+                r = await c.post("/transactions", params={"wait": "true"}, json=body)
+            except httpx.TransportError:  # counted, not fatal: the figure says how many
+                refused += 1
+                continue
+            latencies.append(time.perf_counter() - t)
+            if r.status_code == 200:
+                heights.add(r.json()["height"])
+            else:
+                refused += 1
+
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": token}, limits=limits, timeout=60) as c:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(c) for _ in range(connections)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return count / elapsed, latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"), refused, len(heights)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--blocks", type=int, default=1000)
     ap.add_argument("--generator", choices=["auto", "wrk", "httpx"], default="auto")
+    ap.add_argument("--transactions", type=int, default=1000, help="signed transactions submitted through HTTP (0: none)")
+    ap.add_argument("--clients", type=int, default=16, help="concurrent submitters, each waiting for its receipt")
     args = ap.parse_args()
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
     generator = f"wrk (1 thread), {args.connections} connections" if use_wrk else f"httpx script (asyncio), {args.connections} connections"
@@ -157,6 +199,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         url, hashes, token = build_ledger(folder, args.blocks)
+        from coopchain.service.api_store import ApiStore
+
+        store = ApiStore(url)
+        submit_token = store.create_key("participant", (), "bench submit").token
+        store.close()
         proc, base = serve(url, 2)
         try:
             workers = worker_pids(proc.pid)
@@ -181,6 +228,7 @@ def main() -> None:
                 rows.append([name, f"{rate:,.0f}", f"{rate / ANCHOR_RATE:.2f}", f"{p99:.1f}", f"{p99 / ANCHOR_P99:.2f}", f"{cpu_per_request * 1e6:,.0f}", str(errors), verdict])
             time.sleep(2)
             idle_after = max(rss_mib(p) for p in workers)
+            submitted = asyncio.run(submit_run(base, submit_token, args.transactions, args.clients)) if args.transactions else None
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -189,6 +237,11 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"\nload average at the end: {load:.1f} on {os.cpu_count()} cores (the machine is shared: a load above 2 means other work took cores from this run)")
     print(f"\nidle worker RSS: {idle_start:.0f} MiB after start, {idle_after:.0f} MiB after the load (target < {RSS_LIMIT:.0f} MiB)")
+    if submitted:
+        rate, p99, refused, blocks = submitted
+        print(f"\nsigned transactions through HTTP (httpx script, {args.clients} clients, ?wait=true, {args.transactions:,} transactions, pre-signed Ed25519): "
+              f"{rate:,.0f} tx/s (÷ 1,000 target: {rate / 1000:.2f}), p99 request to committed receipt {p99 * 1e3:,.0f} ms (÷ 1 s target: {p99:.2f}), "
+              f"{blocks:,} blocks, {refused} refused")
 
 
 if __name__ == "__main__":
