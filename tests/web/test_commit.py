@@ -95,8 +95,24 @@ def test_a_manager_signs_and_commits_the_chosen_point_and_sees_the_receipts(comm
     wait(driver, lambda d: d.find_element(by("id"), "commit-card").is_displayed(), seconds=240, what="the commit card after the front")
     pick = driver.find_element(by("id"), "pick-table").get_attribute("data-point")
 
+    # A key made in the page: saved as a PEM the command line reads; not a manager, so refused.
+    driver.find_element(by("id"), "signing-generate").click()
+    stranger = wait(driver, lambda d: d.find_elements(by("id"), "signing-sender"), what="the new key")[0].text
+    driver.find_element(by("id"), "signing-save").click()
+    saved = wait(driver, lambda d: (d.downloads / "manager.pem").is_file() and d.downloads / "manager.pem", what="the key saved")
+    saved.chmod(0o600)
+    assert PrivateKey.load(saved).public_key.to_text() == stranger != committing.manager.public_key.to_text()
+    driver.find_element(by("id"), "commit-button").click()
+    wait(driver, lambda d: d.find_elements(by("id"), "commit-done"), seconds=180, what="the stranger's receipts")
+    rows = receipts(driver)
+    assert [r[:3] for r in rows] == [["allocation.register_problem", "rejected", "not_manager"], ["allocation.commit_allocation", "rejected", "not_manager"]], rows
+    assert driver.find_element(by("id"), "commit-nonce").get_attribute("value") == "2"
+    driver.execute_script("document.getElementById('commit-done').remove()")
+
+    # The manager's own key file; the nonce box still says 2, and the ledger's refusal (expected 0) corrects it.
     driver.find_element(by("id"), "signing-key-file").send_keys(str(committing.key_file))
-    sender = wait(driver, lambda d: d.find_elements(by("id"), "signing-sender"), what="the key loaded")[0].text
+    sender = wait(driver, lambda d: d.find_element(by("id"), "signing-sender").text != stranger and d.find_element(by("id"), "signing-sender"),
+                  what="the key loaded").text
     assert sender == committing.manager.public_key.to_text()
     assert driver.find_element(by("id"), "signing-key-file").get_attribute("value") == ""  # not kept in the form
     driver.find_element(by("id"), "commit-button").click()
@@ -135,7 +151,8 @@ def test_a_manager_signs_and_commits_the_chosen_point_and_sees_the_receipts(comm
     assert [r[:3] for r in rows] == [["allocation.commit_allocation", "rejected", "round_committed"]], rows
     assert "already committed" in rows[0][3] and commit_hash in rows[0][3]
     assert done.text.startswith("Not committed")
-    assert console_errors(driver) == []
+    # Only the stale nonce's refusal, provoked above (Chromium logs every 4xx answer to fetch).
+    assert console_errors(driver, allowed_network=(("/transactions?wait=true", 422),)) == []
 
 
 def test_an_auditor_sees_each_transactions_receipt(committing, browser):
