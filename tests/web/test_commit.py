@@ -153,6 +153,23 @@ def test_a_manager_signs_and_commits_the_chosen_point_and_sees_the_receipts(comm
     assert done.text.startswith("Not committed")
     # Only the stale nonce's refusal, provoked above (Chromium logs every 4xx answer to fetch).
     assert console_errors(driver, allowed_network=(("/transactions?wait=true", 422),)) == []
+    rejected = rows[0][-1]
+
+    # The auditor finds both by hash: the commit's round, how it was chosen, its receipt; the refused one's reason.
+    driver.find_element(by("id"), "logout").click()
+    login(driver, committing, "auditor")
+    driver.find_element(by("css"), ".tab[data-view='auditor']").click()
+    for tx_hash, status in ((commit_hash, "applied"), (rejected, "rejected")):
+        box = driver.find_element(by("id"), "lookup")
+        box.clear()
+        box.send_keys(tx_hash)
+        driver.find_element(by("css"), "#lookup-form button").click()
+        wait(driver, lambda d: d.find_elements(by("id"), "tx-hash") and d.find_element(by("id"), "tx-hash").text == tx_hash, what="the transaction")
+        assert driver.find_element(by("css"), "#tx-receipt .receipt").get_attribute("data-status") == status
+        assert (driver.find_element(by("id"), "tx-cooperative").text, driver.find_element(by("id"), "tx-round").text) == ("green-valley", "2026-Q4")
+        assert driver.find_element(by("id"), "tx-chosen").text == f"epsilon scalarisation, pick {tx.payload['chosen_by']['pick']}"
+        assert not driver.find_elements(by("id"), "tx-supersedes")
+    assert console_errors(driver) == []
 
 
 def test_an_auditor_sees_each_transactions_receipt(committing, browser):

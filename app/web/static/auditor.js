@@ -74,6 +74,22 @@ function describe(tx) {
   return [tx.kind, what].filter(Boolean).join(": ");
 }
 
+// An allocation commit's round, how it was chosen, and what it amends (a link back along the
+// round's amendments: each names the commit it supersedes).
+function commitFacts(tx) {
+  if (tx.kind !== "allocation.commit_allocation") return null;
+  const p = tx.payload || {};
+  const chosen = p.chosen_by || {};
+  const how = [chosen.objective === "scalarised" ? `${chosen.method} scalarisation` : chosen.objective, chosen.pick && `pick ${chosen.pick}`].filter(Boolean).join(", ");
+  return el("div", { id: "tx-commit" }, el("h3", {}, "Allocation commit"), table(["", ""], [
+    ["cooperative", el("span", { id: "tx-cooperative" }, p.cooperative)], ["round", el("span", { id: "tx-round" }, p.round)],
+    ["problem", el("span", { class: "hash" }, p.problem)], ["chosen by", el("span", { id: "tx-chosen" }, how)],
+    ["amends", p.supersedes ? el("a", { href: "#", id: "tx-supersedes", onclick: (e) => { e.preventDefault(); showTransaction(p.supersedes); } }, p.supersedes)
+      : "nothing: the round's first commit"],
+    ...(p.reason ? [["why", p.reason]] : []),
+  ]));
+}
+
 // The first value under `key` anywhere in a transaction's payload (records and contract calls nest differently).
 function findKey(node, key) {
   if (!node || typeof node !== "object") return undefined;
@@ -106,6 +122,7 @@ async function showTransaction(hash) {
       ["what", describe(tx.transaction)],
       ["receipt", el("span", { id: "tx-receipt" }, verdict(receipt.receipt))],
     ]),
+    commitFacts(tx.transaction),
     allocation && typeof allocation === "object" ? el("div", { id: "tx-allocation" }, el("h3", {}, `Allocation${typeof method === "string" ? ` (${method})` : ""}`),
       table(["enterprise", "volume W"], Object.entries(allocation).map(([id, w]) => [id, num(Number(w), 8)]), { numeric: [1] })) : null,
     el("h3", {}, "Inclusion proof (RFC 9162) in block ", String(proof.height)),
