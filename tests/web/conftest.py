@@ -63,9 +63,22 @@ def served(tmp_path_factory) -> Served:
     tokens = {role: store.create_key(role, ("green-valley",) if role == "manager" else (), f"web test {role}").token
               for role in ("manager", "auditor")}
     store.close()
+    server = serve(db, folder)
+    yield Served(server.url, db, tokens, records, server.process)
+    stop(server.process)
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+
+
+def serve(db: str, folder: Path, env: dict | None = None) -> Server:
+    """`coopchain serve` on `db` at a free loopback port, once it answers /health."""
     port = free_port()
     coopchain = Path(sys.executable).with_name("coopchain")
-    env = {**os.environ, "COOPCHAIN_FRONT_PROCESSES": "1"}
+    env = {**os.environ, "COOPCHAIN_FRONT_PROCESSES": "1", **(env or {})}
     process = subprocess.Popen([str(coopchain), "serve", "--db", db, "--host", "127.0.0.1", "--port", str(port)],
                                env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -75,14 +88,16 @@ def served(tmp_path_factory) -> Served:
             raise RuntimeError(f"coopchain serve exited: {process.stderr.read().decode()[-2000:]}")
         try:
             if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
+                return Server(url, process)
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             process.kill()
             raise RuntimeError("coopchain serve did not answer /health within 60 s")
         time.sleep(0.2)
-    yield Served(url, db, tokens, records, process)
+
+
+def stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
         process.wait(20)

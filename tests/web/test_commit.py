@@ -10,19 +10,13 @@ and the contract's codes from docs/contracts.md."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from coopchain.chain.keys import PrivateKey
 from coopchain.service.api_store import ApiStore
-from tests.api.conftest import free_port
-from tests.web.conftest import Served
+from tests.web.conftest import Served, serve, stop
 from tests.web.test_page import SAMPLES, by, console_errors, login, upload, wait
 
 CHAIN_ID = "coopchain-web-commit"
@@ -45,32 +39,12 @@ def committing(tmp_path_factory):
     store = ApiStore(db)
     tokens = {role: store.create_key(role, ("green-valley",) if role == "manager" else (), f"web commit {role}").token for role in ("manager", "auditor")}
     store.close()
-    port = free_port()
-    env = {**os.environ, "COOPCHAIN_FRONT_PROCESSES": "1", "COOPCHAIN_NODE_KEY": str(folder / "node.pem")}
-    process = subprocess.Popen([str(Path(sys.executable).with_name("coopchain")), "serve", "--db", db, "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"coopchain serve exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "coopchain serve did not answer /health within 60 s"
-        time.sleep(0.2)
-    served = Served(url, db, tokens, {}, process)
+    server = serve(db, folder, {"COOPCHAIN_NODE_KEY": str(folder / "node.pem")})
+    served = Served(server.url, db, tokens, {}, server.process)
     served.manager = manager
     served.key_file = folder / "manager.pem"
     yield served
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop(server.process)
 
 
 def receipts(driver):
