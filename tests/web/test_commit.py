@@ -129,6 +129,23 @@ def test_a_manager_signs_and_commits_the_chosen_point_and_sees_the_receipts(comm
     assert console_errors(driver, allowed_network=(("/transactions?wait=true", 422),)) == []
     rejected = rows[0][-1]
 
+    # An amendment of that commit, with its reason: applied, and now the round's current commit.
+    driver.find_element(by("css"), "#amend-box summary").click()
+    driver.find_element(by("id"), "commit-supersedes").send_keys(commit_hash)
+    driver.find_element(by("id"), "commit-reason").send_keys("the hay price was wrong")
+    driver.execute_script("document.getElementById('commit-done').remove()")
+    driver.find_element(by("id"), "commit-button").click()
+    wait(driver, lambda d: d.find_elements(by("id"), "commit-done"), seconds=180, what="the amendment's receipt")
+    rows = receipts(driver)
+    assert [r[:3] for r in rows] == [["allocation.commit_allocation", "applied", ""]], rows
+    amendment = rows[0][-1]
+    ledger = open_ledger(committing.db)
+    try:
+        round_ = committed_round(ledger, "green-valley", "2026-Q4")
+    finally:
+        ledger.close()
+    assert round_["current"] == amendment != commit_hash
+
     # The auditor finds both by hash: the commit's round, how it was chosen, its receipt; the refused one's reason.
     driver.find_element(by("id"), "logout").click()
     login(driver, committing, "auditor")
@@ -143,6 +160,15 @@ def test_a_manager_signs_and_commits_the_chosen_point_and_sees_the_receipts(comm
         assert (driver.find_element(by("id"), "tx-cooperative").text, driver.find_element(by("id"), "tx-round").text) == ("green-valley", "2026-Q4")
         assert driver.find_element(by("id"), "tx-chosen").text == f"epsilon scalarisation, pick {tx.payload['chosen_by']['pick']}"
         assert not driver.find_elements(by("id"), "tx-supersedes")
+    # The amendment links back to the commit it amends.
+    box = driver.find_element(by("id"), "lookup")
+    box.clear()
+    box.send_keys(amendment)
+    driver.find_element(by("css"), "#lookup-form button").click()
+    link = wait(driver, lambda d: d.find_elements(by("id"), "tx-supersedes"), what="the amendment's link back")[0]
+    assert link.text == commit_hash and "the hay price was wrong" in driver.find_element(by("id"), "tx-commit").text
+    link.click()
+    wait(driver, lambda d: d.find_element(by("id"), "tx-hash").text == commit_hash, what="the amended commit")
     assert console_errors(driver) == []
 
 

@@ -85,7 +85,11 @@ async function commit(event) {
     const { problem, point, pick } = state.chosen;
     const solution = await post(`/problems/${problem}/solutions`, certifyRequest(point.values));
     if (solution.status !== "optimal") throw new Error(`the point could not be certified: ${solution.message}`);
-    const args = await commitArguments(solution, { objective: "scalarised", method: "epsilon", pick });
+    // An amendment names the round's current commit and says why (the contract: bad_supersedes otherwise).
+    const supersedes = $("commit-supersedes").value.trim().toLowerCase() || null;
+    const reason = $("commit-reason").value.trim() || null;
+    if ((supersedes === null) !== (reason === null)) throw new Error("An amendment gives both the commit it amends and why; a first commit neither.");
+    const args = await commitArguments(solution, { objective: "scalarised", method: "epsilon", pick }, { supersedes, reason });
     const calls = [];
     if ($("commit-register").checked) calls.push(["allocation.register_problem", { problem: solution.certificate.problem }]);
     calls.push(["allocation.commit_allocation", args]);
