@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
 import numpy as np
@@ -54,6 +54,11 @@ MAX_NAMES = 256  # indicators, resources
 MAX_PIECES = 2_000
 MAX_PIECE_WORK = 50_000_000  # pieces × enterprises: each piece costs one pass over the enterprises
 MAX_CONSTRAINTS = 8  # ε-constraints of a scalarisation
+# Enterprise-evaluations the exact path may spend on one certificate (one decimal logarithm each, about
+# 75 µs; a linear exact pass counts an eighth per enterprise): a certificate whose numbers sit on a
+# threshold within rounding sends comparisons there, and without a budget one with many pieces
+# costs pieces × enterprises logarithms (45 CPU-minutes at the piece limit; review F-2).
+MAX_EXACT_WORK = 100_000
 # Multipliers, weights, κ, τ, μ, references and scales: at most this in magnitude, and a
 # divisor (κ) at least its inverse; with the problem's own bound (1e15) every product the
 # bounds form stays below 1e200 (docs/certificate.md).
@@ -206,6 +211,15 @@ class Exact:
     def __init__(self, inst: Instance, W: np.ndarray):
         self.inst, self.Wf = inst, W
         self._cache = {}
+        self.work = 0.0
+
+    def spend(self, units: float, what: str) -> None:
+        """Count exact work before doing it; past MAX_EXACT_WORK refuse (``too_large``) rather than hang."""
+        self.work += units
+        if self.work > MAX_EXACT_WORK:
+            fail("too_large", f"deciding {what} needs exact arithmetic beyond the verifier's budget ({MAX_EXACT_WORK:,} "
+                              "enterprise-evaluations): the certificate's numbers sit on a threshold within rounding; "
+                              "a certificate written from a solve's own numbers is decided without it")
 
     def get(self, name, build):
         if name not in self._cache:
@@ -403,6 +417,7 @@ def coupling_values(inst: Instance, W: np.ndarray, X: Exact):
     D_rel = (C_rel + T_err / T) / 2 + ex.LIBM_RELATIVE + 4 * ex.UNIT
 
     def exact_CTD():
+        X.spend(n, "C, T and D")
         with ex.decimal_context():
             Us = [ex.dec(x) for x in X.U()]
             total = sum(Us, Decimal(0))
@@ -498,6 +513,7 @@ def linear_bound(inst: Instance, X: Exact, c: np.ndarray, c_mag: np.ndarray, c_e
     err = ex.summation_error(inst.n + 2 * len(h) + len(inst.indicators) + len(inst.resources) + 8, mag)
 
     def exact():
+        X.spend(inst.n / 8, "a linear bound")
         lo_x, hi_x = X.box
         lam_x = [Fraction(x) for x in lam.tolist()]
         Gl = G.tolist()
@@ -544,11 +560,15 @@ def log_terms(k: np.ndarray, k_err: np.ndarray, inst: Instance, lo, hi, xmax) ->
     return float(terms.sum()), ex.SAFETY * err, mag
 
 
-# The decimal path evaluates only logarithms (and exp for F2): each is correctly rounded at
-# DECIMAL_DIGITS digits, then widened outward by LOG_SLACK·(|value| + 1), so that a bound stays a
-# bound.  Everything linear (λ·h, k_j = Gᵀλ − …, k_j W_j, τ α·u0, β·S) is summed exactly in Fractions:
-# huge cancelling multipliers cancel exactly and lose nothing (review F-1).
+# The exact path of the log bounds (review F-1, F-2).  Everything linear (λ·h, k_j = Gᵀλ − …, k_j W_j,
+# τ α·u0, β·S) is summed exactly in Fractions over dyadic rationals: huge multipliers that cancel
+# cancel exactly.  Each enterprise's max_W φ_j(W), φ_j = log(u0 + g W) − k W (concave), is bounded
+# above at a double W' near its exact maximiser W* by the tangent line: max φ_j <= φ_j(W') + φ_j'(W')
+# (W* − W'), that last (second-order) term rounded up to a double, so every linear part stays dyadic
+# (fast exact sums) and the bound holds whichever W' is used.  Only logarithms are evaluated
+# in decimal (DECIMAL_DIGITS digits, correctly rounded), then widened outward by LOG_SLACK·(|ln| + 1).
 LOG_SLACK = Fraction(1, 10**(ex.DECIMAL_DIGITS - 5))
+_SUM_CONTEXT = Context(prec=2 * ex.DECIMAL_DIGITS)
 
 
 def _ln_up(x: Fraction) -> Fraction:
@@ -566,20 +586,52 @@ def _ln_down(x: Fraction) -> Fraction:
     return v - LOG_SLACK * (abs(v) + 1)
 
 
-def _fraction_log_term(k: Fraction, u0: Fraction, g: Fraction, lo: Fraction, hi: Fraction, logs: dict) -> tuple[Fraction, Fraction]:
-    """max over [lo, hi] of log(u0 + g W) − k W, exactly located: (−k W exactly, ln U rounded up)."""
-    U_hi, U_lo = u0 + g * hi, u0 + g * lo
-    if g >= k * U_hi:
-        W, U = hi, U_hi
-    elif g <= k * U_lo:
-        W, U = lo, U_lo
-    else:  # the stationary point U = g / k lies strictly inside (U_lo, U_hi)
-        U = g / k
-        W = (U - u0) / g
-    log = logs.get(U)
-    if log is None:
-        log = logs[U] = _ln_up(U)
-    return -k * W, log
+def _up(q: Fraction) -> Fraction:
+    """A double >= q, as a Fraction (dyadic)."""
+    f = float(q)
+    return Fraction(f if Fraction(f) >= q else math.nextafter(f, math.inf))
+
+
+def _log_terms_exact(ks: list, inst: Instance, X: Exact) -> Fraction:
+    """An upper bound on Σ_j max_{lo_j <= W <= hi_j} [log(u0_j + g_j W) − k_j W], k_j exact (Fractions)."""
+    X.spend(len(ks), "a bound with logarithms")
+    lo_x, hi_x = X.box
+    lo, hi = outward_box(inst)
+    kf = np.array([float(k) for k in ks])
+    Wf = _stationary(kf, inst.u0, inst.g, lo, hi)
+    u0 = X.get("u0_x", lambda: [Fraction(x) for x in inst.u0.tolist()])
+    g = X.get("g_x", lambda: [Fraction(x) for x in inst.g.tolist()])
+    logs = X.get("logs", dict)
+    linear = Fraction(0)
+    log_values = []
+    for j, w in enumerate(Wf.tolist()):
+        W, k = Fraction(w), ks[j]
+        U = u0[j] + g[j] * W
+        if U <= 0:
+            fail("bound_mismatch", f"{inst.ids[j]}: the development level leaves (0, 1] on the verifier's box")
+        linear -= k * W
+        slope = g[j] / U - k
+        if slope != 0:
+            # The exact maximiser W* (the stationary point g/k − u0)/g clipped to the box): by concavity
+            # φ(W*) <= φ(W') + φ'(W') (W* − W'), a second-order amount, rounded up to a double.
+            a, b = lo_x[j], hi_x[j]
+            if g[j] >= k * (u0[j] + g[j] * b):
+                best = b
+            elif g[j] <= k * (u0[j] + g[j] * a):
+                best = a
+            else:
+                best = (g[j] / k - u0[j]) / g[j]
+            linear += _up(slope * (best - W))
+        log = logs.get(U)
+        if log is None:
+            with ex.decimal_context():
+                log = logs[U] = ex.dec(U).ln()
+        log_values.append(log)
+    with localcontext(_SUM_CONTEXT):
+        total = sum(log_values, Decimal(0))
+        spread = sum((abs(x) for x in log_values), Decimal(0)) + len(log_values)
+    # Each log within 10^-59 (|ln| + 1), the sum at 2·DECIMAL_DIGITS digits: LOG_SLACK covers both.
+    return linear + Fraction(total) + LOG_SLACK * (Fraction(spread) + 1)
 
 
 def _exact_k(lam: np.ndarray, rows: np.ndarray, extra) -> list:
@@ -603,18 +655,8 @@ def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, 
     err += ex.summation_error(len(h), float(np.abs(lam * h).sum()))
 
     def exact():
-        lo_x, hi_x = X.box
-        lin = [-n * Fraction(x) for x in linear.tolist()]
-        ks = _exact_k(lam, G, lin)
-        u0, g = X.get("u0_x", lambda: [Fraction(x) for x in inst.u0.tolist()]), X.get("g_x", lambda: [Fraction(x) for x in inst.g.tolist()])
-        logs = X.get("logs", dict)
-        linear_part = ex.exact_dot(lam.tolist(), h.tolist())
-        log_part = Fraction(0)
-        for j in range(n):
-            a, b = _fraction_log_term(ks[j], u0[j], g[j], lo_x[j], hi_x[j], logs)
-            linear_part += a
-            log_part += b
-        return (linear_part + log_part) / n
+        ks = _exact_k(lam, G, [-n * Fraction(x) for x in linear.tolist()])
+        return (ex.exact_dot(lam.tolist(), h.tolist()) + _log_terms_exact(ks, inst, X)) / n
 
     return Estimate((fixed + total) / n, err / n, (mag + float(np.abs(lam * h).sum())) / n, exact)
 
@@ -659,33 +701,23 @@ def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, la
     error = ex.SAFETY * (parts_err + (fixed_err + err) / n)
 
     def exact():
-        lo_x, hi_x = X.box
         a_x, b_x, tau_x = Fraction(a), Fraction(b), Fraction(tau)
-        # Any slope β' <= β (the chord's) keeps log a + β'(S − a) below log S on [a, b]: the bound stays
-        # valid with a rational slope just below the decimal chord slope.
-        if b_x > a_x:
-            beta_x = (_ln_down(b_x) - _ln_up(a_x)) / (b_x - a_x)
-        else:
-            beta_x = 1 / a_x
-        u0 = X.get("u0_x", lambda: [Fraction(x) for x in inst.u0.tolist()])
+        # Any slope β' <= β (the chord's) keeps log a + β'(S − a) below log S on [a, b], so the bound
+        # stays valid with a double just below the chord slope (dyadic: exact sums stay fast).
+        beta_x = (_ln_down(b_x) - _ln_up(a_x)) / (b_x - a_x) if b_x > a_x else 1 / a_x
+        beta_x = -_up(-beta_x)
         g = X.get("g_x", lambda: [Fraction(x) for x in inst.g.tolist()])
         alpha = X.get("alpha_x", lambda: [Fraction(x) for x in inst.alpha.tolist()])
         base_x = X.get("base_x", lambda: ex.exact_sum(inst.u0.tolist()))
         alpha_u0 = X.get("alpha_u0_x", lambda: ex.exact_dot(inst.alpha.tolist(), inst.u0.tolist()))
-        logs = X.get("logs", dict)
         stacked = np.vstack([G, inst.g, -inst.g])[order]
         rhs = [Fraction(x) for x in np.append(h, [0.0, 0.0])[order].tolist()]
         rhs[names_count], rhs[names_count + 1] = b_x - base_x, base_x - a_x
         extra = [-n * (tau_x * al - beta_x) * gj - n * Fraction(l) for al, gj, l in zip(alpha, g, linear.tolist())]
         ks = _exact_k(lam, stacked, extra)
-        linear_part = sum((Fraction(l) * r for l, r in zip(lam.tolist(), rhs) if l), Fraction(0))
-        log_part = Fraction(0)
-        for j in range(n):
-            p, q = _fraction_log_term(ks[j], u0[j], g[j], lo_x[j], hi_x[j], logs)
-            linear_part += p
-            log_part += q
+        fixed_x = sum((Fraction(l) * r for l, r in zip(lam.tolist(), rhs) if l), Fraction(0))
         consts = _ln_up(Fraction(n)) - _ln_down(tau_x) - 1 - _ln_down(a_x) + beta_x * a_x + tau_x * alpha_u0 - beta_x * base_x
-        return consts + (linear_part + log_part) / n
+        return consts + (fixed_x + _log_terms_exact(ks, inst, X)) / n
 
     return Estimate(value, error, abs(value) + (mag + float(np.abs(lam * full_rhs).sum())) / n, exact)
 

@@ -112,3 +112,51 @@ def test_F5_a_solve_output_must_name_its_certificates_objective():
     cv.check_solve_output({**out, "objective": "F1"}, inner)  # the honest output passes
     with pytest.raises(CertificateError):
         cv.check_solve_output({**out, "objective": "F1", "status": "failed"}, inner)
+
+
+def _nudged_f2(name="f2_uniform"):
+    """A frozen F2 certificate with its bound moved onto the agreement threshold (+1e-9·F2): only exact
+    arithmetic can decide it (the review's F-2 construction, on a small problem)."""
+    cert = json.loads(frozen("valid", name))
+    cert["bound"] = cert["bound"] + 1e-9 * cert["values"]["F2"]
+    return json.dumps(cert)
+
+
+def test_F2_exact_work_is_budgeted_and_refused_as_too_large(monkeypatch):
+    text = _nudged_f2()
+    monkeypatch.setattr(cv, "MAX_EXACT_WORK", 1)
+    cv._PROBLEMS.clear()
+    e = refused(text.encode(), "too_large")
+    assert "budget" in str(e)
+    monkeypatch.setattr(cv, "MAX_EXACT_WORK", 100_000)
+    assert _verdict(text.encode())[0] in ("valid", "bound_mismatch")  # decided, within the budget
+
+
+def test_exact_log_terms_bound_each_maximum_from_above_and_tightly():
+    """Σ_j max_W [log(u0 + g W) − k W] over the box, against the closed form in 50-digit decimal written
+    here: the verifier's tangent-line value is an upper bound, within 1e-30."""
+    from decimal import Decimal, localcontext
+    from fractions import Fraction
+
+    cert = json.loads(frozen("valid", "f2_uniform"))
+    inst, _ = cv.read_problem(cert["problem"])
+    lo, hi = cv.outward_box(inst)
+    rng = np.random.default_rng(7)
+    for trial in range(4):
+        # slopes that put the maximiser at lo, at hi and inside
+        U_mid = inst.u0 + inst.g * (lo + hi) / 2
+        ks = [Fraction(float(x)) for x in inst.g / U_mid * rng.uniform(0.2, 3.0, inst.n)]
+        X = cv.Exact(inst, np.zeros(inst.n))
+        got = cv._log_terms_exact(ks, inst, X)
+        with localcontext() as ctx:
+            ctx.prec = 50
+            want = Decimal(0)
+            for j, k in enumerate(ks):
+                k_d = Decimal(k.numerator) / Decimal(k.denominator)
+                u0, g = Decimal(float(inst.u0[j])), Decimal(float(inst.g[j]))
+                a, b = Decimal(float(lo[j])), Decimal(float(hi[j]))
+                w = min(max((g / k_d - u0) / g, a), b)  # concave: the clipped stationary point
+                want += (u0 + g * w).ln() - k_d * w
+            got_d = Decimal(got.numerator) / Decimal(got.denominator)
+            assert got_d >= want - Decimal(10) ** -45
+            assert got_d - want <= Decimal(10) ** -30
