@@ -327,7 +327,9 @@ def test_a_different_libm_gives_the_same_verdicts(monkeypatch):
 
 # --- property-based mutations of real certificates ----------------------------------------------------
 
-BASES = {name: json.loads(frozen("valid", name)) for name in INDEX["valid"]}
+# The review's regression certificates (index.json "not_mutated") pin one finding each; several have slack
+# ε-limits on general α, where a mutant that moves a slack limit stays true but is not the base's question.
+BASES = {name: json.loads(frozen("valid", name)) for name in INDEX["valid"] if name not in INDEX.get("not_mutated", [])}
 GENERAL_SCALARISED = {name for name, c in BASES.items() if c["objective"] == "scalarised" and not prepare(parse_problem(json.loads(c["problem"]))).instance.uniform_alpha}
 SPECIAL = [math.nan, math.inf, -math.inf, 1e308, -1e308, -0.0, 0.0, 5e-324, 2.2250738585072014e-308, 10**400, 2**63, -1, 1e-300, 1e15, True, "1", None, [], {}]
 
