@@ -56,10 +56,11 @@ def _solve(prepared: Prepared, objective: str, backend: str, progress: Progress 
     if objective == "F2":
         try:
             solution = maximise_coordination(prepared.instance, prepared.canonical, progress)
-        except NoFeasibleAllocation:
+        except NoFeasibleAllocation as e:
             # The LP path reports infeasibility with HiGHS's own proof of it.
             solution = replace(solve_linear(prepared.instance, prepared.canonical, "F3", backend), objective="F2")
-            if solution.success:
-                raise
+            if solution.success:  # feasible, but no allocation of ours met every row exactly: say so, no traceback
+                return Solution(objective="F2", status="failed",
+                                message=f"Not certified: the data are feasible, but no allocation could be made to meet every constraint exactly ({e}).")
         return solution
     return solve_linear(prepared.instance, prepared.canonical, objective, backend)

@@ -39,3 +39,18 @@ def test_epsilon_F1_with_a_coordination_floor_that_does_not_bind_under_general_a
     F1_ref, _ = reference_f1(prepared.instance)
     assert verified.values.F1 >= F1_ref * (1 - 1e-7)
     assert verified.values.F2 >= 0.5
+
+
+def test_an_unrepairable_F2_allocation_on_feasible_data_is_a_failed_solution_not_a_traceback(monkeypatch):
+    """Should the repair of a Lagrangian allocation still fail on feasible data, the solve says so (status
+    failed, a sentence), as SPEC §6 asks, instead of re-raising NoFeasibleAllocation."""
+    from coopchain.models import coordination
+    from coopchain.models.feasibility import NoFeasibleAllocation
+
+    def never(*args, **kwargs):
+        raise NoFeasibleAllocation("forced for the test")
+
+    monkeypatch.setattr(coordination, "make_feasible", never)
+    prepared = prepare(parse_problem(json.loads((DATA / "solve_traceback_tight_cap_equals_demand.problem.json").read_text())))
+    solution = solve(prepared, "F2")
+    assert solution.status == "failed" and "feasible" in solution.message and solution.certificate is None
