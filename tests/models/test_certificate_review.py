@@ -162,3 +162,14 @@ def test_exact_log_terms_bound_each_maximum_from_above_and_tightly():
             got_d = Decimal(got.numerator) / Decimal(got.denominator)
             assert got_d >= want - Decimal(10) ** -45
             assert got_d - want <= Decimal(10) ** -30
+
+
+def test_exp_of_a_huge_psi_bound_does_not_overflow():
+    """A ψ-bound above 1419 made math.exp raise OverflowError inside _exp_half (reported as `malformed`,
+    a code that depended on the machine); D <= 1, so such a bound proves nothing and is clamped."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    est = cv._exp_half(cv.Estimate(3000.0, 1.0, 3000.0, lambda: Fraction(3000)))
+    assert est.value > 1e300 and est.error == float("inf")
+    assert est.exact() == Decimal(1000).exp(cv.ex._CONTEXT)
