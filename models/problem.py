@@ -42,6 +42,8 @@ from coopchain.models.problem_rules import (  # noqa: F401  (the tolerances are 
     Issue,
     meaning_issues,
 )
+from coopchain.models.problem_rules import given as _given
+from coopchain.models.problem_rules import show as _show
 
 SCHEMA = "coopchain/problem/v1"
 
@@ -185,24 +187,6 @@ def _fmt(x: float) -> str:
     if "e" in s and 1e-4 <= abs(float(s)) < 1e16:
         s = f"{float(s):f}".rstrip("0").rstrip(".")
     return s
-
-
-def _given(x: float) -> str:
-    """A number from the validated document, exactly, without a trailing ".0"."""
-    text = repr(x)
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _show(value: Any) -> str:
-    """A value the user gave, as they would recognise it in their document."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, dict):
-        return "an object {...}"
-    if isinstance(value, list):
-        return "a list [...]"
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _names(names: Iterable[str]) -> str:
