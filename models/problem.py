@@ -42,6 +42,7 @@ from coopchain.models.problem_rules import (  # noqa: F401  (the tolerances are 
     Issue,
     meaning_issues,
 )
+from coopchain.models.problem_rules import enterprise_template
 from coopchain.models.problem_rules import given as _given
 from coopchain.models.problem_rules import show as _show
 
@@ -703,29 +704,6 @@ def _numbers(xs) -> list[str]:
     return out
 
 
-def _brace(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")  # literal text inside a str.format template
-
-
-def _enterprise_template(ind: list[str], res: list[str], caps: Iterable[str]) -> str:
-    """A str.format template of one canonical enterprise object, keys in RFC 8785 order.
-
-    Its positional fields are the columns of ``_enterprises_text``: alpha, benefit
-    (K), cap (R, only those in ``caps`` used), g, id, max, min, name (a whole
-    ``"name":...,`` member or empty), reservation, u0, use (R).
-    """
-    K, R = len(ind), len(res)
-    benefit = ",".join(f"{_brace(_string(k))}:{{{1 + i}}}" for i, k in enumerate(ind))
-    cap = ",".join(f"{_brace(_string(r))}:{{{1 + K + i}}}" for i, r in enumerate(res) if r in caps)
-    use = ",".join(f"{_brace(_string(r))}:{{{8 + K + R + i}}}" for i, r in enumerate(res))
-    at = 1 + K + R
-    return (
-        f'{{{{"alpha":{{0}},"benefit":{{{{{benefit}}}}},"cap":{{{{{cap}}}}},'
-        f'"g":{{{at}}},"id":{{{at + 1}}},"max":{{{at + 2}}},"min":{{{at + 3}}},{{{at + 4}}}'
-        f'"reservation":{{{at + 5}}},"u0":{{{at + 6}}},"use":{{{{{use}}}}}}}}}'
-    )
-
-
 def _enterprises_text(p: Problem) -> str:
     """The canonical enterprise array, written column by column: rfc8785.dumps takes ~4 s at n = 100,000."""
     ind, res = _sorted(p.indicators), _sorted(p.resources)
@@ -747,7 +725,7 @@ def _enterprises_text(p: Problem) -> str:
     columns += [_numbers([e.use[r] for e in ents]) for r in res]
     # One template per set of caps given (usually one or two sets in a whole document).
     shapes = [tuple(e.cap) for e in ents]
-    templates = {shape: _enterprise_template(ind, res, shape) for shape in set(shapes)}
+    templates = {shape: enterprise_template(ind, res, shape) for shape in set(shapes)}
     return "[" + ",".join([templates[shape].format(*row) for shape, row in zip(shapes, zip(*columns))]) + "]"
 
 

@@ -434,7 +434,13 @@ def _brace(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _template(ind: list[str], res: list[str], caps) -> str:
+def enterprise_template(ind: list[str], res: list[str], caps) -> str:
+    """A str.format template of one canonical enterprise object, keys in RFC 8785 order.
+
+    Its positional fields: alpha, benefit (K), cap (R, only those in ``caps`` used),
+    g, id, max, min, name (a whole ``"name":...,`` member or empty), reservation,
+    u0, use (R).  Both canonical writers (this leaf's and models.problem's) use it.
+    """
     K, R = len(ind), len(res)
     benefit = ",".join(f"{_brace(_string(k))}:{{{1 + i}}}" for i, k in enumerate(ind))
     cap = ",".join(f"{_brace(_string(r))}:{{{1 + K + i}}}" for i, r in enumerate(res) if r in caps)
@@ -474,7 +480,7 @@ def canonical_problem_text(p: CanonicalProblem) -> str:
     columns += [es_numbers(c.use[:, ri[r]]) for r in res]
     given_caps = ~np.isinf(c.cap)
     shapes = [tuple(r for r, has in zip(c.resources, row) if has) for row in given_caps.tolist()]
-    templates = {shape: _template(ind, res, shape) for shape in set(shapes)}
+    templates = {shape: enterprise_template(ind, res, shape) for shape in set(shapes)}
     enterprises = "[" + ",".join([templates[s].format(*row) for s, row in zip(shapes, zip(*columns))]) + "]"
     parts = {**head, "enterprises": enterprises}
     return "{" + ",".join(f'"{k}":{parts[k]}' for k in sorted(parts)) + "}"
