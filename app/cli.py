@@ -364,6 +364,12 @@ def _ledger_parsers(sub) -> None:
     checkpoint.add_argument("--policy", help="with --check: verify the checkpoint under your trust policy (node key, witnesses, quorum)")
     checkpoint.add_argument("--output", help="write it here instead of standard output")
     checkpoint.set_defaults(run=lc.cmd_chain_checkpoint)
+    publish = chain.add_parser("publish-checkpoint", help="sign the head's checkpoint, have witnesses cosign it, store it for GET /checkpoint and bundles")
+    publish.add_argument("--db", help=db_help)
+    publish.add_argument("--node-key", required=True, help="the node's key file: signs the checkpoint")
+    publish.add_argument("--witness", action="append", required=True, metavar="URL", help="a witness's submission prefix, e.g. http://w1.example:8081 (repeat for each)")
+    publish.add_argument("--output", help="also write the cosigned checkpoint here")
+    publish.set_defaults(run=lc.cmd_chain_publish_checkpoint)
     from coopchain.app.witness_commands import add_parsers as witness_parsers
 
     witness_parsers(sub)

@@ -289,6 +289,39 @@ def cmd_chain_checkpoint(args) -> int:
     return EXIT_OK
 
 
+def cmd_chain_publish_checkpoint(args) -> int:
+    """`coopchain chain publish-checkpoint`: sign, collect cosignatures over HTTP, store (service.checkpoints)."""
+    from coopchain.app.witness_commands import _post
+    from coopchain.chain.errors import ChainError
+    from coopchain.service.checkpoints import CheckpointStore, publish
+
+    ledger = _ledger(args.db, args.node_key)
+    store = None
+    try:
+        store = CheckpointStore(args.db)
+        done = publish(ledger, [(url, _post(url)) for url in args.witness], store)
+    except ChainError as e:
+        raise CommandError(str(e)) from e
+    finally:
+        if store is not None:
+            store.close()
+        ledger.close()
+    for url, reason in done.refused:
+        print(f"not cosigned by {url}: {reason}", file=sys.stderr)
+    if args.output:
+        try:
+            Path(args.output).write_bytes(done.note)
+        except OSError as e:
+            raise CommandError(f"--output {args.output}: cannot write it ({e.strerror})") from e
+    cp = done.checkpoint
+    if done.stored:
+        print(f"published: checkpoint of {_count(cp.size, 'block')}, root {cp.root.hex()}, cosigned by {len(done.cosigned_by)} of "
+              f"{len(args.witness)} witness{'es' if len(args.witness) != 1 else ''} ({', '.join(done.cosigned_by)}); GET /checkpoint serves it")
+    else:
+        print(f"not published: no witness cosigned the checkpoint of {_count(cp.size, 'block')}")
+    return EXIT_OK if done.stored and not done.refused else EXIT_INVALID
+
+
 def _check_checkpoint(args) -> int:
     """`coopchain chain checkpoint --check COSIGNED [--policy FILE]`: the stored ledger still holds a
     checkpoint its node signed (and, with a policy, that its witnesses cosigned)."""

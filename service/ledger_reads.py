@@ -219,8 +219,11 @@ def state_proof(ledger: Ledger, key: str, height: int | None = None) -> tuple[in
     return height, ledger.header(height).state_root.hex(), [n.hex() for n in nodes]
 
 
-def bundle(ledger: Ledger, tx_hash: str, since: int | None = None) -> dict:
-    """The audit bundle of a record transaction (chain.bundle; `coopchain verify` checks it offline)."""
+def bundle(ledger: Ledger, tx_hash: str, since: int | None = None, checkpoints=None) -> dict:
+    """The audit bundle of a record transaction (chain.bundle; `coopchain verify` checks it offline).
+
+    `checkpoints`: a service.checkpoints.CheckpointStore; the bundle then carries the latest published
+    checkpoint that covers the transaction (`coopchain verify --policy` needs one)."""
     digest = _hash(tx_hash, "hash")
     if ledger.store.transaction_location(digest) is None:
         raise NotFound(f"no transaction {tx_hash}")
@@ -228,8 +231,12 @@ def bundle(ledger: Ledger, tx_hash: str, since: int | None = None) -> dict:
         raise ProofRequestError("firstUnknown", "since", f"since {since}: an earlier head lies in 1..{ledger.height()}")
     from coopchain.service.bundles import audit_bundle  # any kind: an allocation commit bundles its receipt, entry and problem
 
+    from coopchain.service.checkpoints import SinceBeyondCheckpoint, pinned_bundle
+
     try:
-        return audit_bundle(ledger, digest, since)
+        return audit_bundle(ledger, digest, since) if checkpoints is None else pinned_bundle(ledger, checkpoints, digest, since)
+    except SinceBeyondCheckpoint as e:
+        raise ProofRequestError("secondBeforeFirst", "since", str(e)) from e
     except ChainError as e:
         raise NotFound(str(e)) from e
 

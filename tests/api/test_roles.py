@@ -49,6 +49,7 @@ POLICY = {
     ("GET", "/proofs/consistency"): ALL,
     ("GET", "/proofs/state"): READ,
     ("GET", "/bundles/{tx_hash}"): READ,
+    ("GET", "/checkpoint"): {"public"},  # a checkpoint is public: everyone compares the history they were shown
     ("POST", "/keys"): {"admin"},
     ("GET", "/keys"): {"admin"},
     ("GET", "/keys/{key_id}"): {"admin"},
@@ -92,10 +93,35 @@ def test_every_route_has_a_rule_and_it_is_the_policy():
 @pytest.fixture(scope="module")
 def fixtures(server):
     """Real resources of green-valley to call the routes on: a problem, a front job, a transaction, a key."""
+    publish_checkpoint(server)
     with server.client("admin") as c:
         digest = c.post("/problems", content=(SAMPLES / "green-valley.json").read_bytes()).json()["hash"]
         job = c.post(f"/problems/{digest}/fronts", json={"points": 4, "objectives": ["F1", "F3"]}).json()["id"]
     return {"digest": digest, "job_id": job, "tx_hash": server.records["green-valley"], "height": "1"}
+
+
+def publish_checkpoint(server) -> None:
+    """A checkpoint cosigned by one witness (in process), published as `coopchain chain publish-checkpoint` does."""
+    from pathlib import Path
+
+    from coopchain.chain.checkpoint import ledger_origin, node_note_key
+    from coopchain.chain.witness import Witness, WitnessStore
+    from coopchain.service.checkpoints import CheckpointStore, publish
+    from coopchain.service.wiring import open_ledger
+
+    folder = Path(server.db.removeprefix("sqlite:///")).parent
+    ledger = open_ledger(server.db, PrivateKey.load(folder / "node.key"))
+    key = PrivateKey.generate("ed25519")
+    witness_store = WitnessStore.create(folder / "roles-witness.db", "w.example/roles", key.public_key)
+    witness_store.follow(ledger_origin(ledger), node_note_key(ledger))
+    store = CheckpointStore(server.db)
+    try:
+        done = publish(ledger, [("w", lambda body: (200, Witness(witness_store, key).add_checkpoint(body)))], store)
+        assert done.stored
+    finally:
+        store.close()
+        witness_store.close()
+        ledger.close()
 
 
 def request_for(server, method: str, path: str, fx: dict, role: str | None):
