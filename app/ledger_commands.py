@@ -177,8 +177,8 @@ def verify_bundle_file(document: dict, genesis: str | None, since: str | None, p
         return EXIT_INVALID
     said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()}) in block {record.height}, current at head {record.head_height}"
     seal = document["genesis"]["config"]["seal"]
-    if seal != "signed":  # the node's signature is checked offline; the seal needs the chain around it
-        said += f"; its {seal} seals are checked by `coopchain chain verify`, not offline"
+    if seal != "signed":  # chain.seal_evidence: the seals' evidence travels in the bundle
+        said += f"; the {seal} seals of the block and the head checked offline"
     return _check_payload(record, said, document=document)
 
 
@@ -236,7 +236,7 @@ def _verify_under_policy(document: dict, path: str) -> int:
     said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()}, pinned by the policy) in block {record.height}, current at head {record.head_height}"
     seal = document["genesis"]["config"]["seal"]
     if seal != "signed":
-        said += f"; its {seal} seals are checked by `coopchain chain verify`, not offline"
+        said += f"; the {seal} seals of the block and the head checked offline"
     tx = record.transaction
     when = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")  # noqa: E731
     signed = [

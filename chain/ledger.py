@@ -310,8 +310,13 @@ class Ledger:
             ensure(0 < since <= head.height, ChainError, f"--since {since}: an earlier head lies in 1..{head.height}")
             consistency, earlier = self.consistency_proof(since, head.height), proof(since)
         state = self.state_proof(state_key, head.height)
-        return make_bundle(self.genesis, self.header(height), head, tx, tx_proof, proof(height), proof(0), state_key, state, consistency, earlier,
-                           decode_receipt(receipts[position]), receipt_proof, extra)
+        doc = make_bundle(self.genesis, self.header(height), head, tx, tx_proof, proof(height), proof(0), state_key, state, consistency, earlier,
+                          decode_receipt(receipts[position]), receipt_proof, extra)
+        if self.config.seal != "signed":  # what the seals of the block and the head read, proven (chain.seal_evidence)
+            from coopchain.chain.seal_evidence import seal_evidence
+
+            doc["seals"] = [seal_evidence(self.header(h), self.config, self.header, self.state, self.state_proof) for h in sorted({height, head.height})]
+        return doc
 
     def state_proof(self, state_key: bytes, height: int | None = None) -> list[bytes]:
         """The trie nodes, root to leaf, that prove `state_key`'s value (or absence) at `height`."""
