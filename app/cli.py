@@ -347,6 +347,8 @@ def _ledger_parsers(sub) -> None:
         command = chain.add_parser(name, help=text)
         command.add_argument("--db", help=db_help)
         command.add_argument("--since", metavar="HEAD", help=lc.SINCE_HELP)
+        command.add_argument("--checkpoint", metavar="COSIGNED", help="a cosigned checkpoint the ledger must still hold: a ledger truncated or rewritten below it fails, naming it (docs/trust.md)")
+        command.add_argument("--policy", help="with --checkpoint: verify the checkpoint under your trust policy (genesis, node key, witnesses, quorum)")
         command.set_defaults(run=run)
     bundle = chain.add_parser("bundle", help="the audit bundle of a record transaction (verify it with coopchain verify)")
     bundle.add_argument("transaction", help="the transaction hash (hex)")

@@ -88,6 +88,7 @@ def _walk(args, replay: bool) -> int:
         since = parse_pinned_head(args.since) if getattr(args, "since", None) else None
     except BadPin as e:
         raise CommandError(f"--since: {e}") from e
+    pinned = _pinned_checkpoint(args)
     try:  # the store, not a Ledger: a damaged genesis is a finding of verify, not an error of opening
         store = open_store(args.db)
     except ChainError as e:
@@ -96,20 +97,79 @@ def _walk(args, replay: bool) -> int:
     try:
         from coopchain.service.wiring import contracts
 
-        report = (replay_chain if replay else verify_chain)(store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None, since, contracts())
-    except BadBlock as e:
-        print(f"invalid: {e}")
-        return EXIT_INVALID
-    except BadPin as e:  # a HEIGHT:HASH whose hash is another height's
-        raise CommandError(f"--since: {e}") from e
+        try:
+            report = (replay_chain if replay else verify_chain)(store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None, since, contracts())
+        except BadBlock as e:
+            print(f"invalid: {e}")
+            return EXIT_INVALID
+        except BadPin as e:  # a HEIGHT:HASH whose hash is another height's
+            raise CommandError(f"--since: {e}") from e
+        finally:
+            close()
+        held_checkpoint = ""
+        if pinned is not None:  # a valid chain can still be a truncated or rewritten one: the checkpoint says which
+            unheld, cp, who = _checkpoint_verdict(store, *pinned)
+            if unheld:
+                print(f"invalid: {unheld}")
+                return EXIT_INVALID
+            held_checkpoint = f"; it holds the checkpoint of {_count(cp.size, 'block')} (root {cp.root.hex()}, cosigned by {who})"
     finally:
-        close()
         store.close()
     what = "replayed: every state and receipts root matches" if replay else "valid: every hash, signature, seal, receipt, root and timestamp checks"
     held = f"; it holds the head passed with --since (block {report.pinned_height})" if since is not None else ""
     # HEIGHT:HASH, as --since takes it back.
-    print(f"{what}; {_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, head {report.blocks - 1}:{report.head_hash.hex()}, state root {report.state_root.hex()}{held}")
+    print(f"{what}; {_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, head {report.blocks - 1}:{report.head_hash.hex()}, state root {report.state_root.hex()}{held}{held_checkpoint}")
     return EXIT_OK
+
+
+def _pinned_checkpoint(args):
+    """--checkpoint COSIGNED [--policy FILE], read and parsed (not yet checked): (note, policy or None), or None."""
+    if getattr(args, "policy", None) and not getattr(args, "checkpoint", None):
+        raise CommandError("--policy needs --checkpoint (the cosigned checkpoint to hold the ledger to)")
+    if not getattr(args, "checkpoint", None):
+        return None
+    from coopchain.chain.policy import PolicyError, parse_policy
+
+    note = _read_bytes(args.checkpoint, "--checkpoint")
+    policy = None
+    if args.policy:
+        try:
+            policy = parse_policy(_read_bytes(args.policy, "--policy").decode("utf-8"))
+        except (UnicodeDecodeError, PolicyError) as e:
+            raise CommandError(f"--policy {args.policy}: {e}") from e
+    return note, policy
+
+
+def _checkpoint_verdict(store, note: bytes, policy) -> tuple[str | None, object, str]:
+    """(why the stored ledger does not hold the checkpoint: signature, quorum, truncation, rewrite; or None,
+    the checkpoint, who cosigned it).
+
+    The checkpoint is checked under the policy (its genesis must be the ledger's), else against the
+    node key of the ledger's own genesis."""
+    from coopchain.chain.block import block_hash, decode_header
+    from coopchain.chain.checkpoint import CheckpointMismatch, MalformedNote, NoteSignatureError, chain_origin, check_ledger_holds, note_key, verify_checkpoint
+    from coopchain.chain.keys import PublicKey
+    from coopchain.chain.policy import QuorumNotMet, verify_checkpoint_policy
+
+    genesis = decode_header(store.header_bytes(0))
+    genesis_hash = block_hash(genesis)
+    try:
+        if policy is not None:
+            if genesis_hash != policy.genesis:
+                return f"this ledger's genesis {genesis_hash.hex()} is not the policy's {policy.genesis.hex()}: another chain", None, ""
+            report = verify_checkpoint_policy(note, policy)
+            cp, who = report.checkpoint, ", ".join(c.name for c in report.cosigners) or "no witness"
+        else:
+            key = note_key(chain_origin(genesis.config.chain_id, genesis_hash), PublicKey.from_text(genesis.config.node))
+            verified = verify_checkpoint(note, key)
+            cp, who = verified.checkpoint, f"{len(verified.note.signatures) - 1} witness line(s), unchecked without --policy"
+    except (MalformedNote, NoteSignatureError, QuorumNotMet) as e:
+        return f"the checkpoint: {e}", None, ""
+    try:
+        check_ledger_holds(store, cp)
+    except CheckpointMismatch as e:
+        return f"{e} (the checkpoint of {_count(cp.size, 'block')}, root {cp.root.hex()}, cosigned by {who})", cp, who
+    return None, cp, who
 
 
 def cmd_chain_verify(args) -> int:
@@ -325,42 +385,27 @@ def cmd_chain_publish_checkpoint(args) -> int:
 def _check_checkpoint(args) -> int:
     """`coopchain chain checkpoint --check COSIGNED [--policy FILE]`: the stored ledger still holds a
     checkpoint its node signed (and, with a policy, that its witnesses cosigned)."""
-    from coopchain.chain.block import block_hash
-    from coopchain.chain.checkpoint import CheckpointMismatch, MalformedNote, NoteSignatureError, check_ledger_holds, node_note_key, verify_checkpoint
     from coopchain.chain.errors import ChainError
-    from coopchain.chain.policy import PolicyError, QuorumNotMet, parse_policy, verify_checkpoint_policy
+    from coopchain.chain.store import open_store
 
-    note = _read_bytes(args.check, "--check")
-    policy = None
-    if args.policy:
-        try:
-            policy = parse_policy(_read_bytes(args.policy, "--policy").decode("utf-8"))
-        except (UnicodeDecodeError, PolicyError) as e:
-            raise CommandError(f"--policy {args.policy}: {e}") from e
-    ledger = _ledger(args.db)
+    args.checkpoint = args.check
+    pinned = _pinned_checkpoint(args)
     try:
-        if policy is not None and block_hash(ledger.genesis) != policy.genesis:
-            print(f"invalid: this ledger's genesis {block_hash(ledger.genesis).hex()} is not the policy's {policy.genesis.hex()}: another chain")
-            return EXIT_INVALID
-        try:
-            if policy is not None:
-                report = verify_checkpoint_policy(note, policy)
-                cp, who = report.checkpoint, ", ".join(c.name for c in report.cosigners) or "no witness"
-            else:
-                verified = verify_checkpoint(note, node_note_key(ledger))
-                cp, who = verified.checkpoint, f"{len(verified.note.signatures) - 1} other signature line(s), unchecked without --policy"
-        except (MalformedNote, NoteSignatureError, QuorumNotMet) as e:
-            print(f"invalid: the checkpoint: {e}")
-            return EXIT_INVALID
-        try:
-            count = check_ledger_holds(ledger.store, cp)
-        except CheckpointMismatch as e:
-            print(f"invalid: {e} (cosigned by {who})")
-            return EXIT_INVALID
+        store = open_store(args.db)
+    except ChainError as e:
+        raise CommandError(str(e)) from e
+    try:
+        if store.height() is None:
+            raise CommandError(f"{args.db or 'the ledger'}: holds no genesis block")
+        unheld, cp, who = _checkpoint_verdict(store, *pinned)
+        count = store.height() + 1
     except ChainError as e:
         raise CommandError(str(e)) from e
     finally:
-        ledger.close()
+        store.close()
+    if unheld:
+        print(f"invalid: {unheld}")
+        return EXIT_INVALID
     print(f"holds: the ledger's blocks 0 .. {cp.size - 1} are the checkpoint's (cosigned by {who}); it now holds {_count(count, 'block')}")
     return EXIT_OK
 
