@@ -19,9 +19,10 @@ from coopchain.service.ledger_reads import NotFound
 router = APIRouter(prefix="/checkpoint", tags=["checkpoint"])
 TEXT = "text/plain; charset=utf-8"
 _EXAMPLE = ("coopchain/coopchain-demo/cdc789b31cb242ec033201c3e070c5858e57cdb3755cd7a67dd703e5d8a31859\n5\n"
-            "eNjQHyfX9bp1aG6JFXlX9vJpPhaA+t27HLgFBul7Yzs=\n\n"
-            "\u2014 coopchain/coopchain-demo/cdc789b31cb242ec033201c3e070c5858e57cdb3755cd7a67dd703e5d8a31859 gG3Fn8Y7…\n"
-            "\u2014 auditor.example/w1 Yk2vAAAAAGlOK0b…\n")
+            "UNhY4JhezH9gQYqvDMWrWH9CwlcKiECVqejMrND2VFw=\n\n"
+            "\u2014 coopchain/coopchain-demo/cdc789b31cb242ec033201c3e070c5858e57cdb3755cd7a67dd703e5d8a31859 "
+            "urfF7WSB6tc0oO68i2oIL+8PxERVqfDo3tLwPnMGl/RS8MpdH6kKmBLRIyTPQ0BGGgVH0FwgbClYMpgLjS5ee8F9qQc=\n"
+            "\u2014 auditor.example/w1 KgnoJQAAAABrD4s2nS4kSdbKXK/V8RhJOQ4ETPiOqfSLF4S8yJu3Ct8GVacXu5jCEJvgP9UlrJv+dg8cYVSfuVruCHH9MSyGe6XDBQ==\n")
 
 
 @router.get("", response_class=Response, dependencies=[public()],
