@@ -119,12 +119,26 @@ class CheckpointStore:
 
     def _rows(self, sql: str, args: tuple = ()) -> list:
         with self._lock:
-            cur = self._conn.cursor()
             try:
-                cur.execute(sql.replace("?", self._ph), args)
-                return cur.fetchall() if cur.description else []
-            finally:
-                cur.close()
+                return self._execute(sql, args)
+            except Exception:
+                # A PostgreSQL connection the server dropped (a restart, an idle timeout) is opened once more
+                # and the statement run again (an INSERT whose reply was lost may then be stored twice: a
+                # duplicate row of the same note, which changes nothing that is served).
+                if self._ph != "%s" or not self._conn.closed:
+                    raise
+                import psycopg
+
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+                return self._execute(sql, args)
+
+    def _execute(self, sql: str, args: tuple) -> list:
+        cur = self._conn.cursor()
+        try:
+            cur.execute(sql.replace("?", self._ph), args)
+            return cur.fetchall() if cur.description else []
+        finally:
+            cur.close()
 
     def add(self, size: int, note: bytes, cosignatures: int) -> None:
         self._rows("INSERT INTO published_checkpoints (size, note, cosignatures, published) VALUES (?, ?, ?, ?)",
