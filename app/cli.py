@@ -371,6 +371,8 @@ def _ledger_parsers(sub) -> None:
     publish.add_argument("--node-key", required=True, help="the node's key file: signs the checkpoint")
     publish.add_argument("--witness", action="append", required=True, metavar="URL", help="a witness's submission prefix, e.g. http://w1.example:8081 (repeat for each)")
     publish.add_argument("--output", help="also write the cosigned checkpoint here")
+    publish.add_argument("--every", type=int, metavar="N", help="keep running: publish each time the ledger has grown by N blocks (run it beside `coopchain serve`)")
+    publish.add_argument("--poll", type=float, default=5.0, metavar="SECONDS", help="with --every: how often to look at the head (default 5)")
     publish.set_defaults(run=lc.cmd_chain_publish_checkpoint)
     from coopchain.app.witness_commands import add_parsers as witness_parsers
 

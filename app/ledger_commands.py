@@ -350,22 +350,34 @@ def cmd_chain_checkpoint(args) -> int:
 
 
 def cmd_chain_publish_checkpoint(args) -> int:
-    """`coopchain chain publish-checkpoint`: sign, collect cosignatures over HTTP, store (service.checkpoints)."""
+    """`coopchain chain publish-checkpoint`: sign, collect cosignatures over HTTP, store (service.checkpoints);
+    with --every N, keep running and publish each time the ledger has grown by N blocks."""
     from coopchain.app.witness_commands import _post
     from coopchain.chain.errors import ChainError
-    from coopchain.service.checkpoints import CheckpointStore, publish
+    from coopchain.service.checkpoints import CheckpointStore
 
+    if args.every is not None and not (1 <= args.every <= 10**9 and 0.05 <= args.poll <= 86_400):
+        raise CommandError("--every counts blocks (1 or more) and --poll seconds (0.05 .. 86400)")
+    witnesses = [(url, _post(url)) for url in args.witness]
     ledger = _ledger(args.db, args.node_key)
     store = None
     try:
         store = CheckpointStore(args.db)
-        done = publish(ledger, [(url, _post(url)) for url in args.witness], store)
+        if args.every is None:
+            return _publish_once(ledger, store, witnesses, args)
+        return _publish_every(ledger, store, witnesses, args)
     except ChainError as e:
         raise CommandError(str(e)) from e
     finally:
         if store is not None:
             store.close()
         ledger.close()
+
+
+def _publish_once(ledger, store, witnesses, args) -> int:
+    from coopchain.service.checkpoints import publish
+
+    done = publish(ledger, witnesses, store)
     for url, reason in done.refused:
         print(f"not cosigned by {url}: {reason}", file=sys.stderr)
     if args.output:
@@ -376,10 +388,35 @@ def cmd_chain_publish_checkpoint(args) -> int:
     cp = done.checkpoint
     if done.stored:
         print(f"published: checkpoint of {_count(cp.size, 'block')}, root {cp.root.hex()}, cosigned by {len(done.cosigned_by)} of "
-              f"{len(args.witness)} witness{'es' if len(args.witness) != 1 else ''} ({', '.join(done.cosigned_by)}); GET /checkpoint serves it")
+              f"{len(witnesses)} witness{'es' if len(witnesses) != 1 else ''} ({', '.join(done.cosigned_by)}); GET /checkpoint serves it", flush=True)
     else:
-        print(f"not published: no witness cosigned the checkpoint of {_count(cp.size, 'block')}")
+        print(f"not published: no witness cosigned the checkpoint of {_count(cp.size, 'block')}", flush=True)
     return EXIT_OK if done.stored and not done.refused else EXIT_INVALID
+
+
+def _publish_every(ledger, store, witnesses, args) -> int:
+    """Poll the head every --poll seconds; publish when it is --every blocks past the last publication
+    (a failed round is retried at the next poll).  Runs until interrupted (SIGINT or SIGTERM: exit 0)."""
+    import signal
+    import time
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    latest = store.latest()
+    published_size = latest.size if latest else 0
+    try:
+        while not stop:
+            size = ledger.height() + 1
+            if size - published_size >= args.every:
+                _publish_once(ledger, store, witnesses, args)
+                latest = store.latest()
+                published_size = latest.size if latest else published_size  # stored with at least one cosignature
+            deadline = time.monotonic() + args.poll
+            while not stop and time.monotonic() < deadline:
+                time.sleep(min(0.2, args.poll))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
 
 
 def _check_checkpoint(args) -> int:

@@ -265,3 +265,46 @@ def test_chain_verify_holds_the_ledger_to_a_pinned_checkpoint(chain, capsys):
     assert code == 3 and "is not the policy's" in out
     code, _, err = run(capsys, "chain", "verify", "--db", url, "--policy", str(folder / "policy"))
     assert code == 2 and "--policy needs --checkpoint" in err
+
+
+def test_publish_checkpoint_every_n_blocks(chain):
+    """`chain publish-checkpoint --every 2` beside a growing ledger: it publishes at 4 blocks (it starts
+    there), not at 5, again at 6, and stops cleanly on SIGTERM."""
+    from coopchain.service.checkpoints import CheckpointStore
+
+    folder, url, txs, _ = chain
+    node = PrivateKey.load(folder / "node.key")
+    ledger = Ledger.open(url, node)
+    store, key, _ = http_witness(folder, "w", ledger)
+    user = PrivateKey.generate("ed25519")
+
+    def sizes():
+        published = CheckpointStore(url)
+        try:
+            return [row[0] for row in published._rows("SELECT size FROM published_checkpoints ORDER BY id")]
+        finally:
+            published.close()
+
+    def wait_for(condition, what):
+        for _ in range(600):
+            if condition():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"waited 60 s for {what}")
+
+    with serving(store, key) as w:
+        proc = subprocess.Popen([sys.executable, "-m", "coopchain.app.cli", "chain", "publish-checkpoint", "--db", url, "--node-key", str(folder / "node.key"),
+                                 "--witness", w, "--every", "2", "--poll", "0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: sizes() == [4], "the first publication")
+            ledger.commit([sign_transaction(user, CHAIN, 0, "record.put", {"key": "a", "value": 1})])  # 5 blocks: not yet
+            time.sleep(0.5)  # several polls (not a timing assertion: publishing at 5 would be wrong at any speed)
+            assert sizes() == [4]
+            ledger.commit([sign_transaction(user, CHAIN, 1, "record.put", {"key": "b", "value": 2})])
+            wait_for(lambda: sizes() == [4, 6], "the publication at 6 blocks")
+        finally:
+            proc.terminate()
+            out, err = proc.communicate(timeout=30)
+    ledger.close()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert out.count("published: checkpoint of") == 2 and "checkpoint of 6 blocks" in out
