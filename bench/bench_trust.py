@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import markdown_table  # noqa: E402
 from coopchain.chain import merkle  # noqa: E402
 from coopchain.chain.checkpoint import (  # noqa: E402
-    Checkpoint, add_signatures, bundle_checkpoint, node_note_key, note_key, parse_note, sign_checkpoint,
+    Checkpoint, node_note_key, note_key, parse_note, sign_checkpoint,
     sign_ledger_checkpoint,
 )
 from coopchain.chain.block import block_hash  # noqa: E402

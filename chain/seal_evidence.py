@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from coopchain.chain.block import ChainConfig, Header, block_hash, header_from_json, header_json
 from coopchain.chain.encoding import hex_bytes
-from coopchain.chain.errors import ChainError, InvalidBlock, InvalidProof, ensure
+from coopchain.chain.errors import ChainError, InvalidProof, ensure
 from coopchain.chain.seals import SealContext, seal_for, verify_seal
 from coopchain.chain.state_proof import verify_state_proof
 

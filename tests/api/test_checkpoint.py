@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from coopchain.app.cli import main
-from coopchain.chain.block import block_hash, decode_header
+from coopchain.chain.block import block_hash
 from coopchain.chain.checkpoint import ledger_origin, node_note_key
 from coopchain.chain.keys import PrivateKey
 from coopchain.chain.transaction import sign_transaction

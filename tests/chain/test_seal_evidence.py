@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from coopchain.chain.block import block_hash, header_from_json, header_json, sealing_bytes, sign_header
+from coopchain.chain.block import header_from_json, header_json, sealing_bytes, sign_header
 from coopchain.chain.bundle import InvalidBundle, verify_bundle
 from coopchain.chain.keys import PrivateKey
 from coopchain.chain.ledger import Ledger
