@@ -305,6 +305,10 @@ def _verify_under_policy(document: dict, path: str) -> int:
         + f" ({record.head_hash.hex()}): signed by the node {document['genesis']['config']['node']}",
         f"checkpoint {cp.origin} of {cp.size:,} blocks, root {cp.root.hex()}: signed by the node ({report.node_key})",
     ]
+    if seal == "endorsement":  # the seals verified above: who endorsed the block and the head
+        heights = sorted({document["block"]["height"], document["head"]["height"]})
+        headers = {h["height"]: h for h in (document["block"], document["head"])}
+        signed[2:2] = [f"block {h}: endorsed by {', '.join(e['member'] for e in headers[h]['seal']['endorsements'])}" for h in heights]
     signed += [f"cosigned by witness {c.name} ({c.key}) at {when(c.timestamp)}" for c in report.cosigners]
     signed += [f"not cosigned by witness {name}" for name in report.missing]
     signed.append(f"quorum {report.quorum!r}: met")

@@ -165,3 +165,33 @@ def test_the_cli_verifies_seals_offline_with_only_stdlib_and_pycryptodome(bundle
     check = run_blocked(OFFLINE_BLOCKED, script, str(path))
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"the {kind} seals of the block and the head checked offline" in check.stdout and "loaded: []" in check.stdout
+
+
+
+def test_verify_under_a_policy_names_the_endorsers(tmp_path, capsys):
+    """An endorsement chain's bundle as the API serves it (with a checkpoint a witness cosigned):
+    `verify --policy` names the members who endorsed the block and the head (the node holds the
+    genesis policy's first two members, so they endorse every block)."""
+    from coopchain.app.cli import main
+    from coopchain.chain.block import block_hash
+    from coopchain.chain.checkpoint import ledger_origin, node_note_key
+    from coopchain.chain.witness import Witness, WitnessStore
+    from coopchain.service.checkpoints import CheckpointStore, pinned_bundle, publish
+
+    ledger, txs = make_chain(tmp_path, "endorsement")
+    key = PrivateKey.generate("ed25519")
+    witness = WitnessStore.create(tmp_path / "w.db", "w.example/w", key.public_key)
+    witness.follow(ledger_origin(ledger), node_note_key(ledger))
+    store = CheckpointStore(f"sqlite:///{tmp_path}/ledger.db")
+    publish(ledger, [("w", lambda body: (200, Witness(witness, key).add_checkpoint(body)))], store)
+    (tmp_path / "bundle.json").write_text(json.dumps(pinned_bundle(ledger, store, transaction_hash(txs[1]))))
+    (tmp_path / "policy").write_text(f"genesis {block_hash(ledger.genesis).hex()}\nlog {node_note_key(ledger).vkey()}\n"
+                                     f"witness w {witness.identity().vkey()}\nquorum w\n")
+    store.close()
+    witness.close()
+    ledger.close()
+    assert main(["verify", str(tmp_path / "bundle.json"), "--policy", str(tmp_path / "policy")]) == 0
+    out = capsys.readouterr().out
+    endorsers = ", ".join(m.public_key.to_text() for m in MEMBERS[:2])
+    assert f"  block 2: endorsed by {endorsers}\n" in out and f"  block 6: endorsed by {endorsers}\n" in out
+    assert "the endorsement seals of the block and the head checked offline" in out
