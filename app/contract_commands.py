@@ -99,6 +99,8 @@ def cmd_commit(args) -> int:
             chosen = commits.from_solution(document)
     except commits.CommitError as e:
         raise CommandError(f"{args.file}: {e}") from e
+    if args.api:
+        return _commit_over_api(args, chosen)
     ledger, manager = _writer(args, "manager.key")
     endorsers = [_endorser(path) for path in args.endorse or ()]
     try:
@@ -107,7 +109,43 @@ def cmd_commit(args) -> int:
         raise CommandError(str(e), EXIT_INVALID) from e
     finally:
         ledger.close()
-    r = result.commit.receipt
+    return _print_commit(args, result, f"`coopchain show {result.commit.transaction}` shows it; `coopchain chain bundle {result.commit.transaction}` bundles it for an auditor")
+
+
+def _commit_over_api(args, chosen) -> int:
+    """`commit --api URL`: the same transactions, signed here with the manager's key, committed by the server."""
+    import os
+
+    from coopchain.app.api_client import ApiClient, ApiClientError
+    from coopchain.app.ledger_commands import _key
+    from coopchain.chain.transaction import sign_transaction
+    from coopchain.service import commit as commits
+
+    if args.db or args.node_key:
+        raise CommandError("--db and --node-key are for a local ledger; with --api the server's ledger commits and its node seals the block")
+    api_key = args.api_key or os.environ.get("COOPCHAIN_API_KEY")
+    if not api_key:
+        raise CommandError("--api needs an API key: give --api-key KEY or set COOPCHAIN_API_KEY (coopchain keys api new manager --cooperative …)")
+    manager = _key(_key_path(args.key, "manager.key", "the manager's key (it signs the commit)"))
+    endorsers = [_endorser(path) for path in args.endorse or ()]
+    sender = manager.public_key.to_text()
+    try:
+        with ApiClient(args.api, api_key) as api:
+            chain_id = api.chain_id()
+            plan = commits.plan_commit(api.state, chain_id, chosen, args.supersedes, args.reason, endorsers)
+            nonce = api.next_nonce(sender)
+            done = [api.submit(sign_transaction(manager, chain_id, nonce + i, kind, arguments)) for i, (kind, arguments) in enumerate(plan.calls)]
+    except commits.CommitError as e:
+        raise CommandError(str(e), EXIT_INVALID) from e
+    except ApiClientError as e:
+        raise CommandError(f"{args.api}: {e}") from e
+    result = commits.CommitResult(plan.cooperative, plan.round, plan.problem, done[0] if plan.registers else None, done[-1], chosen)
+    tx = result.commit.transaction
+    return _print_commit(args, result, f"GET {args.api.rstrip('/')}/transactions/{tx} shows it; GET /bundles/{tx} bundles it for an auditor")
+
+
+def _print_commit(args, result, hint: str) -> int:
+    chosen, r = result.chosen, result.commit.receipt
     if _readable(args):
         if result.registered is not None:
             reg = result.registered.receipt
@@ -115,7 +153,7 @@ def cmd_commit(args) -> int:
         print(f"commit of {chosen.description}: {r.status}{' (' + r.code + ')' if r.code else ''}: {r.message}")
         print(f"  transaction {result.commit.transaction} in block {result.commit.height}")
         if r.applied:
-            print(f"  `coopchain show {result.commit.transaction}` shows it; `coopchain chain bundle {result.commit.transaction}` bundles it for an auditor")
+            print(f"  {hint}")
     else:
         print(json.dumps({
             "cooperative": result.cooperative, "round": result.round, "problem": result.problem, "chosen_by": chosen.chosen_by,
@@ -306,6 +344,8 @@ def add_parsers(sub) -> None:
     commit.add_argument("--supersedes", help="amend: the round's current commit (transaction hash)")
     commit.add_argument("--reason", help="amend: why, in a sentence")
     commit.add_argument("--endorse", action="append", metavar="KEY", help="a member's key file that endorses the commit (repeat for k members)")
+    commit.add_argument("--api", metavar="URL", help="commit through a coopchain API server (signed here: the server never sees the key)")
+    commit.add_argument("--api-key", help="with --api: the API key (default $COOPCHAIN_API_KEY)")
     writer_options(commit, "manager.key")
     commit.set_defaults(run=cmd_commit)
 
