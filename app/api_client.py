@@ -43,7 +43,7 @@ class Committed:
     receipt: Receipt
 
 
-def _refusal(response: httpx.Response) -> ApiClientError:
+def _refusal(url: str, response: httpx.Response) -> ApiClientError:
     """A 4xx/5xx answer as one sentence: problem+json's title and detail, and the fields at fault."""
     try:
         body = response.json()
@@ -51,11 +51,12 @@ def _refusal(response: httpx.Response) -> ApiClientError:
         body = None
     if isinstance(body, dict) and "detail" in body:
         fields = [e for e in body.get("errors") or [] if isinstance(e, dict) and e.get("path")]
-        text = f"the server refused ({response.status_code} {body.get('title', '')}): {body['detail']}"
+        text = f"the API at {url} refused {response.request.method} {response.request.url.path} ({response.status_code} {body.get('title', '')}): {body['detail']}"
         if fields:
             text += "".join(f"\n  field {e['path']}: {e.get('detail', '')}" for e in fields[:5])
         return ApiClientError(text, response.status_code, fields[0]["path"] if fields else None)
-    return ApiClientError(f"the server answered {response.status_code} {response.reason_phrase}: {response.text[:200]!r}", response.status_code)
+    return ApiClientError(f"the API at {url} answered {response.request.method} {response.request.url.path} with {response.status_code} "
+                          f"{response.reason_phrase}: {response.text[:200]!r}", response.status_code)
 
 
 class ApiClient:
@@ -80,7 +81,7 @@ class ApiClient:
         except httpx.TransportError as e:
             raise ApiClientError(f"cannot reach the API at {self.url}: {e or type(e).__name__}") from None
         if response.status_code not in ok:
-            raise _refusal(response)
+            raise _refusal(self.url, response)
         return response
 
     def _json(self, response: httpx.Response) -> dict:
