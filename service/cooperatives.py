@@ -100,7 +100,8 @@ def account(ledger: Ledger, public_key: str, cooperatives: Sequence[str] | None 
     looked at (a manager's API key sees its own only), None looks at all.  A key text that is not
     one is InvalidTransaction, as at admission."""
     check_key(public_key, "public_key")
-    ids = cooperative_ids(ledger) if cooperatives is None else tuple(c for c in cooperatives if c in set(cooperative_ids(ledger)))
+    registered = cooperative_ids(ledger)
+    ids = registered if cooperatives is None else tuple(c for c in cooperatives if c in frozenset(registered))
     views = [v for v in (cooperative(ledger, c) for c in ids) if v is not None]
     return AccountView(public_key, ledger.next_nonce(public_key), admin_key(ledger) == public_key,
                        tuple(v.id for v in views if public_key in v.managers), tuple(v.id for v in views if public_key in v.members))

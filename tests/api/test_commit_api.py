@@ -161,6 +161,13 @@ def test_cooperatives_are_scoped_to_a_managers_own(served):
         assert other.get(f"/accounts/{served.node.public_key.to_text()}").json()["manages"] == ["hill-top"]
         bad = other.get("/accounts/ed25519:zz")
     assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "path.public_key"
+    # The allocation contract's state of a round: its cooperative's manager gets the proof, another's 404.
+    round_key = 'allocation:round/["green-valley","2026-Q4"]'
+    with served.client("manager") as mine, served.client("other_manager") as other:
+        assert mine.get("/proofs/state", params={"key": round_key}).status_code == 200
+        assert other.get("/proofs/state", params={"key": round_key}).status_code == 404
+        assert other.get("/proofs/state", params={"key": "cooperatives:coop/green-valley"}).status_code == 404
+        assert other.get("/proofs/state", params={"key": "cooperatives:coop/hill-top"}).status_code == 200
 
 
 @pytest.fixture
