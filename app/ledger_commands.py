@@ -9,29 +9,14 @@ import json
 import sys
 from pathlib import Path
 
+from coopchain.app import command_io
 from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError, _progress_bar
 
 DEMO_CHAIN_ID = "coopchain-demo"
 
 
-def _key(path: str):
-    from coopchain.chain.errors import InvalidSignature
-    from coopchain.chain.keys import PrivateKey
-
-    try:
-        return PrivateKey.load(path)
-    except (OSError, InvalidSignature) as e:
-        raise CommandError(f"{path}: cannot use this key file ({e})") from e
-
-
-def _ledger(url: str | None, node_key_path: str | None = None):
-    from coopchain.chain.errors import ChainError
-    from coopchain.service.wiring import open_ledger
-
-    try:
-        return open_ledger(url, _key(node_key_path) if node_key_path else None)
-    except ChainError as e:
-        raise CommandError(str(e)) from e
+_key = command_io.key_file  # the names the other command modules import
+_ledger = command_io.open_ledger
 
 
 def _count(n: int, noun: str) -> str:

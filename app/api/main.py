@@ -13,13 +13,13 @@ from coopchain.app.api import errors
 from coopchain.app.api.config import Settings
 from coopchain.app.api.jobs import JobPool
 from coopchain.app.api.limits import BodySizeLimit
-from coopchain.app.api.routes import blocks, bundles, checkpoint, fronts, health, keys, problems, proofs, solutions, transactions
+from coopchain.app.api.routes import accounts, blocks, bundles, checkpoint, cooperatives, fronts, health, keys, problems, proofs, solutions, transactions
 from coopchain.app import web
 from coopchain.service.wiring import open_ledger
 from coopchain.service.api_store import ApiStore
 from coopchain.service.checkpoints import CheckpointStore
 
-ROUTERS = (health, problems, solutions, fronts, blocks, transactions, proofs, bundles, checkpoint, keys)
+ROUTERS = (health, problems, solutions, fronts, blocks, transactions, proofs, bundles, checkpoint, keys, accounts, cooperatives)
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from coopchain.chain.keys import PrivateKey
-from coopchain.chain.ledger import Ledger
 from coopchain.chain.transaction import sign_transaction, transaction_hash
 from coopchain.models.problem import load_problem_json
 from coopchain.models.solve import solve
 from coopchain.service.api_store import ApiStore
+from coopchain.service.wiring import create_ledger
 
 SAMPLES = Path(__file__).resolve().parents[2] / "models" / "samples"
 CHAIN_ID = "coopchain-api-test"
@@ -66,7 +66,7 @@ def make_ledger(folder: Path) -> tuple[str, dict]:
     url = f"sqlite:///{folder / 'ledger.db'}"
     node = PrivateKey.generate("ed25519")
     manager = PrivateKey.generate("ed25519")
-    ledger = Ledger.create(url, node, CHAIN_ID)
+    ledger = create_ledger(url, node, CHAIN_ID)  # the node's key is the chain's admin (it registers cooperatives)
     text = (SAMPLES / "green-valley.json").read_text()
     other_text = json.dumps({**json.loads(text), "cooperative": "hill-top"})
     records = {}

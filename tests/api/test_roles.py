@@ -11,6 +11,9 @@ one that does not exist.
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlparse
+
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
@@ -54,12 +57,16 @@ POLICY = {
     ("GET", "/keys"): {"admin"},
     ("GET", "/keys/{key_id}"): {"admin"},
     ("POST", "/keys/{key_id}/revoke"): {"admin"},
+    ("GET", "/blocks/{height}/receipts"): {"admin", "auditor"},
+    ("GET", "/accounts/{public_key}"): ALL,  # every role that submits reads its next nonce
+    ("GET", "/cooperatives"): READ,
+    ("GET", "/cooperatives/{cooperative_id}"): READ,
 }
 # Routes whose resource belongs to one cooperative: another cooperative's manager gets 404.
 SCOPED = {("GET", "/problems/{digest}"), ("POST", "/problems/{digest}/solutions"), ("POST", "/problems/{digest}/fronts"),
           ("GET", "/fronts/{job_id}"), ("POST", "/fronts/{job_id}/cancel"), ("GET", "/fronts/{job_id}/events"),
           ("GET", "/transactions/{tx_hash}"), ("GET", "/transactions/{tx_hash}/receipt"), ("GET", "/proofs/transactions/{tx_hash}"), ("GET", "/proofs/state"), ("GET", "/bundles/{tx_hash}"),
-          ("POST", "/problems"), ("POST", "/problems/csv")}
+          ("POST", "/problems"), ("POST", "/problems/csv"), ("GET", "/cooperatives/{cooperative_id}")}
 
 
 def declared_rule(route: APIRoute) -> set[str] | None:
@@ -94,10 +101,17 @@ def test_every_route_has_a_rule_and_it_is_the_policy():
 def fixtures(server):
     """Real resources of green-valley to call the routes on: a problem, a front job, a transaction, a key."""
     publish_checkpoint(server)
+    node = PrivateKey.load(Path(urlparse(server.db).path).parent / "node.key")  # the chain's admin
     with server.client("admin") as c:
         digest = c.post("/problems", content=(SAMPLES / "green-valley.json").read_bytes()).json()["hash"]
         job = c.post(f"/problems/{digest}/fronts", json={"points": 4, "objectives": ["F1", "F3"]}).json()["id"]
-    return {"digest": digest, "job_id": job, "tx_hash": server.records["green-valley"], "height": "1"}
+        nonce = c.get(f"/accounts/{node.public_key.to_text()}").json()["next_nonce"]
+        for i, cooperative in enumerate(("green-valley", "hill-top")):
+            tx = sign_transaction(node, CHAIN_ID, nonce + i, "cooperatives.register", {"cooperative": cooperative, "managers": [node.public_key.to_text()]})
+            answer = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx)).json()
+            assert answer["receipt"]["status"] in ("applied", "rejected")  # rejected: registered by an earlier module of this session
+    return {"digest": digest, "job_id": job, "tx_hash": server.records["green-valley"], "height": "1",
+            "public_key": node.public_key.to_text(), "cooperative_id": "green-valley"}
 
 
 def publish_checkpoint(server) -> None:
