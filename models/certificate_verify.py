@@ -45,6 +45,7 @@ from coopchain.models.certificate import (
     problem_hash,
 )
 from coopchain.models.problem_rules import ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
+from coopchain.models.problem_text import read_canonical_text
 from coopchain.models.strict_json import StrictJsonError, loads, loads_fast
 
 # --- limits (checked before any heavy work) ------------------------------------------------
@@ -138,11 +139,41 @@ def _claimed(x, where: str) -> float:
 
 
 def read_problem(text) -> tuple[Instance, object]:
-    """The embedded problem: canonical, and valid under the problem model's rules."""
+    """A problem text: canonical, and valid under the problem model's rules (the instance and the
+    `CanonicalProblem`).  The fast reader (models.problem_text) proves a canonical text canonical without
+    rewriting it; anything it cannot vouch for is read generically, which says what is wrong."""
     if not isinstance(text, str):
         fail("malformed", "'problem' must be the canonical problem document as a string")
     if len(text) > MAX_PROBLEM_CHARS:
         fail("too_large", f"the embedded problem has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        fail("not_canonical", "the embedded problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
+    problem = read_canonical_text(text)
+    if problem is None:
+        problem = _read_generic(text)
+    c = problem.columns
+    if len(c.ids) > MAX_ENTERPRISES:
+        fail("too_large", f"the embedded problem has {len(c.ids):,} enterprises; at most {MAX_ENTERPRISES:,} are read")
+    issues, alpha, notices = meaning_issues(c)
+    issues = id_issues(c.ids) + issues
+    if issues:
+        first = issues[0]
+        fail("invalid_problem", f"the embedded problem is not valid: {first.path}: {first.message}" + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""))
+    if alpha is not None or notices:
+        fail("not_canonical", "the embedded problem's alpha is not in canonical form (it would be rescaled to sum to 1)")
+    inst = Instance(
+        ids=c.ids, indicators=c.indicators, resources=c.resources, indicator_weight=c.weights, benefit=c.benefit,
+        use=c.use, enterprise_cap=c.cap, cooperative_cap=c.resource_cap, resource_weight=c.resource_weight,
+        volume_min=c.volume_min + 0.0, volume_max=c.volume_max + 0.0, u0=c.u0 + 0.0, g=c.g + 0.0, alpha=c.alpha + 0.0,
+        reservation=c.reservation + 0.0, demand_min=c.demand_min + 0.0, demand_max=c.demand_max + 0.0,
+    )
+    return inst, problem
+
+
+def _read_generic(text: str):
+    """The problem text read as generic JSON, its rules checked, and its canonical text written again to compare."""
     try:
         doc = loads_fast(text, what="the embedded problem")  # a duplicated key is caught by the canonical comparison below
     except StrictJsonError as e:
@@ -159,33 +190,22 @@ def read_problem(text) -> tuple[Instance, object]:
         fail("invalid_problem", f"the embedded problem: {e}")
     issues, alpha, notices = meaning_issues(problem.columns)
     issues = id_issues(problem.columns.ids) + issues
-    if issues:
+    if issues:  # the rules first (as before the fast reader): an invalid document is invalid_problem, canonical or not
         first = issues[0]
         fail("invalid_problem", f"the embedded problem is not valid: {first.path}: {first.message}" + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""))
     if alpha is not None or notices:
         fail("not_canonical", "the embedded problem's alpha is not in canonical form (it would be rescaled to sum to 1)")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        fail("not_canonical", "the embedded problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
     if canonical_problem_text(problem) != text:
         try:
             loads(text, what="the embedded problem")
         except StrictJsonError as e:  # the precise reason, when it is a duplicated key
             fail("not_canonical", str(e))
         fail("not_canonical", "the embedded problem is not in canonical form (RFC 8785 with every default written out)")
-    c = problem.columns
-    inst = Instance(
-        ids=c.ids, indicators=c.indicators, resources=c.resources, indicator_weight=c.weights, benefit=c.benefit,
-        use=c.use, enterprise_cap=c.cap, cooperative_cap=c.resource_cap, resource_weight=c.resource_weight,
-        volume_min=c.volume_min + 0.0, volume_max=c.volume_max + 0.0, u0=c.u0 + 0.0, g=c.g + 0.0, alpha=c.alpha + 0.0,
-        reservation=c.reservation + 0.0, demand_min=c.demand_min + 0.0, demand_max=c.demand_max + 0.0,
-    )
-    return inst, problem
+    return problem
 
 
-# A few embedded problems already proven canonical and valid, by SHA-256 of their text: a contract
-# checks many allocations of one registered problem, and the hash (checked first) names the exact text.
+# A few problems already proven canonical and valid, by SHA-256 of their text: a contract checks many
+# allocations of one registered problem, and the hash (checked first) names the exact text.
 _PROBLEMS: "OrderedDict[str, Instance]" = OrderedDict()
 _PROBLEMS_KEPT = 4
 
@@ -194,12 +214,30 @@ def _problem(digest: str, text: str) -> Instance:
     inst = _PROBLEMS.get(digest)
     if inst is None:
         inst, _ = read_problem(text)
-        _PROBLEMS[digest] = inst
-        while len(_PROBLEMS) > _PROBLEMS_KEPT:
-            _PROBLEMS.popitem(last=False)
+        remember_problem(digest, inst)
     else:
         _PROBLEMS.move_to_end(digest)
     return inst
+
+
+def remember_problem(digest: str, inst: Instance) -> None:
+    """Keep a problem proven canonical and valid (by `read_problem`) under the SHA-256 of its text."""
+    _PROBLEMS[digest] = inst
+    _PROBLEMS.move_to_end(digest)
+    while len(_PROBLEMS) > _PROBLEMS_KEPT:
+        _PROBLEMS.popitem(last=False)
+
+
+def proven_problem(text: str) -> tuple[str, Instance]:
+    """The hash and instance of a problem text, proven canonical and valid once per text (cached by hash);
+    CertificateError (``not_canonical``, ``invalid_problem``, ...) otherwise."""
+    if not isinstance(text, str):
+        fail("malformed", "the problem must be its canonical text")
+    try:
+        digest = problem_hash(text)
+    except UnicodeEncodeError:
+        fail("not_canonical", "the problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
+    return digest, _problem(digest, text)
 
 
 # --- exact views of an instance ---------------------------------------------------------------
