@@ -9,6 +9,7 @@ library, is the parser for that reason.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -176,10 +177,24 @@ def cmd_verify(args) -> int:
         raise CommandError("--policy is for audit bundles; this file is a certificate")
     # A solve's output holds its certificate; a bare certificate is accepted too.
     cert = document.get("certificate", document) if isinstance(document, dict) else document
+    # A v2 certificate names its problem by hash: the canonical text is beside it in a solve's output, or in --problem.
+    problem = document.get("problem") if cert is not document else None
+    if args.problem:
+        try:
+            problem = Path(args.problem).read_bytes().decode("utf-8")
+        except OSError as e:
+            raise CommandError(f"{args.problem}: cannot read it ({e.strerror})") from e
+        except UnicodeDecodeError as e:
+            raise CommandError(f"{args.problem}: not UTF-8 text (byte {e.start})") from e
+        named = cert.get("problem_hash") if isinstance(cert, dict) else None
+        if isinstance(named, str) and hashlib.sha256(problem.encode("utf-8", "surrogatepass")).hexdigest() != named:
+            # Not the canonical text itself: the problem document as a manager wrote it (JSON or CSV), in canonical
+            # form.  The verifier still proves that text canonical and checks its hash against the certificate's.
+            problem = _load_prepared(args.problem, args.header).prepared.canonical
     try:
-        verified = verify_certificate(cert)
+        verified = verify_certificate(cert, problem)
         if cert is not document:
-            check_solve_output(document, cert)  # the top-level allocation and values are the certificate's
+            check_solve_output(document, cert, verified)  # the top-level allocation and values are the certificate's
     except CertificateError as e:
         print(f"invalid: {e} [{e.code}]")
         return EXIT_INVALID
@@ -306,6 +321,8 @@ def parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check a certificate (or a solve's JSON) offline, with numpy alone")
     verify.add_argument("file")
+    verify.add_argument("--problem", help="the problem a bare certificate names by hash (its canonical text, or the document itself)")
+    verify.add_argument("--header", help="with --problem as CSV: the header document (as for solve)")
     verify.add_argument("--genesis", help="bundles: the genesis block hash you trust (hex)")
     verify.add_argument("--since", help="bundles: an earlier head (JSON) the bundle's head must extend")
     verify.add_argument("--policy", help="bundles: your trust policy (genesis, node key, witnesses, quorum; docs/trust.md)")

@@ -36,6 +36,7 @@ from coopchain.models.certificate import (
     LINEAR_OBJECTIVES,
     OBJECTIVES,
     SCHEMA,
+    SCHEMA_V1,
     CertificateError,
     Instance,
     Values,
@@ -72,7 +73,7 @@ AGREEMENT = 1e-9  # |claimed − recomputed| <= AGREEMENT × magnitude of the re
 GAP_AGREEMENT = 1e-9  # |claimed gap − gap|, a ratio
 NEGATIVE_GAP = 1e-8  # a gap below −NEGATIVE_GAP means the "bound" lies below a feasible value
 
-_FIELDS = {"schema", "objective", "problem_hash", "problem", "allocation", "rows", "values", "bound", "gap"}
+_FIELDS = {"schema", "objective", "problem_hash", "allocation", "rows", "values", "bound", "gap"}  # v1 adds "problem"
 _OPTIONAL = {"multipliers", "pieces", "scalarisation", "scalarised_value", "mu"}
 _SCALARISATION_FIELDS = {
     "weighted": {"method", "weights", "kappa", "constraints"},
@@ -128,7 +129,16 @@ def _number(x, where: str, *, limit: float | None = MAX_NUMBER) -> float:
 def _numbers(raw, m: int | None, where: str, *, nonneg: bool = False) -> np.ndarray:
     if not isinstance(raw, list) or (m is not None and len(raw) != m):
         fail("malformed", f"{where} must be a list of {m} numbers" if m is not None else f"{where} must be a list of numbers")
-    out = np.array([_number(x, where) for x in raw], dtype=float).reshape(len(raw))
+    out = None
+    if set(map(type, raw)) <= {float, int}:  # the usual case, whole columns at once (bool is not int's type)
+        try:
+            out = np.array(raw, dtype=float).reshape(len(raw))
+        except OverflowError:
+            out = None
+        if out is not None and not (np.isfinite(out).all() and (np.abs(out) <= MAX_NUMBER).all()):
+            out = None  # _number says which, and why
+    if out is None:
+        out = np.array([_number(x, where) for x in raw], dtype=float).reshape(len(raw))
     if nonneg and np.any(out < 0):
         fail("negative_multiplier", f"{where} must be non-negative (a negative multiplier proves nothing)")
     return out + 0.0  # −0.0 is 0
@@ -1114,39 +1124,61 @@ def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, 
     return _max_estimate(out)
 
 
-def verify(cert) -> Verified:
-    """Check a coopchain/certificate/v1 document (parsed); raise CertificateError with a code and the first reason."""
-    if not isinstance(cert, dict) or cert.get("schema") != SCHEMA:
-        fail("malformed", f"not a certificate: 'schema' must be {SCHEMA!r}")
+def verify(cert, problem: str | None = None) -> Verified:
+    """Check a certificate (parsed): coopchain/certificate/v2, which names its problem by hash (`problem`: its
+    canonical text, or None for one this process has already proven), or v1, which embeds it.  Raise
+    CertificateError with a code and the first reason."""
+    schema = cert.get("schema") if isinstance(cert, dict) else None
+    if schema not in (SCHEMA, SCHEMA_V1):
+        fail("malformed", f"not a certificate: 'schema' must be {SCHEMA!r} (or the older {SCHEMA_V1!r})")
     objective = cert.get("objective")
     if objective not in OBJECTIVES + ("scalarised",):
         fail("malformed", f"'objective' must be one of {', '.join(OBJECTIVES)} or 'scalarised'")
-    missing, unknown = _FIELDS - set(cert), set(cert) - _FIELDS - _OPTIONAL
+    fields = _FIELDS if schema == SCHEMA else _FIELDS | {"problem"}
+    missing, unknown = fields - set(cert), set(cert) - fields - _OPTIONAL
     if missing or unknown:
         fail("malformed", f"the certificate's fields: missing {', '.join(sorted(missing)) or 'none'}, unknown {', '.join(sorted(map(str, unknown))) or 'none'}")
     pieces = cert.get("pieces")
     if pieces is not None and (not isinstance(pieces, list) or len(pieces) > MAX_PIECES):
         fail("too_large" if isinstance(pieces, list) else "malformed", f"'pieces' must be a list of at most {MAX_PIECES:,} pieces")
-    text = cert["problem"]
-    if not isinstance(text, str):
-        fail("malformed", "'problem' must be the canonical problem document as a string")
-    if len(text) > MAX_PROBLEM_CHARS:
-        fail("too_large", f"the embedded problem has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
-    try:
-        digest = problem_hash(text)
-    except UnicodeEncodeError:
-        fail("not_canonical", "the embedded problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
-    if digest != cert["problem_hash"]:
-        fail("hash_mismatch", "the embedded problem does not match 'problem_hash': it was altered")
-    inst = _problem(digest, text)
+    claimed_hash = cert["problem_hash"]
+    if not isinstance(claimed_hash, str):
+        fail("malformed", "'problem_hash' must be the SHA-256 of the canonical problem text, in hex")
+    if schema == SCHEMA_V1:
+        text = cert["problem"]
+        what = "the embedded problem"
+    else:
+        text = problem
+        what = "the problem given with the certificate"
+    if text is None:
+        inst = _PROBLEMS.get(claimed_hash)
+        if inst is None:
+            fail("problem_missing", f"the certificate is for problem {claimed_hash}: give its canonical text beside it "
+                                    "(a solve's output holds it as 'problem'; coopchain verify CERT --problem FILE)")
+        _PROBLEMS.move_to_end(claimed_hash)
+    else:
+        if not isinstance(text, str):
+            fail("malformed", f"{what} must be the canonical problem document as a string")
+        if len(text) > MAX_PROBLEM_CHARS:
+            fail("too_large", f"{what} has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
+        try:
+            digest = problem_hash(text)
+        except UnicodeEncodeError:
+            fail("not_canonical", f"{what} holds a lone UTF-16 surrogate, which has no UTF-8 form")
+        if digest != claimed_hash:
+            fail("hash_mismatch", f"{what} does not match 'problem_hash': it was altered, or it is another problem")
+        inst = _problem(digest, text)
     n = inst.n
     if pieces is not None and len(pieces) * n > MAX_PIECE_WORK:
         fail("too_large", f"{len(pieces):,} pieces over {n:,} enterprises is more work than a certificate may ask ({MAX_PIECE_WORK:,} piece-enterprises)")
 
     allocation = cert["allocation"]
-    if not isinstance(allocation, dict) or list(allocation) != list(inst.ids):
-        fail("malformed", "'allocation' must map every enterprise id, in document order, to its volume")
-    W = _numbers(list(allocation.values()), n, "allocation")
+    if schema == SCHEMA_V1:
+        if not isinstance(allocation, dict) or list(allocation) != list(inst.ids):
+            fail("malformed", "'allocation' must map every enterprise id, in document order, to its volume")
+        W = _numbers(list(allocation.values()), n, "allocation")
+    else:
+        W = _numbers(allocation, n, "allocation (one volume per enterprise, in the problem's order)")
     spec = read_spec(cert) if objective == "scalarised" else None
     if spec is None and ("scalarisation" in cert or "scalarised_value" in cert or "mu" in cert):
         fail("malformed", f"a certificate for {objective} has no 'scalarisation', 'scalarised_value' or 'mu'")
@@ -1285,7 +1317,8 @@ def verify(cert) -> Verified:
         "F2": "max F2 (coupling coordination degree)",
         "F3": "min F3 (ecological footprint)",
     }.get(objective) or sentence_extra
-    return Verified(objective, cert["problem_hash"], dict(allocation), values, reported, gap, proven,
+    allocation = dict(allocation) if schema == SCHEMA_V1 else dict(zip(inst.ids, W.tolist()))
+    return Verified(objective, claimed_hash, allocation, values, reported, gap, proven,
                     None if spec is None else cert["scalarisation"])
 
 
@@ -1350,11 +1383,13 @@ def describe(spec: Spec) -> str:
     return out
 
 
-def check_solve_output(document: dict, cert: dict) -> None:
+def check_solve_output(document: dict, cert: dict, verified: Verified | None = None) -> None:
     """A solve's output (SPEC §6) around a verified certificate: its top-level allocation, values, bound
-    and gap must be exactly the certificate's, or the output is refused (``output_mismatch``)."""
+    and gap must be exactly the certificate's, or the output is refused (``output_mismatch``).  A v2
+    certificate's allocation is an array: the output's {id: volume} is compared with `verified.allocation`."""
     for key in ("allocation", "values", "bound", "gap"):
-        if key in document and document[key] != cert[key]:
+        ours = verified.allocation if key == "allocation" and isinstance(cert.get(key), list) and verified is not None else cert[key]
+        if key in document and (document[key] != ours or (key == "allocation" and isinstance(ours, dict) and list(document[key]) != list(ours))):
             fail("output_mismatch", f"the output's top-level {key!r} differs from its certificate's: only the certificate's is proven")
     # The top-level objective (a scalarisation's method) and status describe the certificate: an F1
     # certificate inside an output that says "objective": "F2" would lend F1's proof to an F2 claim.
