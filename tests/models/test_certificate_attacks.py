@@ -49,9 +49,18 @@ def refused(cert, code: str) -> CertificateError:
 
 
 def rehash(cert: dict, text: str) -> dict:
+    """The certificate with another problem text (embedded in v1, given beside a v2 one) and that text's hash."""
     out = copy.deepcopy(cert)
-    out["problem"], out["problem_hash"] = text, hashlib.sha256(text.encode()).hexdigest()
+    out["problem_hash"] = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    if out["schema"] == "coopchain/certificate/v1":
+        out["problem"] = text
+    else:
+        out.problem_text = text
     return out
+
+
+def problem_text(cert: dict) -> str:
+    return cert["problem"] if "problem" in cert else cert.problem_text
 
 
 # --- exact re-implementation (independent of models/) --------------------------------------------
@@ -59,7 +68,7 @@ def rehash(cert: dict, text: str) -> dict:
 
 def exact_instance(cert: dict) -> dict:
     """The embedded problem's numbers as Fractions, read straight from its JSON."""
-    doc = json.loads(cert["problem"])
+    doc = json.loads(problem_text(cert))
     ind, res = list(doc["indicators"]), list(doc["resources"])
     F = Fraction
     ents = doc["enterprises"]
@@ -112,7 +121,8 @@ def exact_values(P: dict, W: list[Fraction]) -> dict:
 
 
 def allocation(cert: dict) -> list[Fraction]:
-    return [Fraction(x) for x in cert["allocation"].values()]
+    W = cert["allocation"]
+    return [Fraction(x) for x in (W.values() if isinstance(W, dict) else W)]
 
 
 # --- frozen certificates ---------------------------------------------------------------------------
@@ -173,7 +183,7 @@ def test_huge_multipliers_cannot_overflow_the_bound(problem, general, f1_cert):
     for lam in ([1e308] * len(f1_cert["multipliers"]), [1e300, 0.0, 0.0, 0.0, 0.0], [1e59] * len(f1_cert["multipliers"])):
         cert = copy.deepcopy(f1_cert)
         cert["multipliers"] = lam
-        cert["allocation"] = dict(zip(cert["allocation"], map(float, worse)))
+        cert["allocation"] = [float(x) for x in worse]
         with pytest.raises(CertificateError) as caught:
             verify_certificate(cert)
         assert caught.value.code in {"out_of_range", "value_mismatch", "bound_mismatch"}
@@ -192,10 +202,10 @@ def test_problem_that_would_overflow_is_refused_by_the_validator(gen_problem, f1
 
 
 def test_embedded_problem_is_revalidated_and_must_be_canonical(f1_cert):
-    doc = json.loads(f1_cert["problem"])
+    doc = json.loads(problem_text(f1_cert))
     doc["enterprises"][0]["g"] = -0.001
     refused(rehash(f1_cert, json.dumps(doc, separators=(",", ":"), sort_keys=True)), "invalid_problem")
-    text = f1_cert["problem"]
+    text = problem_text(f1_cert)
     refused(rehash(f1_cert, text.replace('{"cooperative":', '{"cooperative":"other","cooperative":', 1)), "not_canonical")
     refused(rehash(f1_cert, text.replace(":0,", ":0.0,", 1)), "not_canonical")
     doc = json.loads(text)
@@ -242,9 +252,9 @@ def test_malformed_inputs_give_a_reason_not_a_traceback(f1_cert, general):
     refused(b"[" * 100_000 + b"]" * 100_000, "too_large")
     refused(json.dumps(f1_cert).replace('"gap": ', '"gap": ' + "7" * 400 + ', "x": ', 1).encode(), "too_large")
     lone = copy.deepcopy(f1_cert)
-    lone["problem"] = lone["problem"].replace('"round":"', '"round":"\ud800')  # a lone surrogate: no UTF-8 form, no hash
+    lone.problem_text = lone.problem_text.replace('"round":"', '"round":"\ud800')  # a lone surrogate: no UTF-8 form, no hash
     refused(lone, "not_canonical")
-    doc = json.loads(f1_cert["problem"])
+    doc = json.loads(problem_text(f1_cert))
     refused(rehash(f1_cert, json.dumps({**doc, "enterprises": []}, separators=(",", ":"), sort_keys=True)), "invalid_problem")
     doc["enterprises"][1]["alpha"] = -0.25
     refused(rehash(f1_cert, json.dumps(doc, separators=(",", ":"), sort_keys=True)), "invalid_problem")
@@ -266,7 +276,7 @@ def _ulps(x: float, k: int) -> float:
 def test_demand_row_within_ulps_of_its_tolerance(problem, f1_cert, k):
     """Total volume placed a few ulps either side of D_max (1 + 1e-9) + 1e-9 Σ|W|: the verdict is the exact one."""
     P = exact_instance(f1_cert)
-    W = [Fraction(x) for x in f1_cert["allocation"].values()]
+    W = allocation(f1_cert)
     # The last enterprise's volume that puts Σ W exactly on the threshold, then k ulps off it.
     t = Fraction(1, 10**9)
     rest = sum(W[:-1])
@@ -275,7 +285,7 @@ def test_demand_row_within_ulps_of_its_tolerance(problem, f1_cert, k):
     w = _ulps(w_last, k)
     W[-1] = Fraction(w)
     cert = copy.deepcopy(f1_cert)
-    cert["allocation"][P["ids"][-1]] = w
+    cert["allocation"][-1] = w
     row_ok = sum(W) - P["dmax"] <= t * (sum(abs(x) for x in W) + P["dmax"])
     try:
         verify_certificate(cert)
@@ -503,7 +513,7 @@ def test_a_solver_call_that_hits_its_time_limit_says_so(gen_problem, monkeypatch
 
 
 def test_embedded_problem_with_a_repeated_id_is_refused(f1_cert):
-    doc = json.loads(f1_cert["problem"])
+    doc = json.loads(problem_text(f1_cert))
     doc["enterprises"][1]["id"] = doc["enterprises"][0]["id"]
     refused(rehash(f1_cert, json.dumps(doc, separators=(",", ":"), sort_keys=True)), "invalid_problem")
 
