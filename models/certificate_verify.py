@@ -214,40 +214,52 @@ def _read_generic(text: str):
     return problem
 
 
+@dataclass(frozen=True, eq=False)
+class ProvenProblem:
+    """A problem text proven canonical and valid: its SHA-256, its instance, its cooperative and round."""
+
+    digest: str
+    instance: Instance
+    cooperative: str
+    round: str
+
+
 # A few problems already proven canonical and valid, by SHA-256 of their text: a contract checks many
 # allocations of one registered problem, and the hash (checked first) names the exact text.
-_PROBLEMS: "OrderedDict[str, Instance]" = OrderedDict()
+_PROBLEMS: "OrderedDict[str, ProvenProblem]" = OrderedDict()
 _PROBLEMS_KEPT = 4
 
 
 def _problem(digest: str, text: str) -> Instance:
-    inst = _PROBLEMS.get(digest)
-    if inst is None:
-        inst, _ = read_problem(text)
-        remember_problem(digest, inst)
+    known = _PROBLEMS.get(digest)
+    if known is None:
+        inst, problem = read_problem(text)
+        known = ProvenProblem(digest, inst, problem.cooperative, problem.round)
+        _PROBLEMS[digest] = known
+        while len(_PROBLEMS) > _PROBLEMS_KEPT:
+            _PROBLEMS.popitem(last=False)
     else:
         _PROBLEMS.move_to_end(digest)
-    return inst
+    return known.instance
 
 
-def remember_problem(digest: str, inst: Instance) -> None:
-    """Keep a problem proven canonical and valid (by `read_problem`) under the SHA-256 of its text."""
-    _PROBLEMS[digest] = inst
+def proven_problem(digest: str, text) -> ProvenProblem:
+    """The problem whose canonical text has SHA-256 `digest`, proven canonical and valid once (then kept by
+    hash).  `text`: the text, or a function giving it (called only when the problem is not kept already);
+    its hash is checked.  CertificateError (``not_canonical``, ``invalid_problem``, ...) otherwise."""
+    if digest not in _PROBLEMS:
+        text = text() if callable(text) else text
+        if not isinstance(text, str):
+            fail("malformed", "the problem must be its canonical text")
+        try:
+            actual = problem_hash(text)
+        except UnicodeEncodeError:
+            fail("not_canonical", "the problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
+        if actual != digest:
+            fail("hash_mismatch", f"the problem text's SHA-256 is {actual}, not {digest}")
+        _problem(digest, text)
     _PROBLEMS.move_to_end(digest)
-    while len(_PROBLEMS) > _PROBLEMS_KEPT:
-        _PROBLEMS.popitem(last=False)
-
-
-def proven_problem(text: str) -> tuple[str, Instance]:
-    """The hash and instance of a problem text, proven canonical and valid once per text (cached by hash);
-    CertificateError (``not_canonical``, ``invalid_problem``, ...) otherwise."""
-    if not isinstance(text, str):
-        fail("malformed", "the problem must be its canonical text")
-    try:
-        digest = problem_hash(text)
-    except UnicodeEncodeError:
-        fail("not_canonical", "the problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
-    return digest, _problem(digest, text)
+    return _PROBLEMS[digest]
 
 
 # --- exact views of an instance ---------------------------------------------------------------
@@ -1151,11 +1163,12 @@ def verify(cert, problem: str | None = None) -> Verified:
         text = problem
         what = "the problem given with the certificate"
     if text is None:
-        inst = _PROBLEMS.get(claimed_hash)
-        if inst is None:
+        known = _PROBLEMS.get(claimed_hash)
+        if known is None:
             fail("problem_missing", f"the certificate is for problem {claimed_hash}: give its canonical text beside it "
                                     "(a solve's output holds it as 'problem'; coopchain verify CERT --problem FILE)")
         _PROBLEMS.move_to_end(claimed_hash)
+        inst = known.instance
     else:
         if not isinstance(text, str):
             fail("malformed", f"{what} must be the canonical problem document as a string")

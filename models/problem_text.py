@@ -193,3 +193,18 @@ def _caps(bodies: tuple, resources: tuple, n: int) -> np.ndarray | None:
         return None
     cap[rows, where] = values
     return cap
+
+
+def problem_identity(text: str) -> tuple:
+    """(cooperative, round) a problem text names, read from its head alone (the text around the enterprises),
+    or from the whole text when it has no canonical head.  Not a proof of anything: the certificate leaf
+    proves the text (`models.certificate_verify.proven_problem`); this tells a client where to commit."""
+    at = text.find(_ENTERPRISES)
+    end = text.find(_AFTER, at + 1) if at >= 0 else -1
+    try:
+        doc = json.loads(text[: at + len(_ENTERPRISES)] + text[end:]) if at >= 0 and end >= 0 else json.loads(text)
+    except ValueError:
+        doc = json.loads(text)  # raises: not JSON at all
+    if not isinstance(doc, dict):
+        return None, None
+    return doc.get("cooperative"), doc.get("round")
