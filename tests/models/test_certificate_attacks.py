@@ -21,7 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coopchain.models.certificate import CertificateError, certificate_document, verify_certificate, verify_certificate_text
+from coopchain.models import certificate_verify
+from coopchain.models.certificate import CertificateDocument, CertificateError, certificate_document, verify_certificate, verify_certificate_text
 from coopchain.models.problem import ProblemError, parse_problem
 from coopchain.models.scalarise import weighted_sum
 from coopchain.models.solve import prepare, solve
@@ -41,9 +42,22 @@ def frozen(kind: str, name: str) -> bytes:
     return (DATA / kind / f"{name}.json").read_bytes()
 
 
-def refused(cert, code: str) -> CertificateError:
+def frozen_problem(kind: str, name: str) -> str | None:
+    """The canonical problem beside a frozen v2 certificate (v1 ones embed theirs)."""
+    path = DATA / kind / f"{name}.problem.json"
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def frozen_document(kind: str, name: str) -> dict:
+    """A frozen certificate, parsed, with the problem beside it (if any) as `problem_text`."""
+    cert = CertificateDocument(json.loads(frozen(kind, name)))
+    cert.problem_text = frozen_problem(kind, name)
+    return cert
+
+
+def refused(cert, code: str, problem: str | None = None) -> CertificateError:
     with pytest.raises(CertificateError) as caught:
-        verify_certificate(cert) if isinstance(cert, dict) else verify_certificate_text(cert)
+        verify_certificate(cert, problem) if isinstance(cert, dict) else verify_certificate_text(cert, problem)
     assert caught.value.code == code, f"{caught.value.code}: {caught.value}"
     return caught.value
 
@@ -60,7 +74,7 @@ def rehash(cert: dict, text: str) -> dict:
 
 
 def problem_text(cert: dict) -> str:
-    return cert["problem"] if "problem" in cert else cert.problem_text
+    return cert["problem"] if isinstance(cert.get("problem"), str) or cert.get("schema") == "coopchain/certificate/v1" else cert.problem_text
 
 
 # --- exact re-implementation (independent of models/) --------------------------------------------
@@ -130,8 +144,8 @@ def allocation(cert: dict) -> list[Fraction]:
 
 @pytest.mark.parametrize("name", INDEX["valid"])
 def test_frozen_valid_certificate_is_accepted(name):
-    verified = verify_certificate_text(frozen("valid", name))
-    cert = json.loads(frozen("valid", name))
+    verified = verify_certificate_text(frozen("valid", name), frozen_problem("valid", name))
+    cert = frozen_document("valid", name)
     P = exact_instance(cert)
     assert exact_feasible(P, allocation(cert))
     assert verified.gap <= 1e-6
@@ -139,17 +153,18 @@ def test_frozen_valid_certificate_is_accepted(name):
 
 @pytest.mark.parametrize("name, code", sorted(INDEX["invalid"].items()))
 def test_frozen_invalid_certificate_is_refused_with_its_code(name, code):
-    refused(frozen("invalid", name), code)
+    certificate_verify._PROBLEMS.clear()  # a v2 certificate without its problem is refused, whatever this process saw before
+    refused(frozen("invalid", name), code, frozen_problem("invalid", name))
 
 
 REFERENCE = {"F1": reference_f1, "F3": reference_f3}
 
 
-@pytest.mark.parametrize("name", ["f1_uniform", "f3_general", "f2_uniform", "f2_general"])
+@pytest.mark.parametrize("name", ["f1_uniform", "f3_general", "f2_uniform", "f2_general", "v2_f1_uniform", "v2_f2_general"])
 def test_frozen_optimum_matches_the_reference_solver(name):
     """What a frozen certificate proves is true: cvxpy's optimum is no better than its allocation beyond the gap."""
-    cert = json.loads(frozen("valid", name))
-    inst = prepare(parse_problem(json.loads(cert["problem"]))).instance
+    cert = frozen_document("valid", name)
+    inst = prepare(parse_problem(json.loads(problem_text(cert)))).instance
     objective = cert["objective"]
     value = float(exact_values(exact_instance(cert), allocation(cert))[objective])
     if objective == "F2":
@@ -320,7 +335,8 @@ def test_a_different_libm_gives_the_same_verdicts(monkeypatch):
         for kind, names in (("valid", INDEX["valid"]), ("invalid", list(INDEX["invalid"]))):
             for name in names:
                 try:
-                    verify_certificate_text(frozen(kind, name))
+                    certificate_verify._PROBLEMS.clear()
+                    verify_certificate_text(frozen(kind, name), frozen_problem(kind, name))
                     out[name] = "valid"
                 except CertificateError as e:
                     out[name] = e.code
@@ -339,8 +355,8 @@ def test_a_different_libm_gives_the_same_verdicts(monkeypatch):
 
 # The review's regression certificates (index.json "not_mutated") pin one finding each; several have slack
 # ε-limits on general α, where a mutant that moves a slack limit stays true but is not the base's question.
-BASES = {name: json.loads(frozen("valid", name)) for name in INDEX["valid"] if name not in INDEX.get("not_mutated", [])}
-GENERAL_SCALARISED = {name for name, c in BASES.items() if c["objective"] == "scalarised" and not prepare(parse_problem(json.loads(c["problem"]))).instance.uniform_alpha}
+BASES = {name: frozen_document("valid", name) for name in INDEX["valid"] if name not in INDEX.get("not_mutated", [])}
+GENERAL_SCALARISED = {name for name, c in BASES.items() if c["objective"] == "scalarised" and not prepare(parse_problem(json.loads(problem_text(c)))).instance.uniform_alpha}
 SPECIAL = [math.nan, math.inf, -math.inf, 1e308, -1e308, -0.0, 0.0, 5e-324, 2.2250738585072014e-308, 10**400, 2**63, -1, 1e-300, 1e15, True, "1", None, [], {}]
 
 
@@ -393,7 +409,7 @@ def mutated(draw):
         path, value = draw(st.sampled_from(paths))
         _at(cert, path[:-1])[path[-1]] = draw(st.sampled_from([[value], {"x": value}, str(value)[:20], None, False]))
     else:
-        text = cert["problem"]
+        text = problem_text(cert)
         at = draw(st.integers(0, len(text) - 1))
         edit = draw(st.sampled_from([" ", "0", "9", ",", "\\u0041", '"', "-", ".0", "e1"]))
         cert = rehash(cert, text[:at] + edit + text[at + 1 :] if draw(st.booleans()) else text[:at] + edit + text[at:])
@@ -413,7 +429,7 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
         if same_numbers:  # only text changed (a name, a round): the base's optimum, checked against cvxpy, still applies
             theirs = float(exact_values(P, allocation(base))[cert["objective"]])
         else:  # a different problem: solve it again with the reference
-            inst = prepare(parse_problem(json.loads(cert["problem"]))).instance
+            inst = prepare(parse_problem(json.loads(problem_text(cert)))).instance
             solver = {"F1": reference_f1, "F3": reference_f3}.get(cert["objective"]) or (reference_f2_uniform if inst.uniform_alpha else reference_f2_general)
             try:
                 theirs = solver(inst)[0]
@@ -422,7 +438,7 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
         sign = -1 if cert["objective"] == "F3" else 1
         assert sign * (mine - theirs) >= -2e-6 * abs(theirs)
         return
-    inst = prepare(parse_problem(json.loads(cert["problem"]))).instance
+    inst = prepare(parse_problem(json.loads(problem_text(cert)))).instance
     spec = cert["scalarisation"]
     linear = spec.get("kappa", 0.0) == 0 and "coordination_at_least" not in spec
     if inst.uniform_alpha or linear:  # re-solve the scalarisation the mutant states (cvxpy): its allocation must be optimal for it
@@ -435,7 +451,7 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
 
 
 def inst_problem(cert: dict):
-    return parse_problem(json.loads(cert["problem"]))
+    return parse_problem(json.loads(problem_text(cert)))
 
 
 def _objective(inst, name, W):
