@@ -17,8 +17,8 @@ so that auditors have the data.  Conditions, in order:
 | `not_canonical` | the text is exactly the document's canonical form |
 
 `commit_allocation` ``{"cooperative", "round", "problem" (hash), "allocation" {id:
-decimal string}, "certificate" (its JSON text; "problem" may be left out, the
-registered text is put in), "chosen_by" {"objective", "method", "pick"},
+decimal string}, "certificate" (its JSON text: v2 names the registered problem by hash; a v1
+certificate embeds it, or leaves it out for the registered text), "chosen_by" {"objective", "method", "pick"},
 "supersedes" (null, or the transaction it amends), "reason" (null, or why),
 "endorsements" [{member, signature}]}``.  Conditions, in order:
 
