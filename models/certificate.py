@@ -696,7 +696,7 @@ def verify_certificate_text(text: str | bytes, problem: str | None = None):
 
 class CertificateDocument(dict):
     """A certificate (a plain JSON object) that also remembers, outside its JSON, the canonical text of the
-    problem it names by hash: a solve's output writes that text beside the certificate (``problem``), so that
+    problem it names by hash: a solve's output writes that text beside the certificate (``problem_text``), so that
     `coopchain verify` of the output needs nothing else.  A copy through JSON is a plain dict."""
 
     problem_text: str | None = None

@@ -1166,7 +1166,7 @@ def verify(cert, problem: str | None = None) -> Verified:
         known = _PROBLEMS.get(claimed_hash)
         if known is None:
             fail("problem_missing", f"the certificate is for problem {claimed_hash}: give its canonical text beside it "
-                                    "(a solve's output holds it as 'problem'; coopchain verify CERT --problem FILE)")
+                                    "(a solve's output holds it as 'problem_text'; coopchain verify CERT --problem FILE, or NAME.problem.json beside NAME.json)")
         _PROBLEMS.move_to_end(claimed_hash)
         inst = known.instance
     else:

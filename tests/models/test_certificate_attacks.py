@@ -442,7 +442,7 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
     spec = cert["scalarisation"]
     linear = spec.get("kappa", 0.0) == 0 and "coordination_at_least" not in spec
     if inst.uniform_alpha or linear:  # re-solve the scalarisation the mutant states (cvxpy): its allocation must be optimal for it
-        best, mine = reference_scalarised(inst, spec, np.array(list(cert["allocation"].values()), dtype=float))
+        best, mine = reference_scalarised(inst, spec, np.array([float(x) for x in allocation(cert)], dtype=float))
         assert mine >= best - 2e-6 * max(abs(best), 1e-3 * _magnitude(inst, spec))
         return
     # General α with F2 in it has no independent solver here: the mutant must ask the base's question.

@@ -4,7 +4,7 @@
 // applied, or rejected with the contract's code and sentence, with its block.
 
 import { ApiProblem, get, post, request } from "./api.js";
-import { certifyRequest, commitArguments } from "./commit.js";
+import { certifyRequest, commitArguments, problemText } from "./commit.js";
 import { $, el, replace, showError, table } from "./dom.js";
 import { generateSigner, signerFromPem, signTransaction } from "./signing.js";
 
@@ -91,7 +91,7 @@ async function commit(event) {
     if ((supersedes === null) !== (reason === null)) throw new Error("An amendment gives both the commit it amends and why; a first commit neither.");
     const args = await commitArguments(solution, { objective: "scalarised", method: "epsilon", pick }, { supersedes, reason });
     const calls = [];
-    if ($("commit-register").checked) calls.push(["allocation.register_problem", { problem: solution.certificate.problem }]);
+    if ($("commit-register").checked) calls.push(["allocation.register_problem", { problem: problemText(solution) }]);
     calls.push(["allocation.commit_allocation", args]);
     const rows = [];
     for (const [kind, payload] of calls) {
