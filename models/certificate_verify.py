@@ -226,8 +226,11 @@ class ProvenProblem:
 
 # A few problems already proven canonical and valid, by SHA-256 of their text: a contract checks many
 # allocations of one registered problem, and the hash (checked first) names the exact text.
+# Up to _PROBLEMS_KEPT of them, and (beyond the newest) no more than _ENTERPRISES_KEPT enterprises
+# in all: many cooperatives' small problems stay (blocks of commits of many rounds), few large ones.
 _PROBLEMS: "OrderedDict[str, ProvenProblem]" = OrderedDict()
-_PROBLEMS_KEPT = 4
+_PROBLEMS_KEPT = 256
+_ENTERPRISES_KEPT = 1_000_000
 
 
 def _problem(digest: str, text: str) -> Instance:
@@ -236,7 +239,7 @@ def _problem(digest: str, text: str) -> Instance:
         inst, problem = read_problem(text)
         known = ProvenProblem(digest, inst, problem.cooperative, problem.round)
         _PROBLEMS[digest] = known
-        while len(_PROBLEMS) > _PROBLEMS_KEPT:
+        while len(_PROBLEMS) > 1 and (len(_PROBLEMS) > _PROBLEMS_KEPT or sum(p.instance.n for p in _PROBLEMS.values()) > _ENTERPRISES_KEPT):
             _PROBLEMS.popitem(last=False)
     else:
         _PROBLEMS.move_to_end(digest)
