@@ -47,7 +47,7 @@ _AFTER = '],"indicators":{'
 # A number token: any run of number characters (the round trip through es_numbers decides the form).
 _NUM = r"([-+.0-9eE]+)"
 # A string token: no raw quote or control character; an escape is checked against RFC 8785's form later.
-_STR = r'("(?:[^"\\\x00-\x1f]|\\[^\x00-\x1f])*")'
+_STR = r'("[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*")'  # unrolled: no alternation per character
 
 
 @functools.lru_cache(maxsize=16)
