@@ -111,9 +111,9 @@ def committed_round(ledger: Ledger, cooperative: str, round_: str) -> dict | Non
 def problem_text(solution: dict) -> str:
     """The canonical problem a solve's output is for: beside its certificate (v2), or inside it (v1)."""
     cert = solution.get("certificate") or {}
-    text = solution.get("problem") if isinstance(solution.get("problem"), str) else cert.get("problem")
+    text = solution.get("problem_text") if isinstance(solution.get("problem_text"), str) else cert.get("problem")
     if not isinstance(text, str):
-        raise CommitError("solution", "the solution carries no problem beside its certificate (coopchain solve writes it as 'problem')")
+        raise CommitError("solution", "the solution carries no problem beside its certificate (coopchain solve writes it as 'problem_text')")
     return text
 
 
