@@ -9,6 +9,7 @@ library, is the parser for that reason.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -137,6 +138,13 @@ def cmd_solve(args) -> int:
         _write(args.output, out, "--output")
     if args.certificate and solution.certificate is not None:
         _write(args.certificate, json.dumps(solution.certificate), "--certificate")
+        text = getattr(solution.certificate, "problem_text", None)
+        if text is not None:  # the certificate names its problem by hash: the canonical text goes beside it
+            beside = problem_beside(Path(args.certificate))
+            try:
+                beside.write_bytes(text.encode("utf-8"))  # exactly the canonical text: its SHA-256 is the problem's hash
+            except OSError as e:
+                raise CommandError(f"--certificate {beside}: cannot write it ({e.strerror})") from e
     if _readable(args):
         from coopchain.app.summary import solution_summary
 
@@ -150,6 +158,11 @@ def cmd_solve(args) -> int:
     if not solution.success:
         raise CommandError(solution.message, EXIT_INVALID)
     return EXIT_OK
+
+
+def problem_beside(certificate: Path) -> Path:
+    """Where a bare certificate's canonical problem is written, and looked for: NAME.problem.json beside NAME.json."""
+    return certificate.with_name(certificate.stem + ".problem.json")
 
 
 def cmd_verify(args) -> int:
@@ -176,10 +189,28 @@ def cmd_verify(args) -> int:
         raise CommandError("--policy is for audit bundles; this file is a certificate")
     # A solve's output holds its certificate; a bare certificate is accepted too.
     cert = document.get("certificate", document) if isinstance(document, dict) else document
+    # A v2 certificate names its problem by hash: the canonical text is beside it in a solve's output, or in --problem.
+    problem = document.get("problem_text") if cert is not document else None
+    beside = problem_beside(Path(args.file))
+    if problem is None and not args.problem and beside.exists():  # what `solve --certificate` writes beside it
+        args.problem = str(beside)
+    if args.problem:
+        try:
+            problem = Path(args.problem).read_bytes().decode("utf-8")
+            problem = problem[:-1] if problem.endswith("\n") else problem  # a canonical text ends with "}"; an editor may add a newline
+        except OSError as e:
+            raise CommandError(f"{args.problem}: cannot read it ({e.strerror})") from e
+        except UnicodeDecodeError as e:
+            raise CommandError(f"{args.problem}: not UTF-8 text (byte {e.start})") from e
+        named = cert.get("problem_hash") if isinstance(cert, dict) else None
+        if isinstance(named, str) and hashlib.sha256(problem.encode("utf-8", "surrogatepass")).hexdigest() != named:
+            # Not the canonical text itself: the problem document as a manager wrote it (JSON or CSV), in canonical
+            # form.  The verifier still proves that text canonical and checks its hash against the certificate's.
+            problem = _load_prepared(args.problem, args.header).prepared.canonical
     try:
-        verified = verify_certificate(cert)
+        verified = verify_certificate(cert, problem)
         if cert is not document:
-            check_solve_output(document, cert)  # the top-level allocation and values are the certificate's
+            check_solve_output(document, cert, verified)  # the top-level allocation and values are the certificate's
     except CertificateError as e:
         print(f"invalid: {e} [{e.code}]")
         return EXIT_INVALID
@@ -286,7 +317,7 @@ def parser() -> argparse.ArgumentParser:
     solve.add_argument("--reference", help="chebyshev: the reference point, e.g. F1=30000,F3=0.4 (default: the ideal point)")
     solve.add_argument("--backend", default="highs", choices=["highs", "pyomo"], help="how the LPs reach HiGHS (default: arrays)")
     solve.add_argument("--output", help="write the JSON here instead of standard output")
-    solve.add_argument("--certificate", help="also write the bare certificate here")
+    solve.add_argument("--certificate", help="also write the bare certificate here (and its canonical problem beside it, as NAME.problem.json)")
     solve.add_argument("--json", action="store_true", help="print the JSON even on a terminal (it is always printed into a pipe)")
     solve.add_argument("--pretty", action="store_true", help="indent the JSON")
     solve.set_defaults(run=cmd_solve)
@@ -306,6 +337,8 @@ def parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check a certificate (or a solve's JSON) offline, with numpy alone")
     verify.add_argument("file")
+    verify.add_argument("--problem", help="the problem a bare certificate names by hash (its canonical text, or the document itself)")
+    verify.add_argument("--header", help="with --problem as CSV: the header document (as for solve)")
     verify.add_argument("--genesis", help="bundles: the genesis block hash you trust (hex)")
     verify.add_argument("--since", help="bundles: an earlier head (JSON) the bundle's head must extend")
     verify.add_argument("--policy", help="bundles: your trust policy (genesis, node key, witnesses, quorum; docs/trust.md)")

@@ -87,7 +87,7 @@ def run_demo(args) -> int:
         if not solution.success:
             raise CommandError(f"{objective}: {solution.message}", EXIT_INVALID)
         try:  # as an auditor reads it: through JSON text
-            verify_certificate(json.loads(json.dumps(solution.certificate)))
+            verify_certificate(json.loads(json.dumps(solution.certificate)), solution.certificate.problem_text)
         except CertificateError as e:
             raise CommandError(f"{objective}: the certificate does not verify: {e}", EXIT_INVALID) from e
         solutions[objective] = solution

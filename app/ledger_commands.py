@@ -505,8 +505,9 @@ def demo_commit(ledger, manager, url: str, key_dir: Path, chosen, bundle_path: P
 
     seal = ledger.config.seal
     genesis_hash = block_hash(ledger.genesis).hex()
-    problem = json.loads(chosen.solution["certificate"]["problem"])
-    coop, round_, me = problem["cooperative"], problem["round"], manager.public_key.to_text()
+    from coopchain.models.problem_text import problem_identity
+
+    (coop, round_), me = problem_identity(commits.problem_text(chosen.solution)), manager.public_key.to_text()
     try:
         found = cooperatives.cooperative(ledger, coop)
         if found is None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -35,6 +36,8 @@ from common import generate, markdown_table, rss_mib  # noqa: E402
 
 from coopchain.chain.keys import PrivateKey  # noqa: E402
 from coopchain.chain.transaction import sign_transaction  # noqa: E402
+from coopchain.models import certificate_verify  # noqa: E402
+from coopchain.models.problem_text import problem_identity  # noqa: E402
 from coopchain.service import wiring  # noqa: E402
 
 TARGETS = {1_000: 0.050, 100_000: 3.0}
@@ -55,7 +58,7 @@ def commit_calls(solution: dict, register: bool) -> list[tuple[str, dict]]:
     """The manager's calls as `coopchain commit` makes them (service.commit)."""
     from coopchain.service.commit import commit_arguments, from_solution
 
-    calls = [("allocation.register_problem", {"problem": solution["certificate"]["problem"]})] if register else []
+    calls = [("allocation.register_problem", {"problem": solution["problem_text"]})] if register else []
     calls.append(("allocation.commit_allocation", commit_arguments(from_solution(solution))))
     return calls
 
@@ -72,25 +75,27 @@ def new_world(folder: str, cooperatives: list[str]):
 
 def register_and_commit(n: int) -> dict:
     solution = certified(n, seed=n)
-    coop = json.loads(solution["certificate"]["problem"])["cooperative"]
+    coop = problem_identity(solution["problem_text"])[0]
     with tempfile.TemporaryDirectory() as folder:
         ledger, manager = new_world(folder, [coop])
         start = time.perf_counter()
         txs = [sign_transaction(manager, CHAIN, i, kind, args) for i, (kind, args) in enumerate(commit_calls(solution, register=True))]
         signed = time.perf_counter() - start
         size = sum(len(json.dumps(tx.payload)) for tx in txs)
-        start = time.perf_counter()
+        commit_size = len(json.dumps(txs[-1].payload))
+        certificate_verify._PROBLEMS.clear()  # the contract proves the problem itself, as on a fresh node
+        start, cpu = time.perf_counter(), time.process_time()
         block = ledger.commit(txs)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         statuses = [r.status for r in block.receipts]
         assert statuses == ["applied", "applied"], block.receipts
         ledger.close()
-    return {"n": n, "seconds": seconds, "sign_seconds": signed, "bytes": size, "target": TARGETS.get(n)}
+    return {"n": n, "seconds": seconds, "cpu": cpu, "sign_seconds": signed, "bytes": size, "commit_bytes": commit_size, "target": TARGETS.get(n)}
 
 
 def throughput(commits: int, per_block: int) -> dict:
     solutions = [certified(50, seed=10_000 + i) for i in range(commits)]
-    coops = [json.loads(s["certificate"]["problem"])["cooperative"] for s in solutions]
+    coops = [problem_identity(s["problem_text"])[0] for s in solutions]
     out = {}
     with tempfile.TemporaryDirectory() as folder:
         ledger, manager = new_world(folder, coops)
@@ -132,16 +137,17 @@ def main() -> None:
     for n in (int(x) for x in args.sizes.split(",")):
         r = register_and_commit(n)
         target = r["target"]
-        rows.append([f"register + commit, n = {n:,}", f"{r['seconds'] * 1000:,.0f} ms", f"< {target * 1000:,.0f} ms" if target else "–",
-                     f"{r['seconds'] / target:.2f}" if target else "–", f"{r['sign_seconds'] * 1000:,.0f} ms", f"{r['bytes'] / 2**20:,.1f} MiB"])
+        rows.append([f"register + commit, n = {n:,}", f"{r['seconds'] * 1000:,.0f} ms", f"{r['cpu'] * 1000:,.0f} ms", f"< {target * 1000:,.0f} ms" if target else "–",
+                     f"{r['seconds'] / target:.2f}" if target else "–", f"{r['sign_seconds'] * 1000:,.0f} ms", f"{r['bytes'] / 2**20:,.1f} MiB",
+                     f"{r['commit_bytes'] / 2**20:,.2f} MiB"])
     print("Register + commit through the allocation contract (one block, SQLite with fsync); signing apart:\n")
-    print(markdown_table(["", "ours", "target", "ours / target", "signing (manager)", "transactions"], rows))
+    print(markdown_table(["", "ours (wall)", "CPU", "target", "ours / target", "signing (manager)", "transactions", "of which the commit"], rows))
     t = throughput(args.commits, args.per_block)
     print(f"\nBlocks of {args.per_block} commits, 50-enterprise problems, {args.commits} commits:\n")
     print(markdown_table(["", "tx/s", "ratio to plain records"],
                          [["allocation commits (every condition, certificate verified)", f"{t['allocation']:,.0f}", f"{t['allocation'] / t['record']:.3f}"],
                           ["plain record.put (same blocks, same run)", f"{t['record']:,.0f}", "1"]]))
-    print(f"\npeak RSS {rss_mib():,.0f} MiB")
+    print(f"\npeak RSS {rss_mib():,.0f} MiB; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

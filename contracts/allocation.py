@@ -17,8 +17,8 @@ so that auditors have the data.  Conditions, in order:
 | `not_canonical` | the text is exactly the document's canonical form |
 
 `commit_allocation` ``{"cooperative", "round", "problem" (hash), "allocation" {id:
-decimal string}, "certificate" (its JSON text; "problem" may be left out, the
-registered text is put in), "chosen_by" {"objective", "method", "pick"},
+decimal string}, "certificate" (its JSON text: v2 names the registered problem by hash; a v1
+certificate embeds it, or leaves it out for the registered text), "chosen_by" {"objective", "method", "pick"},
 "supersedes" (null, or the transaction it amends), "reason" (null, or why),
 "endorsements" [{member, signature}]}``.  Conditions, in order:
 
@@ -55,7 +55,6 @@ The endorsement message a member signs is the canonical JSON
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -67,8 +66,8 @@ from coopchain.chain.encoding import canonical, decode
 from coopchain.chain.errors import ChainError, InvalidBlock, InvalidTransaction, ensure
 from coopchain.chain.seals.endorsement import Policy, check_endorsements
 from coopchain.contracts.cooperatives import check_cooperative_id, require_manager
-from coopchain.models.certificate import OBJECTIVES, CertificateError, problem_hash, verify_certificate
-from coopchain.models.certificate_verify import check_feasible, read_problem, read_text
+from coopchain.models.certificate import OBJECTIVES, SCHEMA_V1, CertificateError, problem_hash, verify_certificate
+from coopchain.models.certificate_verify import check_feasible, proven_problem, read_text
 
 NAME, VERSION = "allocation", 1
 ENDORSEMENT_TYPE = "coopchain/allocation-endorsement/v1"
@@ -111,36 +110,45 @@ def _register_shape(args: dict) -> None:
     ensure(isinstance(args["problem"], str) and args["problem"], InvalidTransaction, "problem must be the canonical problem document as text")
 
 
-@functools.lru_cache(maxsize=4)
-def _problem(text: str):
-    """The leaf's reading of a problem text (valid and canonical, or CertificateError with a code).
-    Content-addressed, so a cached reading is the reading: register and commit of one problem read it once."""
-    return read_problem(text)
+def _reading(digest: str, text) -> tuple:
+    """(instance, cooperative, round) of the problem text whose SHA-256 is `digest` (`text`: the text, or a
+    function giving it), proven valid and canonical by the certificate leaf, which keeps a few by hash:
+    content-addressed, so a kept reading is the reading, and register_problem and every commit of one
+    problem read its text once.  CertificateError otherwise."""
+    known = proven_problem(digest, text)
+    return known.instance, known.cooperative, known.round
 
 
 def _register(call: Call, args: dict) -> str:
     text = args["problem"]
-    digest = problem_hash(text)
-    try:  # only the cooperative and round, to check the sender first; the leaf reads it strictly below
-        doc = json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise Rejection("invalid_document", f"the problem is not JSON: {type(e).__name__}") from None
-    require(isinstance(doc, dict) and isinstance(doc.get("cooperative"), str) and isinstance(doc.get("round"), str),
-            "invalid_document", "the problem is not a JSON object naming its cooperative and round")
-    require_manager(call, doc["cooperative"])
-    require(call.get(problem_key(digest)) is None, "already_registered", f"problem {digest} is already registered")
     try:
-        inst = _problem(text)[0]
+        digest = problem_hash(text)
+    except UnicodeEncodeError:
+        raise Rejection("not_canonical", "the problem holds a lone UTF-16 surrogate, which has no UTF-8 form") from None
+    try:  # the leaf reads it strictly, once; its verdict is given after the sender's checks below
+        reading, refusal = _reading(digest, text), None
+        cooperative, round_ = reading[1], reading[2]
     except CertificateError as e:
-        code = "not_canonical" if getattr(e, "code", None) == "not_canonical" else "invalid_document"
-        hint = "; register the text `coopchain solve` embeds in its certificate" if code == "not_canonical" else ""
-        raise Rejection(code, str(e).replace("the embedded problem", "the problem") + hint) from None
-    n = inst.n
-    call.put(problem_key(digest), canonical({"cooperative": doc["cooperative"], "round": doc["round"], "enterprises": n,
+        reading, refusal = None, e
+        try:  # only the cooperative and round, to check the sender first
+            doc = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise Rejection("invalid_document", f"the problem is not JSON: {type(e).__name__}") from None
+        require(isinstance(doc, dict) and isinstance(doc.get("cooperative"), str) and isinstance(doc.get("round"), str),
+                "invalid_document", "the problem is not a JSON object naming its cooperative and round")
+        cooperative, round_ = doc["cooperative"], doc["round"]
+    require_manager(call, cooperative)
+    require(call.get(problem_key(digest)) is None, "already_registered", f"problem {digest} is already registered")
+    if refusal is not None:
+        code = "not_canonical" if refusal.code == "not_canonical" else "invalid_document"
+        hint = "; register the text `coopchain solve` writes beside its certificate" if code == "not_canonical" else ""
+        raise Rejection(code, str(refusal).replace("the embedded problem", "the problem") + hint) from None
+    n = reading[0].n
+    call.put(problem_key(digest), canonical({"cooperative": cooperative, "round": round_, "enterprises": n,
                                              "transaction": call.tx_hash.hex(), "height": call.block.height}))
     call.put(document_key(digest), text.encode("utf-8"))
-    call.emit("problem_registered", problem=digest, cooperative=doc["cooperative"], round=doc["round"], enterprises=n)
-    return f"problem {digest} of {doc['cooperative']!r}, round {doc['round']!r} ({n} enterprises) registered"
+    call.emit("problem_registered", problem=digest, cooperative=cooperative, round=round_, enterprises=n)
+    return f"problem {digest} of {cooperative!r}, round {round_!r} ({n} enterprises) registered"
 
 
 # -- commit_allocation ---------------------------------------------------------------
@@ -190,8 +198,15 @@ def _commit(call: Call, args: dict) -> str:
         require(current is not None and current["current"] == args["supersedes"], "bad_supersedes",
                 f"an amendment supersedes the round's current commit ({current['current'] if current else 'none yet'}), not {args['supersedes']}")
 
-    text = call.get(document_key(digest)).decode("utf-8")
-    inst = _problem(text)[0]  # registered, so valid and canonical
+    text = None
+
+    def registered_text() -> str:
+        nonlocal text
+        if text is None:
+            text = call.get(document_key(digest)).decode("utf-8")
+        return text
+
+    inst = _reading(digest, registered_text)[0]  # registered, so valid and canonical
     allocation = args["allocation"]
     require(set(allocation) == set(inst.ids), "wrong_enterprises",
             f"the allocation names {len(allocation)} enterprises; the problem has {inst.n}" if len(allocation) != inst.n
@@ -207,9 +222,13 @@ def _commit(call: Call, args: dict) -> str:
     except CertificateError as e:
         raise Rejection(getattr(e, "code", None) or "certificate_invalid", str(e)) from None
     require(isinstance(cert, dict), "certificate_invalid", "the certificate is not a JSON object")
-    require(cert.setdefault("problem", text) == text, "certificate_mismatch", "the certificate embeds another problem than the registered one")
+    if cert.get("schema") == SCHEMA_V1:  # v1 embeds its problem (or leaves it out, for the registered one)
+        require(cert.setdefault("problem", registered_text()) == registered_text(), "certificate_mismatch",
+                "the certificate embeds another problem than the registered one")
+    else:  # v2 names it by hash: the registered problem's
+        require(cert.get("problem_hash") == digest, "certificate_mismatch", f"the certificate is for problem {cert.get('problem_hash')!r}, not {digest}")
     try:
-        verified = verify_certificate(cert)
+        verified = verify_certificate(cert, None if cert.get("schema") == SCHEMA_V1 else registered_text())
     except CertificateError as e:
         raise Rejection(getattr(e, "code", None) or "certificate_invalid", str(e)) from None
     require(verified.problem_hash == digest, "certificate_mismatch", f"the certificate is for problem {verified.problem_hash}, not {digest}")
@@ -295,15 +314,17 @@ def check_bundled_commit(tx, receipt, state_value: bytes | None, extra: dict | N
         cert = read_text(args["certificate"])
     except CertificateError as e:
         raise ValueError(f"its certificate: {e}") from None
-    if not isinstance(cert, dict) or cert.setdefault("problem", text) != text:
+    if not isinstance(cert, dict):
+        raise ValueError("its certificate is not a JSON object")
+    if cert.get("schema") == SCHEMA_V1 and cert.setdefault("problem", text) != text:
         raise ValueError("its certificate embeds another problem")
     try:
-        verified = verify_certificate(cert)
+        verified = verify_certificate(cert, None if cert.get("schema") == SCHEMA_V1 else text)
     except CertificateError as e:
         raise ValueError(f"its certificate: {e}") from e
-    doc = json.loads(text)
-    if (doc.get("cooperative"), doc.get("round")) != (args["cooperative"], args["round"]):
-        raise ValueError(f"it commits for {args['cooperative']!r} {args['round']!r}, the problem is {doc.get('cooperative')!r} {doc.get('round')!r}")
+    _, cooperative, round_ = _reading(args["problem"], text)  # proven by verify_certificate just above
+    if (cooperative, round_) != (args["cooperative"], args["round"]):
+        raise ValueError(f"it commits for {args['cooperative']!r} {args['round']!r}, the problem is {cooperative!r} {round_!r}")
     if {eid: float(w) for eid, w in args["allocation"].items()} != verified.allocation:
         raise ValueError("the committed allocation differs from the one its certificate proves")
     if verified.objective != args["chosen_by"]["objective"]:

@@ -32,7 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SCHEMA = "coopchain/certificate/v1"
+# v2 names its problem by hash and writes the allocation as one array in the problem's enterprise order;
+# v1 (embedded problem, allocation by id) is still verified: its frozen certificates stay valid.
+SCHEMA = "coopchain/certificate/v2"
+SCHEMA_V1 = "coopchain/certificate/v1"
 
 # A constraint g(W) <= b holds when g(W) - b <= FEASIBILITY_TOLERANCE * max(1, |b|).
 FEASIBILITY_TOLERANCE = 1e-9
@@ -661,9 +664,11 @@ def _agree(claimed, recomputed: float, what: str) -> None:
         raise CertificateError(f"the certificate claims {what} = {claimed!r}, but it is {recomputed!r}")
 
 
-def verify_certificate(cert: dict):
-    """Check a coopchain/certificate/v1 document (parsed JSON); return what it proves (a `Verified`),
-    or raise CertificateError with a stable ``code`` and the first reason.
+def verify_certificate(cert: dict, problem: str | None = None):
+    """Check a certificate (parsed JSON); return what it proves (a `Verified`), or raise CertificateError with
+    a stable ``code`` and the first reason.  `problem`: the canonical text of the problem a v2 certificate
+    names by hash; by default the text its writer kept (`CertificateDocument`), else one this process has
+    already proven.  A v1 certificate embeds its problem.
 
     The checks, their order and the exact arithmetic that makes every verdict the same
     on every machine are in models.certificate_verify (docs/certificate.md).  Whatever
@@ -673,7 +678,7 @@ def verify_certificate(cert: dict):
 
     try:
         with np.errstate(all="ignore"):  # overflow and NaN are refused by the checks, not warned about
-            return verify(cert)
+            return verify(cert, problem if problem is not None else getattr(cert, "problem_text", None))
     except CertificateError:
         raise
     except RecursionError as e:
@@ -682,17 +687,26 @@ def verify_certificate(cert: dict):
         raise CertificateError(f"the certificate cannot be checked: {e}", "malformed") from e
 
 
-def verify_certificate_text(text: str | bytes):
+def verify_certificate_text(text: str | bytes, problem: str | None = None):
     """`verify_certificate` of a JSON text, read strictly (duplicate keys, NaN, huge integers, deep nesting refused)."""
     from coopchain.models.certificate_verify import read_text
 
-    return verify_certificate(read_text(text))
+    return verify_certificate(read_text(text), problem)
+
+
+class CertificateDocument(dict):
+    """A certificate (a plain JSON object) that also remembers, outside its JSON, the canonical text of the
+    problem it names by hash: a solve's output writes that text beside the certificate (``problem_text``), so that
+    `coopchain verify` of the output needs nothing else.  A copy through JSON is a plain dict."""
+
+    problem_text: str | None = None
 
 
 def certificate_document(
     canonical: str, inst: Instance, objective: str, W: np.ndarray, *, multipliers=None, pieces=None, scalarisation=None, mu=None
 ) -> dict:
-    """Write the certificate of an allocation: values, bound and gap computed as the verifier computes them.
+    """Write the certificate (coopchain/certificate/v2) of an allocation: values, bound and gap computed as the
+    verifier computes them; the problem named by the hash of `canonical`, the allocation as one array.
 
     `multipliers` (F1, F3, F2 with uniform alpha, scalarisations): one non-negative
     number per row: the coupling rows in the order of `coupling_rows`, then the
@@ -705,14 +719,14 @@ def certificate_document(
     `inst` must be the instance of `canonical`.
     """
     names, _, _ = coupling_rows(inst)
-    cert = {
+    cert = CertificateDocument({
         "schema": SCHEMA,
         "objective": objective,
         "problem_hash": problem_hash(canonical),
-        "problem": canonical,
-        "allocation": {eid: float(w) for eid, w in zip(inst.ids, W)},
+        "allocation": np.asarray(W, dtype=float).tolist(),  # one array in the problem's enterprise order
         "rows": list(names),
-    }
+    })
+    cert.problem_text = canonical
     extras, floor = Extras.none(inst.n), None
     if scalarisation is not None:
         cert["scalarisation"] = scalarisation

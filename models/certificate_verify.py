@@ -36,6 +36,7 @@ from coopchain.models.certificate import (
     LINEAR_OBJECTIVES,
     OBJECTIVES,
     SCHEMA,
+    SCHEMA_V1,
     CertificateError,
     Instance,
     Values,
@@ -45,6 +46,7 @@ from coopchain.models.certificate import (
     problem_hash,
 )
 from coopchain.models.problem_rules import ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
+from coopchain.models.problem_text import read_canonical_text
 from coopchain.models.strict_json import StrictJsonError, loads, loads_fast
 
 # --- limits (checked before any heavy work) ------------------------------------------------
@@ -71,7 +73,7 @@ AGREEMENT = 1e-9  # |claimed − recomputed| <= AGREEMENT × magnitude of the re
 GAP_AGREEMENT = 1e-9  # |claimed gap − gap|, a ratio
 NEGATIVE_GAP = 1e-8  # a gap below −NEGATIVE_GAP means the "bound" lies below a feasible value
 
-_FIELDS = {"schema", "objective", "problem_hash", "problem", "allocation", "rows", "values", "bound", "gap"}
+_FIELDS = {"schema", "objective", "problem_hash", "allocation", "rows", "values", "bound", "gap"}  # v1 adds "problem"
 _OPTIONAL = {"multipliers", "pieces", "scalarisation", "scalarised_value", "mu"}
 _SCALARISATION_FIELDS = {
     "weighted": {"method", "weights", "kappa", "constraints"},
@@ -127,7 +129,16 @@ def _number(x, where: str, *, limit: float | None = MAX_NUMBER) -> float:
 def _numbers(raw, m: int | None, where: str, *, nonneg: bool = False) -> np.ndarray:
     if not isinstance(raw, list) or (m is not None and len(raw) != m):
         fail("malformed", f"{where} must be a list of {m} numbers" if m is not None else f"{where} must be a list of numbers")
-    out = np.array([_number(x, where) for x in raw], dtype=float).reshape(len(raw))
+    out = None
+    if set(map(type, raw)) <= {float, int}:  # the usual case, whole columns at once (bool is not int's type)
+        try:
+            out = np.array(raw, dtype=float).reshape(len(raw))
+        except OverflowError:
+            out = None
+        if out is not None and not (np.isfinite(out).all() and (np.abs(out) <= MAX_NUMBER).all()):
+            out = None  # _number says which, and why
+    if out is None:
+        out = np.array([_number(x, where) for x in raw], dtype=float).reshape(len(raw))
     if nonneg and np.any(out < 0):
         fail("negative_multiplier", f"{where} must be non-negative (a negative multiplier proves nothing)")
     return out + 0.0  # −0.0 is 0
@@ -138,11 +149,41 @@ def _claimed(x, where: str) -> float:
 
 
 def read_problem(text) -> tuple[Instance, object]:
-    """The embedded problem: canonical, and valid under the problem model's rules."""
+    """A problem text: canonical, and valid under the problem model's rules (the instance and the
+    `CanonicalProblem`).  The fast reader (models.problem_text) proves a canonical text canonical without
+    rewriting it; anything it cannot vouch for is read generically, which says what is wrong."""
     if not isinstance(text, str):
         fail("malformed", "'problem' must be the canonical problem document as a string")
     if len(text) > MAX_PROBLEM_CHARS:
         fail("too_large", f"the embedded problem has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        fail("not_canonical", "the embedded problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
+    problem = read_canonical_text(text)
+    if problem is None:
+        problem = _read_generic(text)
+    c = problem.columns
+    if len(c.ids) > MAX_ENTERPRISES:
+        fail("too_large", f"the embedded problem has {len(c.ids):,} enterprises; at most {MAX_ENTERPRISES:,} are read")
+    issues, alpha, notices = meaning_issues(c)
+    issues = id_issues(c.ids) + issues
+    if issues:
+        first = issues[0]
+        fail("invalid_problem", f"the embedded problem is not valid: {first.path}: {first.message}" + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""))
+    if alpha is not None or notices:
+        fail("not_canonical", "the embedded problem's alpha is not in canonical form (it would be rescaled to sum to 1)")
+    inst = Instance(
+        ids=c.ids, indicators=c.indicators, resources=c.resources, indicator_weight=c.weights, benefit=c.benefit,
+        use=c.use, enterprise_cap=c.cap, cooperative_cap=c.resource_cap, resource_weight=c.resource_weight,
+        volume_min=c.volume_min + 0.0, volume_max=c.volume_max + 0.0, u0=c.u0 + 0.0, g=c.g + 0.0, alpha=c.alpha + 0.0,
+        reservation=c.reservation + 0.0, demand_min=c.demand_min + 0.0, demand_max=c.demand_max + 0.0,
+    )
+    return inst, problem
+
+
+def _read_generic(text: str):
+    """The problem text read as generic JSON, its rules checked, and its canonical text written again to compare."""
     try:
         doc = loads_fast(text, what="the embedded problem")  # a duplicated key is caught by the canonical comparison below
     except StrictJsonError as e:
@@ -159,47 +200,69 @@ def read_problem(text) -> tuple[Instance, object]:
         fail("invalid_problem", f"the embedded problem: {e}")
     issues, alpha, notices = meaning_issues(problem.columns)
     issues = id_issues(problem.columns.ids) + issues
-    if issues:
+    if issues:  # the rules first (as before the fast reader): an invalid document is invalid_problem, canonical or not
         first = issues[0]
         fail("invalid_problem", f"the embedded problem is not valid: {first.path}: {first.message}" + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""))
     if alpha is not None or notices:
         fail("not_canonical", "the embedded problem's alpha is not in canonical form (it would be rescaled to sum to 1)")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        fail("not_canonical", "the embedded problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
     if canonical_problem_text(problem) != text:
         try:
             loads(text, what="the embedded problem")
         except StrictJsonError as e:  # the precise reason, when it is a duplicated key
             fail("not_canonical", str(e))
         fail("not_canonical", "the embedded problem is not in canonical form (RFC 8785 with every default written out)")
-    c = problem.columns
-    inst = Instance(
-        ids=c.ids, indicators=c.indicators, resources=c.resources, indicator_weight=c.weights, benefit=c.benefit,
-        use=c.use, enterprise_cap=c.cap, cooperative_cap=c.resource_cap, resource_weight=c.resource_weight,
-        volume_min=c.volume_min + 0.0, volume_max=c.volume_max + 0.0, u0=c.u0 + 0.0, g=c.g + 0.0, alpha=c.alpha + 0.0,
-        reservation=c.reservation + 0.0, demand_min=c.demand_min + 0.0, demand_max=c.demand_max + 0.0,
-    )
-    return inst, problem
+    return problem
 
 
-# A few embedded problems already proven canonical and valid, by SHA-256 of their text: a contract
-# checks many allocations of one registered problem, and the hash (checked first) names the exact text.
-_PROBLEMS: "OrderedDict[str, Instance]" = OrderedDict()
-_PROBLEMS_KEPT = 4
+@dataclass(frozen=True, eq=False)
+class ProvenProblem:
+    """A problem text proven canonical and valid: its SHA-256, its instance, its cooperative and round."""
+
+    digest: str
+    instance: Instance
+    cooperative: str
+    round: str
+
+
+# A few problems already proven canonical and valid, by SHA-256 of their text: a contract checks many
+# allocations of one registered problem, and the hash (checked first) names the exact text.
+# Up to _PROBLEMS_KEPT of them, and (beyond the newest) no more than _ENTERPRISES_KEPT enterprises
+# in all: many cooperatives' small problems stay (blocks of commits of many rounds), few large ones.
+_PROBLEMS: "OrderedDict[str, ProvenProblem]" = OrderedDict()
+_PROBLEMS_KEPT = 256
+_ENTERPRISES_KEPT = 1_000_000
 
 
 def _problem(digest: str, text: str) -> Instance:
-    inst = _PROBLEMS.get(digest)
-    if inst is None:
-        inst, _ = read_problem(text)
-        _PROBLEMS[digest] = inst
-        while len(_PROBLEMS) > _PROBLEMS_KEPT:
+    known = _PROBLEMS.get(digest)
+    if known is None:
+        inst, problem = read_problem(text)
+        known = ProvenProblem(digest, inst, problem.cooperative, problem.round)
+        _PROBLEMS[digest] = known
+        while len(_PROBLEMS) > 1 and (len(_PROBLEMS) > _PROBLEMS_KEPT or sum(p.instance.n for p in _PROBLEMS.values()) > _ENTERPRISES_KEPT):
             _PROBLEMS.popitem(last=False)
     else:
         _PROBLEMS.move_to_end(digest)
-    return inst
+    return known.instance
+
+
+def proven_problem(digest: str, text) -> ProvenProblem:
+    """The problem whose canonical text has SHA-256 `digest`, proven canonical and valid once (then kept by
+    hash).  `text`: the text, or a function giving it (called only when the problem is not kept already);
+    its hash is checked.  CertificateError (``not_canonical``, ``invalid_problem``, ...) otherwise."""
+    if digest not in _PROBLEMS:
+        text = text() if callable(text) else text
+        if not isinstance(text, str):
+            fail("malformed", "the problem must be its canonical text")
+        try:
+            actual = problem_hash(text)
+        except UnicodeEncodeError:
+            fail("not_canonical", "the problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
+        if actual != digest:
+            fail("hash_mismatch", f"the problem text's SHA-256 is {actual}, not {digest}")
+        _problem(digest, text)
+    _PROBLEMS.move_to_end(digest)
+    return _PROBLEMS[digest]
 
 
 # --- exact views of an instance ---------------------------------------------------------------
@@ -1076,39 +1139,62 @@ def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, 
     return _max_estimate(out)
 
 
-def verify(cert) -> Verified:
-    """Check a coopchain/certificate/v1 document (parsed); raise CertificateError with a code and the first reason."""
-    if not isinstance(cert, dict) or cert.get("schema") != SCHEMA:
-        fail("malformed", f"not a certificate: 'schema' must be {SCHEMA!r}")
+def verify(cert, problem: str | None = None) -> Verified:
+    """Check a certificate (parsed): coopchain/certificate/v2, which names its problem by hash (`problem`: its
+    canonical text, or None for one this process has already proven), or v1, which embeds it.  Raise
+    CertificateError with a code and the first reason."""
+    schema = cert.get("schema") if isinstance(cert, dict) else None
+    if schema not in (SCHEMA, SCHEMA_V1):
+        fail("malformed", f"not a certificate: 'schema' must be {SCHEMA!r} (or the older {SCHEMA_V1!r})")
     objective = cert.get("objective")
     if objective not in OBJECTIVES + ("scalarised",):
         fail("malformed", f"'objective' must be one of {', '.join(OBJECTIVES)} or 'scalarised'")
-    missing, unknown = _FIELDS - set(cert), set(cert) - _FIELDS - _OPTIONAL
+    fields = _FIELDS if schema == SCHEMA else _FIELDS | {"problem"}
+    missing, unknown = fields - set(cert), set(cert) - fields - _OPTIONAL
     if missing or unknown:
         fail("malformed", f"the certificate's fields: missing {', '.join(sorted(missing)) or 'none'}, unknown {', '.join(sorted(map(str, unknown))) or 'none'}")
     pieces = cert.get("pieces")
     if pieces is not None and (not isinstance(pieces, list) or len(pieces) > MAX_PIECES):
         fail("too_large" if isinstance(pieces, list) else "malformed", f"'pieces' must be a list of at most {MAX_PIECES:,} pieces")
-    text = cert["problem"]
-    if not isinstance(text, str):
-        fail("malformed", "'problem' must be the canonical problem document as a string")
-    if len(text) > MAX_PROBLEM_CHARS:
-        fail("too_large", f"the embedded problem has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
-    try:
-        digest = problem_hash(text)
-    except UnicodeEncodeError:
-        fail("not_canonical", "the embedded problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
-    if digest != cert["problem_hash"]:
-        fail("hash_mismatch", "the embedded problem does not match 'problem_hash': it was altered")
-    inst = _problem(digest, text)
+    claimed_hash = cert["problem_hash"]
+    if not isinstance(claimed_hash, str):
+        fail("malformed", "'problem_hash' must be the SHA-256 of the canonical problem text, in hex")
+    if schema == SCHEMA_V1:
+        text = cert["problem"]
+        what = "the embedded problem"
+    else:
+        text = problem
+        what = "the problem given with the certificate"
+    if text is None:
+        known = _PROBLEMS.get(claimed_hash)
+        if known is None:
+            fail("problem_missing", f"the certificate is for problem {claimed_hash}: give its canonical text beside it "
+                                    "(a solve's output holds it as 'problem_text'; coopchain verify CERT --problem FILE, or NAME.problem.json beside NAME.json)")
+        _PROBLEMS.move_to_end(claimed_hash)
+        inst = known.instance
+    else:
+        if not isinstance(text, str):
+            fail("malformed", f"{what} must be the canonical problem document as a string")
+        if len(text) > MAX_PROBLEM_CHARS:
+            fail("too_large", f"{what} has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
+        try:
+            digest = problem_hash(text)
+        except UnicodeEncodeError:
+            fail("not_canonical", f"{what} holds a lone UTF-16 surrogate, which has no UTF-8 form")
+        if digest != claimed_hash:
+            fail("hash_mismatch", f"{what} does not match 'problem_hash': it was altered, or it is another problem")
+        inst = _problem(digest, text)
     n = inst.n
     if pieces is not None and len(pieces) * n > MAX_PIECE_WORK:
         fail("too_large", f"{len(pieces):,} pieces over {n:,} enterprises is more work than a certificate may ask ({MAX_PIECE_WORK:,} piece-enterprises)")
 
     allocation = cert["allocation"]
-    if not isinstance(allocation, dict) or list(allocation) != list(inst.ids):
-        fail("malformed", "'allocation' must map every enterprise id, in document order, to its volume")
-    W = _numbers(list(allocation.values()), n, "allocation")
+    if schema == SCHEMA_V1:
+        if not isinstance(allocation, dict) or list(allocation) != list(inst.ids):
+            fail("malformed", "'allocation' must map every enterprise id, in document order, to its volume")
+        W = _numbers(list(allocation.values()), n, "allocation")
+    else:
+        W = _numbers(allocation, n, "allocation (one volume per enterprise, in the problem's order)")
     spec = read_spec(cert) if objective == "scalarised" else None
     if spec is None and ("scalarisation" in cert or "scalarised_value" in cert or "mu" in cert):
         fail("malformed", f"a certificate for {objective} has no 'scalarisation', 'scalarised_value' or 'mu'")
@@ -1247,7 +1333,8 @@ def verify(cert) -> Verified:
         "F2": "max F2 (coupling coordination degree)",
         "F3": "min F3 (ecological footprint)",
     }.get(objective) or sentence_extra
-    return Verified(objective, cert["problem_hash"], dict(allocation), values, reported, gap, proven,
+    allocation = dict(allocation) if schema == SCHEMA_V1 else dict(zip(inst.ids, W.tolist()))
+    return Verified(objective, claimed_hash, allocation, values, reported, gap, proven,
                     None if spec is None else cert["scalarisation"])
 
 
@@ -1312,11 +1399,13 @@ def describe(spec: Spec) -> str:
     return out
 
 
-def check_solve_output(document: dict, cert: dict) -> None:
+def check_solve_output(document: dict, cert: dict, verified: Verified | None = None) -> None:
     """A solve's output (SPEC §6) around a verified certificate: its top-level allocation, values, bound
-    and gap must be exactly the certificate's, or the output is refused (``output_mismatch``)."""
+    and gap must be exactly the certificate's, or the output is refused (``output_mismatch``).  A v2
+    certificate's allocation is an array: the output's {id: volume} is compared with `verified.allocation`."""
     for key in ("allocation", "values", "bound", "gap"):
-        if key in document and document[key] != cert[key]:
+        ours = verified.allocation if key == "allocation" and isinstance(cert.get(key), list) and verified is not None else cert[key]
+        if key in document and (document[key] != ours or (key == "allocation" and isinstance(ours, dict) and list(document[key]) != list(ours))):
             fail("output_mismatch", f"the output's top-level {key!r} differs from its certificate's: only the certificate's is proven")
     # The top-level objective (a scalarisation's method) and status describe the certificate: an F1
     # certificate inside an output that says "objective": "F2" would lend F1's proof to an F2 claim.

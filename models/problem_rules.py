@@ -317,12 +317,22 @@ def _signs(a: np.ndarray, path, positive: bool = False) -> None:
         raise ShapeError(path(i), f"must be {'positive' if positive else 'non-negative'} (got {given(a.flat[i])})")
 
 
-def read_canonical(doc) -> CanonicalProblem:
-    """The columns of a canonical problem document (every default written out), or ShapeError.
+@dataclass(frozen=True, eq=False)
+class Head:
+    """Everything of a canonical problem document but its enterprises."""
 
-    The structural rules of models.problem's model, for documents in canonical form:
-    every field present, the types and signs the model requires, names that match.
-    """
+    cooperative: str
+    round: str
+    indicators: tuple[str, ...]
+    resources: tuple[str, ...]
+    weights: np.ndarray
+    resource_cap: np.ndarray
+    resource_weight: np.ndarray
+    demand: np.ndarray  # [min, max]
+
+
+def read_head(doc) -> Head:
+    """The fields of a canonical problem document around its enterprises, or ShapeError (`read_canonical`'s first half)."""
     if not isinstance(doc, dict) or sorted(doc) != list(_TOP):
         raise ShapeError("", f"a canonical problem document has exactly the fields {', '.join(_TOP)}")
     if doc["schema"] != SCHEMA:
@@ -351,7 +361,19 @@ def read_canonical(doc) -> CanonicalProblem:
     _signs(resource_cap, lambda i: f"resources.{resources[i]}.cap", positive=True)
     _signs(resource_weight, lambda i: f"resources.{resources[i]}.weight")
     _signs(dem, lambda i: "demand." + ("min", "max")[i])
+    return Head(cooperative, round_, indicators, resources, weights, resource_cap, resource_weight, dem)
 
+
+def read_canonical(doc) -> CanonicalProblem:
+    """The columns of a canonical problem document (every default written out), or ShapeError.
+
+    The structural rules of models.problem's model, for documents in canonical form:
+    every field present, the types and signs the model requires, names that match.
+    """
+    head = read_head(doc)
+    cooperative, round_, indicators, resources = head.cooperative, head.round, head.indicators, head.resources
+    weights, resource_cap, resource_weight, dem = head.weights, head.resource_cap, head.resource_weight, head.demand
+    ents = doc["enterprises"]
     n = len(ents)
     known_resources = set(resources)
     for j, e in enumerate(ents):
@@ -453,22 +475,32 @@ def enterprise_template(ind: list[str], res: list[str], caps) -> str:
     )
 
 
+def canonical_head(head: Head) -> tuple[str, str]:
+    """The canonical text before the enterprises' objects ('{"cooperative":…,"enterprises":[') and after them
+    ('],"indicators":…}'): top-level keys in RFC 8785 order (cooperative, demand, enterprises, indicators, …)."""
+    ind, res = sorted(head.indicators, key=_utf16), sorted(head.resources, key=_utf16)
+    ki = {k: i for i, k in enumerate(head.indicators)}
+    ri = {r: i for i, r in enumerate(head.resources)}
+    before = (
+        f'{{"cooperative":{_string(head.cooperative)},'
+        f'"demand":{{"max":{es_numbers([head.demand[1]])[0]},"min":{es_numbers([head.demand[0]])[0]}}},"enterprises":['
+    )
+    indicators = "{" + ",".join(f"{_string(k)}:{v}" for k, v in zip(ind, es_numbers([head.weights[ki[k]] for k in ind]))) + "}"
+    resources = "{" + ",".join(
+        f'{_string(r)}:{{"cap":{es_numbers([head.resource_cap[ri[r]]])[0]},"weight":{es_numbers([head.resource_weight[ri[r]]])[0]}}}' for r in res
+    ) + "}"
+    after = f'],"indicators":{indicators},"resources":{resources},"round":{_string(head.round)},"schema":{_string(SCHEMA)}}}'
+    return before, after
+
+
 def canonical_problem_text(p: CanonicalProblem) -> str:
     """The RFC 8785 text of a canonical problem, written from its columns (what models.problem.canonical_json writes)."""
     c = p.columns
     ind, res = sorted(c.indicators, key=_utf16), sorted(c.resources, key=_utf16)
     ki = {k: i for i, k in enumerate(c.indicators)}
     ri = {r: i for i, r in enumerate(c.resources)}
-    head = {
-        "cooperative": _string(p.cooperative),
-        "demand": f'{{"max":{es_numbers([c.demand_max])[0]},"min":{es_numbers([c.demand_min])[0]}}}',
-        "indicators": "{" + ",".join(f"{_string(k)}:{v}" for k, v in zip(ind, es_numbers([c.weights[ki[k]] for k in ind]))) + "}",
-        "resources": "{" + ",".join(
-            f'{_string(r)}:{{"cap":{es_numbers([c.resource_cap[ri[r]]])[0]},"weight":{es_numbers([c.resource_weight[ri[r]]])[0]}}}' for r in res
-        ) + "}",
-        "round": _string(p.round),
-        "schema": _string(SCHEMA),
-    }
+    before, after = canonical_head(Head(p.cooperative, p.round, c.indicators, c.resources, c.weights, c.resource_cap, c.resource_weight,
+                                        np.array([c.demand_min, c.demand_max])))
     columns = [es_numbers(c.alpha)]
     columns += [es_numbers(c.benefit[:, ki[k]]) for k in ind]
     columns += [es_numbers(c.cap[:, ri[r]]) for r in res]
@@ -481,6 +513,4 @@ def canonical_problem_text(p: CanonicalProblem) -> str:
     given_caps = ~np.isinf(c.cap)
     shapes = [tuple(r for r, has in zip(c.resources, row) if has) for row in given_caps.tolist()]
     templates = {shape: enterprise_template(ind, res, shape) for shape in set(shapes)}
-    enterprises = "[" + ",".join([templates[s].format(*row) for s, row in zip(shapes, zip(*columns))]) + "]"
-    parts = {**head, "enterprises": enterprises}
-    return "{" + ",".join(f'"{k}":{parts[k]}' for k in sorted(parts)) + "}"
+    return before + ",".join([templates[s].format(*row) for s, row in zip(shapes, zip(*columns))]) + after

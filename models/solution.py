@@ -55,6 +55,10 @@ class Solution:
             "gap": self.gap,
             "certificate": self.certificate,
         }
+        # The canonical problem the certificate names by hash, beside it: the output verifies on its own.
+        problem = getattr(self.certificate, "problem_text", None)
+        if problem is not None:
+            out["problem_text"] = problem
         if self.shadow_prices:
             out["shadow_prices"] = [
                 {"constraint": p.constraint, "resource": p.resource, "enterprise": p.enterprise, "price": p.price, "sentence": p.sentence}

@@ -21,6 +21,7 @@ from coopchain.chain.namespaces import contract_key
 from coopchain.chain.seals.endorsement import endorse
 from coopchain.contracts.allocation import NAME, endorsement_message, problem_key, round_key
 from coopchain.models.certificate import problem_hash
+from coopchain.models.problem_text import problem_identity
 from coopchain.service.wiring import Submitted, submit
 
 PICKS = {"knee": "knee", "ideal": "closest to ideal", "topsis": "TOPSIS"}
@@ -107,17 +108,29 @@ def committed_round(ledger: Ledger, cooperative: str, round_: str) -> dict | Non
     return None if value is None else decode(value)
 
 
+def problem_text(solution: dict) -> str:
+    """The canonical problem a solve's output is for: beside its certificate (v2), or inside it (v1)."""
+    cert = solution.get("certificate") or {}
+    text = solution.get("problem_text") if isinstance(solution.get("problem_text"), str) else cert.get("problem")
+    if not isinstance(text, str):
+        raise CommitError("solution", "the solution carries no problem beside its certificate (coopchain solve writes it as 'problem_text')")
+    return text
+
+
 def commit_arguments(chosen: Chosen, supersedes: str | None = None, reason: str | None = None) -> dict:
-    """allocation.commit_allocation's arguments (no endorsements yet).  The certificate travels whole,
-    its problem included, so that the transaction alone is self-contained for an auditor; the contract
-    checks that the problem is the registered one."""
-    cert = chosen.solution["certificate"]
-    doc = json.loads(cert["problem"])
+    """allocation.commit_allocation's arguments (no endorsements yet).  The certificate names the problem by
+    its hash (the contract holds the registered text), so the transaction stays small; an auditor's bundle
+    carries the problem beside it."""
+    solution = chosen.solution
+    cert = solution["certificate"]
+    text = problem_text(solution)
+    cooperative, round_ = problem_identity(text)
+    allocation = solution.get("allocation") if isinstance(solution.get("allocation"), dict) else cert["allocation"]
     return {
-        "cooperative": doc.get("cooperative"),
-        "round": doc.get("round"),
-        "problem": problem_hash(cert["problem"]),
-        "allocation": {eid: repr(float(w)) for eid, w in cert["allocation"].items()},
+        "cooperative": cooperative,
+        "round": round_,
+        "problem": problem_hash(text),
+        "allocation": {eid: repr(float(w)) for eid, w in allocation.items()},
         "certificate": json.dumps(cert, separators=(",", ":"), allow_nan=False),
         "chosen_by": chosen.chosen_by,
         "supersedes": supersedes,
@@ -143,12 +156,8 @@ def plan_commit(read_state: Callable[[bytes], bytes | None], chain_id: str, chos
     local ledger's `Ledger.state`, or a client's proof-checked reads over HTTP (`coopchain commit --api`).
 
     Refuses plainly (CommitError) when the round is already committed and this is no amendment."""
-    cert = chosen.solution["certificate"]
-    text = cert.get("problem")
-    if not isinstance(text, str):
-        raise CommitError("solution", "the certificate embeds no problem document")
-    doc = json.loads(text)
-    cooperative, round_, digest = doc.get("cooperative"), doc.get("round"), problem_hash(text)
+    text = problem_text(chosen.solution)
+    (cooperative, round_), digest = problem_identity(text), problem_hash(text)
     value = read_state(contract_key(NAME, round_key(cooperative, round_)))
     current = None if value is None else decode(value)
     if current is not None and supersedes is None:

@@ -262,8 +262,12 @@ def test_verify_of_a_certificate_imports_numpy_and_the_standard_library_only(tmp
     run = coopchain("solve", SAMPLE, "--objective", "F2", "--certificate", tmp_path / "cert.json")
     assert run.returncode == 0, run.stderr
     blocked = {"pyomo", "highspy", "pymoo", "scipy", "cvxpy", "Crypto", "nacl", "rlp", "sqlite3", "coopchain.chain", "pydantic"}
+    assert (tmp_path / "cert.problem.json").exists()  # the problem the certificate names by hash, beside it
     check = run_blocked(blocked, CERT_SCRIPT, str(tmp_path / "cert.json"))
     assert check.returncode == 0 and check.stdout.startswith("valid"), check.stdout + check.stderr
+    (tmp_path / "cert.problem.json").unlink()
+    check = run_blocked(blocked, CERT_SCRIPT, str(tmp_path / "cert.json"))
+    assert check.returncode != 0 and "problem_missing" in check.stdout, check.stdout + check.stderr
 
 
 def test_version_is_the_installed_distribution_version():

@@ -125,6 +125,7 @@ class SolutionPublic(BaseModel):
     bound: float | None = None
     gap: float | None = None
     certificate: dict[str, Any] | None = Field(None, description="the optimality certificate (docs/certificate.md); `coopchain verify` checks it offline")
+    problem_text: str | None = Field(None, description="the canonical problem text the certificate names by its hash (`problem`)")
     conflicts: list[ConflictPublic] = []
     shadow_prices: list[ShadowPricePublic] = []
 

@@ -83,12 +83,12 @@ def commit_args(solution: dict, **changes) -> dict:
     from coopchain.models.certificate import problem_hash
 
     cert = solution["certificate"]
-    doc = json.loads(cert["problem"])
+    doc = json.loads(solution["problem_text"])  # a v2 certificate names its problem by hash; the output holds it beside
     args = {
         "cooperative": doc["cooperative"],
         "round": doc["round"],
-        "problem": problem_hash(cert["problem"]),
-        "allocation": {eid: repr(float(w)) for eid, w in cert["allocation"].items()},
+        "problem": problem_hash(solution["problem_text"]),
+        "allocation": {eid: repr(float(w)) for eid, w in zip([e["id"] for e in doc["enterprises"]], cert["allocation"])},
         "certificate": json.dumps({k: v for k, v in cert.items() if k != "problem"}),
         "chosen_by": {"objective": cert["objective"], "method": None, "pick": None},
         "supersedes": None,

@@ -13,7 +13,7 @@ from tests.contracts.conftest import CHAIN, commit_args, key, only_nonce_changed
 
 
 def register(world, solution, signer=None):
-    return world.send(signer or world.manager, "allocation.register_problem", {"problem": solution["certificate"]["problem"]})
+    return world.send(signer or world.manager, "allocation.register_problem", {"problem": solution["problem_text"]})
 
 
 def rejected(world, signer, kind, args, code):
@@ -33,7 +33,7 @@ def test_a_registered_problem_is_applied_and_stored_under_its_hash(world, soluti
     from coopchain.chain.namespaces import contract_key
     from coopchain.contracts.allocation import document_key
 
-    text_ = solutions["F1"]["certificate"]["problem"]
+    text_ = solutions["F1"]["problem_text"]
     receipt, _, _ = register(world, solutions["F1"])
     assert receipt.status == "applied" and receipt.events[0].name == "problem_registered"
     digest = hashlib.sha256(text_.encode()).hexdigest()
@@ -45,29 +45,29 @@ def test_register_not_json(world):
 
 
 def test_register_for_an_unknown_cooperative(world, solutions):
-    doc = json.loads(solutions["F1"]["certificate"]["problem"])
+    doc = json.loads(solutions["F1"]["problem_text"])
     doc["cooperative"] = "nowhere"
     rejected(world, world.manager, "allocation.register_problem", {"problem": json.dumps(doc, sort_keys=True, separators=(",", ":"))}, "unknown_cooperative")
 
 
 def test_register_by_a_non_manager(world, solutions):
-    rejected(world, key(9), "allocation.register_problem", {"problem": solutions["F1"]["certificate"]["problem"]}, "not_manager")
+    rejected(world, key(9), "allocation.register_problem", {"problem": solutions["F1"]["problem_text"]}, "not_manager")
 
 
 def test_register_twice(world, solutions):
     register(world, solutions["F1"])
-    rejected(world, world.manager, "allocation.register_problem", {"problem": solutions["F1"]["certificate"]["problem"]}, "already_registered")
+    rejected(world, world.manager, "allocation.register_problem", {"problem": solutions["F1"]["problem_text"]}, "already_registered")
 
 
 def test_register_an_invalid_document(world, solutions):
-    doc = json.loads(solutions["F1"]["certificate"]["problem"])
+    doc = json.loads(solutions["F1"]["problem_text"])
     doc["demand"]["min"] = -5.0  # a negative demand is refused by the problem model
     receipt = rejected(world, world.manager, "allocation.register_problem", {"problem": json.dumps(doc, sort_keys=True, separators=(",", ":"))}, "invalid_document")
     assert "demand" in receipt.message
 
 
 def test_register_a_valid_but_not_canonical_text(world, solutions):
-    pretty = json.dumps(json.loads(solutions["F1"]["certificate"]["problem"]), indent=2)
+    pretty = json.dumps(json.loads(solutions["F1"]["problem_text"]), indent=2)
     rejected(world, world.manager, "allocation.register_problem", {"problem": pretty}, "not_canonical")
 
 
@@ -160,7 +160,7 @@ def test_commit_with_an_invalid_certificate(world, solutions):
     cert = {k: v for k, v in solutions["F1"]["certificate"].items() if k != "problem"}
     cert["bound"] = cert["bound"] * 1.5  # a bound the multipliers do not prove
     receipt = rejected(world, world.manager, "allocation.commit_allocation", commit_args(solutions["F1"], certificate=json.dumps(cert)),
-                       _certificate_code(cert, solutions["F1"]["certificate"]["problem"]))
+                       _certificate_code(cert, solutions["F1"]["problem_text"]))
     assert "bound" in receipt.message
 
 
@@ -169,7 +169,7 @@ def _certificate_code(cert, problem):
     from coopchain.models.certificate import CertificateError, verify_certificate
 
     try:
-        verify_certificate({**cert, "problem": problem})
+        verify_certificate(cert, problem)
     except CertificateError as e:
         return getattr(e, "code", None) or "certificate_invalid"
     raise AssertionError("the test's certificate should not verify")

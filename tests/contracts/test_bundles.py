@@ -17,7 +17,7 @@ from tests.contracts.conftest import commit_args
 
 @pytest.fixture
 def committed(world, solutions):
-    world.send(world.manager, "allocation.register_problem", {"problem": solutions["F1"]["certificate"]["problem"]})
+    world.send(world.manager, "allocation.register_problem", {"problem": solutions["F1"]["problem_text"]})
     applied, _, _ = world.send(world.manager, "allocation.commit_allocation", commit_args(solutions["F1"]))
     rejected, _, _ = world.send(world.manager, "allocation.commit_allocation", commit_args(solutions["F1"]))  # round_committed
     assert (applied.status, rejected.code) == ("applied", "round_committed")
@@ -72,7 +72,7 @@ def test_a_receipt_altered_to_applied_is_refused(committed):
 def test_a_bundle_without_the_commits_problem_or_entry_is_invalid(committed, solutions, capsys, mutate, reason):
     world, applied, _ = committed
     doc = copy.deepcopy(audit_bundle(world.ledger, applied.transaction))
-    mutate(doc, solutions["other-round"]["certificate"]["problem"])
+    mutate(doc, solutions["other-round"]["problem_text"])
     code = verify_bundle_file(doc, None, None)
     out = capsys.readouterr().out
     assert code == 3 and out.startswith("invalid:") and reason in out

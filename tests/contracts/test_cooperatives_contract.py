@@ -60,8 +60,8 @@ def test_a_malformed_policy_is_not_included(world, args, reason):
 def test_a_manager_of_one_cooperative_can_neither_register_nor_commit_for_another(world, solutions):
     other_manager = key(4)
     svc.create_cooperative(world.ledger, world.admin, "hill-farms", [text(other_manager)])
-    rejected(world, other_manager, "allocation.register_problem", {"problem": solutions["F1"]["certificate"]["problem"]}, "not_manager")
-    world.send(world.manager, "allocation.register_problem", {"problem": solutions["F1"]["certificate"]["problem"]})
+    rejected(world, other_manager, "allocation.register_problem", {"problem": solutions["F1"]["problem_text"]}, "not_manager")
+    world.send(world.manager, "allocation.register_problem", {"problem": solutions["F1"]["problem_text"]})
     rejected(world, other_manager, "allocation.commit_allocation", commit_args(solutions["F1"]), "not_manager")
 
 
@@ -70,6 +70,6 @@ def test_a_removed_managers_key_is_refused(world, solutions):
     assert svc.add_manager(world.ledger, world.manager, world.cooperative, text(second)).receipt.status == "applied"
     assert svc.remove_manager(world.ledger, second, world.cooperative, text(world.manager)).receipt.status == "applied"
     assert svc.cooperative(world.ledger, world.cooperative).managers == (text(second),)
-    rejected(world, world.manager, "allocation.register_problem", {"problem": solutions["F1"]["certificate"]["problem"]}, "not_manager")
-    assert world.send(second, "allocation.register_problem", {"problem": solutions["F1"]["certificate"]["problem"]})[0].status == "applied"
+    rejected(world, world.manager, "allocation.register_problem", {"problem": solutions["F1"]["problem_text"]}, "not_manager")
+    assert world.send(second, "allocation.register_problem", {"problem": solutions["F1"]["problem_text"]})[0].status == "applied"
     rejected(world, world.manager, "allocation.commit_allocation", commit_args(solutions["F1"]), "not_manager")

@@ -31,8 +31,8 @@ def mixed(world, solutions):
         (w.manager, "cooperatives.register", {"cooperative": "x", "managers": [text(m)]}),  # not_admin
         (m, "cooperatives.set_policy", {"cooperative": w.cooperative, "members": [], "k": 0}),
         (m, "allocation.commit_allocation", commit_args(solutions["F1"])),  # unknown_problem
-        (m, "allocation.register_problem", {"problem": solutions["F1"]["certificate"]["problem"]}),
-        (m, "allocation.register_problem", {"problem": solutions["F1"]["certificate"]["problem"]}),  # already_registered
+        (m, "allocation.register_problem", {"problem": solutions["F1"]["problem_text"]}),
+        (m, "allocation.register_problem", {"problem": solutions["F1"]["problem_text"]}),  # already_registered
         (m, "allocation.commit_allocation", commit_args(solutions["F1"], chosen_by={"objective": "F3", "method": None, "pick": None})),  # mismatch
         (m, "allocation.commit_allocation", commit_args(solutions["F1"])),
     ]:

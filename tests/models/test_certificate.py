@@ -71,7 +71,6 @@ def test_every_changed_number_fails(certificate):
     "path, new, reason",
     [
         (("problem_hash",), lambda h: "0" * 64, "altered"),
-        (("problem",), lambda p: p.replace('"demand":{"max":', '"demand":{"max":1'), "altered"),
         (("values", "class"), lambda c: "good coordination" if c != "good coordination" else "primary coordination", "class"),
         (("objective",), lambda o: "F4", "objective"),
         (("schema",), lambda s: "coopchain/certificate/v0", "schema"),
@@ -84,6 +83,27 @@ def test_named_changes_fail_with_their_reason(certificate, path, new, reason):
         verify_certificate(changed(certificate, path, new))
 
 
+def test_a_problem_given_beside_must_be_the_one_named_by_hash(certificate):
+    text = certificate.problem_text
+    with pytest.raises(CertificateError, match="altered") as caught:
+        verify_certificate(certificate, text.replace('"demand":{"max":', '"demand":{"max":1'))
+    assert caught.value.code == "hash_mismatch"
+
+
+def test_a_v2_certificate_without_its_problem_says_what_is_missing(certificate):
+    from coopchain.models import certificate_verify
+
+    plain = json.loads(json.dumps(certificate))
+    assert plain["schema"] == "coopchain/certificate/v2" and "problem" not in plain and "problem_text" not in plain
+    assert isinstance(plain["allocation"], list)
+    certificate_verify._PROBLEMS.clear()
+    with pytest.raises(CertificateError, match="give its canonical text") as caught:
+        verify_certificate(plain)
+    assert caught.value.code == "problem_missing"
+    assert verify_certificate(plain, certificate.problem_text).objective == certificate["objective"]
+    assert verify_certificate(plain).objective == certificate["objective"]  # proven once in this process: kept by hash
+
+
 def test_negative_multiplier_is_refused(certificate):
     key = "multipliers" if "multipliers" in certificate else "pieces"
     path = (key, 0) if key == "multipliers" else ("pieces", 0, "multipliers", 0)
@@ -92,21 +112,22 @@ def test_negative_multiplier_is_refused(certificate):
 
 
 def test_infeasible_allocation_names_the_constraint(certificate):
-    first = next(iter(certificate["allocation"]))
+    first = json.loads(certificate.problem_text)["enterprises"][0]["id"]
     with pytest.raises(CertificateError, match=f"{first}: .*above its maximum"):
-        verify_certificate(changed(certificate, ("allocation", first), lambda w: 1e9))
+        verify_certificate(changed(certificate, ("allocation", 0), lambda w: 1e9))
 
 
 BLOCKER = """
 from coopchain.models.certificate import verify_certificate
-verified = verify_certificate(json.load(sys.stdin))
+document = json.load(sys.stdin)
+verified = verify_certificate(document["certificate"], document["problem"])
 print(json.dumps({"objective": verified.objective, "gap": verified.gap, "loaded": blocked_loaded()}))
 """
 
 
 def test_verifier_runs_with_solvers_blocked(certificate):
     blocked = {"pyomo", "highspy", "pymoo", "cvxpy", "scipy", "pydantic", "fastapi", "rfc8785", "Crypto", "clarabel", "matplotlib"}
-    run = run_blocked(blocked, BLOCKER, stdin=json.dumps(certificate))
+    run = run_blocked(blocked, BLOCKER, stdin=json.dumps({"certificate": certificate, "problem": certificate.problem_text}))
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["objective"] == certificate["objective"]

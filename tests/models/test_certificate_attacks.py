@@ -21,7 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coopchain.models.certificate import CertificateError, certificate_document, verify_certificate, verify_certificate_text
+from coopchain.models import certificate_verify
+from coopchain.models.certificate import CertificateDocument, CertificateError, certificate_document, verify_certificate, verify_certificate_text
 from coopchain.models.problem import ProblemError, parse_problem
 from coopchain.models.scalarise import weighted_sum
 from coopchain.models.solve import prepare, solve
@@ -41,17 +42,39 @@ def frozen(kind: str, name: str) -> bytes:
     return (DATA / kind / f"{name}.json").read_bytes()
 
 
-def refused(cert, code: str) -> CertificateError:
+def frozen_problem(kind: str, name: str) -> str | None:
+    """The canonical problem beside a frozen v2 certificate (v1 ones embed theirs)."""
+    path = DATA / kind / f"{name}.problem.json"
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def frozen_document(kind: str, name: str) -> dict:
+    """A frozen certificate, parsed, with the problem beside it (if any) as `problem_text`."""
+    cert = CertificateDocument(json.loads(frozen(kind, name)))
+    cert.problem_text = frozen_problem(kind, name)
+    return cert
+
+
+def refused(cert, code: str, problem: str | None = None) -> CertificateError:
     with pytest.raises(CertificateError) as caught:
-        verify_certificate(cert) if isinstance(cert, dict) else verify_certificate_text(cert)
+        verify_certificate(cert, problem) if isinstance(cert, dict) else verify_certificate_text(cert, problem)
     assert caught.value.code == code, f"{caught.value.code}: {caught.value}"
     return caught.value
 
 
 def rehash(cert: dict, text: str) -> dict:
+    """The certificate with another problem text (embedded in v1, given beside a v2 one) and that text's hash."""
     out = copy.deepcopy(cert)
-    out["problem"], out["problem_hash"] = text, hashlib.sha256(text.encode()).hexdigest()
+    out["problem_hash"] = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    if out["schema"] == "coopchain/certificate/v1":
+        out["problem"] = text
+    else:
+        out.problem_text = text
     return out
+
+
+def problem_text(cert: dict) -> str:
+    return cert["problem"] if isinstance(cert.get("problem"), str) or cert.get("schema") == "coopchain/certificate/v1" else cert.problem_text
 
 
 # --- exact re-implementation (independent of models/) --------------------------------------------
@@ -59,7 +82,7 @@ def rehash(cert: dict, text: str) -> dict:
 
 def exact_instance(cert: dict) -> dict:
     """The embedded problem's numbers as Fractions, read straight from its JSON."""
-    doc = json.loads(cert["problem"])
+    doc = json.loads(problem_text(cert))
     ind, res = list(doc["indicators"]), list(doc["resources"])
     F = Fraction
     ents = doc["enterprises"]
@@ -112,7 +135,8 @@ def exact_values(P: dict, W: list[Fraction]) -> dict:
 
 
 def allocation(cert: dict) -> list[Fraction]:
-    return [Fraction(x) for x in cert["allocation"].values()]
+    W = cert["allocation"]
+    return [Fraction(x) for x in (W.values() if isinstance(W, dict) else W)]
 
 
 # --- frozen certificates ---------------------------------------------------------------------------
@@ -120,8 +144,8 @@ def allocation(cert: dict) -> list[Fraction]:
 
 @pytest.mark.parametrize("name", INDEX["valid"])
 def test_frozen_valid_certificate_is_accepted(name):
-    verified = verify_certificate_text(frozen("valid", name))
-    cert = json.loads(frozen("valid", name))
+    verified = verify_certificate_text(frozen("valid", name), frozen_problem("valid", name))
+    cert = frozen_document("valid", name)
     P = exact_instance(cert)
     assert exact_feasible(P, allocation(cert))
     assert verified.gap <= 1e-6
@@ -129,17 +153,18 @@ def test_frozen_valid_certificate_is_accepted(name):
 
 @pytest.mark.parametrize("name, code", sorted(INDEX["invalid"].items()))
 def test_frozen_invalid_certificate_is_refused_with_its_code(name, code):
-    refused(frozen("invalid", name), code)
+    certificate_verify._PROBLEMS.clear()  # a v2 certificate without its problem is refused, whatever this process saw before
+    refused(frozen("invalid", name), code, frozen_problem("invalid", name))
 
 
 REFERENCE = {"F1": reference_f1, "F3": reference_f3}
 
 
-@pytest.mark.parametrize("name", ["f1_uniform", "f3_general", "f2_uniform", "f2_general"])
+@pytest.mark.parametrize("name", ["f1_uniform", "f3_general", "f2_uniform", "f2_general", "v2_f1_uniform", "v2_f2_general"])
 def test_frozen_optimum_matches_the_reference_solver(name):
     """What a frozen certificate proves is true: cvxpy's optimum is no better than its allocation beyond the gap."""
-    cert = json.loads(frozen("valid", name))
-    inst = prepare(parse_problem(json.loads(cert["problem"]))).instance
+    cert = frozen_document("valid", name)
+    inst = prepare(parse_problem(json.loads(problem_text(cert)))).instance
     objective = cert["objective"]
     value = float(exact_values(exact_instance(cert), allocation(cert))[objective])
     if objective == "F2":
@@ -173,7 +198,7 @@ def test_huge_multipliers_cannot_overflow_the_bound(problem, general, f1_cert):
     for lam in ([1e308] * len(f1_cert["multipliers"]), [1e300, 0.0, 0.0, 0.0, 0.0], [1e59] * len(f1_cert["multipliers"])):
         cert = copy.deepcopy(f1_cert)
         cert["multipliers"] = lam
-        cert["allocation"] = dict(zip(cert["allocation"], map(float, worse)))
+        cert["allocation"] = [float(x) for x in worse]
         with pytest.raises(CertificateError) as caught:
             verify_certificate(cert)
         assert caught.value.code in {"out_of_range", "value_mismatch", "bound_mismatch"}
@@ -192,10 +217,10 @@ def test_problem_that_would_overflow_is_refused_by_the_validator(gen_problem, f1
 
 
 def test_embedded_problem_is_revalidated_and_must_be_canonical(f1_cert):
-    doc = json.loads(f1_cert["problem"])
+    doc = json.loads(problem_text(f1_cert))
     doc["enterprises"][0]["g"] = -0.001
     refused(rehash(f1_cert, json.dumps(doc, separators=(",", ":"), sort_keys=True)), "invalid_problem")
-    text = f1_cert["problem"]
+    text = problem_text(f1_cert)
     refused(rehash(f1_cert, text.replace('{"cooperative":', '{"cooperative":"other","cooperative":', 1)), "not_canonical")
     refused(rehash(f1_cert, text.replace(":0,", ":0.0,", 1)), "not_canonical")
     doc = json.loads(text)
@@ -242,9 +267,9 @@ def test_malformed_inputs_give_a_reason_not_a_traceback(f1_cert, general):
     refused(b"[" * 100_000 + b"]" * 100_000, "too_large")
     refused(json.dumps(f1_cert).replace('"gap": ', '"gap": ' + "7" * 400 + ', "x": ', 1).encode(), "too_large")
     lone = copy.deepcopy(f1_cert)
-    lone["problem"] = lone["problem"].replace('"round":"', '"round":"\ud800')  # a lone surrogate: no UTF-8 form, no hash
+    lone.problem_text = lone.problem_text.replace('"round":"', '"round":"\ud800')  # a lone surrogate: no UTF-8 form, no hash
     refused(lone, "not_canonical")
-    doc = json.loads(f1_cert["problem"])
+    doc = json.loads(problem_text(f1_cert))
     refused(rehash(f1_cert, json.dumps({**doc, "enterprises": []}, separators=(",", ":"), sort_keys=True)), "invalid_problem")
     doc["enterprises"][1]["alpha"] = -0.25
     refused(rehash(f1_cert, json.dumps(doc, separators=(",", ":"), sort_keys=True)), "invalid_problem")
@@ -266,7 +291,7 @@ def _ulps(x: float, k: int) -> float:
 def test_demand_row_within_ulps_of_its_tolerance(problem, f1_cert, k):
     """Total volume placed a few ulps either side of D_max (1 + 1e-9) + 1e-9 Σ|W|: the verdict is the exact one."""
     P = exact_instance(f1_cert)
-    W = [Fraction(x) for x in f1_cert["allocation"].values()]
+    W = allocation(f1_cert)
     # The last enterprise's volume that puts Σ W exactly on the threshold, then k ulps off it.
     t = Fraction(1, 10**9)
     rest = sum(W[:-1])
@@ -275,7 +300,7 @@ def test_demand_row_within_ulps_of_its_tolerance(problem, f1_cert, k):
     w = _ulps(w_last, k)
     W[-1] = Fraction(w)
     cert = copy.deepcopy(f1_cert)
-    cert["allocation"][P["ids"][-1]] = w
+    cert["allocation"][-1] = w
     row_ok = sum(W) - P["dmax"] <= t * (sum(abs(x) for x in W) + P["dmax"])
     try:
         verify_certificate(cert)
@@ -310,7 +335,8 @@ def test_a_different_libm_gives_the_same_verdicts(monkeypatch):
         for kind, names in (("valid", INDEX["valid"]), ("invalid", list(INDEX["invalid"]))):
             for name in names:
                 try:
-                    verify_certificate_text(frozen(kind, name))
+                    certificate_verify._PROBLEMS.clear()
+                    verify_certificate_text(frozen(kind, name), frozen_problem(kind, name))
                     out[name] = "valid"
                 except CertificateError as e:
                     out[name] = e.code
@@ -329,8 +355,8 @@ def test_a_different_libm_gives_the_same_verdicts(monkeypatch):
 
 # The review's regression certificates (index.json "not_mutated") pin one finding each; several have slack
 # ε-limits on general α, where a mutant that moves a slack limit stays true but is not the base's question.
-BASES = {name: json.loads(frozen("valid", name)) for name in INDEX["valid"] if name not in INDEX.get("not_mutated", [])}
-GENERAL_SCALARISED = {name for name, c in BASES.items() if c["objective"] == "scalarised" and not prepare(parse_problem(json.loads(c["problem"]))).instance.uniform_alpha}
+BASES = {name: frozen_document("valid", name) for name in INDEX["valid"] if name not in INDEX.get("not_mutated", [])}
+GENERAL_SCALARISED = {name for name, c in BASES.items() if c["objective"] == "scalarised" and not prepare(parse_problem(json.loads(problem_text(c)))).instance.uniform_alpha}
 SPECIAL = [math.nan, math.inf, -math.inf, 1e308, -1e308, -0.0, 0.0, 5e-324, 2.2250738585072014e-308, 10**400, 2**63, -1, 1e-300, 1e15, True, "1", None, [], {}]
 
 
@@ -383,7 +409,7 @@ def mutated(draw):
         path, value = draw(st.sampled_from(paths))
         _at(cert, path[:-1])[path[-1]] = draw(st.sampled_from([[value], {"x": value}, str(value)[:20], None, False]))
     else:
-        text = cert["problem"]
+        text = problem_text(cert)
         at = draw(st.integers(0, len(text) - 1))
         edit = draw(st.sampled_from([" ", "0", "9", ",", "\\u0041", '"', "-", ".0", "e1"]))
         cert = rehash(cert, text[:at] + edit + text[at + 1 :] if draw(st.booleans()) else text[:at] + edit + text[at:])
@@ -403,7 +429,7 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
         if same_numbers:  # only text changed (a name, a round): the base's optimum, checked against cvxpy, still applies
             theirs = float(exact_values(P, allocation(base))[cert["objective"]])
         else:  # a different problem: solve it again with the reference
-            inst = prepare(parse_problem(json.loads(cert["problem"]))).instance
+            inst = prepare(parse_problem(json.loads(problem_text(cert)))).instance
             solver = {"F1": reference_f1, "F3": reference_f3}.get(cert["objective"]) or (reference_f2_uniform if inst.uniform_alpha else reference_f2_general)
             try:
                 theirs = solver(inst)[0]
@@ -412,11 +438,11 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
         sign = -1 if cert["objective"] == "F3" else 1
         assert sign * (mine - theirs) >= -2e-6 * abs(theirs)
         return
-    inst = prepare(parse_problem(json.loads(cert["problem"]))).instance
+    inst = prepare(parse_problem(json.loads(problem_text(cert)))).instance
     spec = cert["scalarisation"]
     linear = spec.get("kappa", 0.0) == 0 and "coordination_at_least" not in spec
     if inst.uniform_alpha or linear:  # re-solve the scalarisation the mutant states (cvxpy): its allocation must be optimal for it
-        best, mine = reference_scalarised(inst, spec, np.array(list(cert["allocation"].values()), dtype=float))
+        best, mine = reference_scalarised(inst, spec, np.array([float(x) for x in allocation(cert)], dtype=float))
         assert mine >= best - 2e-6 * max(abs(best), 1e-3 * _magnitude(inst, spec))
         return
     # General α with F2 in it has no independent solver here: the mutant must ask the base's question.
@@ -425,7 +451,7 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
 
 
 def inst_problem(cert: dict):
-    return parse_problem(json.loads(cert["problem"]))
+    return parse_problem(json.loads(problem_text(cert)))
 
 
 def _objective(inst, name, W):
@@ -503,7 +529,7 @@ def test_a_solver_call_that_hits_its_time_limit_says_so(gen_problem, monkeypatch
 
 
 def test_embedded_problem_with_a_repeated_id_is_refused(f1_cert):
-    doc = json.loads(f1_cert["problem"])
+    doc = json.loads(problem_text(f1_cert))
     doc["enterprises"][1]["id"] = doc["enterprises"][0]["id"]
     refused(rehash(f1_cert, json.dumps(doc, separators=(",", ":"), sort_keys=True)), "invalid_problem")
 

@@ -48,7 +48,7 @@ def test_F1b_epsilon_row_verdict_does_not_depend_on_the_blas_summation_order():
     first = _verdict(text)
     assert first[0] == "valid"
     digest = json.loads(text)["problem_hash"]
-    inst = cv._PROBLEMS[digest]
+    inst = cv._PROBLEMS[digest].instance
     B, a = inst.benefit, inst.indicator_weight
     other = B[:, 0] * a[0] + (B[:, 1] * a[1] + B[:, 2] * a[2])  # a0e0 + (a1e1 + a2e2)
     assert not np.array_equal(other, B @ a)  # the two orders give different doubles here

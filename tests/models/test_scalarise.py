@@ -41,7 +41,7 @@ def reference_value(inst, spec):
 
 def check(solution, inst):
     assert solution.success, solution.message
-    verified = verify_certificate(json.loads(json.dumps(solution.certificate)))
+    verified = verify_certificate(json.loads(json.dumps(solution.certificate)), solution.certificate.problem_text)
     spec = solution.certificate["scalarisation"]
     plain = spec["method"] != "chebyshev" and "coordination_at_least" not in spec  # those tests bring their own reference
     if plain and (spec["kappa"] == 0 or inst.uniform_alpha):
@@ -153,11 +153,11 @@ def test_tampered_scalarisation_fails(prepared):
     cert = json.loads(json.dumps(solution.certificate))
     cert["scalarisation"]["kappa"] *= 1.01
     with pytest.raises(CertificateError):
-        verify_certificate(cert)
+        verify_certificate(cert, solution.certificate.problem_text)
     cert = json.loads(json.dumps(solution.certificate))
     cert["scalarised_value"] *= 1.001
     with pytest.raises(CertificateError, match="scalarised_value"):
-        verify_certificate(cert)
+        verify_certificate(cert, solution.certificate.problem_text)
 
 
 def test_tampered_f2_floor_certificate_fails(prepared):
@@ -167,16 +167,16 @@ def test_tampered_f2_floor_certificate_fails(prepared):
     low, high = solve(prepared, "F1").values.F2, solve(prepared, "F2").values.F2
     solution = epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F2": 0.5 * (low + high)})
     assert solution.success
-    verify_certificate(json.loads(json.dumps(solution.certificate)))
+    verify_certificate(json.loads(json.dumps(solution.certificate)), solution.certificate.problem_text)
     cert = json.loads(json.dumps(solution.certificate))
     cert["scalarisation"]["coordination_at_least"] *= 0.99  # a lower floor: the proven bound no longer applies
     with pytest.raises(CertificateError):
-        verify_certificate(cert)
+        verify_certificate(cert, solution.certificate.problem_text)
     if "pieces" in solution.certificate:
         cert = json.loads(json.dumps(solution.certificate))
         cert["pieces"][len(cert["pieces"]) // 2]["kappa"] *= 1.5
         with pytest.raises(CertificateError, match="pieces"):
-            verify_certificate(cert)
+            verify_certificate(cert, solution.certificate.problem_text)
     else:
         # A forgery found in review: a worse allocation, κ = 0 and an empty 'pieces' list made
         # the verifier take the per-piece path for uniform α, whose "bound" lay below the value.
@@ -186,7 +186,7 @@ def test_tampered_f2_floor_certificate_fails(prepared):
         cert["scalarisation"]["kappa"] = 0
         cert["pieces"] = []
         with pytest.raises(CertificateError):
-            verify_certificate(cert)
+            verify_certificate(cert, solution.certificate.problem_text)
 
 
 def test_what_cannot_be_asked_is_refused_with_a_reason(prepared):

@@ -34,17 +34,28 @@ export function certifyRequest(values) {
   return { method: "epsilon", objective: "F2", limits: { F1: values.F1 - 1e-7 * Math.abs(values.F1), F3: values.F3 + 1e-7 * Math.abs(values.F3) } };
 }
 
+// The canonical problem a solution is for: beside its certificate (certificate v2, which names it by
+// hash), or inside it (v1) (service.commit.problem_text).
+export function problemText(solution) {
+  if (solution && typeof solution.problem_text === "string") return solution.problem_text;
+  const cert = solution && solution.certificate;
+  return cert && typeof cert.problem === "string" ? cert.problem : null;
+}
+
 // allocation.commit_allocation's arguments from a certified solution (service.commit.commit_arguments).
 export async function commitArguments(solution, chosenBy, { supersedes = null, reason = null } = {}) {
   const cert = solution && solution.certificate;
-  if (!cert || typeof cert.problem !== "string") throw new Error("the solution carries no certificate with its problem");
+  const text = problemText(solution);
+  if (!cert || typeof text !== "string") throw new Error("the solution carries no certificate with its problem");
   if (solution.status !== "optimal") throw new Error(`the solution's status is ${solution.status}; only a certified optimum can be committed`);
-  const doc = JSON.parse(cert.problem);
+  const doc = JSON.parse(text);
+  // The output's {id: volume} (a v2 certificate holds the same volumes as one array, in the problem's order).
+  const allocation = solution.allocation && !Array.isArray(solution.allocation) ? solution.allocation : cert.allocation;
   return {
     cooperative: doc.cooperative ?? null,
     round: doc.round ?? null,
-    problem: await problemHash(cert.problem),
-    allocation: Object.fromEntries(Object.entries(cert.allocation).map(([id, w]) => [id, pyFloat(Number(w))])),
+    problem: await problemHash(text),
+    allocation: Object.fromEntries(Object.entries(allocation).map(([id, w]) => [id, pyFloat(Number(w))])),
     certificate: JSON.stringify(cert), // the contract reads it strictly (numbers, no NaN); its layout is free
     chosen_by: chosenBy,
     supersedes,

@@ -5,7 +5,7 @@
 // nonce is read from the ledger (GET /accounts/{key}) before each commit, never guessed.
 
 import { get, post, request } from "./api.js";
-import { certifyRequest, commitArguments } from "./commit.js";
+import { certifyRequest, commitArguments, problemText } from "./commit.js";
 import { $, el, replace, showError, table } from "./dom.js";
 import { generateSigner, signerFromPem, signTransaction } from "./signing.js";
 
@@ -89,7 +89,7 @@ async function commit(event) {
     if ((supersedes === null) !== (reason === null)) throw new Error("An amendment gives both the commit it amends and why; a first commit neither.");
     const args = await commitArguments(solution, { objective: "scalarised", method: "epsilon", pick }, { supersedes, reason });
     const calls = [];
-    if ($("commit-register").checked) calls.push(["allocation.register_problem", { problem: solution.certificate.problem }]);
+    if ($("commit-register").checked) calls.push(["allocation.register_problem", { problem: problemText(solution) }]);
     calls.push(["allocation.commit_allocation", args]);
     const rows = [];
     let nonce = await nextNonce();

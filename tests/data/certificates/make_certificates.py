@@ -1,9 +1,14 @@
-"""How the frozen certificates here were made (run once; the files are committed and never regenerated).
+"""How the frozen certificates here were made.  Re-running it adds what is missing and changes nothing
+that exists: a frozen file is never rewritten, and index.json keeps every entry it has (the review's
+regression certificates were added by hand, with their own notes in tests/models/test_certificate_review.py).
 
     .venv/bin/python tests/data/certificates/make_certificates.py
 
-valid/*.json: certificates every future version must keep accepting.
-invalid/*.json: attacks from issue 10, each refused with the code index.json names.
+valid/*.json: certificates every future version must keep accepting.  The first ones are
+coopchain/certificate/v1 (the problem embedded); valid/v2_*.json are v2, which name their problem by
+hash: the canonical problem text is beside each, in valid/v2_*.problem.json.
+invalid/*.json: attacks from issue 10, each refused with the code index.json names (invalid/v2_*: v2 ones,
+their problem beside them likewise when they have one).
 """
 
 import copy
@@ -21,6 +26,21 @@ from coopchain.models.solve import prepare, solve
 from tests.conftest import load_generator
 
 HERE = Path(__file__).resolve().parent
+
+
+def write_new(path: Path, text: str) -> None:
+    """Write a frozen file only when it does not exist yet: frozen files are never rewritten."""
+    if not path.exists():
+        path.write_text(text, encoding="utf-8")
+
+
+def as_v1(cert: dict) -> dict:
+    """A v2 certificate in the v1 form the frozen attacks were made on: the problem embedded, the allocation by id."""
+    text = cert.problem_text
+    ids = [e["id"] for e in json.loads(text)["enterprises"]]
+    out = {k: v for k, v in cert.items()}
+    out.update(schema="coopchain/certificate/v1", problem=text, allocation=dict(zip(ids, cert["allocation"])))
+    return out
 
 
 def rehash(cert: dict, text: str) -> dict:
@@ -47,15 +67,24 @@ def main() -> None:
     low, high = solve(general, "F1").values.F2, solve(general, "F2").values.F2
     valid["epsilon_floor_general"] = epsilon_constraint(general.instance, general.canonical, "F1", {"F2": 0.5 * (low + high)}).certificate
     (HERE / "valid").mkdir(exist_ok=True)
+    index = json.loads((HERE / "index.json").read_text()) if (HERE / "index.json").exists() else {"valid": [], "invalid": {}}
     for name, cert in valid.items():
-        (HERE / "valid" / f"{name}.json").write_text(json.dumps(cert, indent=1, ensure_ascii=False) + "\n")
+        # The v1 files are frozen: what this version writes (v2) goes beside them, under v2_ names.
+        if cert["schema"] != "coopchain/certificate/v1":
+            name = f"v2_{name}"
+            write_new(HERE / "valid" / f"{name}.problem.json", cert.problem_text)
+        write_new(HERE / "valid" / f"{name}.json", json.dumps(cert, indent=1, ensure_ascii=False) + "\n")
+        if name not in index["valid"]:
+            index["valid"].append(name)
 
-    f1, f2g, w = valid["f1_uniform"], valid["f2_general"], valid["weighted_uniform"]
+    # The attacks below were made on v1 certificates (frozen); a v1 form of this version's certificate keeps
+    # them reproducible.
+    f1, f2g, w = (as_v1(valid[k]) for k in ("f1_uniform", "f2_general", "weighted_uniform"))
     doc = json.loads(f1["problem"])
-    invalid: dict[str, tuple[str, str]] = {}
+    invalid: dict[str, tuple[str, str, str | None]] = {}
 
-    def add(name: str, code: str, cert=None, text: str | None = None) -> None:
-        invalid[name] = (code, text if text is not None else json.dumps(cert))
+    def add(name: str, code: str, cert=None, text: str | None = None, problem: str | None = None) -> None:
+        invalid[name] = (code, text if text is not None else json.dumps(cert), problem)
 
     def changed(cert, fn):
         out = copy.deepcopy(cert)
@@ -102,14 +131,24 @@ def main() -> None:
     scaled = prepare(parse_problem(scaled_doc))
     worse = solve(scaled, "F3").allocation
     lam = [x * 1e-12 for x in f1["multipliers"]]
-    add("rescaled_units_half_optimum", "gap_exceeded", certificate_document(scaled.canonical, scaled.instance, "F1", worse, multipliers=lam))
+    add("rescaled_units_half_optimum", "gap_exceeded", as_v1(certificate_document(scaled.canonical, scaled.instance, "F1", worse, multipliers=lam)))
+
+    # Format v2: the problem is given beside the certificate (invalid/<name>.problem.json when there is one).
+    v2 = valid["f1_uniform"]
+    add("v2_problem_missing", "problem_missing", v2)
+    add("v2_another_problem_beside", "hash_mismatch", v2, problem=valid["f3_general"].problem_text)
+    ids = [e["id"] for e in json.loads(v2.problem_text)["enterprises"]]
+    add("v2_allocation_as_a_map", "malformed", {**v2, "allocation": dict(zip(ids, v2["allocation"]))}, problem=v2.problem_text)
+    add("v2_embedded_problem", "malformed", {**v2, "problem": v2.problem_text}, problem=v2.problem_text)
+    add("v2_short_allocation", "malformed", {**v2, "allocation": v2["allocation"][:-1]}, problem=v2.problem_text)
 
     (HERE / "invalid").mkdir(exist_ok=True)
-    index = {}
-    for name, (code, body) in invalid.items():
-        (HERE / "invalid" / f"{name}.json").write_text(body + "\n")
-        index[name] = code
-    (HERE / "index.json").write_text(json.dumps({"valid": sorted(valid), "invalid": index}, indent=1) + "\n")
+    for name, (code, body, problem) in invalid.items():
+        write_new(HERE / "invalid" / f"{name}.json", body + "\n")
+        if problem is not None:
+            write_new(HERE / "invalid" / f"{name}.problem.json", problem)
+        index["invalid"].setdefault(name, code)
+    (HERE / "index.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

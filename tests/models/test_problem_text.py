@@ -1,0 +1,93 @@
+"""The fast reader of canonical problem text (models/problem_text.py): it accepts exactly the canonical texts,
+and reads them into the same columns as the generic reader.
+
+Independent reference: the rfc8785 package (RFC 8785 canonical JSON) on the document json reads, with a
+check for duplicate keys written here.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import rfc8785
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coopchain.models.problem import canonical_json, parse_problem
+from coopchain.models.problem_rules import read_canonical
+from coopchain.models.problem_text import problem_identity, read_canonical_text
+
+
+def awkward(gen_problem, seed: int, alpha: str) -> str:
+    """A canonical text with awkward strings, numbers, names and caps (as the writers' equivalence test)."""
+    doc = gen_problem.generate(n=30, seed=seed, alpha=alpha)
+    doc["cooperative"] = 'quote " backslash \\ newline \n \u2028 \U0001F600 ü'
+    doc["indicators"] = {"\U0001F600": 0.1, "\uFB01": 0.2, "é": 1e-7, "z{0}": 123.456}
+    for j, e in enumerate(doc["enterprises"]):
+        e["benefit"] = {k: [1e-7, 1.5e-5, 1e15, 5e-324, 0.1, 0.0][(j + i) % 6] for i, k in enumerate(doc["indicators"])}
+        if "cap" in e:
+            e["cap"]["r0"] = [2.0**53 + 2, 1e21, 1.2345e17, 1e16][j % 4]
+        e["name"] = f"n{j} \t {{x}} \"q\"" if j % 3 else None
+        e["id"] = f"id-{j}" if j % 5 else f"id \\ {j} \u00e9"
+        if j % 4 == 0:
+            e.pop("cap", None)
+    doc["enterprises"] = [{k: v for k, v in e.items() if v is not None} for e in doc["enterprises"]]
+    return canonical_json(parse_problem(doc))
+
+
+def same_columns(a, b) -> None:
+    for field in a.columns.__dataclass_fields__:
+        x, y = getattr(a.columns, field), getattr(b.columns, field)
+        if isinstance(x, np.ndarray):
+            assert x.shape == y.shape and np.array_equal(x, y), field
+        else:
+            assert x == y, field
+    assert (a.cooperative, a.round, a.names) == (b.cooperative, b.round, b.names)
+
+
+@pytest.mark.parametrize("seed, alpha", [(1, "uniform"), (2, "general")])
+def test_a_canonical_text_is_read_into_the_generic_readers_columns(gen_problem, seed, alpha):
+    text = awkward(gen_problem, seed, alpha)
+    fast = read_canonical_text(text)
+    assert fast is not None
+    same_columns(fast, read_canonical(json.loads(text)))
+    plain = canonical_json(parse_problem(gen_problem.generate(n=50, seed=seed, alpha=alpha)))
+    same_columns(read_canonical_text(plain), read_canonical(json.loads(plain)))
+
+
+def _canonical_by_reference(text: str) -> bool:
+    """Whether `text` is exactly RFC 8785's form of the JSON it holds, which has no key twice."""
+    try:
+        def pairs(items):
+            if len({k for k, _ in items}) != len(items):
+                raise ValueError("duplicate key")
+            return dict(items)
+
+        doc = json.loads(text, object_pairs_hook=pairs, parse_int=float)  # JSON numbers are doubles (I-JSON)
+        return rfc8785.dumps(doc) == text.encode("utf-8")
+    except (ValueError, TypeError, rfc8785.CanonicalizationError, UnicodeEncodeError):
+        return False
+
+
+EDITS = [" ", "0", "9", ",", "\\u0041", '"', "-", ".0", "e1", "E", "+", "}", "{", "[", "]", ":", "\\", "\n", "é", "00", "1e-07"]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+@given(st.data())
+def test_an_edited_text_is_accepted_only_when_it_is_still_canonical(gen_problem, data):
+    text = awkward(gen_problem, 1, "general") if data.draw(st.booleans()) else canonical_json(parse_problem(gen_problem.generate(n=5, seed=3)))
+    at = data.draw(st.integers(0, len(text) - 1))
+    edit = data.draw(st.sampled_from(EDITS))
+    how = data.draw(st.sampled_from(["replace", "insert", "delete"]))
+    edited = {"replace": text[:at] + edit + text[at + 1:], "insert": text[:at] + edit + text[at:], "delete": text[:at] + text[at + 1:]}[how]
+    fast = read_canonical_text(edited)
+    if fast is not None:
+        assert _canonical_by_reference(edited), (how, at, edit)
+        same_columns(fast, read_canonical(json.loads(edited)))
+
+
+def test_the_identity_is_read_from_the_head(gen_problem):
+    text = awkward(gen_problem, 1, "uniform")
+    doc = json.loads(text)
+    assert problem_identity(text) == (doc["cooperative"], doc["round"])
+    assert problem_identity(json.dumps({"round": "r", "cooperative": "c", "enterprises": []})) == ("c", "r")
