@@ -122,7 +122,11 @@ def test_create_upload_front_commit_over_api_then_audit_offline(served, tmp_path
         shown = a.get(f"/transactions/{commit_tx}").json()
         assert shown["transaction"]["sender"] == manager and shown["transaction"]["kind"] == "allocation.commit_allocation"
         certificate = json.loads(shown["transaction"]["payload"]["certificate"])
-        assert {k: float(v) for k, v in shown["transaction"]["payload"]["allocation"].items()} == certificate["allocation"]
+        # The certificate (v2) holds the allocation as an array in the registered problem's enterprise order.
+        registered = a.get(f"/transactions/{out['registered']['transaction']}").json()["transaction"]["payload"]["problem"]
+        order = [e["id"] for e in json.loads(registered)["enterprises"]]
+        committed = shown["transaction"]["payload"]["allocation"]
+        assert sorted(committed) == sorted(order) and [float(committed[i]) for i in order] == certificate["allocation"]
         head = a.get("/blocks/head").json()["height"]
         # The nonce the route gives is the number of transactions the key sent (2: register, commit).
         assert a.get(f"/accounts/{manager}").json()["next_nonce"] == sent_by(a, manager, head) == 2
