@@ -65,9 +65,25 @@ def test_refusals_are_problem_json(server):
             answer = c.post("/transactions", json=body)
             assert answer.status_code == 422 and answer.headers["content-type"].startswith(PROBLEM_JSON), answer.text
             assert answer.json()["type"] == "urn:coopchain:error:invalid-transaction"
-        assert c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx)).status_code == 200
-        replay = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx))
-        assert replay.status_code == 422 and "nonce" in replay.json()["detail"]
+        first = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx))
+        assert first.status_code == 200
+        # Another transaction with a used nonce is refused by the ledger, with its reason.
+        replay = c.post("/transactions", params={"wait": "true"}, json=transaction_json(signed(key, 0, key_name="other")))
+        assert replay.status_code == 422 and "nonce" in replay.json()["detail"], replay.text
+
+
+def test_submitting_the_same_transaction_again_is_idempotent(server):
+    """A client that lost the reply submits again: the same block and position, never a second copy."""
+    tx = signed(PrivateKey.generate("ed25519"), 0)
+    with server.client("manager") as c:
+        first = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx)).json()
+        again = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx))
+        assert again.status_code == 200, again.text
+        assert (again.json()["height"], again.json()["position"]) == (first["height"], first["position"])
+    with server.client("auditor") as a:
+        listed = a.get(f"/blocks/{first['height']}/transactions").json()
+    hashes = [t["hash"] for t in listed["data"]]
+    assert hashes.count(first["hash"]) == 1
 
 
 def test_an_auditor_may_not_submit(server):

@@ -18,6 +18,9 @@ from coopchain.app.api.errors import ApiError, not_found
 from coopchain.app.api.responses import documented
 from coopchain.app.api.routes.blocks import tx_public
 from coopchain.app.api.schemas import ReceiptPublic, SubmittedPublic, TransactionPublic
+from coopchain.chain.errors import InvalidTransaction, StorageError
+from coopchain.chain.receipt import receipt_json
+from coopchain.chain.transaction import transaction_from_json
 from coopchain.service import ledger_reads
 from coopchain.service.api_store import ApiKey
 
@@ -49,47 +52,46 @@ _TX_BODY = {"requestBody": {"required": True, "content": {"application/json": {"
                         "payload": {"key": "notes/1", "value": "hello"}, "signature": "ef" * 64}}}}}
 
 
-@router.post("", status_code=202, response_model=SubmittedPublic, responses=documented(SubmittedPublic, 409, 413, status=202), openapi_extra=_TX_BODY)
+@router.post("", status_code=202, response_model=SubmittedPublic, responses=documented(SubmittedPublic, 409, 413, 503, status=202), openapi_extra=_TX_BODY)
 async def submit_transaction(request: Request, response: Response, caller: Submitter,
                              wait: Annotated[bool, Query(description="answer when the block is committed, with the receipt (200)")] = False) -> SubmittedPublic:
-    """Submit a client-signed transaction: admitted at once (shape, chain id, signature), then committed in
-    the next block (cut when enough wait or a few milliseconds pass)."""
-    from coopchain.chain.errors import InvalidTransaction
-    from coopchain.chain.transaction import transaction_from_json, transaction_hash
-
-    batcher = request.app.state.batcher
-    if batcher is None:
+    """Submit a client-signed transaction: admitted (shape, chain id, signature) and acknowledged once it is
+    on disk in the pending queue (202), then committed in the next block, cut when enough wait or
+    `COOPCHAIN_BATCH_WAIT_MS` pass; with `wait`, the answer (200) carries the block and the receipt."""
+    submitter = request.app.state.submitter
+    if submitter is None:
         raise ApiError(409, "not-committing", "this server only reads: start it with COOPCHAIN_NODE_KEY (the node's key file) to commit")
     try:
         document = json.loads(await request.body())
     except (ValueError, RecursionError) as e:
         raise ApiError(422, "invalid-transaction", f"the body is not JSON ({e})", [{"path": "body", "detail": "not JSON"}]) from None
     try:
-        tx = transaction_from_json(document)
-        future = batcher.submit(tx)
+        admitted, acknowledged, included = submitter.submit(transaction_from_json(document), wait)
     except InvalidTransaction as e:
         raise ApiError(422, "invalid-transaction", str(e), [{"path": "body", "detail": str(e)}]) from None
-    digest = transaction_hash(tx).hex()
-    url = f"/transactions/{digest}/receipt"
-    if not wait:
-        return SubmittedPublic(hash=digest, status="pending", url=url)
+    url = f"/transactions/{admitted.hash}/receipt"
+    try:  # acknowledged: in the pending queue, on disk (docs/api.md)
+        await asyncio.wrap_future(acknowledged)
+    except StorageError as e:
+        if included is not None:
+            submitter.forget(admitted.hash, included)
+        raise ApiError(503, "not-queued", f"{e}; it was not accepted: submit it again", headers={"Retry-After": "1"}) from None
+    if included is None:
+        return SubmittedPublic(hash=admitted.hash, status="pending", url=url)
     try:
-        included = await asyncio.wait_for(asyncio.wrap_future(future), WAIT_S)
+        found = await asyncio.wait_for(asyncio.wrap_future(included), WAIT_S)
     except InvalidTransaction as e:
         raise ApiError(422, "invalid-transaction", str(e), [{"path": "body", "detail": str(e)}]) from None
     except asyncio.TimeoutError:
-        return SubmittedPublic(hash=digest, status="pending", url=url)
-    from coopchain.chain.receipt import receipt_json
-
+        submitter.forget(admitted.hash, included)
+        return SubmittedPublic(hash=admitted.hash, status="pending", url=url)
     response.status_code = 200
-    return SubmittedPublic(hash=digest, status="committed", url=url, height=included.height, position=included.position, receipt=receipt_json(included.receipt))
+    return SubmittedPublic(hash=admitted.hash, status="committed", url=url, height=found.height, position=found.position, receipt=receipt_json(found.receipt))
 
 
 @router.get("/{tx_hash}/receipt", response_model=ReceiptPublic, responses=documented(ReceiptPublic, 404))
 def read_receipt(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> ReceiptPublic:
     """What became of a committed transaction: applied, or rejected with the failed condition's code."""
-    from coopchain.chain.receipt import receipt_json
-
     visible_transaction(ledger, caller, tx_hash)
     height, position, receipt = ledger.receipt(bytes.fromhex(tx_hash))
     return ReceiptPublic(hash=tx_hash.lower(), height=height, position=position, receipt=receipt_json(receipt))
