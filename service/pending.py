@@ -25,6 +25,7 @@ fsync) never holds up the API's other side-table reads.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -218,7 +219,7 @@ class CommitterLock:
 
             try:
                 if self._conn is None or self._conn.closed or self._conn.broken:
-                    self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name="coopchain committer")
+                    self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name=f"coopchain committer {os.getpid()}")
                 return bool(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.KEY,)).fetchone()[0])
             except psycopg.OperationalError:
                 return False
