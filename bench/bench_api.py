@@ -292,7 +292,7 @@ def submission_case(kind: str, backend: str, pg_url: str | None, count: int, rat
 
     with fresh_url(f"{kind}-served") as url:
         prepare(url).close()
-        key_file = folder / f"{kind}-node.key"
+        key_file = folder / f"{kind}-{backend}-node.key"
         node.save(str(key_file))
         store = ApiStore(url)
         token = store.create_key("participant", (), "bench submit").token
@@ -348,6 +348,7 @@ def main() -> None:
                         pg_url = stack.enter_context(start_postgres({"max_connections": 100}))
                     for kind in args.kinds.split(","):
                         rows.append(submission_case(kind, backend, pg_url, args.transactions, args.rate, args.submit_connections, args.workers, folder))
+                        print(" | ".join(rows[-1]), f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
             print(f"\nsigned transactions through HTTP, {args.workers} workers (coopchain serve) on loopback: {args.transactions:,} pre-signed Ed25519 transactions "
                   f"per run, POST /transactions?wait=true at a constant arrival rate (open loop, bench/bench_api.py's asyncio client, latency from each "
                   f"request's due time to its committed receipt); beside it the ledger alone committing the same transactions in blocks of 1,000 "

@@ -165,10 +165,6 @@ class PendingQueue:
         rows = self._query("SELECT refused FROM api_pending WHERE hash = ?", (tx_hash,))
         return rows[0][0] if rows else None
 
-    def waiting(self) -> int:
-        """Transactions acknowledged and not yet in a block or refused."""
-        return int(self._query("SELECT COUNT(*) FROM api_pending WHERE refused IS NULL")[0][0])
-
     # -- the committer's side ------------------------------------------------------
     def batch(self, limit: int) -> tuple[list[PendingRow], list[int]]:
         """The oldest `limit` rows still to commit, and the seqs of rows the ledger already holds
@@ -179,10 +175,10 @@ class PendingQueue:
         live = [PendingRow(int(s), bytes(h), bytes(b), float(r)) for s, h, b, r, done in rows if not done]
         return live, [int(s) for s, _, _, _, done in rows if done]
 
-    def oldest(self) -> float | None:
-        """When the oldest row still to commit was acknowledged."""
-        rows = self._query("SELECT MIN(received) FROM api_pending WHERE refused IS NULL")
-        return None if not rows or rows[0][0] is None else float(rows[0][0])
+    def waiting_summary(self) -> tuple[int, float]:
+        """(rows still to commit, when the oldest of them was acknowledged): what cutting a block needs to know."""
+        count, oldest = self._query("SELECT COUNT(*), MIN(received) FROM api_pending WHERE refused IS NULL")[0]
+        return int(count), 0.0 if oldest is None else float(oldest)
 
     def settle(self, committed_seqs: Sequence[int], refused: Sequence[tuple[int, str]]) -> None:
         """Delete the rows a committed block holds, mark refused ones with their reason, drop old refusals."""

@@ -46,6 +46,7 @@ MAX_TRANSACTION_BYTES = 8 * 1024 * 1024  # a problem document of about 50,000 en
 LOCK_RETRY_S = 0.5  # a worker without the committer lock tries again this often
 POLL_S = 0.005  # the committer looks at the queue this often when other workers may have filled it
 WATCH_S = 0.005  # a watcher with waiters reads the head this often
+REFUSALS_S = 0.05  # … and the queue's refusals this often
 LOOKUP_AFTER_S = 3.0  # a waiter this old is looked up in the ledger (submitted again after its block)
 RETRY_S = 1.0  # after a storage failure the committer waits this long (the rows stay queued)
 
@@ -210,22 +211,25 @@ class Submitter:
             log.error("committing the queue at shutdown failed (it stays queued): %r", e)
 
     def _commit_some(self) -> None:
-        """Wait for a full batch or the oldest's deadline, then commit one block."""
-        rows, stale = self._queue.batch(self.max_transactions)
-        if stale:
-            self._queue.settle(stale, ())
-        if not rows:
+        """Wait for a full batch or the oldest's deadline, then commit one block.
+
+        The waiting looks at a count and a time only; the rows themselves are read once, when the block is cut."""
+        count, oldest = self._queue.waiting_summary()
+        if count == 0:
             self._commit_wake.wait(POLL_S)
             self._commit_wake.clear()
             return
-        if len(rows) < self.max_transactions:
-            left = min(r.received for r in rows) + self.max_wait - time.time()
-            if left > 0:
-                # Sleep in short steps: another worker's enqueues fill the batch without waking us.
-                self._commit_wake.wait(min(left, POLL_S * 4))
-                self._commit_wake.clear()
-                return
-        self._commit_rows(rows)
+        left = oldest + self.max_wait - time.time()
+        if count < self.max_transactions and left > 0:
+            # Sleep in short steps: another worker's enqueues fill the batch without waking us.
+            self._commit_wake.wait(min(left, POLL_S * 4))
+            self._commit_wake.clear()
+            return
+        rows, stale = self._queue.batch(self.max_transactions)
+        if stale:
+            self._queue.settle(stale, ())
+        if rows:
+            self._commit_rows(rows)
 
     def _commit_rows(self, rows: list[PendingRow]) -> None:
         refused: list[tuple[int, str]] = []
@@ -304,11 +308,13 @@ class Submitter:
                 if digest in self._waiters:
                     self._resolve(digest, Included(digest.hex(), height, position, decode_receipt(receipt)))
             self._seen = height
-        # Refusals: the committer marks them in the queue (clocks of one machine; a second's slack).
-        for digest, reason, _ in refusals.refusals(self._refusals_since - 1.0):
-            if digest in self._waiters:
-                self._resolve(digest, InvalidTransaction(reason))
-        self._refusals_since = now
+        # Refusals (rare): the committer marks them in the queue; looked for every REFUSALS_S
+        # (clocks of one machine; a second's slack).
+        if now - self._refusals_since >= REFUSALS_S:
+            for digest, reason, _ in refusals.refusals(self._refusals_since - 1.0):
+                if digest in self._waiters:
+                    self._resolve(digest, InvalidTransaction(reason))
+            self._refusals_since = now
         # A transaction submitted again after its block was committed is in no new block: look it up.
         with self._waiters_lock:
             old = [d for d, fs in self._waiters.items() if any(now - f.since > LOOKUP_AFTER_S and not getattr(f, "looked", False) for f in fs)]
