@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -213,18 +214,26 @@ def ledger_ceiling(prepare, url: str, txs, block: int = 1000) -> tuple[float, fl
     return len(txs) / wall, len(txs) / cpu
 
 
-async def open_loop(host: str, port: int, token: str, bodies: list[bytes], rate: float, connections: int) -> dict:
+async def open_loop(host: str, port: int, token: str, bodies: list[bytes], rate: float, connections: int, batch: int = 1) -> dict:
     """POST each body to /transactions?wait=true at a constant arrival rate (request i is due at
     start + i / rate, whatever the earlier ones are doing), each on a free keep-alive connection,
     at most `connections` at once.  Latency runs from the due time to the committed receipt, so a
     server that falls behind shows its queue in the figures (no coordinated omission).
 
     A minimal HTTP/1.1 client on asyncio streams: httpx costs ~0.5 ms of CPU per request, which on
-    this 2-core machine the server would lose."""
+    this 2-core machine the server would lose.
+
+    `batch` > 1: each request carries that many transactions (POST /transactions/batch), requests
+    arrive at rate / batch per second, and each transaction's latency is its request's."""
+    path = "/transactions?wait=true"
+    if batch > 1:
+        bodies = [b"[" + b",".join(bodies[i:i + batch]) + b"]" for i in range(0, len(bodies), batch)]
+        rate, path = rate / batch, "/transactions/batch?wait=true"
+    committed = 0
     idle: asyncio.Queue = asyncio.Queue()
     opened = 0
     latencies, heights, statuses = [], {}, {}
-    head = (f"POST /transactions?wait=true HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {token}\r\n"
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {token}\r\n"
             "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n")
 
     async def connection():
@@ -248,12 +257,15 @@ async def open_loop(host: str, port: int, token: str, bodies: list[bytes], rate:
             nonlocal opened
             opened -= 1
             return
-        latencies.append(time.perf_counter() - due)
+        nonlocal committed
         status = int(status_line.split()[1])
         statuses[status] = statuses.get(status, 0) + 1
         if status == 200:
-            height = int(re.search(rb'"height":(\d+)', reply).group(1))
-            heights[height] = heights.get(height, 0) + 1
+            found = [int(h) for h in re.findall(rb'"height":(\d+),"position"', reply)]
+            latencies.extend([time.perf_counter() - due] * len(found))
+            committed += len(found)
+            for height in found:
+                heights[height] = heights.get(height, 0) + 1
         idle.put_nowait((reader, writer))
 
     tasks = []
@@ -271,11 +283,11 @@ async def open_loop(host: str, port: int, token: str, bodies: list[bytes], rate:
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")  # noqa: E731
     sizes = sorted(heights.values())
-    return {"rate": statuses.get(200, 0) / elapsed, "p50": pick(0.50), "p99": pick(0.99), "max": latencies[-1] if latencies else float("nan"),
+    return {"rate": committed / elapsed, "committed": committed, "p50": pick(0.50), "p99": pick(0.99), "max": latencies[-1] if latencies else float("nan"),
             "statuses": statuses, "blocks": len(heights), "block_median": sizes[len(sizes) // 2] if sizes else 0, "elapsed": elapsed}
 
 
-def submission_case(kind: str, backend: str, pg_url: str | None, count: int, rate: float, connections: int, workers: int, folder: Path) -> list[str]:
+def submission_case(kind: str, backend: str, pg_url: str | None, count: int, rate: float, connections: int, workers: int, folder: Path, batch: int = 1) -> list[str]:
     """One row: the open-loop run against `coopchain serve --workers N`, and the ledger alone on the same transactions."""
     from coopchain.chain.transaction import encode_transaction
     from coopchain.service.api_store import ApiStore
@@ -290,9 +302,9 @@ def submission_case(kind: str, backend: str, pg_url: str | None, count: int, rat
 
         return fresh_database(pg_url, "bench")
 
-    with fresh_url(f"{kind}-served") as url:
+    with fresh_url(f"{kind}-{batch}-served") as url:
         prepare(url).close()
-        key_file = folder / f"{kind}-{backend}-node.key"
+        key_file = folder / f"{kind}-{backend}-{batch}-node.key"
         node.save(str(key_file))
         store = ApiStore(url)
         token = store.create_key("participant", (), "bench submit").token
@@ -302,16 +314,16 @@ def submission_case(kind: str, backend: str, pg_url: str | None, count: int, rat
             workers_pids = worker_pids(proc.pid)
             cpu_before, load_cpu = cpu_seconds(workers_pids), time.process_time()
             port = int(base.rsplit(":", 1)[1])
-            result = asyncio.run(open_loop("127.0.0.1", port, token, bodies, rate, connections))
+            result = asyncio.run(open_loop("127.0.0.1", port, token, bodies, rate, connections, batch))
             server_cpu, load_cpu = cpu_seconds(workers_pids) - cpu_before, time.process_time() - load_cpu
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
-    with fresh_url(f"{kind}-ceiling") as url:
+    with fresh_url(f"{kind}-{batch}-ceiling") as url:
         ceiling, ceiling_cpu = ledger_ceiling(prepare, url, txs)
     r = result
     refused = sum(v for k, v in r["statuses"].items() if k != 200)
-    return [f"{kind}, {backend}", f"{rate:,.0f}", f"{r['rate']:,.0f}", f"{r['rate'] / 1000:.2f}", f"{r['p50'] * 1e3:,.0f}", f"{r['p99'] * 1e3:,.0f}",
+    return [f"{kind}, {backend}, {'1 per request' if batch == 1 else f'{batch} per batch request'}", f"{rate:,.0f}", f"{r['rate']:,.0f}", f"{r['rate'] / 1000:.2f}", f"{r['p50'] * 1e3:,.0f}", f"{r['p99'] * 1e3:,.0f}",
             f"{r['p99']:.2f}", f"{r['blocks']:,} (median {r['block_median']:,})", str(refused),
             f"{server_cpu / max(1, count) * 1e6:,.0f}", f"{load_cpu / max(1, count) * 1e6:,.0f}", f"{ceiling:,.0f} ({ceiling_cpu:,.0f} per CPU s)"]
 
@@ -329,6 +341,7 @@ def main() -> None:
     ap.add_argument("--kinds", default="record,offer", help="record, offer (market.post_offer), comma-separated")
     ap.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql (a throwaway cluster, tests/postgres.py)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batches", default="1,100", help="transactions per request: 1 (POST /transactions), more (POST /transactions/batch), comma-separated")
     args = ap.parse_args()
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
     generator = f"wrk (1 thread), {args.connections} connections" if use_wrk else f"httpx script (asyncio), {args.connections} connections"
@@ -346,14 +359,14 @@ def main() -> None:
                         from tests.postgres import start_postgres
 
                         pg_url = stack.enter_context(start_postgres({"max_connections": 100}))
-                    for kind in args.kinds.split(","):
-                        rows.append(submission_case(kind, backend, pg_url, args.transactions, args.rate, args.submit_connections, args.workers, folder))
+                    for kind, batch in itertools.product(args.kinds.split(","), (int(b) for b in args.batches.split(","))):
+                        rows.append(submission_case(kind, backend, pg_url, args.transactions, args.rate, args.submit_connections, args.workers, folder, batch))
                         print(" | ".join(rows[-1]), f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
             print(f"\nsigned transactions through HTTP, {args.workers} workers (coopchain serve) on loopback: {args.transactions:,} pre-signed Ed25519 transactions "
                   f"per run, POST /transactions?wait=true at a constant arrival rate (open loop, bench/bench_api.py's asyncio client, latency from each "
                   f"request's due time to its committed receipt); beside it the ledger alone committing the same transactions in blocks of 1,000 "
                   f"(Ledger.commit in this process, same database kind)\n")
-            print(markdown_table(["transactions, database", "offered tx/s", "committed tx/s", "÷ 1,000 target", "p50 ms", "p99 ms", "p99 ÷ 1 s target",
+            print(markdown_table(["transactions, database, requests", "offered tx/s", "committed tx/s", "÷ 1,000 target", "p50 ms", "p99 ms", "p99 ÷ 1 s target",
                                   "blocks (median size)", "not 200", "server CPU µs/tx", "load generator CPU µs/tx", "ledger alone tx/s"], rows))
             print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

@@ -19,7 +19,7 @@ from coopchain.app.api.deps import Allow, LedgerDep, may_see
 from coopchain.app.api.errors import ApiError, not_found
 from coopchain.app.api.responses import documented
 from coopchain.app.api.routes.blocks import tx_public
-from coopchain.app.api.schemas import ReceiptPublic, SubmittedPublic, TransactionPublic
+from coopchain.app.api.schemas import ReceiptPublic, SubmittedBatchPublic, SubmittedPublic, TransactionPublic
 from coopchain.chain.errors import InvalidTransaction, StorageError
 from coopchain.chain.receipt import receipt_json
 from coopchain.chain.transaction import transaction_from_json
@@ -102,8 +102,63 @@ def _answer(status: int, body: dict) -> Response:
     return Response(content, status_code=status, media_type="application/json")
 
 
+MAX_BATCH = 1000  # transactions in one batch request, as many as one block holds by default
+_BATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"type": "array", "maxItems": MAX_BATCH, "items": {"type": "object", "description": "a signed transaction (docs/api.md: signing)"}},
+    "example": [_TX_BODY["requestBody"]["content"]["application/json"]["example"]]}}}}
+
+
+@router.post("/batch", status_code=202, response_model=SubmittedBatchPublic, responses=documented(SubmittedBatchPublic, 409, 413, 503, status=202),
+             openapi_extra=_BATCH_BODY)
+async def submit_batch(request: Request, caller: Submitter,
+                       wait: Annotated[bool, Query(description="answer when every transaction is committed or refused, with the receipts (200)")] = False) -> Response:
+    """Submit up to 1,000 client-signed transactions in one request: each admitted, acknowledged and committed as
+    through `POST /transactions`, and answered in request order; one refused does not refuse the others."""
+    submitter = request.app.state.submitter
+    if submitter is None:
+        raise ApiError(409, "not-committing", "this server only reads: start it with COOPCHAIN_NODE_KEY (the node's key file) to commit")
+    try:
+        documents = json.loads(await request.body())
+    except (ValueError, RecursionError) as e:
+        raise ApiError(422, "invalid-transaction", f"the body is not JSON ({e})", [{"path": "body", "detail": "not JSON"}]) from None
+    if not isinstance(documents, list) or not 0 < len(documents) <= MAX_BATCH:
+        detail = f"a batch is a JSON array of 1 to {MAX_BATCH:,} signed transactions"
+        raise ApiError(422, "invalid-transaction", detail, [{"path": "body", "detail": detail}])
+    items: list[dict] = []
+    pending = []  # (item, acknowledged, included)
+    for index, document in enumerate(documents):
+        try:
+            admitted, acknowledged, included = submitter.submit(transaction_from_json(document), wait)
+        except InvalidTransaction as e:
+            items.append({"index": index, "hash": None, "status": "refused", "detail": str(e)})
+            continue
+        item = {"index": index, "hash": admitted.hash, "status": "pending", "url": f"/transactions/{admitted.hash}/receipt"}
+        items.append(item)
+        pending.append((item, acknowledged, included))
+    outcomes = await asyncio.gather(*(asyncio.wrap_future(a) for _, a, _ in pending), return_exceptions=True)
+    if any(isinstance(o, BaseException) for o in outcomes):  # the queue write failed: none of them is accepted
+        for item, _, included in pending:
+            if included is not None:
+                submitter.forget(item["hash"], included)
+        raise ApiError(503, "not-queued", "the transactions could not be queued; none was accepted: submit them again", headers={"Retry-After": "1"})
+    if not wait:
+        return _answer(202, {"data": items, "count": len(items)})
+    waits = [asyncio.ensure_future(asyncio.wrap_future(included)) for _, _, included in pending]
+    done, not_done = await asyncio.wait(waits, timeout=WAIT_S) if waits else (set(), set())
+    for (item, _, included), task in zip(pending, waits):
+        if task in not_done:
+            task.cancel()
+            submitter.forget(item["hash"], included)
+        elif isinstance(task.exception(), InvalidTransaction):
+            item.update(status="refused", detail=str(task.exception()))
+        else:
+            found = task.result()
+            item.update(status="committed", height=found.height, position=found.position, receipt=receipt_json(found.receipt))
+    return _answer(202 if not_done else 200, {"data": items, "count": len(items)})
+
+
 @router.get("/{tx_hash}/receipt", response_model=ReceiptPublic, responses=documented(ReceiptPublic, 404))
-def read_receipt(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> ReceiptPublic:
+async def read_receipt(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> ReceiptPublic:
     """What became of a committed transaction: applied, or rejected with the failed condition's code."""
     visible_transaction(ledger, caller, tx_hash)
     height, position, receipt = ledger.receipt(bytes.fromhex(tx_hash))
