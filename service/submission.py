@@ -243,7 +243,16 @@ class Submitter:
             try:
                 self.ledger.commit([tx for _, tx in live])
                 break
-            except InvalidTransaction as e:
+            except StorageError:
+                raise  # the database: nothing written, the rows stay queued, the loop retries
+            except Exception as e:
+                if type(e).__module__.split(".")[0] in ("sqlite3", "psycopg"):
+                    raise  # a database error (a unique key another committer filled first): retried, never a refusal
+                # Anything else is the ledger failing on some transaction (a contract's bug): without
+                # this, the queue would retry the same batch forever.  Found alone, it is refused.
+                if not isinstance(e, InvalidTransaction):
+                    log.error("committing %d transactions failed: %r", len(live), e)
+                    e = InvalidTransaction(f"the ledger failed on it: {type(e).__name__}: {e}")
                 index = getattr(e, "index", None)
                 if index is None:
                     if len(live) == 1:
