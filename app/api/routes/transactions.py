@@ -161,5 +161,5 @@ async def submit_batch(request: Request, caller: Submitter,
 async def read_receipt(tx_hash: TxHash, ledger: LedgerDep, caller: Reader) -> ReceiptPublic:
     """What became of a committed transaction: applied, or rejected with the failed condition's code."""
     visible_transaction(ledger, caller, tx_hash)
-    height, position, receipt = ledger.receipt(bytes.fromhex(tx_hash))
-    return ReceiptPublic(hash=tx_hash.lower(), height=height, position=position, receipt=receipt_json(receipt))
+    view = ledger_reads.receipt(ledger, tx_hash)
+    return ReceiptPublic(hash=view.hash, height=view.height, position=view.position, receipt=view.receipt)
