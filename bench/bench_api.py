@@ -105,6 +105,16 @@ def serve(url: str, workers: int, extra_env: dict | None = None) -> tuple[subpro
     raise SystemExit("the server did not start")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then time to finish: a worker that commits drains the pending queue first (docs/api.md)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wrk_run(base: str, path_lua: Path, seconds: int, connections: int) -> tuple[float, float, int]:
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(path_lua), base], capture_output=True, text=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -317,8 +327,7 @@ def submission_case(kind: str, backend: str, pg_url: str | None, count: int, rat
             result = asyncio.run(open_loop("127.0.0.1", port, token, bodies, rate, connections, batch))
             server_cpu, load_cpu = cpu_seconds(workers_pids) - cpu_before, time.process_time() - load_cpu
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+            stop(proc)
     with fresh_url(f"{kind}-{batch}-ceiling") as url:
         ceiling, ceiling_cpu = ledger_ceiling(prepare, url, txs)
     r = result
@@ -399,8 +408,7 @@ def read_section(folder: Path, args, use_wrk: bool, generator: str) -> None:
         time.sleep(2)
         idle_after = max(rss_mib(p) for p in workers)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        stop(proc)
     print(f"API reads, 2 workers (coopchain serve, uvicorn with a SO_REUSEPORT socket each) on loopback, SQLite ledger of {args.blocks:,} blocks; load generator: {generator}, {args.seconds} s per read\n")
     print(markdown_table(["read", "req/s", "÷ 1,000 target", "p99 ms", "÷ 25 ms target", "server CPU µs/req", "non-2xx", "verdict"], rows))
     load = os.getloadavg()[0]
