@@ -30,6 +30,7 @@ ROLES = ("admin", "manager", "auditor", "participant")
 KEY_PREFIX = "cck"
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 HEARTBEAT_S = 5.0  # a running job touches its row this often
+_JOB_POOL_LOCK = 727274  # PostgreSQL advisory key serialising job creation across workers
 LOST_AFTER_S = 60.0  # a running job silent this long lost its process (an API worker killed with it)
 
 _SQLITE_SCHEMA = """
@@ -232,16 +233,46 @@ class ApiStore:
 
     # -- jobs ----------------------------------------------------------------------
     def create_job(self, cooperative: str, problem: str, request: dict, limit: int) -> Job | None:
-        """A queued job, or None when `limit` jobs are already queued or running (the pool is full)."""
+        """A queued job, or None when `limit` jobs are already queued or running (the pool is full).
+
+        The count and the insert are one database transaction under a lock (SQLite's write lock,
+        taken by BEGIN IMMEDIATE; a PostgreSQL advisory lock), so workers creating jobs at the
+        same moment see each other's: the limit holds over all workers, never overshot."""
         job_id = secrets.token_hex(12)
         now = time.time()
         self._fail_lost_jobs()
-        active = self._run("SELECT COUNT(*) FROM api_jobs WHERE state IN ('queued', 'running')", (), "one")[0]
-        if int(active) >= limit:
-            return None
-        self._run("INSERT INTO api_jobs (id, cooperative, problem, request, state, progress, message, result, cancel, created, updated) "
-                  "VALUES (?, ?, ?, ?, 'queued', 0, 'queued', NULL, 0, ?, ?)", (job_id, cooperative, problem, json.dumps(request), now, now))
-        return self.job(job_id)
+        with self._lock:
+            created = self._atomically(lambda cur: self._create_job(cur, job_id, cooperative, problem, request, limit, now))
+        return self.job(job_id) if created else None
+
+    def _create_job(self, cur, job_id: str, cooperative: str, problem: str, request: dict, limit: int, now: float) -> bool:
+        ph = self._ph
+        cur.execute("SELECT COUNT(*) FROM api_jobs WHERE state IN ('queued', 'running')")
+        if int(cur.fetchone()[0]) >= limit:
+            return False
+        cur.execute("INSERT INTO api_jobs (id, cooperative, problem, request, state, progress, message, result, cancel, created, updated) "
+                    f"VALUES ({ph}, {ph}, {ph}, {ph}, 'queued', 0, 'queued', NULL, 0, {ph}, {ph})", (job_id, cooperative, problem, json.dumps(request), now, now))
+        return True
+
+    def _atomically(self, work):
+        """Run work(cursor) in one database transaction holding the job-pool lock; the caller holds self._lock."""
+        if self._ph == "?":
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")  # the write lock before the count: other workers wait
+            try:
+                out = work(cur)
+                cur.execute("COMMIT")
+                return out
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+        if self._conn.closed:
+            self._conn = self._connect()
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_JOB_POOL_LOCK,))
+            return work(cur)
 
     def _fail_lost_jobs(self) -> None:
         self._run("UPDATE api_jobs SET state = 'failed', message = ?, updated = ? WHERE state = 'running' AND updated < ?",

@@ -313,3 +313,26 @@ def cooperative_of(tx: dict) -> str | None:
     if isinstance(payload, dict) and isinstance(payload.get("cooperative"), str):
         return payload["cooperative"]
     return None
+
+
+@dataclass(frozen=True)
+class ReceiptView:
+    hash: str
+    height: int
+    position: int
+    receipt: dict  # chain.receipt.receipt_json
+
+
+def receipt(ledger: Ledger, tx_hash: str) -> ReceiptView:
+    """What became of a committed transaction; cached as the other immutable answers (a receipt never changes)."""
+    from coopchain.chain.receipt import receipt_json
+
+    digest = _hash(tx_hash, "hash")
+    cache = _cache(ledger)
+    view = cache.get(("receipt", digest))
+    if view is not None:
+        return view
+    if ledger.store.transaction_location(digest) is None:
+        raise NotFound(f"no transaction {tx_hash}")
+    height, position, found = ledger.receipt(digest)
+    return cache.put(("receipt", digest), ReceiptView(digest.hex(), height, position, receipt_json(found)))

@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     dask: str | None = Field(None, description="tcp://scheduler:8786: front jobs run on that Dask cluster instead of local processes (COOPCHAIN_DASK)")
     node_key: str | None = Field(None, description="the node's key file: with it this server commits submitted transactions (COOPCHAIN_NODE_KEY)")
     batch_transactions: int = Field(1000, ge=1, le=100_000, description="a block is cut when this many submitted transactions wait …")
-    batch_wait_ms: float = Field(50.0, gt=0, le=60_000, description="… or when the first of them has waited this long")
+    batch_wait_ms: float = Field(100.0, gt=0, le=60_000, description="… or when the first of them has waited this long")
     page_limit: int = Field(500, ge=1, le=10_000, description="the largest page a list returns")
 
     @field_validator("db")

@@ -35,7 +35,7 @@ OURS = "urn:coopchain:error:"
 log = logging.getLogger("coopchain.api")
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 406: "Not acceptable",
-           409: "Conflict", 413: "Request too large", 415: "Unsupported media type", 422: "Invalid request", 429: "Too many jobs", 500: "Internal error"}
+           409: "Conflict", 413: "Request too large", 415: "Unsupported media type", 422: "Invalid request", 429: "Too many jobs", 500: "Internal error", 503: "Unavailable"}
 
 
 class ApiError(Exception):

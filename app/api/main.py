@@ -34,20 +34,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ledger = open_ledger(settings.db)  # read-only here: no node key; with the contracts its genesis names
         app.state.store = ApiStore(settings.db)
         app.state.checkpoints = CheckpointStore(settings.db)  # what `chain publish-checkpoint` stored
-        app.state.batcher = None
+        app.state.submitter = None
         if settings.node_key:
             from coopchain.chain.keys import PrivateKey
-            from coopchain.service.submission import Batcher
+            from coopchain.service.submission import Submitter
 
-            # A second Ledger, with the node key: it alone commits, from the batcher's thread.
+            # A second Ledger, with the node key, used only by the submitter's commit thread, and only
+            # while this worker holds the committer lock (service.submission: one committer at a time).
             app.state.committer = open_ledger(settings.db, PrivateKey.load(settings.node_key))
-            app.state.batcher = Batcher(app.state.committer, settings.batch_transactions, settings.batch_wait_ms)
+            app.state.submitter = Submitter(app.state.committer, settings.db, settings.batch_transactions, settings.batch_wait_ms)
         app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store, settings.dask)
         try:
             yield
         finally:
-            if app.state.batcher is not None:
-                app.state.batcher.close()  # the queued transactions are committed first
+            if app.state.submitter is not None:
+                app.state.submitter.close()  # what is acknowledged stays queued for the next committer
                 app.state.committer.close()
             app.state.jobs.close()
             app.state.store.close()

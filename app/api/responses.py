@@ -6,7 +6,7 @@ from coopchain.app.api.schemas import ProblemDetails
 
 _ERROR_TEXT = {400: "a proof the log cannot give (RFC 9162 error type)", 401: "no API key, or an unknown or revoked one", 403: "this key's role may not use this route",
                404: "no such thing, or not yours", 409: "the ledger refuses", 413: "request body too large", 422: "invalid request: the field's path is in errors[]",
-               429: "the front job pool is full: retry later"}
+               429: "the front job pool is full: retry later", 503: "the transaction could not be queued (the database failed): submit it again"}
 
 
 def documented(model=None, *errors: int, status: int = 200, example=None, public: bool = False) -> dict:

@@ -408,3 +408,26 @@ class CooperativesPublic(BaseModel):
     count: int
     offset: int
     limit: int
+
+
+class SubmittedItem(BaseModel):
+    """One transaction of a batch: its position in the request, then as SubmittedPublic, or refused with why."""
+
+    index: int = Field(description="its position in the request's array")
+    hash: str | None = Field(None, description="absent when the item is not a transaction at all")
+    status: Literal["pending", "committed", "refused"]
+    url: str | None = None
+    height: int | None = None
+    position: int | None = None
+    receipt: ReceiptDocument | None = None
+    detail: str | None = Field(None, description="why it was refused: at admission, or by the ledger (its nonce)")
+
+
+class SubmittedBatchPublic(BaseModel):
+    """A batch of submitted transactions, in request order: 202, or with `wait` 200 once each is committed or refused."""
+
+    model_config = _example({"data": [{"index": 0, "hash": TX_EXAMPLE, "status": "committed", "url": f"/transactions/{TX_EXAMPLE}/receipt", "height": 3, "position": 0,
+                                       "receipt": _RECEIPT, "detail": None}], "count": 1})
+    data: list[SubmittedItem]
+    count: int
+

@@ -46,6 +46,7 @@ POLICY = {
     ("GET", "/blocks/{height}/transactions"): {"admin", "auditor"},
     ("GET", "/transactions/{tx_hash}"): READ,
     ("POST", "/transactions"): {"admin", "manager", "participant"},
+    ("POST", "/transactions/batch"): {"admin", "manager", "participant"},
     ("GET", "/transactions/{tx_hash}/receipt"): READ,
     ("GET", "/proofs/transactions/{tx_hash}"): READ,
     ("GET", "/proofs/blocks/{height}"): ALL,
@@ -156,6 +157,8 @@ def request_for(server, method: str, path: str, fx: dict, role: str | None):
         kwargs["json"] = {"points": 4, "objectives": ["F1", "F3"]}
     elif (method, path) == ("POST", "/transactions"):
         kwargs["json"] = transaction_json(sign_transaction(PrivateKey.generate("ed25519"), CHAIN_ID, 0, "record.put", {"key": "matrix", "value": 1}))
+    elif (method, path) == ("POST", "/transactions/batch"):
+        kwargs["json"] = [transaction_json(sign_transaction(PrivateKey.generate("ed25519"), CHAIN_ID, 0, "record.put", {"key": "matrix", "value": 1}))]
     elif (method, path) == ("POST", "/keys"):
         kwargs["json"] = {"role": "auditor", "label": "matrix"}
     elif path == "/proofs/consistency":

@@ -65,11 +65,53 @@ def test_refusals_are_problem_json(server):
             answer = c.post("/transactions", json=body)
             assert answer.status_code == 422 and answer.headers["content-type"].startswith(PROBLEM_JSON), answer.text
             assert answer.json()["type"] == "urn:coopchain:error:invalid-transaction"
-        assert c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx)).status_code == 200
-        replay = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx))
-        assert replay.status_code == 422 and "nonce" in replay.json()["detail"]
+        first = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx))
+        assert first.status_code == 200
+        # Another transaction with a used nonce is refused by the ledger, with its reason.
+        replay = c.post("/transactions", params={"wait": "true"}, json=transaction_json(signed(key, 0, key_name="other")))
+        assert replay.status_code == 422 and "nonce" in replay.json()["detail"], replay.text
+
+
+def test_submitting_the_same_transaction_again_is_idempotent(server):
+    """A client that lost the reply submits again: the same block and position, never a second copy."""
+    tx = signed(PrivateKey.generate("ed25519"), 0)
+    with server.client("manager") as c:
+        first = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx)).json()
+        again = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx))
+        assert again.status_code == 200, again.text
+        assert (again.json()["height"], again.json()["position"]) == (first["height"], first["position"])
+    with server.client("auditor") as a:
+        listed = a.get(f"/blocks/{first['height']}/transactions").json()
+    hashes = [t["hash"] for t in listed["data"]]
+    assert hashes.count(first["hash"]) == 1
 
 
 def test_an_auditor_may_not_submit(server):
     with server.client("auditor") as c:
         assert c.post("/transactions", json=transaction_json(signed(PrivateKey.generate("ed25519"), 0))).status_code == 403
+
+
+def test_a_batch_is_answered_item_by_item(server):
+    """Three good transactions, one forged and one used nonce: the good ones committed (in one block or a few),
+    the forged refused at admission, the used nonce refused by the ledger, in request order."""
+    keys = [PrivateKey.generate("ed25519") for _ in range(3)]
+    good = [signed(k, 0, key_name=f"batch/{i}") for i, k in enumerate(keys)]
+    forged = {**transaction_json(good[0]), "payload": {"key": "batch/x", "value": 1}}
+    reused = signed(keys[1], 0, key_name="batch/again")  # keys[1]'s nonce 0 goes to good[1], earlier in the batch
+    body = [transaction_json(good[0]), forged, transaction_json(good[1]), transaction_json(reused), transaction_json(good[2])]
+    with server.client("participant") as c:
+        answer = c.post("/transactions/batch", params={"wait": "true"}, json=body)
+        assert answer.status_code == 200, answer.text
+        items = answer.json()["data"]
+        assert [i["index"] for i in items] == [0, 1, 2, 3, 4]
+        assert [i["status"] for i in items] == ["committed", "refused", "committed", "refused", "committed"]
+        assert [items[i]["hash"] for i in (0, 2, 4)] == [transaction_hash(t).hex() for t in good]
+        assert items[1]["hash"] is None and "signature" in items[1]["detail"]
+        assert "nonce" in items[3]["detail"]
+        assert all(items[i]["receipt"]["status"] == "applied" for i in (0, 2, 4))
+        for bad in ({"not": "an array"}, [], [{}] * 1001):
+            refused = c.post("/transactions/batch", json=bad)
+            assert refused.status_code == 422 and refused.headers["content-type"].startswith(PROBLEM_JSON), refused.text
+    with server.client("auditor") as a:
+        for i in (0, 2, 4):
+            assert a.get(items[i]["url"]).json()["height"] == items[i]["height"]

@@ -1,0 +1,253 @@
+"""The pending-transaction queue (SPEC §6, §9): admitted transactions, durably stored until a block holds them.
+
+A side table in the ledger's own database, beside the API's others (service.api_store),
+never one of the ledger's four append-only tables:
+
+    api_pending(seq, hash, body, received, refused, refused_at)
+
+A submitted transaction is *acknowledged* when its row is committed here (SQLite
+WAL with synchronous=FULL, PostgreSQL with synchronous_commit on: on disk before
+the reply).  From then on it is the committer's: whichever worker holds the
+committer lock reads the queue in `seq` order, commits blocks, and deletes the
+rows a block now holds (the ledger keeps them; the queue is only a queue, which is
+why it may delete).  A row the ledger refuses (a replayed or out-of-order nonce) is
+kept with the reason, so the worker that took the request can answer 422.
+
+A worker killed at any point loses nothing acknowledged: before its COMMIT the
+client had no answer; after it the row waits for the next committer.  A block that
+landed before its rows were deleted is harmless: `batch` skips every row whose
+hash the ledger already holds (and the ledger's primary key on the hash would
+refuse a second copy anyway).
+
+Each instance owns one connection, so a thread that enqueues (and waits for an
+fsync) never holds up the API's other side-table reads.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from coopchain.chain.store import database_url
+
+_SQLITE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS api_pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, hash BLOB NOT NULL UNIQUE, body BLOB NOT NULL,"
+    " received REAL NOT NULL, refused TEXT, refused_at REAL)",
+)
+_POSTGRES_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS api_pending (seq BIGSERIAL PRIMARY KEY, hash BYTEA NOT NULL UNIQUE, body BYTEA NOT NULL,"
+    " received DOUBLE PRECISION NOT NULL, refused TEXT, refused_at DOUBLE PRECISION)",
+)
+# Submitting a transaction again is idempotent; one refused before may be tried again (its nonce may fit now).
+_ENQUEUE = ("INSERT INTO api_pending (hash, body, received) VALUES (?, ?, ?) ON CONFLICT (hash) DO UPDATE "
+            "SET refused = NULL, refused_at = NULL, received = excluded.received WHERE api_pending.refused IS NOT NULL")
+KEEP_REFUSED_S = 3600.0  # a refusal stays readable this long, for a client that polls late
+_SCHEMA_LOCK = 727273  # PostgreSQL advisory key: two workers starting together make the table once
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    seq: int
+    hash: bytes
+    body: bytes
+    received: float  # time.time() when acknowledged
+
+
+class PendingQueue:
+    """The queue at a database URL (sqlite:///… or postgresql://…), its table made on first use."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = database_url(url)
+        self._lock = threading.Lock()
+        self.postgres = urlparse(self.url).scheme != "sqlite"
+        self._ph = "%s" if self.postgres else "?"
+        self._conn = self._connect()
+        if self.postgres:
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+                try:
+                    for statement in _POSTGRES_SCHEMA:
+                        cur.execute(statement)
+                finally:
+                    cur.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+        else:
+            for statement in _SQLITE_SCHEMA:
+                self._conn.execute(statement)
+
+    def _connect(self):
+        if self.postgres:
+            import psycopg
+
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        conn = sqlite3.connect(urlparse(self.url).path[1:], isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=60000")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # an acknowledged row is on disk
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _transaction(self, statements: Sequence[tuple[str, Sequence]]) -> list:
+        """Run (sql, rows) pairs in one database transaction (one fsync); each sql is run once per row,
+        or once with no parameters for rows=None.  A PostgreSQL connection the server dropped is
+        opened again and the whole transaction retried (every statement here is idempotent)."""
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    return self._run_transaction(statements)
+                except Exception:
+                    if not self.postgres or attempt == 2 or not (self._conn.closed or self._conn.broken):
+                        raise
+                    self._conn = self._connect()
+        raise AssertionError("unreachable")
+
+    def _run_transaction(self, statements) -> list:
+        out = []
+        if self.postgres:
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                for sql, rows in statements:
+                    if rows is None:
+                        cur.execute(sql.replace("?", "%s"))
+                    else:
+                        cur.executemany(sql.replace("?", "%s"), rows)
+                    out.append(cur.rowcount)
+            return out
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in statements:
+                if rows is None:
+                    cur.execute(sql)
+                else:
+                    cur.executemany(sql, rows)
+                out.append(cur.rowcount)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return out
+
+    def _query(self, sql: str, args: Sequence = ()) -> list:
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    cur = self._conn.cursor()
+                    try:
+                        cur.execute(sql.replace("?", self._ph), tuple(args))
+                        return cur.fetchall()
+                    finally:
+                        cur.close()
+                except Exception:
+                    if not self.postgres or attempt == 2 or not (self._conn.closed or self._conn.broken):
+                        raise
+                    self._conn = self._connect()
+        raise AssertionError("unreachable")
+
+    # -- the submitting side -------------------------------------------------------
+    def enqueue(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        """Store (hash, canonical body) pairs in one database transaction: on return they are acknowledged."""
+        now = time.time()
+        self._transaction([(_ENQUEUE, [(h, b, now) for h, b in items])])
+
+    def refusals(self, since: float) -> list[tuple[bytes, str, float]]:
+        """(hash, reason, when) of the transactions refused at or after `since` (time.time())."""
+        return [(bytes(h), r, float(t)) for h, r, t in self._query(
+            "SELECT hash, refused, refused_at FROM api_pending WHERE refused_at >= ?", (since,))]
+
+    def refusal(self, tx_hash: bytes) -> str | None:
+        rows = self._query("SELECT refused FROM api_pending WHERE hash = ?", (tx_hash,))
+        return rows[0][0] if rows else None
+
+    # -- the committer's side ------------------------------------------------------
+    def batch(self, limit: int) -> tuple[list[PendingRow], list[int]]:
+        """The oldest `limit` rows still to commit, and the seqs of rows the ledger already holds
+        (a block that landed before its rows were deleted: a committer killed in between)."""
+        rows = self._query(
+            "SELECT p.seq, p.hash, p.body, p.received, EXISTS (SELECT 1 FROM transactions t WHERE t.hash = p.hash) "
+            "FROM api_pending p WHERE p.refused IS NULL ORDER BY p.seq LIMIT ?", (limit,))
+        live = [PendingRow(int(s), bytes(h), bytes(b), float(r)) for s, h, b, r, done in rows if not done]
+        return live, [int(s) for s, _, _, _, done in rows if done]
+
+    def waiting_summary(self) -> tuple[int, float]:
+        """(rows still to commit, when the oldest of them was acknowledged): what cutting a block needs to know."""
+        count, oldest = self._query("SELECT COUNT(*), MIN(received) FROM api_pending WHERE refused IS NULL")[0]
+        return int(count), 0.0 if oldest is None else float(oldest)
+
+    def settle(self, committed_seqs: Sequence[int], refused: Sequence[tuple[int, str]]) -> None:
+        """Delete the rows a committed block holds, mark refused ones with their reason, drop old refusals."""
+        now = time.time()
+        self._transaction([
+            ("DELETE FROM api_pending WHERE seq = ?", [(s,) for s in committed_seqs]),
+            ("UPDATE api_pending SET refused = ?, refused_at = ? WHERE seq = ?", [(reason, now, s) for s, reason in refused]),
+            ("DELETE FROM api_pending WHERE refused_at < ?", [(now - KEEP_REFUSED_S,)]),
+        ])
+
+
+class CommitterLock:
+    """Who commits: one worker at a time holds this lock, the others only enqueue.
+
+    PostgreSQL: a session-level advisory lock on a connection of its own; SQLite: an
+    exclusive `flock` on a file beside the database.  Either is released by the
+    operating system or the server when its holder dies (kill -9 included), so another
+    worker takes over within its next try."""
+
+    KEY = 0x636F_6F70_636F_6D6D  # b"coopcomm": apart from the ledger's own write lock
+
+    def __init__(self, url: str | None) -> None:
+        self.url = database_url(url)
+        self.postgres = urlparse(self.url).scheme != "sqlite"
+        self._conn = None
+        self._file = None
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; True if this process holds it now."""
+        if self.held():
+            return True
+        if self.postgres:
+            import psycopg
+
+            try:
+                if self._conn is None or self._conn.closed or self._conn.broken:
+                    self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name=f"coopchain committer {os.getpid()}")
+                return bool(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.KEY,)).fetchone()[0])
+            except psycopg.OperationalError:
+                return False
+        import fcntl
+
+        handle = open(urlparse(self.url).path[1:] + ".committer", "a+b")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def held(self) -> bool:
+        """Still held: a PostgreSQL connection the server dropped has lost it."""
+        if self.postgres:
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                return False
+            try:  # a cheap round trip: a dead connection shows itself here
+                return bool(self._conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted "
+                    "AND classid = %s::oid AND objid = %s::oid AND objsubid = 1)",
+                    ((self.KEY >> 32) & 0xFFFF_FFFF, self.KEY & 0xFFFF_FFFF)).fetchone()[0])
+            except Exception:
+                return False
+        return self._file is not None
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # the server releases a session's advisory locks with it
+            self._conn = None
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the flock
+            self._file = None
