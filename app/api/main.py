@@ -14,11 +14,12 @@ from coopchain.app.api.config import Settings
 from coopchain.app.api.jobs import JobPool
 from coopchain.app.api.limits import BodySizeLimit
 from coopchain.app.api.routes import blocks, bundles, fronts, health, keys, problems, proofs, solutions, transactions
+from coopchain.app.api.routes import history, market
 from coopchain.app import web
 from coopchain.service.wiring import open_ledger
 from coopchain.service.api_store import ApiStore
 
-ROUTERS = (health, problems, solutions, fronts, blocks, transactions, proofs, bundles, keys)
+ROUTERS = (health, problems, solutions, fronts, blocks, transactions, proofs, bundles, keys, history, market)
 
 
 def _operation_id(route: APIRoute) -> str:

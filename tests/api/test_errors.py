@@ -117,7 +117,8 @@ def test_pagination(server):
 def test_blocks_page_newest_first(server):
     with server.client("participant") as c:
         page = c.get("/blocks", params={"limit": 2}).json()
-    assert page["count"] == 3 and [b["height"] for b in page["data"]] == [2, 1]
+        head = c.get("/blocks/head").json()["height"]
+    assert head >= 2 and page["count"] == head + 1 and [b["height"] for b in page["data"]] == [head, head - 1]
     assert page["data"][1]["header"]["previous"] != page["data"][0]["header"]["previous"]
 
 
