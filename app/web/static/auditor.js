@@ -101,7 +101,7 @@ function findKey(node, key) {
   return undefined;
 }
 
-async function showTransaction(hash) {
+export async function showTransaction(hash) {
   replace("lookup-error");
   let tx, proof;
   let receipt;
