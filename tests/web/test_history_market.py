@@ -98,6 +98,17 @@ def test_the_auditor_looks_up_a_history_and_a_round(ledger_served, browser):
     assert console_errors(driver) == []
 
 
+def test_a_manager_reads_their_own_cooperatives_round(ledger_served, browser):
+    driver, data = browser, ledger_served.data
+    login(driver, ledger_served, "manager")
+    open_view(driver, "history")
+    look_up_history(driver, data.cooperative)
+    wait(driver, lambda d: d.find_elements(by("css"), f"#history-rounds tr[data-round='{data.round}']"), what="the rounds")[0].click()
+    commits = wait(driver, lambda d: d.find_elements(by("css"), "#round-detail .round-commit"), what="the round")
+    assert [c.get_attribute("data-tx") for c in commits] == [data.first, data.amendment]
+    assert console_errors(driver) == []
+
+
 def test_another_cooperatives_manager_is_told_not_found(ledger_served, browser):
     driver, data = browser, ledger_served.data
     login(driver, ledger_served, "other_manager")
@@ -148,8 +159,8 @@ def test_the_market_view_draws_prices_trades_and_storage(ledger_served, browser)
     for chart in charts:
         driver.execute_script("arguments[0].scrollIntoView()", chart)
         png = chart.screenshot_as_png
+        (Path(ledger_served.db.removeprefix("sqlite:///")).parent / f"market-{chart.get_attribute('data-chart')}.png").write_bytes(png)
         assert colour_pixels(png, PRICE) > 200, chart.get_attribute("data-chart")
-    (Path(ledger_served.db.removeprefix("sqlite:///")).parent / "market.png").write_bytes(driver.find_element(by("id"), "market-plots").screenshot_as_png)
 
     # The settlement table: every participant's net energy, as the API has it.
     for s in clearing["settlements"]:

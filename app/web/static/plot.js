@@ -193,7 +193,7 @@ export function drawFront(container, front, senses, handlers) {
 // calls handlers.onHover(period, event) so the caller can show every series' value there.
 
 export const PALETTE = ["#2f7d4f", "#c06000", "#3a63b8", "#a3307a", "#7a6a00", "#00838f", "#6d4c41", "#5e35b1", "#d81b60", "#558b2f"];
-const SW = 720, SH = 300, SM = { left: 66, right: 16, top: 16, bottom: 44 };
+const SW = 720, SH = 300, SM = { left: 66, top: 16, bottom: 44 };
 
 function clock(period, minutes) {
   const m = period * minutes;
@@ -219,12 +219,14 @@ export function drawSeries(container, chart, handlers = {}) {
     if (chart.zero !== false) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); }
   }
   const [y0, y1] = extent([lo, hi]);
-  const plotW = SW - SM.left - SM.right, plotH = SH - SM.top - SM.bottom;
+  // The legend sits right of the plot, where it hides no bar.
+  const right = 150;
+  const plotW = SW - SM.left - right, plotH = SH - SM.top - SM.bottom;
   const step = plotW / periods;
   const sx = (t) => SM.left + t * step; // the left edge of period t
   const sy = (v) => SH - SM.bottom - (v - y0) / (y1 - y0) * plotH;
   for (const t of ticks(y0, y1)) {
-    root.append(svg("line", { class: "grid", x1: SM.left, x2: SW - SM.right, y1: sy(t), y2: sy(t) }));
+    root.append(svg("line", { class: "grid", x1: SM.left, x2: SW - right, y1: sy(t), y2: sy(t) }));
     root.append(svg("text", { x: SM.left - 5, y: sy(t) + 4, "text-anchor": "end" }, fmt(t)));
   }
   const every = Math.max(1, Math.ceil(periods / 12));
@@ -232,10 +234,10 @@ export function drawSeries(container, chart, handlers = {}) {
     root.append(svg("line", { class: "grid", x1: sx(t), x2: sx(t), y1: SM.top, y2: SH - SM.bottom }));
     root.append(svg("text", { x: sx(t), y: SH - SM.bottom + 14, "text-anchor": "middle" }, clock(t, minutes)));
   }
-  if (y0 < 0 && y1 > 0) root.append(svg("line", { class: "zero", x1: SM.left, x2: SW - SM.right, y1: sy(0), y2: sy(0) }));
-  root.append(svg("line", { class: "axis", x1: SM.left, x2: SW - SM.right, y1: SH - SM.bottom, y2: SH - SM.bottom }));
+  if (y0 < 0 && y1 > 0) root.append(svg("line", { class: "zero", x1: SM.left, x2: SW - right, y1: sy(0), y2: sy(0) }));
+  root.append(svg("line", { class: "axis", x1: SM.left, x2: SW - right, y1: SH - SM.bottom, y2: SH - SM.bottom }));
   root.append(svg("line", { class: "axis", x1: SM.left, x2: SM.left, y1: SM.top, y2: SH - SM.bottom }));
-  root.append(svg("text", { class: "label", x: (SM.left + SW - SM.right) / 2, y: SH - 8, "text-anchor": "middle" }, chart.xLabel || `time of day (periods of ${minutes} min)`));
+  root.append(svg("text", { class: "label", x: (SM.left + SW - right) / 2, y: SH - 8, "text-anchor": "middle" }, chart.xLabel || `time of day (periods of ${minutes} min)`));
   const mid = (SM.top + SH - SM.bottom) / 2;
   root.append(svg("text", { class: "label", x: 14, y: mid, "text-anchor": "middle", transform: `rotate(-90 14 ${mid})` }, chart.unit));
   if (chart.band) {
@@ -269,8 +271,8 @@ export function drawSeries(container, chart, handlers = {}) {
   const legend = svg("g", { class: "legend" });
   series.forEach((s, i) => {
     const y = SM.top + 4 + i * 15;
-    legend.append(svg("rect", { x: SW - SM.right - 150, y: y - 8, width: 10, height: 10, fill: colours[i] }));
-    legend.append(svg("text", { x: SW - SM.right - 136, y: y + 1 }, s.name));
+    legend.append(svg("rect", { x: SW - right + 12, y: y - 8, width: 10, height: 10, fill: colours[i] }));
+    legend.append(svg("text", { x: SW - right + 26, y: y + 1 }, s.name));
   });
   root.append(legend);
   // Hover: a transparent column per period, and a guide line at the hovered one.
