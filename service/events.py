@@ -1,8 +1,9 @@
 """An index of the contracts' receipt events, kept per open ledger and advanced block by block.
 
-What a cooperative committed (`allocation_committed`) and which market days were
-opened (`day_opened`) are events in the receipts; the state keeps each commit and
-each day, but no list of them.  Reading every receipt of the chain on every
+What a cooperative committed (`allocation_committed`), which market days were
+opened (`day_opened`) and who registered in the market (`participant_registered`)
+are events in the receipts; the state keeps each commit, day and participant, but
+no list of them.  Reading every receipt of the chain on every
 request would make a history page cost the whole chain; this index reads each
 block once per process and then only the blocks added since (the ledger is
 append-only and a block, once stored, is final, so an indexed block never
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from coopchain.chain.ledger import Ledger
 from coopchain.chain.receipt import decode_receipt
 
-INDEXED = ("allocation_committed", "day_opened")
+INDEXED = ("allocation_committed", "day_opened", "participant_registered")
 _MARKERS = tuple(name.encode() for name in INDEXED)  # a receipt without one of these names has no event to index
 
 

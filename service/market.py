@@ -403,6 +403,34 @@ def offers(ledger: Ledger, market: str, height: int | None = None) -> list[Poste
     return out
 
 
+@dataclass(frozen=True)
+class ParticipantView:
+    """A registered market participant: its technical data (no per-day series), who owns it, when it registered."""
+
+    id: str
+    kind: str  # solar, wind, thermal, consumer or storage
+    owner: str  # the key that registered it and alone posts its offers
+    data: Mapping
+    registered: int  # the height of the block that registered it
+
+
+def participant(ledger: Ledger, pid: str) -> ParticipantView:
+    """One registered participant.  Raises MarketError when there is none of that id."""
+    raw = _reader(ledger)(NAME, participant_key(pid))
+    if raw is None:
+        raise MarketError(f"no participant {pid!r} is registered on this ledger")
+    entry = decode(raw)
+    data = json.loads(entry["data"])
+    return ParticipantView(pid, data["type"], entry["owner"], data, entry["registered"])
+
+
+def participants(ledger: Ledger) -> list[ParticipantView]:
+    """Every registered participant, in registration order."""
+    from coopchain.service.events import events
+
+    return [participant(ledger, e.data["participant"]) for e in events(ledger, "participant_registered")]
+
+
 def market_document(ledger: Ledger, market: str, height: int | None = None) -> dict:
     """The day's posted offers and bids as one market document (coopchain/market/v1): what a clearing must use."""
     posted = posted_market(_reader(ledger, height), market)
@@ -414,6 +442,6 @@ def market_document(ledger: Ledger, market: str, height: int | None = None) -> d
 
 
 __all__ = [
-    "SCHEMA", "Cleared", "ClearedDay", "DaySummary", "DayTerms", "DayView", "MarketError", "PostedOffer", "days", "offers", "Settlement", "VillageDay", "clear_day", "day",
+    "SCHEMA", "Cleared", "ClearedDay", "DaySummary", "DayTerms", "DayView", "MarketError", "ParticipantView", "PostedOffer", "days", "offers", "participant", "participants", "Settlement", "VillageDay", "clear_day", "day",
     "decimal_text", "market_document", "open_day", "post_offers", "register_participants", "new_village", "registered", "sample_day", "split_market_document", "trade_day", "Village",
 ]

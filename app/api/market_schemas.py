@@ -128,3 +128,26 @@ class ClearingPublic(BaseModel):
     initial_soc: dict[str, float] = Field(description="kWh in store before the first period, per battery")
     storage_value: dict[str, list[str]] = Field(description="marginal value of stored energy per battery and period, per kWh, exact")
     settlements: list[SettlementPublic] = Field(description="participants in posting order, then the disposal account")
+
+
+_PARTICIPANT = {"id": "battery", "kind": "storage", "owner": "ed25519:" + "cd" * 32, "registered": 7, "url": "/market/participants/battery",
+                "data": {"id": "battery", "type": "storage", "energy_capacity": 40, "charge_power": 10, "discharge_power": 10, "charge_efficiency": 0.95,
+                         "discharge_efficiency": 0.95, "standing_loss": 0.001, "initial_soc": 10}}
+
+
+class ParticipantPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_PARTICIPANT]})
+    id: str
+    kind: Kind
+    owner: str = Field(description="the key that registered it and alone posts its offers")
+    data: dict[str, Any] = Field(description="its registered technical data (docs/market.md): costs, limits, capacities; kW, kWh, per kWh")
+    registered: int = Field(description="the height of the block that registered it")
+    url: str
+
+
+class ParticipantsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_PARTICIPANT], "count": 7, "offset": 0, "limit": 50}]})
+    data: list[ParticipantPublic]
+    count: int
+    offset: int
+    limit: int

@@ -171,3 +171,18 @@ def test_an_unknown_day_is_404_problem_json(server):
         for path in ("/market/days/no-such-day", "/market/days/no-such-day/offers", "/market/days/no-such-day/clearing", "/market/days/a/b/clearing"):
             answer = c.get(path)
             assert answer.status_code == 404 and answer.headers["content-type"] == PROBLEM_JSON, path
+
+
+def test_the_participants_are_the_documents_without_their_series(server):
+    data = server.contracts
+    with server.client("other_manager") as c:  # registrations belong to the village: every role reads them
+        listed = c.get("/market/participants", params={"limit": 500}).json()
+        one = c.get("/market/participants/battery").json()
+        none = c.get("/market/participants/no-such-unit")
+    document = data.village["participants"]
+    series = {"availability", "bids", "inflexible_load"}
+    assert listed["count"] == len(document) and [p["id"] for p in listed["data"]] == [p["id"] for p in document]
+    for served, whole in zip(listed["data"], document):
+        assert served["data"] == {k: v for k, v in whole.items() if k not in series} and served["kind"] == whole["type"]
+    assert one == listed["data"][-1] and one["url"] == "/market/participants/battery"
+    assert none.status_code == 404 and none.headers["content-type"] == PROBLEM_JSON

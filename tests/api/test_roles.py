@@ -60,6 +60,8 @@ POLICY = {
     ("GET", "/market/days/{market_id:path}"): ALL,
     ("GET", "/market/days/{market_id:path}/offers"): ALL,
     ("GET", "/market/days/{market_id:path}/clearing"): ALL,
+    ("GET", "/market/participants"): ALL,
+    ("GET", "/market/participants/{participant_id:path}"): ALL,  # the village's, not a cooperative's
 }
 # Routes whose resource belongs to one cooperative: another cooperative's manager gets 404.
 SCOPED = {("GET", "/problems/{digest}"), ("POST", "/problems/{digest}/solutions"), ("POST", "/problems/{digest}/fronts"),
@@ -107,7 +109,7 @@ def fixtures(server):
         job = c.post(f"/problems/{digest}/fronts", json={"points": 4, "objectives": ["F1", "F3"]}).json()["id"]
     data = server.contracts
     return {"digest": digest, "job_id": job, "tx_hash": server.records["green-valley"], "height": "1",
-            "cooperative": data.cooperative, "round:path": data.round, "market_id:path": data.market}
+            "cooperative": data.cooperative, "round:path": data.round, "market_id:path": data.market, "participant_id:path": data.village["participants"][-1]["id"]}
 
 
 def request_for(server, method: str, path: str, fx: dict, role: str | None):

@@ -1,7 +1,8 @@
-"""The village energy market, read side: the days, a day, its posted offers, its clearing (SPEC §4, §6).
+"""The village energy market, read side: the participants, the days, a day, its posted offers, its clearing (SPEC §4, §6).
 
 Market participants, auditors and admins read every day; a manager reads the days of
-their own cooperatives (another's is 404, as for a day that does not exist).  The use
+their own cooperatives (another's is 404, as for a day that does not exist).  The
+participants' registrations belong to the village, not to a cooperative: every role reads them.  The use
 cases are service.market's; figures are exact fractions on the ledger, served as
 floats for charts and as "n/d" strings for checking."""
 
@@ -16,7 +17,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from coopchain.app.api.deps import Allow, LedgerDep, PageDep, may_see, scope_of
 from coopchain.app.api.errors import not_found
-from coopchain.app.api.market_schemas import ClearingPublic, DayPublic, DaysPublic, DaySummaryPublic, OfferPublic, OffersPublic, SettlementPublic
+from coopchain.app.api.market_schemas import (
+    ClearingPublic, DayPublic, DaysPublic, DaySummaryPublic, OfferPublic, OffersPublic, ParticipantPublic, ParticipantsPublic, SettlementPublic,
+)
 from coopchain.app.api.responses import documented
 from coopchain.service import market
 from coopchain.service.api_store import ApiKey
@@ -113,3 +116,33 @@ def _day(ledger, caller, market_id):
 async def read_day(market_id: Market, ledger: LedgerDep, caller: Reader) -> DayPublic:
     """One market day: its terms, who posted, and where its clearing is."""
     return await run_in_threadpool(_day, ledger, caller, market_id)
+
+
+def participant_public(p: market.ParticipantView) -> ParticipantPublic:
+    return ParticipantPublic(id=p.id, kind=p.kind, owner=p.owner, data=dict(p.data), registered=p.registered,
+                             url=f"/market/participants/{quote(p.id, safe='')}")
+
+
+def _participants(ledger, page):
+    found = market.participants(ledger)
+    return ParticipantsPublic(data=[participant_public(p) for p in found[page[0]:page[0] + page[1]]], count=len(found), offset=page[0], limit=page[1])
+
+
+@router.get("/participants", response_model=ParticipantsPublic, responses=documented(ParticipantsPublic))
+async def list_participants(ledger: LedgerDep, caller: Reader, page: PageDep) -> ParticipantsPublic:
+    """Every registered market participant, in registration order, with its technical data and owner key."""
+    return await run_in_threadpool(_participants, ledger, page)
+
+
+def _participant(ledger, participant_id):
+    try:
+        return participant_public(market.participant(ledger, participant_id))
+    except market.MarketError:
+        raise not_found(f"participant {participant_id!r} on this ledger") from None
+
+
+@router.get("/participants/{participant_id:path}", response_model=ParticipantPublic, responses=documented(ParticipantPublic, 404))
+async def read_participant(participant_id: Annotated[str, Path(min_length=1, max_length=100, description="the participant's id, e.g. battery")],
+                           ledger: LedgerDep, caller: Reader) -> ParticipantPublic:
+    """One registered participant: its kind, technical data, owner key and the block that registered it."""
+    return await run_in_threadpool(_participant, ledger, participant_id)
