@@ -95,16 +95,18 @@ class ContractData:
     objectives: dict  # transaction hash -> the certificate's objective
     market: str
     village: dict  # the market document traded (service.market.sample_day())
+    open_market: str  # a day opened after it, with no offer and no clearing
     other_cooperative: str  # registered, managed by another key: its history is another manager's
 
 
 def add_contract_data(db: str, folder: Path) -> ContractData:
     """Through the contracts, signed by the node key (the chain's admin, green-valley's manager and every market
     participant's owner): green-valley registered, its sample round committed at max F2 and amended at max F1,
-    hill-top registered with no commit, and the sample village day traded and cleared (HiGHS, checked by the contract)."""
+    hill-top registered with no commit, the sample village day traded and cleared (HiGHS, checked by the contract), and
+    the next day opened with no offer yet."""
     from coopchain.service.commit import commit, from_solution
     from coopchain.service.cooperatives import create_cooperative
-    from coopchain.service.market import sample_day, trade_day
+    from coopchain.service.market import open_day, sample_day, split_market_document, trade_day
 
     node = PrivateKey.load(str(folder / "node.key"))
     ledger = open_ledger(db, node)
@@ -126,10 +128,13 @@ def add_contract_data(db: str, folder: Path) -> ContractData:
         village = sample_day()
         view = trade_day(ledger, node, "green-valley", village)
         assert view.cleared is not None
+        # The next day, opened with nobody posting yet: a day with no clearing.
+        terms = split_market_document({**village, "market": village["market"] + "-next"}).terms
+        assert open_day(ledger, node, "green-valley", terms, gate=ledger.height() + 1000).receipt.applied
     finally:
         ledger.close()
     return ContractData("green-valley", problem.round, done[0], done[1], "the benefit counts more this quarter", allocations, objectives,
-                        village["market"], village, "hill-top")
+                        village["market"], village, village["market"] + "-next", "hill-top")
 
 
 def start_server(db: str, workers: int = 1, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:

@@ -98,8 +98,8 @@ def test_market_days_by_role(server):
     with server.client("other_manager") as c:
         none = c.get("/market/days").json()
         hidden = c.get(f"/market/days/{data.market}")
-    assert days["count"] == 1
-    day = days["data"][0]
+    assert [d["market"] for d in days["data"]] == [data.open_market, data.market]  # the most recently opened first
+    day = days["data"][1]
     assert (day["market"], day["cooperative"], day["periods"], day["period_minutes"], day["participants"]) == (
         data.market, data.cooperative, data.village["periods"], data.village["period_minutes"], len(data.village["participants"]))
     assert day["opened"] <= day["gate"] < day["cleared"]
@@ -186,3 +186,13 @@ def test_the_participants_are_the_documents_without_their_series(server):
         assert served["data"] == {k: v for k, v in whole.items() if k not in series} and served["kind"] == whole["type"]
     assert one == listed["data"][-1] and one["url"] == "/market/participants/battery"
     assert none.status_code == 404 and none.headers["content-type"] == PROBLEM_JSON
+
+
+def test_a_day_not_cleared_yet(server):
+    data = server.contracts
+    with server.client("auditor") as c:
+        day = c.get(f"/market/days/{data.open_market}").json()
+        offers = c.get(f"/market/days/{data.open_market}/offers").json()
+        clearing = c.get(f"/market/days/{data.open_market}/clearing")
+    assert (day["cleared"], day["participants"], offers["count"]) == (None, [], 0)
+    assert clearing.status_code == 404 and "not cleared yet" in clearing.json()["detail"]

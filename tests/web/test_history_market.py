@@ -167,4 +167,10 @@ def test_the_market_view_draws_prices_trades_and_storage(ledger_served, browser)
         cells = driver.find_elements(by("css"), f"#market-settlements tr[data-participant='{s['participant']}'] td")
         assert number(cells[2].text) == pytest.approx(sum(s["energy"]), rel=1e-5, abs=1e-6)
     assert len(driver.find_elements(by("css"), "#market-offers tbody tr")) == len(data.village["participants"])
+
+    # The next day, open with no offers yet: its terms, and no charts.
+    driver.find_element(by("css"), f"#market-days tr[data-market='{data.open_market}']").click()
+    wait(driver, lambda d: "Not cleared yet" in d.find_element(by("id"), "market-plots").text, what="the open day")
+    assert driver.find_elements(by("css"), "#market-plots svg") == []
+    assert driver.find_element(by("id"), "market-day-title").text.endswith(data.open_market)
     assert console_errors(driver) == []
