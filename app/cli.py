@@ -347,6 +347,8 @@ def _ledger_parsers(sub) -> None:
         command = chain.add_parser(name, help=text)
         command.add_argument("--db", help=db_help)
         command.add_argument("--since", metavar="HEAD", help=lc.SINCE_HELP)
+        command.add_argument("--checkpoint", metavar="COSIGNED", help="a cosigned checkpoint the ledger must still hold: a ledger truncated or rewritten below it fails, naming it (docs/trust.md)")
+        command.add_argument("--policy", help="with --checkpoint: verify the checkpoint under your trust policy (genesis, node key, witnesses, quorum)")
         command.set_defaults(run=run)
     bundle = chain.add_parser("bundle", help="the audit bundle of a record transaction (verify it with coopchain verify)")
     bundle.add_argument("transaction", help="the transaction hash (hex)")
@@ -364,6 +366,14 @@ def _ledger_parsers(sub) -> None:
     checkpoint.add_argument("--policy", help="with --check: verify the checkpoint under your trust policy (node key, witnesses, quorum)")
     checkpoint.add_argument("--output", help="write it here instead of standard output")
     checkpoint.set_defaults(run=lc.cmd_chain_checkpoint)
+    publish = chain.add_parser("publish-checkpoint", help="sign the head's checkpoint, have witnesses cosign it, store it for GET /checkpoint and bundles")
+    publish.add_argument("--db", help=db_help)
+    publish.add_argument("--node-key", required=True, help="the node's key file: signs the checkpoint")
+    publish.add_argument("--witness", action="append", required=True, metavar="URL", help="a witness's submission prefix, e.g. http://w1.example:8081 (repeat for each)")
+    publish.add_argument("--output", help="also write the cosigned checkpoint here")
+    publish.add_argument("--every", type=int, metavar="N", help="keep running: publish each time the ledger has grown by N blocks (run it beside `coopchain serve`)")
+    publish.add_argument("--poll", type=float, default=5.0, metavar="SECONDS", help="with --every: how often to look at the head (default 5)")
+    publish.set_defaults(run=lc.cmd_chain_publish_checkpoint)
     from coopchain.app.witness_commands import add_parsers as witness_parsers
 
     witness_parsers(sub)

@@ -9,13 +9,12 @@ both default to the demo's keys, so that every command runs after `coopchain dem
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError, _readable
-
-DB_HELP = "ledger URL (default $COOPCHAIN_DB, else sqlite:///coopchain.db)"
+from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError
+from coopchain.app.command_io import add_reader_options, add_writer_options, emit, key_file, open_ledger, outcome
+from coopchain.app.command_io import readable as _readable
 
 
 def _key_path(option: str | None, name: str, what: str) -> str:
@@ -31,11 +30,9 @@ def _key_path(option: str | None, name: str, what: str) -> str:
 
 def _writer(args, signer_default: str):
     """(ledger opened with the node key, the signer's key)."""
-    from coopchain.app.ledger_commands import _key, _ledger
-
-    ledger = _ledger(args.db, _key_path(args.node_key, "node.key", "the node's key (it seals the block)"))
+    ledger = open_ledger(args.db, _key_path(args.node_key, "node.key", "the node's key (it seals the block)"))
     try:
-        signer = _key(_key_path(args.key, signer_default, "the signer's key"))
+        signer = key_file(_key_path(args.key, signer_default, "the signer's key"))
     except CommandError:
         ledger.close()
         raise
@@ -55,11 +52,8 @@ def _receipt_json(receipt) -> dict:
 def _submitted(args, done, what: str) -> int:
     """Print a submitted transaction's outcome; exit 0 when applied, EXIT_INVALID when rejected."""
     r = done.receipt
-    if _readable(args):
-        print(f"{what}: {r.status}{' (' + r.code + ')' if r.code else ''}: {r.message}")
-        print(f"  transaction {done.transaction} in block {done.height}")
-    else:
-        print(json.dumps({"transaction": done.transaction, "height": done.height, "receipt": _receipt_json(r)}))
+    emit(args, {"transaction": done.transaction, "height": done.height, "receipt": _receipt_json(r)},
+         lambda: (outcome(what, r), f"  transaction {done.transaction} in block {done.height}"))
     return EXIT_OK if r.applied else EXIT_INVALID
 
 
@@ -99,6 +93,8 @@ def cmd_commit(args) -> int:
             chosen = commits.from_solution(document)
     except commits.CommitError as e:
         raise CommandError(f"{args.file}: {e}") from e
+    if args.api:
+        return _commit_over_api(args, chosen)
     ledger, manager = _writer(args, "manager.key")
     endorsers = [_endorser(path) for path in args.endorse or ()]
     try:
@@ -107,28 +103,61 @@ def cmd_commit(args) -> int:
         raise CommandError(str(e), EXIT_INVALID) from e
     finally:
         ledger.close()
-    r = result.commit.receipt
-    if _readable(args):
+    return _print_commit(args, result, f"`coopchain show {result.commit.transaction}` shows it; `coopchain chain bundle {result.commit.transaction}` bundles it for an auditor")
+
+
+def _commit_over_api(args, chosen) -> int:
+    """`commit --api URL`: the same transactions, signed here with the manager's key, committed by the server."""
+    import os
+
+    from coopchain.app.api_client import ApiClient, ApiClientError
+    from coopchain.chain.transaction import sign_transaction
+    from coopchain.service import commit as commits
+
+    if args.db or args.node_key:
+        raise CommandError("--db and --node-key are for a local ledger; with --api the server's ledger commits and its node seals the block")
+    api_key = args.api_key or os.environ.get("COOPCHAIN_API_KEY")
+    if not api_key:
+        raise CommandError("--api needs an API key: give --api-key KEY or set COOPCHAIN_API_KEY (coopchain keys api new manager --cooperative …)")
+    manager = key_file(_key_path(args.key, "manager.key", "the manager's key (it signs the commit)"))
+    endorsers = [_endorser(path) for path in args.endorse or ()]
+    sender = manager.public_key.to_text()
+    try:
+        with ApiClient(args.api, api_key) as api:
+            chain_id = api.chain_id()
+            plan = commits.plan_commit(api.state, chain_id, chosen, args.supersedes, args.reason, endorsers)
+            nonce = api.next_nonce(sender)
+            done = [api.submit(sign_transaction(manager, chain_id, nonce + i, kind, arguments)) for i, (kind, arguments) in enumerate(plan.calls)]
+    except commits.CommitError as e:
+        raise CommandError(str(e), EXIT_INVALID) from e
+    except ApiClientError as e:
+        raise CommandError(str(e)) from e
+    result = commits.CommitResult(plan.cooperative, plan.round, plan.problem, done[0] if plan.registers else None, done[-1], chosen)
+    tx = result.commit.transaction
+    return _print_commit(args, result, f"GET {args.api.rstrip('/')}/transactions/{tx} shows it; GET /bundles/{tx} bundles it for an auditor")
+
+
+def _print_commit(args, result, hint: str) -> int:
+    chosen, r = result.chosen, result.commit.receipt
+
+    def lines():
         if result.registered is not None:
-            reg = result.registered.receipt
-            print(f"problem {result.problem}: {reg.status}{' (' + reg.code + ')' if reg.code else ''}: {reg.message}")
-        print(f"commit of {chosen.description}: {r.status}{' (' + r.code + ')' if r.code else ''}: {r.message}")
-        print(f"  transaction {result.commit.transaction} in block {result.commit.height}")
+            yield outcome(f"problem {result.problem}", result.registered.receipt)
+        yield outcome(f"commit of {chosen.description}", r)
+        yield f"  transaction {result.commit.transaction} in block {result.commit.height}"
         if r.applied:
-            print(f"  `coopchain show {result.commit.transaction}` shows it; `coopchain chain bundle {result.commit.transaction}` bundles it for an auditor")
-    else:
-        print(json.dumps({
-            "cooperative": result.cooperative, "round": result.round, "problem": result.problem, "chosen_by": chosen.chosen_by,
-            "registered": None if result.registered is None else {"transaction": result.registered.transaction, "receipt": _receipt_json(result.registered.receipt)},
-            "transaction": result.commit.transaction, "height": result.commit.height, "receipt": _receipt_json(r),
-        }))
+            yield f"  {hint}"
+
+    emit(args, {
+        "cooperative": result.cooperative, "round": result.round, "problem": result.problem, "chosen_by": chosen.chosen_by,
+        "registered": None if result.registered is None else {"transaction": result.registered.transaction, "receipt": _receipt_json(result.registered.receipt)},
+        "transaction": result.commit.transaction, "height": result.commit.height, "receipt": _receipt_json(r),
+    }, lines)
     return EXIT_OK if r.applied else EXIT_INVALID
 
 
 def _endorser(path: str):
-    from coopchain.app.ledger_commands import _key
-
-    return _key(path)
+    return key_file(path)
 
 
 # -- history and show ------------------------------------------------------------------
@@ -154,21 +183,15 @@ def _commit_line(c) -> str:
 
 
 def cmd_history(args) -> int:
-    from coopchain.app.ledger_commands import _ledger
     from coopchain.service.history import history
 
-    ledger = _ledger(args.db)
+    ledger = open_ledger(args.db)
     try:
         commits = _chain_errors(lambda: history(ledger, args.cooperative))
     finally:
         ledger.close()
-    if not _readable(args):
-        print(json.dumps({"commits": [_commit_json(c) for c in commits], "count": len(commits)}))
-        return EXIT_OK
-    if not commits:
-        print("no allocation is committed" + (f" for {args.cooperative!r}" if args.cooperative else "") + " on this ledger")
-    for c in commits:
-        print(_commit_line(c))
+    none = "no allocation is committed" + (f" for {args.cooperative!r}" if args.cooperative else "") + " on this ledger"
+    emit(args, {"commits": [_commit_json(c) for c in commits], "count": len(commits)}, lambda: [_commit_line(c) for c in commits] or [none])
     return EXIT_OK
 
 
@@ -181,10 +204,9 @@ def _short(tx: dict) -> dict:
 
 
 def cmd_show(args) -> int:
-    from coopchain.app.ledger_commands import _ledger
     from coopchain.service.history import BlockShow, NotFound, RoundShow, show
 
-    ledger = _ledger(args.db)
+    ledger = open_ledger(args.db)
     try:
         found = _chain_errors(lambda: show(ledger, args.what))
     except NotFound as e:
@@ -269,35 +291,22 @@ def cmd_cooperative_policy(args) -> int:
 
 
 def cmd_cooperative_show(args) -> int:
-    from coopchain.app.ledger_commands import _ledger
     from coopchain.service import cooperatives
 
-    ledger = _ledger(args.db)
+    ledger = open_ledger(args.db)
     try:
         found = _chain_errors(lambda: cooperatives.cooperative(ledger, args.cooperative))
     finally:
         ledger.close()
     if found is None:
         raise CommandError(f"no cooperative {args.cooperative!r} is registered on this ledger")
-    if not _readable(args):
-        print(json.dumps({"cooperative": found.id, "managers": list(found.managers), "members": list(found.members), "k": found.k, "registered": found.registered}))
-        return EXIT_OK
-    print(f"cooperative {found.id!r}, registered in block {found.registered}")
-    for m in found.managers:
-        print(f"  manager {m}")
-    print(f"  policy: {found.k} of {len(found.members)} member endorsements on each allocation")
-    for m in found.members:
-        print(f"  member  {m}")
+    emit(args, {"cooperative": found.id, "managers": list(found.managers), "members": list(found.members), "k": found.k, "registered": found.registered},
+         lambda: [f"cooperative {found.id!r}, registered in block {found.registered}", *(f"  manager {m}" for m in found.managers),
+                  f"  policy: {found.k} of {len(found.members)} member endorsements on each allocation", *(f"  member  {m}" for m in found.members)])
     return EXIT_OK
 
 
 def add_parsers(sub) -> None:
-    def writer_options(p, signer: str) -> None:
-        p.add_argument("--db", help=DB_HELP)
-        p.add_argument("--key", help=f"the signer's key file (default: the demo's {signer})")
-        p.add_argument("--node-key", help="the node's key file, which seals the block (default: the demo's node.key)")
-        p.add_argument("--json", action="store_true", help="print JSON even on a terminal")
-
     commit = sub.add_parser("commit", help="commit a solution or a front's pick through the allocation contract (registers the problem if needed)")
     commit.add_argument("file", help="a solve's output (SOLUTION) or a front (FRONT) as JSON")
     commit.add_argument("--pick", help="FRONT: knee, ideal, topsis or a point's index")
@@ -306,42 +315,41 @@ def add_parsers(sub) -> None:
     commit.add_argument("--supersedes", help="amend: the round's current commit (transaction hash)")
     commit.add_argument("--reason", help="amend: why, in a sentence")
     commit.add_argument("--endorse", action="append", metavar="KEY", help="a member's key file that endorses the commit (repeat for k members)")
-    writer_options(commit, "manager.key")
+    commit.add_argument("--api", metavar="URL", help="commit through a coopchain API server (signed here: the server never sees the key)")
+    commit.add_argument("--api-key", help="with --api: the API key (default $COOPCHAIN_API_KEY)")
+    add_writer_options(commit, "manager.key")
     commit.set_defaults(run=cmd_commit)
 
     history = sub.add_parser("history", help="the allocations committed (of one cooperative), by whom, when, superseded or current")
     history.add_argument("cooperative", nargs="?")
-    history.add_argument("--db", help=DB_HELP)
-    history.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    add_reader_options(history)
     history.set_defaults(run=cmd_history)
 
     show = sub.add_parser("show", help="a block (height), a transaction (hash) or a round (COOPERATIVE/ROUND), with receipts")
     show.add_argument("what", help="a block height, a transaction hash or COOPERATIVE/ROUND")
-    show.add_argument("--db", help=DB_HELP)
-    show.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    add_reader_options(show)
     show.set_defaults(run=cmd_show)
 
     coop = sub.add_parser("cooperative", help="cooperatives and their roles on chain").add_subparsers(dest="cooperative_command", required=True, metavar="COMMAND")
     create = coop.add_parser("create", help="register a cooperative and its managers (the chain's admin key signs)")
     create.add_argument("cooperative")
     create.add_argument("--manager", action="append", required=True, help="a manager's public key text (repeat for several)")
-    writer_options(create, "node.key (the demo's admin)")
+    add_writer_options(create, "node.key (the demo's admin)")
     create.set_defaults(run=cmd_cooperative_create)
     for name, run, text in (("add-manager", cmd_cooperative_add, "add a manager (a manager signs)"),
                             ("remove-manager", cmd_cooperative_remove, "remove a manager (a manager signs)")):
         p = coop.add_parser(name, help=text)
         p.add_argument("cooperative")
         p.add_argument("manager", help="the manager's public key text")
-        writer_options(p, "manager.key")
+        add_writer_options(p, "manager.key")
         p.set_defaults(run=run)
     policy = coop.add_parser("set-policy", help="k of these member keys must endorse each allocation (a manager signs)")
     policy.add_argument("cooperative")
     policy.add_argument("--member", action="append", help="a member enterprise's public key text (repeat)")
     policy.add_argument("--k", type=int, required=True, help="how many members must endorse (0: none)")
-    writer_options(policy, "manager.key")
+    add_writer_options(policy, "manager.key")
     policy.set_defaults(run=cmd_cooperative_policy)
     show_coop = coop.add_parser("show", help="a cooperative's managers and policy")
     show_coop.add_argument("cooperative")
-    show_coop.add_argument("--db", help=DB_HELP)
-    show_coop.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    add_reader_options(show_coop)
     show_coop.set_defaults(run=cmd_cooperative_show)

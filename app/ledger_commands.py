@@ -9,29 +9,14 @@ import json
 import sys
 from pathlib import Path
 
+from coopchain.app import command_io
 from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError, _progress_bar
 
 DEMO_CHAIN_ID = "coopchain-demo"
 
 
-def _key(path: str):
-    from coopchain.chain.errors import InvalidSignature
-    from coopchain.chain.keys import PrivateKey
-
-    try:
-        return PrivateKey.load(path)
-    except (OSError, InvalidSignature) as e:
-        raise CommandError(f"{path}: cannot use this key file ({e})") from e
-
-
-def _ledger(url: str | None, node_key_path: str | None = None):
-    from coopchain.chain.errors import ChainError
-    from coopchain.service.wiring import open_ledger
-
-    try:
-        return open_ledger(url, _key(node_key_path) if node_key_path else None)
-    except ChainError as e:
-        raise CommandError(str(e)) from e
+_key = command_io.key_file  # the names the other command modules import
+_ledger = command_io.open_ledger
 
 
 def _count(n: int, noun: str) -> str:
@@ -88,6 +73,7 @@ def _walk(args, replay: bool) -> int:
         since = parse_pinned_head(args.since) if getattr(args, "since", None) else None
     except BadPin as e:
         raise CommandError(f"--since: {e}") from e
+    pinned = _pinned_checkpoint(args)
     try:  # the store, not a Ledger: a damaged genesis is a finding of verify, not an error of opening
         store = open_store(args.db)
     except ChainError as e:
@@ -96,20 +82,79 @@ def _walk(args, replay: bool) -> int:
     try:
         from coopchain.service.wiring import contracts
 
-        report = (replay_chain if replay else verify_chain)(store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None, since, contracts())
-    except BadBlock as e:
-        print(f"invalid: {e}")
-        return EXIT_INVALID
-    except BadPin as e:  # a HEIGHT:HASH whose hash is another height's
-        raise CommandError(f"--since: {e}") from e
+        try:
+            report = (replay_chain if replay else verify_chain)(store, (lambda done, all_: update(done / all_, f"block {done}/{all_}")) if update else None, since, contracts())
+        except BadBlock as e:
+            print(f"invalid: {e}")
+            return EXIT_INVALID
+        except BadPin as e:  # a HEIGHT:HASH whose hash is another height's
+            raise CommandError(f"--since: {e}") from e
+        finally:
+            close()
+        held_checkpoint = ""
+        if pinned is not None:  # a valid chain can still be a truncated or rewritten one: the checkpoint says which
+            unheld, cp, who = _checkpoint_verdict(store, *pinned)
+            if unheld:
+                print(f"invalid: {unheld}")
+                return EXIT_INVALID
+            held_checkpoint = f"; it holds the checkpoint of {_count(cp.size, 'block')} (root {cp.root.hex()}, cosigned by {who})"
     finally:
-        close()
         store.close()
     what = "replayed: every state and receipts root matches" if replay else "valid: every hash, signature, seal, receipt, root and timestamp checks"
     held = f"; it holds the head passed with --since (block {report.pinned_height})" if since is not None else ""
     # HEIGHT:HASH, as --since takes it back.
-    print(f"{what}; {_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, head {report.blocks - 1}:{report.head_hash.hex()}, state root {report.state_root.hex()}{held}")
+    print(f"{what}; {_count(report.blocks, 'block')}, {_count(report.transactions, 'transaction')}, head {report.blocks - 1}:{report.head_hash.hex()}, state root {report.state_root.hex()}{held}{held_checkpoint}")
     return EXIT_OK
+
+
+def _pinned_checkpoint(args):
+    """--checkpoint COSIGNED [--policy FILE], read and parsed (not yet checked): (note, policy or None), or None."""
+    if getattr(args, "policy", None) and not getattr(args, "checkpoint", None):
+        raise CommandError("--policy needs --checkpoint (the cosigned checkpoint to hold the ledger to)")
+    if not getattr(args, "checkpoint", None):
+        return None
+    from coopchain.chain.policy import PolicyError, parse_policy
+
+    note = _read_bytes(args.checkpoint, "--checkpoint")
+    policy = None
+    if args.policy:
+        try:
+            policy = parse_policy(_read_bytes(args.policy, "--policy").decode("utf-8"))
+        except (UnicodeDecodeError, PolicyError) as e:
+            raise CommandError(f"--policy {args.policy}: {e}") from e
+    return note, policy
+
+
+def _checkpoint_verdict(store, note: bytes, policy) -> tuple[str | None, object, str]:
+    """(why the stored ledger does not hold the checkpoint: signature, quorum, truncation, rewrite; or None,
+    the checkpoint, who cosigned it).
+
+    The checkpoint is checked under the policy (its genesis must be the ledger's), else against the
+    node key of the ledger's own genesis."""
+    from coopchain.chain.block import block_hash, decode_header
+    from coopchain.chain.checkpoint import CheckpointMismatch, MalformedNote, NoteSignatureError, chain_origin, check_ledger_holds, note_key, verify_checkpoint
+    from coopchain.chain.keys import PublicKey
+    from coopchain.chain.policy import QuorumNotMet, verify_checkpoint_policy
+
+    genesis = decode_header(store.header_bytes(0))
+    genesis_hash = block_hash(genesis)
+    try:
+        if policy is not None:
+            if genesis_hash != policy.genesis:
+                return f"this ledger's genesis {genesis_hash.hex()} is not the policy's {policy.genesis.hex()}: another chain", None, ""
+            report = verify_checkpoint_policy(note, policy)
+            cp, who = report.checkpoint, ", ".join(c.name for c in report.cosigners) or "no witness"
+        else:
+            key = note_key(chain_origin(genesis.config.chain_id, genesis_hash), PublicKey.from_text(genesis.config.node))
+            verified = verify_checkpoint(note, key)
+            cp, who = verified.checkpoint, f"{len(verified.note.signatures) - 1} witness line(s), unchecked without --policy"
+    except (MalformedNote, NoteSignatureError, QuorumNotMet) as e:
+        return f"the checkpoint: {e}", None, ""
+    try:
+        check_ledger_holds(store, cp)
+    except CheckpointMismatch as e:
+        return f"{e} (the checkpoint of {_count(cp.size, 'block')}, root {cp.root.hex()}, cosigned by {who})", cp, who
+    return None, cp, who
 
 
 def cmd_chain_verify(args) -> int:
@@ -177,8 +222,8 @@ def verify_bundle_file(document: dict, genesis: str | None, since: str | None, p
         return EXIT_INVALID
     said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()}) in block {record.height}, current at head {record.head_height}"
     seal = document["genesis"]["config"]["seal"]
-    if seal != "signed":  # the node's signature is checked offline; the seal needs the chain around it
-        said += f"; its {seal} seals are checked by `coopchain chain verify`, not offline"
+    if seal != "signed":  # chain.seal_evidence: the seals' evidence travels in the bundle
+        said += f"; the {seal} seals of the block and the head checked offline"
     return _check_payload(record, said, document=document)
 
 
@@ -236,7 +281,7 @@ def _verify_under_policy(document: dict, path: str) -> int:
     said = f"on chain {record.chain_id!r} (genesis {record.genesis_hash.hex()}, pinned by the policy) in block {record.height}, current at head {record.head_height}"
     seal = document["genesis"]["config"]["seal"]
     if seal != "signed":
-        said += f"; its {seal} seals are checked by `coopchain chain verify`, not offline"
+        said += f"; the {seal} seals of the block and the head checked offline"
     tx = record.transaction
     when = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")  # noqa: E731
     signed = [
@@ -245,6 +290,10 @@ def _verify_under_policy(document: dict, path: str) -> int:
         + f" ({record.head_hash.hex()}): signed by the node {document['genesis']['config']['node']}",
         f"checkpoint {cp.origin} of {cp.size:,} blocks, root {cp.root.hex()}: signed by the node ({report.node_key})",
     ]
+    if seal == "endorsement":  # the seals verified above: who endorsed the block and the head
+        heights = sorted({document["block"]["height"], document["head"]["height"]})
+        headers = {h["height"]: h for h in (document["block"], document["head"])}
+        signed[2:2] = [f"block {h}: endorsed by {', '.join(e['member'] for e in headers[h]['seal']['endorsements'])}" for h in heights]
     signed += [f"cosigned by witness {c.name} ({c.key}) at {when(c.timestamp)}" for c in report.cosigners]
     signed += [f"not cosigned by witness {name}" for name in report.missing]
     signed.append(f"quorum {report.quorum!r}: met")
@@ -289,45 +338,100 @@ def cmd_chain_checkpoint(args) -> int:
     return EXIT_OK
 
 
-def _check_checkpoint(args) -> int:
-    """`coopchain chain checkpoint --check COSIGNED [--policy FILE]`: the stored ledger still holds a
-    checkpoint its node signed (and, with a policy, that its witnesses cosigned)."""
-    from coopchain.chain.block import block_hash
-    from coopchain.chain.checkpoint import CheckpointMismatch, MalformedNote, NoteSignatureError, check_ledger_holds, node_note_key, verify_checkpoint
+def cmd_chain_publish_checkpoint(args) -> int:
+    """`coopchain chain publish-checkpoint`: sign, collect cosignatures over HTTP, store (service.checkpoints);
+    with --every N, keep running and publish each time the ledger has grown by N blocks."""
+    from coopchain.app.witness_commands import _post
     from coopchain.chain.errors import ChainError
-    from coopchain.chain.policy import PolicyError, QuorumNotMet, parse_policy, verify_checkpoint_policy
+    from coopchain.service.checkpoints import CheckpointStore
 
-    note = _read_bytes(args.check, "--check")
-    policy = None
-    if args.policy:
-        try:
-            policy = parse_policy(_read_bytes(args.policy, "--policy").decode("utf-8"))
-        except (UnicodeDecodeError, PolicyError) as e:
-            raise CommandError(f"--policy {args.policy}: {e}") from e
-    ledger = _ledger(args.db)
+    if args.every is not None and not (1 <= args.every <= 10**9 and 0.05 <= args.poll <= 86_400):
+        raise CommandError("--every counts blocks (1 or more) and --poll seconds (0.05 .. 86400)")
+    witnesses = [(url, _post(url)) for url in args.witness]
+    ledger = _ledger(args.db, args.node_key)
+    store = None
     try:
-        if policy is not None and block_hash(ledger.genesis) != policy.genesis:
-            print(f"invalid: this ledger's genesis {block_hash(ledger.genesis).hex()} is not the policy's {policy.genesis.hex()}: another chain")
-            return EXIT_INVALID
-        try:
-            if policy is not None:
-                report = verify_checkpoint_policy(note, policy)
-                cp, who = report.checkpoint, ", ".join(c.name for c in report.cosigners) or "no witness"
-            else:
-                verified = verify_checkpoint(note, node_note_key(ledger))
-                cp, who = verified.checkpoint, f"{len(verified.note.signatures) - 1} other signature line(s), unchecked without --policy"
-        except (MalformedNote, NoteSignatureError, QuorumNotMet) as e:
-            print(f"invalid: the checkpoint: {e}")
-            return EXIT_INVALID
-        try:
-            count = check_ledger_holds(ledger.store, cp)
-        except CheckpointMismatch as e:
-            print(f"invalid: {e} (cosigned by {who})")
-            return EXIT_INVALID
+        store = CheckpointStore(args.db)
+        if args.every is None:
+            return _publish_once(ledger, store, witnesses, args)
+        return _publish_every(ledger, store, witnesses, args)
     except ChainError as e:
         raise CommandError(str(e)) from e
     finally:
+        if store is not None:
+            store.close()
         ledger.close()
+
+
+def _publish_once(ledger, store, witnesses, args) -> int:
+    from coopchain.service.checkpoints import publish
+
+    done = publish(ledger, witnesses, store)
+    for url, reason in done.refused:
+        print(f"not cosigned by {url}: {reason}", file=sys.stderr)
+    if args.output:
+        try:
+            Path(args.output).write_bytes(done.note)
+        except OSError as e:
+            raise CommandError(f"--output {args.output}: cannot write it ({e.strerror})") from e
+    cp = done.checkpoint
+    if done.stored:
+        print(f"published: checkpoint of {_count(cp.size, 'block')}, root {cp.root.hex()}, cosigned by {len(done.cosigned_by)} of "
+              f"{len(witnesses)} witness{'es' if len(witnesses) != 1 else ''} ({', '.join(done.cosigned_by)}); GET /checkpoint serves it", flush=True)
+    else:
+        print(f"not published: no witness cosigned the checkpoint of {_count(cp.size, 'block')}", flush=True)
+    return EXIT_OK if done.stored and not done.refused else EXIT_INVALID
+
+
+def _publish_every(ledger, store, witnesses, args) -> int:
+    """Poll the head every --poll seconds; publish when it is --every blocks past the last publication
+    (a failed round is retried at the next poll).  Runs until interrupted (SIGINT or SIGTERM: exit 0)."""
+    import signal
+    import time
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    latest = store.latest()
+    published_size = latest.size if latest else 0
+    try:
+        while not stop:
+            size = ledger.height() + 1
+            if size - published_size >= args.every:
+                _publish_once(ledger, store, witnesses, args)
+                latest = store.latest()
+                published_size = latest.size if latest else published_size  # stored with at least one cosignature
+            deadline = time.monotonic() + args.poll
+            while not stop and time.monotonic() < deadline:
+                time.sleep(min(0.2, args.poll))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def _check_checkpoint(args) -> int:
+    """`coopchain chain checkpoint --check COSIGNED [--policy FILE]`: the stored ledger still holds a
+    checkpoint its node signed (and, with a policy, that its witnesses cosigned)."""
+    from coopchain.chain.errors import ChainError
+    from coopchain.chain.store import open_store
+
+    args.checkpoint = args.check
+    pinned = _pinned_checkpoint(args)
+    try:
+        store = open_store(args.db)
+    except ChainError as e:
+        raise CommandError(str(e)) from e
+    try:
+        if store.height() is None:
+            raise CommandError(f"{args.db or 'the ledger'}: holds no genesis block")
+        unheld, cp, who = _checkpoint_verdict(store, *pinned)
+        count = store.height() + 1
+    except ChainError as e:
+        raise CommandError(str(e)) from e
+    finally:
+        store.close()
+    if unheld:
+        print(f"invalid: {unheld}")
+        return EXIT_INVALID
     print(f"holds: the ledger's blocks 0 .. {cp.size - 1} are the checkpoint's (cosigned by {who}); it now holds {_count(count, 'block')}")
     return EXIT_OK
 

@@ -13,8 +13,9 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
-from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError, _readable
-from coopchain.app.contract_commands import DB_HELP, _chain_errors, _receipt_json, _writer
+from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError
+from coopchain.app.command_io import add_reader_options, add_writer_options, emit, open_ledger, outcome
+from coopchain.app.contract_commands import _chain_errors, _receipt_json, _writer
 
 
 def _document(path: str) -> dict:
@@ -52,14 +53,8 @@ def _run(args, signer: str, work):
 
 def _report(args, done: list, what: str) -> int:
     """Each submitted transaction's outcome; exit 0 when all applied, EXIT_INVALID otherwise."""
-    if _readable(args):
-        for d in done:
-            r = d.receipt
-            print(f"{what}: {r.status}{' (' + r.code + ')' if r.code else ''}: {r.message}")
-        if done:
-            print(f"  block {done[0].height}")
-    else:
-        print(json.dumps({"transactions": [{"transaction": d.transaction, "height": d.height, "receipt": _receipt_json(d.receipt)} for d in done]}))
+    emit(args, {"transactions": [{"transaction": d.transaction, "height": d.height, "receipt": _receipt_json(d.receipt)} for d in done]},
+         lambda: [*(outcome(what, d.receipt) for d in done), *([f"  block {done[0].height}"] if done else [])])
     return EXIT_OK if all(d.receipt.applied for d in done) else EXIT_INVALID
 
 
@@ -99,14 +94,10 @@ def cmd_clear(args) -> int:
 
     cleared = _run(args, "manager.key", lambda ledger, key: market.clear_day(ledger, key, args.market))
     d, r = cleared.submitted, cleared.submitted.receipt
-    if _readable(args):
-        print(f"clear: {r.status}{' (' + r.code + ')' if r.code else ''}: {r.message}")
-        print(f"  transaction {d.transaction} in block {d.height}; HiGHS welfare {cleared.welfare:.6g}")
-        if r.applied:
-            print(f"  `coopchain market show {args.market}` shows prices, trades and storage")
-    else:
-        print(json.dumps({"transaction": d.transaction, "height": d.height, "receipt": _receipt_json(r), "welfare": cleared.welfare,
-                          "prices": list(cleared.prices), "timings": cleared.timings}))
+    emit(args, {"transaction": d.transaction, "height": d.height, "receipt": _receipt_json(r), "welfare": cleared.welfare,
+                "prices": list(cleared.prices), "timings": cleared.timings},
+         lambda: [outcome("clear", r), f"  transaction {d.transaction} in block {d.height}; HiGHS welfare {cleared.welfare:.6g}",
+                  *([f"  `coopchain market show {args.market}` shows prices, trades and storage"] if r.applied else [])])
     return EXIT_OK if r.applied else EXIT_INVALID
 
 
@@ -174,51 +165,43 @@ def day_table(view) -> str:
 
 
 def cmd_show(args) -> int:
-    from coopchain.app.ledger_commands import _ledger
     from coopchain.service.market import MarketError, day
 
-    ledger = _ledger(args.db)
+    ledger = open_ledger(args.db)
     try:
         view = _chain_errors(lambda: day(ledger, args.market))
     except MarketError as e:
         raise CommandError(str(e)) from e
     finally:
         ledger.close()
-    print(day_table(view) if _readable(args) else json.dumps(day_json(view)))
+    emit(args, day_json(view), lambda: [day_table(view)])
     return EXIT_OK
 
 
 def add_parsers(sub) -> None:
-    def writer_options(p, signer: str) -> None:
-        p.add_argument("--db", help=DB_HELP)
-        p.add_argument("--key", help=f"the signer's key file (default: the demo's {signer})")
-        p.add_argument("--node-key", help="the node's key file, which seals the block (default: the demo's node.key)")
-        p.add_argument("--json", action="store_true", help="print JSON even on a terminal")
-
     market = sub.add_parser("market", help="the village energy market: register participants, open a day, offer, clear, show (docs/market.md)")
     commands = market.add_subparsers(dest="market_command", required=True, metavar="COMMAND")
     register = commands.add_parser("register", help="register a market document's participants (their static data); the signer owns them")
     register.add_argument("file", help="a market document (coopchain/market/v1, docs/market.md)")
     register.add_argument("--participant", action="append", help="only this participant (repeat)")
-    writer_options(register, "manager.key")
+    add_writer_options(register, "manager.key")
     register.set_defaults(run=cmd_register)
     open_ = commands.add_parser("open", help="open the document's market day for a cooperative (a manager signs)")
     open_.add_argument("file", help="a market document: its market id, periods, period length and price floor")
     open_.add_argument("--cooperative", required=True)
     open_.add_argument("--gate", type=int, help="the last block height that may carry offers (default: the block after this one)")
-    writer_options(open_, "manager.key")
+    add_writer_options(open_, "manager.key")
     open_.set_defaults(run=cmd_open)
     offer = commands.add_parser("offer", help="post the document's offers and bids for its day, in one block (the participants' owner signs)")
     offer.add_argument("file", help="a market document: each participant's series for the day")
     offer.add_argument("--participant", action="append", help="only this participant (repeat)")
-    writer_options(offer, "manager.key")
+    add_writer_options(offer, "manager.key")
     offer.set_defaults(run=cmd_offer)
     clear = commands.add_parser("clear", help="after the gate: clear the day with HiGHS and submit it with its duals; the contract checks it exactly")
     clear.add_argument("market", help="the market day's id")
-    writer_options(clear, "manager.key")
+    add_writer_options(clear, "manager.key")
     clear.set_defaults(run=cmd_clear)
     show = commands.add_parser("show", help="a market day: prices, trades, settlements and each battery's state of charge")
     show.add_argument("market", help="the market day's id")
-    show.add_argument("--db", help=DB_HELP)
-    show.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    add_reader_options(show)
     show.set_defaults(run=cmd_show)

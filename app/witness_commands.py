@@ -176,9 +176,17 @@ def cmd_witness_serve(args) -> int:
 
 
 def _post(url: str):
-    """submit(body) -> (status, body) for one witness, over HTTP (standard library)."""
+    """submit(body) -> (status, body) for one witness, over HTTP (standard library); a URL that is not
+    http(s)://HOST… is refused at once, and a connection that fails raises OSError (the witness is then
+    named as not having cosigned)."""
+    import http.client
     import urllib.error
+    import urllib.parse
     import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CommandError(f"witness {url!r}: give its URL as http://HOST:PORT (the prefix of its /add-checkpoint)")
 
     def submit(body: bytes) -> tuple[int, bytes]:
         request = urllib.request.Request(url.rstrip("/") + "/add-checkpoint", data=body, method="POST", headers={"Content-Type": "text/plain"})
@@ -187,39 +195,34 @@ def _post(url: str):
                 return answer.status, answer.read(64 * 1024)
         except urllib.error.HTTPError as e:
             return e.code, e.read(64 * 1024)
+        except http.client.HTTPException as e:  # not HTTP at all (another service on that port)
+            raise ConnectionError(f"no HTTP answer ({type(e).__name__})") from e
 
     return submit
 
 
 def cmd_witness_submit(args) -> int:
-    """Sign the head's checkpoint, ask each witness (retrying once from the size a 409 names), print it cosigned."""
-    import urllib.error
+    """Sign the head's checkpoint, ask each witness (retrying once from the size a 409 names), print it cosigned.
 
-    from coopchain.app.ledger_commands import _key, _ledger
-    from coopchain.chain.checkpoint import add_signatures, sign_ledger_checkpoint
+    `coopchain chain publish-checkpoint` does the same and also stores it for the API (service.checkpoints)."""
+    from coopchain.app.ledger_commands import _ledger
     from coopchain.chain.errors import ChainError
-    from coopchain.chain.witness import WitnessAnswer, request_cosignature
+    from coopchain.service.checkpoints import publish
 
-    ledger = _ledger(args.db)
-    refused = []
+    ledger = _ledger(args.db, args.node_key)
     try:
-        note = cosigned = sign_ledger_checkpoint(ledger, _key(args.node_key))
-        for url in args.witnesses:
-            try:
-                cosigned = add_signatures(cosigned, request_cosignature(ledger.history(), note, _post(url)))
-            except (WitnessAnswer, urllib.error.URLError, OSError, ChainError) as e:
-                refused.append(f"{url}: {getattr(e, 'reason', None) or e}")
+        done = publish(ledger, [(url, _post(url)) for url in args.witnesses], None)
     except ChainError as e:
         raise CommandError(str(e)) from e
     finally:
         ledger.close()
-    for line in refused:
-        print(f"not cosigned by {line}", file=sys.stderr)
+    for url, reason in done.refused:
+        print(f"not cosigned by {url}: {reason}", file=sys.stderr)
     if args.output:
         try:
-            Path(args.output).write_bytes(cosigned)
+            Path(args.output).write_bytes(done.note)
         except OSError as e:
             raise CommandError(f"--output {args.output}: cannot write it ({e.strerror})") from e
     else:
-        sys.stdout.write(cosigned.decode())
-    return EXIT_INVALID if refused else EXIT_OK
+        sys.stdout.write(done.note.decode())
+    return EXIT_INVALID if done.refused else EXIT_OK

@@ -138,6 +138,7 @@ def _verify(doc: dict, trusted_genesis: bytes | None, earlier_head: dict | None)
             raise InvalidBundle(f"{name}: the node's signature does not verify ({e})") from e
         ensure(header.seal.get("kind") == config.seal, InvalidBundle, f"{name}: seal kind {header.seal.get('kind')!r}, genesis fixed {config.seal!r}")
     ensure(block.height <= head.height, InvalidBundle, f"block {block.height} is above the head {head.height}")
+    _check_seals(doc, config, block, head)
 
     tx = transaction_from_json(doc["transaction"])
     ensure(tx.chain_id == config.chain_id, InvalidBundle, "transaction: for another chain")
@@ -198,6 +199,32 @@ def _verify(doc: dict, trusted_genesis: bytes | None, earlier_head: dict | None)
         ensure(receipt.applied, InvalidBundle, f"receipt: the record was not applied ({receipt.code}: {receipt.message})")
         ensure(value == record_state_value(tx), InvalidBundle, f"state_proof: the head's state holds another value for record {key!r} (a later record replaced it)")
     return VerifiedRecord(config.chain_id, genesis_hash, block.height, head.height, block_hash(head), tx, receipt, state_key, value)
+
+
+def _check_seals(doc: dict, config, block: Header, head: Header) -> None:
+    """The seals of the block and the head, offline (chain.seal_evidence).  A signed chain's seal is
+    the node's signature, already checked; any other kind's needs the bundle's ``seals`` evidence,
+    one entry per header."""
+    from coopchain.chain.seal_evidence import SealEvidenceError, verify_seal_offline
+    from coopchain.chain.seals import verify_seal
+
+    evidence = doc.get("seals")
+    if config.seal == "signed":
+        ensure(evidence is None, InvalidBundle, "seals: a signed chain's bundle carries no seal evidence")
+    else:
+        ensure(isinstance(evidence, list) and len(evidence) <= 2, InvalidBundle,
+               f"seals: a {config.seal} chain's bundle carries the evidence of its block's and head's seals, and this one does not")
+    by_height = {e.get("height"): e for e in evidence or () if isinstance(e, dict)}
+    for name, header in (("block", block), ("head", head)):
+        try:
+            if config.seal == "signed":
+                verify_seal(header, None, config)
+            else:
+                verify_seal_offline(header, config, by_height.get(header.height))
+        except SealEvidenceError as e:
+            raise InvalidBundle(f"{name} {header.height}: seal evidence: {e}") from e
+        except ChainError as e:
+            raise InvalidBundle(f"{name} {header.height}: the {config.seal} seal fails: {e}") from e
 
 
 def _inclusion(name: str, leaf: bytes, proof, root: bytes) -> None:

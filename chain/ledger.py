@@ -282,8 +282,9 @@ class Ledger:
         """The history tree of `second` blocks extends that of `first` (RFC 9162 §2.1.4)."""
         return merkle.consistency_proof_json(first, second, self.history().consistency_proof(first, second))
 
-    def bundle(self, tx_hash: bytes, since: int | None = None, state_key: bytes | None = None, extra: dict | None = None) -> dict:
-        """The audit bundle of a transaction against the current head (chain.bundle).
+    def bundle(self, tx_hash: bytes, since: int | None = None, state_key: bytes | None = None, extra: dict | None = None,
+               head_height: int | None = None) -> dict:
+        """The audit bundle of a transaction against the current head, or the head at `head_height` (chain.bundle).
 
         `since`: the height of an earlier head the auditor holds, for a consistency proof;
         `state_key`: the state entry to prove at the head (a record's own key by default);
@@ -291,7 +292,9 @@ class Ledger:
         from coopchain.chain.bundle import make_bundle
 
         height, tx_proof = self.transaction_proof(tx_hash)
-        head = self.head()
+        if head_height is not None:  # a head a cosigned checkpoint ends at (service.checkpoints)
+            ensure(height <= head_height <= self.height(), ChainError, f"a bundle's head lies in {height}..{self.height()}, not {head_height}")
+        head = self.head() if head_height is None else self.header(head_height)
         position = tx_proof["leaf_index"]
         tx = decode_transaction(self.transactions(height)[position])
         receipts = self.receipts(height)
@@ -307,8 +310,13 @@ class Ledger:
             ensure(0 < since <= head.height, ChainError, f"--since {since}: an earlier head lies in 1..{head.height}")
             consistency, earlier = self.consistency_proof(since, head.height), proof(since)
         state = self.state_proof(state_key, head.height)
-        return make_bundle(self.genesis, self.header(height), head, tx, tx_proof, proof(height), proof(0), state_key, state, consistency, earlier,
-                           decode_receipt(receipts[position]), receipt_proof, extra)
+        doc = make_bundle(self.genesis, self.header(height), head, tx, tx_proof, proof(height), proof(0), state_key, state, consistency, earlier,
+                          decode_receipt(receipts[position]), receipt_proof, extra)
+        if self.config.seal != "signed":  # what the seals of the block and the head read, proven (chain.seal_evidence)
+            from coopchain.chain.seal_evidence import seal_evidence
+
+            doc["seals"] = [seal_evidence(self.header(h), self.config, self.header, self.state, self.state_proof) for h in sorted({height, head.height})]
+        return doc
 
     def state_proof(self, state_key: bytes, height: int | None = None) -> list[bytes]:
         """The trie nodes, root to leaf, that prove `state_key`'s value (or absence) at `height`."""

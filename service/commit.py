@@ -12,7 +12,7 @@ commit goes through the allocation contract, which checks everything again.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from coopchain.chain.ledger import Ledger
@@ -126,8 +126,21 @@ def commit_arguments(chosen: Chosen, supersedes: str | None = None, reason: str 
     }
 
 
-def commit(ledger: Ledger, manager_key, chosen: Chosen, supersedes: str | None = None, reason: str | None = None, endorsers: Sequence = ()) -> CommitResult:
-    """Register the problem if needed and commit the allocation, signed with `manager_key`.
+@dataclass(frozen=True)
+class CommitPlan:
+    """The transactions a commit consists of, in order, before they are signed."""
+
+    cooperative: str
+    round: str
+    problem: str  # its hash
+    calls: tuple[tuple[str, dict], ...]  # (kind, arguments): register_problem when needed, then commit_allocation
+    registers: bool
+
+
+def plan_commit(read_state: Callable[[bytes], bytes | None], chain_id: str, chosen: Chosen, supersedes: str | None = None,
+                reason: str | None = None, endorsers: Sequence = ()) -> CommitPlan:
+    """What committing `chosen` takes, given the chain's state as `read_state(state key)` shows it: the
+    local ledger's `Ledger.state`, or a client's proof-checked reads over HTTP (`coopchain commit --api`).
 
     Refuses plainly (CommitError) when the round is already committed and this is no amendment."""
     cert = chosen.solution["certificate"]
@@ -136,18 +149,28 @@ def commit(ledger: Ledger, manager_key, chosen: Chosen, supersedes: str | None =
         raise CommitError("solution", "the certificate embeds no problem document")
     doc = json.loads(text)
     cooperative, round_, digest = doc.get("cooperative"), doc.get("round"), problem_hash(text)
-    current = committed_round(ledger, cooperative, round_)
+    value = read_state(contract_key(NAME, round_key(cooperative, round_)))
+    current = None if value is None else decode(value)
     if current is not None and supersedes is None:
         raise CommitError("round", f"round {round_!r} of {cooperative!r} is already committed (transaction {current['current']}); "
                                    f"to amend it, commit again with --supersedes {current['current']} --reason \"why\"")
     if supersedes is not None and reason is None:
         raise CommitError("reason", "an amendment says why: give --reason")
     calls = []
-    if ledger.state(contract_key(NAME, problem_key(digest))) is None:
+    registers = read_state(contract_key(NAME, problem_key(digest))) is None
+    if registers:
         calls.append((f"{NAME}.register_problem", {"problem": text}))
     args = commit_arguments(chosen, supersedes, reason)
     if endorsers:
-        args["endorsements"] = endorse(endorsers, endorsement_message(ledger.config.chain_id, args))
+        args["endorsements"] = endorse(endorsers, endorsement_message(chain_id, args))
     calls.append((f"{NAME}.commit_allocation", args))
-    done = submit(ledger, manager_key, calls)
-    return CommitResult(cooperative, round_, digest, done[0] if len(done) == 2 else None, done[-1], chosen)
+    return CommitPlan(cooperative, round_, digest, tuple(calls), registers)
+
+
+def commit(ledger: Ledger, manager_key, chosen: Chosen, supersedes: str | None = None, reason: str | None = None, endorsers: Sequence = ()) -> CommitResult:
+    """Register the problem if needed and commit the allocation, signed with `manager_key`.
+
+    Refuses plainly (CommitError) when the round is already committed and this is no amendment."""
+    plan = plan_commit(ledger.state, ledger.config.chain_id, chosen, supersedes, reason, endorsers)
+    done = submit(ledger, manager_key, plan.calls)
+    return CommitResult(plan.cooperative, plan.round, plan.problem, done[0] if plan.registers else None, done[-1], chosen)

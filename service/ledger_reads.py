@@ -164,6 +164,26 @@ def block_transactions(ledger: Ledger, height: int, offset: int = 0, limit: int 
     return Page(items, len(rows), offset, limit)
 
 
+@dataclass(frozen=True)
+class ReceiptView:
+    hash: str  # the transaction's
+    height: int
+    position: int
+    receipt: dict  # chain.receipt.receipt_json
+
+
+def block_receipts(ledger: Ledger, height: int, offset: int = 0, limit: int = 50) -> Page:
+    """A block's receipts in block order: what became of each of its transactions."""
+    from coopchain.chain.receipt import decode_receipt, receipt_json
+
+    block(ledger, height)  # NotFound for a height the ledger does not hold
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = ledger.store.transaction_rows(height)
+    items = tuple(ReceiptView(digest.hex(), height, position, receipt_json(decode_receipt(receipt)))
+                  for position, digest, _, receipt in rows[offset : offset + limit])
+    return Page(items, len(rows), offset, limit)
+
+
 def transaction_proof(ledger: Ledger, tx_hash: str) -> tuple[int, str, dict]:
     """(height, block hash, RFC 9162 inclusion proof of the transaction in its block's tree)."""
     digest = _hash(tx_hash, "hash")
@@ -219,8 +239,43 @@ def state_proof(ledger: Ledger, key: str, height: int | None = None) -> tuple[in
     return height, ledger.header(height).state_root.hex(), [n.hex() for n in nodes]
 
 
-def bundle(ledger: Ledger, tx_hash: str, since: int | None = None) -> dict:
-    """The audit bundle of a record transaction (chain.bundle; `coopchain verify` checks it offline)."""
+def state_key_cooperative(ledger: Ledger, key: str, height: int | None = None) -> str | None:
+    """The cooperative a state key belongs to, if any: what decides whether a manager may see its proof.
+
+    Records ``record:allocation/<cooperative>/…`` and ``record:problem/<cooperative>/…``; the
+    allocation contract's ``allocation:round/[cooperative, round]``, ``allocation:commit/[…]`` and
+    ``allocation:problem/<hash>`` (the registered problem's own cooperative; None while unregistered);
+    the cooperatives contract's ``cooperatives:coop/<id>``."""
+    import json
+
+    from coopchain.chain.encoding import decode
+
+    contract, _, rest = key.partition(":")
+    section, _, tail = rest.partition("/")
+    if contract == "allocation" and section in ("round", "commit"):
+        try:
+            named = json.loads(tail)
+        except ValueError:
+            return None
+        return named[0] if isinstance(named, list) and named and isinstance(named[0], str) else None
+    if contract == "allocation" and section == "problem":
+        try:
+            value = ledger.state(key.encode(), height)
+            meta = None if value is None else decode(value)
+        except (ChainError, ValueError):
+            return None
+        return meta.get("cooperative") if isinstance(meta, dict) and isinstance(meta.get("cooperative"), str) else None
+    if contract == "cooperatives" and section == "coop":
+        return tail or None
+    parts = key.split(":", 1)[-1].split("/")
+    return parts[1] if len(parts) >= 2 and parts[0] in ("allocation", "problem") else None
+
+
+def bundle(ledger: Ledger, tx_hash: str, since: int | None = None, checkpoints=None) -> dict:
+    """The audit bundle of a record transaction (chain.bundle; `coopchain verify` checks it offline).
+
+    `checkpoints`: a service.checkpoints.CheckpointStore; the bundle then carries the latest published
+    checkpoint that covers the transaction (`coopchain verify --policy` needs one)."""
     digest = _hash(tx_hash, "hash")
     if ledger.store.transaction_location(digest) is None:
         raise NotFound(f"no transaction {tx_hash}")
@@ -228,8 +283,12 @@ def bundle(ledger: Ledger, tx_hash: str, since: int | None = None) -> dict:
         raise ProofRequestError("firstUnknown", "since", f"since {since}: an earlier head lies in 1..{ledger.height()}")
     from coopchain.service.bundles import audit_bundle  # any kind: an allocation commit bundles its receipt, entry and problem
 
+    from coopchain.service.checkpoints import SinceBeyondCheckpoint, pinned_bundle
+
     try:
-        return audit_bundle(ledger, digest, since)
+        return audit_bundle(ledger, digest, since) if checkpoints is None else pinned_bundle(ledger, checkpoints, digest, since)
+    except SinceBeyondCheckpoint as e:
+        raise ProofRequestError("secondBeforeFirst", "since", str(e)) from e
     except ChainError as e:
         raise NotFound(str(e)) from e
 

@@ -225,3 +225,86 @@ def test_check_reports_truncation_and_rewrites_below_a_cosigned_checkpoint(chain
     assert code == 3 and out.startswith("invalid: rewritten: the ledger's first 5 blocks have root")
     code, out, _ = run(capsys, "chain", "checkpoint", "--check", str(folder / "cosigned.note"), "--db", f"sqlite:///{folder}/early.db")
     assert code == 3 and "rewritten" in out and "unchecked without --policy" in out
+
+
+def test_chain_verify_holds_the_ledger_to_a_pinned_checkpoint(chain, capsys):
+    """`chain verify --checkpoint COSIGNED --policy FILE`: a truncated copy (a valid chain by itself) and a
+    rewritten one fail, naming the checkpoint (its size, its root as the note gives it, its cosigners)."""
+    import base64
+
+    folder, url, txs, genesis = chain
+    node = PrivateKey.load(folder / "node.key")
+    ledger = Ledger.open(url, node)
+    store, key, identity = http_witness(folder, "w", ledger)
+    for copy in ("early.db", "truncated.db"):
+        with sqlite3.connect(folder / "ledger.db") as src, sqlite3.connect(folder / copy) as dst:
+            src.backup(dst)
+    forked = Ledger.open(f"sqlite:///{folder}/early.db", node)
+    forked.commit([sign_transaction(PrivateKey.generate("ed25519"), CHAIN, 0, "record.put", {"key": "x", "value": {"by": "mallory"}})])
+    forked.close()
+    ledger.commit([sign_transaction(PrivateKey.generate("ed25519"), CHAIN, 0, "record.put", {"key": "y", "value": {}})])
+    w = Witness(WitnessStore.open(store), PrivateKey.load(key))
+    note = sign_ledger_checkpoint(ledger, node)
+    (folder / "cosigned.note").write_bytes(note + w.add_checkpoint(add_checkpoint_request(0, [], note)))
+    w.store.close()
+    vkey = node_note_key(ledger).vkey()
+    (folder / "policy").write_text(f"genesis {genesis}\nlog {vkey}\nwitness w {identity.vkey()}\nquorum w\n")
+    ledger.close()
+    root = base64.b64decode(note.decode().split("\n")[2]).hex()
+    pin = ["--checkpoint", str(folder / "cosigned.note"), "--policy", str(folder / "policy")]
+    code, out, _ = run(capsys, "chain", "verify", "--db", url, *pin)
+    assert code == 0 and out.startswith("valid:") and f"it holds the checkpoint of 5 blocks (root {root}, cosigned by w)" in out
+    assert run(capsys, "chain", "verify", "--db", f"sqlite:///{folder}/truncated.db")[0] == 0  # alone, nothing is wrong
+    code, out, _ = run(capsys, "chain", "verify", "--db", f"sqlite:///{folder}/truncated.db", *pin)
+    assert code == 3 and out.startswith("invalid: truncated: the ledger holds 4 blocks")
+    assert f"(the checkpoint of 5 blocks, root {root}, cosigned by w)" in out
+    code, out, _ = run(capsys, "chain", "replay", "--db", f"sqlite:///{folder}/early.db", *pin)
+    assert code == 3 and out.startswith("invalid: rewritten: the ledger's first 5 blocks have root") and root in out
+    (folder / "other").write_text(f"genesis {'00' * 32}\nlog {vkey}\nquorum none\n")
+    code, out, _ = run(capsys, "chain", "verify", "--db", url, "--checkpoint", str(folder / "cosigned.note"), "--policy", str(folder / "other"))
+    assert code == 3 and "is not the policy's" in out
+    code, _, err = run(capsys, "chain", "verify", "--db", url, "--policy", str(folder / "policy"))
+    assert code == 2 and "--policy needs --checkpoint" in err
+
+
+def test_publish_checkpoint_every_n_blocks(chain):
+    """`chain publish-checkpoint --every 2` beside a growing ledger: it publishes at 4 blocks (it starts
+    there), not at 5, again at 6, and stops cleanly on SIGTERM."""
+    from coopchain.service.checkpoints import CheckpointStore
+
+    folder, url, txs, _ = chain
+    node = PrivateKey.load(folder / "node.key")
+    ledger = Ledger.open(url, node)
+    store, key, _ = http_witness(folder, "w", ledger)
+    user = PrivateKey.generate("ed25519")
+
+    def sizes():
+        published = CheckpointStore(url)
+        try:
+            return [row[0] for row in published._rows("SELECT size FROM published_checkpoints ORDER BY id")]
+        finally:
+            published.close()
+
+    def wait_for(condition, what):
+        for _ in range(600):
+            if condition():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"waited 60 s for {what}")
+
+    with serving(store, key) as w:
+        proc = subprocess.Popen([sys.executable, "-m", "coopchain.app.cli", "chain", "publish-checkpoint", "--db", url, "--node-key", str(folder / "node.key"),
+                                 "--witness", w, "--every", "2", "--poll", "0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: sizes() == [4], "the first publication")
+            ledger.commit([sign_transaction(user, CHAIN, 0, "record.put", {"key": "a", "value": 1})])  # 5 blocks: not yet
+            time.sleep(0.5)  # several polls (not a timing assertion: publishing at 5 would be wrong at any speed)
+            assert sizes() == [4]
+            ledger.commit([sign_transaction(user, CHAIN, 1, "record.put", {"key": "b", "value": 2})])
+            wait_for(lambda: sizes() == [4, 6], "the publication at 6 blocks")
+        finally:
+            proc.terminate()
+            out, err = proc.communicate(timeout=30)
+    ledger.close()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert out.count("published: checkpoint of") == 2 and "checkpoint of 6 blocks" in out

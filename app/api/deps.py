@@ -65,7 +65,7 @@ class Allow:
     async def __call__(self, request: Request, token: Annotated[str | None, Depends(_api_key)]) -> ApiKey:
         caller = authenticate(request.app.state.store, token)
         if caller.role not in self.roles:
-            raise ApiError(403, "forbidden", f"a {caller.role}'s key may not use this route (allowed: {', '.join(sorted(self.roles))})")
+            raise ApiError(403, "forbidden", f"{'an' if caller.role[0] in 'aeiou' else 'a'} {caller.role}'s key may not use this route (allowed: {', '.join(sorted(self.roles))})")
         return caller
 
 

@@ -13,13 +13,14 @@ from coopchain.app.api import errors
 from coopchain.app.api.config import Settings
 from coopchain.app.api.jobs import JobPool
 from coopchain.app.api.limits import BodySizeLimit
-from coopchain.app.api.routes import blocks, bundles, fronts, health, keys, problems, proofs, solutions, transactions
+from coopchain.app.api.routes import accounts, blocks, bundles, checkpoint, cooperatives, fronts, health, keys, problems, proofs, solutions, transactions
 from coopchain.app.api.routes import history, market
 from coopchain.app import web
 from coopchain.service.wiring import open_ledger
 from coopchain.service.api_store import ApiStore
+from coopchain.service.checkpoints import CheckpointStore
 
-ROUTERS = (health, problems, solutions, fronts, blocks, transactions, proofs, bundles, keys, history, market)
+ROUTERS = (health, problems, solutions, fronts, blocks, transactions, proofs, bundles, checkpoint, keys, accounts, cooperatives, history, market)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.ledger = open_ledger(settings.db)  # read-only here: no node key; with the contracts its genesis names
         app.state.store = ApiStore(settings.db)
+        app.state.checkpoints = CheckpointStore(settings.db)  # what `chain publish-checkpoint` stored
         app.state.batcher = None
         if settings.node_key:
             from coopchain.chain.keys import PrivateKey
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.committer.close()
             app.state.jobs.close()
             app.state.store.close()
+            app.state.checkpoints.close()
             app.state.ledger.close()
 
     app = FastAPI(title="coopchain", version="0.1.0", lifespan=lifespan, generate_unique_id_function=_operation_id,

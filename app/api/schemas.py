@@ -363,3 +363,47 @@ class SubmittedPublic(BaseModel):
     height: int | None = None
     position: int | None = None
     receipt: ReceiptDocument | None = None
+
+
+class ReceiptsPublic(BaseModel):
+    model_config = _example({"data": [{"hash": TX_EXAMPLE, "height": 3, "position": 0, "receipt": _RECEIPT}], "count": 1, "offset": 0, "limit": 50})
+    data: list[ReceiptPublic]
+    count: int
+    offset: int
+    limit: int
+
+
+# -- accounts and cooperatives (the chain's state) -------------------------------------------
+_KEY_TEXT = "ed25519:" + "cd" * 32
+
+
+class AccountPublic(BaseModel):
+    """What the chain's state says of a public key: the nonce its next transaction carries, and its roles."""
+
+    model_config = _example({"public_key": _KEY_TEXT, "next_nonce": 2, "height": 12, "admin": False, "manages": ["green-valley"], "endorses": []})
+    public_key: str
+    next_nonce: int = Field(description="the nonce the key's next transaction must carry (0 for a key the chain has not seen)")
+    height: int = Field(description="the head this answer was read at")
+    admin: bool = Field(description="the chain's admin key, which registers cooperatives")
+    manages: list[str] = Field(description="the cooperatives it manages (for a manager's API key: among the key's own)")
+    endorses: list[str] = Field(description="the cooperatives whose endorsement policy names it as a member")
+
+
+_COOP = {"id": "green-valley", "managers": [_KEY_TEXT], "members": [], "k": 0, "registered": 1}
+
+
+class CooperativePublic(BaseModel):
+    model_config = _example(_COOP)
+    id: str
+    managers: list[str] = Field(description="the public keys that sign its commits and manage its roles")
+    members: list[str] = Field(description="member enterprises' keys that may endorse its allocations")
+    k: int = Field(description="how many members must endorse each allocation (0: none)")
+    registered: int = Field(description="the height of the block that registered it")
+
+
+class CooperativesPublic(BaseModel):
+    model_config = _example({"data": [_COOP], "count": 1, "offset": 0, "limit": 50})
+    data: list[CooperativePublic]
+    count: int
+    offset: int
+    limit: int

@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from coopchain.chain.keys import PrivateKey
-from coopchain.chain.ledger import Ledger
 from coopchain.chain.transaction import sign_transaction, transaction_hash
 from coopchain.models.problem import load_problem_json
 from coopchain.models.solve import solve

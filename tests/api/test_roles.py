@@ -11,6 +11,9 @@ one that does not exist.
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlparse
+
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
@@ -49,13 +52,18 @@ POLICY = {
     ("GET", "/proofs/consistency"): ALL,
     ("GET", "/proofs/state"): READ,
     ("GET", "/bundles/{tx_hash}"): READ,
+    ("GET", "/checkpoint"): {"public"},  # a checkpoint is public: everyone compares the history they were shown
     ("POST", "/keys"): {"admin"},
     ("GET", "/keys"): {"admin"},
     ("GET", "/keys/{key_id}"): {"admin"},
     ("POST", "/keys/{key_id}/revoke"): {"admin"},
-    ("GET", "/cooperatives/{cooperative}/history"): READ,
-    ("GET", "/cooperatives/{cooperative}/rounds"): READ,
-    ("GET", "/cooperatives/{cooperative}/rounds/{round:path}"): READ,
+    ("GET", "/blocks/{height}/receipts"): {"admin", "auditor"},
+    ("GET", "/accounts/{public_key}"): ALL,  # every role that submits reads its next nonce
+    ("GET", "/cooperatives"): READ,
+    ("GET", "/cooperatives/{cooperative_id}"): READ,
+    ("GET", "/cooperatives/{cooperative_id}/history"): READ,
+    ("GET", "/cooperatives/{cooperative_id}/rounds"): READ,
+    ("GET", "/cooperatives/{cooperative_id}/rounds/{round:path}"): READ,
     ("GET", "/market/days"): ALL,  # a manager's list holds their cooperatives' days only
     ("GET", "/market/days/{market_id:path}"): ALL,
     ("GET", "/market/days/{market_id:path}/offers"): ALL,
@@ -67,9 +75,9 @@ POLICY = {
 SCOPED = {("GET", "/problems/{digest}"), ("POST", "/problems/{digest}/solutions"), ("POST", "/problems/{digest}/fronts"),
           ("GET", "/fronts/{job_id}"), ("POST", "/fronts/{job_id}/cancel"), ("GET", "/fronts/{job_id}/events"),
           ("GET", "/transactions/{tx_hash}"), ("GET", "/transactions/{tx_hash}/receipt"), ("GET", "/proofs/transactions/{tx_hash}"), ("GET", "/proofs/state"), ("GET", "/bundles/{tx_hash}"),
-          ("POST", "/problems"), ("POST", "/problems/csv"),
-          ("GET", "/cooperatives/{cooperative}/history"), ("GET", "/cooperatives/{cooperative}/rounds"),
-          ("GET", "/cooperatives/{cooperative}/rounds/{round:path}"), ("GET", "/market/days/{market_id:path}"),
+          ("POST", "/problems"), ("POST", "/problems/csv"), ("GET", "/cooperatives/{cooperative_id}"),
+          ("GET", "/cooperatives/{cooperative_id}/history"), ("GET", "/cooperatives/{cooperative_id}/rounds"),
+          ("GET", "/cooperatives/{cooperative_id}/rounds/{round:path}"), ("GET", "/market/days/{market_id:path}"),
           ("GET", "/market/days/{market_id:path}/offers"), ("GET", "/market/days/{market_id:path}/clearing")}
 
 
@@ -104,12 +112,43 @@ def test_every_route_has_a_rule_and_it_is_the_policy():
 @pytest.fixture(scope="module")
 def fixtures(server):
     """Real resources of green-valley to call the routes on: a problem, a front job, a transaction, a key."""
+    publish_checkpoint(server)
+    node = PrivateKey.load(Path(urlparse(server.db).path).parent / "node.key")  # the chain's admin
     with server.client("admin") as c:
         digest = c.post("/problems", content=(SAMPLES / "green-valley.json").read_bytes()).json()["hash"]
         job = c.post(f"/problems/{digest}/fronts", json={"points": 4, "objectives": ["F1", "F3"]}).json()["id"]
-    data = server.contracts
+        nonce = c.get(f"/accounts/{node.public_key.to_text()}").json()["next_nonce"]
+        for i, cooperative in enumerate(("green-valley", "hill-top")):
+            tx = sign_transaction(node, CHAIN_ID, nonce + i, "cooperatives.register", {"cooperative": cooperative, "managers": [node.public_key.to_text()]})
+            answer = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx)).json()
+            assert answer["receipt"]["status"] in ("applied", "rejected")  # rejected: registered by an earlier module of this session
     return {"digest": digest, "job_id": job, "tx_hash": server.records["green-valley"], "height": "1",
-            "cooperative": data.cooperative, "round:path": data.round, "market_id:path": data.market, "participant_id:path": data.village["participants"][-1]["id"]}
+            "public_key": node.public_key.to_text(), "cooperative_id": "green-valley", "round:path": server.contracts.round,
+            "market_id:path": server.contracts.market, "participant_id:path": server.contracts.village["participants"][-1]["id"]}
+
+
+def publish_checkpoint(server) -> None:
+    """A checkpoint cosigned by one witness (in process), published as `coopchain chain publish-checkpoint` does."""
+    from pathlib import Path
+
+    from coopchain.chain.checkpoint import ledger_origin, node_note_key
+    from coopchain.chain.witness import Witness, WitnessStore
+    from coopchain.service.checkpoints import CheckpointStore, publish
+    from coopchain.service.wiring import open_ledger
+
+    folder = Path(server.db.removeprefix("sqlite:///")).parent
+    ledger = open_ledger(server.db, PrivateKey.load(folder / "node.key"))
+    key = PrivateKey.generate("ed25519")
+    witness_store = WitnessStore.create(folder / "roles-witness.db", "w.example/roles", key.public_key)
+    witness_store.follow(ledger_origin(ledger), node_note_key(ledger))
+    store = CheckpointStore(server.db)
+    try:
+        done = publish(ledger, [("w", lambda body: (200, Witness(witness_store, key).add_checkpoint(body)))], store)
+        assert done.stored
+    finally:
+        store.close()
+        witness_store.close()
+        ledger.close()
 
 
 def request_for(server, method: str, path: str, fx: dict, role: str | None):

@@ -76,3 +76,18 @@ def test_a_bundle_without_the_commits_problem_or_entry_is_invalid(committed, sol
     code = verify_bundle_file(doc, None, None)
     out = capsys.readouterr().out
     assert code == 3 and out.startswith("invalid:") and reason in out
+
+
+def test_a_commit_bundled_against_an_earlier_head_verifies(committed, capsys):
+    """The API's bundle route proves against the head of the latest published checkpoint, which may lie
+    below the current head (service.checkpoints.pinned_bundle): the commit's entry and problem are read there."""
+    world, applied, _ = committed
+    height = world.ledger.receipt(applied.transaction)[0]
+    assert world.ledger.height() > height  # the rejected commit came later
+    doc = audit_bundle(world.ledger, applied.transaction, head=height)
+    assert doc["head"]["height"] == height == doc["block"]["height"]
+    assert verify_bundle_file(doc, None, None) == 0 and "certificate valid" in capsys.readouterr().out
+    from coopchain.chain.errors import ChainError
+
+    with pytest.raises(ChainError, match=f"a bundle's head lies in {height}.."):
+        audit_bundle(world.ledger, applied.transaction, head=height - 1)

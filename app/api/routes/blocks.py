@@ -1,4 +1,4 @@
-"""Blocks: headers by height, newest first; a block's transactions (admin and auditor: they span cooperatives)."""
+"""Blocks: headers by height, newest first; a block's transactions and receipts (admin and auditor: they span cooperatives)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 
 from coopchain.app.api.deps import Allow, LedgerDep, PageDep
 from coopchain.app.api.responses import documented
-from coopchain.app.api.schemas import BlockPublic, BlocksPublic, TransactionPublic, TransactionsPublic
+from coopchain.app.api.schemas import BlockPublic, BlocksPublic, ReceiptPublic, ReceiptsPublic, TransactionPublic, TransactionsPublic
 from coopchain.service import ledger_reads
 from coopchain.service.api_store import ApiKey
 
@@ -50,3 +50,11 @@ async def block_transactions(height: Height, ledger: LedgerDep, caller: WholeCha
     """A block's transactions in block order."""
     result = ledger_reads.block_transactions(ledger, height, *page)
     return TransactionsPublic(data=[tx_public(t) for t in result.items], count=result.count, offset=result.offset, limit=result.limit)
+
+
+@router.get("/{height}/receipts", response_model=ReceiptsPublic, responses=documented(ReceiptsPublic, 404))
+def block_receipts(height: Height, ledger: LedgerDep, caller: WholeChain, page: PageDep) -> ReceiptsPublic:
+    """A block's receipts in block order: each transaction applied, or rejected with its condition's code."""
+    result = ledger_reads.block_receipts(ledger, height, *page)
+    return ReceiptsPublic(data=[ReceiptPublic(hash=r.hash, height=r.height, position=r.position, receipt=r.receipt) for r in result.items],
+                          count=result.count, offset=result.offset, limit=result.limit)

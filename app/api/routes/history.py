@@ -56,12 +56,12 @@ def _history(ledger, caller, cooperative, page, round_):
     return CommitsPublic(data=[commit_public(c) for c in found.commits], count=found.count, offset=page[0], limit=page[1])
 
 
-@router.get("/{cooperative}/history", response_model=CommitsPublic, responses=documented(CommitsPublic, 404))
-async def cooperative_history(cooperative: Cooperative, ledger: LedgerDep, caller: Reader, page: PageDep,
+@router.get("/{cooperative_id}/history", response_model=CommitsPublic, responses=documented(CommitsPublic, 404))
+async def cooperative_history(cooperative_id: Cooperative, ledger: LedgerDep, caller: Reader, page: PageDep,
                               round: Annotated[str | None, Query(min_length=1, max_length=1000, description="only this round's commits")] = None) -> CommitsPublic:
     """Every allocation the cooperative committed, newest first: who signed it, when, how it was chosen, its values,
     and whether it is its round's current commit or was amended (superseded)."""
-    return await run_in_threadpool(_history, ledger, caller, cooperative, page, round)
+    return await run_in_threadpool(_history, ledger, caller, cooperative_id, page, round)
 
 
 def _rounds(ledger, caller, cooperative, page):
@@ -73,10 +73,10 @@ def _rounds(ledger, caller, cooperative, page):
                         count=len(found), offset=page[0], limit=page[1])
 
 
-@router.get("/{cooperative}/rounds", response_model=RoundsPublic, responses=documented(RoundsPublic, 404))
-async def cooperative_rounds(cooperative: Cooperative, ledger: LedgerDep, caller: Reader, page: PageDep) -> RoundsPublic:
+@router.get("/{cooperative_id}/rounds", response_model=RoundsPublic, responses=documented(RoundsPublic, 404))
+async def cooperative_rounds(cooperative_id: Cooperative, ledger: LedgerDep, caller: Reader, page: PageDep) -> RoundsPublic:
     """The cooperative's committed rounds, the most recently committed first, each with its number of commits and its current one."""
-    return await run_in_threadpool(_rounds, ledger, caller, cooperative, page)
+    return await run_in_threadpool(_rounds, ledger, caller, cooperative_id, page)
 
 
 def _round(ledger, caller, cooperative, round_):
@@ -89,7 +89,7 @@ def _round(ledger, caller, cooperative, round_):
     return RoundPublic(cooperative=cooperative, round=round_, current=next(c.transaction for c in commits if c.status == "current"), commits=commits)
 
 
-@router.get("/{cooperative}/rounds/{round:path}", response_model=RoundPublic, responses=documented(RoundPublic, 404))
-async def cooperative_round(cooperative: Cooperative, round: Round, ledger: LedgerDep, caller: Reader) -> RoundPublic:
+@router.get("/{cooperative_id}/rounds/{round:path}", response_model=RoundPublic, responses=documented(RoundPublic, 404))
+async def cooperative_round(cooperative_id: Cooperative, round: Round, ledger: LedgerDep, caller: Reader) -> RoundPublic:
     """One round: its first commit and every amendment, oldest first, each with its allocation, and which one is current."""
-    return await run_in_threadpool(_round, ledger, caller, cooperative, round)
+    return await run_in_threadpool(_round, ledger, caller, cooperative_id, round)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from coopchain.app.api.deps import Allow, LedgerDep, may_see
+from coopchain.app.api.deps import Allow, LedgerDep, may_see, scope_of
 from coopchain.app.api.errors import ApiError, not_found
 from coopchain.app.api.responses import documented
 from coopchain.app.api.routes.transactions import TxHash, visible_transaction
@@ -49,9 +49,7 @@ async def consistency(first: Size, second: Size, ledger: LedgerDep, caller: AnyR
 async def state(key: Annotated[str, Query(min_length=1, max_length=1024, description="a state key, e.g. record:allocation/green-valley/2026-Q4")],
           ledger: LedgerDep, caller: Reader, height: Annotated[int | None, Query(ge=0, le=2**62)] = None) -> StateProofPublic:
     """The trie nodes (RLP, root to leaf) proving a state key's value, or its absence, at a height (default: the head)."""
-    parts = key.split(":", 1)[-1].split("/")
-    cooperative = parts[1] if len(parts) >= 2 and parts[0] in ("allocation", "problem") else None
-    if not may_see(caller, cooperative):
+    if scope_of(caller) is not None and not may_see(caller, ledger_reads.state_key_cooperative(ledger, key, height)):
         raise not_found(f"state key {key}")
     at, root, nodes = ledger_reads.state_proof(ledger, key, height)
     return StateProofPublic(key=key, height=at, state_root=root, nodes=nodes)

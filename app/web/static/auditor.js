@@ -6,6 +6,7 @@
 
 import { download, get } from "./api.js";
 import { $, el, num, replace, showError, table } from "./dom.js";
+import { showCheckpoint } from "./trust.js";
 
 const PAGE = 20;
 const RECEIPTS = 100; // a block's receipts fetched with its list; a larger block's others show on opening one
@@ -18,6 +19,7 @@ function when(microseconds) {
 async function showHead() {
   const [head, genesis] = await Promise.all([get("/blocks/head"), get("/blocks/0")]);
   state.genesis = genesis.hash;
+  showCheckpoint(genesis); // the checkpoint and its witnesses (trust.js), beside the head
   // The head as a file to keep: a later bundle made "since" it proves the ledger only grew.
   const keep = `head-${head.height}.json`;
   const kept = el("a", { id: "head-link", download: keep, href: URL.createObjectURL(new Blob([JSON.stringify(head.header)], { type: "application/json" })) }, `Keep this head (${keep})`);

@@ -1,15 +1,15 @@
 // The manager's commit (SPEC §5): the chosen point certified, its transactions built as
 // `coopchain commit` builds them (commit.js), signed here with the manager's Ed25519 key
 // (signing.js: never sent), submitted to POST /transactions?wait=true, and each receipt shown:
-// applied, or rejected with the contract's code and sentence, with its block.
+// applied, or rejected with the contract's code and sentence, with its block.  The key's next
+// nonce is read from the ledger (GET /accounts/{key}) before each commit, never guessed.
 
-import { ApiProblem, get, post, request } from "./api.js";
+import { get, post, request } from "./api.js";
 import { certifyRequest, commitArguments } from "./commit.js";
 import { $, el, replace, showError, table } from "./dom.js";
 import { generateSigner, signerFromPem, signTransaction } from "./signing.js";
 
 const state = { signer: null, chainId: null, chosen: null };
-const NONCE = /expected (\d+) \(a replayed or out-of-order transaction\)/;
 
 function showSigner() {
   const s = state.signer;
@@ -48,21 +48,19 @@ async function submit(doc) {
   return request("POST", "/transactions?wait=true", { json: doc });
 }
 
-// Sign and submit one call; a stale nonce is corrected once from the ledger's own refusal.
-async function signAndSubmit(kind, payload) {
-  const nonce = Number($("commit-nonce").value);
-  let doc = await signTransaction(state.signer, state.chainId, nonce, kind, payload);
-  try {
-    return { doc, answer: await submit(doc) };
-  } catch (error) {
-    const expected = error instanceof ApiProblem && NONCE.exec(error.message);
-    if (!expected || Number(expected[1]) === nonce) throw error;
-    $("commit-nonce").value = expected[1];
-    doc = await signTransaction(state.signer, state.chainId, Number(expected[1]), kind, payload);
-    return { doc, answer: await submit(doc) };
-  } finally {
-    $("commit-nonce").value = String(Number($("commit-nonce").value) + 1);
-  }
+// The nonce the signer's next transaction must carry, as the chain's state says.
+async function nextNonce() {
+  const account = await get(`/accounts/${encodeURIComponent(state.signer.sender)}`);
+  $("commit-nonce").value = String(account.next_nonce);
+  return account.next_nonce;
+}
+
+// Sign and submit one call at `nonce`; once the ledger has it, the box shows the next one.
+async function signAndSubmit(nonce, kind, payload) {
+  const doc = await signTransaction(state.signer, state.chainId, nonce, kind, payload);
+  const answer = await submit(doc);
+  $("commit-nonce").value = String(nonce + 1);
+  return { doc, answer };
 }
 
 function receiptRow(kind, answer, block) {
@@ -94,9 +92,10 @@ async function commit(event) {
     if ($("commit-register").checked) calls.push(["allocation.register_problem", { problem: solution.certificate.problem }]);
     calls.push(["allocation.commit_allocation", args]);
     const rows = [];
+    let nonce = await nextNonce();
     for (const [kind, payload] of calls) {
       replace("commit-status", `Signing and submitting ${kind}…`);
-      const { answer } = await signAndSubmit(kind, payload);
+      const { answer } = await signAndSubmit(nonce++, kind, payload);
       const block = answer.height === null || answer.height === undefined ? null : await get(`/blocks/${answer.height}`);
       rows.push(receiptRow(kind, answer, block));
       replace("commit-receipts", table(["transaction", "receipt", "code", "why", "block", "block hash", "transaction hash"], rows, { numeric: [4] }));
