@@ -18,6 +18,7 @@ from coopchain.chain.namespaces import contract_key
 from coopchain.chain.receipt import Receipt, decode_receipt
 from coopchain.chain.transaction import decode_transaction, transaction_json
 from coopchain.contracts.allocation import NAME, commit_key, round_key
+from coopchain.service.events import IndexedEvent, events
 
 
 class NotFound(LookupError):
@@ -39,6 +40,7 @@ class CommitRecord:
     reason: str | None
     values: dict
     current: bool  # the round's current commit (not superseded)
+    allocation: dict | None = None  # enterprise id → volume W, a decimal string (as committed)
 
 
 @dataclass(frozen=True)
@@ -71,23 +73,60 @@ def _entry(ledger: Ledger, cooperative: str, round_: str, sequence: int, current
     if e["height"] not in timestamps:
         timestamps[e["height"]] = ledger.header(e["height"]).timestamp
     return CommitRecord(cooperative, round_, sequence, e["transaction"], e["height"], timestamps[e["height"]], e["sender"], e["problem"],
-                        e["chosen_by"], e["supersedes"], e["reason"], e["values"], e["transaction"] == current)
+                        e["chosen_by"], e["supersedes"], e["reason"], e["values"], e["transaction"] == current, e.get("allocation"))
 
 
 def history(ledger: Ledger, cooperative: str | None = None) -> list[CommitRecord]:
     """Every allocation commit (of one cooperative, or all), oldest first."""
-    out, rounds, timestamps = [], {}, {}
-    for height in range(1, ledger.height() + 1):
-        for receipt_bytes in ledger.receipts(height):
-            receipt = decode_receipt(receipt_bytes)
-            for event in receipt.events:
-                if event.name != "allocation_committed" or (cooperative is not None and event.data["cooperative"] != cooperative):
-                    continue
-                coop, rnd = event.data["cooperative"], event.data["round"]
-                if (coop, rnd) not in rounds:
-                    rounds[coop, rnd] = decode(ledger.state(contract_key(NAME, round_key(coop, rnd))))["current"]
-                out.append(_entry(ledger, coop, rnd, event.data["sequence"], rounds[coop, rnd], timestamps))
-    return out
+    rounds, timestamps = {}, {}
+    return [_record(ledger, e, rounds, timestamps) for e in commit_events(ledger, cooperative)]
+
+
+def commit_events(ledger: Ledger, cooperative: str | None = None, round_: str | None = None) -> list[IndexedEvent]:
+    """The `allocation_committed` events (of one cooperative, of one round), oldest first: cheap to count and page."""
+    return [e for e in events(ledger, "allocation_committed")
+            if (cooperative is None or e.data["cooperative"] == cooperative) and (round_ is None or e.data["round"] == round_)]
+
+
+def _record(ledger: Ledger, event: IndexedEvent, rounds: dict, timestamps: dict) -> CommitRecord:
+    coop, rnd = event.data["cooperative"], event.data["round"]
+    if (coop, rnd) not in rounds:
+        rounds[coop, rnd] = decode(ledger.state(contract_key(NAME, round_key(coop, rnd))))["current"]
+    return _entry(ledger, coop, rnd, event.data["sequence"], rounds[coop, rnd], timestamps)
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    commits: tuple[CommitRecord, ...]
+    count: int  # the commits there are, not only this page's
+
+
+def history_page(ledger: Ledger, cooperative: str, offset: int = 0, limit: int = 50, round_: str | None = None) -> HistoryPage:
+    """A page of a cooperative's commits (of one round), newest first: only the page's entries are read from the state."""
+    found = commit_events(ledger, cooperative, round_)
+    chosen = list(reversed(found))[offset:offset + limit]
+    rounds, timestamps = {}, {}
+    return HistoryPage(tuple(_record(ledger, e, rounds, timestamps) for e in chosen), len(found))
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    cooperative: str
+    round: str
+    commits: int  # the first commit and its amendments
+    current: str  # the current commit's transaction hash
+    first_height: int
+    last_height: int
+
+
+def rounds(ledger: Ledger, cooperative: str) -> list[RoundSummary]:
+    """A cooperative's committed rounds, the most recently committed first."""
+    seen: dict[str, list[IndexedEvent]] = {}
+    for e in commit_events(ledger, cooperative):
+        seen.setdefault(e.data["round"], []).append(e)
+    out = [RoundSummary(cooperative, rnd, len(es), max(es, key=lambda e: e.data["sequence"]).transaction, es[0].height, es[-1].height)
+           for rnd, es in seen.items()]
+    return sorted(out, key=lambda r: (r.last_height, r.first_height), reverse=True)
 
 
 def show_round(ledger: Ledger, cooperative: str, round_: str) -> RoundShow:

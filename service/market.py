@@ -28,7 +28,7 @@ from coopchain.chain.ledger import Ledger
 from coopchain.chain.namespaces import contract_key
 from coopchain.chain.transaction import decode_transaction
 from coopchain.contracts.market import (
-    NAME, SERIES, clearing_key, day_key, participant_key, posted_market, settlement_key,
+    NAME, SERIES, clearing_key, day_key, offer_key, participant_key, posted_market, settlement_key,
 )
 from coopchain.models.market import SCHEMA, SOC, MarketDataError, market_lp, parse_market
 from coopchain.models.market_certificate import DISPOSAL, SCALE
@@ -345,6 +345,92 @@ def _state_of_charge(ledger: Ledger, read, market: str, tx_hash: str) -> dict[st
     return soc
 
 
+@dataclass(frozen=True)
+class DaySummary:
+    """One market day in a list: its terms, who posted, and whether (and where) it was cleared."""
+
+    market: str
+    cooperative: str
+    periods: int
+    period_minutes: int
+    opened: int
+    gate: int
+    participants: int  # those who posted an offer
+    cleared: int | None  # the height of the accepted clearing, None until then
+
+
+def days(ledger: Ledger, cooperatives: Sequence[str] | None = None) -> list[DaySummary]:
+    """The market days opened on this ledger (of the given cooperatives, or all), the most recently opened first."""
+    from coopchain.service.events import events
+
+    read = _reader(ledger)
+    out = []
+    for e in reversed(events(ledger, "day_opened")):
+        if cooperatives is not None and e.data["cooperative"] not in cooperatives:
+            continue
+        d = decode(read(NAME, day_key(e.data["market"])))
+        c = read(NAME, clearing_key(e.data["market"]))
+        out.append(DaySummary(e.data["market"], d["cooperative"], d["periods"], d["period_minutes"], d["opened"], d["gate"],
+                              len(d["participants"]), None if c is None else decode(c)["height"]))
+    return out
+
+
+@dataclass(frozen=True)
+class PostedOffer:
+    """A participant's offer or bid for a day, as posted (its last post before the gate)."""
+
+    participant: str
+    kind: str  # solar, wind, thermal, consumer or storage
+    owner: str  # the key that registered it and posts for it
+    data: Mapping  # its registered technical data (id, type, costs, limits, …)
+    offer: Mapping  # the day's series (availability; bids and inflexible_load; empty for thermal and storage)
+    height: int
+    transaction: str
+
+
+def offers(ledger: Ledger, market: str, height: int | None = None) -> list[PostedOffer]:
+    """The offers and bids posted for `market`, in first-post order.  Raises MarketError when there is no such day."""
+    read = _reader(ledger, height)
+    raw = read(NAME, day_key(market))
+    if raw is None:
+        raise MarketError(f"no market day {market!r} on this ledger")
+    out = []
+    for pid in decode(raw)["participants"]:
+        entry = decode(read(NAME, participant_key(pid)))
+        posted = decode(read(NAME, offer_key(market, pid)))
+        data = json.loads(entry["data"])
+        out.append(PostedOffer(pid, data["type"], entry["owner"], data, json.loads(posted["offer"]), posted["height"], posted["transaction"]))
+    return out
+
+
+@dataclass(frozen=True)
+class ParticipantView:
+    """A registered market participant: its technical data (no per-day series), who owns it, when it registered."""
+
+    id: str
+    kind: str  # solar, wind, thermal, consumer or storage
+    owner: str  # the key that registered it and alone posts its offers
+    data: Mapping
+    registered: int  # the height of the block that registered it
+
+
+def participant(ledger: Ledger, pid: str) -> ParticipantView:
+    """One registered participant.  Raises MarketError when there is none of that id."""
+    raw = _reader(ledger)(NAME, participant_key(pid))
+    if raw is None:
+        raise MarketError(f"no participant {pid!r} is registered on this ledger")
+    entry = decode(raw)
+    data = json.loads(entry["data"])
+    return ParticipantView(pid, data["type"], entry["owner"], data, entry["registered"])
+
+
+def participants(ledger: Ledger) -> list[ParticipantView]:
+    """Every registered participant, in registration order."""
+    from coopchain.service.events import events
+
+    return [participant(ledger, e.data["participant"]) for e in events(ledger, "participant_registered")]
+
+
 def market_document(ledger: Ledger, market: str, height: int | None = None) -> dict:
     """The day's posted offers and bids as one market document (coopchain/market/v1): what a clearing must use."""
     posted = posted_market(_reader(ledger, height), market)
@@ -356,6 +442,6 @@ def market_document(ledger: Ledger, market: str, height: int | None = None) -> d
 
 
 __all__ = [
-    "SCHEMA", "Cleared", "ClearedDay", "DayTerms", "DayView", "MarketError", "Settlement", "VillageDay", "clear_day", "day",
+    "SCHEMA", "Cleared", "ClearedDay", "DaySummary", "DayTerms", "DayView", "MarketError", "ParticipantView", "PostedOffer", "days", "offers", "participant", "participants", "Settlement", "VillageDay", "clear_day", "day",
     "decimal_text", "market_document", "open_day", "post_offers", "register_participants", "new_village", "registered", "sample_day", "split_market_document", "trade_day", "Village",
 ]

@@ -14,12 +14,13 @@ from coopchain.app.api.config import Settings
 from coopchain.app.api.jobs import JobPool
 from coopchain.app.api.limits import BodySizeLimit
 from coopchain.app.api.routes import accounts, blocks, bundles, checkpoint, cooperatives, fronts, health, keys, problems, proofs, solutions, transactions
+from coopchain.app.api.routes import history, market
 from coopchain.app import web
 from coopchain.service.wiring import open_ledger
 from coopchain.service.api_store import ApiStore
 from coopchain.service.checkpoints import CheckpointStore
 
-ROUTERS = (health, problems, solutions, fronts, blocks, transactions, proofs, bundles, checkpoint, keys, accounts, cooperatives)
+ROUTERS = (health, problems, solutions, fronts, blocks, transactions, proofs, bundles, checkpoint, keys, accounts, cooperatives, history, market)
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -62,12 +62,24 @@ POLICY = {
     ("GET", "/accounts/{public_key}"): ALL,  # every role that submits reads its next nonce
     ("GET", "/cooperatives"): READ,
     ("GET", "/cooperatives/{cooperative_id}"): READ,
+    ("GET", "/cooperatives/{cooperative_id}/history"): READ,
+    ("GET", "/cooperatives/{cooperative_id}/rounds"): READ,
+    ("GET", "/cooperatives/{cooperative_id}/rounds/{round:path}"): READ,
+    ("GET", "/market/days"): ALL,  # a manager's list holds their cooperatives' days only
+    ("GET", "/market/days/{market_id:path}"): ALL,
+    ("GET", "/market/days/{market_id:path}/offers"): ALL,
+    ("GET", "/market/days/{market_id:path}/clearing"): ALL,
+    ("GET", "/market/participants"): ALL,
+    ("GET", "/market/participants/{participant_id:path}"): ALL,  # the village's, not a cooperative's
 }
 # Routes whose resource belongs to one cooperative: another cooperative's manager gets 404.
 SCOPED = {("GET", "/problems/{digest}"), ("POST", "/problems/{digest}/solutions"), ("POST", "/problems/{digest}/fronts"),
           ("GET", "/fronts/{job_id}"), ("POST", "/fronts/{job_id}/cancel"), ("GET", "/fronts/{job_id}/events"),
           ("GET", "/transactions/{tx_hash}"), ("GET", "/transactions/{tx_hash}/receipt"), ("GET", "/proofs/transactions/{tx_hash}"), ("GET", "/proofs/state"), ("GET", "/bundles/{tx_hash}"),
-          ("POST", "/problems"), ("POST", "/problems/csv"), ("GET", "/cooperatives/{cooperative_id}")}
+          ("POST", "/problems"), ("POST", "/problems/csv"), ("GET", "/cooperatives/{cooperative_id}"),
+          ("GET", "/cooperatives/{cooperative_id}/history"), ("GET", "/cooperatives/{cooperative_id}/rounds"),
+          ("GET", "/cooperatives/{cooperative_id}/rounds/{round:path}"), ("GET", "/market/days/{market_id:path}"),
+          ("GET", "/market/days/{market_id:path}/offers"), ("GET", "/market/days/{market_id:path}/clearing")}
 
 
 def declared_rule(route: APIRoute) -> set[str] | None:
@@ -112,7 +124,8 @@ def fixtures(server):
             answer = c.post("/transactions", params={"wait": "true"}, json=transaction_json(tx)).json()
             assert answer["receipt"]["status"] in ("applied", "rejected")  # rejected: registered by an earlier module of this session
     return {"digest": digest, "job_id": job, "tx_hash": server.records["green-valley"], "height": "1",
-            "public_key": node.public_key.to_text(), "cooperative_id": "green-valley"}
+            "public_key": node.public_key.to_text(), "cooperative_id": "green-valley", "round:path": server.contracts.round,
+            "market_id:path": server.contracts.market, "participant_id:path": server.contracts.village["participants"][-1]["id"]}
 
 
 def publish_checkpoint(server) -> None:
@@ -144,7 +157,9 @@ def request_for(server, method: str, path: str, fx: dict, role: str | None):
     if "{key_id}" in path:
         with server.client("admin") as c:  # a fresh key per call: revoking one must not spoil the next cell
             values["key_id"] = c.post("/keys", json={"role": "auditor"}).json()["key"]["id"]
-    url = path.format(**values)
+    url = path
+    for name, value in values.items():
+        url = url.replace("{" + name + "}", str(value))
     kwargs = {}
     if (method, path) == ("POST", "/problems"):
         kwargs["content"] = (SAMPLES / "green-valley.json").read_bytes()

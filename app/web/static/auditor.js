@@ -103,7 +103,7 @@ function findKey(node, key) {
   return undefined;
 }
 
-async function showTransaction(hash) {
+export async function showTransaction(hash) {
   replace("lookup-error");
   let tx, proof;
   let receipt;

@@ -6,11 +6,17 @@ import { forgetKey, get, health, saveKey, savedKey } from "./api.js";
 import { $, replace, showError } from "./dom.js";
 import { initAuditor, openAuditor } from "./auditor.js";
 import { initManager } from "./manager.js";
+import { initHistory, openHistory } from "./history.js";
+import { initMarket, openMarket } from "./market.js";
+
+const VIEWS = ["manager", "auditor", "history", "market"];
 
 function show(view) {
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== view;
   for (const tab of document.querySelectorAll(".tab")) tab.toggleAttribute("aria-current", tab.dataset.view === view);
   if (view === "auditor") openAuditor();
+  if (view === "history") openHistory();
+  if (view === "market") openMarket();
   location.hash = view;
 }
 
@@ -18,7 +24,8 @@ async function enter() {
   $("login").hidden = true;
   $("tabs").hidden = false;
   $("logout").hidden = false;
-  show(location.hash === "#auditor" ? "auditor" : "manager");
+  const asked = location.hash.slice(1);
+  show(VIEWS.includes(asked) ? asked : "manager");
 }
 
 async function login(event) {
@@ -51,6 +58,8 @@ async function start() {
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => show(tab.dataset.view));
   initManager();
   initAuditor();
+  initHistory();
+  initMarket();
   if (savedKey()) {
     try { await get("/blocks/head"); await enter(); return; } catch { forgetKey(); }
   }

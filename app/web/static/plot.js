@@ -186,3 +186,118 @@ export function drawFront(container, front, senses, handlers) {
     },
   };
 }
+
+// -- series over the periods of a day (the market's charts) -------------------------------------
+// A chart of one value per period for each series: lines (prices, states of charge) or bars stacked
+// above and below zero (energy bought + and sold −).  Axes carry their units; hovering a period
+// calls handlers.onHover(period, event) so the caller can show every series' value there.
+
+export const PALETTE = ["#2f7d4f", "#c06000", "#3a63b8", "#a3307a", "#7a6a00", "#00838f", "#6d4c41", "#5e35b1", "#d81b60", "#558b2f"];
+const SW = 720, SH = 300, SM = { left: 66, top: 16, bottom: 44 };
+
+function clock(period, minutes) {
+  const m = period * minutes;
+  return `${String(Math.floor(m / 60) % 24).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+}
+
+// chart: { title, unit (the y axis's label, with its unit), periods, minutes (per period), kind: "line" | "bars",
+//          series: [{ name, values, colour? }], band?: [[low, high] per period] (drawn behind the first series) }
+export function drawSeries(container, chart, handlers = {}) {
+  const { periods, minutes, series, kind } = chart;
+  const root = svg("svg", { viewBox: `0 0 ${SW} ${SH}`, role: "img", "aria-label": chart.title, class: `series ${kind}`, "data-chart": chart.id || "" });
+  const colours = series.map((s, i) => s.colour || PALETTE[i % PALETTE.length]);
+  let lo = 0, hi = 0;
+  if (kind === "bars") {
+    for (let t = 0; t < periods; t++) {
+      let up = 0, down = 0;
+      for (const s of series) { const v = s.values[t]; if (v > 0) up += v; else down += v; }
+      hi = Math.max(hi, up); lo = Math.min(lo, down);
+    }
+  } else {
+    const all = series.flatMap((s) => s.values).concat((chart.band || []).flat());
+    lo = Math.min(...all); hi = Math.max(...all);
+    if (chart.zero !== false) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); }
+  }
+  const [y0, y1] = extent([lo, hi]);
+  // The legend sits right of the plot, where it hides no bar.
+  const right = 150;
+  const plotW = SW - SM.left - right, plotH = SH - SM.top - SM.bottom;
+  const step = plotW / periods;
+  const sx = (t) => SM.left + t * step; // the left edge of period t
+  const sy = (v) => SH - SM.bottom - (v - y0) / (y1 - y0) * plotH;
+  for (const t of ticks(y0, y1)) {
+    root.append(svg("line", { class: "grid", x1: SM.left, x2: SW - right, y1: sy(t), y2: sy(t) }));
+    root.append(svg("text", { x: SM.left - 5, y: sy(t) + 4, "text-anchor": "end" }, fmt(t)));
+  }
+  const every = Math.max(1, Math.ceil(periods / 12));
+  for (let t = 0; t <= periods; t += every) {
+    root.append(svg("line", { class: "grid", x1: sx(t), x2: sx(t), y1: SM.top, y2: SH - SM.bottom }));
+    root.append(svg("text", { x: sx(t), y: SH - SM.bottom + 14, "text-anchor": "middle" }, clock(t, minutes)));
+  }
+  if (y0 < 0 && y1 > 0) root.append(svg("line", { class: "zero", x1: SM.left, x2: SW - right, y1: sy(0), y2: sy(0) }));
+  root.append(svg("line", { class: "axis", x1: SM.left, x2: SW - right, y1: SH - SM.bottom, y2: SH - SM.bottom }));
+  root.append(svg("line", { class: "axis", x1: SM.left, x2: SM.left, y1: SM.top, y2: SH - SM.bottom }));
+  root.append(svg("text", { class: "label", x: (SM.left + SW - right) / 2, y: SH - 8, "text-anchor": "middle" }, chart.xLabel || `time of day (periods of ${minutes} min)`));
+  const mid = (SM.top + SH - SM.bottom) / 2;
+  root.append(svg("text", { class: "label", x: 14, y: mid, "text-anchor": "middle", transform: `rotate(-90 14 ${mid})` }, chart.unit));
+  if (chart.band) {
+    const top = chart.band.map(([, h], t) => `${sx(t)},${sy(h)} ${sx(t + 1)},${sy(h)}`).join(" ");
+    const bottom = chart.band.map(([l], t) => `${sx(t + 1)},${sy(l)} ${sx(t)},${sy(l)}`).reverse().join(" ");
+    root.append(svg("polygon", { class: "band", points: `${top} ${bottom}` }));
+  }
+  const layer = svg("g", { class: "data" });
+  root.append(layer);
+  if (kind === "bars") {
+    const width = step * 0.78;
+    for (let t = 0; t < periods; t++) {
+      let up = 0, down = 0;
+      series.forEach((s, i) => {
+        const v = s.values[t];
+        if (!v) return;
+        const from = v > 0 ? up : down, to = from + v;
+        if (v > 0) up = to; else down = to;
+        layer.append(svg("rect", { class: "bar", "data-series": s.name, "data-period": t, x: sx(t) + (step - width) / 2, width,
+          y: Math.min(sy(from), sy(to)), height: Math.max(0.5, Math.abs(sy(from) - sy(to))), fill: colours[i] }));
+      });
+    }
+  } else {
+    series.forEach((s, i) => {
+      // Each value holds for its whole period: a step line through the periods' middles reads as "per period".
+      const points = s.values.map((v, t) => `${sx(t)},${sy(v)} ${sx(t + 1)},${sy(v)}`).join(" ");
+      layer.append(svg("polyline", { class: "line", "data-series": s.name, points, stroke: colours[i] }));
+    });
+  }
+  // Legend, top right, one swatch per series.
+  const legend = svg("g", { class: "legend" });
+  series.forEach((s, i) => {
+    const y = SM.top + 4 + i * 15;
+    legend.append(svg("rect", { x: SW - right + 12, y: y - 8, width: 10, height: 10, fill: colours[i] }));
+    legend.append(svg("text", { x: SW - right + 26, y: y + 1 }, s.name));
+  });
+  root.append(legend);
+  // Hover: a transparent column per period, and a guide line at the hovered one.
+  const guide = svg("line", { class: "guide", y1: SM.top, y2: SH - SM.bottom, visibility: "hidden" });
+  root.append(guide);
+  for (let t = 0; t < periods; t++) {
+    const column = svg("rect", { class: "hover", "data-period": t, x: sx(t), y: SM.top, width: step, height: plotH, fill: "transparent" });
+    column.append(svg("title", {}, `${clock(t, minutes)}–${clock(t + 1, minutes)}`));
+    const show = (e) => {
+      guide.setAttribute("x1", sx(t) + step / 2); guide.setAttribute("x2", sx(t) + step / 2); guide.setAttribute("visibility", "visible");
+      handlers.onHover && handlers.onHover(t, e);
+    };
+    column.addEventListener("pointerenter", show);
+    column.addEventListener("pointermove", show);
+    column.addEventListener("pointerleave", () => { guide.setAttribute("visibility", "hidden"); handlers.onLeave && handlers.onLeave(t); });
+    root.append(column);
+  }
+  const f = document.createElementNS("http://www.w3.org/1999/xhtml", "figure");
+  f.className = "plot";
+  f.style.margin = "0";
+  const c = document.createElement("figcaption");
+  c.textContent = chart.title;
+  f.append(root, c);
+  container.append(f);
+  return f;
+}
+
+export { clock };
