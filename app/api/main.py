@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # A second Ledger, with the node key: it alone commits, from the batcher's thread.
             app.state.committer = open_ledger(settings.db, PrivateKey.load(settings.node_key))
             app.state.batcher = Batcher(app.state.committer, settings.batch_transactions, settings.batch_wait_ms)
-        app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store, settings.dask)
+        app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store, settings.dask, walkers=settings.max_active_jobs)
         try:
             yield
         finally:

@@ -49,7 +49,7 @@ async def start_front(digest: str, body: FrontCreate, request: Request, response
     job = await run_in_threadpool(store.create_job, stored.cooperative, stored.hash, body.model_dump(), settings.max_active_jobs)
     if job is None:
         raise ApiError(429, "pool-full", f"{settings.max_active_jobs} front jobs are queued or running; retry when one ends", headers={"Retry-After": "5"})
-    request.app.state.jobs.submit(job.id)
+    request.app.state.jobs.submit(job.id, body.method)
     response.headers["Location"] = f"/fronts/{job.id}"
     return job_public(job)
 
