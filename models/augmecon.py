@@ -166,6 +166,12 @@ def _problem(spec: GridSpec) -> ScalarisedProblem:
     return problem
 
 
+def _forget(key: str) -> None:
+    cache = getattr(_built, "problems", None)
+    if cache is not None:
+        cache.pop(key, None)
+
+
 def _start_from(problem: ScalarisedProblem, basis: tuple[tuple[int, ...], tuple[int, ...]]) -> None:
     """Forget the previous solve and start from `basis`: the answer is then the same in every process."""
     highs = problem.lp.highs
@@ -364,6 +370,7 @@ def augmecon(
     finally:
         for future in inflight.values():
             future.cancel()
+        _forget(spec.key)  # the tasks run here (width 1) built a model in this thread
     counts = {kind: sum(1 for v in walk.flags.values() if v == kind) for kind in ("bypassed", "infeasible")}
     bypassed, infeasible = counts["bypassed"], counts["infeasible"]
     reported = list(walk.reported)
