@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from coopchain.models.certificate import Instance, evaluate
 from coopchain.models.front import OBJECTIVE_SENSE, Front, FrontPoint
@@ -145,7 +146,8 @@ def grid_spec(inst: Instance, objectives: tuple[str, ...]) -> GridSpec:
 def payoff_row_task(spec: GridSpec, index: int) -> PayoffRow:
     """Row `index` of the payoff table, on a model of its own (so any process gives the same row)."""
     problem = ScalarisedProblem(spec.inst, spec.names)
-    values = payoff_row(problem, spec.names[index])
+    with threadpool_limits(limits=1, user_api="blas"):  # as models.solve: one BLAS thread per process
+        values = payoff_row(problem, spec.names[index])
     basis = problem.lp.highs.getBasis()
     return PayoffRow(values, (tuple(int(s) for s in basis.col_status), tuple(int(s) for s in basis.row_status)))
 
@@ -191,7 +193,10 @@ def solve_grid_point(spec: GridSpec, plan: GridPlan, cell: tuple[int, int]) -> G
     at_least = {inner: float(plan.grids[0][i]), **{k: float(plan.grids[1][j]) for k in outer}}
     _start_from(problem, plan.basis)
     try:
-        W = problem.solve(spec.primary, plan.augment, at_least)
+        # One BLAS thread, as models.solve: the F2 method multiplies small matrices thousands of
+        # times, and a pool already has a process per core.
+        with threadpool_limits(limits=1, user_api="blas"):
+            W = problem.solve(spec.primary, plan.augment, at_least)
     except ArithmeticError as e:
         return GridOutcome(cell, "failed", message=f"grid point ({i}, {j}) failed and is left out: {e}")
     if W is None:
