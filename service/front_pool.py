@@ -21,6 +21,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 
+_SHARED_FRONTS = 16  # fronts whose data stays scattered on the Dask cluster
+
+
 def default_processes() -> int:
     """The cores this process may use (the default of `coopchain front --processes` and of the API)."""
     try:
@@ -37,6 +40,7 @@ class FrontPool:
         self.dask = dask
         self._executor: ProcessPoolExecutor | None = None
         self._client = None
+        self._shared: dict = {}  # GridSpec key -> its scattered Dask future, oldest first
         self._lock = threading.Lock()
 
     @property
@@ -55,6 +59,20 @@ class FrontPool:
                 self._client = Client(self.dask, set_as_default=False)
             return self._client
 
+    def _scattered(self, client, arg):
+        """A front's data (a models.augmecon.GridSpec: the instance) goes to the cluster once, not
+        with every grid point (286 KiB at n = 2,000); later tasks name it by its future."""
+        key = getattr(arg, "key", None)
+        if key is None or not hasattr(arg, "inst"):
+            return arg
+        with self._lock:
+            future = self._shared.get(key)
+            if future is None:
+                future = self._shared[key] = client.scatter(arg, hash=False)
+                while len(self._shared) > _SHARED_FRONTS:
+                    self._shared.pop(next(iter(self._shared)))  # dropping the last future frees it on the cluster
+            return future
+
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
@@ -64,7 +82,8 @@ class FrontPool:
     def submit(self, fn, *args) -> Future:
         """Run fn(*args) in the pool; its future (a Dask future on a cluster: same calls)."""
         if self.dask:
-            return self._dask().submit(fn, *args, pure=False)
+            client = self._dask()
+            return client.submit(fn, *(self._scattered(client, a) for a in args), pure=False)
         try:
             return self._pool().submit(fn, *args)
         except BrokenProcessPool:
@@ -78,6 +97,7 @@ class FrontPool:
         """Stop the pool; pending tasks are cancelled.  `wait` for the running ones (a command
         does, before its interpreter exits; a server stopping does not)."""
         with self._lock:
+            self._shared.clear()
             if self._client is not None:
                 self._client.close()
                 self._client = None
