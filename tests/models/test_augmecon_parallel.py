@@ -4,11 +4,10 @@ they finish; and it still matches the brute-force front of the independent solve
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-
-import multiprocessing
 
 import numpy as np
 import pytest
