@@ -76,7 +76,7 @@ def cancel_front(job_id: str, store: StoreDep, caller: Starter) -> JobPublic:
 
 
 _EVENTS_DOC = {200: {"description": "text/event-stream: `progress` events {state, progress, message}, then one `end` event with the final state",
-                     "content": {"text/event-stream": {"schema": {"type": "string"}, "example": 'event: progress\ndata: {"state": "running", "progress": 0.4, "message": "7 points"}\n\n'}}}}
+                     "content": {"text/event-stream": {"schema": {"type": "string"}, "example": 'event: progress\ndata: {"state": "running", "progress": 0.4, "message": "7 points, 40 of 100 grid points settled"}\n\n'}}}}
 
 
 @router.get("/fronts/{job_id}/events", responses={**documented(None, 404), **_EVENTS_DOC}, response_class=EventSourceResponse)
