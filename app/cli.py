@@ -233,14 +233,22 @@ def cmd_front(args) -> int:
     from coopchain.service.fronts import FrontRequest, FrontRequestError, compute_front
 
     request = FrontRequest(args.method, args.points, tuple(k.strip() for k in args.objectives.split(",")), args.seed)
+    from coopchain.service.front_pool import FrontPool, default_processes
+
+    processes = default_processes() if args.processes is None else args.processes
+    if processes < 1:
+        raise CommandError(f"--processes: at least 1, got {processes}")
     problem = _load(args.problem, args.header)
+    pool = FrontPool(processes) if processes > 1 and args.method == "augmecon" else None
     update, close = _progress_bar(f"{args.method} front")
     try:
-        result = compute_front(problem, request, progress=update)  # the service the API's front jobs run
+        result = compute_front(problem, request, progress=update, pool=pool)  # the service the API's front jobs run
     except FrontRequestError as e:
         raise CommandError(f"--{e.field}: {e}") from e
     finally:
         close()
+        if pool is not None:
+            pool.close(wait=True)
     front, picks = result.front, result.picks
     if not front.success:
         raise CommandError(f"no front: {front.message}", EXIT_INFEASIBLE)
@@ -329,6 +337,8 @@ def parser() -> argparse.ArgumentParser:
     front.add_argument("--points", type=int, default=100, help="grid points (augmecon) or population (nsga)")
     front.add_argument("--objectives", default="F1,F2,F3", help="two or three of F1, F2, F3, T (default F1,F2,F3)")
     front.add_argument("--seed", type=int, default=0, help="seed of the evolutionary methods")
+    front.add_argument("--processes", type=int, default=None, metavar="N",
+                       help="augmecon: worker processes for the grid points (default: the cores; 1 runs them here, one after another); the front is the same")
     front.add_argument("--plot", help="also draw the front into this PNG file")
     front.add_argument("--output", help="write the JSON here instead of standard output")
     front.add_argument("--json", action="store_true", help="print the JSON even on a terminal (it is always printed into a pipe)")

@@ -115,6 +115,11 @@ def _payoff_table(inst):
     """Our lexicographic payoff table of (F1, F3, T), max sense, as augmecon computes it."""
     import coopchain.models.augmecon as am
 
+    if hasattr(am, "payoff_row_task"):  # rows as the front's tasks compute them, each on a model of its own
+        import numpy as np
+
+        spec = am.grid_spec(inst, LINEAR)
+        return np.array([am.payoff_row_task(spec, i).values for i in range(len(LINEAR))])
     try:
         from coopchain.models.scalarise import ScalarisedProblem
     except ImportError:

@@ -146,27 +146,30 @@ def payoff_table(problem: ScalarisedProblem) -> np.ndarray:
     relative 1e-9) as an ε-row; F2, which cannot be a row, is optimised last unless
     it comes first (its maximiser is unique when every g_j > 0).
     """
+    return np.array([payoff_row(problem, first) for first in problem.objectives])
+
+
+def payoff_row(problem: ScalarisedProblem, first: str) -> np.ndarray:
+    """One row of `payoff_table`: the lexicographic optimum with `first` first (AUGMECON2's fronts
+    compute the rows as separate tasks, models.augmecon)."""
     names = problem.objectives
-    table = np.zeros((len(names), len(names)))
-    for i, first in enumerate(names):
-        order = [first] if first == "F2" else [first] + [k for k in names if k != first and k in LINEAR_OBJECTIVES]
-        if first != "F2" and "F2" in names:
-            order.append("F2")
-        held: dict[str, float] = {}
-        W = None
-        for name in order:
-            try:
-                W_next = problem.solve(name, {}, held)
-            except NoFeasibleAllocation:
-                W_next = None  # the LP found the held optima feasible only within its tolerance
-            if W_next is None:
-                break  # holding earlier optima to 1e-9 left nothing: keep the previous stage's
-            W = W_next
-            if name in LINEAR_OBJECTIVES:
-                v = problem.value(W, name)
-                held[name] = v - 1e-9 * max(1.0, abs(v))
-        table[i] = [problem.value(W, name) for name in names]
-    return table
+    order = [first] if first == "F2" else [first] + [k for k in names if k != first and k in LINEAR_OBJECTIVES]
+    if first != "F2" and "F2" in names:
+        order.append("F2")
+    held: dict[str, float] = {}
+    W = None
+    for name in order:
+        try:
+            W_next = problem.solve(name, {}, held)
+        except NoFeasibleAllocation:
+            W_next = None  # the LP found the held optima feasible only within its tolerance
+        if W_next is None:
+            break  # holding earlier optima to 1e-9 left nothing: keep the previous stage's
+        W = W_next
+        if name in LINEAR_OBJECTIVES:
+            v = problem.value(W, name)
+            held[name] = v - 1e-9 * max(1.0, abs(v))
+    return np.array([problem.value(W, name) for name in names])
 
 
 # --- the four scalarisations -------------------------------------------------------------

@@ -3,7 +3,10 @@
 `compute_front` runs the exact (AUGMECON2) or an evolutionary (NSGA-II/III) front
 and its compromise picks.  It reports progress in [0, 1] with a sentence, and
 stops when `cancelled()` turns true: it is asked at every progress report (each
-grid point, each generation), so a cancelled job stops within one of them.
+grid point, each generation) and, for the exact front, while it waits for its
+points, so a cancelled job stops within one of them.  Given a `FrontPool`
+(service.front_pool), the exact front's payoff rows and grid points run on its
+processes or Dask cluster; the front is the same as without one.
 """
 
 from __future__ import annotations
@@ -62,8 +65,12 @@ def check_request(request: FrontRequest) -> None:
         raise FrontRequestError("objectives", f"two or three distinct objectives among {', '.join(OBJECTIVE_SENSE)}, got {list(objectives)}")
 
 
-def compute_front(problem, request: FrontRequest, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> FrontResult:
+def compute_front(problem, request: FrontRequest, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+                  pool=None) -> FrontResult:
     """The front of `problem` (a models Problem, Prepared, or service LoadedProblem).
+
+    `pool` (a service.front_pool.FrontPool) runs the exact front's grid points; without one
+    they run here, one after another.  The evolutionary methods run here either way.
 
     Raises FrontRequestError for a request that cannot run, FrontCancelled when
     `cancelled()` turned true.  A front with no point is a result (success False,
@@ -83,9 +90,13 @@ def compute_front(problem, request: FrontRequest, progress: Progress | None = No
 
     try:
         if request.method == "augmecon":
-            from coopchain.models.augmecon import augmecon
+            from coopchain.models.augmecon import FrontStopped, augmecon
 
-            front = augmecon(prepared.instance, request.objectives, points=request.points, progress=report)
+            try:
+                front = augmecon(prepared.instance, request.objectives, points=request.points, progress=report,
+                                 submit=None if pool is None else pool.submit, width=1 if pool is None else pool.width, stop=cancelled)
+            except FrontStopped as e:
+                raise FrontCancelled(str(e)) from e
         else:
             from coopchain.models.evolutionary import evolutionary_front
 
@@ -99,10 +110,13 @@ def compute_front(problem, request: FrontRequest, progress: Progress | None = No
     return FrontResult(front, compromise_picks(front) if front.success else ())
 
 
-def run_front_job(database: str, job_id: str) -> str:
-    """The task function of a front job (service.api_store's api_jobs row `job_id`): runs in a
-    worker process of the API's pool, or on a Dask worker, and talks to the job only through
-    the database, so any API worker can report on it.  Returns the job's final state."""
+def run_front_job(database: str, job_id: str, pool=None) -> str:
+    """A front job (service.api_store's api_jobs row `job_id`), reporting only through the
+    database, so any API worker can report on it.  Returns the job's final state.
+
+    An exact front's job runs in a thread of the API worker with the API's `pool`, which runs
+    its grid points; an evolutionary one is itself a task of that pool (pool None).  A
+    cancelled job stops at its next grid point or generation; its pending points never run."""
     import threading
     import time
 
@@ -131,12 +145,13 @@ def run_front_job(database: str, job_id: str) -> str:
 
         def progress(fraction: float, message: str) -> None:
             now = time.monotonic()
-            if now - last[0] >= 0.1:  # a row update per tenth of a second at most
+            # One row update per finished grid point; generations come fast: one per tenth of a second.
+            if request.method == "augmecon" or now - last[0] >= 0.1:
                 last[0] = now
                 store.job_progress(job_id, "running", max(0.0, min(1.0, fraction)), message)
 
         try:
-            result = compute_front(problem_from_canonical(stored.canonical), request, progress, lambda: store.job_cancel_requested(job_id))
+            result = compute_front(problem_from_canonical(stored.canonical), request, progress, lambda: store.job_cancel_requested(job_id), pool)
         except FrontCancelled:
             store.job_finish(job_id, "cancelled", "cancelled on request")
             return "cancelled"

@@ -252,6 +252,19 @@ def test_front_prints_points_hypervolume_picks_and_plots(method, tmp_path):
     assert plot.stat().st_size > 10_000
 
 
+def test_front_on_two_processes_is_the_sequential_front():
+    # Same points, same order, same sentences: the grid points are committed in AUGMECON2's order.
+    one = json.loads(coopchain("front", SAMPLE, "--points", "16", "--objectives", "F1,F3,T", "--processes", "1").stdout)
+    two = json.loads(coopchain("front", SAMPLE, "--points", "16", "--objectives", "F1,F3,T", "--processes", "2").stdout)
+    assert [(p["values"], p["allocation"]) for p in one["points"]] == [(p["values"], p["allocation"]) for p in two["points"]]
+    assert one["reported"] == two["reported"] and len(one["points"]) >= 3
+
+
+def test_front_refuses_fewer_than_one_process():
+    run = coopchain("front", SAMPLE, "--processes", "0")
+    assert run.returncode == 2 and "--processes" in run.stderr and "Traceback" not in run.stderr
+
+
 CERT_SCRIPT = """
 from coopchain.app.cli import main
 sys.exit(main(["verify", sys.argv[1]]))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coopchain.service.front_pool import default_processes
 
 
 class Settings(BaseSettings):
@@ -13,7 +13,7 @@ class Settings(BaseSettings):
 
     db: str = Field("sqlite:///coopchain.db", description="the ledger's database URL (COOPCHAIN_DB)")
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest request body; larger ones get 413")
-    front_processes: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, description="processes that run front jobs, per worker")
+    front_processes: int = Field(default_factory=default_processes, ge=1, description="processes that run front jobs' grid points, per worker (default: the cores)")
     max_active_jobs: int = Field(8, ge=1, description="front jobs queued or running at once, over all workers; more get 429")
     dask: str | None = Field(None, description="tcp://scheduler:8786: front jobs run on that Dask cluster instead of local processes (COOPCHAIN_DASK)")
     node_key: str | None = Field(None, description="the node's key file: with it this server commits submitted transactions (COOPCHAIN_NODE_KEY)")

@@ -1,62 +1,43 @@
-"""The bounded pool that runs front jobs: worker processes (one per core by default), started on first use,
-or an existing Dask cluster (COOPCHAIN_DASK=tcp://scheduler:8786) running the same task function.
+"""The front jobs of one API worker: one bounded pool (service.front_pool.FrontPool: worker
+processes, one per core by default, or an existing Dask cluster with COOPCHAIN_DASK=tcp://scheduler:8786)
+shared by all of them.
 
-Processes, not threads: a front holds the GIL in numpy and HiGHS callbacks for
-seconds, and the API must keep answering meanwhile.  The task function
-(service.fronts.run_front_job) reads and writes the job's row only, so the pool
-needs nothing back from it; a crashed process marks its job failed.  On Dask, the workers need
-coopchain installed and the database reachable (a PostgreSQL URL; a SQLite path only when they
-share this machine's disk)."""
+An exact front's job is walked by a thread here (service.fronts.run_front_job with the pool):
+the thread only dispatches grid points to the pool, commits their outcomes in AUGMECON2's order
+and writes progress to the job's row; the points run on the pool's processes, so two jobs share
+the cores instead of oversubscribing them.  An evolutionary job (a generation loop, not a grid)
+is one task of the pool.  Jobs report only through the database, so any API worker can report
+on any job; a crashed process fails the job it served.  On Dask, the workers need coopchain
+installed; for evolutionary jobs they also need the database (a PostgreSQL URL; a SQLite path
+only when they share this machine's disk)."""
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from coopchain.service.api_store import ApiStore
+from coopchain.service.front_pool import FrontPool
 from coopchain.service.fronts import run_front_job
 
 log = logging.getLogger("coopchain.api.jobs")
 
 
 class JobPool:
-    def __init__(self, database: str, processes: int, store: ApiStore, dask: str | None = None) -> None:
+    def __init__(self, database: str, processes: int, store: ApiStore, dask: str | None = None, walkers: int = 8) -> None:
         self.database, self.processes, self.store, self.dask = database, processes, store, dask
-        self._executor: ProcessPoolExecutor | None = None
-        self._dask_client = None
+        self.pool = FrontPool(processes, dask)
+        # One thread per running exact front; they wait on the pool most of the time.
+        self._walkers = ThreadPoolExecutor(walkers, thread_name_prefix="front-job")
         self._futures: set = set()  # held until done: Dask cancels a task whose last future is dropped
         self._lock = threading.Lock()
 
-    def _pool(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                # spawn: a fork of a threaded server process may inherit a held lock.
-                self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
-            return self._executor
-
-    def _client(self):
-        with self._lock:
-            if self._dask_client is None:
-                from distributed import Client  # only with COOPCHAIN_DASK: the dependency is optional
-
-                self._dask_client = Client(self.dask, set_as_default=False)
-            return self._dask_client
-
-    def submit(self, job_id: str) -> None:
-        if self.dask:
-            future = self._client().submit(run_front_job, self.database, job_id, key=f"run_front_job-{job_id}")
+    def submit(self, job_id: str, method: str = "augmecon") -> None:
+        if method == "augmecon":
+            future = self._walkers.submit(run_front_job, self.database, job_id, self.pool)
         else:
-            try:
-                future = self._pool().submit(run_front_job, self.database, job_id)
-            except BrokenProcessPool:
-                # A process of the pool died (killed, out of memory): its job is marked failed by
-                # the callback; this job gets a fresh pool.
-                with self._lock:
-                    self._executor = None
-                future = self._pool().submit(run_front_job, self.database, job_id)
+            future = self.pool.submit(run_front_job, self.database, job_id)
         with self._lock:
             self._futures.add(future)
         future.add_done_callback(lambda f, job_id=job_id: self._finished(job_id, f))
@@ -67,13 +48,8 @@ class JobPool:
         error = None if future.cancelled() else future.exception()
         if error is not None:
             log.error("front job %s failed: %r", job_id, error)
-            self.store.job_finish(job_id, "failed", f"the job's process failed: {type(error).__name__}")
+            self.store.job_finish(job_id, "failed", f"a process of the front pool failed: {type(error).__name__}")
 
     def close(self) -> None:
-        with self._lock:
-            if self._dask_client is not None:
-                self._dask_client.close()
-                self._dask_client = None
-            if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = None
+        self._walkers.shutdown(wait=False, cancel_futures=True)
+        self.pool.close()

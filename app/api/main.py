@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # while this worker holds the committer lock (service.submission: one committer at a time).
             app.state.committer = open_ledger(settings.db, PrivateKey.load(settings.node_key))
             app.state.submitter = Submitter(app.state.committer, settings.db, settings.batch_transactions, settings.batch_wait_ms)
-        app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store, settings.dask)
+        app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store, settings.dask, walkers=settings.max_active_jobs)
         try:
             yield
         finally:

@@ -170,7 +170,7 @@ class FrontPublic(BaseModel):
 
 _JOB = {"id": "5f1c2a9e0b7d4c3a8e6f1b2d", "url": "/fronts/5f1c2a9e0b7d4c3a8e6f1b2d", "events": "/fronts/5f1c2a9e0b7d4c3a8e6f1b2d/events",
         "cooperative": "green-valley", "problem": HASH_EXAMPLE, "request": {"method": "augmecon", "points": 25, "objectives": ["F1", "F2", "F3"], "seed": 0},
-        "state": "running", "progress": 0.4, "message": "7 points", "result": None, "created": 1796170000.0, "updated": 1796170001.5}
+        "state": "running", "progress": 0.4, "message": "7 points, 40 of 100 grid points settled", "result": None, "created": 1796170000.0, "updated": 1796170001.5}
 
 
 class JobPublic(BaseModel):

@@ -49,7 +49,7 @@ async def start_front(digest: str, body: FrontCreate, request: Request, response
     job = await run_in_threadpool(store.create_job, stored.cooperative, stored.hash, body.model_dump(), settings.max_active_jobs)
     if job is None:
         raise ApiError(429, "pool-full", f"{settings.max_active_jobs} front jobs are queued or running; retry when one ends", headers={"Retry-After": "5"})
-    request.app.state.jobs.submit(job.id)
+    request.app.state.jobs.submit(job.id, body.method)
     response.headers["Location"] = f"/fronts/{job.id}"
     return job_public(job)
 
@@ -76,7 +76,7 @@ def cancel_front(job_id: str, store: StoreDep, caller: Starter) -> JobPublic:
 
 
 _EVENTS_DOC = {200: {"description": "text/event-stream: `progress` events {state, progress, message}, then one `end` event with the final state",
-                     "content": {"text/event-stream": {"schema": {"type": "string"}, "example": 'event: progress\ndata: {"state": "running", "progress": 0.4, "message": "7 points"}\n\n'}}}}
+                     "content": {"text/event-stream": {"schema": {"type": "string"}, "example": 'event: progress\ndata: {"state": "running", "progress": 0.4, "message": "7 points, 40 of 100 grid points settled"}\n\n'}}}}
 
 
 @router.get("/fronts/{job_id}/events", responses={**documented(None, 404), **_EVENTS_DOC}, response_class=EventSourceResponse)
