@@ -71,6 +71,22 @@ def test_mixed_caps_names_and_integers_agree(tmp_path):
     _assert_same_as_pydantic(_write(tmp_path, small()))  # caps given for all, none and some resources
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 7])
+def test_text_written_in_chunks_agrees(tmp_path, monkeypatch, chunk):
+    """The enterprise array is written a chunk of rows at a time; chunk edges change nothing."""
+    from coopchain.models import problem_columns
+
+    monkeypatch.setattr(problem_columns, "CHUNK", chunk)
+    doc = generate(23, 3, 3, 5, "general")
+    for j, e in enumerate(doc["enterprises"]):
+        if j % 3 == 0:
+            e["cap"].pop("r1")
+        if j % 4 == 0:
+            e["name"] = f'farm "{j}"'
+    _assert_same_as_pydantic(_write(tmp_path, doc))
+    _assert_same_as_pydantic(_write(tmp_path, small()))
+
+
 def test_alpha_rescaled_with_its_notice_agrees(tmp_path):
     doc = small()
     for e, a in zip(doc["enterprises"], (2, 1, 1)):
