@@ -45,8 +45,8 @@ def _load_prepared(path: str, header: str | None):
 
     Its errors are models.problem's, word for word: the columnar reader hands any
     document it cannot vouch for to that reader."""
-    from coopchain.models.problem import ProblemError
     from coopchain.models.problem_columns import load_prepared
+    from coopchain.models.problem_text import ProblemError  # not models.problem: no pydantic on this path
 
     try:
         loaded = load_prepared(path, header)

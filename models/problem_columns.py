@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -35,20 +35,22 @@ import orjson
 import rfc8785
 
 from coopchain.models.certificate import Instance
-from coopchain.models.problem import (
-    SCHEMA,
-    Demand,
-    Problem,
-    ProblemError,
-    _NEEDS_ESCAPE,
-    _bulk,
-    _numbers,
-    _sorted,
-    _string,
-    load_problem_file,
-)
 from coopchain.models.problem_rules import Columns, meaning_issues
-from coopchain.models.solve import Prepared, prepare
+from coopchain.models.problem_text import SCHEMA, NEEDS_ESCAPE, ProblemError, bulk, numbers, sorted_names, string
+from coopchain.models.solve import Prepared
+
+if TYPE_CHECKING:
+    from coopchain.models.problem import Problem
+
+# The helpers under the names this module has always used.
+_NEEDS_ESCAPE, _bulk, _numbers, _sorted, _string = NEEDS_ESCAPE, bulk, numbers, sorted_names, string
+
+
+class Demand(NamedTuple):
+    """The demand window, as models.problem.Demand shows it (min, max)."""
+
+    min: float
+    max: float
 
 
 class _Doubt(Exception):
@@ -103,6 +105,9 @@ def load_prepared(path: str | Path, header_path: str | Path | None = None, phase
             return _fast(Path(path), header_path, clock)
     except _Doubt:
         pass
+    from coopchain.models.problem import load_problem_file  # pydantic: only for documents the fast path doubts
+    from coopchain.models.solve import prepare
+
     problem = load_problem_file(path, header_path)  # raises ProblemError with the user's messages
     clock.lap("validate")
     prepared = prepare(problem)
