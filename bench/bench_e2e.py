@@ -132,9 +132,9 @@ def worker_phases(path: str, objective: str, out: str) -> None:
     phases["solve"] = [time.perf_counter() - w - spent["certificate"][0], time.process_time() - c - spent["certificate"][1]]
     phases["certificate"] = spent["certificate"]
     w, c = time.perf_counter(), time.process_time()
-    from coopchain.app.cli import _solution_text
+    from coopchain.app.cli import _solution_bytes, _write
 
-    Path(out).write_text(_solution_text(solution.as_json(), False) + "\n")
+    _write(out, _solution_bytes(solution.as_json(), False), "--output")
     phases["write"] = [time.perf_counter() - w, time.process_time() - c]
     if not solution.success:
         raise SystemExit(f"{solution.status}: {solution.message}")
