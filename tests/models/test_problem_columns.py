@@ -129,6 +129,12 @@ def test_csv_table_agrees(tmp_path):
     _assert_same_as_pydantic(*_csv_files(tmp_path, small(), _csv(small())))
 
 
+def test_csv_numbers_outside_json_syntax_agree(tmp_path):
+    """Cells JSON would not read ("+120", ".5", "2.", blanks around, 1_000) go through float()'s syntax, as in the full reader."""
+    table = _csv(small()).replace(",120,", ",+120,", 1).replace(",0.12,", ", .12 ,", 1).replace(",0,", ",0.,", 1)
+    _assert_same_as_pydantic(*_csv_files(tmp_path, small(), table))
+
+
 def test_generated_csv_agrees_with_its_json(tmp_path):
     doc = generate(200, 3, 3, 3, "general")
     table, header = _csv_files(tmp_path, doc, _csv(doc))
