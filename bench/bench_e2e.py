@@ -132,9 +132,9 @@ def worker_phases(path: str, objective: str, out: str) -> None:
     phases["solve"] = [time.perf_counter() - w - spent["certificate"][0], time.process_time() - c - spent["certificate"][1]]
     phases["certificate"] = spent["certificate"]
     w, c = time.perf_counter(), time.process_time()
-    from coopchain.app.cli import _solution_text
+    from coopchain.app.cli import _solution_bytes, _write
 
-    Path(out).write_text(_solution_text(solution.as_json(), False) + "\n")
+    _write(out, _solution_bytes(solution.as_json(), False), "--output")
     phases["write"] = [time.perf_counter() - w, time.process_time() - c]
     if not solution.success:
         raise SystemExit(f"{solution.status}: {solution.message}")
@@ -177,6 +177,7 @@ def main(argv=None) -> int:
     ap.add_argument("--anchor-million", action="store_true")
     ap.add_argument("--no-anchor", action="store_true")
     ap.add_argument("--no-csv", action="store_true")
+    ap.add_argument("--no-verify", action="store_true", help="leave out `coopchain verify` (minutes at n = 10^6 while the certificate embeds the problem)")
     ap.add_argument("--objectives", nargs="+", default=list(OBJECTIVES))
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--worker", choices=["anchor", "phases"])
@@ -217,21 +218,21 @@ def main(argv=None) -> int:
                         anchor = {"error": anchor.get("error", "failed")}
                 phases = measured([sys.executable, me, "--worker", "phases", "--input", str(json_path), "--objective", objective,
                                    "--out", str(folder / "phases.json")], args.timeout)
-                verify = measured(rss_wrapper([COOPCHAIN, "verify", str(out)]), args.timeout)
+                verify = {"wall": None, "cpu": None, "child_rc": 0, "stdout": "not run"} if args.no_verify else measured(rss_wrapper([COOPCHAIN, "verify", str(out)]), args.timeout)
                 if verify.get("child_rc") != 0:
                     print(f"verify failed at n={n} {objective}: {verify.get('stdout', '')[-500:]}", file=sys.stderr)
                 a_wall, a_cpu = anchor.get("wall") if anchor else None, anchor.get("cpu") if anchor else None
                 main_rows.append([
                     f"{n:,}", f"max {objective}" if objective != "F3" else "min F3", f"{size_mib:.0f}",
                     _s(ours["wall"]), _s(ours["cpu"]), f"{ours['rss']:.0f}",
-                    _s(ours_csv["wall"]) if ours_csv else "—",
+                    f"{_s(ours_csv['wall'])} / {_s(ours_csv['cpu'])} / {ours_csv.get('rss', 0):.0f}" if ours_csv else "—",
                     _s(a_wall), _s(a_cpu), f"{anchor['rss']:.0f}" if anchor and "rss" in anchor else "—",
                     f"{a_wall / ours['wall']:.1f}×" if a_wall else "—", f"{a_cpu / ours['cpu']:.1f}×" if a_cpu else "—",
                 ])
                 ph = phases.get("phases", {})
                 order = ("read", "parse", "validate", "canonical", "instance", "solve", "certificate", "write")
-                phase_rows.append([f"{n:,}", objective] + [_s(ph[k][0]) if k in ph else "—" for k in order]
-                                  + [_s(sum(v[0] for v in ph.values())), f"{phases.get('rss', 0):.0f}"])
+                phase_rows.append([f"{n:,}", objective] + [f"{_s(ph[k][0])} / {_s(ph[k][1])}" if k in ph else "—" for k in order]
+                                  + [f"{_s(sum(v[0] for v in ph.values()))} / {_s(sum(v[1] for v in ph.values()))}", f"{phases.get('rss', 0):.0f}"])
                 verify_rows.append([f"{n:,}", objective, _s(verify["wall"]), _s(verify["cpu"]), f"{verify.get('rss', 0):.0f}",
                                     verify.get("stdout", "").split(":")[0].strip()])
                 print(f"n={n:,} {objective}: ours {ours['wall']:.2f} s (cpu {ours['cpu']:.2f}) anchor {_s(a_wall)} s; load {load()}", file=sys.stderr, flush=True)
@@ -239,9 +240,9 @@ def main(argv=None) -> int:
             main_rows.append([f"load {load_before} → {load()}"] + [""] * 11)
 
     print("\nEnd to end (`coopchain solve FILE --objective F --output OUT`, fresh process each; anchor: json + cvxpy on the same file)\n")
-    print(markdown_table(["n", "objective", "JSON MiB", "ours wall s", "ours CPU s", "ours RSS MiB", "ours CSV wall s",
+    print(markdown_table(["n", "objective", "JSON MiB", "ours wall s", "ours CPU s", "ours RSS MiB", "ours CSV wall / CPU s / RSS MiB",
                           "cvxpy wall s", "cvxpy CPU s", "cvxpy RSS MiB", "ratio wall", "ratio CPU"], main_rows))
-    print("\nOur phases, wall seconds (one process, imports not counted)\n")
+    print("\nOur phases, wall / CPU seconds (one process, imports not counted)\n")
     print(markdown_table(["n", "objective", "read", "parse", "validate", "canonical+hash", "instance", "solve", "certificate", "write", "sum", "RSS MiB"], phase_rows))
     print("\n`coopchain verify OUT`\n")
     print(markdown_table(["n", "objective", "wall s", "CPU s", "RSS MiB", "verdict"], verify_rows))

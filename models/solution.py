@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +32,7 @@ class Solution:
     gap: float | None = None
     certificate: dict | None = None
     conflicts: tuple[Conflict, ...] = ()
-    shadow_prices: tuple = ()  # models.shadow_prices.ShadowPrice, at an LP optimum
+    shadow_prices: Sequence = ()  # models.shadow_prices.ShadowPrices at an LP optimum: caps and demand, binding enterprise caps
     timings: dict = field(default_factory=dict)  # seconds: "build", "solve"
 
     @property
@@ -39,7 +40,12 @@ class Solution:
         return self.status == "optimal"
 
     def as_json(self) -> dict:
-        """The JSON of SPEC §6: status, allocation, values, bound, gap, certificate, shadow prices (or conflicts)."""
+        """The JSON of SPEC §6: status, allocation, values, bound, gap, certificate, shadow prices (or conflicts).
+
+        ``shadow_prices`` lists the cooperative caps and the demand window, each with a
+        sentence; ``enterprise_cap_prices`` holds the binding enterprise caps as columns
+        (enterprise, resource, price, cap), tens of thousands of them at n = 100,000.
+        """
         if not self.success:
             out = {"status": self.status, "objective": self.objective, "message": self.message}
             if self.conflicts:
@@ -49,7 +55,7 @@ class Solution:
             "status": self.status,
             "objective": self.objective,
             "message": self.message,
-            "allocation": {eid: float(w) for eid, w in zip(self.ids, self.allocation)},
+            "allocation": dict(zip(self.ids, np.asarray(self.allocation, dtype=float).tolist())),
             "values": self.values.as_dict(),
             "bound": self.bound,
             "gap": self.gap,
@@ -60,10 +66,11 @@ class Solution:
         if problem is not None:
             out["problem_text"] = problem
         if self.shadow_prices:
-            out["shadow_prices"] = [
-                {"constraint": p.constraint, "resource": p.resource, "enterprise": p.enterprise, "price": p.price, "sentence": p.sentence}
-                for p in self.shadow_prices
-            ]
+            limits = getattr(self.shadow_prices, "limits", self.shadow_prices)
+            out["shadow_prices"] = [p.as_dict() for p in limits]
+            caps = getattr(self.shadow_prices, "enterprise_caps", None)
+            if caps is not None and len(caps):
+                out["enterprise_cap_prices"] = caps.as_json()
         return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dataclasses import replace
 
@@ -13,8 +14,10 @@ from coopchain.models.certificate import Instance
 from coopchain.models.coordination import Progress, maximise_coordination
 from coopchain.models.feasibility import NoFeasibleAllocation
 from coopchain.models.linear import solve_linear
-from coopchain.models.problem import Problem, canonical_json, to_instance
 from coopchain.models.solution import Solution
+
+if TYPE_CHECKING:
+    from coopchain.models.problem import Problem
 
 OBJECTIVES = ("F1", "F2", "F3")
 
@@ -28,6 +31,8 @@ class Prepared:
 
 
 def prepare(problem: Problem) -> Prepared:
+    from coopchain.models.problem import canonical_json, to_instance  # pydantic's import is paid only by its callers
+
     canonical = canonical_json(problem)
     return Prepared(canonical, to_instance(problem))
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from coopchain.models.problem import Problem
 
 OBJECTIVES = ("F1", "F2", "F3")
 METHODS = ("weighted", "epsilon", "lexicographic", "chebyshev")
@@ -85,6 +84,8 @@ def solve_problem(problem, request: SolveRequest, progress: Progress | None = No
 def _prepared(problem, prepare, prepared_type):
     if isinstance(problem, prepared_type):
         return problem
+    from coopchain.models.problem import Problem  # not on the command line's path: its problem comes prepared
+
     if isinstance(problem, Problem):
         return prepare(problem)
     return prepare(problem.problem)  # a service.problems.LoadedProblem

@@ -111,6 +111,15 @@ class ShadowPricePublic(BaseModel):
     sentence: str
 
 
+class EnterpriseCapPricesPublic(BaseModel):
+    """The binding enterprise caps' shadow prices as columns of equal length: entry i is `resource[i]` in `enterprise[i]`."""
+
+    enterprise: list[str]
+    resource: list[str]
+    price: list[float] = Field(description="change of the objective per unit added to the cap")
+    cap: list[float] = Field(description="the cap's value in the data")
+
+
 class SolutionPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "status": "optimal", "objective": "F2", "message": "certified global optimum", "problem": HASH_EXAMPLE,
@@ -127,7 +136,8 @@ class SolutionPublic(BaseModel):
     certificate: dict[str, Any] | None = Field(None, description="the optimality certificate (docs/certificate.md); `coopchain verify` checks it offline")
     problem_text: str | None = Field(None, description="the canonical problem text the certificate names by its hash (`problem`)")
     conflicts: list[ConflictPublic] = []
-    shadow_prices: list[ShadowPricePublic] = []
+    shadow_prices: list[ShadowPricePublic] = Field([], description="the cooperative caps and the demand window, each with a sentence")
+    enterprise_cap_prices: EnterpriseCapPricesPublic | None = None
 
 
 # -- fronts -----------------------------------------------------------------------------

@@ -71,6 +71,22 @@ def test_mixed_caps_names_and_integers_agree(tmp_path):
     _assert_same_as_pydantic(_write(tmp_path, small()))  # caps given for all, none and some resources
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 7])
+def test_text_written_in_chunks_agrees(tmp_path, monkeypatch, chunk):
+    """The enterprise array is written a chunk of rows at a time; chunk edges change nothing."""
+    from coopchain.models import problem_columns
+
+    monkeypatch.setattr(problem_columns, "CHUNK", chunk)
+    doc = generate(23, 3, 3, 5, "general")
+    for j, e in enumerate(doc["enterprises"]):
+        if j % 3 == 0:
+            e["cap"].pop("r1")
+        if j % 4 == 0:
+            e["name"] = f'farm "{j}"'
+    _assert_same_as_pydantic(_write(tmp_path, doc))
+    _assert_same_as_pydantic(_write(tmp_path, small()))
+
+
 def test_alpha_rescaled_with_its_notice_agrees(tmp_path):
     doc = small()
     for e, a in zip(doc["enterprises"], (2, 1, 1)):
@@ -111,6 +127,12 @@ def _csv_files(tmp_path, doc: dict, table: str) -> tuple[str, str]:
 
 def test_csv_table_agrees(tmp_path):
     _assert_same_as_pydantic(*_csv_files(tmp_path, small(), _csv(small())))
+
+
+def test_csv_numbers_outside_json_syntax_agree(tmp_path):
+    """Cells JSON would not read ("+120", ".5", "2.", blanks around, 1_000) go through float()'s syntax, as in the full reader."""
+    table = _csv(small()).replace(",120,", ",+120,", 1).replace(",0.12,", ", .12 ,", 1).replace(",0,", ",0.,", 1)
+    _assert_same_as_pydantic(*_csv_files(tmp_path, small(), table))
 
 
 def test_generated_csv_agrees_with_its_json(tmp_path):

@@ -137,6 +137,18 @@ def test_prices_are_labelled_and_in_the_json(sample_document):
     assert {"constraint": "cooperative_cap[water]", "resource": "water", "enterprise": None, "price": water.price, "sentence": water.sentence} in out
 
 
+def test_enterprise_caps_are_columns_in_the_json(sample_document):
+    """The JSON's enterprise_cap_prices columns hold exactly the enterprise-cap prices checked above by finite differences."""
+    solution = optimum(sample_document, "F1")
+    expected = [(p.enterprise, p.resource, p.price, p.limit) for p in solution.shadow_prices if p.constraint.startswith("enterprise_cap")]
+    out = solution.as_json()
+    caps = out["enterprise_cap_prices"]
+    assert expected and list(zip(caps["enterprise"], caps["resource"], caps["price"], caps["cap"])) == expected
+    assert all(p["enterprise"] is None for p in out["shadow_prices"])
+    ent = {e["id"]: e for e in sample_document["enterprises"]}
+    assert all(cap == ent[e]["cap"][r] for e, r, cap in zip(caps["enterprise"], caps["resource"], caps["cap"]))
+
+
 def test_the_pyomo_backend_gives_the_same_row_prices(sample_document):
     highs, record = prices(optimum(sample_document, "F1")), prices(optimum(sample_document, "F1", backend="pyomo"))
     assert set(record) == {key for key in highs if key[1] is None}

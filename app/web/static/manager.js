@@ -104,9 +104,18 @@ function conflicts(solution) {
 
 function shadowPrices(solution) {
   const prices = (solution && solution.shadow_prices) || [];
-  if (!prices.length) return null;
-  return el("details", {}, el("summary", {}, `What the caps cost at max F1 (${prices.length} shadow price(s))`),
-    el("ul", {}, prices.map((p) => el("li", {}, p.sentence))));
+  const caps = solution && solution.enterprise_cap_prices;
+  const binding = caps ? caps.price.length : 0;
+  if (!prices.length && !binding) return null;
+  // Enterprise caps come as columns (tens of thousands in a large cooperative): a few shown, all in the JSON.
+  const shown = Math.min(binding, 20);
+  const capItems = [];
+  for (let i = 0; i < shown; i++) {
+    capItems.push(el("li", {}, `One more unit of ${caps.resource[i]} in ${caps.enterprise[i]}'s cap (${caps.cap[i]}) would change the objective by ${caps.price[i].toPrecision(4)}.`));
+  }
+  if (binding > shown) capItems.push(el("li", {}, `… and ${binding - shown} more binding enterprise caps (all in the solution's JSON).`));
+  return el("details", {}, el("summary", {}, `What the caps cost at max F1 (${prices.length + binding} shadow price(s))`),
+    el("ul", {}, prices.map((p) => el("li", {}, p.sentence)).concat(capItems)));
 }
 
 async function startFront(event) {
