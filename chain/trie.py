@@ -175,8 +175,13 @@ def _long_prefix(base: int, n: int) -> bytes:
     return bytes((base + len(length),)) + length
 
 
-def rlp_encode(item: list) -> bytes:
-    """RLP of a list of byte strings and lists of the same (a trie node)."""
+def rlp_encode(item: bytes | list) -> bytes:
+    """RLP of a byte string, or of a list of byte strings and lists of the same (a trie node)."""
+    if type(item) is bytes:
+        n = len(item)
+        if n == 1 and item[0] < 0x80:
+            return item
+        return (_STRING[n] if n < 56 else _long_prefix(0xB7, n)) + item
     parts = []
     for sub in item:
         if type(sub) is bytes:

@@ -299,6 +299,21 @@ def test_trie_encoder_agrees_with_rlp_package():
         assert rlp_encode(item) == rlp.encode(item)
 
 
+def test_state_entries_agree_with_rlp_package():
+    """chain.state's nonce and record entries, written out for speed, against the `rlp` package."""
+    from coopchain.chain.state import decode_nonce, encode_nonce, encode_record
+
+    rng = random.Random(5)
+    for n in [0, 1, 127, 128, 255, 256, 2**53 - 1, 2**64] + [rng.randrange(2**rng.randrange(1, 70)) for _ in range(500)]:
+        assert encode_nonce(n) == rlp.encode(n)
+        assert decode_nonce(rlp.encode(n)) == n
+    for bad in (rlp.encode(b"\x00\x01"), rlp.encode([b"\x01"]), b"\x81\x01"):
+        with pytest.raises(InvalidProof):
+            decode_nonce(bad)
+    digest, tx_hash = rng.randbytes(32), rng.randbytes(32)
+    assert encode_record(digest, tx_hash) == rlp.encode([digest, tx_hash])
+
+
 def test_a_node_made_but_never_stored_is_still_missing():
     """Nodes a batch made are kept decoded only once a store has written them (trie.stored)."""
     store: dict = {}
