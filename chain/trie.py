@@ -31,7 +31,7 @@ hashed once, and only nodes reachable from the new root that the batch made are
 returned.  RLP was the `rlp` package's, 60% of a batch's time; nodes are now encoded
 by `rlp_encode` below and decoded by chain/state_proof.py's strict decoder, and the
 nodes a block made stay decoded for the next one: a block of 2,000 changes on a
-6,000-key state takes half the time (100 ms to 50 ms, bench/bench_ledger.py).  Paths are strings of hex digits,
+6,000-key state takes half the time (100 ms to 50 ms, docs/ledger.md "Storage").  Paths are strings of hex digits,
 one character per nibble, so `bytes.hex()` and `bytes.fromhex()` convert them.
 The offline verifier of a proof lives in chain/state_proof.py.
 """
