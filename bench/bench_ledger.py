@@ -120,24 +120,34 @@ class Ceiling:
         self.seconds += time.perf_counter() - start
 
 
-def commit_all(ledger: Ledger, batches, ceiling: Ceiling | None = None, tail_from: int | None = None) -> dict:
+def commit_all(ledger: Ledger, batches, ceiling: Ceiling | None = None, tail_from: int | None = None, progress: int = 0) -> dict:
     """Commit every batch; the seconds in `commit` alone (signing the next batch is the submitters'
     work), the CPU seconds of this process meanwhile (the signature thread included), and the
     same for the blocks from `tail_from` transactions on (the rate held at the end)."""
     seconds = cpu = tail_seconds = 0.0
     count = tail_count = 0
+    window = {"seconds": 0.0, "cpu": 0.0, "count": 0, "ceiling": 0.0}  # since the last progress line
     for batch in batches:
         start, start_cpu = time.perf_counter(), time.process_time()
         block = ledger.commit(batch)
-        elapsed = time.perf_counter() - start
-        cpu += time.process_time() - start_cpu
-        seconds += elapsed
-        count += len(batch)
+        elapsed, used = time.perf_counter() - start, time.process_time() - start_cpu
+        seconds, cpu, count = seconds + elapsed, cpu + used, count + len(batch)
         if tail_from is not None and count > tail_from:
             tail_seconds += elapsed
             tail_count += len(batch)
         if ceiling is not None:
+            before = ceiling.seconds
             ceiling.insert(block.header.height, ledger.store.transaction_rows(block.header.height))
+            window["ceiling"] += ceiling.seconds - before
+        window["seconds"] += elapsed
+        window["cpu"] += used
+        window["count"] += len(batch)
+        if progress and window["count"] >= progress:
+            n = window["count"]
+            print(f"  {count:>9,} tx: the last {n:,} at {n / window['seconds']:,.0f} tx/s"
+                  + (f" (ceiling {n / window['ceiling']:,.0f})" if window["ceiling"] else "")
+                  + f", CPU {window['cpu'] / n * 1000:.3f} s per 1,000, load average {os.getloadavg()[0]:.1f}", flush=True)
+            window = {"seconds": 0.0, "cpu": 0.0, "count": 0, "ceiling": 0.0}
     return {"seconds": seconds, "cpu": cpu, "count": count, "tail_seconds": tail_seconds, "tail_count": tail_count}
 
 
@@ -179,7 +189,8 @@ def run_kind(kind: str, transactions: int, single: int, passes: bool, submitters
     load_before = os.getloadavg()
     make = record_batches if kind == "record" else market_batches
     blocks = transactions // 1000
-    big = commit_all(ledger, make(submitters, blocks, 1000, start_nonce), ceiling, tail_from=blocks * 1000 * 9 // 10)
+    big = commit_all(ledger, make(submitters, blocks, 1000, start_nonce), ceiling, tail_from=blocks * 1000 * 9 // 10,
+                     progress=max(10_000, transactions // 20))
     load_after = os.getloadavg()
     # Blocks of 1: one submitter after another, nonces continuing.
     singles = []
