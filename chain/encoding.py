@@ -63,10 +63,41 @@ def _check(value: Any, path: str, depth: int = 0) -> None:
     raise EncodingError(f"{path}: {type(value).__name__} has no canonical encoding")
 
 
+def _plain(value: Any, depth: int) -> bool:
+    """Whether `value` lies in the value set, built of exactly dict, list, tuple, str, int, bool
+    and None (not their subclasses).  The common case, checked without building the JSON path
+    of every item, which `_check` does to name the faulty one: on False (or a lone surrogate,
+    which only the UTF-8 encoding finds) `canonical` runs `_check` for its message."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    if depth >= MAX_DEPTH:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii() or not _plain(item, depth + 1):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            if not _plain(item, depth + 1):
+                return False
+        return True
+    return False
+
+
 def canonical(value: Any) -> bytes:
     """The RFC 8785 bytes of `value`, which must lie in the value set above."""
-    _check(value, "$")
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    if not _plain(value, 0):
+        _check(value, "$")  # raises, naming the item; or passes a subclass of a plain type
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        _check(value, "$")  # names the string with the lone surrogate
+        raise
 
 
 def decode(data: bytes) -> Any:

@@ -20,13 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import rlp
-
 from coopchain.chain.block import ChainConfig
 from coopchain.chain.contract import APPLIED, REJECTED, BlockContext, Call, ContractFault, ContractSet, Method, Rejection, Runtime, resolve
 from coopchain.chain.errors import ChainError, InvalidTransaction, ensure
 from coopchain.chain.namespaces import contract_key, nonce_key
 from coopchain.chain.receipt import Receipt
+from coopchain.chain.state import decode_nonce, encode_nonce
 from coopchain.chain.transaction import Transaction
 from coopchain.chain.types import Hash32
 
@@ -99,7 +98,7 @@ def refused(index: int, error: InvalidTransaction) -> InvalidTransaction:
 
 def next_nonce_of(read: Callable[[bytes], bytes | None], sender: str) -> int:
     value = read(nonce_key(sender))
-    return 0 if value is None else rlp.sedes.big_endian_int.deserialize(rlp.decode(value))
+    return 0 if value is None else decode_nonce(value)
 
 
 def apply_block(state: State, block: BlockContext, transactions: Sequence[tuple[Transaction, Hash32]]) -> BlockOutput:
@@ -133,6 +132,6 @@ def apply_block(state: State, block: BlockContext, transactions: Sequence[tuple[
         else:
             changes.update(call.writes)
             receipt = Receipt(tx_hash, APPLIED, None, sentence, tuple(call.events))
-        changes[nonce_key(tx.sender)] = rlp.encode(expected + 1)
+        changes[nonce_key(tx.sender)] = encode_nonce(expected + 1)
         receipts.append(receipt)
     return BlockOutput(changes, tuple(receipts))

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import hashlib
 
-import rlp
-
 from coopchain.chain.contract import Call, ContractSet, Method
 from coopchain.chain.encoding import canonical
 from coopchain.chain.errors import InvalidBlock, InvalidTransaction, ensure
+from coopchain.chain.state import encode_record
 
 
 def _shape(args: dict) -> None:
@@ -27,7 +26,7 @@ def _shape(args: dict) -> None:
 
 def _put(call: Call, args: dict) -> str:
     digest = hashlib.sha256(canonical(args["value"])).digest()
-    call.put(args["key"], rlp.encode([digest, call.tx_hash]))
+    call.put(args["key"], encode_record(digest, call.tx_hash))
     call.emit("recorded", key=args["key"])
     return f"recorded under {args['key']!r}"
 

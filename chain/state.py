@@ -17,10 +17,12 @@ from dataclasses import dataclass
 import rlp
 
 from coopchain.chain.namespaces import contract_key, nonce_key
-from coopchain.chain.trie import keccak256, trie_get
+from coopchain.chain.errors import InvalidProof, ensure
+from coopchain.chain.state_proof import decode_rlp
+from coopchain.chain.trie import keccak256, rlp_encode, trie_get
 from coopchain.chain.types import Root
 
-__all__ = ["StateView", "trie_key", "next_nonce", "nonce_key", "record_key", "decode_record"]
+__all__ = ["StateView", "trie_key", "next_nonce", "nonce_key", "record_key", "encode_nonce", "decode_nonce", "encode_record", "decode_record"]
 
 
 def trie_key(state_key: bytes) -> bytes:
@@ -50,9 +52,27 @@ class StateView:
         return {trie_key(k): v for k, v in self.pending.items()}
 
 
+def encode_nonce(nonce: int) -> bytes:
+    """A `nonce:` entry: RLP of the integer as minimal big-endian bytes (as the `rlp` package's
+    big_endian_int; written out because execution does this for every transaction)."""
+    return rlp_encode(nonce.to_bytes((nonce.bit_length() + 7) // 8, "big"))
+
+
+def decode_nonce(value: bytes) -> int:
+    """The integer of a `nonce:` entry; InvalidProof if it is not RLP of minimal big-endian bytes."""
+    item = decode_rlp(value)
+    ensure(type(item) is bytes and item[:1] != b"\x00", InvalidProof, "a nonce entry is not RLP of an integer without leading zeros")
+    return int.from_bytes(item, "big")
+
+
 def next_nonce(view: StateView, sender: str) -> int:
     value = view.get(nonce_key(sender))
-    return 0 if value is None else rlp.sedes.big_endian_int.deserialize(rlp.decode(value))
+    return 0 if value is None else decode_nonce(value)
+
+
+def encode_record(digest: bytes, tx_hash: bytes) -> bytes:
+    """A `record:` entry: RLP([SHA-256 of the canonical value, transaction hash])."""
+    return rlp_encode([digest, tx_hash])
 
 
 def decode_record(value: bytes) -> tuple[bytes, bytes]:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from coopchain.chain import trie
 from coopchain.chain.errors import StorageError
 from coopchain.chain.types import Hash32
 
@@ -172,6 +173,7 @@ class SqlStore:
         # rolled-back block's nodes would look stored.
         for rows in writer.appended:
             self._cache_nodes(rows.trie_nodes)
+            trie.stored(rows.trie_nodes)
 
     def _cache_nodes(self, nodes: dict[bytes, bytes]) -> None:
         if len(self._node_cache) + len(nodes) > _NODE_CACHE:

@@ -55,9 +55,10 @@ LOCK_TIMEOUT_S = 60.0  # as SQLite's busy_timeout: a writer waits this long for 
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS blocks (height BIGINT PRIMARY KEY, hash BYTEA NOT NULL UNIQUE, header BYTEA NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS transactions (hash BYTEA PRIMARY KEY, height BIGINT NOT NULL REFERENCES blocks (height),"
-    " position INTEGER NOT NULL, body BYTEA NOT NULL, receipt BYTEA NOT NULL, UNIQUE (height, position))",
-    "CREATE TABLE IF NOT EXISTS trie_nodes (hash BYTEA PRIMARY KEY, node BYTEA NOT NULL)",
+    # As SQLite's (chain/store_sqlite.py): transactions keyed by (height, position), hashes UNIQUE.
+    "CREATE TABLE IF NOT EXISTS transactions (height BIGINT NOT NULL REFERENCES blocks (height), position INTEGER NOT NULL,"
+    " hash BYTEA NOT NULL UNIQUE, body BYTEA NOT NULL, receipt BYTEA NOT NULL, PRIMARY KEY (height, position))",
+    "CREATE TABLE IF NOT EXISTS trie_nodes (hash BYTEA NOT NULL UNIQUE, node BYTEA NOT NULL)",
     "CREATE TABLE IF NOT EXISTS history_nodes (level INTEGER NOT NULL, position BIGINT NOT NULL, hash BYTEA NOT NULL,"
     " PRIMARY KEY (level, position))",
 )

@@ -54,6 +54,7 @@ from coopchain.chain.seals import seal_for, verify_seal
 from coopchain.chain.state import StateView
 from coopchain.chain.store import BEFORE_GENESIS, SqlStore
 from coopchain.chain.transaction import decode_transaction, signing_bytes
+from coopchain.chain import trie
 from coopchain.chain.trie import keccak256, trie_update
 
 MAX_FUTURE_MICROS = 2 * 3600 * 10**6  # a header may run ahead of the verifier's clock by two hours (as Bitcoin's rule)
@@ -215,6 +216,7 @@ def _walk(store: SqlStore, progress: Progress | None, scratch: _ScratchNodes | N
                 for node_hash, node in added.items():
                     ensure(store.get(node_hash) == node, InvalidBlock, f"trie node {node_hash.hex()} that this block adds is missing or altered")
                 nodes.tally(added)
+            trie.stored(added)  # found as made: the next block reads them decoded
             ensure(header.state_root == state_root, InvalidBlock, f"state root {header.state_root.hex()}, the transactions give {state_root.hex()}")
             completed = history.append(merkle.leaf_hash(digest))
             history_nodes += len(completed)

@@ -46,11 +46,27 @@ def test_round_trip():
         (b"\x00", "bytes"),
         ("\ud800", "surrogate"),
         ({"a": [0.0]}, r"\$\.a\[0\]"),
+        ({"a": {"b": ["x", "\udfff"]}}, r"\$\.a\.b\[1\]: the string holds a lone surrogate"),  # found by the UTF-8 encoding
+        ({"k\ud800": 1}, "ASCII"),
+        ([-(2**53)], r"\$\[0\]: integer -9007199254740992 is outside"),
     ],
 )
 def test_refuses_values_without_a_canonical_form(value, reason):
     with pytest.raises(EncodingError, match=reason):
         canonical(value)
+
+
+def test_subclasses_of_plain_types_encode_as_their_base():
+    """The fast check takes exact types only; subclasses go through the full check, as before."""
+    import enum
+
+    class Colour(str, enum.Enum):
+        RED = "red"
+
+    class Count(int):
+        pass
+
+    assert canonical({"c": Colour.RED, "n": Count(3), "t": (1, True, None)}) == b'{"c":"red","n":3,"t":[1,true,null]}'
 
 
 @pytest.mark.parametrize("data", [b'{"b":1,"a":2}', b'{"a": 1}', b'{"a":1.0}', b"\xff", b'{"a":NaN}'])

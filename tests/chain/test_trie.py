@@ -10,7 +10,7 @@ from trie import HexaryTrie
 
 from coopchain.chain.errors import InvalidProof, StorageError
 from coopchain.chain.state_proof import decode_rlp, verify_state_proof
-from coopchain.chain.trie import EMPTY_ROOT, keccak256, prove, trie_get, trie_update
+from coopchain.chain.trie import EMPTY_ROOT, keccak256, prove, rlp_encode, stored, trie_get, trie_update
 from tests.blocked_imports import run_blocked
 from tests.conftest import ROOT
 
@@ -289,6 +289,40 @@ def test_decoder_agrees_with_rlp_package_on_valid_encodings():
     for _ in range(2000):
         item = _random_item(rng)
         assert decode_rlp(rlp.encode(item)) == item
+
+
+def test_trie_encoder_agrees_with_rlp_package():
+    """chain.trie's own RLP encoder (lists of byte strings and lists) against the `rlp` package."""
+    rng = random.Random(3)
+    for _ in range(2000):
+        item = [_random_item(rng) for _ in range(rng.choice([0, 1, 2, 17]))]
+        assert rlp_encode(item) == rlp.encode(item)
+
+
+def test_state_entries_agree_with_rlp_package():
+    """chain.state's nonce and record entries, written out for speed, against the `rlp` package."""
+    from coopchain.chain.state import decode_nonce, encode_nonce, encode_record
+
+    rng = random.Random(5)
+    for n in [0, 1, 127, 128, 255, 256, 2**53 - 1, 2**64] + [rng.randrange(2**rng.randrange(1, 70)) for _ in range(500)]:
+        assert encode_nonce(n) == rlp.encode(n)
+        assert decode_nonce(rlp.encode(n)) == n
+    for bad in (rlp.encode(b"\x00\x01"), rlp.encode([b"\x01"]), b"\x81\x01"):
+        with pytest.raises(InvalidProof):
+            decode_nonce(bad)
+    digest, tx_hash = rng.randbytes(32), rng.randbytes(32)
+    assert encode_record(digest, tx_hash) == rlp.encode([digest, tx_hash])
+
+
+def test_a_node_made_but_never_stored_is_still_missing():
+    """Nodes a batch made are kept decoded only once a store has written them (trie.stored)."""
+    store: dict = {}
+    root, made = trie_update(store, EMPTY_ROOT, {bytes([i]) * 32: b"v" * 40 for i in range(20)})
+    with pytest.raises(StorageError, match="not in the store"):
+        trie_get({}, root, bytes([3]) * 32)
+    store.update(made)
+    stored(made)
+    assert trie_get(store, root, bytes([3]) * 32) == b"v" * 40
 
 
 def test_decoder_agrees_with_rlp_package_on_malformed_inputs():
