@@ -40,7 +40,7 @@ from coopchain.models.problem_rules import (
     es_numbers,
     read_head,
 )
-from coopchain.models.strict_json import loads
+from coopchain.models.strict_json import loads, loads_fast
 
 _ENTERPRISES = ',"enterprises":['
 _AFTER = '],"indicators":{'
@@ -201,10 +201,11 @@ def problem_identity(text: str) -> tuple:
     proves the text (`models.certificate_verify.proven_problem`); this tells a client where to commit."""
     at = text.find(_ENTERPRISES)
     end = text.find(_AFTER, at + 1) if at >= 0 else -1
+    # loads_fast: nesting bounded by a count of brackets, never by the stack (a contract's verdict rests on it).
     try:
-        doc = json.loads(text[: at + len(_ENTERPRISES)] + text[end:]) if at >= 0 and end >= 0 else json.loads(text)
+        doc = loads_fast(text[: at + len(_ENTERPRISES)] + text[end:]) if at >= 0 and end >= 0 else loads_fast(text)
     except ValueError:
-        doc = json.loads(text)  # raises: not JSON at all
+        doc = loads_fast(text, what="the problem")  # raises StrictJsonError (a ValueError): not JSON at all
     if not isinstance(doc, dict):
         return None, None
     return doc.get("cooperative"), doc.get("round")

@@ -1,0 +1,132 @@
+"""Regression tests for the adversarial review of certificate format v2 (R-1 … R-12).
+
+The reviewer's reproducers are the fixtures in tests/data/certificates/review2/.  Independent
+references: a bracket counter and a first-wins JSON reading written here, hashes computed here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from coopchain.models import certificate_verify as cv
+from coopchain.models.certificate import CertificateError, verify_certificate, verify_certificate_text
+from coopchain.models.strict_json import MAX_DEPTH, StrictJsonError, loads, loads_fast, nesting_depth
+
+REVIEW = Path(__file__).resolve().parents[1] / "data" / "certificates" / "review2"
+
+
+def review(name: str) -> str:
+    return (REVIEW / name).read_text(encoding="utf-8")
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def code_of(f) -> str:
+    try:
+        f()
+    except CertificateError as e:
+        return e.code
+    return "valid"
+
+
+def at_stack_depth(extra: int, f):
+    """``f()`` called ``extra`` Python frames deeper than here."""
+    return f() if extra == 0 else at_stack_depth(extra - 1, f)
+
+
+def reference_depth(text: str) -> int:
+    """Nesting depth by a character-by-character scan (the test's own reference)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+# -- R-6: nesting is refused by a count of brackets, never by the interpreter's stack --------------
+
+
+def _nested_certificate(d: int) -> tuple[str, str]:
+    base = json.loads(review("gv_f1.json"))
+    cert = dict(base["certificate"])
+    cert["values"] = {**cert["values"], "class": "@@"}
+    return json.dumps(cert).replace('"@@"', "[" * d + "]" * d), base["problem_text"]
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": "[[[[", "b": [[{"c": "\\"]]"}]]}',
+    '["\\\\", [["]"]]]',
+    "[" * 70 + "]" * 70,
+    '{"k": "' + "{" * 100 + '"}',
+    "[]",
+    '"plain"',
+])
+def test_R6_nesting_depth_counts_brackets_outside_strings(text):
+    assert min(nesting_depth(text), MAX_DEPTH) == min(reference_depth(text), MAX_DEPTH)
+    if reference_depth(text) > MAX_DEPTH:
+        assert nesting_depth(text) == reference_depth(text)
+
+
+@pytest.mark.parametrize("reader", [loads, loads_fast])
+def test_R6_strict_json_refuses_nesting_past_the_fixed_depth_at_any_stack_depth(reader):
+    ok = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert reference_depth(ok) == MAX_DEPTH
+    reader(ok)
+    for d in (MAX_DEPTH + 1, 900, 5000):
+        deep = "[" * d + "]" * d
+        for extra in (0, 200, 600):
+            with pytest.raises(StrictJsonError) as e:
+                at_stack_depth(extra, lambda: reader(deep))
+            assert e.value.code == "too_large" and f"deeper than {MAX_DEPTH}" in str(e.value)
+
+
+def test_R6_a_deep_certificate_gets_one_verdict_whatever_the_callers_stack_depth():
+    """The reviewer's certificate: values.class nested d deep gave value_mismatch at the top level and too_large
+    200 frames deeper (d = 900), so block production and replay recorded different receipts."""
+    for d in (MAX_DEPTH + 1, 900, 950, 990):
+        text, problem = _nested_certificate(d)
+        assert reference_depth(text) == d + 2  # the certificate object, then values
+        codes = {at_stack_depth(extra, lambda: code_of(lambda: verify_certificate_text(text, problem))) for extra in (0, 50, 200, 700)}
+        assert codes == {"too_large"}, (d, codes)
+    text, problem = _nested_certificate(MAX_DEPTH - 2)  # at the limit: read, then refused for its value
+    assert reference_depth(text) == MAX_DEPTH
+    codes = {at_stack_depth(extra, lambda: code_of(lambda: verify_certificate_text(text, problem))) for extra in (0, 700)}
+    assert len(codes) == 1 and codes != {"too_large"}
+
+
+def test_R6_chain_decoding_refuses_deep_nesting_with_one_message_at_any_stack_depth():
+    from coopchain.chain.encoding import MAX_DEPTH as CHAIN_DEPTH
+    from coopchain.chain.encoding import decode
+    from coopchain.chain.errors import EncodingError
+
+    decode(("[" * CHAIN_DEPTH + "]" * CHAIN_DEPTH).encode())
+    for d in (CHAIN_DEPTH + 1, 900, 990, 5000):
+        data = ("[" * d + "]" * d).encode()
+        messages = set()
+        for extra in (0, 300, 800):
+            with pytest.raises(EncodingError) as e:
+                at_stack_depth(extra, lambda: decode(data))
+            messages.add(str(e.value))
+        assert messages == {f"arrays and objects nest deeper than {CHAIN_DEPTH} levels"}
+    # brackets inside a string do not nest
+    assert decode(json.dumps({"k": "[" * 2000}, separators=(",", ":")).encode()) == {"k": "[" * 2000}
