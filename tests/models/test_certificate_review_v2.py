@@ -130,3 +130,50 @@ def test_R6_chain_decoding_refuses_deep_nesting_with_one_message_at_any_stack_de
         assert messages == {f"arrays and objects nest deeper than {CHAIN_DEPTH} levels"}
     # brackets inside a string do not nest
     assert decode(json.dumps({"k": "[" * 2000}, separators=(",", ":")).encode()) == {"k": "[" * 2000}
+
+
+# -- a problem named beside a v1 certificate must be the one it embeds ----------------------------------
+
+
+def test_R4_a_v1_certificate_given_another_problem_is_hash_mismatch():
+    cert = review("v1_f1_uniform.json")
+    other = review("green_valley.problem.json")
+    embedded = json.loads(cert)["problem"]
+    assert sha(embedded) == json.loads(cert)["problem_hash"] != sha(other)
+    assert code_of(lambda: verify_certificate_text(cert, other)) == "hash_mismatch"
+    assert code_of(lambda: verify_certificate_text(cert, embedded)) == "valid"
+    assert code_of(lambda: verify_certificate_text(cert)) == "valid"  # v1 embeds its problem
+
+
+def test_R4_a_solve_output_whose_problem_text_is_another_problem_is_refused():
+    document = json.loads(review("solve_output_v1_cert_other_problem_text.json"))
+    cert = document["certificate"]
+    assert sha(document["problem_text"]) != cert["problem_hash"]
+    verified = verify_certificate(cert)  # the certificate alone proves its own (embedded) problem
+    with pytest.raises(CertificateError) as e:
+        cv.check_solve_output(document, cert, verified)
+    assert e.value.code == "hash_mismatch"
+    assert code_of(lambda: verify_certificate(cert, document["problem_text"])) == "hash_mismatch"
+
+
+# -- a verdict depends on the arguments, never on what the process proved before ------------------------
+
+
+def test_R7_a_bare_v2_certificate_is_problem_missing_even_when_its_problem_was_proven_before():
+    out = json.loads(review("gv_f1.json"))
+    cert, text = out["certificate"], out["problem_text"]
+    assert code_of(lambda: verify_certificate(cert)) == "problem_missing"
+    assert code_of(lambda: verify_certificate(cert, text)) == "valid"
+    assert sha(text) in cv._PROBLEMS  # kept as a memo ...
+    assert code_of(lambda: verify_certificate(cert)) == "problem_missing"  # ... which decides nothing
+
+
+def test_R7_a_proven_problem_handle_stands_for_its_text_and_only_for_its_own_hash():
+    out = json.loads(review("gv_f1.json"))
+    cert, text = out["certificate"], out["problem_text"]
+    handle = cv.proven_problem(sha(text), text)
+    assert code_of(lambda: verify_certificate(cert, handle)) == "valid"
+    v1 = json.loads(review("v1_f1_uniform.json"))  # another problem's handle
+    other_handle = cv.proven_problem(v1["problem_hash"], v1["problem"])
+    assert other_handle.digest != cert["problem_hash"]
+    assert code_of(lambda: verify_certificate(cert, other_handle)) == "hash_mismatch"

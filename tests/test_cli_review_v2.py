@@ -1,0 +1,27 @@
+"""`coopchain verify` and `solve` against the review of certificate v2 (R-1, R-4, R-8, R-9, R-10): a verdict with
+its code, or a clear error, never a traceback and never "valid" for a problem the certificate does not prove."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_cli import coopchain
+
+REVIEW = ROOT / "tests" / "data" / "certificates" / "review2"
+VALID = ROOT / "tests" / "data" / "certificates" / "valid"
+
+
+def no_traceback(run):
+    assert "Traceback" not in run.stderr + run.stdout, run.stderr
+
+
+def test_R4_a_v1_certificate_with_another_problem_named_is_not_valid(tmp_path):
+    run = coopchain("verify", REVIEW / "v1_f1_uniform.json", "--problem", REVIEW / "green_valley.problem.json")
+    assert run.returncode == 3 and run.stdout.rstrip().endswith("[hash_mismatch]"), run.stdout
+    run = coopchain("verify", REVIEW / "solve_output_v1_cert_other_problem_text.json")
+    assert run.returncode == 3 and run.stdout.rstrip().endswith("[hash_mismatch]"), run.stdout
+    run = coopchain("verify", REVIEW / "v1_f1_uniform.json")  # alone, it proves its own embedded problem
+    assert run.returncode == 0 and run.stdout.startswith("valid:"), run.stdout
