@@ -18,6 +18,18 @@ def no_traceback(run):
     assert "Traceback" not in run.stderr + run.stdout, run.stderr
 
 
+def test_R1_solve_of_a_problem_whose_caps_sum_past_the_largest_double_is_an_error_not_a_traceback():
+    run = coopchain("solve", REVIEW / "fsum_overflow.problem.json", "--objective", "F1")
+    no_traceback(run)
+    assert run.returncode != 0 and "largest magnitude" in run.stderr + run.stdout
+
+
+def test_R1_verify_names_the_invalid_problem():
+    run = coopchain("verify", REVIEW / "fsum_overflow.cert.json", "--problem", REVIEW / "fsum_overflow.problem.json")
+    no_traceback(run)
+    assert run.returncode == 3 and run.stdout.rstrip().endswith("[invalid_problem]"), run.stdout
+
+
 def test_R4_a_v1_certificate_with_another_problem_named_is_not_valid(tmp_path):
     run = coopchain("verify", REVIEW / "v1_f1_uniform.json", "--problem", REVIEW / "green_valley.problem.json")
     assert run.returncode == 3 and run.stdout.rstrip().endswith("[hash_mismatch]"), run.stdout

@@ -132,6 +132,29 @@ def test_R6_chain_decoding_refuses_deep_nesting_with_one_message_at_any_stack_de
     assert decode(json.dumps({"k": "[" * 2000}, separators=(",", ":")).encode()) == {"k": "[" * 2000}
 
 
+# -- sums of numbers near 1.8e308 are never computed for a document refused for its magnitudes ---------
+
+
+@pytest.mark.parametrize("name", ["fsum_overflow.problem.json", "fsum_overflow_alpha.problem.json"])
+def test_R1_a_problem_whose_caps_or_alphas_sum_past_the_largest_double_is_invalid_not_a_traceback(name):
+    from coopchain.models.problem_rules import MAX_MAGNITUDE
+
+    text = review(name)
+    doc = json.loads(text)
+    huge = [x for e in doc["enterprises"] for x in (e["max"], e["alpha"]) if x > MAX_MAGNITUDE]
+    assert len(huge) >= 2 and sum(huge) == float("inf")  # the document's own numbers overflow a double when summed
+    with pytest.raises(CertificateError) as e:
+        cv.proven_problem(sha(text), text)  # the contract's path, outside verify_certificate's net
+    assert e.value.code == "invalid_problem" and "largest magnitude" in str(e.value)
+
+
+def test_R1_the_reviewers_certificate_is_refused_as_invalid_problem():
+    text = review("fsum_overflow.problem.json")
+    cert = review("fsum_overflow.cert.json")
+    assert json.loads(cert)["problem_hash"] == sha(text)
+    assert code_of(lambda: verify_certificate_text(cert, text)) == "invalid_problem"
+
+
 # -- a problem named beside a v1 certificate must be the one it embeds ----------------------------------
 
 
