@@ -343,6 +343,13 @@ def _first_violation(lhs: np.ndarray, lhs_err: np.ndarray, tol: np.ndarray, tol_
 
 def check_feasible(inst: Instance, W: np.ndarray, E: np.ndarray | None = None, e: np.ndarray | None = None, names=()) -> None:
     """Every constraint of SPEC §1 (and ε-rows E W >= e... as −f <= −e) within FEASIBILITY of its own terms; else ``infeasible``."""
+    W = np.asarray(W, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(W))
+    if len(bad):
+        # Called directly by the allocation contract (a volume "1e400" reads as inf): no exact view of inf
+        # exists (Fraction(inf) raises), and no constraint holds for it (review R-2).
+        j = int(bad[0])
+        fail("infeasible", f"{inst.ids[j]}: W = {float(W[j])!r} is not a finite volume")
     X = Exact(inst, W)
     u = ex.UNIT
     absW = np.abs(W)

@@ -20,6 +20,17 @@ def at_stack_depth(extra: int, f):
     return f() if extra == 0 else at_stack_depth(extra - 1, f)
 
 
+@pytest.mark.parametrize("volume", ["1e400", "-1e400"])
+def test_R2_a_volume_that_reads_as_infinity_is_infeasible(world, solutions, volume):
+    register(world, solutions["F1"])
+    args = commit_args(solutions["F1"])
+    first = next(iter(args["allocation"]))
+    args["allocation"][first] = volume
+    assert float(volume) in (float("inf"), float("-inf"))
+    receipt = rejected(world, world.manager, "allocation.commit_allocation", args, "infeasible")
+    assert "not a finite volume" in receipt.message
+
+
 def test_R6_a_deeply_nested_certificate_gets_the_same_receipt_on_replay_at_another_stack_depth(world, solutions):
     """The reviewer's ledger: values.class nested 978–991 deep gave value_mismatch when produced and too_large on
     replay, and `chain verify` refused an honest chain.  Now too_large by a bracket count, whatever the stack."""

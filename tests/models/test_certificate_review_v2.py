@@ -155,6 +155,22 @@ def test_R1_the_reviewers_certificate_is_refused_as_invalid_problem():
     assert code_of(lambda: verify_certificate_text(cert, text)) == "invalid_problem"
 
 
+# -- a volume that reads as ±inf is infeasible, never an OverflowError ----------------------------------
+
+
+@pytest.mark.parametrize("volume", [float("inf"), float("-inf"), float("nan")])
+def test_R2_check_feasible_refuses_a_non_finite_volume_as_infeasible(volume):
+    out = json.loads(review("gv_f1.json"))
+    proven = cv.proven_problem(sha(out["problem_text"]), out["problem_text"])
+    W = [float(w) for w in out["certificate"]["allocation"]]
+    W[1] = volume
+    import numpy as np
+
+    with pytest.raises(CertificateError) as e:
+        cv.check_feasible(proven.instance, np.array(W))
+    assert e.value.code == "infeasible" and proven.instance.ids[1] in str(e.value)
+
+
 # -- a problem named beside a v1 certificate must be the one it embeds ----------------------------------
 
 
