@@ -45,14 +45,13 @@ from coopchain.models.certificate import (
     once_per_object,
     problem_hash,
 )
-from coopchain.models.problem_rules import ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
+from coopchain.models.problem_rules import MAX_NAMES, ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
 from coopchain.models.problem_text import read_canonical_text
 from coopchain.models.strict_json import StrictJsonError, loads, loads_fast
 
 # --- limits (checked before any heavy work) ------------------------------------------------
 MAX_PROBLEM_CHARS = 1 << 30  # 1 GiB of canonical text: about 2.8 million enterprises
 MAX_ENTERPRISES = 2_000_000
-MAX_NAMES = 256  # indicators, resources
 MAX_PIECES = 2_000
 MAX_PIECE_WORK = 50_000_000  # pieces × enterprises: each piece costs one pass over the enterprises
 MAX_CONSTRAINTS = 8  # ε-constraints of a scalarisation

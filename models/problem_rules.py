@@ -270,6 +270,9 @@ def _alpha(alpha: np.ndarray, issues: list[Issue]) -> tuple[list[float] | None, 
 # seconds at 100,000 enterprises); tests check the two writers agree.
 
 SCHEMA = "coopchain/problem/v1"
+# Indicators, resources: at most this many are read from a problem text (a certificate verifier's bound;
+# both readers check it on the head, before the per-enterprise work, whose cost grows with it).
+MAX_NAMES = 256
 _TOP = ("cooperative", "demand", "enterprises", "indicators", "resources", "round", "schema")
 _ENTERPRISE = frozenset(("alpha", "benefit", "cap", "g", "id", "max", "min", "reservation", "u0", "use"))
 

@@ -31,6 +31,7 @@ import re
 import numpy as np
 
 from coopchain.models.problem_rules import (
+    MAX_NAMES,
     CanonicalProblem,
     Columns,
     ShapeError,
@@ -113,6 +114,10 @@ def _read(text: str) -> CanonicalProblem | None:
     if end < 0 or end == start:
         return None
     head = read_head(loads(text[:start] + "0" + text[end:], what="the problem"))  # strict: a duplicated key is refused
+    if len(head.indicators) > MAX_NAMES or len(head.resources) > MAX_NAMES:
+        # The generic reader refuses it (too_large) and says so; here, a regex of one group per name would
+        # cost seconds to compile at 100,000 names (review R-3), and two readers must give one verdict.
+        return None
     before, after = canonical_head(head)
     if not (len(before) == start and text.startswith(before) and text.endswith(after) and len(after) == len(text) - end):
         return None

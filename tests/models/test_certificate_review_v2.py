@@ -171,6 +171,40 @@ def test_R2_check_feasible_refuses_a_non_finite_volume_as_infeasible(volume):
     assert e.value.code == "infeasible" and proven.instance.ids[1] in str(e.value)
 
 
+# -- the fast reader keeps the generic reader's limits ---------------------------------------------------
+
+
+def test_R3_more_than_256_indicators_are_too_large_for_both_readers():
+    from coopchain.models.problem_text import read_canonical_text
+
+    text = review("many_indicators_300.problem.json")
+    assert len(json.loads(text)["indicators"]) == 300 > cv.MAX_NAMES == 256
+    assert read_canonical_text(text) is None  # the fast reader does not vouch for it
+    with pytest.raises(CertificateError) as e:
+        cv.read_problem(text)
+    assert e.value.code == "too_large" and "300 indicators" in str(e.value)
+    cert = review("mi300.cert.json")
+    assert json.loads(cert)["problem_hash"] == sha(text)
+    assert code_of(lambda: verify_certificate_text(cert, text)) == "too_large"
+
+
+def test_R3_many_names_are_refused_before_a_pattern_per_name_is_built():
+    from coopchain.models import problem_text
+
+    doc = json.loads(review("many_indicators_300.problem.json"))
+    names = {f"k{i:06d}": 1 for i in range(20_000)}
+    doc["indicators"] = names
+    for e in doc["enterprises"]:
+        e["benefit"] = dict.fromkeys(names, 0)
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    problem_text._enterprise_pattern.cache_clear()
+    assert problem_text.read_canonical_text(text) is None
+    assert problem_text._enterprise_pattern.cache_info().misses == 0  # no regex of 20,000 groups was compiled
+    with pytest.raises(CertificateError) as e:
+        cv.read_problem(text)
+    assert e.value.code == "too_large"
+
+
 # -- a problem named beside a v1 certificate must be the one it embeds ----------------------------------
 
 
