@@ -37,3 +37,29 @@ def test_R4_a_v1_certificate_with_another_problem_named_is_not_valid(tmp_path):
     assert run.returncode == 3 and run.stdout.rstrip().endswith("[hash_mismatch]"), run.stdout
     run = coopchain("verify", REVIEW / "v1_f1_uniform.json")  # alone, it proves its own embedded problem
     assert run.returncode == 0 and run.stdout.startswith("valid:"), run.stdout
+
+
+def test_R8_a_problem_document_with_a_duplicated_key_is_refused(tmp_path):
+    doc = (REVIEW / "green_valley_duplicate_key.json").read_text()
+    assert '"max": 900, "max": 620' in doc  # a reader taking the first value sees 900; json.loads takes 620
+    run = coopchain("verify", REVIEW / "gv_f1.cert.json", "--problem", REVIEW / "green_valley_duplicate_key.json")
+    no_traceback(run)
+    assert run.returncode == 3 and run.stdout.rstrip().endswith("[duplicate_key]") and '"max"' in run.stdout, run.stdout
+    # the same document without the duplicate, as a manager wrote it (not canonical), still verifies
+    fixed = tmp_path / "green_valley.json"
+    fixed.write_text(doc.replace('"max": 900, "max": 620', '"max": 620'))
+    run = coopchain("verify", REVIEW / "gv_f1.cert.json", "--problem", fixed)
+    assert run.returncode == 0 and run.stdout.startswith("valid:"), run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("command", ["verify", "solve"])
+def test_R9_an_integer_of_5000_digits_is_a_clear_refusal(command):
+    problem = REVIEW / "bigint.problem.json"
+    assert max(map(len, re.findall(r"[0-9]+", problem.read_text()))) == 5000
+    args = (["verify", VALID / "v2_f1_uniform.json", "--problem", problem] if command == "verify"
+            else ["solve", problem, "--objective", "F1"])
+    run = coopchain(*args)
+    no_traceback(run)
+    assert run.returncode != 0
+    if command == "verify":
+        assert run.stdout.rstrip().endswith("[too_large]"), run.stdout
