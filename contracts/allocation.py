@@ -310,8 +310,15 @@ def check_bundled_commit(tx, receipt, state_value: bytes | None, extra: dict | N
     tx_hash = receipt.transaction.hex()
     if entry.get("transaction") != tx_hash or entry.get("allocation") != args["allocation"] or entry.get("problem") != args["problem"]:
         raise ValueError("the state entry the bundle proves is not this transaction's commit")
+    # `extra` is outside every proof of the bundle: check its shape before reading it (review R-10).
+    if extra is not None and not isinstance(extra, dict):
+        raise ValueError(f"the bundle's 'extra' must be an object holding the problem document, not {type(extra).__name__}")
     text = (extra or {}).get("problem")
-    if not isinstance(text, str) or problem_hash(text) != args["problem"]:
+    try:
+        same = isinstance(text, str) and problem_hash(text) == args["problem"]
+    except UnicodeEncodeError:
+        raise ValueError("the bundle's problem document holds a lone UTF-16 surrogate, which has no UTF-8 form: it is not the committed problem") from None
+    if not same:
         raise ValueError("the bundle carries no problem document whose hash is the committed problem's")
     try:
         cert = read_text(args["certificate"])

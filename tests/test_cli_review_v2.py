@@ -63,3 +63,16 @@ def test_R9_an_integer_of_5000_digits_is_a_clear_refusal(command):
     assert run.returncode != 0
     if command == "verify":
         assert run.stdout.rstrip().endswith("[too_large]"), run.stdout
+
+
+@pytest.mark.parametrize("name, words", [
+    ("bundle_extra_list.json", "'extra' must be an object"),
+    ("bundle_extra_string.json", "'extra' must be an object"),
+    ("bundle_extra_surrogate.json", "lone UTF-16 surrogate"),
+])
+def test_R10_a_bundle_whose_extra_is_not_the_problem_object_is_invalid_with_a_sentence(name, words):
+    run = coopchain("verify", REVIEW / "bundle.json")
+    assert run.returncode == 0 and run.stdout.startswith("valid:"), run.stdout + run.stderr  # the untouched bundle
+    run = coopchain("verify", REVIEW / name)
+    no_traceback(run)
+    assert run.returncode == 3 and words in run.stdout, run.stdout + run.stderr
