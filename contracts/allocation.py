@@ -56,7 +56,6 @@ The endorsement message a member signs is the canonical JSON
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 
 import numpy as np

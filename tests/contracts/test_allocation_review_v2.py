@@ -4,7 +4,6 @@ code in a rejected receipt (never a ContractFault), and the chain verifies when 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,6 @@ from coopchain.chain.verify import verify_chain
 from coopchain.service import wiring
 from tests.contracts.conftest import commit_args, key
 from tests.contracts.test_allocation_contract import register, rejected
-
-REVIEW = Path(__file__).resolve().parents[1] / "data" / "certificates" / "review2"
-
 
 def at_stack_depth(extra: int, f):
     return f() if extra == 0 else at_stack_depth(extra - 1, f)
