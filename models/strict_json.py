@@ -11,8 +11,8 @@ and a sentence, before any heavy work.  `es_number` is RFC 8785's number form
 from __future__ import annotations
 
 import json
-import re
-from itertools import accumulate
+
+import numpy as np
 
 # A canonical integer is an integral double written out (at most 10^21, 22 digits); a JSON
 # integer longer than this is refused before Python converts it (quadratic in its length).
@@ -78,23 +78,36 @@ def _has_long_digit_run(text: str) -> bool:
     return b"0" * (MAX_INTEGER_DIGITS + 1) in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
 
 
-# A JSON string with its escapes (the unrolled form: no alternation per character).
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
-_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
+_STEP = np.zeros(256, dtype=np.int8)
+_STEP[[ord("["), ord("{")]] = 1
+_STEP[[ord("]"), ord("}")]] = -1
 
 
 def nesting_depth(text: str) -> int:
     """How deep arrays and objects nest in ``text``, counting brackets outside strings.
 
-    Deterministic and independent of the interpreter's stack.  On a text that is not JSON
-    (an unclosed string, unbalanced brackets) the count is still a fixed function of the
-    text; the parser then refuses it.
+    Deterministic and independent of the interpreter's stack; vectorised (a few hundredths of
+    a second on 12 MB).  A quote ends or starts a string unless an odd run of backslashes
+    precedes it.  On a text that is not JSON (an unclosed string, unbalanced brackets) the
+    count is still a fixed function of the text; the parser then refuses it.
     """
-    data = _STRING.sub(b"", text.encode("utf-8", "surrogatepass"))
-    brackets = data.translate(None, _NOT_BRACKET)
-    steps = memoryview(brackets.translate(_BRACKET_STEP)).cast("b")
-    return max(accumulate(steps), default=0)
+    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    quotes = np.flatnonzero(data == ord('"'))
+    after_slash = np.flatnonzero((data[np.maximum(quotes - 1, 0)] == ord("\\")) & (quotes > 0))
+    if len(after_slash):  # only these quotes may be escaped: measure the run of backslashes before each
+        slashes = np.flatnonzero(data == ord("\\"))
+        starts = np.ones(len(slashes), dtype=bool)
+        starts[1:] = slashes[1:] != slashes[:-1] + 1
+        run_start = np.maximum.accumulate(np.where(starts, slashes, 0))  # the start of each backslash's run
+        before = quotes[after_slash] - 1
+        run = before - run_start[np.searchsorted(slashes, before)] + 1
+        quotes = np.delete(quotes, after_slash[run % 2 == 1])  # an odd run escapes the quote
+    steps = _STEP[data]
+    where = np.flatnonzero(steps)
+    outside = np.searchsorted(quotes, where) % 2 == 0  # an even number of quotes before: not in a string
+    if not outside.any():
+        return 0
+    return int(np.cumsum(steps[where[outside]], dtype=np.int64).max(initial=0))
 
 
 def _check_depth(text: str, what: str) -> None:

@@ -86,6 +86,27 @@ def test_R6_nesting_depth_counts_brackets_outside_strings(text):
         assert nesting_depth(text) == reference_depth(text)
 
 
+def test_R6_nesting_depth_agrees_with_the_reference_on_random_json():
+    """Strings full of brackets, quotes and backslashes (escaped by json.dumps), ASCII-escaped or not."""
+    import random
+
+    rng = random.Random(2)
+    chars = '[]{}"\\a,:\u00e9\u2028'
+
+    def value(d):
+        r = rng.random()
+        if d > 6 or r < 0.3:
+            return "".join(rng.choice(chars) for _ in range(rng.randint(0, 8)))
+        if r < 0.6:
+            return [value(d + 1) for _ in range(rng.randint(0, 3))]
+        return {"".join(rng.choice(chars) for _ in range(rng.randint(0, 4))): value(d + 1) for _ in range(rng.randint(0, 3))}
+
+    for _ in range(3000):
+        v = value(0)
+        for text in (json.dumps(v), json.dumps(v, ensure_ascii=False)):
+            assert nesting_depth(text) == reference_depth(text), text
+
+
 @pytest.mark.parametrize("reader", [loads, loads_fast])
 def test_R6_strict_json_refuses_nesting_past_the_fixed_depth_at_any_stack_depth(reader):
     ok = "[" * MAX_DEPTH + "]" * MAX_DEPTH
