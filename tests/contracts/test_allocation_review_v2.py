@@ -63,3 +63,12 @@ def test_R12_a_non_manager_is_refused_before_the_problem_is_proven(world, soluti
     assert proven == []
     rejected(world, world.manager, "allocation.register_problem", {"problem": broken}, "not_canonical")
     assert len(proven) == 1
+
+
+def test_R6_the_market_contract_refuses_deep_nesting_with_one_message(world):
+    """The same class in the market contract: json.loads's RecursionError used to word the receipt."""
+    deep = '{"id":"x","kind":' + "[" * 950 + "]" * 950 + "}"
+    receipts = [at_stack_depth(extra, lambda: rejected(world, key(30), "market.register_participant", {"participant": deep}, "invalid_participant"))
+                for extra in (0, 400)]
+    assert receipts[0].message == receipts[1].message and "deeper than 64" in receipts[0].message
+    verify_chain(world.ledger.store, contracts=wiring.contracts())
