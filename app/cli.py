@@ -213,6 +213,12 @@ def cmd_verify(args) -> int:
         if isinstance(named, str) and hashlib.sha256(problem.encode("utf-8", "surrogatepass")).hexdigest() != named:
             # Not the canonical text itself: the problem document as a manager wrote it (JSON or CSV), in canonical
             # form.  The verifier still proves that text canonical and checks its hash against the certificate's.
+            # Read strictly first, as the verifier reads: a duplicated key would otherwise be read last-wins, and
+            # the problem proven would not be the one a reader of the file sees (review R-8).
+            refusal = _strict_document_refusal(args.problem, problem, args.header)
+            if refusal is not None:
+                print(f"invalid: {refusal}")
+                return EXIT_INVALID
             problem = _load_prepared(args.problem, args.header).prepared.canonical
     try:
         verified = verify_certificate(cert, problem)
@@ -228,6 +234,23 @@ def cmd_verify(args) -> int:
         f"F1 = {v.F1:.6g}, F2 = {v.F2:.6g} ({v.coordination_class}), F3 = {v.F3:.6g}"
     )
     return EXIT_OK
+
+
+def _strict_document_refusal(path: str, text: str, header: str | None) -> str | None:
+    """Why a problem document (or a CSV table's JSON header) cannot be read strictly, with its code; None if it can."""
+    from coopchain.models.strict_json import StrictJsonError, loads
+
+    if Path(path).suffix.lower() == ".csv":
+        header_path = Path(header) if header else Path(path).with_name(Path(path).stem + ".header.json")
+        try:
+            path, text = str(header_path), header_path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None  # the loader says why it cannot read it
+    try:
+        loads(text.removeprefix("\ufeff"), what=path)
+    except StrictJsonError as e:
+        return None if e.code == "not_json" else f"{e} [{e.code}]"  # not JSON at all: the loader says where
+    return None
 
 
 def cmd_demo(args) -> int:

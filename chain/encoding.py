@@ -23,6 +23,8 @@ a 5,000-digit number costs nothing) and lone surrogates each raise the one
 from __future__ import annotations
 
 import json
+import re
+from itertools import accumulate
 from typing import Any
 
 from coopchain.chain.errors import EncodingError
@@ -100,6 +102,27 @@ def canonical(value: Any) -> bytes:
         raise
 
 
+# A JSON string with its escapes; brackets inside one do not nest.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
+
+
+def _too_deep(data: bytes) -> bool:
+    """Whether arrays and objects nest deeper than MAX_DEPTH, by a count of brackets outside strings.
+
+    Decided before the parser runs, so that Python's RecursionError (whose depth is the
+    interpreter's limit minus the caller's stack, different on replay than on production)
+    never decides what a decoding says.  The same scan as models.strict_json's, which chain/
+    does not import."""
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return False  # no more openers in all, strings included: not deeper (headers, most rows)
+    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKET)
+    if brackets.count(b"[") + brackets.count(b"{") <= MAX_DEPTH:
+        return False
+    return max(accumulate(memoryview(brackets.translate(_BRACKET_STEP)).cast("b")), default=0) > MAX_DEPTH
+
+
 def decode(data: bytes) -> Any:
     """Parse canonical bytes back, refusing anything that is not exactly canonical.
 
@@ -110,14 +133,12 @@ def decode(data: bytes) -> Any:
         text = data.decode("utf-8")  # strict: invalid sequences and encoded surrogates are refused
     except UnicodeDecodeError as e:
         raise EncodingError(f"not UTF-8 text: {e.reason} at byte {e.start}") from None
+    if _too_deep(bytes(data)):
+        raise EncodingError(f"arrays and objects nest deeper than {MAX_DEPTH} levels")
     try:
         value = json.loads(text, parse_float=_no_float, parse_constant=_no_float, parse_int=_integer)
     except json.JSONDecodeError as e:
         raise EncodingError(f"not canonical JSON: {e}") from e
-    except RecursionError:
-        # The C parser's own guard, at the interpreter's recursion limit (about 1,000 levels);
-        # shallower nesting beyond MAX_DEPTH is refused by canonical() below, with the same words.
-        raise EncodingError(f"arrays and objects nest deeper than {MAX_DEPTH} levels") from None
     if canonical(value) != data:
         raise EncodingError("the bytes are JSON but not in canonical form (RFC 8785)")
     return value

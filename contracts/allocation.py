@@ -56,7 +56,6 @@ The endorsement message a member signs is the canonical JSON
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 
 import numpy as np
@@ -68,6 +67,7 @@ from coopchain.chain.seals.endorsement import Policy, check_endorsements
 from coopchain.contracts.cooperatives import check_cooperative_id, require_manager
 from coopchain.models.certificate import OBJECTIVES, SCHEMA_V1, CertificateError, problem_hash, verify_certificate
 from coopchain.models.certificate_verify import check_feasible, proven_problem, read_text
+from coopchain.models.problem_text import problem_identity
 
 NAME, VERSION = "allocation", 1
 ENDORSEMENT_TYPE = "coopchain/allocation-endorsement/v1"
@@ -125,24 +125,26 @@ def _register(call: Call, args: dict) -> str:
         digest = problem_hash(text)
     except UnicodeEncodeError:
         raise Rejection("not_canonical", "the problem holds a lone UTF-16 surrogate, which has no UTF-8 form") from None
-    try:  # the leaf reads it strictly, once; its verdict is given after the sender's checks below
-        reading, refusal = _reading(digest, text), None
-        cooperative, round_ = reading[1], reading[2]
-    except CertificateError as e:
-        reading, refusal = None, e
-        try:  # only the cooperative and round, to check the sender first
-            doc = json.loads(text)
-        except (ValueError, RecursionError) as e:
-            raise Rejection("invalid_document", f"the problem is not JSON: {type(e).__name__}") from None
-        require(isinstance(doc, dict) and isinstance(doc.get("cooperative"), str) and isinstance(doc.get("round"), str),
-                "invalid_document", "the problem is not a JSON object naming its cooperative and round")
-        cooperative, round_ = doc["cooperative"], doc["round"]
+    # SPEC §4's order: the sender first, from the problem's head alone (cheap), so that only a manager can make
+    # the chain prove (or refuse) a large text (review R-12); nesting bounded by a count, not the stack (R-6).
+    try:
+        cooperative, round_ = problem_identity(text)
+    except ValueError as e:
+        raise Rejection("invalid_document", f"the problem is not JSON: {e}") from None
+    require(isinstance(cooperative, str) and isinstance(round_, str),
+            "invalid_document", "the problem is not a JSON object naming its cooperative and round")
     require_manager(call, cooperative)
     require(call.get(problem_key(digest)) is None, "already_registered", f"problem {digest} is already registered")
-    if refusal is not None:
+    try:  # the leaf reads it strictly, once
+        reading = _reading(digest, text)
+    except CertificateError as refusal:
         code = "not_canonical" if refusal.code == "not_canonical" else "invalid_document"
         hint = "; register the text `coopchain solve` writes beside its certificate" if code == "not_canonical" else ""
         raise Rejection(code, str(refusal).replace("the embedded problem", "the problem") + hint) from None
+    # A canonical text's head is read exactly (a raw quote cannot occur inside a string), so this holds; checked
+    # all the same, since the sender was checked against the head.
+    require((reading[1], reading[2]) == (cooperative, round_), "invalid_document",
+            "the problem's head names another cooperative or round than its proven reading")
     n = reading[0].n
     call.put(problem_key(digest), canonical({"cooperative": cooperative, "round": round_, "enterprises": n,
                                              "transaction": call.tx_hash.hex(), "height": call.block.height}))
@@ -307,8 +309,15 @@ def check_bundled_commit(tx, receipt, state_value: bytes | None, extra: dict | N
     tx_hash = receipt.transaction.hex()
     if entry.get("transaction") != tx_hash or entry.get("allocation") != args["allocation"] or entry.get("problem") != args["problem"]:
         raise ValueError("the state entry the bundle proves is not this transaction's commit")
+    # `extra` is outside every proof of the bundle: check its shape before reading it (review R-10).
+    if extra is not None and not isinstance(extra, dict):
+        raise ValueError(f"the bundle's 'extra' must be an object holding the problem document, not {type(extra).__name__}")
     text = (extra or {}).get("problem")
-    if not isinstance(text, str) or problem_hash(text) != args["problem"]:
+    try:
+        same = isinstance(text, str) and problem_hash(text) == args["problem"]
+    except UnicodeEncodeError:
+        raise ValueError("the bundle's problem document holds a lone UTF-16 surrogate, which has no UTF-8 form: it is not the committed problem") from None
+    if not same:
         raise ValueError("the bundle carries no problem document whose hash is the committed problem's")
     try:
         cert = read_text(args["certificate"])

@@ -39,6 +39,7 @@ from coopchain.chain.errors import InvalidBlock, InvalidTransaction, ensure
 from coopchain.contracts.cooperatives import check_cooperative_id, require_manager
 from coopchain.models.market import PERIOD_MINUTES, SCHEMA, MarketDataError, parse_market
 from coopchain.models.market_certificate import MarketCertificateError, verify_clearing
+from coopchain.models.strict_json import MAX_DEPTH, nesting_depth
 
 NAME, VERSION = "market", 1
 NAME_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
@@ -67,7 +68,15 @@ def settlement_key(market: str, pid: str) -> str:
     return "settlement/" + canonical([market, pid]).decode()
 
 
+def _not_too_deep(text: str, what: str, code: str) -> None:
+    """Nesting refused by a count of brackets before json.loads: its RecursionError depends on the caller's
+    stack, which differs between block production and replay, and the receipt's message would too (review R-6)."""
+    if text.count("[") + text.count("{") > MAX_DEPTH and nesting_depth(text) > MAX_DEPTH:
+        raise Rejection(code, f"{what} nests arrays and objects deeper than {MAX_DEPTH} levels")
+
+
 def _json_text(text: str, what: str, code: str) -> dict:
+    _not_too_deep(text, what, code)
     try:
         value = json.loads(text, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(f"{name} is not a number")))
     except (ValueError, RecursionError) as e:
@@ -222,6 +231,7 @@ def _clear(call: Call, args: dict) -> str:
     require(call.get(clearing_key(market_id)) is None, "already_cleared", f"market day {market_id!r} is already cleared")
     require(day["participants"], "no_offers", f"nobody posted an offer for {market_id!r}")
     market = posted_market(call.read, market_id)  # validated offers, so valid
+    _not_too_deep(args["clearing"], "the clearing", "shape")
     try:
         clearing = json.loads(args["clearing"])
     except (ValueError, RecursionError) as e:

@@ -664,11 +664,12 @@ def _agree(claimed, recomputed: float, what: str) -> None:
         raise CertificateError(f"the certificate claims {what} = {claimed!r}, but it is {recomputed!r}")
 
 
-def verify_certificate(cert: dict, problem: str | None = None):
+def verify_certificate(cert: dict, problem=None):
     """Check a certificate (parsed JSON); return what it proves (a `Verified`), or raise CertificateError with
     a stable ``code`` and the first reason.  `problem`: the canonical text of the problem a v2 certificate
-    names by hash; by default the text its writer kept (`CertificateDocument`), else one this process has
-    already proven.  A v1 certificate embeds its problem.
+    names by hash (or a `ProvenProblem` handle from `certificate_verify.proven_problem`); by default the text
+    its writer kept (`CertificateDocument`); without one, ``problem_missing``, whatever this process proved
+    before.  A v1 certificate embeds its problem; a `problem` given with it must be that one (``hash_mismatch``).
 
     The checks, their order and the exact arithmetic that makes every verdict the same
     on every machine are in models.certificate_verify (docs/certificate.md).  Whatever

@@ -45,14 +45,13 @@ from coopchain.models.certificate import (
     once_per_object,
     problem_hash,
 )
-from coopchain.models.problem_rules import ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
+from coopchain.models.problem_rules import MAX_NAMES, ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
 from coopchain.models.problem_text import read_canonical_text
 from coopchain.models.strict_json import StrictJsonError, loads, loads_fast
 
 # --- limits (checked before any heavy work) ------------------------------------------------
 MAX_PROBLEM_CHARS = 1 << 30  # 1 GiB of canonical text: about 2.8 million enterprises
 MAX_ENTERPRISES = 2_000_000
-MAX_NAMES = 256  # indicators, resources
 MAX_PIECES = 2_000
 MAX_PIECE_WORK = 50_000_000  # pieces × enterprises: each piece costs one pass over the enterprises
 MAX_CONSTRAINTS = 8  # ε-constraints of a scalarisation
@@ -343,6 +342,13 @@ def _first_violation(lhs: np.ndarray, lhs_err: np.ndarray, tol: np.ndarray, tol_
 
 def check_feasible(inst: Instance, W: np.ndarray, E: np.ndarray | None = None, e: np.ndarray | None = None, names=()) -> None:
     """Every constraint of SPEC §1 (and ε-rows E W >= e... as −f <= −e) within FEASIBILITY of its own terms; else ``infeasible``."""
+    W = np.asarray(W, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(W))
+    if len(bad):
+        # Called directly by the allocation contract (a volume "1e400" reads as inf): no exact view of inf
+        # exists (Fraction(inf) raises), and no constraint holds for it (review R-2).
+        j = int(bad[0])
+        fail("infeasible", f"{inst.ids[j]}: W = {float(W[j])!r} is not a finite volume")
     X = Exact(inst, W)
     u = ex.UNIT
     absW = np.abs(W)
@@ -1139,10 +1145,11 @@ def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, 
     return _max_estimate(out)
 
 
-def verify(cert, problem: str | None = None) -> Verified:
+def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
     """Check a certificate (parsed): coopchain/certificate/v2, which names its problem by hash (`problem`: its
-    canonical text, or None for one this process has already proven), or v1, which embeds it.  Raise
-    CertificateError with a code and the first reason."""
+    canonical text, or a `ProvenProblem` from `proven_problem`; None is ``problem_missing``), or v1, which embeds
+    it (a `problem` given must then be the embedded one, else ``hash_mismatch``).  Raise CertificateError with
+    a code and the first reason.  The verdict depends on the arguments only, never on what was proven before."""
     schema = cert.get("schema") if isinstance(cert, dict) else None
     if schema not in (SCHEMA, SCHEMA_V1):
         fail("malformed", f"not a certificate: 'schema' must be {SCHEMA!r} (or the older {SCHEMA_V1!r})")
@@ -1162,16 +1169,23 @@ def verify(cert, problem: str | None = None) -> Verified:
     if schema == SCHEMA_V1:
         text = cert["problem"]
         what = "the embedded problem"
+        # A problem given beside a v1 certificate is the one the caller means: the certificate proves
+        # nothing about it unless it is the embedded one (review R-4: "valid" for another problem).
+        if problem is not None and not (problem == text if isinstance(problem, str) else isinstance(problem, ProvenProblem) and problem.digest == claimed_hash):
+            fail("hash_mismatch", "the problem given with the certificate is not the one it embeds: it proves nothing about the problem given")
     else:
         text = problem
         what = "the problem given with the certificate"
-    if text is None:
-        known = _PROBLEMS.get(claimed_hash)
-        if known is None:
-            fail("problem_missing", f"the certificate is for problem {claimed_hash}: give its canonical text beside it "
-                                    "(a solve's output holds it as 'problem_text'; coopchain verify CERT --problem FILE, or NAME.problem.json beside NAME.json)")
-        _PROBLEMS.move_to_end(claimed_hash)
-        inst = known.instance
+    if isinstance(text, ProvenProblem):
+        # A handle from `proven_problem`: proven canonical and valid when it was made, named by its hash.
+        if text.digest != claimed_hash:
+            fail("hash_mismatch", f"{what} does not match 'problem_hash': it is another problem")
+        inst = text.instance
+    elif text is None:
+        # Never from the memo of proven problems: a verdict must not depend on what this process
+        # verified before (review R-7).  The memo only spares proving a text twice.
+        fail("problem_missing", f"the certificate is for problem {claimed_hash}: give its canonical text beside it "
+                                "(a solve's output holds it as 'problem_text'; coopchain verify CERT --problem FILE, or NAME.problem.json beside NAME.json)")
     else:
         if not isinstance(text, str):
             fail("malformed", f"{what} must be the canonical problem document as a string")
@@ -1414,6 +1428,15 @@ def check_solve_output(document: dict, cert: dict, verified: Verified | None = N
         fail("output_mismatch", f"the output's top-level objective {document['objective']!r} is not its certificate's ({named!r}): only the certificate's is proven")
     if "status" in document and document["status"] != "optimal":
         fail("output_mismatch", f"the output's status is {document['status']!r}, but it holds a certificate that proves an optimum")
+    if "problem_text" in document:
+        # The output names its problem beside the certificate: it must be the problem the certificate proves (R-4).
+        text = document["problem_text"]
+        try:
+            same = isinstance(text, str) and problem_hash(text) == cert.get("problem_hash")
+        except UnicodeEncodeError:
+            same = False
+        if not same:
+            fail("hash_mismatch", "the output's 'problem_text' is not the problem its certificate is for: the certificate proves nothing about it")
     missing = [key for key in ("allocation", "values") if key not in document]
     if missing:
         fail("output_mismatch", f"the output holds a certificate but no top-level {', '.join(missing)}")

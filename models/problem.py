@@ -401,6 +401,9 @@ def _json(text: str | bytes, what: str) -> Any:
         raise ProblemError([Issue("", f"{what} is not UTF-8 text (byte {e.start} cannot be read)")]) from e
     except RecursionError as e:
         raise ProblemError([Issue("", f"{what} is nested too deeply to be a problem document")]) from e
+    except ValueError as e:
+        # CPython refuses to convert an integer of more than 4,300 digits (a plain ValueError, review R-9).
+        raise ProblemError([Issue("", f"{what} holds a number too long to read ({str(e).split(':')[0]})")]) from e
 
 
 def load_problem_json(text: str | bytes) -> Problem:

@@ -156,6 +156,10 @@ def meaning_issues(c: Columns) -> tuple[list[Issue], list[float] | None, list[st
 
 def _meaning(c: Columns) -> tuple[list[Issue], list[float] | None, list[str]]:
     issues = magnitude_issues(c)
+    if issues:
+        # The document is refused already; the checks below sum over enterprises, and math.fsum raises
+        # OverflowError when numbers near 1.8e308 add past it (review R-1: a traceback, a contract fault).
+        return issues, None, []
     n = len(c.ids)
     broken = c.broken
     lo_vol, hi_vol, u0, g, reservation = c.volume_min, c.volume_max, c.u0, c.g, c.reservation
@@ -266,6 +270,9 @@ def _alpha(alpha: np.ndarray, issues: list[Issue]) -> tuple[list[float] | None, 
 # seconds at 100,000 enterprises); tests check the two writers agree.
 
 SCHEMA = "coopchain/problem/v1"
+# Indicators, resources: at most this many are read from a problem text (a certificate verifier's bound;
+# both readers check it on the head, before the per-enterprise work, whose cost grows with it).
+MAX_NAMES = 256
 _TOP = ("cooperative", "demand", "enterprises", "indicators", "resources", "round", "schema")
 _ENTERPRISE = frozenset(("alpha", "benefit", "cap", "g", "id", "max", "min", "reservation", "u0", "use"))
 

@@ -31,6 +31,7 @@ import re
 import numpy as np
 
 from coopchain.models.problem_rules import (
+    MAX_NAMES,
     CanonicalProblem,
     Columns,
     ShapeError,
@@ -40,7 +41,7 @@ from coopchain.models.problem_rules import (
     es_numbers,
     read_head,
 )
-from coopchain.models.strict_json import loads
+from coopchain.models.strict_json import loads, loads_fast
 
 _ENTERPRISES = ',"enterprises":['
 _AFTER = '],"indicators":{'
@@ -113,6 +114,10 @@ def _read(text: str) -> CanonicalProblem | None:
     if end < 0 or end == start:
         return None
     head = read_head(loads(text[:start] + "0" + text[end:], what="the problem"))  # strict: a duplicated key is refused
+    if len(head.indicators) > MAX_NAMES or len(head.resources) > MAX_NAMES:
+        # The generic reader refuses it (too_large) and says so; here, a regex of one group per name would
+        # cost seconds to compile at 100,000 names (review R-3), and two readers must give one verdict.
+        return None
     before, after = canonical_head(head)
     if not (len(before) == start and text.startswith(before) and text.endswith(after) and len(after) == len(text) - end):
         return None
@@ -201,10 +206,11 @@ def problem_identity(text: str) -> tuple:
     proves the text (`models.certificate_verify.proven_problem`); this tells a client where to commit."""
     at = text.find(_ENTERPRISES)
     end = text.find(_AFTER, at + 1) if at >= 0 else -1
+    # loads_fast: nesting bounded by a count of brackets, never by the stack (a contract's verdict rests on it).
     try:
-        doc = json.loads(text[: at + len(_ENTERPRISES)] + text[end:]) if at >= 0 and end >= 0 else json.loads(text)
+        doc = loads_fast(text[: at + len(_ENTERPRISES)] + text[end:]) if at >= 0 and end >= 0 else loads_fast(text)
     except ValueError:
-        doc = json.loads(text)  # raises: not JSON at all
+        doc = loads_fast(text, what="the problem")  # raises StrictJsonError (a ValueError): not JSON at all
     if not isinstance(doc, dict):
         return None, None
     return doc.get("cooperative"), doc.get("round")

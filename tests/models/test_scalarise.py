@@ -152,8 +152,9 @@ def test_tampered_scalarisation_fails(prepared):
     solution = weighted_sum(prepared.instance, prepared.canonical)
     cert = json.loads(json.dumps(solution.certificate))
     cert["scalarisation"]["kappa"] *= 1.01
-    with pytest.raises(CertificateError):
+    with pytest.raises(CertificateError) as e:
         verify_certificate(cert, solution.certificate.problem_text)
+    assert e.value.code in ("value_mismatch", "bound_mismatch")  # a refusal for the tampering, not problem_missing
     cert = json.loads(json.dumps(solution.certificate))
     cert["scalarised_value"] *= 1.001
     with pytest.raises(CertificateError, match="scalarised_value"):
@@ -170,13 +171,15 @@ def test_tampered_f2_floor_certificate_fails(prepared):
     verify_certificate(json.loads(json.dumps(solution.certificate)), solution.certificate.problem_text)
     cert = json.loads(json.dumps(solution.certificate))
     cert["scalarisation"]["coordination_at_least"] *= 0.99  # a lower floor: the proven bound no longer applies
-    with pytest.raises(CertificateError):
+    with pytest.raises(CertificateError) as e:
         verify_certificate(cert, solution.certificate.problem_text)
+    assert e.value.code == "bound_mismatch"
     if "pieces" in solution.certificate:
         cert = json.loads(json.dumps(solution.certificate))
         cert["pieces"][len(cert["pieces"]) // 2]["kappa"] *= 1.5
-        with pytest.raises(CertificateError, match="pieces"):
+        with pytest.raises(CertificateError, match="pieces") as e:
             verify_certificate(cert, solution.certificate.problem_text)
+        assert e.value.code == "bound_mismatch"
     else:
         # A forgery found in review: a worse allocation, κ = 0 and an empty 'pieces' list made
         # the verifier take the per-piece path for uniform α, whose "bound" lay below the value.
@@ -185,8 +188,9 @@ def test_tampered_f2_floor_certificate_fails(prepared):
         cert["allocation"] = worse["allocation"]
         cert["scalarisation"]["kappa"] = 0
         cert["pieces"] = []
-        with pytest.raises(CertificateError):
+        with pytest.raises(CertificateError) as e:
             verify_certificate(cert, solution.certificate.problem_text)
+        assert e.value.code == "malformed"  # an empty 'pieces' list
 
 
 def test_what_cannot_be_asked_is_refused_with_a_reason(prepared):
