@@ -246,48 +246,43 @@ def cmd_show(args) -> int:
 # -- cooperatives ------------------------------------------------------------------------
 
 
+def _cooperative_call(args, signer: str, call, what: str) -> int:
+    """Sign one cooperatives-contract call with the `signer` key file's default and print its receipt."""
+    ledger, key = _writer(args, signer)
+    try:
+        done = _chain_errors(lambda: call(ledger, key))
+    finally:
+        ledger.close()
+    return _submitted(args, done, what)
+
+
 def cmd_cooperative_create(args) -> int:
     from coopchain.service import cooperatives
 
-    ledger, admin = _writer(args, "node.key")  # the demo's admin key is its node key
-    try:
-        done = _chain_errors(lambda: cooperatives.create_cooperative(ledger, admin, args.cooperative, args.manager))
-    finally:
-        ledger.close()
-    return _submitted(args, done, f"cooperative {args.cooperative!r}")
+    # the demo's admin key is its node key
+    return _cooperative_call(args, "node.key", lambda ledger, admin: cooperatives.create_cooperative(ledger, admin, args.cooperative, args.manager),
+                             f"cooperative {args.cooperative!r}")
 
 
 def cmd_cooperative_add(args) -> int:
     from coopchain.service import cooperatives
 
-    ledger, manager = _writer(args, "manager.key")
-    try:
-        done = _chain_errors(lambda: cooperatives.add_manager(ledger, manager, args.cooperative, args.manager))
-    finally:
-        ledger.close()
-    return _submitted(args, done, f"add manager to {args.cooperative!r}")
+    return _cooperative_call(args, "manager.key", lambda ledger, manager: cooperatives.add_manager(ledger, manager, args.cooperative, args.manager),
+                             f"add manager to {args.cooperative!r}")
 
 
 def cmd_cooperative_remove(args) -> int:
     from coopchain.service import cooperatives
 
-    ledger, manager = _writer(args, "manager.key")
-    try:
-        done = _chain_errors(lambda: cooperatives.remove_manager(ledger, manager, args.cooperative, args.manager))
-    finally:
-        ledger.close()
-    return _submitted(args, done, f"remove manager from {args.cooperative!r}")
+    return _cooperative_call(args, "manager.key", lambda ledger, manager: cooperatives.remove_manager(ledger, manager, args.cooperative, args.manager),
+                             f"remove manager from {args.cooperative!r}")
 
 
 def cmd_cooperative_policy(args) -> int:
     from coopchain.service import cooperatives
 
-    ledger, manager = _writer(args, "manager.key")
-    try:
-        done = _chain_errors(lambda: cooperatives.set_policy(ledger, manager, args.cooperative, args.member or [], args.k))
-    finally:
-        ledger.close()
-    return _submitted(args, done, f"policy of {args.cooperative!r}")
+    return _cooperative_call(args, "manager.key", lambda ledger, manager: cooperatives.set_policy(ledger, manager, args.cooperative, args.member or [], args.k),
+                             f"policy of {args.cooperative!r}")
 
 
 def cmd_cooperative_show(args) -> int:

@@ -366,14 +366,10 @@ def cmd_chain_publish_checkpoint(args) -> int:
 def _publish_once(ledger, store, witnesses, args) -> int:
     from coopchain.service.checkpoints import publish
 
+    from coopchain.app.witness_commands import report_publication
+
     done = publish(ledger, witnesses, store)
-    for url, reason in done.refused:
-        print(f"not cosigned by {url}: {reason}", file=sys.stderr)
-    if args.output:
-        try:
-            Path(args.output).write_bytes(done.note)
-        except OSError as e:
-            raise CommandError(f"--output {args.output}: cannot write it ({e.strerror})") from e
+    report_publication(done, args.output)
     cp = done.checkpoint
     if done.stored:
         print(f"published: checkpoint of {_count(cp.size, 'block')}, root {cp.root.hex()}, cosigned by {len(done.cosigned_by)} of "

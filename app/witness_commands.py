@@ -201,6 +201,19 @@ def _post(url: str):
     return submit
 
 
+def report_publication(done, output: str | None) -> bool:
+    """Say which witnesses refused, and write the cosigned note to `output` if given (True when written)."""
+    for url, reason in done.refused:
+        print(f"not cosigned by {url}: {reason}", file=sys.stderr)
+    if not output:
+        return False
+    try:
+        Path(output).write_bytes(done.note)
+    except OSError as e:
+        raise CommandError(f"--output {output}: cannot write it ({e.strerror})") from e
+    return True
+
+
 def cmd_witness_submit(args) -> int:
     """Sign the head's checkpoint, ask each witness (retrying once from the size a 409 names), print it cosigned.
 
@@ -216,13 +229,6 @@ def cmd_witness_submit(args) -> int:
         raise CommandError(str(e)) from e
     finally:
         ledger.close()
-    for url, reason in done.refused:
-        print(f"not cosigned by {url}: {reason}", file=sys.stderr)
-    if args.output:
-        try:
-            Path(args.output).write_bytes(done.note)
-        except OSError as e:
-            raise CommandError(f"--output {args.output}: cannot write it ({e.strerror})") from e
-    else:
+    if not report_publication(done, args.output):
         sys.stdout.write(done.note.decode())
     return EXIT_INVALID if done.refused else EXIT_OK
