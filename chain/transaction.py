@@ -57,6 +57,21 @@ def encode_transaction(tx: Transaction) -> bytes:
     return canonical(transaction_json(tx))
 
 
+_LAST_FIELD = b',"type":"' + TRANSACTION_TYPE.encode() + b'"}'
+
+
+def encode_signed(signing: bytes, signature: bytes) -> bytes:
+    """`encode_transaction(tx)` from `signing_bytes(tx)` and the signature, without encoding the payload again.
+
+    The canonical object's keys are sorted (chain_id, kind, nonce, payload, sender, signature, type):
+    the signature's field sits just before "type", the last one, whose bytes are fixed.  A committer
+    already holds the signing bytes (to check the signature), so a 37 MiB problem document is encoded
+    once, not twice."""
+    if not signing.endswith(_LAST_FIELD):
+        raise EncodingError("not the signing bytes of a transaction (they end with its type)")
+    return b"".join((signing[:-len(_LAST_FIELD)], b',"signature":"', signature.hex().encode("ascii"), b'"', _LAST_FIELD))
+
+
 def transaction_hash(tx: Transaction) -> Hash32:
     return Hash32(hashlib.sha256(encode_transaction(tx)).digest())
 

@@ -189,6 +189,18 @@ def test_transaction_signing_bytes_known_answer():
     assert transaction_hash(tx) == hashlib.sha256(full.encode("utf-8")).digest()
 
 
+@pytest.mark.parametrize("seed", range(100))
+def test_a_transaction_encoded_from_its_signing_bytes_matches_rfc8785(seed):
+    """What Ledger.commit stores (encode_signed) is the rfc8785 package's encoding of the whole transaction."""
+    from coopchain.chain.transaction import Transaction, encode_signed, signing_bytes, transaction_json
+
+    rng = random.Random(seed)
+    payload = {key: random_value(rng, 1) for key in rng.sample(["a", "key", "value", "type", "signature", "z", "payload"], 3)}
+    tx = Transaction(rng.choice(["c", "coopchain-demo", "é-chain"]), "ed25519:" + "ab" * 32, rng.randrange(2**53), rng.choice(["record.put", "x.y"]),
+                     payload, bytes(rng.randrange(256) for _ in range(64)))
+    assert encode_signed(signing_bytes(tx), tx.signature) == rfc8785.dumps(transaction_json(tx))
+
+
 def test_header_bytes_known_answer():
     import hashlib
 
