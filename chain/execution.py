@@ -87,7 +87,8 @@ def check_size(index: int, body: bytes) -> None:
 
 def admit(runtime: Runtime, tx: Transaction, chain_id: str) -> tuple[str, Method]:
     """The stateless admission checks: chain id, kind, arguments' shape.  Returns (contract, method)."""
-    ensure(tx.chain_id == chain_id, InvalidTransaction, f"the transaction is for chain {tx.chain_id!r}, this is {chain_id!r}")
+    if tx.chain_id != chain_id:
+        raise InvalidTransaction(f"the transaction is for chain {tx.chain_id!r}, this is {chain_id!r}")
     name, method = runtime.method(tx.kind)
     method.shape(tx.payload)
     return name, method
@@ -121,7 +122,8 @@ def apply_block(state: State, block: BlockContext, transactions: Sequence[tuple[
         try:
             name, method = admit(state.runtime, tx, block.chain_id)
             expected = next_nonce_of(read, tx.sender)
-            ensure(tx.nonce == expected, InvalidTransaction, f"nonce {tx.nonce} from {tx.sender}: expected {expected} (a replayed or out-of-order transaction)")
+            if tx.nonce != expected:
+                raise InvalidTransaction(f"nonce {tx.nonce} from {tx.sender}: expected {expected} (a replayed or out-of-order transaction)")
         except InvalidTransaction as e:
             raise refused(index, e) from e
         call = Call(name, state.runtime.contracts[name][1], tx.sender, tx_hash, block, read)
