@@ -184,12 +184,13 @@ class Runtime:
 
     def method(self, kind: str) -> tuple[str, Method]:
         """(contract name, method) of a transaction kind ``<contract>.<method>``; InvalidTransaction if none."""
+        # `if`, not `ensure`: the sentences (a sort and a join) are built only for a refusal; this runs per transaction.
         name, dot, method = kind.partition(".")
-        ensure(dot == "." and name in self.contracts, InvalidTransaction,
-               f"kind {kind!r}: this chain runs the contracts {', '.join(sorted(self.contracts))}; a kind is <contract>.<method>")
+        if dot != "." or name not in self.contracts:
+            raise InvalidTransaction(f"kind {kind!r}: this chain runs the contracts {', '.join(sorted(self.contracts))}; a kind is <contract>.<method>")
         contract = self.contracts[name][0]
-        ensure(method in contract.methods, InvalidTransaction,
-               f"contract {name} has no method {method!r}; its methods: {', '.join(sorted(contract.methods))}")
+        if method not in contract.methods:
+            raise InvalidTransaction(f"contract {name} has no method {method!r}; its methods: {', '.join(sorted(contract.methods))}")
         return name, contract.methods[method]
 
 

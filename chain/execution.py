@@ -13,6 +13,10 @@ the chain id, the kind naming one of the chain's contracts and one of its
 methods, the arguments' shape, and the nonce.  A transaction that fails
 admission is not included: `commit` refuses the block and says which
 transaction and why, and `chain verify` refuses a stored block that holds one.
+A method that raises anything but a `Rejection` (a contract's bug) fails
+admission too, as a `ContractFault`: what the node cannot execute it does not
+include.  `Ledger.commit` drops such a transaction (and its sender's later ones
+in the block, whose nonces follow it), says why, and commits the rest.
 """
 
 from __future__ import annotations
@@ -83,16 +87,18 @@ def check_size(index: int, body: bytes) -> None:
 
 def admit(runtime: Runtime, tx: Transaction, chain_id: str) -> tuple[str, Method]:
     """The stateless admission checks: chain id, kind, arguments' shape.  Returns (contract, method)."""
-    ensure(tx.chain_id == chain_id, InvalidTransaction, f"the transaction is for chain {tx.chain_id!r}, this is {chain_id!r}")
+    if tx.chain_id != chain_id:
+        raise InvalidTransaction(f"the transaction is for chain {tx.chain_id!r}, this is {chain_id!r}")
     name, method = runtime.method(tx.kind)
     method.shape(tx.payload)
     return name, method
 
 
 def refused(index: int, error: InvalidTransaction) -> InvalidTransaction:
-    """`error` naming the transaction's position; `.index` lets a batcher drop it and retry the rest."""
-    out = InvalidTransaction(f"transaction {index}: {error}")
-    out.index = index
+    """`error` naming the transaction's position, of the same type (a ContractFault stays one);
+    `.index` lets a batcher drop it and retry the rest, `.reason` is the sentence without the position."""
+    out = type(error)(f"transaction {index}: {error}")
+    out.index, out.reason = index, str(error)
     return out
 
 
@@ -116,7 +122,8 @@ def apply_block(state: State, block: BlockContext, transactions: Sequence[tuple[
         try:
             name, method = admit(state.runtime, tx, block.chain_id)
             expected = next_nonce_of(read, tx.sender)
-            ensure(tx.nonce == expected, InvalidTransaction, f"nonce {tx.nonce} from {tx.sender}: expected {expected} (a replayed or out-of-order transaction)")
+            if tx.nonce != expected:
+                raise InvalidTransaction(f"nonce {tx.nonce} from {tx.sender}: expected {expected} (a replayed or out-of-order transaction)")
         except InvalidTransaction as e:
             raise refused(index, e) from e
         call = Call(name, state.runtime.contracts[name][1], tx.sender, tx_hash, block, read)
@@ -126,8 +133,11 @@ def apply_block(state: State, block: BlockContext, transactions: Sequence[tuple[
             receipt = Receipt(tx_hash, REJECTED, r.code, r.message)
         except ChainError as e:
             raise refused(index, ContractFault(f"{tx.kind} failed: {e}")) from e
-        except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as e:
-            # A contract's bug, not a verdict: the node refuses to include what it cannot execute.
+        except Exception as e:
+            # A contract's bug, not a verdict: the node refuses to include what it cannot execute
+            # (Ledger.commit drops it and commits the rest).  Whatever it raised: a RecursionError or
+            # an AssertionError is no more a receipt than a KeyError.  KeyboardInterrupt and
+            # SystemExit are not Exceptions, and stop the commit.
             raise refused(index, ContractFault(f"{tx.kind} failed ({type(e).__name__}: {e})")) from e
         else:
             changes.update(call.writes)

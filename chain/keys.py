@@ -158,6 +158,11 @@ def _public_ecc_key(scheme: str, raw: bytes) -> ECC.EccKey:
     return key
 
 
+@lru_cache(maxsize=8192)
+def _public_key_from_text(text: str) -> PublicKey:
+    return PublicKey._parse(text)
+
+
 @dataclass(frozen=True)
 class PublicKey:
     """A public key of one scheme: `raw` is 32 bytes (Ed25519) or a 33-byte compressed
@@ -178,6 +183,12 @@ class PublicKey:
         """Parse ``"ed25519:<64 hex>"`` or ``"p256:<66 hex>"`` (lower-case hex, nothing around it)."""
         if not isinstance(text, str):
             raise InvalidSignature(f"public key text must be str, got {type(text).__name__}")
+        if cls is PublicKey and type(text) is str:
+            return _public_key_from_text(text)  # submitters repeat: parsed once (a refusal is not kept)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> PublicKey:
         scheme, sep, hex_part = text.partition(":")
         if not sep:
             raise InvalidSignature(f"public key text {text!r} has no '<scheme>:' prefix")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from coopchain.chain import merkle
 from coopchain.chain.block import ZERO_HASH, ChainConfig, Header, OldFormat, block_hash, decode_header, encode_header, sign_header
-from coopchain.chain.contract import BlockContext, ContractSet, ContractSpec, Runtime
+from coopchain.chain.contract import BlockContext, ContractFault, ContractSet, ContractSpec, Runtime
 from coopchain.chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError, ensure
 from coopchain.chain.execution import State, apply_block, check_size, genesis_entries, refused, runtime_for
 from coopchain.chain.keys import PrivateKey, PublicKey, verify_many
@@ -31,7 +31,7 @@ from coopchain.chain.record import RECORD, builtin_contracts
 from coopchain.chain.seals import SealContext, Signers, genesis_seal, seal_for
 from coopchain.chain.state import StateView, next_nonce, record_key, trie_key
 from coopchain.chain.store import BlockRows, SqlStore, open_store
-from coopchain.chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes
+from coopchain.chain.transaction import Transaction, decode_transaction, encode_signed, encode_transaction, signing_bytes
 from coopchain.chain.trie import EMPTY_ROOT, prove, trie_update
 from coopchain.chain.types import Hash32, Root
 
@@ -39,11 +39,22 @@ DEFAULT_CONTRACTS = (ContractSpec(RECORD.name, RECORD.version),)
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A transaction `Ledger.commit` left out of its block: its position among those handed in, and why."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Block:
+    """A committed block: its transactions and their receipts, in order (`refused`: those `commit` left out)."""
+
     header: Header
     hash: Hash32
     transactions: tuple[Transaction, ...]
     receipts: tuple[Receipt, ...] = ()
+    refused: tuple[Refusal, ...] = ()
 
 
 class StoredHistory(merkle.NodeSource):
@@ -203,30 +214,54 @@ class Ledger:
         A transaction that fails admission (signature, size, chain id, kind, arguments'
         shape, nonce) refuses the whole block: InvalidTransaction names it (`.index`),
         and nothing is written.  A transaction whose contract rejects it is included,
-        with a `rejected` receipt."""
+        with a `rejected` receipt.  A transaction whose contract faults (raises anything
+        but a Rejection: a bug, chain.execution) is refused alone, as the API's queue
+        refuses it: it is left out, with its sender's later transactions in `txs` (their
+        nonces follow it), each named in `Block.refused` with the reason, and the others
+        are committed as if it had never been sent.  When none is left, the ContractFault
+        of the first is raised and nothing is written."""
         ensure(self.node_key is not None, ChainError, "committing needs the node key")
         ensure(len(txs) > 0, InvalidTransaction, "a block holds at least one transaction")
-        items = []
+        items, bodies = [], []
         for i, tx in enumerate(txs):
             try:
-                items.append((PublicKey.from_text(tx.sender), tx.signature, signing_bytes(tx)))
+                ensure(type(tx.signature) is bytes, InvalidTransaction, "the signature must be bytes")
+                signing = signing_bytes(tx)
+                items.append((PublicKey.from_text(tx.sender), tx.signature, signing))
+                bodies.append(encode_signed(signing, tx.signature))  # = encode_transaction(tx), the payload encoded once
             except ChainError as e:
                 raise refused(i, InvalidTransaction(str(e))) from e
+            check_size(i, bodies[-1])
+        hashes = [Hash32(hashlib.sha256(body).digest()) for body in bodies]  # = transaction_hash, without encoding twice
         # The signatures are checked (by libsodium, which releases the GIL) while this thread
         # applies the state transitions; nothing is written until both are done.
         signatures = self._checker.submit(verify_many, items)
+        keep, refusals = list(range(len(txs))), []
         try:
-            return self._append(txs, signatures, timestamp)
+            while True:
+                try:
+                    block = self._append([txs[i] for i in keep], [bodies[i] for i in keep], [hashes[i] for i in keep], signatures, timestamp)
+                    return replace(block, refused=tuple(sorted(refusals, key=lambda r: r.index)))
+                except InvalidTransaction as e:
+                    index = getattr(e, "index", None)
+                    if index is None or len(keep) == len(txs) and not isinstance(e, ContractFault):
+                        raise
+                    if not isinstance(e, ContractFault):  # named by its position among those handed in
+                        raise refused(keep[index], type(e)(e.reason)) from e
+                    first = keep[index]
+                    later = [i for i in keep if i > first and txs[i].sender == txs[first].sender]
+                    refusals.append(Refusal(first, e.reason))
+                    refusals += [Refusal(i, f"its nonce follows transaction {first} of the same sender, which was refused") for i in later]
+                    keep = [i for i in keep if i != first and i not in later]
+                    if not keep:
+                        earliest = min(refusals, key=lambda r: r.index)
+                        raise refused(earliest.index, ContractFault(earliest.reason)) from e
         except InvalidSignature as e:
             raise InvalidTransaction(str(e)) from e
         finally:
             wait([signatures])  # a refused block leaves no check running
 
-    def _append(self, txs: Sequence[Transaction], signatures: Future, timestamp: int | None) -> Block:
-        bodies = [encode_transaction(tx) for tx in txs]
-        for i, body in enumerate(bodies):
-            check_size(i, body)
-        hashes = [Hash32(hashlib.sha256(body).digest()) for body in bodies]  # = transaction_hash, without encoding twice
+    def _append(self, txs: Sequence[Transaction], bodies: Sequence[bytes], hashes: Sequence[Hash32], signatures: Future, timestamp: int | None) -> Block:
         with self.store.writer() as w:
             height = w.height()
             parent = self.header(height)

@@ -41,7 +41,9 @@ Key = tuple[int, int]
 
 def leaf_hash(data: bytes) -> Hash32:
     """The hash of one leaf, SHA-256(0x00 ‖ data) (RFC 9162 §2.1.1)."""
-    return Hash32(hashlib.sha256(_LEAF + data).digest())
+    digest = hashlib.sha256(_LEAF)
+    digest.update(data)  # no copy of data: a transaction may take 96 MiB
+    return Hash32(digest.digest())
 
 
 def node_hash(left: Hash32, right: Hash32) -> Hash32:

@@ -19,7 +19,7 @@ from typing import Any
 
 from coopchain.chain import merkle
 from coopchain.chain.contract import APPLIED, REJECTED, Event
-from coopchain.chain.encoding import canonical, decode, hex_bytes
+from coopchain.chain.encoding import canonical, canonical_text, decode, hex_bytes
 from coopchain.chain.errors import EncodingError, InvalidBlock, ensure
 from coopchain.chain.types import Hash32, Root
 
@@ -50,7 +50,28 @@ def receipt_json(receipt: Receipt) -> dict:
     }
 
 
+_RECEIPT_TAIL = b'","type":"' + RECEIPT_TYPE.encode() + b'"}'
+
+
 def encode_receipt(receipt: Receipt) -> bytes:
+    """canonical(receipt_json(receipt)), written out field by field in the canonical order (code,
+    events, message, status, transaction, type; an event's data, name): a block encodes one per
+    transaction.  Anything off the common path (a value of another type, a lone surrogate, data
+    with no canonical form) takes `canonical`, which encodes it or says why not."""
+    code, message, status = receipt.code, receipt.message, receipt.status
+    if type(message) is str and type(status) is str and (code is None or type(code) is str) and isinstance(receipt.transaction, bytes):
+        try:
+            events = []
+            for event in receipt.events:
+                if type(event.name) is not str or type(event.data) is not dict:
+                    break
+                events.append(b'{"data":' + canonical(event.data) + b',"name":' + canonical_text(event.name) + b"}")
+            else:
+                return b"".join((b'{"code":', b"null" if code is None else canonical_text(code), b',"events":[', b",".join(events),
+                                 b'],"message":', canonical_text(message), b',"status":', canonical_text(status),
+                                 b',"transaction":"', receipt.transaction.hex().encode("ascii"), _RECEIPT_TAIL))
+        except (EncodingError, UnicodeEncodeError):
+            pass
     return canonical(receipt_json(receipt))
 
 

@@ -13,11 +13,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from coopchain.chain.encoding import canonical, decode, hex_bytes
+from coopchain.chain.encoding import MAX_SAFE_INTEGER, canonical, canonical_text, decode, hex_bytes
 from coopchain.chain.errors import EncodingError, InvalidTransaction, ensure
 from coopchain.chain.types import Hash32
 
 TRANSACTION_TYPE = "coopchain/transaction/v1"
+_LAST_FIELD = b',"type":"' + TRANSACTION_TYPE.encode() + b'"}'  # the canonical object's last field, after "signature"
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,20 @@ def signing_fields(chain_id: str, sender: str, nonce: int, kind: str, payload: d
 
 
 def signing_bytes(tx: Transaction) -> bytes:
-    """What the submitter signs: every field but the signature."""
-    return canonical(signing_fields(tx.chain_id, tx.sender, tx.nonce, tx.kind, tx.payload))
+    """What the submitter signs: every field but the signature.
+
+    The canonical encoding of `signing_fields`, written out field by field in the canonical order
+    (chain_id, kind, nonce, payload, sender, type) around the payload's encoding: a committer
+    does this for every transaction.  Anything off the common path takes `canonical`, which
+    encodes it or says why not."""
+    chain_id, sender, nonce, kind = tx.chain_id, tx.sender, tx.nonce, tx.kind
+    if type(chain_id) is str and type(sender) is str and type(kind) is str and type(nonce) is int and -MAX_SAFE_INTEGER <= nonce <= MAX_SAFE_INTEGER:
+        try:
+            return b"".join((b'{"chain_id":', canonical_text(chain_id), b',"kind":', canonical_text(kind), b',"nonce":', str(nonce).encode("ascii"),
+                             b',"payload":', canonical(tx.payload), b',"sender":', canonical_text(sender), _LAST_FIELD))
+        except (EncodingError, UnicodeEncodeError):
+            pass
+    return canonical(signing_fields(chain_id, sender, nonce, kind, tx.payload))
 
 
 def sign_transaction(key, chain_id: str, nonce: int, kind: str, payload: dict) -> Transaction:
@@ -55,6 +68,18 @@ def transaction_json(tx: Transaction) -> dict:
 def encode_transaction(tx: Transaction) -> bytes:
     """The canonical bytes: the Merkle leaf data and what the store keeps."""
     return canonical(transaction_json(tx))
+
+
+def encode_signed(signing: bytes, signature: bytes) -> bytes:
+    """`encode_transaction(tx)` from `signing_bytes(tx)` and the signature, without encoding the payload again.
+
+    The canonical object's keys are sorted (chain_id, kind, nonce, payload, sender, signature, type):
+    the signature's field sits just before "type", the last one, whose bytes are fixed.  A committer
+    already holds the signing bytes (to check the signature), so a 37 MiB problem document is encoded
+    once, not twice."""
+    if not signing.endswith(_LAST_FIELD):
+        raise EncodingError("not the signing bytes of a transaction (they end with its type)")
+    return b"".join((signing[:-len(_LAST_FIELD)], b',"signature":"', signature.hex().encode("ascii"), b'"', _LAST_FIELD))
 
 
 def transaction_hash(tx: Transaction) -> Hash32:

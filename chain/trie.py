@@ -175,26 +175,31 @@ def _long_prefix(base: int, n: int) -> bytes:
     return bytes((base + len(length),)) + length
 
 
+def _rlp_string(item: bytes) -> bytes:
+    n = len(item)
+    if n == 1 and item[0] < 0x80:
+        return item
+    return (_STRING[n] if n < 56 else _long_prefix(0xB7, n)) + item
+
+
 def rlp_encode(item: bytes | list) -> bytes:
     """RLP of a byte string, or of a list of byte strings and lists of the same (a trie node)."""
     if type(item) is bytes:
-        n = len(item)
-        if n == 1 and item[0] < 0x80:
-            return item
-        return (_STRING[n] if n < 56 else _long_prefix(0xB7, n)) + item
-    parts = []
-    for sub in item:
-        if type(sub) is bytes:
-            n = len(sub)
-            if n == 1 and sub[0] < 0x80:
-                parts.append(sub)
-            else:
-                parts.append((_STRING[n] if n < 56 else _long_prefix(0xB7, n)) + sub)
-        else:
-            parts.append(rlp_encode(sub))
+        return _rlp_string(item)
+    if len(item) == 17:
+        # A branch: sixteen subnodes, nearly all a 32-byte hash or empty, then the value.
+        parts = [_HASH_PREFIX + sub if type(sub) is bytes and len(sub) == 32 else _EMPTY_STRING if sub == b"" else rlp_encode(sub) if type(sub) is list else _rlp_string(sub)
+                 for sub in item[:16]]
+        value = item[16]
+        parts.append(_rlp_string(value) if type(value) is bytes else rlp_encode(value))
+    else:
+        parts = [_rlp_string(sub) if type(sub) is bytes else rlp_encode(sub) for sub in item]
     payload = b"".join(parts)
     n = len(payload)
     return (_LIST[n] if n < 56 else _long_prefix(0xF7, n)) + payload
+
+
+_HASH_PREFIX, _EMPTY_STRING = _STRING[32], _STRING[0]
 
 
 # Decoded nodes by hash.  A node is named by the hash of its encoding, so an entry can never
@@ -250,7 +255,8 @@ def _rlp_item(node: Node, new_nodes: dict[Hash32, bytes]) -> list:
         return [hex_prefix_encode(node.rest_of_key, True), node.value]
     if type(node) is ExtensionNode:
         return [hex_prefix_encode(node.key_segment, False), _reference(node.subnode, new_nodes)]
-    return [*(_reference(child, new_nodes) for child in node.subnodes), node.value]
+    # Most subnodes are stored and untouched (a hash, b"" or an inlined item): kept as they are.
+    return [child if type(child) is bytes or type(child) is list else _reference(child, new_nodes) for child in node.subnodes] + [node.value]
 
 
 def _reference(ref: Ref, new_nodes: dict[Hash32, bytes]) -> bytes | list:
@@ -374,19 +380,23 @@ def _apply_branch(nodes: NodeSource, ref: Ref, node: BranchNode, changes: list[C
     if changes[0][0] == "":  # the key that ends at this branch (sorted first)
         value = changes[0][1] or b""
         start = 1
+    changed = value != node.value
     for digit, group in _by_first_nibble(changes, start):
         index = _NIBBLE[digit]
-        subnodes[index] = _apply(nodes, subnodes[index], group)
-    if value == node.value and all(new is old for new, old in zip(subnodes, node.subnodes)):
+        old = subnodes[index]
+        subnodes[index] = new = _apply(nodes, old, group)
+        changed = changed or new is not old
+    if not changed:
         return ref
-    present = [i for i, sub in enumerate(subnodes) if sub != b""]
-    if len(present) >= 2 or (present and value):
+    filled = 16 - subnodes.count(b"")  # b"" equals no node and no inlined item
+    if filled >= 2 or (filled and value):
         return BranchNode(tuple(subnodes), value)
-    if not present:
+    if not filled:
         return LeafNode("", value) if value else b""
     # One subtree and no value left: the branch is no longer needed (Yellow Paper: a branch
     # has at least two of its 17 slots filled), its nibble moves into the path below.
-    return _prefixed(nodes, _HEX[present[0]], subnodes[present[0]])
+    only = next(i for i, sub in enumerate(subnodes) if sub != b"")
+    return _prefixed(nodes, _HEX[only], subnodes[only])
 
 
 def _apply_extension(nodes: NodeSource, ref: Ref, node: ExtensionNode, changes: list[Change]) -> Ref:

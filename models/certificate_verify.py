@@ -227,8 +227,11 @@ class ProvenProblem:
 # allocations of one registered problem, and the hash (checked first) names the exact text.
 # Up to _PROBLEMS_KEPT of them, and (beyond the newest) no more than _ENTERPRISES_KEPT enterprises
 # in all: many cooperatives' small problems stay (blocks of commits of many rounds), few large ones.
+# With 256, a node with more open rounds than that (400 cooperatives registering, then committing, in
+# bench/bench_contracts.py) proved every problem again at its commit, in the least-recently-used
+# order that always misses: half the commit throughput.  A 50-enterprise reading takes about 13 KB.
 _PROBLEMS: "OrderedDict[str, ProvenProblem]" = OrderedDict()
-_PROBLEMS_KEPT = 256
+_PROBLEMS_KEPT = 4096
 _ENTERPRISES_KEPT = 1_000_000
 
 

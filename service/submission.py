@@ -241,7 +241,12 @@ class Submitter:
                 refused.append((row.seq, f"not a transaction: {e}"))
         while live:
             try:
-                self.ledger.commit([tx for _, tx in live])
+                block = self.ledger.commit([tx for _, tx in live])
+                # A contract faulted on some (Ledger.commit left them out and committed the rest).
+                for refusal in block.refused:
+                    refused.append((live[refusal.index][0].seq, refusal.reason))
+                left_out = {refusal.index for refusal in block.refused}
+                live = [item for i, item in enumerate(live) if i not in left_out]
                 break
             except StorageError:
                 raise  # the database: nothing written, the rows stay queued, the loop retries

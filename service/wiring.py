@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from coopchain.chain.contract import ContractSet
+from coopchain.chain.errors import InvalidTransaction
 from coopchain.chain.ledger import Ledger
 from coopchain.chain.receipt import Receipt
 from coopchain.chain.transaction import sign_transaction, transaction_hash
@@ -51,4 +52,14 @@ def submit(ledger: Ledger, key, calls: Sequence[tuple[str, dict]]) -> list[Submi
     nonce = ledger.next_nonce(sender)
     txs = [sign_transaction(key, ledger.config.chain_id, nonce + i, kind, args) for i, (kind, args) in enumerate(calls)]
     block = ledger.commit(txs)
+    if block.refused:  # a contract faulted on one: the others are in the block, the caller must hear of it
+        first = block.refused[0]
+        raise refused_after_commit(first.index, first.reason, block)
     return [Submitted(transaction_hash(tx).hex(), block.header.height, receipt) for tx, receipt in zip(txs, block.receipts)]
+
+
+def refused_after_commit(index: int, reason: str, block) -> InvalidTransaction:
+    """The refusal of call `index`, saying what was committed all the same."""
+    out = InvalidTransaction(f"transaction {index}: {reason} (refused; the other {len(block.transactions)} were committed in block {block.header.height})")
+    out.index, out.reason = index, reason
+    return out

@@ -189,6 +189,42 @@ def test_transaction_signing_bytes_known_answer():
     assert transaction_hash(tx) == hashlib.sha256(full.encode("utf-8")).digest()
 
 
+@pytest.mark.parametrize("seed", range(100))
+def test_a_transaction_encoded_from_its_signing_bytes_matches_rfc8785(seed):
+    """What Ledger.commit stores (encode_signed) is the rfc8785 package's encoding of the whole transaction."""
+    from coopchain.chain.transaction import Transaction, encode_signed, signing_bytes, transaction_json
+
+    rng = random.Random(seed)
+    payload = {key: random_value(rng, 1) for key in rng.sample(["a", "key", "value", "type", "signature", "z", "payload"], 3)}
+    tx = Transaction(rng.choice(["c", "coopchain-demo", "é-chain"]), "ed25519:" + "ab" * 32, rng.randrange(2**53), rng.choice(["record.put", "x.y"]),
+                     payload, bytes(rng.randrange(256) for _ in range(64)))
+    assert encode_signed(signing_bytes(tx), tx.signature) == rfc8785.dumps(transaction_json(tx))
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_a_receipt_written_field_by_field_matches_rfc8785(seed):
+    from coopchain.chain.contract import Event
+    from coopchain.chain.receipt import Receipt, encode_receipt, receipt_json
+
+    rng = random.Random(seed)
+    events = tuple(Event(random_value(rng, 3) if rng.random() < 0.1 else rng.choice(["recorded", "é", "a\"b"]),
+                         {"k": random_value(rng, 1), "a": random_value(rng, 1)}) for _ in range(rng.randrange(3)))
+    code = rng.choice([None, "round_committed", "x\u00e9\n"])
+    receipt = Receipt(bytes(rng.randrange(256) for _ in range(32)), rng.choice(["applied", "rejected"]), code,
+                      "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(20))), events)
+    assert encode_receipt(receipt) == rfc8785.dumps(receipt_json(receipt))
+
+
+def test_a_receipt_with_a_lone_surrogate_is_refused_with_its_path():
+    from coopchain.chain.contract import Event
+    from coopchain.chain.receipt import Receipt, encode_receipt
+
+    with pytest.raises(EncodingError, match=r"\$\.message: the string holds a lone surrogate"):
+        encode_receipt(Receipt(b"\x00" * 32, "applied", None, "bad \ud800", ()))
+    with pytest.raises(EncodingError, match=r"\$\.events\[0\]\.data\.x: floats"):
+        encode_receipt(Receipt(b"\x00" * 32, "applied", None, "ok", (Event("e", {"x": 1.5}),)))
+
+
 def test_header_bytes_known_answer():
     import hashlib
 

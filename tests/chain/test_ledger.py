@@ -6,9 +6,11 @@ import pytest
 
 from coopchain.chain import merkle
 from coopchain.chain.block import block_hash
+from coopchain.chain.contract import ContractFault, ContractSet, ContractSpec, Method
 from coopchain.chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError
 from coopchain.chain.keys import PrivateKey
 from coopchain.chain.ledger import Ledger
+from coopchain.chain.namespaces import contract_key
 from coopchain.chain.state import decode_record, record_key
 from coopchain.chain.transaction import encode_transaction, sign_transaction, transaction_hash
 from coopchain.chain.trie import trie_get
@@ -150,3 +152,83 @@ def test_verify_and_replay_agree_on_a_clean_chain(ledger, users):
     assert verified == replayed
     assert verified.blocks == 5 and verified.transactions == 4
     assert verified.state_root == ledger.head().state_root
+
+
+# -- a contract that faults (raises anything but a Rejection) -------------------------------------------
+
+
+def _recurse(depth: int) -> int:
+    return _recurse(depth + 1) + 1
+
+
+def _fragile_run(call, args: dict) -> str:
+    """Writes first, then faults as its argument says: what it wrote must not reach the state."""
+    call.put(args["key"], b"half-written")
+    how = args["fault"]
+    if how == "runtime":
+        raise RuntimeError("the contract's own bug")
+    if how == "assert":
+        assert how == "never", "an assertion in the contract"
+    if how == "recursion":
+        _recurse(0)
+    if how == "zero":
+        return str(1 // 0)
+    return "written"
+
+
+class FragileContract:
+    """A real contract (chain.contract's interface) whose one method faults on demand."""
+
+    name, version = "fragile", 1
+    methods = {"write": Method("write", lambda args: None, _fragile_run, ())}
+
+    def check_params(self, params: dict) -> None:
+        pass
+
+    def genesis_state(self, params: dict) -> dict:
+        return {}
+
+
+@pytest.fixture
+def fragile(tmp_path, node):
+    led = Ledger.create(f"sqlite:///{tmp_path}/fragile.db", node, CHAIN, contracts=ContractSet([FragileContract()]),
+                        specs=(ContractSpec("record", 1), ContractSpec("fragile", 1)))
+    yield led
+    led.close()
+
+
+def _write(key, nonce, name, fault):
+    return sign_transaction(key, CHAIN, nonce, "fragile.write", {"key": name, "fault": fault})
+
+
+@pytest.mark.parametrize("fault, kind", [("runtime", "RuntimeError"), ("assert", "AssertionError"), ("recursion", "RecursionError"), ("zero", "ZeroDivisionError")])
+def test_a_faulting_contract_refuses_its_transaction_alone_and_the_block_commits(fragile, users, fault, kind):
+    a, b = users
+    txs = [record(a, 0, "before", 1), _write(b, 0, "x", fault), record(b, 1, "after-b", 2), record(a, 1, "after-a", 3)]
+    block = fragile.commit(txs)
+    # Transactions 1 (it faulted) and 2 (b's next nonce follows it) are left out, each with its reason.
+    assert [r.index for r in block.refused] == [1, 2]
+    assert f"fragile.write failed ({kind}" in block.refused[0].reason
+    assert "follows transaction 1" in block.refused[1].reason
+    # The block holds the other two, as if the refused ones had never been sent: its transaction root
+    # is the RFC 6962 root of those two, computed here from the definition.
+    assert block.transactions == (txs[0], txs[3])
+    leaves = [merkle.leaf_hash(encode_transaction(tx)) for tx in (txs[0], txs[3])]
+    assert block.header.transactions_root == merkle.node_hash(leaves[0], leaves[1])
+    assert [r.status for r in block.receipts] == ["applied", "applied"]
+    # Nothing half-written: not the fault's write, not b's nonce.
+    assert fragile.state(contract_key("fragile", "x")) is None
+    assert fragile.next_nonce(b.public_key.to_text()) == 0
+    assert fragile.next_nonce(a.public_key.to_text()) == 2
+    # b sends again from nonce 0, and the chain verifies and replays.
+    fragile.commit([_write(b, 0, "x", "none")])
+    assert fragile.state(contract_key("fragile", "x")) == b"half-written"
+    assert verify_chain(fragile.store, contracts=ContractSet([FragileContract()])) == replay_chain(fragile.store, contracts=ContractSet([FragileContract()]))
+
+
+def test_a_block_of_faults_alone_is_refused_and_nothing_is_written(fragile, users):
+    before = fragile.height()
+    with pytest.raises(ContractFault, match=r"transaction 0: fragile.write failed \(RuntimeError") as caught:
+        fragile.commit([_write(users[0], 0, "x", "runtime"), _write(users[0], 1, "y", "none")])
+    assert caught.value.index == 0
+    assert fragile.height() == before
