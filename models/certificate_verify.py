@@ -971,52 +971,71 @@ def spec_linear(inst: Instance, X: Exact, spec: Spec):
 # --- the verdict -------------------------------------------------------------------------------
 
 
-def _gap_checks(objective: str, claimed_gap: float, v: Estimate, B: Estimate, limit: float) -> float:
-    """gap = (B − v) / max(|v|, |B|) (F2: / v), in max sense; its agreement, sign and limit decided exactly."""
-    if objective == "F2":
-        den = v.value
-    else:
-        den = max(abs(v.value), abs(B.value))
+# An exact gap over a size of exactly 0 with B != v: beyond any claim and any limit (no double reaches it).
+_UNMEASURABLE = Fraction(10) ** 400
+
+
+def _gap(objective: str, v: Estimate, B: Estimate, size: Estimate | None):
+    """gap = (B − v) / den in max sense, den = max(|v|, |B|) (F2: v; a scalarisation: its objective's own size,
+    `size`): the float gap, a radius the exact gap lies within, and the exact gap on demand."""
     spread = v.error + B.error
+    if size is not None:
+        den, den_err = size.value, size.error
+    elif objective == "F2":
+        den, den_err = v.value, spread
+    else:
+        den, den_err = max(abs(v.value), abs(B.value)), spread
     gap = (B.value - v.value) / den if den > 0 else 0.0
-    if den > 2 * spread:
-        radius = spread * (1 + abs(gap)) / (den - spread) + 8 * ex.UNIT * (1 + abs(gap))
+    if den > 2 * den_err and math.isfinite(den):
+        # |(B − v) − (B* − v*)| <= spread and |den − den*| <= den_err: the exact gap is within this radius.
+        radius = (spread + abs(gap) * den_err) / (den - den_err) + 8 * ex.UNIT * (1 + abs(gap))
     else:
         radius = math.inf
-
     cache = {}
 
     def exact_gap():
         if "g" not in cache:
             b, x = B.exact(), v.exact()
-            if isinstance(b, Decimal) or isinstance(x, Decimal):
+            d = size.exact() if size is not None else x if objective == "F2" else max(abs(x), abs(b))
+            if any(isinstance(y, Decimal) for y in (b, x, d)):
                 with ex.decimal_context():
-                    b, x = (ex.dec(b) if not isinstance(b, Decimal) else b), (ex.dec(x) if not isinstance(x, Decimal) else x)
-                    d = x if objective == "F2" else max(abs(x), abs(b))
-                    cache["g"] = (b - x) / d if d != 0 else Decimal(0)
+                    b, x, d = _dec_of(b), _dec_of(x), _dec_of(d)
+                    cache["g"] = (b - x) / d if d != 0 else Decimal(0) if b == x else Decimal(_UNMEASURABLE.numerator) * (1 if b > x else -1)
             else:
-                d = x if objective == "F2" else max(abs(x), abs(b))
-                cache["g"] = (b - x) / d if d != 0 else Fraction(0)
+                cache["g"] = (b - x) / d if d != 0 else Fraction(0) if b == x else _UNMEASURABLE * (1 if b > x else -1)
         return cache["g"]
 
-    def num(t, like):
-        return Decimal(t) if isinstance(like, Decimal) else Fraction(t)
+    return gap, radius, exact_gap
 
-    def ge(threshold):  # gap >= threshold?
-        return not ex.decide_le(gap, radius, threshold, 0.0, lambda: (exact_gap(), num(threshold, exact_gap()))) or _equal(threshold)
 
-    def _equal(threshold):
-        x = exact_gap()
-        return x == num(threshold, x)
+def _num(t: float, like):
+    return Decimal(t) if isinstance(like, Decimal) else Fraction(t)
+
+
+def _gap_checks(objective: str, claimed_gap: float, v: Estimate, B: Estimate, limit: float, size: Estimate | None = None,
+                also_size: Estimate | None = None) -> float:
+    """The claimed gap (over `size`, or max(|v|, |B|) / v): its agreement, sign and limit, decided exactly.
+    `also_size`: the gap over it must be within the limit too (a v1 scalarisation, written with the old gap)."""
+    gap, radius, exact_gap = _gap(objective, v, B, size)
+    agreement = GAP_AGREEMENT
+    if size is not None and size.value > 0:
+        # The writer's B and v are doubles of the shifted values: when a constant dwarfs the size, their
+        # difference carries its rounding, 64u (|v| + |B|) / size at most.  The limit below is decided on
+        # the exact gap, so this only bounds how far the stated gap may be from it.
+        agreement = GAP_AGREEMENT + float(Fraction(64) * Fraction(ex.UNIT) * (Fraction(abs(v.value)) + Fraction(abs(B.value))) / Fraction(size.value))
 
     for sign in (1, -1):
-        if not ex.decide_le(sign * (claimed_gap - gap), radius + ex.UNIT * abs(claimed_gap), GAP_AGREEMENT, 0.0,
-                            lambda: (sign * (num(claimed_gap, exact_gap()) - exact_gap()), num(GAP_AGREEMENT, exact_gap()))):
+        if not ex.decide_le(sign * (claimed_gap - gap), radius + ex.UNIT * abs(claimed_gap), agreement, 0.0,
+                            lambda: (sign * (_num(claimed_gap, exact_gap()) - exact_gap()), _num(agreement, exact_gap()))):
             fail("gap_mismatch", f"the certificate claims gap = {claimed_gap!r}, but it is {gap!r}")
-    if not ge(-NEGATIVE_GAP):
+    threshold = -NEGATIVE_GAP
+    if not (not ex.decide_le(gap, radius, threshold, 0.0, lambda: (exact_gap(), _num(threshold, exact_gap()))) or exact_gap() == _num(threshold, exact_gap())):
         fail("bound_mismatch", f"the bound lies below the allocation's value: it is not a bound (gap {gap:.3g})")
-    if not ex.decide_le(gap, radius, limit, 0.0, lambda: (exact_gap(), num(limit, exact_gap()))):
-        fail("gap_exceeded", f"the gap {gap:.3g} exceeds the limit {limit:g} for {objective}: optimality is not proven")
+    checks = [(gap, radius, exact_gap)] + ([_gap(objective, v, B, also_size)] if also_size is not None else [])
+    for g, r, exact in checks:
+        if not ex.decide_le(g, r, limit, 0.0, lambda: (exact(), _num(limit, exact()))):
+            what = " relative to the objective's own size" if exact is not exact_gap or size is not None else ""
+            fail("gap_exceeded", f"the gap {g:.3g}{what} exceeds the limit {limit:g} for {objective}: optimality is not proven")
     return gap
 
 
@@ -1340,7 +1359,14 @@ def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
     agree(claimed_bound, B_reported, scale,
           (lambda: _dec_of(v.exact())) if objective == "F2" else (lambda: max(abs(_dec_of(v.exact())), abs(_dec_of(B.exact())))),
           "bound", "bound_mismatch")
-    _gap_checks(objective, _claimed(cert["gap"], "gap"), v, B, limit)
+    # A v2 scalarisation's gap is relative to its objective's own size, which no constant shifts (review
+    # F-3); v1 certificates state the gap relative to max(|v|, |B|), which a constant inflates.
+    # (A v1 certificate's claimed gap is checked as written, and its gap over the size must meet the limit too.)
+    size = scalarised_size_estimate(inst, X, spec, W) if spec is not None else None
+    if schema == SCHEMA:
+        _gap_checks(objective, _claimed(cert["gap"], "gap"), v, B, limit, size)
+    else:
+        _gap_checks(objective, _claimed(cert["gap"], "gap"), v, B, limit, also_size=size)
     reported, gap = claimed_bound, float(cert["gap"])
     proven = {
         "F1": "max F1 (economic benefit)",
@@ -1350,6 +1376,33 @@ def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
     allocation = dict(allocation) if schema == SCHEMA_V1 else dict(zip(inst.ids, W.tolist()))
     return Verified(objective, claimed_hash, allocation, values, reported, gap, proven,
                     None if spec is None else cert["scalarisation"])
+
+
+def objective_size_estimate(inst: Instance, X: Exact, name: str, W: np.ndarray) -> Estimate:
+    """m_k(W) = Σ_j |coef_kj W_j| of F1, F3 or T (T's constant α·u0 left out; models.certificate.objective_size)."""
+    _, coef_mag, _ = _objective_parts(inst, name)
+    terms = coef_mag * np.abs(W)
+    mag = float(terms.sum())
+    # Each coefficient carries at most K + R + 4 roundings (the fixed-order rows, α·g), the sum n + 1 more.
+    err = ex.summation_error(inst.n + len(inst.indicators) + len(inst.resources) + 8, mag)
+
+    def exact():
+        coef, _ = linear_objective_exact(X, name)
+        return sum((abs(c) * abs(Fraction(w)) for c, w in zip(coef, W.tolist())), Fraction(0))
+
+    return Estimate(mag, err, mag, exact)
+
+
+def scalarised_size_estimate(inst: Instance, X: Exact, spec: Spec, W: np.ndarray) -> Estimate:
+    """The size of the scalarised objective at W, the denominator of a v2 scalarisation's gap
+    (models.certificate.scalarised_size): Σ_k w_k m_k + 2κ (κ weighing ψ), or, Chebyshev,
+    max_k s_k m_k + ρ Σ_k s_k m_k.  No constant and no level of ψ enters it (review F-3)."""
+    if spec.chebyshev is not None:
+        cheb = spec.chebyshev
+        sized = [combine([(cheb["scale"][k], objective_size_estimate(inst, X, k, W))]) for k in cheb["reference"]]
+        return combine([(1.0, _max_estimate(sized)), (cheb["rho"], combine([(1.0, e) for e in sized]))])
+    parts = [(w, objective_size_estimate(inst, X, k, W)) for k, w in spec.weights.items() if w]
+    return combine(parts, 2.0 * spec.kappa if spec.kappa > 0 and spec.floor is None else 0.0)
 
 
 def log_coupling_estimate(D: Estimate) -> Estimate:
