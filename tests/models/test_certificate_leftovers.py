@@ -152,3 +152,99 @@ def test_F3_log_F2_level_cannot_turn_a_false_claim_true(tiny_levels):
     refused(bad, "gap_exceeded")
     refused(_v1(bad), "gap_exceeded")
     assert verify_certificate(honest).gap <= 1e-7
+
+
+# --- the second filter: double-double intervals decide what the float filter cannot (item 2) ------------
+
+
+def test_double_double_log_and_sum_stay_within_their_error_bounds():
+    """models.double_double against 80-digit decimal written here: ln of doubles and double-doubles over the
+    whole range (subnormal to 1.8e308, the table's edges, around 1/√2 and 1), and a sum of 100,001 terms."""
+    import math
+
+    from coopchain.models import double_double as dd
+
+    rng = np.random.default_rng(7)
+    hi = np.concatenate([rng.uniform(1e-3, 1.0, 3000), 10.0 ** rng.uniform(-300, 300, 3000),
+                         [1.0, 0.5, 2.0, 1 - 2.0**-53, 1 + 2.0**-52, 0.7071067811865476, 0.7071067811865475, 5e-324, 1.7976931348623157e308]
+                         + [math.ldexp(i / 128 + 1 / 256, 0) for i in range(90, 182)]])
+    lo = np.where(hi > 1e-290, hi * rng.uniform(-(2.0**-54), 2.0**-54, hi.size), 0.0)
+    (h, l), err = dd.log((hi, lo))
+    with localcontext() as ctx:
+        ctx.prec = 80
+        for k in range(hi.size):
+            x = Decimal(float(hi[k])) + Decimal(float(lo[k]))
+            assert abs(Decimal(float(h[k])) + Decimal(float(l[k])) - x.ln()) <= Decimal(float(err[k])), (hi[k], lo[k])
+    terms = rng.normal(size=100_001) * 10.0 ** rng.uniform(-5, 5, 100_001)
+    tail = terms * 2.0**-60
+    value, bound = dd.total((terms, tail))
+    exact = sum(Fraction(x) for x in terms.tolist()) + sum(Fraction(x) for x in tail.tolist())
+    assert abs(dd.exact(value) - exact) <= Fraction(bound)
+
+
+@pytest.fixture(scope="module")
+def f2_300(gen_problem):
+    P = prepare(parse_problem(gen_problem.generate(n=300, seed=2, alpha="uniform")))
+    return solve(P, "F2").certificate
+
+
+def _ulps(x: float, k: int) -> float:
+    import math
+
+    for _ in range(abs(k)):
+        x = math.nextafter(x, math.inf if k > 0 else -math.inf)
+    return x
+
+
+def _no_exact_path(monkeypatch):
+    from coopchain.models import certificate_verify as cv
+
+    def refuse(self, units, what):
+        raise AssertionError(f"the exact path ran for {what}")
+
+    monkeypatch.setattr(cv.Exact, "spend", refuse)
+
+
+def _code(cert, problem) -> str | None:
+    try:
+        verify_certificate(cert, problem)
+        return None
+    except CertificateError as e:
+        return e.code
+
+
+@pytest.mark.parametrize("key", ["F2", "C"])
+@pytest.mark.parametrize("k", range(-3, 4))
+def test_values_on_their_threshold_are_decided_by_the_second_filter(f2_300, monkeypatch, key, k):
+    """values.F2 (D) or values.C claimed k ulps from value·(1 + 1e-9), where the float filter cannot decide:
+    value_mismatch exactly when |claim − value| > 1e-9 |value| (value in 50-digit decimal here), and the exact
+    path (a decimal logarithm per enterprise) never runs."""
+    X = _exact_columns(f2_300.problem_text)
+    W = [Fraction(w) for w in f2_300["allocation"]]
+    with localcontext() as ctx:
+        ctx.prec = 50
+        U = [Decimal(x.numerator) / Decimal(x.denominator) for x in (u + g * w for u, g, w in zip(X["u0"], X["g"], W))]
+        C = ((sum(x.ln() for x in U) / len(U)) - (sum(U) / len(U)).ln()).exp()
+        T = sum(Decimal(a.numerator) / Decimal(a.denominator) * x for a, x in zip(X["alpha"], U))
+        value = {"F2": (C * T).sqrt(), "C": C}[key]
+        claim = _ulps(float(value * (1 + Decimal(1e-9))), k)
+        mismatch = abs(Decimal(claim) - value) > Decimal(1e-9) * value
+    cert = copy.deepcopy(dict(f2_300))
+    cert["values"][key] = claim
+    _no_exact_path(monkeypatch)
+    assert _code(cert, f2_300.problem_text) == ("value_mismatch" if mismatch else None)
+
+
+@pytest.mark.parametrize("k", range(-3, 4))
+def test_bound_on_its_threshold_gets_the_exact_paths_verdict_without_it(f2_300, monkeypatch, k):
+    """The bound claimed k ulps from bound·(1 + 1e-9) (the review's F-2 construction): the two filters give the
+    verdict the exact path gives (run here with the second filter off), and never run the exact path."""
+    from coopchain.models import certificate_verify as cv
+
+    cert = copy.deepcopy(dict(f2_300))
+    cert["bound"] = _ulps(f2_300["bound"] + 1e-9 * f2_300["values"]["F2"], k)
+    with monkeypatch.context() as m:
+        m.setattr(cv, "_interval", lambda est: None)
+        exact_verdict = _code(cert, f2_300.problem_text)
+    _no_exact_path(monkeypatch)
+    assert _code(cert, f2_300.problem_text) == exact_verdict
