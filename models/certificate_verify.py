@@ -1739,3 +1739,80 @@ def check_solve_output(document: dict, cert: dict, verified: Verified | None = N
     missing = [key for key in ("allocation", "values") if key not in document]
     if missing:
         fail("output_mismatch", f"the output holds a certificate but no top-level {', '.join(missing)}")
+
+
+# --- front documents -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrontPointVerdict:
+    """One point of a front: its index, and what its certificate proves (`verified`), why it does not
+    (`error`), or neither when the point carries no certificate."""
+
+    index: int
+    verified: Verified | None = None
+    error: CertificateError | None = None
+
+
+def front_problem(front: dict, problem=None):
+    """The problem a front document is of, proven once: its own `problem_text` (the canonical text, written
+    once at the top), or `problem` given beside it (its canonical text or a `ProvenProblem`), which must then be
+    the front's.  The text must hash to the front's `problem_hash` and to every certified point's
+    (``hash_mismatch``); ``problem_missing`` when there is none."""
+    if not isinstance(front, dict) or not isinstance(front.get("points"), list):
+        fail("malformed", "not a front: a front document holds a list 'points' (coopchain front PROBLEM writes one)")
+    named = {front["problem_hash"]} if isinstance(front.get("problem_hash"), str) else set()
+    for point in front["points"]:
+        cert = point.get("certificate") if isinstance(point, dict) else None
+        if isinstance(cert, dict) and isinstance(cert.get("problem_hash"), str):
+            named.add(cert["problem_hash"])
+    own = front.get("problem_text")
+    if own is not None and not isinstance(own, str):
+        fail("malformed", "the front's 'problem_text' must be the canonical problem text, a string")
+    if problem is None:
+        problem = own
+    elif own is not None and not (problem == own if isinstance(problem, str) else problem_hash_of(own) == problem.digest):
+        fail("hash_mismatch", "the problem given is not the front's own 'problem_text': the front is of another problem")
+    if problem is None:
+        fail("problem_missing", "the front carries no 'problem_text' (fronts written before it did): give the problem with --problem FILE")
+    digest = problem.digest if isinstance(problem, ProvenProblem) else problem_hash_of(problem)
+    if len(named) > 1 or (named and digest not in named):
+        fail("hash_mismatch", f"the front's problem text has SHA-256 {digest}, but its points (or 'problem_hash') name "
+                              f"{', '.join(sorted(named))}: it is not the problem they are for")
+    return problem if isinstance(problem, ProvenProblem) else proven_problem(digest, problem)
+
+
+def problem_hash_of(text) -> str:
+    if not isinstance(text, str):
+        fail("malformed", "the problem must be its canonical text")
+    try:
+        return problem_hash(text)
+    except UnicodeEncodeError:
+        fail("not_canonical", "the problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
+
+
+def verify_front(front: dict, problem=None, point: int | None = None) -> list[FrontPointVerdict]:
+    """Check a front document (SPEC §6 `coopchain front`): its problem (`front_problem`), then each point's
+    certificate (or only point `point`) against that problem, and each point's own allocation and values
+    against its certificate's (``output_mismatch``).  A point without a certificate is reported as such:
+    nothing proves it optimal.  CertificateError for the front as a whole (its problem, a bad index)."""
+    handle = front_problem(front, problem)
+    points = front["points"]
+    if point is not None and not 0 <= point < len(points):
+        fail("malformed", f"the front has points 0 .. {len(points) - 1}; there is no point {point}")
+    out = []
+    for index in range(len(points)) if point is None else (point,):
+        item = points[index]
+        cert = item.get("certificate") if isinstance(item, dict) else None
+        if cert is None:
+            out.append(FrontPointVerdict(index))
+            continue
+        try:
+            from coopchain.models.certificate import verify_certificate  # its exception net: a verdict or a code
+
+            verified = verify_certificate(cert, handle)
+            check_solve_output(item, cert, verified)  # the point's allocation and values are its certificate's
+            out.append(FrontPointVerdict(index, verified))
+        except CertificateError as e:
+            out.append(FrontPointVerdict(index, error=e))
+    return out
