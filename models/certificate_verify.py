@@ -1285,13 +1285,18 @@ def combine(parts: list, const: float = 0.0) -> Estimate:
 
     def refine():
         lo = hi = Fraction(const)
+        size = abs(Fraction(const))
         for c, e in parts:
             i = _interval(e)
             if i is None:
                 return None
             a, b = Fraction(c) * i[0], Fraction(c) * i[1]
             lo, hi = lo + min(a, b), hi + max(a, b)
-        return _widen(lo, hi)  # the exact path sums in decimal when a part is decimal
+            size += max(abs(a), abs(b))
+        # The exact path sums in 60-digit decimal when a part is decimal: its rounding is relative to the
+        # terms, which may cancel, so the interval is widened relative to them.
+        pad = REFINE_SLACK * size + Fraction(1, 10**300)
+        return lo - pad, hi + pad
 
     return Estimate(value, error, mag, exact, refine)
 
@@ -1628,7 +1633,8 @@ def objective_size_estimate(inst: Instance, X: Exact, name: str, W: np.ndarray) 
         coef, _ = linear_objective_exact(X, name)
         return sum((abs(c) * abs(Fraction(w)) for c, w in zip(coef, W.tolist())), Fraction(0))
 
-    return Estimate(mag, err, mag, exact, _point(exact))
+    est = Estimate(mag, err, mag, exact)
+    return Estimate(mag, err, mag, est.exact, _point(est.exact))  # one exact computation serves both
 
 
 def scalarised_size_estimate(inst: Instance, X: Exact, spec: Spec, W: np.ndarray) -> Estimate:
