@@ -61,6 +61,9 @@ MAX_CONSTRAINTS = 8  # ε-constraints of a scalarisation
 # threshold within rounding sends comparisons there, and without a budget one with many pieces
 # costs pieces × enterprises logarithms (45 CPU-minutes at the piece limit; review F-2).
 MAX_EXACT_WORK = 100_000
+# Piece-enterprise evaluations the second filter (double-double, about a microsecond each) may spend on the
+# pieces of one certificate; past it the exact path decides (and its budget refuses at scale).
+MAX_REFINE_WORK = 10_000_000
 # Multipliers, weights, κ, τ, μ, references and scales: at most this in magnitude, and a
 # divisor (κ) at least its inverse; with the problem's own bound (1e15) every product the
 # bounds form stays below 1e200 (docs/certificate.md).
@@ -283,6 +286,12 @@ class Exact:
             fail("too_large", f"deciding {what} needs exact arithmetic beyond the verifier's budget ({MAX_EXACT_WORK:,} "
                               "enterprise-evaluations): the certificate's numbers sit on a threshold within rounding; "
                               "a certificate written from a solve's own numbers is decided without it")
+
+    def refine_allowed(self, units: float) -> bool:
+        """Count the second filter's work (a double-double pass over the enterprises per piece); past
+        MAX_REFINE_WORK it declines and the exact path (with its own budget) decides."""
+        self.refine_work = getattr(self, "refine_work", 0.0) + units
+        return self.refine_work <= MAX_REFINE_WORK
 
     def get(self, name, build):
         if name not in self._cache:
@@ -831,10 +840,11 @@ def _log_terms_exact(ks: list, inst: Instance, X: Exact) -> Fraction:
     return linear + Fraction(total) + LOG_SLACK * (Fraction(spread) + 1)
 
 
-def _log_terms_refined(lam: np.ndarray, rows: np.ndarray, linear: np.ndarray, inst: Instance):
-    """An interval holding `_log_terms_exact` for k = rowsᵀλ − n ℓ, from double-double arithmetic (the second
-    filter): k_j, U_j, log U_j and k_j W_j in double-double at the same point W'_j as the exact path (the
-    float maximiser for k_j rounded), the tangent correction (second order) bounded by its size."""
+def _log_terms_refined(lam: np.ndarray, rows: np.ndarray, linear: np.ndarray, inst: Instance, extra=None, extra_err=None):
+    """An interval holding `_log_terms_exact` for k = rowsᵀλ − n ℓ (or rowsᵀλ + `extra`, a double-double array
+    within `extra_err` of the exact path's), from double-double arithmetic (the second filter): k_j, U_j,
+    log U_j and k_j W_j in double-double at the same point W'_j as the exact path (the float maximiser for
+    k_j rounded), the tangent correction (second order) bounded by its size."""
     n = inst.n
     u2 = dd.U2
     k = dd.of(np.zeros(n))
@@ -843,11 +853,12 @@ def _log_terms_refined(lam: np.ndarray, rows: np.ndarray, linear: np.ndarray, in
         term = dd.two_prod(np.full(n, lam[i]), rows[i])
         k = dd.add(k, term)
         k_mag = k_mag + np.abs(term[0]) * 2
-    if np.any(linear):
-        term = dd.two_prod(np.full(n, -float(n)), linear)
-        k = dd.add(k, term)
-        k_mag = k_mag + np.abs(term[0]) * 2
-    k_err = 4 * u2 * (len(lam) + 2) * k_mag + ex.TINY * (len(lam) + 2)
+    if extra is None and np.any(linear):
+        extra, extra_err = dd.two_prod(np.full(n, -float(n)), linear), 0.0
+    if extra is not None:
+        k = dd.add(k, extra)
+        k_mag = k_mag + np.abs(extra[0]) * 2
+    k_err = 4 * u2 * (len(lam) + 2) * k_mag + ex.TINY * (len(lam) + 2) + (0.0 if extra_err is None else extra_err)
     lo, hi = outward_box(inst)
     W = _stationary(k[0] + k[1], inst.u0, inst.g, lo, hi)
     U, U_err = _dd_levels(inst, W)
@@ -961,7 +972,34 @@ def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, la
         consts = _ln_up(Fraction(n)) - _ln_down(tau_x) - 1 - _ln_down(a_x) + beta_x * a_x + tau_x * alpha_u0 - beta_x * base_x
         return consts + (fixed_x + _log_terms_exact(ks, inst, X)) / n
 
-    return Estimate(value, error, abs(value) + (mag + float(np.abs(lam * full_rhs).sum())) / n, exact)
+    def refine():
+        """The exact path's scalars (a few decimal logarithms and exact sums, as it computes them) and its log
+        terms as a double-double interval, with k_j's extra −n (τ α_j − β) g_j − n ℓ_j in double-double."""
+        if not X.refine_allowed(n):
+            return None
+        a_x, b_x, tau_x = Fraction(a), Fraction(b), Fraction(tau)
+        beta_x = (_ln_down(b_x) - _ln_up(a_x)) / (b_x - a_x) if b_x > a_x else 1 / a_x
+        beta_x = -_up(-beta_x)  # a double, as in the exact path
+        beta_d = float(beta_x)
+        base_x = X.get("base_x", lambda: ex.exact_sum(inst.u0.tolist()))
+        alpha_u0 = X.get("alpha_u0_x", lambda: ex.exact_dot(inst.alpha.tolist(), inst.u0.tolist()))
+        rhs = [Fraction(x) for x in np.append(h, [0.0, 0.0])[order].tolist()]
+        rhs[names_count], rhs[names_count + 1] = b_x - base_x, base_x - a_x
+        fixed_x = sum((Fraction(l) * r for l, r in zip(lam.tolist(), rhs) if l), Fraction(0))
+        consts = _ln_up(Fraction(n)) - _ln_down(tau_x) - 1 - _ln_down(a_x) + beta_x * a_x + tau_x * alpha_u0 - beta_x * base_x
+        u2 = dd.U2
+        ta = dd.two_prod(np.full(n, tau), inst.alpha)  # τ α_j exactly
+        diff = dd.add(ta, dd.of(np.full(n, -beta_d)))  # τ α_j − β
+        scaled = dd.mul_d(dd.mul_d(diff, inst.g), np.full(n, -float(n)))
+        extra = dd.add(scaled, dd.two_prod(np.full(n, -float(n)), linear)) if np.any(linear) else scaled
+        mag = (np.abs(ta[0]) + abs(beta_d)) * np.abs(inst.g) * n * 1.01
+        extra_err = u2 * (4 * mag + 8 * mag + 8 * mag + 4 * (mag + n * np.abs(linear) * 1.01)) + 4 * ex.TINY
+        terms = _log_terms_refined(lam, np.vstack([G, inst.g, -inst.g])[order], linear, inst, extra, extra_err)
+        if terms is None:
+            return None
+        return consts + (fixed_x + terms[0]) / n, consts + (fixed_x + terms[1]) / n
+
+    return Estimate(value, error, abs(value) + (mag + float(np.abs(lam * full_rhs).sum())) / n, exact, refine)
 
 
 # --- scalarisations ------------------------------------------------------------------------------

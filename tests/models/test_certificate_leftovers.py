@@ -235,16 +235,29 @@ def test_values_on_their_threshold_are_decided_by_the_second_filter(f2_300, monk
     assert _code(cert, f2_300.problem_text) == ("value_mismatch" if mismatch else None)
 
 
+@pytest.fixture(scope="module")
+def f2_general_200(gen_problem):
+    P = prepare(parse_problem(gen_problem.generate(n=200, seed=4, alpha="general")))
+    return solve(P, "F2").certificate
+
+
+@pytest.mark.parametrize("where", ["uniform bound", "general bound", "general piece"])
 @pytest.mark.parametrize("k", range(-3, 4))
-def test_bound_on_its_threshold_gets_the_exact_paths_verdict_without_it(f2_300, monkeypatch, k):
-    """The bound claimed k ulps from bound·(1 + 1e-9) (the review's F-2 construction): the two filters give the
-    verdict the exact path gives (run here with the second filter off), and never run the exact path."""
+def test_bound_on_its_threshold_gets_the_exact_paths_verdict_without_it(f2_300, f2_general_200, monkeypatch, where, k):
+    """The bound (or a general-α piece's bound) claimed k ulps from bound + 1e-9·scale (the review's F-2
+    construction): the two filters give the verdict the exact path gives (run here with the second filter
+    off), and never run the exact path."""
     from coopchain.models import certificate_verify as cv
 
-    cert = copy.deepcopy(dict(f2_300))
-    cert["bound"] = _ulps(f2_300["bound"] + 1e-9 * f2_300["values"]["F2"], k)
+    base = f2_300 if where == "uniform bound" else f2_general_200
+    cert = copy.deepcopy(dict(base))
+    if where.endswith("piece"):
+        piece = cert["pieces"][len(cert["pieces"]) // 2]
+        piece["bound"] = _ulps(piece["bound"] + 1e-9 * abs(piece["bound"]), k)
+    else:
+        cert["bound"] = _ulps(base["bound"] + 1e-9 * base["values"]["F2"], k)
     with monkeypatch.context() as m:
         m.setattr(cv, "_interval", lambda est: None)
-        exact_verdict = _code(cert, f2_300.problem_text)
+        exact_verdict = _code(cert, base.problem_text)
     _no_exact_path(monkeypatch)
-    assert _code(cert, f2_300.problem_text) == exact_verdict
+    assert _code(cert, base.problem_text) == exact_verdict
