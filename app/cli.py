@@ -194,6 +194,10 @@ def cmd_verify(args) -> int:
         return verify_bundle_file(document, args.genesis, args.since, args.policy)
     if args.policy:
         raise CommandError("--policy is for audit bundles; this file is a certificate")
+    if isinstance(document, dict) and isinstance(document.get("points"), list) and "certificate" not in document:
+        return _verify_front(document, args)
+    if args.point is not None:
+        raise CommandError("--point chooses a point of a front; this file is a certificate")
     # A solve's output holds its certificate; a bare certificate is accepted too.
     cert = document.get("certificate", document) if isinstance(document, dict) else document
     # A v2 certificate names its problem by hash: the canonical text is beside it in a solve's output, or in --problem.
@@ -202,24 +206,10 @@ def cmd_verify(args) -> int:
     if problem is None and not args.problem and beside.exists():  # what `solve --certificate` writes beside it
         args.problem = str(beside)
     if args.problem:
-        try:
-            problem = Path(args.problem).read_bytes().decode("utf-8")
-            problem = problem[:-1] if problem.endswith("\n") else problem  # a canonical text ends with "}"; an editor may add a newline
-        except OSError as e:
-            raise CommandError(f"{args.problem}: cannot read it ({e.strerror})") from e
-        except UnicodeDecodeError as e:
-            raise CommandError(f"{args.problem}: not UTF-8 text (byte {e.start})") from e
-        named = cert.get("problem_hash") if isinstance(cert, dict) else None
-        if isinstance(named, str) and hashlib.sha256(problem.encode("utf-8", "surrogatepass")).hexdigest() != named:
-            # Not the canonical text itself: the problem document as a manager wrote it (JSON or CSV), in canonical
-            # form.  The verifier still proves that text canonical and checks its hash against the certificate's.
-            # Read strictly first, as the verifier reads: a duplicated key would otherwise be read last-wins, and
-            # the problem proven would not be the one a reader of the file sees (review R-8).
-            refusal = _strict_document_refusal(args.problem, problem, args.header)
-            if refusal is not None:
-                print(f"invalid: {refusal}")
-                return EXIT_INVALID
-            problem = _load_prepared(args.problem, args.header).prepared.canonical
+        problem = _problem_argument(args, cert.get("problem_hash") if isinstance(cert, dict) else None)
+        if isinstance(problem, _Refusal):
+            print(f"invalid: {problem}")
+            return EXIT_INVALID
     try:
         verified = verify_certificate(cert, problem)
         if cert is not document:
@@ -234,6 +224,69 @@ def cmd_verify(args) -> int:
         f"F1 = {v.F1:.6g}, F2 = {v.F2:.6g} ({v.coordination_class}), F3 = {v.F3:.6g}"
     )
     return EXIT_OK
+
+
+class _Refusal(str):
+    """Why --problem cannot be read strictly, with its code (a verdict, not a usage error)."""
+
+
+def _problem_argument(args, named: str | None) -> str:
+    """--problem: the canonical text, or the document as a manager wrote it (JSON or CSV) put in canonical form."""
+    try:
+        problem = Path(args.problem).read_bytes().decode("utf-8")
+        problem = problem[:-1] if problem.endswith("\n") else problem  # a canonical text ends with "}"; an editor may add a newline
+    except OSError as e:
+        raise CommandError(f"{args.problem}: cannot read it ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise CommandError(f"{args.problem}: not UTF-8 text (byte {e.start})") from e
+    if isinstance(named, str) and hashlib.sha256(problem.encode("utf-8", "surrogatepass")).hexdigest() != named:
+        # Not the canonical text itself: the problem document as a manager wrote it (JSON or CSV), in canonical
+        # form.  The verifier still proves that text canonical and checks its hash against the certificate's.
+        # Read strictly first, as the verifier reads: a duplicated key would otherwise be read last-wins, and
+        # the problem proven would not be the one a reader of the file sees (review R-8).
+        refusal = _strict_document_refusal(args.problem, problem, args.header)
+        if refusal is not None:
+            return _Refusal(refusal)
+        problem = _load_prepared(args.problem, args.header).prepared.canonical
+    return problem
+
+
+def _verify_front(document: dict, args) -> int:
+    """`coopchain verify FRONT [--point I]`: the front's own problem text (or --problem), then every point's
+    certificate (or point I's) against it.  Valid only when every point checked carries a certificate that
+    proves what it says."""
+    from coopchain.models.certificate import CertificateError
+    from coopchain.models.certificate_verify import verify_front
+
+    problem = None
+    if args.problem:
+        named = document.get("problem_hash")
+        if not isinstance(named, str):
+            named = next((p["certificate"].get("problem_hash") for p in document["points"]
+                          if isinstance(p, dict) and isinstance(p.get("certificate"), dict)), None)
+        problem = _problem_argument(args, named)
+        if isinstance(problem, _Refusal):
+            print(f"invalid: {problem}")
+            return EXIT_INVALID
+    try:
+        verdicts = verify_front(document, problem, args.point)
+    except CertificateError as e:
+        print(f"invalid: {e} [{e.code}]")
+        return EXIT_INVALID
+    bad = 0
+    for item in verdicts:
+        if item.verified is not None:
+            v = item.verified
+            print(f"valid: point {item.index}: {v.proven} for problem {v.problem_hash}, relative gap {v.gap:.1e}; "
+                  f"F1 = {v.values.F1:.6g}, F2 = {v.values.F2:.6g}, F3 = {v.values.F3:.6g}")
+        elif item.error is not None:
+            bad += 1
+            print(f"invalid: point {item.index}: {item.error} [{item.error.code}]")
+        else:
+            bad += 1
+            print(f"not certified: point {item.index} carries no certificate: nothing here proves it optimal "
+                  f"(`coopchain commit FRONT --pick {item.index}` certifies the allocation it commits)")
+    return EXIT_OK if not bad else EXIT_INVALID
 
 
 def _strict_document_refusal(path: str, text: str, header: str | None) -> str | None:
@@ -282,7 +335,7 @@ def cmd_front(args) -> int:
     front, picks = result.front, result.picks
     if not front.success:
         raise CommandError(f"no front: {front.message}", EXIT_INFEASIBLE)
-    document = front.as_json(picks=picks)
+    document = result.as_json(with_problem=True)  # the problem once at the top: verify and commit --pick need no --problem
     out = json.dumps(document, indent=1 if args.pretty else None, ensure_ascii=False)
     if args.output:
         _write(args.output, out, "--output")
@@ -390,6 +443,7 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("file")
     verify.add_argument("--problem", help="the problem a bare certificate names by hash (its canonical text, or the document itself)")
     verify.add_argument("--header", help="with --problem as CSV: the header document (as for solve)")
+    verify.add_argument("--point", type=int, metavar="INDEX", help="a front: check only this point (default: every point)")
     verify.add_argument("--genesis", help="bundles: the genesis block hash you trust (hex)")
     verify.add_argument("--since", help="bundles: an earlier head (JSON) the bundle's head must extend")
     verify.add_argument("--policy", help="bundles: your trust policy (genesis, node key, witnesses, quorum; docs/trust.md)")

@@ -82,11 +82,13 @@ def cmd_commit(args) -> int:
         if isinstance(document, dict) and "points" in document:
             if not args.pick:
                 raise CommandError("a front: say which point to commit with --pick knee|ideal|topsis|INDEX")
-            if not args.problem:
-                raise CommandError("a front does not carry its problem: give it with --problem FILE (and --header for a CSV)")
-            from coopchain.app.cli import _load
+            if args.problem:
+                from coopchain.app.cli import _load
 
-            chosen = commits.from_front(_load(args.problem, args.header), document, args.pick)
+                problem = _load(args.problem, args.header)
+            else:  # `coopchain front` writes the problem once at the top of the front
+                problem = commits.problem_of_front(document)
+            chosen = commits.from_front(problem, document, args.pick)
         else:
             if args.pick:
                 raise CommandError("--pick chooses a point of a front; a solution is committed as it is")
@@ -305,7 +307,7 @@ def add_parsers(sub) -> None:
     commit = sub.add_parser("commit", help="commit a solution or a front's pick through the allocation contract (registers the problem if needed)")
     commit.add_argument("file", help="a solve's output (SOLUTION) or a front (FRONT) as JSON")
     commit.add_argument("--pick", help="FRONT: knee, ideal, topsis or a point's index")
-    commit.add_argument("--problem", help="FRONT: the problem document the front is of")
+    commit.add_argument("--problem", help="FRONT: the problem document the front is of (default: the front's own problem_text)")
     commit.add_argument("--header", help="FRONT with a CSV problem: the JSON of the cooperative-level fields")
     commit.add_argument("--supersedes", help="amend: the round's current commit (transaction hash)")
     commit.add_argument("--reason", help="amend: why, in a sentence")

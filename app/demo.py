@@ -107,7 +107,7 @@ def run_demo(args) -> int:
     for pick in picks:
         v = pick.values
         print(f"  {pick.name}: F1 = {v.F1:,.0f}, F2 = {v.F2:.4f}, F3 = {v.F3:.4f}. {pick.sentence}")
-    _write(Path(FRONT), json.dumps(front.as_json(picks=picks), ensure_ascii=False))
+    _write(Path(FRONT), json.dumps(front.as_json(picks=picks, problem_text=prepared.canonical), ensure_ascii=False))
     written.append(FRONT)
     # The front's points carry no certificate: the service certifies the pick (the certified max F2
     # among the allocations at least as good in F1 and F3, which weakly dominates it) and commits it

@@ -462,6 +462,37 @@ def relative_gap(objective: str, value: float, bound: float) -> float:
     return slack / scale if scale > 0 else 0.0
 
 
+def objective_size(inst: Instance, name: str, W: np.ndarray) -> float:
+    """m_k(W) = Σ_j |coef_kj W_j|: the size of F1, F3 or T at W from its terms, without T's constant α·u0.
+
+    A constant shifts a value without changing which allocation is best, so no tolerance may be
+    relative to it (review F-3); the terms scale with every unit the objective has."""
+    coef, _ = linear_objective(inst, name)
+    return float(np.abs(coef * W).sum())
+
+
+def scalarised_size(inst: Instance, spec: dict, W: np.ndarray) -> float:
+    """The size of a scalarised objective at W, the denominator of its gap (v2; docs/certificate.md):
+    Σ_k w_k m_k(W) + 2κ (κ when it weighs ψ = log F2², not when it prices an F2 floor), or for Chebyshev
+    max_k s_k m_k(W) + ρ Σ_k s_k m_k(W).  Neither a constant (T's α·u0, a reference s_k z_k) nor the level
+    of ψ (a factor on every U_j shifts ψ) enters it: 2κ is ψ's own scale, a gap of 2κ·δ on κψ being a
+    relative gap of about δ on F2, as F2's own certificates measure it."""
+    W = np.asarray(W, dtype=float)
+    if spec.get("method") == "chebyshev":
+        cheb = spec["chebyshev"]
+        sizes = [float(cheb["scale"][k]) * objective_size(inst, k, W) for k in cheb["reference"]]
+        return max(sizes) + float(cheb["rho"]) * sum(sizes)
+    size = sum(float(w) * objective_size(inst, k, W) for k, w in spec.get("weights", {}).items())
+    kappa = float(spec.get("kappa", 0.0))
+    return size + (2.0 * kappa if kappa > 0 and spec.get("coordination_at_least") is None else 0.0)
+
+
+def scalarised_gap(value: float, bound: float, size: float) -> float:
+    """(bound − value) / size: a scalarisation's gap relative to its objective's own size (v2)."""
+    slack = bound - value
+    return slack / size if size > 0 else 0.0
+
+
 def _f2_takes_part(spec) -> bool:
     return spec.kappa > 0 or spec.coordination_at_least is not None
 
@@ -765,9 +796,10 @@ def certificate_document(
     if scalarisation is not None:
         value = scalarised_value(inst, _scalarisation(inst, cert), W)
         cert["scalarised_value"] = value
+        # Relative to the objective's own size, not to the shifted value (review F-3): see scalarised_size.
+        cert["gap"] = scalarised_gap(value, bound, scalarised_size(inst, scalarisation, W))
     else:
-        value = getattr(values, objective)
-    cert["gap"] = relative_gap(objective, value, bound)
+        cert["gap"] = relative_gap(objective, getattr(values, objective), bound)
     return cert
 
 

@@ -42,12 +42,14 @@ def summation_error(count: int, magnitude: float) -> float:
     return SAFETY * ((count + 4) * UNIT * magnitude + (count + 4) * TINY)
 
 
-def decide_le(value: float, error: float, threshold: float, threshold_error: float, exact) -> bool:
+def decide_le(value: float, error: float, threshold: float, threshold_error: float, exact, refined=None) -> bool:
     """Whether the exact quantity is <= the exact threshold.
 
     `value` and `threshold` are floating-point estimates within `error` and
-    `threshold_error` of the exact numbers; `exact()` returns the exact pair
-    (Fraction or Decimal) and runs only when the estimates cannot decide.
+    `threshold_error` of the exact numbers; `refined()` (optional, the second filter:
+    double-double intervals, models.double_double) returns True or False when it can
+    decide, else None; `exact()` returns the exact pair (Fraction or Decimal) and runs
+    only when neither can decide.
     """
     margin = error + threshold_error + UNIT * 4 * (abs(value) + abs(threshold))
     if math.isfinite(value) and math.isfinite(threshold) and math.isfinite(margin):
@@ -55,6 +57,10 @@ def decide_le(value: float, error: float, threshold: float, threshold_error: flo
             return True
         if value > threshold + margin:
             return False
+    if refined is not None:
+        verdict = refined()
+        if verdict is not None:
+            return verdict
     x, t = exact()
     return x <= t
 

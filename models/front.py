@@ -69,8 +69,13 @@ class Front:
             [[p.objective(name) for name in self.objectives] for p in self.points], dtype=float
         ).reshape(len(self.points), len(self.objectives))
 
-    def as_json(self, reference=None, picks=()) -> dict:
+    def as_json(self, reference=None, picks=(), problem_text: str | None = None) -> dict:
         """The JSON of `coopchain front` (SPEC §6): points with values and allocation, hypervolume, picks.
+
+        `problem_text`: the canonical problem text, written once at the top with its SHA-256
+        (`problem_hash`), so that the document names its problem and carries it: `coopchain verify
+        FRONT` checks its points' certificates against it and `coopchain commit FRONT --pick` needs
+        no --problem (docs/certificate.md, "Fronts").
 
         `reference` is the hypervolume reference point in raw values (one number
         per objective); None takes `front_metrics.default_reference` of this
@@ -104,4 +109,9 @@ class Front:
             ],
             "reported": list(self.reported),
         }
+        if problem_text is not None:
+            from coopchain.models.certificate import problem_hash
+
+            out["problem_hash"] = problem_hash(problem_text)
+            out["problem_text"] = problem_text
         return out

@@ -394,7 +394,7 @@ def _json(text: str | bytes, what: str) -> Any:
         text = text.removeprefix("\ufeff")  # a byte-order mark from a Windows editor is not content
     try:
         # Python's json reads NaN and Infinity; they reach the model and are refused there, with a path.
-        return json.loads(text)
+        doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise ProblemError([Issue("", f"{what} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}")]) from e
     except UnicodeDecodeError as e:
@@ -404,6 +404,21 @@ def _json(text: str | bytes, what: str) -> Any:
     except ValueError as e:
         # CPython refuses to convert an integer of more than 4,300 digits (a plain ValueError, review R-9).
         raise ProblemError([Issue("", f"{what} holds a number too long to read ({str(e).split(':')[0]})")]) from e
+    _refuse_repeated_keys(text, doc)
+    return doc
+
+
+def _refuse_repeated_keys(text: str | bytes, doc) -> None:
+    """json.loads reads a key given twice last-wins, which a reader of the file would not: refuse it, naming the
+    key and where it is (cheap when there is none: counts of members and of colons; models.strict_json)."""
+    from coopchain.models.strict_json import count_members, repeated_key_issue
+
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    found = repeated_key_issue(raw.removeprefix(b"\xef\xbb\xbf"), count_members(doc))
+    if found is not None:
+        where, key = found
+        place = "in this object" if where else "at the top level of the document"
+        raise ProblemError([Issue(where, f"the key {json.dumps(key, ensure_ascii=False)} is given twice {place}: which value is meant? Give each key once")])
 
 
 def load_problem_json(text: str | bytes) -> Problem:

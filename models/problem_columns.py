@@ -21,6 +21,7 @@ import csv
 import hashlib
 import io
 import itertools
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ import rfc8785
 
 from coopchain.models.certificate import Instance
 from coopchain.models.problem_rules import Columns, meaning_issues
-from coopchain.models.problem_canonical import SCHEMA, NEEDS_ESCAPE, ProblemError, bulk, numbers, sorted_names, string
+from coopchain.models.problem_canonical import SCHEMA, NEEDS_ESCAPE, Issue, ProblemError, bulk, numbers, sorted_names, string
+from coopchain.models.strict_json import count_members, repeated_key_issue
 from coopchain.models.solve import Prepared
 
 if TYPE_CHECKING:
@@ -273,6 +275,13 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     cols["use"] = {r: floats(f"use.f{i}") for i, r in enumerate(res)}
     caps = column("cap")
     cols["cap"] = {}
+    # Members decoded: msgspec reads a key given twice in one object last-wins (review R-8, for solve), and
+    # every member in the text is one colon outside strings; equal counts prove no key was given twice.
+    members = 7 + count_members(*(head[k] for k in _Head.__struct_fields__ if k != "enterprises"))
+    members += n * (6 + len(ind)) + n - names.count(None) + n - column("alpha").count(None)
+    members += n - column("reservation").count(msgspec.UNSET) + (n - column("use").count(msgspec.UNSET)) * (1 + len(res))
+    present = [c for c in caps if c is not msgspec.UNSET]
+    members += len(present) + sum(len(present) - list(map(attrgetter(f"f{i}"), present)).count(msgspec.UNSET) for i in range(len(res)))
     if res and caps.count(msgspec.UNSET) != n:
         if msgspec.UNSET in caps:
             empty = caps[[c is not msgspec.UNSET for c in caps].index(True)].__class__()
@@ -281,6 +290,12 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
             values = _optional_floats(list(map(attrgetter(f"f{i}"), caps)), msgspec.UNSET)
             if values is not None:
                 cols["cap"][r] = values
+    found = repeated_key_issue(data, members)  # read again (strictly) only when the counts differ, to name the key
+    if found is not None:
+        where, key = found
+        place = "in this object" if where else "at the top level of the document"
+        raise ProblemError([Issue(where, f"the key {json.dumps(key, ensure_ascii=False)} is given twice {place}: "
+                                         "which value is meant? Give each key once")])
     return head, cols
 
 

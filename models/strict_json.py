@@ -168,3 +168,90 @@ def loads(text: str | bytes, *, what: str = "the document"):
     except json.JSONDecodeError as e:
         raise StrictJsonError("not_json", f"{what} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
     return value
+
+
+# --- duplicate keys in a document read by a fast, last-wins parser ------------------------------------
+
+
+def count_outside_strings(data: bytes, char: bytes = b":") -> int:
+    """How many times the byte `char` occurs outside JSON strings in `data` (vectorised, as `nesting_depth`:
+    a quote ends or starts a string unless an odd run of backslashes precedes it).  Every member of every
+    object is one colon outside strings, so with `char` = b":" this counts the key tokens of a JSON text."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    at = np.flatnonzero(raw == ord(char))
+    if not len(at):
+        return 0
+    quotes = np.flatnonzero(raw == ord('"'))
+    after_slash = np.flatnonzero((raw[np.maximum(quotes - 1, 0)] == ord("\\")) & (quotes > 0))
+    if len(after_slash):  # only these quotes may be escaped: measure the run of backslashes before each
+        slashes = np.flatnonzero(raw == ord("\\"))
+        starts = np.ones(len(slashes), dtype=bool)
+        starts[1:] = slashes[1:] != slashes[:-1] + 1
+        run_start = np.maximum.accumulate(np.where(starts, slashes, 0))
+        before = quotes[after_slash] - 1
+        run = before - run_start[np.searchsorted(slashes, before)] + 1
+        quotes = np.delete(quotes, after_slash[run % 2 == 1])
+    return int(np.count_nonzero(np.searchsorted(quotes, at) % 2 == 0))  # an even number of quotes before: outside
+
+
+class _Twice(dict):
+    """An object in which a key appeared twice (`duplicate_key` marks it, then finds where it is)."""
+
+    key: str = ""
+
+
+def duplicate_key(text: str | bytes) -> tuple[str, str] | None:
+    """The first object of a JSON text (in document order) that holds a key twice: its path (`` for the top
+    level, else as models.problem writes paths: `enterprises[3].benefit`) and the key; None when no key
+    is repeated, or the text is not JSON (the caller's parser says why)."""
+
+    def pairs(items):
+        out = _Twice(items)
+        if len(out) == len(items):
+            return dict(items)
+        seen = set()
+        out.key = next(k for k, _ in items if k in seen or seen.add(k))
+        return out
+
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        _check_depth(text, "the document")
+        doc = json.loads(text.removeprefix("\ufeff"), object_pairs_hook=pairs)
+    except (ValueError, StrictJsonError):
+        return None
+    stack = [("", doc)]
+    while stack:  # depth first, in document order
+        path, node = stack.pop()
+        if isinstance(node, _Twice):
+            return path, node.key
+        if isinstance(node, dict):
+            stack.extend(reversed([(f"{path}.{k}" if path else k, v) for k, v in node.items()]))
+        elif isinstance(node, list):
+            stack.extend(reversed([(f"{path}[{i}]", v) for i, v in enumerate(node)]))
+    return None
+
+
+def count_members(*values) -> int:
+    """How many object members (key: value pairs) decoded JSON `values` hold, nested ones included: with
+    `count_outside_strings(text)` (the key tokens of the text), equal counts prove that a last-wins parser
+    dropped no repeated key."""
+    count = 0
+    stack = list(values)
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            count += len(x)
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return count
+
+
+def repeated_key_issue(data: bytes, members: int) -> tuple[str, str] | None:
+    """(path, key) of a key given twice in the JSON `data` whose decoded form holds `members` members, or None.
+    Cheap when there is none: all colons, then the colons outside strings, are compared with `members`; only
+    when both differ is the text read again (strictly) to find the key."""
+    if data.count(b":") == members or count_outside_strings(data) == members:
+        return None
+    return duplicate_key(data)

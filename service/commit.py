@@ -67,6 +67,27 @@ def from_solution(solution: dict) -> Chosen:
     return Chosen(solution, {"objective": objective, "method": method, "pick": None}, f"the solution, certified as {what}")
 
 
+def problem_of_front(front: dict):
+    """The problem a front document carries once at its top (`problem_text`, written by `coopchain front`),
+    read strictly and checked against the front's `problem_hash`: a models.problem.Problem."""
+    from coopchain.models.problem import ProblemError, parse_problem
+    from coopchain.models.strict_json import StrictJsonError, loads
+
+    text = front.get("problem_text") if isinstance(front, dict) else None
+    if not isinstance(text, str):
+        raise CommitError("problem", "the front does not carry its problem (fronts written before it did): give it with --problem FILE")
+    try:
+        digest = problem_hash(text)
+    except UnicodeEncodeError:
+        raise CommitError("problem", "the front's problem_text holds a lone UTF-16 surrogate: it is no problem text") from None
+    if digest != front.get("problem_hash"):
+        raise CommitError("problem", f"the front's problem_text has SHA-256 {digest}, not its problem_hash {front.get('problem_hash')!r}")
+    try:
+        return parse_problem(loads(text, what="the front's problem_text"))
+    except (StrictJsonError, ProblemError) as e:
+        raise CommitError("problem", f"the front's problem_text: {e}") from e
+
+
 def from_front(problem, front: dict, pick: str) -> Chosen:
     """One point of a front (`pick`: knee, ideal, topsis or an index), certified on `problem` (models.problem.Problem)."""
     from coopchain.models.scalarise import epsilon_constraint
@@ -89,6 +110,9 @@ def from_front(problem, front: dict, pick: str) -> Chosen:
             raise CommitError("pick", f"the front has points 0 .. {len(points) - 1}; there is no point {index}")
         label = f"point {index} of the front"
     prepared = prepare(problem)
+    named = front.get("problem_hash")
+    if isinstance(named, str) and problem_hash(prepared.canonical) != named:
+        raise CommitError("problem", f"the front is of another problem: it names {named}, the problem given is {problem_hash(prepared.canonical)}")
     point = points[index]
     if sorted(point.get("allocation", {})) != sorted(prepared.instance.ids):
         raise CommitError("problem", "the front is of another problem: its enterprises differ")

@@ -46,13 +46,16 @@ class FrontRequest:
 class FrontResult:
     front: object  # models.front.Front
     picks: tuple  # models.picks.Pick
+    canonical: str | None = None  # the problem's canonical text
 
     @property
     def success(self) -> bool:
         return self.front.success
 
-    def as_json(self) -> dict:
-        return self.front.as_json(picks=self.picks)
+    def as_json(self, with_problem: bool = False) -> dict:
+        """The front's JSON; `with_problem`: with the canonical problem text once at the top (the file
+        `coopchain front` writes, which `verify` and `commit --pick` read without --problem)."""
+        return self.front.as_json(picks=self.picks, problem_text=self.canonical if with_problem else None)
 
 
 def check_request(request: FrontRequest) -> None:
@@ -107,7 +110,7 @@ def compute_front(problem, request: FrontRequest, progress: Progress | None = No
         raise FrontRequestError("method", str(e)) from e
     if cancelled is not None and cancelled():
         raise FrontCancelled("cancelled")
-    return FrontResult(front, compromise_picks(front) if front.success else ())
+    return FrontResult(front, compromise_picks(front) if front.success else (), prepared.canonical)
 
 
 def run_front_job(database: str, job_id: str, pool=None) -> str:
