@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coopchain.app.api.schemas import HASH_EXAMPLE, TX_EXAMPLE
+from coopchain.app.api.schemas import HASH_EXAMPLE, TX_EXAMPLE, Page
 
 _AMENDMENT = "a1c3e5f7092b4d6f8a0c2e4f6b8d0a1c3e5f7092b4d6f8a0c2e4f6b8d0a1c3e5"
 
@@ -54,12 +54,8 @@ class CommitPublic(BaseModel):
     links: CommitLinks
 
 
-class CommitsPublic(BaseModel):
+class CommitsPublic(Page[CommitPublic]):
     model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_COMMIT], "count": 2, "offset": 0, "limit": 50}]})
-    data: list[CommitPublic]
-    count: int
-    offset: int
-    limit: int
 
 
 class RoundCommitPublic(CommitPublic):
@@ -93,9 +89,5 @@ class RoundSummaryPublic(BaseModel):
     url: str
 
 
-class RoundsPublic(BaseModel):
+class RoundsPublic(Page[RoundSummaryPublic]):
     model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_ROUND], "count": 1, "offset": 0, "limit": 50}]})
-    data: list[RoundSummaryPublic]
-    count: int
-    offset: int
-    limit: int

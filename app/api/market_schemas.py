@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coopchain.app.api.schemas import HASH_EXAMPLE, TX_EXAMPLE
+from coopchain.app.api.schemas import HASH_EXAMPLE, TX_EXAMPLE, Page
 
 Kind = Literal["solar", "wind", "thermal", "consumer", "storage"]
 _DAY = {"market": "rice-village-2026-10-03", "cooperative": "green-valley", "periods": 24, "period_minutes": 60, "opened": 5, "gate": 7,
@@ -26,12 +26,8 @@ class DaySummaryPublic(BaseModel):
     url: str
 
 
-class DaysPublic(BaseModel):
+class DaysPublic(Page[DaySummaryPublic]):
     model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_DAY], "count": 1, "offset": 0, "limit": 50}]})
-    data: list[DaySummaryPublic]
-    count: int
-    offset: int
-    limit: int
 
 
 class DayPublic(BaseModel):
@@ -70,12 +66,8 @@ class OfferPublic(BaseModel):
     transaction: str
 
 
-class OffersPublic(BaseModel):
+class OffersPublic(Page[OfferPublic]):
     model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_OFFER], "count": 7, "offset": 0, "limit": 50}]})
-    data: list[OfferPublic]
-    count: int
-    offset: int
-    limit: int
 
 
 _SETTLEMENT = {"participant": "battery", "kind": "storage", "energy": [5.0, -4.0], "energy_exact": ["5", "-4"], "payment": [0.5, -0.8],
@@ -145,9 +137,5 @@ class ParticipantPublic(BaseModel):
     url: str
 
 
-class ParticipantsPublic(BaseModel):
+class ParticipantsPublic(Page[ParticipantPublic]):
     model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_PARTICIPANT], "count": 7, "offset": 0, "limit": 50}]})
-    data: list[ParticipantPublic]
-    count: int
-    offset: int
-    limit: int

@@ -1,8 +1,8 @@
-"""Request and response schemas, one per use (`XCreate`, `XPublic`, `XsPublic{data, count}`), each with an example."""
+"""Request and response schemas, one per use (`XCreate`, `XPublic`, `XsPublic` a `Page` of them), each with an example."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,18 @@ TX_EXAMPLE = "3b7e5d1c9a2f4e6b8d0c1a3e5f7b9d2c4e6a8b0d1f3e5c7a9b2d4f6e8a0c1e3f"
 
 def _example(example: dict) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [example]})
+
+
+Item = TypeVar("Item")
+
+
+class Page(BaseModel, Generic[Item]):
+    """One page of a list: `data` from `offset` on, at most `limit` of the `count` there are (every list route pages)."""
+
+    data: list[Item]
+    count: int = Field(description="how many there are in all")
+    offset: int = Field(description="the place of data[0] in the whole list")
+    limit: int = Field(description="the most this page could hold")
 
 
 class FieldError(BaseModel):
@@ -63,12 +75,8 @@ class ProblemPublic(ProblemSummary):
     document: dict[str, Any] = Field(description="the canonical problem document (coopchain/problem/v1, every default explicit)")
 
 
-class ProblemsPublic(BaseModel):
+class ProblemsPublic(Page[ProblemSummary]):
     model_config = _example({"data": [ProblemSummary.model_config["json_schema_extra"]["examples"][0]], "count": 1, "offset": 0, "limit": 50})
-    data: list[ProblemSummary]
-    count: int
-    offset: int
-    limit: int
 
 
 # -- solutions --------------------------------------------------------------------------
@@ -199,12 +207,8 @@ class JobPublic(BaseModel):
     updated: float
 
 
-class JobsPublic(BaseModel):
+class JobsPublic(Page[JobPublic]):
     model_config = _example({"data": [_JOB], "count": 1, "offset": 0, "limit": 50})
-    data: list[JobPublic]
-    count: int
-    offset: int
-    limit: int
 
 
 # -- the ledger -------------------------------------------------------------------------
@@ -237,12 +241,8 @@ class BlockPublic(BaseModel):
     header: HeaderPublic
 
 
-class BlocksPublic(BaseModel):
+class BlocksPublic(Page[BlockPublic]):
     model_config = _example({"data": [{"height": 3, "hash": HASH_EXAMPLE, "header": _HEADER}], "count": 4, "offset": 0, "limit": 50})
-    data: list[BlockPublic]
-    count: int
-    offset: int
-    limit: int
 
 
 class TransactionDocument(BaseModel):
@@ -267,12 +267,8 @@ class TransactionPublic(BaseModel):
     transaction: TransactionDocument
 
 
-class TransactionsPublic(BaseModel):
+class TransactionsPublic(Page[TransactionPublic]):
     model_config = _example({"data": [_TX], "count": 1, "offset": 0, "limit": 50})
-    data: list[TransactionPublic]
-    count: int
-    offset: int
-    limit: int
 
 
 class InclusionProofPublic(BaseModel):
@@ -335,12 +331,8 @@ class KeyCreated(BaseModel):
     token: str = Field(description="the API key: shown once, stored only as a hash")
 
 
-class KeysPublic(BaseModel):
+class KeysPublic(Page[KeyPublic]):
     model_config = _example({"data": [_KEY], "count": 1, "offset": 0, "limit": 50})
-    data: list[KeyPublic]
-    count: int
-    offset: int
-    limit: int
 
 
 # -- submitting transactions ----------------------------------------------------------------
@@ -376,12 +368,8 @@ class SubmittedPublic(BaseModel):
     receipt: ReceiptDocument | None = None
 
 
-class ReceiptsPublic(BaseModel):
+class ReceiptsPublic(Page[ReceiptPublic]):
     model_config = _example({"data": [{"hash": TX_EXAMPLE, "height": 3, "position": 0, "receipt": _RECEIPT}], "count": 1, "offset": 0, "limit": 50})
-    data: list[ReceiptPublic]
-    count: int
-    offset: int
-    limit: int
 
 
 # -- accounts and cooperatives (the chain's state) -------------------------------------------
@@ -412,12 +400,8 @@ class CooperativePublic(BaseModel):
     registered: int = Field(description="the height of the block that registered it")
 
 
-class CooperativesPublic(BaseModel):
+class CooperativesPublic(Page[CooperativePublic]):
     model_config = _example({"data": [_COOP], "count": 1, "offset": 0, "limit": 50})
-    data: list[CooperativePublic]
-    count: int
-    offset: int
-    limit: int
 
 
 class SubmittedItem(BaseModel):
