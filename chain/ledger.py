@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from coopchain.chain import merkle
@@ -197,17 +197,24 @@ class Ledger:
         return StateView(self.store, root, {}).get(key)
 
     # -- committing --------------------------------------------------------------
-    def commit(self, txs: Sequence[Transaction], timestamp: int | None = None) -> Block:
+    def commit(self, txs: Sequence[Transaction], timestamp: int | None = None, *, signatures_checked: Collection[int] = ()) -> Block:
         """Append one block holding `txs`, in order, each with its receipt.
 
         A transaction that fails admission (signature, size, chain id, kind, arguments'
         shape, nonce) refuses the whole block: InvalidTransaction names it (`.index`),
         and nothing is written.  A transaction whose contract rejects it is included,
-        with a `rejected` receipt."""
+        with a `rejected` receipt.
+
+        `signatures_checked`: positions of transactions whose signature the caller has
+        already checked with verify_many's rule and the node key vouches for (the API's
+        admission, service.submission): they are not checked a second time here.  Every
+        other check still runs, and `chain verify` and `replay` check every signature."""
         ensure(self.node_key is not None, ChainError, "committing needs the node key")
         ensure(len(txs) > 0, InvalidTransaction, "a block holds at least one transaction")
         items = []
         for i, tx in enumerate(txs):
+            if i in signatures_checked:
+                continue
             try:
                 items.append((PublicKey.from_text(tx.sender), tx.signature, signing_bytes(tx)))
             except ChainError as e:

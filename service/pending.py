@@ -3,7 +3,7 @@
 A side table in the ledger's own database, beside the API's others (service.api_store),
 never one of the ledger's four append-only tables:
 
-    api_pending(seq, hash, body, received, refused, refused_at)
+    api_pending(seq, hash, body, received, refused, refused_at, tag)
 
 A submitted transaction is *acknowledged* when its row is committed here (SQLite
 WAL with synchronous=FULL, PostgreSQL with synchronous_commit on: on disk before
@@ -18,6 +18,10 @@ client had no answer; after it the row waits for the next committer.  A block th
 landed before its rows were deleted is harmless: `batch` skips every row whose
 hash the ledger already holds (and the ledger's primary key on the hash would
 refuse a second copy anyway).
+
+`tag` is an HMAC of the body under a key only the node key can make
+(service.submission): the worker that admitted the row checked its signature, so the
+committer need not check it again.  A row without a valid tag is checked in full.
 
 Each instance owns one connection, so a thread that enqueues (and waits for an
 fsync) never holds up the API's other side-table reads.
@@ -37,15 +41,17 @@ from coopchain.chain.store import database_url
 
 _SQLITE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS api_pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, hash BLOB NOT NULL UNIQUE, body BLOB NOT NULL,"
-    " received REAL NOT NULL, refused TEXT, refused_at REAL)",
+    " received REAL NOT NULL, refused TEXT, refused_at REAL, tag BLOB)",
 )
 _POSTGRES_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS api_pending (seq BIGSERIAL PRIMARY KEY, hash BYTEA NOT NULL UNIQUE, body BYTEA NOT NULL,"
-    " received DOUBLE PRECISION NOT NULL, refused TEXT, refused_at DOUBLE PRECISION)",
+    " received DOUBLE PRECISION NOT NULL, refused TEXT, refused_at DOUBLE PRECISION, tag BYTEA)",
 )
 # Submitting a transaction again is idempotent; one refused before may be tried again (its nonce may fit now).
-_ENQUEUE = ("INSERT INTO api_pending (hash, body, received) VALUES (?, ?, ?) ON CONFLICT (hash) DO UPDATE "
-            "SET refused = NULL, refused_at = NULL, received = excluded.received WHERE api_pending.refused IS NOT NULL")
+_ENQUEUE = ("INSERT INTO api_pending (hash, body, received, tag) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE "
+            "SET refused = NULL, refused_at = NULL, received = excluded.received, tag = excluded.tag WHERE api_pending.refused IS NOT NULL")
+# A queue table made before the tag column: the column is added (rows without a tag are checked in full).
+_TAG_COLUMN = {"sqlite": "ALTER TABLE api_pending ADD COLUMN tag BLOB", "postgresql": "ALTER TABLE api_pending ADD COLUMN IF NOT EXISTS tag BYTEA"}
 KEEP_REFUSED_S = 3600.0  # a refusal stays readable this long, for a client that polls late
 _SCHEMA_LOCK = 727273  # PostgreSQL advisory key: two workers starting together make the table once
 
@@ -56,6 +62,7 @@ class PendingRow:
     hash: bytes
     body: bytes
     received: float  # time.time() when acknowledged
+    tag: bytes | None = None  # the admitting worker's HMAC of the body (service.submission)
 
 
 class PendingQueue:
@@ -73,11 +80,17 @@ class PendingQueue:
                 try:
                     for statement in _POSTGRES_SCHEMA:
                         cur.execute(statement)
+                    cur.execute(_TAG_COLUMN["postgresql"])
                 finally:
                     cur.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
         else:
             for statement in _SQLITE_SCHEMA:
                 self._conn.execute(statement)
+            if "tag" not in {row[1] for row in self._conn.execute("PRAGMA table_info(api_pending)")}:
+                try:
+                    self._conn.execute(_TAG_COLUMN["sqlite"])
+                except sqlite3.OperationalError:  # another worker added it first
+                    pass
 
     def _connect(self):
         if self.postgres:
@@ -151,10 +164,10 @@ class PendingQueue:
         raise AssertionError("unreachable")
 
     # -- the submitting side -------------------------------------------------------
-    def enqueue(self, items: Sequence[tuple[bytes, bytes]]) -> None:
-        """Store (hash, canonical body) pairs in one database transaction: on return they are acknowledged."""
+    def enqueue(self, items: Sequence[tuple[bytes, bytes] | tuple[bytes, bytes, bytes | None]]) -> None:
+        """Store (hash, canonical body[, tag]) in one database transaction: on return they are acknowledged."""
         now = time.time()
-        self._transaction([(_ENQUEUE, [(h, b, now) for h, b in items])])
+        self._transaction([(_ENQUEUE, [(item[0], item[1], now, item[2] if len(item) > 2 else None) for item in items])])
 
     def refusals(self, since: float) -> list[tuple[bytes, str, float]]:
         """(hash, reason, when) of the transactions refused at or after `since` (time.time())."""
@@ -170,10 +183,10 @@ class PendingQueue:
         """The oldest `limit` rows still to commit, and the seqs of rows the ledger already holds
         (a block that landed before its rows were deleted: a committer killed in between)."""
         rows = self._query(
-            "SELECT p.seq, p.hash, p.body, p.received, EXISTS (SELECT 1 FROM transactions t WHERE t.hash = p.hash) "
+            "SELECT p.seq, p.hash, p.body, p.received, p.tag, EXISTS (SELECT 1 FROM transactions t WHERE t.hash = p.hash) "
             "FROM api_pending p WHERE p.refused IS NULL ORDER BY p.seq LIMIT ?", (limit,))
-        live = [PendingRow(int(s), bytes(h), bytes(b), float(r)) for s, h, b, r, done in rows if not done]
-        return live, [int(s) for s, _, _, _, done in rows if done]
+        live = [PendingRow(int(s), bytes(h), bytes(b), float(r), None if t is None else bytes(t)) for s, h, b, r, t, done in rows if not done]
+        return live, [int(row[0]) for row in rows if row[-1]]
 
     def waiting_summary(self) -> tuple[int, float]:
         """(rows still to commit, when the oldest of them was acknowledged): what cutting a block needs to know."""
