@@ -48,6 +48,7 @@ POLL_S = 0.005  # the committer looks at the queue this often when other workers
 WATCH_S = 0.005  # a watcher with waiters reads the head this often
 REFUSALS_S = 0.05  # … and the queue's refusals this often
 LOOKUP_AFTER_S = 3.0  # a waiter this old is looked up in the ledger (submitted again after its block)
+LOOKUP_EVERY_S = 0.5  # … looked for this often
 RETRY_S = 1.0  # after a storage failure the committer waits this long (the rows stay queued)
 
 log = logging.getLogger("coopchain.submission")
@@ -153,7 +154,7 @@ class Submitter:
         self._waiters: dict[bytes, list[Future]] = {}
         self._waiters_lock = threading.Lock()
         self._watch_wake = threading.Event()
-        self._seen, self._refusals_since = self._reads.height() or 0, time.time()
+        self._seen, self._refusals_since, self._looked_up = self._reads.height() or 0, time.time(), 0.0
         self._threads = [threading.Thread(target=f, name=n, daemon=True)
                          for f, n in ((self._ack_loop, "acknowledge"), (self._commit_loop, "commit"), (self._watch_loop, "watch"))]
         for thread in self._threads:
@@ -330,8 +331,10 @@ class Submitter:
         future: Future = Future()
         future.since = time.time()
         with self._waiters_lock:
+            idle = not self._waiters
             self._waiters.setdefault(tx_hash, []).append(future)
-        self._watch_wake.set()
+        if idle:  # a watcher with waiters already reads the head every WATCH_S: no wake-up per request
+            self._watch_wake.set()
         return future
 
     def _resolve(self, digest: bytes, outcome) -> None:
@@ -380,6 +383,10 @@ class Submitter:
                     self._resolve(digest, InvalidTransaction(reason))
             self._refusals_since = now
         # A transaction submitted again after its block was committed is in no new block: look it up.
+        # Every LOOKUP_EVERY_S, not every look at the head: the scan is over all waiters.
+        if now - self._looked_up < LOOKUP_EVERY_S:
+            return
+        self._looked_up = now
         with self._waiters_lock:
             old = [d for d, fs in self._waiters.items() if any(now - f.since > LOOKUP_AFTER_S and not getattr(f, "looked", False) for f in fs)]
             for d in old:
