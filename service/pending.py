@@ -52,6 +52,7 @@ _ENQUEUE = ("INSERT INTO api_pending (hash, body, received, tag) VALUES (?, ?, ?
             "SET refused = NULL, refused_at = NULL, received = excluded.received, tag = excluded.tag WHERE api_pending.refused IS NOT NULL")
 # A queue table made before the tag column: the column is added (rows without a tag are checked in full).
 _TAG_COLUMN = {"sqlite": "ALTER TABLE api_pending ADD COLUMN tag BLOB", "postgresql": "ALTER TABLE api_pending ADD COLUMN IF NOT EXISTS tag BYTEA"}
+PENDING_CHANNEL, SETTLED_CHANNEL = "coopchain_pending", "coopchain_settled"  # PostgreSQL NOTIFY channels (Wakeups)
 KEEP_REFUSED_S = 3600.0  # a refusal stays readable this long, for a client that polls late
 _SCHEMA_LOCK = 727273  # PostgreSQL advisory key: two workers starting together make the table once
 
@@ -165,9 +166,13 @@ class PendingQueue:
 
     # -- the submitting side -------------------------------------------------------
     def enqueue(self, items: Sequence[tuple[bytes, bytes] | tuple[bytes, bytes, bytes | None]]) -> None:
-        """Store (hash, canonical body[, tag]) in one database transaction: on return they are acknowledged."""
+        """Store (hash, canonical body[, tag]) in one database transaction: on return they are acknowledged.
+        PostgreSQL: the committing worker, listening, is woken when the transaction commits (Wakeups)."""
         now = time.time()
-        self._transaction([(_ENQUEUE, [(item[0], item[1], now, item[2] if len(item) > 2 else None) for item in items])])
+        statements = [(_ENQUEUE, [(item[0], item[1], now, item[2] if len(item) > 2 else None) for item in items])]
+        if self.postgres:
+            statements.append((f"SELECT pg_notify('{PENDING_CHANNEL}', '')", None))
+        self._transaction(statements)
 
     def refusals(self, since: float) -> list[tuple[bytes, str, float]]:
         """(hash, reason, when) of the transactions refused at or after `since` (time.time())."""
@@ -196,11 +201,49 @@ class PendingQueue:
     def settle(self, committed_seqs: Sequence[int], refused: Sequence[tuple[int, str]]) -> None:
         """Delete the rows a committed block holds, mark refused ones with their reason, drop old refusals."""
         now = time.time()
-        self._transaction([
+        statements = [
             ("DELETE FROM api_pending WHERE seq = ?", [(s,) for s in committed_seqs]),
             ("UPDATE api_pending SET refused = ?, refused_at = ? WHERE seq = ?", [(reason, now, s) for s, reason in refused]),
             ("DELETE FROM api_pending WHERE refused_at < ?", [(now - KEEP_REFUSED_S,)]),
-        ])
+        ]
+        if self.postgres and (committed_seqs or refused):  # the block is committed before: its waiters may look now
+            statements.append((f"SELECT pg_notify('{SETTLED_CHANNEL}', '')", None))
+        self._transaction(statements)
+
+
+class Wakeups:
+    """PostgreSQL LISTEN/NOTIFY between the workers: `callbacks[channel]()` runs (on a thread of its own)
+    when another worker's transaction that notified on that channel commits.
+
+    Rows queued (PENDING_CHANNEL) wake the committer; rows settled after a block (SETTLED_CHANNEL)
+    wake the workers waiting for receipts.  A wake-up is only a hint: each side still looks at the
+    database itself, now and then without one, so a notification lost with a dropped connection
+    delays an answer by that poll interval and loses nothing."""
+
+    def __init__(self, url: str, callbacks: dict) -> None:
+        self.url, self.callbacks = url, callbacks
+        self._closed = threading.Event()
+        self._conn = None
+        self._thread = threading.Thread(target=self._run, name="wakeups", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._closed.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name=f"coopchain wakeups {os.getpid()}") as conn:
+                    for channel in self.callbacks:
+                        conn.execute(f"LISTEN {channel}")
+                    while not self._closed.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            self.callbacks[note.channel]()
+            except Exception:  # the server went away: the pollers carry on until it is back
+                self._closed.wait(1.0)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(5)
 
 
 class CommitterLock:

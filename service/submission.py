@@ -20,10 +20,12 @@ The server never holds a submitter's key: a transaction arrives signed.  Its pat
    the batch committed without it.  If the committer dies, another worker takes
    the lock within `LOCK_RETRY_S` and commits what is queued.
 4. *Receipts*: every worker runs one watcher thread for its own `wait=true`
-   requests.  The local committer wakes it after each block; blocks committed by
-   another worker are seen by polling the head (one indexed read every
-   `WATCH_S`, only while someone waits).  It reads each new block's transactions
-   once and resolves every waiter in it.
+   requests.  The local committer wakes it after each block.  Blocks committed by
+   another worker: on PostgreSQL the committer's NOTIFY after the block wakes it
+   (LISTEN/NOTIFY, service.pending.Wakeups; as the queued rows' NOTIFY wakes the
+   committer), with a poll every `NOTIFIED_POLL_S` behind it; on SQLite, which has
+   no signal between processes, it reads the head every `WATCH_S` while someone
+   waits.  It reads each new block's transactions once and resolves every waiter in it.
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ from coopchain.chain.errors import ChainError, InvalidTransaction, StorageError,
 from coopchain.chain.keys import PublicKey, verify_many
 from coopchain.chain.store import open_store
 from coopchain.chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes
-from coopchain.service.pending import CommitterLock, PendingQueue, PendingRow
+from coopchain.service.pending import PENDING_CHANNEL, SETTLED_CHANNEL, CommitterLock, PendingQueue, PendingRow, Wakeups
 
 MAX_TRANSACTION_BYTES = 8 * 1024 * 1024  # a problem document of about 50,000 enterprises
 LOCK_RETRY_S = 0.5  # a worker without the committer lock tries again this often
-POLL_S = 0.005  # the committer looks at the queue this often when other workers may have filled it
-WATCH_S = 0.005  # a watcher with waiters reads the head this often
+POLL_S = 0.005  # the committer looks at the queue this often when other workers may have filled it (SQLite)
+WATCH_S = 0.005  # a watcher with waiters reads the head this often (SQLite)
+NOTIFIED_POLL_S = 0.1  # both, on PostgreSQL, where LISTEN/NOTIFY wakes them (service.pending.Wakeups)
 REFUSALS_S = 0.05  # … and the queue's refusals this often
 LOOKUP_AFTER_S = 3.0  # a waiter this old is looked up in the ledger (submitted again after its block)
 LOOKUP_EVERY_S = 0.5  # … looked for this often
@@ -155,6 +158,13 @@ class Submitter:
         self._waiters_lock = threading.Lock()
         self._watch_wake = threading.Event()
         self._seen, self._refusals_since, self._looked_up = self._reads.height() or 0, time.time(), 0.0
+        # PostgreSQL: other workers' queued rows and settled blocks wake this one (LISTEN/NOTIFY); SQLite has no
+        # such signal between processes, so the committer and the watcher poll every few milliseconds.
+        self._wakeups = None
+        self._poll_s, self._watch_s = POLL_S, WATCH_S
+        if self._queue.postgres:
+            self._wakeups = Wakeups(self._queue.url, {PENDING_CHANNEL: self._commit_wake.set, SETTLED_CHANNEL: self._watch_wake.set})
+            self._poll_s = self._watch_s = NOTIFIED_POLL_S
         self._threads = [threading.Thread(target=f, name=n, daemon=True)
                          for f, n in ((self._ack_loop, "acknowledge"), (self._commit_loop, "commit"), (self._watch_loop, "watch"))]
         for thread in self._threads:
@@ -194,6 +204,8 @@ class Submitter:
         self._watch_wake.set()
         for thread in self._threads:  # acknowledgements first, then the committer drains what it can
             thread.join(30)
+        if self._wakeups is not None:
+            self._wakeups.close()
         self._lock.release()
         self._acks.close()
         self._queue.close()
@@ -265,13 +277,13 @@ class Submitter:
         The waiting looks at a count and a time only; the rows themselves are read once, when the block is cut."""
         count, oldest = self._queue.waiting_summary()
         if count == 0:
-            self._commit_wake.wait(POLL_S)
+            self._commit_wake.wait(self._poll_s)
             self._commit_wake.clear()
             return
         left = oldest + self.max_wait - time.time()
         if count < self.max_transactions and left > 0:
-            # Sleep in short steps: another worker's enqueues fill the batch without waking us.
-            self._commit_wake.wait(min(left, POLL_S * 4))
+            # Sleep in short steps: on SQLite another worker's enqueues fill the batch without waking us.
+            self._commit_wake.wait(min(left, self._poll_s * 4))
             self._commit_wake.clear()
             return
         rows, stale = self._queue.batch(self.max_transactions)
@@ -361,7 +373,7 @@ class Submitter:
                         self._watch_wake.wait(1.0)
                     else:
                         self._watch_once(reads, refusals, head, now)
-                        self._watch_wake.wait(WATCH_S)
+                        self._watch_wake.wait(self._watch_s)
                 except Exception as e:
                     log.error("watching the head failed: %r", e)
                     time.sleep(RETRY_S)
