@@ -38,10 +38,12 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+import orjson
+
 from coopchain.chain.errors import ChainError, InvalidTransaction, StorageError, ensure
 from coopchain.chain.keys import PublicKey, verify_many
 from coopchain.chain.store import open_store
-from coopchain.chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes
+from coopchain.chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes, transaction_from_json
 from coopchain.service.pending import PENDING_CHANNEL, SETTLED_CHANNEL, CommitterLock, PendingQueue, PendingRow, Wakeups
 
 MAX_TRANSACTION_BYTES = 8 * 1024 * 1024  # a problem document of about 50,000 enterprises
@@ -294,22 +296,24 @@ class Submitter:
 
     def _commit_rows(self, rows: list[PendingRow]) -> None:
         refused: list[tuple[int, str]] = []
-        live = []
+        live = []  # (row, transaction, tagged)
+        key = self._tag_key
         for row in rows:
+            # A row whose tag the node key's holder made was admitted by admit(): its bytes are
+            # encode_transaction's (canonical by construction) and its signature was checked.  So it is
+            # read without decode's canonical re-check, and the ledger does not check its signature
+            # twice.  The tag binds the exact bytes committed; a row written by anything else (no tag,
+            # a wrong one) is decoded and checked in full.  `chain verify` and `replay` check every
+            # signature regardless, so nothing rests on this but the commit's own speed.
+            tagged = key is not None and row.tag is not None and hmac.compare_digest(row.tag, row_tag(key, row.body))
             try:
-                live.append((row, decode_transaction(row.body)))
-            except ChainError as e:  # not a transaction (the queue table was written by something else)
+                live.append((row, transaction_from_json(orjson.loads(row.body)) if tagged else decode_transaction(row.body), tagged))
+            except (ChainError, orjson.JSONDecodeError) as e:  # not a transaction (the queue table was written by something else)
                 refused.append((row.seq, f"not a transaction: {e}"))
         while live:
-            # A row whose tag the node key's holder made was admitted with its signature checked (admit):
-            # the ledger does not check it twice.  The tag binds the exact bytes committed; a row written
-            # by anything else (no tag, a wrong one) is checked in full.  `chain verify` and `replay`
-            # check every signature regardless, so nothing rests on this but the commit's own speed.
-            key = self._tag_key
-            checked = frozenset() if key is None else frozenset(
-                i for i, (row, _) in enumerate(live) if row.tag is not None and hmac.compare_digest(row.tag, row_tag(key, row.body)))
+            checked = frozenset(i for i, (_, _, tagged) in enumerate(live) if tagged)
             try:
-                self.ledger.commit([tx for _, tx in live], signatures_checked=checked)
+                self.ledger.commit([tx for _, tx, _ in live], signatures_checked=checked)
                 break
             except StorageError:
                 raise  # the database: nothing written, the rows stay queued, the loop retries
@@ -333,9 +337,9 @@ class Submitter:
                     self._queue.settle((), refused)
                     self._watch_wake.set()
                     return
-                row, _ = live.pop(index)
+                row, _, _ = live.pop(index)
                 refused.append((row.seq, str(e).split(": ", 1)[1] if str(e).startswith("transaction ") else str(e)))
-        self._queue.settle([row.seq for row, _ in live], refused)
+        self._queue.settle([row.seq for row, _, _ in live], refused)
         self._watch_wake.set()
 
     # -- waiting for receipts --------------------------------------------------------------
