@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -55,6 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # A second Ledger, with the node key, used only by the submitter's commit thread, and only
             # while this worker holds the committer lock (service.submission: one committer at a time).
             app.state.committer = open_ledger(settings.db, PrivateKey.load(settings.node_key))
+            # The commit thread runs Python for milliseconds at a time; each time the event loop lets the
+            # GIL go (libsodium, SQLite, a socket) it waits for the commit thread's switch interval (5 ms
+            # by default) to get it back, several times a request.  A shorter interval bounds that wait.
+            switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(settings.gil_switch_ms / 1000.0)
             app.state.submitter = Submitter(app.state.committer, settings.db, settings.batch_transactions, settings.batch_wait_ms)
         app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store, settings.dask, walkers=settings.max_active_jobs)
         try:
@@ -63,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.submitter is not None:
                 app.state.submitter.close()  # what is acknowledged stays queued for the next committer
                 app.state.committer.close()
+                sys.setswitchinterval(switch_interval)
             app.state.jobs.close()
             app.state.store.close()
             app.state.checkpoints.close()
