@@ -2,7 +2,8 @@
 
 The server never holds a manager's key: the client reads the chain id (`GET /health`) and its
 key's next nonce (`GET /accounts/{key}`), signs locally, and submits to
-`POST /transactions?wait=true`.  The state a commit depends on (is the problem registered, is
+`POST /transactions?wait=true`, or several at once (a problem's registration and its commit) to
+`POST /transactions/batch?wait=true`.  The state a commit depends on (is the problem registered, is
 the round committed) is read as state proofs (`GET /proofs/state`) and each proof is checked
 here against the state root it names, so a server cannot answer with a value its own trie does
 not hold.  Every failure is one `ApiClientError` carrying what a person needs: the server's
@@ -130,6 +131,30 @@ class ApiClient:
             return Committed(body["hash"], body["height"], receipt_from_json(body["receipt"]))
         except (KeyError, TypeError, ValueError, ChainError) as e:
             raise ApiClientError(f"the server's answer for transaction {body.get('hash')} is not a receipt: {e}") from None
+
+    def submit_all(self, txs: list[Transaction]) -> list[Committed]:
+        """Submit signed transactions in one request (`POST /transactions/batch?wait=true`, queued in this
+        order, so consecutive nonces land in order) and wait for their blocks; their receipts, in order.
+        A refused one raises ApiClientError naming it (the server's reason)."""
+        if len(txs) == 1:
+            return [self.submit(txs[0])]
+        body = self._json(self._call("POST", "/transactions/batch", ok=(200, 202), params={"wait": "true"}, json=[transaction_json(tx) for tx in txs]))
+        items = body.get("data")
+        if not isinstance(items, list) or len(items) != len(txs) or not all(isinstance(item, dict) for item in items):
+            raise ApiClientError(f"the server's answer to a batch of {len(txs)} transactions does not list each of them: {body!r:.200}")
+        done = []
+        for i, item in enumerate(items):
+            if item.get("status") == "refused":
+                # As a single request's refusal reads (_refusal), with the item's place in the batch.
+                raise ApiClientError(f"the API at {self.url} refused transaction {i + 1} of {len(txs)} of POST /transactions/batch (422 Invalid request): "
+                                     f"{item.get('detail')}\n  field body[{i}]: {item.get('detail')}", 422, f"body[{i}]")
+            if item.get("status") != "committed":  # the server's wait ran out: poll the receipt
+                item = self._receipt(item.get("hash"), item.get("url"))
+            try:
+                done.append(Committed(item["hash"], item["height"], receipt_from_json(item["receipt"])))
+            except (KeyError, TypeError, ValueError, ChainError) as e:
+                raise ApiClientError(f"the server's answer for transaction {item.get('hash')} is not a receipt: {e}") from None
+        return done
 
     def _receipt(self, digest: object, url: object) -> dict:
         if not isinstance(url, str) or not url.startswith("/transactions/"):

@@ -129,7 +129,8 @@ def _commit_over_api(args, chosen) -> int:
             chain_id = api.chain_id()
             plan = commits.plan_commit(api.state, chain_id, chosen, args.supersedes, args.reason, endorsers)
             nonce = api.next_nonce(sender)
-            done = [api.submit(sign_transaction(manager, chain_id, nonce + i, kind, arguments)) for i, (kind, arguments) in enumerate(plan.calls)]
+            # One request for all of them (registration and commit): queued in order, most often in one block.
+            done = api.submit_all([sign_transaction(manager, chain_id, nonce + i, kind, arguments) for i, (kind, arguments) in enumerate(plan.calls)])
     except commits.CommitError as e:
         raise CommandError(str(e), EXIT_INVALID) from e
     except ApiClientError as e:

@@ -428,4 +428,6 @@ def verify_many(items: Sequence[tuple[PublicKey, bytes, bytes]], *, workers: int
     for i in suspects:  # ascending: chunks are contiguous and returned in order
         fault = _first_fault(items, i)
         if fault is not None:
-            raise InvalidSignature(f"item {i}: {fault}")
+            error = InvalidSignature(f"item {i}: {fault}")
+            error.index, error.reason = i, fault  # a caller that handed in a subset names its own position
+            raise error

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from coopchain.chain import merkle
@@ -208,7 +208,7 @@ class Ledger:
         return StateView(self.store, root, {}).get(key)
 
     # -- committing --------------------------------------------------------------
-    def commit(self, txs: Sequence[Transaction], timestamp: int | None = None) -> Block:
+    def commit(self, txs: Sequence[Transaction], timestamp: int | None = None, *, signatures_checked: Collection[int] = ()) -> Block:
         """Append one block holding `txs`, in order, each with its receipt.
 
         A transaction that fails admission (signature, size, chain id, kind, arguments'
@@ -219,15 +219,22 @@ class Ledger:
         refuses it: it is left out, with its sender's later transactions in `txs` (their
         nonces follow it), each named in `Block.refused` with the reason, and the others
         are committed as if it had never been sent.  When none is left, the ContractFault
-        of the first is raised and nothing is written."""
+        of the first is raised and nothing is written.
+
+        `signatures_checked`: positions of transactions whose signature the caller has
+        already checked with verify_many's rule and the node key vouches for (the API's
+        admission, service.submission): they are not checked a second time here.  Every
+        other check still runs, and `chain verify` and `replay` check every signature."""
         ensure(self.node_key is not None, ChainError, "committing needs the node key")
         ensure(len(txs) > 0, InvalidTransaction, "a block holds at least one transaction")
-        items, bodies = [], []
+        items, checked_at, bodies = [], [], []
         for i, tx in enumerate(txs):
             try:
                 ensure(type(tx.signature) is bytes, InvalidTransaction, "the signature must be bytes")
                 signing = signing_bytes(tx)
-                items.append((PublicKey.from_text(tx.sender), tx.signature, signing))
+                if i not in signatures_checked:
+                    items.append((PublicKey.from_text(tx.sender), tx.signature, signing))
+                    checked_at.append(i)
                 bodies.append(encode_signed(signing, tx.signature))  # = encode_transaction(tx), the payload encoded once
             except ChainError as e:
                 raise refused(i, InvalidTransaction(str(e))) from e
@@ -257,7 +264,7 @@ class Ledger:
                         earliest = min(refusals, key=lambda r: r.index)
                         raise refused(earliest.index, ContractFault(earliest.reason)) from e
         except InvalidSignature as e:
-            raise InvalidTransaction(str(e)) from e
+            raise refused(checked_at[e.index], InvalidTransaction(e.reason)) from e
         finally:
             wait([signatures])  # a refused block leaves no check running
 

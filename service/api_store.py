@@ -3,6 +3,10 @@
 - ``api_keys``: who may call the API.  Only SHA-256 of each key's secret is kept
   (the secret is 256 random bits, so a fast hash is enough: there is nothing to
   guess), and a presented key is compared in constant time (`hmac.compare_digest`).
+  An API worker keeps the keys it has seen for `key_cache_s` (one second by
+  default): a read then costs no query.  A revocation through this instance is
+  seen at once; one made elsewhere (another worker, `coopchain keys api revoke`)
+  within that time.
 - ``api_problems``: uploaded problem documents by content hash, canonical text.
 - ``api_jobs``: front jobs, their progress and result, so that any worker can
   answer for a job another worker runs (several workers share one database).
@@ -31,6 +35,7 @@ KEY_PREFIX = "cck"
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 HEARTBEAT_S = 5.0  # a running job touches its row this often
 _JOB_POOL_LOCK = 727274  # PostgreSQL advisory key serialising job creation across workers
+_KNOWN_KEYS = 10_000  # live keys an API worker keeps in memory (ApiStore.authenticate)
 LOST_AFTER_S = 60.0  # a running job silent this long lost its process (an API worker killed with it)
 
 _SQLITE_SCHEMA = """
@@ -103,9 +108,14 @@ def _secret_hash(secret: str) -> bytes:
 class ApiStore:
     """The side tables at a database URL (sqlite:///… or postgresql://…), made on first use."""
 
-    def __init__(self, url: str | None) -> None:
+    def __init__(self, url: str | None, key_cache_s: float = 0.0) -> None:
         self.url = database_url(url)
         self._lock = threading.Lock()
+        # key id -> (stored secret hash, key, time.monotonic() past which it is read again).
+        # Only live keys are kept, and only by id: an unknown or revoked key is always looked up.
+        self._key_cache_s = key_cache_s
+        self._known: dict[str, tuple[bytes, ApiKey, float]] = {}
+        self._revocations = 0  # a lookup that raced a revocation is not kept
         scheme = urlparse(self.url).scheme
         if scheme == "sqlite":
             path = urlparse(self.url).path[1:]
@@ -183,13 +193,25 @@ class ApiStore:
         key_id, _, secret = rest.partition("_")
         if prefix != KEY_PREFIX or len(key_id) != 16 or not secret:
             return None
-        row = self._run("SELECT id, secret_hash, role, cooperatives, label, created, revoked FROM api_keys WHERE id = ?", (key_id,), "one")
         presented = _secret_hash(secret)
+        known = self._known.get(key_id)
+        if known is not None and known[2] > time.monotonic():
+            # A key's id and secret hash never change once made, so the stored hash compared here is
+            # the row's; what may change (revocation) is re-read at the deadline or dropped by revoke_key.
+            return known[1] if hmac.compare_digest(presented, known[0]) else None
+        revocations = self._revocations
+        row = self._run("SELECT id, secret_hash, role, cooperatives, label, created, revoked FROM api_keys WHERE id = ?", (key_id,), "one")
         stored = bytes(row[1]) if row is not None else bytes(32)
         # Compared even when the id is unknown, so timing does not tell ids apart.
         if not hmac.compare_digest(presented, stored) or row is None or row[6] is not None:
+            self._known.pop(key_id, None)
             return None
-        return self._key(row)
+        key = self._key(row)
+        if self._key_cache_s > 0 and revocations == self._revocations:
+            if len(self._known) >= _KNOWN_KEYS:  # bounded: live keys only, but an operator may make many
+                self._known.clear()
+            self._known[key_id] = (stored, key, time.monotonic() + self._key_cache_s)
+        return key
 
     @staticmethod
     def _key(row) -> ApiKey:
@@ -205,7 +227,12 @@ class ApiStore:
         return None if row is None else self._key(row)
 
     def revoke_key(self, key_id: str) -> ApiKey | None:
+        # Before and after the UPDATE: a lookup that read the row in between is not kept (authenticate).
+        self._revocations += 1
+        self._known.pop(key_id, None)
         self._run("UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked IS NULL", (time.time(), key_id))
+        self._revocations += 1
+        self._known.pop(key_id, None)
         return self.key(key_id)
 
     # -- problems ------------------------------------------------------------------

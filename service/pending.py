@@ -3,7 +3,7 @@
 A side table in the ledger's own database, beside the API's others (service.api_store),
 never one of the ledger's four append-only tables:
 
-    api_pending(seq, hash, body, received, refused, refused_at)
+    api_pending(seq, hash, body, received, refused, refused_at, tag)
 
 A submitted transaction is *acknowledged* when its row is committed here (SQLite
 WAL with synchronous=FULL, PostgreSQL with synchronous_commit on: on disk before
@@ -18,6 +18,10 @@ client had no answer; after it the row waits for the next committer.  A block th
 landed before its rows were deleted is harmless: `batch` skips every row whose
 hash the ledger already holds (and the ledger's primary key on the hash would
 refuse a second copy anyway).
+
+`tag` is an HMAC of the body under a key only the node key can make
+(service.submission): the worker that admitted the row checked its signature, so the
+committer need not check it again.  A row without a valid tag is checked in full.
 
 Each instance owns one connection, so a thread that enqueues (and waits for an
 fsync) never holds up the API's other side-table reads.
@@ -37,15 +41,18 @@ from coopchain.chain.store import database_url
 
 _SQLITE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS api_pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, hash BLOB NOT NULL UNIQUE, body BLOB NOT NULL,"
-    " received REAL NOT NULL, refused TEXT, refused_at REAL)",
+    " received REAL NOT NULL, refused TEXT, refused_at REAL, tag BLOB)",
 )
 _POSTGRES_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS api_pending (seq BIGSERIAL PRIMARY KEY, hash BYTEA NOT NULL UNIQUE, body BYTEA NOT NULL,"
-    " received DOUBLE PRECISION NOT NULL, refused TEXT, refused_at DOUBLE PRECISION)",
+    " received DOUBLE PRECISION NOT NULL, refused TEXT, refused_at DOUBLE PRECISION, tag BYTEA)",
 )
 # Submitting a transaction again is idempotent; one refused before may be tried again (its nonce may fit now).
-_ENQUEUE = ("INSERT INTO api_pending (hash, body, received) VALUES (?, ?, ?) ON CONFLICT (hash) DO UPDATE "
-            "SET refused = NULL, refused_at = NULL, received = excluded.received WHERE api_pending.refused IS NOT NULL")
+_ENQUEUE = ("INSERT INTO api_pending (hash, body, received, tag) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE "
+            "SET refused = NULL, refused_at = NULL, received = excluded.received, tag = excluded.tag WHERE api_pending.refused IS NOT NULL")
+# A queue table made before the tag column: the column is added (rows without a tag are checked in full).
+_TAG_COLUMN = {"sqlite": "ALTER TABLE api_pending ADD COLUMN tag BLOB", "postgresql": "ALTER TABLE api_pending ADD COLUMN IF NOT EXISTS tag BYTEA"}
+PENDING_CHANNEL, SETTLED_CHANNEL = "coopchain_pending", "coopchain_settled"  # PostgreSQL NOTIFY channels (Wakeups)
 KEEP_REFUSED_S = 3600.0  # a refusal stays readable this long, for a client that polls late
 _SCHEMA_LOCK = 727273  # PostgreSQL advisory key: two workers starting together make the table once
 
@@ -56,6 +63,7 @@ class PendingRow:
     hash: bytes
     body: bytes
     received: float  # time.time() when acknowledged
+    tag: bytes | None = None  # the admitting worker's HMAC of the body (service.submission)
 
 
 class PendingQueue:
@@ -73,11 +81,17 @@ class PendingQueue:
                 try:
                     for statement in _POSTGRES_SCHEMA:
                         cur.execute(statement)
+                    cur.execute(_TAG_COLUMN["postgresql"])
                 finally:
                     cur.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
         else:
             for statement in _SQLITE_SCHEMA:
                 self._conn.execute(statement)
+            if "tag" not in {row[1] for row in self._conn.execute("PRAGMA table_info(api_pending)")}:
+                try:
+                    self._conn.execute(_TAG_COLUMN["sqlite"])
+                except sqlite3.OperationalError:  # another worker added it first
+                    pass
 
     def _connect(self):
         if self.postgres:
@@ -151,10 +165,14 @@ class PendingQueue:
         raise AssertionError("unreachable")
 
     # -- the submitting side -------------------------------------------------------
-    def enqueue(self, items: Sequence[tuple[bytes, bytes]]) -> None:
-        """Store (hash, canonical body) pairs in one database transaction: on return they are acknowledged."""
+    def enqueue(self, items: Sequence[tuple[bytes, bytes] | tuple[bytes, bytes, bytes | None]]) -> None:
+        """Store (hash, canonical body[, tag]) in one database transaction: on return they are acknowledged.
+        PostgreSQL: the committing worker, listening, is woken when the transaction commits (Wakeups)."""
         now = time.time()
-        self._transaction([(_ENQUEUE, [(h, b, now) for h, b in items])])
+        statements = [(_ENQUEUE, [(item[0], item[1], now, item[2] if len(item) > 2 else None) for item in items])]
+        if self.postgres:
+            statements.append((f"SELECT pg_notify('{PENDING_CHANNEL}', '')", None))
+        self._transaction(statements)
 
     def refusals(self, since: float) -> list[tuple[bytes, str, float]]:
         """(hash, reason, when) of the transactions refused at or after `since` (time.time())."""
@@ -170,10 +188,10 @@ class PendingQueue:
         """The oldest `limit` rows still to commit, and the seqs of rows the ledger already holds
         (a block that landed before its rows were deleted: a committer killed in between)."""
         rows = self._query(
-            "SELECT p.seq, p.hash, p.body, p.received, EXISTS (SELECT 1 FROM transactions t WHERE t.hash = p.hash) "
+            "SELECT p.seq, p.hash, p.body, p.received, p.tag, EXISTS (SELECT 1 FROM transactions t WHERE t.hash = p.hash) "
             "FROM api_pending p WHERE p.refused IS NULL ORDER BY p.seq LIMIT ?", (limit,))
-        live = [PendingRow(int(s), bytes(h), bytes(b), float(r)) for s, h, b, r, done in rows if not done]
-        return live, [int(s) for s, _, _, _, done in rows if done]
+        live = [PendingRow(int(s), bytes(h), bytes(b), float(r), None if t is None else bytes(t)) for s, h, b, r, t, done in rows if not done]
+        return live, [int(row[0]) for row in rows if row[-1]]
 
     def waiting_summary(self) -> tuple[int, float]:
         """(rows still to commit, when the oldest of them was acknowledged): what cutting a block needs to know."""
@@ -183,11 +201,49 @@ class PendingQueue:
     def settle(self, committed_seqs: Sequence[int], refused: Sequence[tuple[int, str]]) -> None:
         """Delete the rows a committed block holds, mark refused ones with their reason, drop old refusals."""
         now = time.time()
-        self._transaction([
+        statements = [
             ("DELETE FROM api_pending WHERE seq = ?", [(s,) for s in committed_seqs]),
             ("UPDATE api_pending SET refused = ?, refused_at = ? WHERE seq = ?", [(reason, now, s) for s, reason in refused]),
             ("DELETE FROM api_pending WHERE refused_at < ?", [(now - KEEP_REFUSED_S,)]),
-        ])
+        ]
+        if self.postgres and (committed_seqs or refused):  # the block is committed before: its waiters may look now
+            statements.append((f"SELECT pg_notify('{SETTLED_CHANNEL}', '')", None))
+        self._transaction(statements)
+
+
+class Wakeups:
+    """PostgreSQL LISTEN/NOTIFY between the workers: `callbacks[channel]()` runs (on a thread of its own)
+    when another worker's transaction that notified on that channel commits.
+
+    Rows queued (PENDING_CHANNEL) wake the committer; rows settled after a block (SETTLED_CHANNEL)
+    wake the workers waiting for receipts.  A wake-up is only a hint: each side still looks at the
+    database itself, now and then without one, so a notification lost with a dropped connection
+    delays an answer by that poll interval and loses nothing."""
+
+    def __init__(self, url: str, callbacks: dict) -> None:
+        self.url, self.callbacks = url, callbacks
+        self._closed = threading.Event()
+        self._conn = None
+        self._thread = threading.Thread(target=self._run, name="wakeups", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._closed.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name=f"coopchain wakeups {os.getpid()}") as conn:
+                    for channel in self.callbacks:
+                        conn.execute(f"LISTEN {channel}")
+                    while not self._closed.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            self.callbacks[note.channel]()
+            except Exception:  # the server went away: the pollers carry on until it is back
+                self._closed.wait(1.0)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(5)
 
 
 class CommitterLock:

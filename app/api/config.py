@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     node_key: str | None = Field(None, description="the node's key file: with it this server commits submitted transactions (COOPCHAIN_NODE_KEY)")
     batch_transactions: int = Field(1000, ge=1, le=100_000, description="a block is cut when this many submitted transactions wait …")
     batch_wait_ms: float = Field(100.0, gt=0, le=60_000, description="… or when the first of them has waited this long")
+    key_cache_s: float = Field(1.0, ge=0, le=60, description="how long a worker trusts an API key it has looked up; a key revoked through another worker or the command line is refused after at most this (0: a query per request)")
+    fast_lane: bool = Field(True, description="serve the hot routes (submitting, block, transaction, receipt and proof reads) through app.api.fast; off: all through FastAPI's own routing")
+    gil_switch_ms: float = Field(0.5, gt=0, le=100, description="a committing worker's Python switch interval (sys.setswitchinterval), ms: how long its commit thread may keep requests waiting for the GIL")
     page_limit: int = Field(500, ge=1, le=10_000, description="the largest page a list returns")
 
     @field_validator("db")

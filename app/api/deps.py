@@ -7,8 +7,8 @@ object carrying its roles, so the role × route test reads each route's rule fro
 the application itself.
 
 The dependencies are coroutines: each is microseconds of work (a key lookup is one
-indexed SELECT on the side table), and a synchronous dependency would cost a
-thread hop per request.
+indexed SELECT on the side table, none while the worker's key cache holds it), and a
+synchronous dependency would cost a thread hop per request.
 """
 
 from __future__ import annotations
@@ -63,7 +63,11 @@ class Allow:
     # One dependency level for key and role: FastAPI's dependency resolution is a good part of
     # a read's cost, so the store comes from the app state here rather than through StoreDep.
     async def __call__(self, request: Request, token: Annotated[str | None, Depends(_api_key)]) -> ApiKey:
-        caller = authenticate(request.app.state.store, token)
+        return self.check(request.app.state.store, token)
+
+    def check(self, store: ApiStore, token: str | None) -> ApiKey:
+        """The caller, or ApiError 401 (no key, unknown, revoked) or 403 (another role); app.api.fast calls it too."""
+        caller = authenticate(store, token)
         if caller.role not in self.roles:
             raise ApiError(403, "forbidden", f"{'an' if caller.role[0] in 'aeiou' else 'a'} {caller.role}'s key may not use this route (allowed: {', '.join(sorted(self.roles))})")
         return caller

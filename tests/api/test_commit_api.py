@@ -200,7 +200,8 @@ def test_commit_api_refusals(served, solution):
     assert local.returncode == 2 and "--db and --node-key are for a local ledger" in local.stderr
     # A field the server refuses at admission: 422 problem+json, its detail and the field's path printed.
     malformed = coopchain("commit", solution, "--api", served.url, *key, "--supersedes", "abc", "--reason", "a typo", api_key=served.tokens["manager"])
-    assert malformed.returncode == 2 and "(422 Invalid request)" in malformed.stderr and "field body:" in malformed.stderr, malformed.stderr
+    # Registration and commit go as one batch: the commit is the second item (body[1]).
+    assert malformed.returncode == 2 and "(422 Invalid request)" in malformed.stderr and "field body[1]:" in malformed.stderr, malformed.stderr
     assert "supersedes is null or a transaction hash" in malformed.stderr and "Traceback" not in malformed.stderr
 
 
