@@ -1,0 +1,273 @@
+"""Number tokens proven to be the RFC 8785 (ECMAScript Number::toString) form of their double, in bulk.
+
+A canonical problem text holds about fifteen numbers per enterprise, most of them full-precision
+doubles of 16–17 significant digits.  Proving each token canonical by formatting its double again
+(repr, about 0.35 µs a number) and comparing was most of `coopchain verify`'s time.  Here the proof
+works on the text's bytes with numpy, without a Python object per token:
+
+1. **Syntax.**  Each token is split (SWAR over three 8-byte words) into sign, integer digits,
+   fraction digits and exponent; its digits D (without trailing zeros, k of them) and decimal exponent
+   q give the value v = D·10^q and ES's n = k + q.  The token must be spelt exactly as
+   Number::toString spells (sign, D, n): integer form for k ≤ n ≤ 21, fixed form for 0 < n < k
+   (n ≤ 21) or −6 < n ≤ 0, exponent form with "e+"/"e-" otherwise; no "-0", no leading zeros, no
+   trailing zeros in a significand, no "E" or "+".
+2. **Value.**  v is computed in double-double from D = Dhh + Dl (Veltkamp split) and a table of
+   10^q = Ph + Pl (Ph = Phh + Phl split exactly; both computed once with integers), giving the
+   candidate double X and r = (v − X)/ulp(X) with |error| < 2^-19 (derivation below).
+   X is the correctly rounded double of v when −h + m < r < 1/2 − m (h = 1/4 when X is a power of
+   two and v below it, else 1/2; margin m = 2^-12, 128 times the error bound).
+3. **Shortest.**  k ≤ 15: any two decimals of at most 15 digits round to different normal doubles
+   (DBL_DIG = 15), so D is the only candidate of its length and nothing shorter rounds to X.
+   k = 16, 17, with t = 10^q/ulp(X) and d = D mod 10: no multiple of 10^(q+1) (every shorter
+   decimal of this decade is one) lies in X's rounding interval, i.e. d·t > r + h and
+   (10 − d)·t > 1/2 − r; D is the nearest k-digit decimal to X, |r| < t/2; and v is at least two
+   ulps inside its decade ((D − 10^(k−1))·t > 2, (10^k − D)·t > 2), so that the grids above are
+   the only ones near X.  Each with the margin m.
+
+Every token these cannot decide (near a tie or a decade, more than 17 digits, |n| > 200,
+more than 24 characters, anything unusual) is left unproven: the caller checks it exactly
+(float(token), correctly rounded, and `strict_json.es_number`).  Only IEEE +, −, × on doubles and
+integer operations: no libm, no reduction, so the verdict is the same on every machine.
+
+The error bound (u = 2^-53): D = Dhh + Dl exactly with |Dl| ≤ 2^-25·D; 10^q = Ph + Pl + ε with
+|ε| ≤ 2^-105·10^q.  v = Dhh·Phh + Dhh·Phl + Dl·Ph + Dhh·Pl + Dl·Pl + D·ε.  The first two products are
+exact (26 × 26 and 26 × 27 bits); Dl·Ph is rounded once (error ≤ u·2^-25·v), Dhh·Pl once
+(≤ 2^-106·v); Dl·Pl (≤ 2^-78·v) and D·ε are left out; the two additions forming the tail
+t1 = (A2 + B) + C err by ≤ u·2^-23·v.  X = fl(A1 + t1); A1 − X is exact (Sterbenz), and
+R = fl((A1 − X) + t1) adds u·|R| ≤ u·ulp(X).  So |R − (v − X)| ≤ 2^-75·v + u·ulp(X) ≤ 2^-20·ulp(X)
+since v < 2^54·ulp(X).  Scaling by 1/ulp(X) is exact; the final comparisons add a few ulps of
+numbers below 100 (≤ 2^-45).  Total < 2^-19, and the margin 2^-12 is 128 times that.
+(docs/certificate.md, "Number tokens".)  numpy and the standard library only (the certificate leaf).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+# Tokens longer than this are left to the exact check (a shortest form has at most 17 digits:
+# "-1.2345678901234567e-100" is 24 characters).
+MAX_TOKEN = 24
+# |n| beyond this is left to the exact check: products stay far from overflow and underflow.
+MAX_DECIMAL_EXPONENT = 200
+# The margin, in ulps of X, by which every decision must clear its threshold (error bound < 2^-19).
+MARGIN = 2.0 ** -12
+
+_U = np.uint64
+_H = _U(0x8080808080808080)
+_L7 = _U(0x7F7F7F7F7F7F7F7F)
+_ASCII = _U(0x0F0F0F0F0F0F0F0F)
+# VALID[j]: the low j bytes of a word; KEEP[j]: the bytes from j up.
+_VALID = np.array([(1 << (8 * j)) - 1 for j in range(9)], dtype=np.uint64)
+_KEEP = ~_VALID
+_POW10 = np.array([10 ** j for j in range(20)], dtype=np.uint64)
+
+_QMIN, _QMAX = -MAX_DECIMAL_EXPONENT - 24, MAX_DECIMAL_EXPONENT + 1
+
+
+def _power_table():
+    """10^q = Ph + Pl (+ ε, |ε| ≤ 2^-105·10^q) for q in [_QMIN, _QMAX], Ph split exactly into Phh (26 bits) + Phl (27)."""
+    ph, phh, phl, pl = [], [], [], []
+    for q in range(_QMIN, _QMAX + 1):
+        exact = Fraction(10) ** q
+        hi = float(exact)  # correctly rounded (Fraction.__float__ divides integers exactly)
+        lo = float(exact - Fraction(hi))
+        mantissa, exponent = math.frexp(hi)  # exact: hi = mantissa · 2^exponent, 0.5 <= mantissa < 1
+        bits = int(mantissa * 2.0 ** 53)  # the 53-bit significand
+        head = math.ldexp((bits >> 27) << 27, exponent - 53)  # its top 26 bits; the rest (27 bits) is exact
+        ph.append(hi)
+        phh.append(head)
+        phl.append(hi - head)
+        pl.append(lo)
+    return (np.array(ph), np.array(phh), np.array(phl), np.array(pl))
+
+
+_PH, _PHH, _PHL, _PL = _power_table()
+
+
+def _digit_bytes(w: np.ndarray) -> np.ndarray:
+    """0x80 in each byte of w that is an ASCII digit."""
+    x = w & _L7
+    return (x + _U(0x5050505050505050)) & ~(x + _U(0x4646464646464646)) & ~w & _H
+
+
+def _ctz_bytes(x: np.ndarray) -> np.ndarray:
+    """Index of the lowest byte of x with its high bit set (8 when none)."""
+    return (np.bitwise_count((x & (_U(0) - x)) - _U(1)) >> 3).astype(np.int64)
+
+
+def _first(stops, at: np.ndarray) -> np.ndarray:
+    """The first token position ≥ at whose byte is marked in stops (three words); 24 when none."""
+    out = None
+    for i in (2, 1, 0):
+        c = _ctz_bytes(stops[i] & _KEEP[np.clip(at - 8 * i, 0, 8)])
+        out = c + 8 * i if out is None else np.where(c == 8, out, c + 8 * i)
+    return out
+
+
+def _swar8(w: np.ndarray) -> np.ndarray:
+    """Eight ASCII digits (first digit in the lowest byte; zero bytes read as 0) to their integer."""
+    d = w & _ASCII
+    d = (d * _U(10) + (d >> _U(8))) & _U(0x00FF00FF00FF00FF)
+    d = (d * _U(100) + (d >> _U(16))) & _U(0x0000FFFF0000FFFF)
+    return (d * _U(10000) + (d >> _U(32))) & _U(0xFFFFFFFF)
+
+
+def _field(words, starts: np.ndarray, end: np.ndarray, length: np.ndarray, chunks: int) -> np.ndarray:
+    """The integer of the digits [end − length, end) of each token (at most 8·chunks of them)."""
+    total = np.zeros(len(starts), dtype=np.uint64)
+    scale = _U(1)
+    for c in range(chunks):
+        width = np.clip(length - 8 * c, 0, 8)
+        live = np.flatnonzero(width) if c else None
+        if c and len(live) == 0:
+            break
+        if live is None:
+            w = words[starts + end - 8] & _KEEP[8 - width]
+            total += _swar8(w)
+        else:
+            w = words[starts[live] + end[live] - 8 * (c + 1)] & _KEEP[8 - width[live]]
+            total[live] += _swar8(w) * scale
+        scale = scale * _U(10 ** 8) if c < chunks - 1 else scale
+    return total
+
+
+def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
+    """The doubles of the number tokens buf[starts[i]:ends[i]] and which of them are proven canonical.
+
+    ``proven[i]`` says that the token is exactly ES Number::toString of ``values[i]`` (RFC 8785
+    §3.2.2.3) and that values[i] is the double it denotes.  A token not proven may still be
+    canonical: check it exactly (float and es_number).  ``buf``: bytes or a uint8 array.
+    """
+    data = np.frombuffer(buf, dtype=np.uint8) if not isinstance(buf, np.ndarray) else buf
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    m = len(starts)
+    if m == 0:
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    if starts.min() < 8 or starts.max() + 32 > len(data):  # room for whole words either side
+        data = np.concatenate([np.full(8, 32, np.uint8), data, np.full(32, 32, np.uint8)])
+        starts, ends = starts + 8, ends + 8
+    words = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))  # the 8 bytes from each position
+    length = ends - starts
+    ok = (length >= 1) & (length <= MAX_TOKEN)
+    L = np.clip(length, 0, MAX_TOKEN)
+    w = [words[starts + 8 * i] for i in range(3)]
+    neg = (w[0] & _U(0xFF)) == _U(0x2D)
+    digits = [_digit_bytes(w[i]) & _VALID[np.clip(L - 8 * i, 0, 8)] for i in range(3)]
+    stops = [_H & ~d for d in digits]  # non-digits and the bytes past the token
+    sign = neg.astype(np.int64)
+    int_end = _first(stops, sign)
+    li = int_end - sign
+    byte = lambda p: data[starts + np.minimum(p, L)].astype(np.int64) * (p < L)  # noqa: E731  (0 past the end)
+    after_int = byte(int_end)
+    has_dot = after_int == 0x2E
+    frac_start = int_end + 1
+    frac_end = np.where(has_dot, _first(stops, frac_start), int_end)
+    lf = np.where(has_dot, frac_end - frac_start, 0)
+    e_at = frac_end
+    mark = byte(e_at)
+    has_e = mark == 0x65
+    e_sign = byte(e_at + 1)
+    lx = np.where(has_e, L - e_at - 2, 0)
+    ok &= (li >= 1) & np.where(has_e, (lx >= 1) & (lx <= 3) & ((e_sign == 0x2B) | (e_sign == 0x2D)), e_at == L)
+    ok &= ~has_dot | (lf >= 1)
+    if has_e.any():
+        ok &= ~has_e | (_first(stops, e_at + 2) == L)  # the exponent is all digits
+        ok &= ~has_e | (byte(e_at + 2) != 0x30)  # no leading zero in it
+    first_digit = byte(sign)
+    last_digit = byte(frac_end - 1)
+    leading_zero = first_digit == 0x30
+    ok &= ~leading_zero | (li == 1)
+    ok &= ~has_dot | (last_digit != 0x30)  # no trailing zero in a fraction
+
+    # Digits: I (at most 24, as one field) and F; D = I·10^lf + F when it fits.
+    I = _field(words, starts, int_end, li, 3)
+    F = _field(words, starts, frac_end, lf, 3)
+    # D fits in 64 bits when it has at most 19 digits: "0.<fraction>" with at most 19 after its leading zeros, or
+    # li + lf <= 19.  (A zero integer part is read from the bytes, never from I, which may have wrapped.)
+    whole_zero = leading_zero & (li == 1)
+    ok &= np.where(whole_zero, (lf <= 19) | _fraction_small(words, starts, frac_start, lf), li + lf <= 19)
+    D = np.where(whole_zero, F, I * _POW10[np.minimum(lf, 19)] + F)
+    expo = np.zeros(m, dtype=np.int64)
+    if has_e.any():
+        x = _field(words, starts, L, lx, 1).astype(np.int64)
+        expo = np.where(has_e, np.where(e_sign == 0x2D, -x, x), 0)
+    q = expo - lf
+
+    # Trailing zeros of an integer form ("1200") leave the significand.
+    zero = D == _U(0)
+    todo = np.flatnonzero(ok & ~has_dot & ~has_e & ~zero & ((D % _U(10)) == _U(0)))
+    while len(todo):
+        D[todo] //= _U(10)
+        q[todo] += 1
+        todo = todo[(D[todo] % _U(10)) == _U(0)]
+    k = np.searchsorted(_POW10, D, side="right").astype(np.int64)  # digits of D (D < 10^19)
+    n = k + q
+
+    # Syntax: exactly the layout Number::toString writes for (sign, D, n).
+    integer_form = ~has_dot & ~has_e
+    fixed_form = has_dot & ~has_e
+    canonical = np.where(
+        zero,
+        integer_form & ~neg & (li == 1),
+        np.where(
+            integer_form,
+            ~leading_zero & (li <= 21),
+            np.where(
+                fixed_form,
+                np.where(leading_zero, n > -6, li <= 21),  # "0.000ddd" for -6 < n <= 0, "ddd.ddd" for 0 < n <= 21
+                (li == 1) & ~leading_zero & ((lf >= 1) == (k > 1)) & ((n > 21) | (n <= -6)),
+            ),
+        ),
+    )
+    ok &= canonical
+    values = np.zeros(m)
+    proven = ok & zero
+    work = np.flatnonzero(ok & ~zero & (k <= 17) & (np.abs(n) <= MAX_DECIMAL_EXPONENT))
+    if len(work):
+        x, decided = _decide(D[work], q[work], k[work])
+        values[work] = np.where(neg[work], -x, x)
+        proven[work] = decided
+    return values, proven
+
+
+def _fraction_small(words, starts, frac_start, lf) -> np.ndarray:
+    """Whether a fraction of more than 19 digits starts with enough zeros to hold at most 19 significant ones."""
+    # Its first lf − 19 digits (at most 5 for a 24-character token) must be '0'.
+    extra = np.clip(lf - 19, 0, 8)
+    w = words[starts + frac_start] & _VALID[extra]
+    return (w == (_U(0x3030303030303030) & _VALID[extra])) & (lf <= 24)
+
+
+def _decide(D: np.ndarray, q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The double X nearest D·10^q, and whether D (k digits) is proven the shortest, nearest form of X."""
+    i = q - _QMIN
+    ph, phh, phl, pl = _PH[i], _PHH[i], _PHL[i], _PL[i]
+    df = D.astype(np.float64)
+    c = df * 134217729.0  # Veltkamp: 2^27 + 1
+    dhh = c - (c - df)  # the top 26 bits of D, an integer
+    dl = (D.astype(np.int64) - dhh.astype(np.int64)).astype(np.float64)  # D − Dhh, exact
+    a1 = dhh * phh  # exact
+    t1 = (dhh * phl + dl * ph) + dhh * pl
+    X = a1 + t1
+    R = (a1 - X) + t1  # v − X, within 2^-20 ulp(X)
+    bits = X.view(np.uint64)
+    e = (bits >> _U(52)).astype(np.int64)
+    inv_ulp = ((2098 - e).astype(np.uint64) << _U(52)).view(np.float64)  # 2^(1075 − e) = 1 / ulp(X)
+    r = R * inv_ulp
+    half_below = np.where((bits & _U((1 << 52) - 1)) == _U(0), 0.25, 0.5)  # below a power of two the gap halves
+    decided = (r < 0.5 - MARGIN) & (r > -half_below + MARGIN)
+    long_ = np.flatnonzero(k >= 16)
+    if len(long_):
+        t = ph[long_] * inv_ulp[long_]  # 10^q in ulps of X
+        rl, hl, Dl = r[long_], half_below[long_], D[long_]
+        d = (Dl % _U(10)).astype(np.float64)
+        kl = k[long_]
+        shortest = (d * t - hl - rl > MARGIN) & ((10.0 - d) * t - 0.5 + rl > MARGIN)
+        nearest = np.abs(rl) < t * 0.5 - MARGIN
+        inside = ((Dl - _POW10[kl - 1]).astype(np.float64) * t > 2.0 + MARGIN) & ((_POW10[kl] - Dl).astype(np.float64) * t > 2.0 + MARGIN)
+        decided[long_] &= shortest & nearest & inside
+    return X, decided
