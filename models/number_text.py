@@ -61,7 +61,6 @@ _L7 = _U(0x7F7F7F7F7F7F7F7F)
 _ASCII = _U(0x0F0F0F0F0F0F0F0F)
 # VALID[j]: the low j bytes of a word; KEEP[j]: the bytes from j up.
 _VALID = np.array([(1 << (8 * j)) - 1 for j in range(9)], dtype=np.uint64)
-_KEEP = ~_VALID
 _POW10 = np.array([10 ** j for j in range(20)], dtype=np.uint64)
 
 _QMIN, _QMAX = -MAX_DECIMAL_EXPONENT - 24, MAX_DECIMAL_EXPONENT + 1
@@ -93,20 +92,6 @@ def _digit_bytes(w: np.ndarray) -> np.ndarray:
     return (x + _U(0x5050505050505050)) & ~(x + _U(0x4646464646464646)) & ~w & _H
 
 
-def _ctz_bytes(x: np.ndarray) -> np.ndarray:
-    """Index of the lowest byte of x with its high bit set (8 when none)."""
-    return (np.bitwise_count((x & (_U(0) - x)) - _U(1)) >> 3).astype(np.int64)
-
-
-def _first(stops, at: np.ndarray) -> np.ndarray:
-    """The first token position ≥ at whose byte is marked in stops (three words); 24 when none."""
-    out = None
-    for i in (2, 1, 0):
-        c = _ctz_bytes(stops[i] & _KEEP[np.clip(at - 8 * i, 0, 8)])
-        out = c + 8 * i if out is None else np.where(c == 8, out, c + 8 * i)
-    return out
-
-
 def _swar8(w: np.ndarray) -> np.ndarray:
     """Eight ASCII digits (first digit in the lowest byte; zero bytes read as 0) to their integer."""
     d = w & _ASCII
@@ -115,23 +100,42 @@ def _swar8(w: np.ndarray) -> np.ndarray:
     return (d * _U(10000) + (d >> _U(32))) & _U(0xFFFFFFFF)
 
 
-def _field(words, starts: np.ndarray, end: np.ndarray, length: np.ndarray, chunks: int) -> np.ndarray:
-    """The integer of the digits [end − length, end) of each token (at most 8·chunks of them)."""
-    total = np.zeros(len(starts), dtype=np.uint64)
-    scale = _U(1)
-    for c in range(chunks):
-        width = np.clip(length - 8 * c, 0, 8)
-        live = np.flatnonzero(width) if c else None
-        if c and len(live) == 0:
-            break
-        if live is None:
-            w = words[starts + end - 8] & _KEEP[8 - width]
-            total += _swar8(w)
-        else:
-            w = words[starts[live] + end[live] - 8 * (c + 1)] & _KEEP[8 - width[live]]
-            total[live] += _swar8(w) * scale
-        scale = scale * _U(10 ** 8) if c < chunks - 1 else scale
-    return total
+def _movemask(marks: np.ndarray) -> np.ndarray:
+    """The high bits of a word's 8 bytes (0x80 marks) as 8 bits, byte j at bit j."""
+    return ((marks >> _U(7)) * _U(0x0102040810204080)) >> _U(56)
+
+
+def _ctz32(x: np.ndarray) -> np.ndarray:
+    """Trailing zeros of nonzero uint32s."""
+    return np.bitwise_count((x & (np.uint32(0) - x)) - np.uint32(1)).astype(np.int64)
+
+
+def _chunks(words, at: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """The integer of the `width` (0..8) ASCII digits from text position `at`."""
+    w = words[at] << (_U(8) * (_U(8) - width.astype(np.uint64)))  # the digits into the high bytes (first digit lowest)
+    return _swar8(w)
+
+
+def _field(words, at: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The integer of the `length` digits from text position `at` (at most 24; exact below 2^64), and
+    whether it may have wrapped (more than 19 digits: then it is not used)."""
+    first = np.minimum(length, 8)
+    total = _chunks(words, at, first)
+    more = np.flatnonzero(length > 8)
+    if len(more):
+        rest = length[more] - 8
+        w2 = np.minimum(rest, 8)
+        part = _chunks(words, at[more] + 8, w2)
+        total[more] = total[more] * _POW10[w2] + part
+        most = np.flatnonzero(rest > 8)
+        if len(most):
+            idx = more[most]
+            w3 = np.minimum(length[idx] - 16, 8)
+            total[idx] = total[idx] * _POW10[w3] + _chunks(words, at[idx] + 16, w3)
+    return total, length > 19
+
+
+_BITS24 = np.array([(1 << j) - 1 for j in range(MAX_TOKEN + 1)], dtype=np.uint32)
 
 
 def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
@@ -147,59 +151,85 @@ def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     m = len(starts)
     if m == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
-    if starts.min() < 8 or starts.max() + 32 > len(data):  # room for whole words either side
-        data = np.concatenate([np.full(8, 32, np.uint8), data, np.full(32, 32, np.uint8)])
+    if starts.min() < 8 or starts.max() + 40 > len(data):  # room for whole words either side
+        data = np.concatenate([np.full(8, 32, np.uint8), data, np.full(40, 32, np.uint8)])
         starts, ends = starts + 8, ends + 8
     words = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))  # the 8 bytes from each position
+    if m <= _BLOCK:
+        return _parse(data, words, starts, ends)
+    # In blocks whose arrays stay in the processor's cache: the work is a few hundred passes over them.
+    values, proven = np.empty(m), np.empty(m, dtype=bool)
+    for i in range(0, m, _BLOCK):
+        values[i:i + _BLOCK], proven[i:i + _BLOCK] = _parse(data, words, starts[i:i + _BLOCK], ends[i:i + _BLOCK])
+    return values, proven
+
+
+_BLOCK = 16384
+
+
+def _parse(data, words, starts, ends):
+    m = len(starts)
     length = ends - starts
     ok = (length >= 1) & (length <= MAX_TOKEN)
-    L = np.clip(length, 0, MAX_TOKEN)
-    w = [words[starts + 8 * i] for i in range(3)]
-    neg = (w[0] & _U(0xFF)) == _U(0x2D)
-    digits = [_digit_bytes(w[i]) & _VALID[np.clip(L - 8 * i, 0, 8)] for i in range(3)]
-    stops = [_H & ~d for d in digits]  # non-digits and the bytes past the token
+    L = np.minimum(length, MAX_TOKEN) * ok
+    # Which of the token's (first 24) bytes are digits, as the bits of one uint32; bit 24 and up: past the end.
+    digits = _movemask(_digit_bytes(words[starts]))
+    digits |= _movemask(_digit_bytes(words[starts + 8])) << _U(8)
+    digits |= _movemask(_digit_bytes(words[starts + 16])) << _U(16)
+    stops = ~(digits.astype(np.uint32) & _BITS24[L])  # non-digits, and every bit from L up
+    lead = data[starts]
+    neg = lead == 0x2D
     sign = neg.astype(np.int64)
-    int_end = _first(stops, sign)
+    int_end = _ctz32(stops >> sign.astype(np.uint32)) + sign
     li = int_end - sign
-    byte = lambda p: data[starts + np.minimum(p, L)].astype(np.int64) * (p < L)  # noqa: E731  (0 past the end)
-    after_int = byte(int_end)
+    after_int = data[starts + int_end] * (int_end < L)  # 0: the token ends
     has_dot = after_int == 0x2E
     frac_start = int_end + 1
-    frac_end = np.where(has_dot, _first(stops, frac_start), int_end)
-    lf = np.where(has_dot, frac_end - frac_start, 0)
-    e_at = frac_end
-    mark = byte(e_at)
+    frac_end = np.where(has_dot, _ctz32(stops >> np.minimum(frac_start, 31).astype(np.uint32)) + frac_start, int_end)
+    lf = frac_end - frac_start
+    lf *= has_dot
+    mark = data[starts + frac_end] * (frac_end < L)
     has_e = mark == 0x65
-    e_sign = byte(e_at + 1)
-    lx = np.where(has_e, L - e_at - 2, 0)
-    ok &= (li >= 1) & np.where(has_e, (lx >= 1) & (lx <= 3) & ((e_sign == 0x2B) | (e_sign == 0x2D)), e_at == L)
-    ok &= ~has_dot | (lf >= 1)
-    if has_e.any():
-        ok &= ~has_e | (_first(stops, e_at + 2) == L)  # the exponent is all digits
-        ok &= ~has_e | (byte(e_at + 2) != 0x30)  # no leading zero in it
-    first_digit = byte(sign)
-    last_digit = byte(frac_end - 1)
-    leading_zero = first_digit == 0x30
-    ok &= ~leading_zero | (li == 1)
-    ok &= ~has_dot | (last_digit != 0x30)  # no trailing zero in a fraction
-
-    # Digits: I (at most 24, as one field) and F; D = I·10^lf + F when it fits.
-    I = _field(words, starts, int_end, li, 3)
-    F = _field(words, starts, frac_end, lf, 3)
-    # D fits in 64 bits when it has at most 19 digits: "0.<fraction>" with at most 19 after its leading zeros, or
-    # li + lf <= 19.  (A zero integer part is read from the bytes, never from I, which may have wrapped.)
-    whole_zero = leading_zero & (li == 1)
-    ok &= np.where(whole_zero, (lf <= 19) | _fraction_small(words, starts, frac_start, lf), li + lf <= 19)
-    D = np.where(whole_zero, F, I * _POW10[np.minimum(lf, 19)] + F)
+    ok &= (li >= 1) & ((frac_end == L) | has_e) & (~has_dot | (lf >= 1))
+    I, I_wide = _field(words, starts + sign, li)
+    F, F_wide = _field(words, starts + frac_start, lf)
     expo = np.zeros(m, dtype=np.int64)
     if has_e.any():
-        x = _field(words, starts, L, lx, 1).astype(np.int64)
-        expo = np.where(has_e, np.where(e_sign == 0x2D, -x, x), 0)
-    q = expo - lf
-
-    # Trailing zeros of an integer form ("1200") leave the significand.
+        e = np.flatnonzero(has_e & ok)
+        e_at = frac_end[e]
+        e_sign = data[starts[e] + e_at + 1]
+        lx = L[e] - e_at - 2
+        good = (lx >= 1) & (lx <= 3) & ((e_sign == 0x2B) | (e_sign == 0x2D)) & (data[starts[e] + e_at + 2] != 0x30)
+        good &= (_ctz32(stops[e] >> np.minimum(e_at + 2, 31).astype(np.uint32)) + e_at + 2) == L[e]  # all digits
+        x = _chunks(words, starts[e] + e_at + 2, np.clip(lx, 0, 8)).astype(np.int64)
+        expo[e] = np.where(e_sign == 0x2D, -x, x)
+        ok[e] &= good
+    # A leading zero: "0" alone, or "0.<fraction>"; a trailing zero: never after a point.
+    whole_zero = (I == _U(0)) & (li == 1)
+    ok &= whole_zero | (I >= _POW10[np.clip(li - 1, 0, 19)])
+    # D = I·10^lf + F in 64 bits: at most 19 digits.  Longer: "0.0000012345678901234567890" (zeros lead the
+    # fraction) and "123456789012345678900000" (zeros end the integer) are read from their last / first 19 digits.
+    integer_form = ~has_dot & ~has_e
+    wide_zero = np.flatnonzero(whole_zero & F_wide & ok)
+    wide_int = np.flatnonzero(integer_form & I_wide & ok)
+    ok &= np.where(whole_zero, ~F_wide, ~I_wide & (li + lf <= 19))
+    shift = np.zeros(m, dtype=np.int64)
+    if len(wide_zero):
+        at = starts[wide_zero] + frac_start[wide_zero]
+        ok[wide_zero] = _zeros(words, at, lf[wide_zero] - 19)
+        F[wide_zero] = _field(words, at + lf[wide_zero] - 19, np.full(len(wide_zero), 19))[0]
+    if len(wide_int):
+        at = starts[wide_int] + sign[wide_int]
+        ok[wide_int] = _zeros(words, at + 19, li[wide_int] - 19) & (li[wide_int] <= 21)
+        I[wide_int] = _field(words, at, np.full(len(wide_int), 19))[0]
+        ok[wide_int] &= I[wide_int] >= _POW10[18]  # no leading zero (the check above read a wrapped I)
+        shift[wide_int] = li[wide_int] - 19
+    ok &= ~has_dot | ((F % _U(10)) != _U(0))  # no trailing zero after a point
+    D = np.where(whole_zero, F, I * _POW10[np.minimum(lf, 19)] + F)
+    q = expo - lf + shift
     zero = D == _U(0)
-    todo = np.flatnonzero(ok & ~has_dot & ~has_e & ~zero & ((D % _U(10)) == _U(0)))
+    # Trailing zeros of an integer form ("1200") leave the significand.
+    todo = np.flatnonzero(ok & integer_form & ~zero & ((D % _U(10)) == _U(0)))
     while len(todo):
         D[todo] //= _U(10)
         q[todo] += 1
@@ -208,25 +238,28 @@ def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     n = k + q
 
     # Syntax: exactly the layout Number::toString writes for (sign, D, n).
-    integer_form = ~has_dot & ~has_e
     fixed_form = has_dot & ~has_e
     canonical = np.where(
         zero,
         integer_form & ~neg & (li == 1),
         np.where(
             integer_form,
-            ~leading_zero & (li <= 21),
+            li <= 21,
             np.where(
                 fixed_form,
-                np.where(leading_zero, n > -6, li <= 21),  # "0.000ddd" for -6 < n <= 0, "ddd.ddd" for 0 < n <= 21
-                (li == 1) & ~leading_zero & ((lf >= 1) == (k > 1)) & ((n > 21) | (n <= -6)),
+                np.where(whole_zero, n > -6, li <= 21),  # "0.000ddd" for -6 < n <= 0, "ddd.ddd" for 0 < n <= 21
+                (li == 1) & ~whole_zero & (has_dot == (k > 1)) & ((n > 21) | (n <= -6)),
             ),
         ),
     )
     ok &= canonical
-    values = np.zeros(m)
     proven = ok & zero
-    work = np.flatnonzero(ok & ~zero & (k <= 17) & (np.abs(n) <= MAX_DECIMAL_EXPONENT))
+    work = ok & ~zero & (k <= 17) & (np.abs(n) <= MAX_DECIMAL_EXPONENT)
+    if work.all():
+        x, decided = _decide(D, q, k)
+        return np.where(neg, -x, x), decided
+    values = np.zeros(m)
+    work = np.flatnonzero(work)
     if len(work):
         x, decided = _decide(D[work], q[work], k[work])
         values[work] = np.where(neg[work], -x, x)
@@ -234,12 +267,9 @@ def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     return values, proven
 
 
-def _fraction_small(words, starts, frac_start, lf) -> np.ndarray:
-    """Whether a fraction of more than 19 digits starts with enough zeros to hold at most 19 significant ones."""
-    # Its first lf − 19 digits (at most 5 for a 24-character token) must be '0'.
-    extra = np.clip(lf - 19, 0, 8)
-    w = words[starts + frac_start] & _VALID[extra]
-    return (w == (_U(0x3030303030303030) & _VALID[extra])) & (lf <= 24)
+def _zeros(words, at, count) -> np.ndarray:
+    """Whether the `count` (0..8) bytes from text position `at` are all '0'."""
+    return ((words[at] ^ _U(0x3030303030303030)) & _VALID[np.clip(count, 0, 8)]) == _U(0)
 
 
 def _decide(D: np.ndarray, q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -260,14 +290,10 @@ def _decide(D: np.ndarray, q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np
     r = R * inv_ulp
     half_below = np.where((bits & _U((1 << 52) - 1)) == _U(0), 0.25, 0.5)  # below a power of two the gap halves
     decided = (r < 0.5 - MARGIN) & (r > -half_below + MARGIN)
-    long_ = np.flatnonzero(k >= 16)
-    if len(long_):
-        t = ph[long_] * inv_ulp[long_]  # 10^q in ulps of X
-        rl, hl, Dl = r[long_], half_below[long_], D[long_]
-        d = (Dl % _U(10)).astype(np.float64)
-        kl = k[long_]
-        shortest = (d * t - hl - rl > MARGIN) & ((10.0 - d) * t - 0.5 + rl > MARGIN)
-        nearest = np.abs(rl) < t * 0.5 - MARGIN
-        inside = ((Dl - _POW10[kl - 1]).astype(np.float64) * t > 2.0 + MARGIN) & ((_POW10[kl] - Dl).astype(np.float64) * t > 2.0 + MARGIN)
-        decided[long_] &= shortest & nearest & inside
+    t = ph * inv_ulp  # 10^q in ulps of X
+    d = (D % _U(10)).astype(np.float64)
+    shortest = (d * t - half_below - r > MARGIN) & ((10.0 - d) * t - 0.5 + r > MARGIN)
+    nearest = np.abs(r) < t * 0.5 - MARGIN
+    inside = ((D - _POW10[k - 1]).astype(np.float64) * t > 2.0 + MARGIN) & ((_POW10[k] - D).astype(np.float64) * t > 2.0 + MARGIN)
+    decided &= (k <= 15) | (shortest & nearest & inside)
     return X, decided
