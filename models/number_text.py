@@ -119,19 +119,13 @@ def _chunks(words, at: np.ndarray, width: np.ndarray) -> np.ndarray:
 def _field(words, at: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The integer of the `length` digits from text position `at` (at most 24; exact below 2^64), and
     whether it may have wrapped (more than 19 digits: then it is not used)."""
-    first = np.minimum(length, 8)
-    total = _chunks(words, at, first)
-    more = np.flatnonzero(length > 8)
-    if len(more):
-        rest = length[more] - 8
-        w2 = np.minimum(rest, 8)
-        part = _chunks(words, at[more] + 8, w2)
-        total[more] = total[more] * _POW10[w2] + part
-        most = np.flatnonzero(rest > 8)
-        if len(most):
-            idx = more[most]
-            w3 = np.minimum(length[idx] - 16, 8)
-            total[idx] = total[idx] * _POW10[w3] + _chunks(words, at[idx] + 16, w3)
+    total = _chunks(words, at, np.minimum(length, 8))
+    rest = np.clip(length - 8, 0, 8)  # most fields of a full-precision number have 9 to 16 digits: no subset
+    total = total * _POW10[rest] + _chunks(words, at + 8, rest)
+    most = np.flatnonzero(length > 16)
+    if len(most):
+        w3 = np.minimum(length[most] - 16, 8)
+        total[most] = total[most] * _POW10[w3] + _chunks(words, at[most] + 16, w3)
     return total, length > 19
 
 
@@ -151,6 +145,8 @@ def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     m = len(starts)
     if m == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
+    if starts.min() < 0 or ends.max() > len(data) or (ends < starts).any():
+        raise ValueError("number tokens must lie within the buffer")
     if starts.min() < 8 or starts.max() + 40 > len(data):  # room for whole words either side
         data = np.concatenate([np.full(8, 32, np.uint8), data, np.full(40, 32, np.uint8)])
         starts, ends = starts + 8, ends + 8

@@ -189,7 +189,8 @@ def _problem(head, ids, name_tokens, names, alpha, benefit, g, vmax, vmin, reser
         volume_min=vmin, volume_max=vmax, u0=u0, g=g, reservation=reservation, alpha=alpha,
         benefit=benefit_m, use=use_m, cap=cap, broken=np.zeros(n, dtype=bool),
     )
-    return CanonicalProblem(head.cooperative, head.round, tuple(next(name_iter) if t else None for t in name_tokens), columns)
+    named = tuple(next(name_iter) if t else None for t in name_tokens) if names else (None,) * n
+    return CanonicalProblem(head.cooperative, head.round, named, columns)
 
 
 def _caps(bodies: tuple, resources: tuple, n: int) -> np.ndarray | None:
@@ -303,12 +304,13 @@ def _read_uniform(span: str, head) -> CanonicalProblem | bool | None:
         return None
     pieces, slots = layout
     try:
-        raw = span.encode("utf-8")
+        padded = (span + " " * 40).encode("utf-8")  # room to read whole words past the last byte
     except UnicodeEncodeError:
         return None
-    if b"\\" in raw:
+    size = len(padded) - 40
+    if padded.find(b"\\", 0, size) >= 0:
         return None
-    B = np.frombuffer(raw, dtype=np.uint8)
+    B = np.frombuffer(padded, dtype=np.uint8, count=size)
     if B.min() < 0x20:
         return None
     Q = np.flatnonzero(B == 0x22)
@@ -335,35 +337,31 @@ def _read_uniform(span: str, head) -> CanonicalProblem | bool | None:
         else:  # the last slot: the next quote is the next enterprise's first
             junction = after + b"," + pieces[0]
             ends[i, : n - 1] = Qm[1:, 0] - junction.index(b'"')
-            ends[i, n - 1] = len(raw) - len(after)
+            ends[i, n - 1] = size - len(after)
     # The literal pieces, where they must be: between the slots, and across enterprises.
-    checks = [(pieces[0], np.zeros(1, dtype=np.int64), starts[0, :1]), (pieces[-1], ends[-1, -1:], np.array([len(raw)]))]
+    checks = [(pieces[0], np.zeros(1, dtype=np.int64), starts[0, :1]), (pieces[-1], ends[-1, -1:], np.array([size]))]
     checks += [(pieces[i], ends[i - 1], starts[i]) for i in range(1, T)]
     if n > 1:
         checks.append((pieces[-1] + b"," + pieces[0], ends[-1, :-1], starts[0, 1:]))
+    words = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))  # the 8 bytes from each position
     for literal, a, b in checks:
-        if not (b - a == len(literal)).all():
-            return None
-        expected = np.frombuffer(literal, dtype=np.uint8)
-        if not (B[a[:, None] + np.arange(len(literal))] == expected).all():
+        if not (b - a == len(literal)).all() or not _literal_at(words, a, literal):
             return None
     numbers = [i for i, (_, s) in enumerate(slots) if not s]
-    if not (ends[numbers] > starts[numbers]).all():
-        return None
-    values = _proven_numbers(raw, starts[numbers].ravel(), ends[numbers].ravel())
+    values = _proven_numbers(padded, starts[numbers].ravel(), ends[numbers].ravel())  # an empty token is refused there
     if values is None:
         return False
     values = values.reshape(len(numbers), n)
     column = {slots[i][0]: values[j] for j, i in enumerate(numbers)}
     texts = {}
-    for i, (field, is_string) in enumerate(slots):
-        if is_string:
-            texts[field] = _string_tokens(raw, starts[i], ends[i])
     K, R = len(indicators), len(resources)
     at = 1 + K + R
+    for i, (field, is_string) in enumerate(slots):
+        if is_string:
+            if field == at + 1 and not (ends[i] - starts[i] > 2).all():
+                return None  # an empty id: the generic reader says so
+            texts[field] = _string_tokens(padded, starts[i], ends[i])
     ids = texts[at + 1]
-    if any(not i for i in ids):
-        return None
     names = texts.get(at + 4, [])
     cap = np.full((n, R), math.inf)
     for r, name in enumerate(resources):
@@ -373,6 +371,17 @@ def _read_uniform(span: str, head) -> CanonicalProblem | bool | None:
         head, ids, [bool(names)] * n, names, column[0], [column[1 + k] for k in range(K)], column[at], column[at + 2],
         column[at + 3], column[at + 5], column[at + 6], [column[at + 7 + r] for r in range(R)], cap,
     )
+
+
+def _literal_at(words: np.ndarray, at: np.ndarray, literal: bytes) -> bool:
+    """Whether `literal` is at every text position in `at`, compared 8 bytes at a time."""
+    for offset in range(0, len(literal), 8):
+        chunk = literal[offset:offset + 8]
+        expected = int.from_bytes(chunk, "little")
+        mask = np.uint64((1 << (8 * len(chunk))) - 1)
+        if not ((words[at + offset] & mask) == np.uint64(expected)).all():
+            return False
+    return True
 
 
 def _string_tokens(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> list[str]:
