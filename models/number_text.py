@@ -43,7 +43,6 @@ numbers below 100 (≤ 2^-45).  Total < 2^-19, and the margin 2^-12 is 128 times
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
@@ -67,14 +66,21 @@ _QMIN, _QMAX = -MAX_DECIMAL_EXPONENT - 24, MAX_DECIMAL_EXPONENT + 1
 
 
 def _power_table():
-    """10^q = Ph + Pl (+ ε, |ε| ≤ 2^-105·10^q) for q in [_QMIN, _QMAX], Ph split exactly into Phh (26 bits) + Phl (27)."""
+    """10^q = Ph + Pl (+ ε, |ε| ≤ 2^-105·10^q) for q in [_QMIN, _QMAX], Ph split exactly into Phh (26 bits) + Phl (27).
+
+    Integer arithmetic only: int → float and int / int are correctly rounded in Python."""
     ph, phh, phl, pl = [], [], [], []
     for q in range(_QMIN, _QMAX + 1):
-        exact = Fraction(10) ** q
-        hi = float(exact)  # correctly rounded (Fraction.__float__ divides integers exactly)
-        lo = float(exact - Fraction(hi))
+        if q >= 0:
+            hi = float(10**q)
+            lo = float(10**q - int(hi))
+        else:
+            den = 10**-q
+            hi = 1 / den
+            a, b = hi.as_integer_ratio()  # hi = a / b exactly, b a power of two
+            lo = (b - a * den) / (b * den)  # 10^q − hi, correctly rounded
         mantissa, exponent = math.frexp(hi)  # exact: hi = mantissa · 2^exponent, 0.5 <= mantissa < 1
-        bits = int(mantissa * 2.0 ** 53)  # the 53-bit significand
+        bits = int(mantissa * 2.0**53)  # the 53-bit significand
         head = math.ldexp((bits >> 27) << 27, exponent - 53)  # its top 26 bits; the rest (27 bits) is exact
         ph.append(hi)
         phh.append(head)
