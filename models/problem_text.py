@@ -3,16 +3,19 @@
 The certificate verifier and the allocation contract must know that a problem text is
 exactly the canonical (RFC 8785) text of what it means (docs/certificate.md).  Reading it
 as generic JSON (one dict per enterprise), checking it and writing its canonical text
-again to compare took about 4.5 s of CPU at n = 100,000.  Here the text is read with one
-compiled regular expression shaped after the canonical writer's own enterprise template
-(`models.problem_rules.enterprise_template`): the keys are literal, in canonical order,
-and each value is captured, column by column.  A text is accepted only when
+again to compare took about 4.5 s of CPU at n = 100,000.  Here the text is read after the
+canonical writer's own enterprise template (`models.problem_rules.enterprise_template`):
+the keys are literal, in canonical order, and each value is a slot.  When every enterprise
+has one shape, the slots are found from the quotes of the UTF-8 bytes and the template's
+pieces compared where they must be (`_read_uniform`, no Python object per number); else one
+compiled regular expression captures the values column by column.  A text is accepted only when
 
 - the part around the enterprises is, character for character, what the canonical writer
   writes for the values it holds (`canonical_head`);
 - the enterprises' objects tile the array exactly, each matching the template;
-- every number is the ECMAScript form of the double it reads as (the tokens of a column
-  equal `es_numbers` of the parsed column), and every string RFC 8785's form of its text;
+- every number token is the ECMAScript form of the double it denotes (proven in bulk by
+  `models.number_text.parse_shortest`, the few it leaves checked exactly), and every string
+  RFC 8785's form of its text;
 - the values have the types and signs `read_canonical` requires.
 
 Together these say that the text equals `canonical_problem_text` of what was read, without
@@ -45,7 +48,7 @@ from coopchain.models.strict_json import es_number, loads, loads_fast
 
 _ENTERPRISES = ',"enterprises":['
 _AFTER = '],"indicators":{'
-# A number token: any run of number characters (the round trip through es_numbers decides the form).
+# A number token: any run of number characters (number_text and es_number decide the form).
 _NUM = r"([-+.0-9eE]+)"
 # A string token: no raw quote or control character; an escape is checked against RFC 8785's form later.
 _STR = r'("[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*")'  # unrolled: no alternation per character
