@@ -126,8 +126,12 @@ def _field(words, at: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.nd
     """The integer of the `length` digits from text position `at` (at most 24; exact below 2^64), and
     whether it may have wrapped (more than 19 digits: then it is not used)."""
     total = _chunks(words, at, np.minimum(length, 8))
-    rest = np.clip(length - 8, 0, 8)  # most fields of a full-precision number have 9 to 16 digits: no subset
-    total = total * _POW10[rest] + _chunks(words, at + 8, rest)
+    rest = np.clip(length - 8, 0, 8)
+    longer = np.flatnonzero(rest)
+    if 2 * len(longer) > len(rest):  # most fractions of full-precision numbers have 9 to 16 digits: all at once
+        total = total * _POW10[rest] + _chunks(words, at + 8, rest)
+    elif len(longer):  # integer parts rarely have more than 8
+        total[longer] = total[longer] * _POW10[rest[longer]] + _chunks(words, at[longer] + 8, rest[longer])
     most = np.flatnonzero(length > 16)
     if len(most):
         w3 = np.minimum(length[most] - 16, 8)
@@ -175,12 +179,12 @@ def _parse(data, words, starts, ends):
     ok = (length >= 1) & (length <= MAX_TOKEN)
     L = np.minimum(length, MAX_TOKEN) * ok
     # Which of the token's (first 24) bytes are digits, as the bits of one uint32; bit 24 and up: past the end.
-    digits = _movemask(_digit_bytes(words[starts]))
+    first = words[starts]
+    digits = _movemask(_digit_bytes(first))
     digits |= _movemask(_digit_bytes(words[starts + 8])) << _U(8)
     digits |= _movemask(_digit_bytes(words[starts + 16])) << _U(16)
     stops = ~(digits.astype(np.uint32) & _BITS24[L])  # non-digits, and every bit from L up
-    lead = data[starts]
-    neg = lead == 0x2D
+    neg = (first & _U(0xFF)) == _U(0x2D)
     sign = neg.astype(np.int64)
     int_end = _ctz32(stops >> sign.astype(np.uint32)) + sign
     li = int_end - sign
