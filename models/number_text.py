@@ -58,7 +58,7 @@ _U = np.uint64
 _H = _U(0x8080808080808080)
 _L7 = _U(0x7F7F7F7F7F7F7F7F)
 _ASCII = _U(0x0F0F0F0F0F0F0F0F)
-# VALID[j]: the low j bytes of a word; KEEP[j]: the bytes from j up.
+# VALID[j]: the low j bytes of a word.
 _VALID = np.array([(1 << (8 * j)) - 1 for j in range(9)], dtype=np.uint64)
 _POW10 = np.array([10 ** j for j in range(20)], dtype=np.uint64)
 _SHIFT = np.array([8 * (8 - j) for j in range(9)], dtype=np.uint64)  # moves j low bytes to the top (64: none left)
@@ -148,7 +148,7 @@ def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
 
     ``proven[i]`` says that the token is exactly ES Number::toString of ``values[i]`` (RFC 8785
     §3.2.2.3) and that values[i] is the double it denotes.  A token not proven may still be
-    canonical: check it exactly (float and es_number).  ``buf``: bytes or a uint8 array.
+    canonical: check it exactly (float and es_number).  ``buf``: bytes or a contiguous uint8 array.
     """
     data = np.frombuffer(buf, dtype=np.uint8) if not isinstance(buf, np.ndarray) else buf
     starts = np.asarray(starts, dtype=np.int64)
