@@ -3,16 +3,19 @@
 The certificate verifier and the allocation contract must know that a problem text is
 exactly the canonical (RFC 8785) text of what it means (docs/certificate.md).  Reading it
 as generic JSON (one dict per enterprise), checking it and writing its canonical text
-again to compare took about 4.5 s of CPU at n = 100,000.  Here the text is read with one
-compiled regular expression shaped after the canonical writer's own enterprise template
-(`models.problem_rules.enterprise_template`): the keys are literal, in canonical order,
-and each value is captured, column by column.  A text is accepted only when
+again to compare took about 4.5 s of CPU at n = 100,000.  Here the text is read after the
+canonical writer's own enterprise template (`models.problem_rules.enterprise_template`):
+the keys are literal, in canonical order, and each value is a slot.  When every enterprise
+has one shape, the slots are found from the quotes of the UTF-8 bytes and the template's
+pieces compared where they must be (`_read_uniform`, no Python object per number); else one
+compiled regular expression captures the values column by column.  A text is accepted only when
 
 - the part around the enterprises is, character for character, what the canonical writer
   writes for the values it holds (`canonical_head`);
 - the enterprises' objects tile the array exactly, each matching the template;
-- every number is the ECMAScript form of the double it reads as (the tokens of a column
-  equal `es_numbers` of the parsed column), and every string RFC 8785's form of its text;
+- every number token is the ECMAScript form of the double it denotes (proven in bulk by
+  `models.number_text.parse_shortest`, the few it leaves checked exactly), and every string
+  RFC 8785's form of its text;
 - the values have the types and signs `read_canonical` requires.
 
 Together these say that the text equals `canonical_problem_text` of what was read, without
@@ -38,14 +41,14 @@ from coopchain.models.problem_rules import (
     _string,
     canonical_head,
     enterprise_template,
-    es_numbers,
     read_head,
 )
-from coopchain.models.strict_json import loads, loads_fast
+from coopchain.models.number_text import parse_shortest
+from coopchain.models.strict_json import es_number, loads, loads_fast
 
 _ENTERPRISES = ',"enterprises":['
 _AFTER = '],"indicators":{'
-# A number token: any run of number characters (the round trip through es_numbers decides the form).
+# A number token: any run of number characters (number_text and es_number decide the form).
 _NUM = r"([-+.0-9eE]+)"
 # A string token: no raw quote or control character; an escape is checked against RFC 8785's form later.
 _STR = r'("[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*")'  # unrolled: no alternation per character
@@ -78,9 +81,30 @@ def _cap_pattern(resources: tuple):
 def _numbers(tokens) -> np.ndarray | None:
     """The doubles of number tokens, or None unless each token is the canonical form of its double."""
     tokens = list(tokens)
-    values = np.array(tokens, dtype=float)
-    if not np.isfinite(values).all() or es_numbers(values) != tokens:
-        return None
+    if not tokens:
+        return np.zeros(0)
+    raw = ",".join(tokens).encode("utf-8", "surrogatepass")
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    ends = np.cumsum(lengths + 1) - 1
+    return _proven_numbers(raw, ends - lengths, ends)
+
+
+def _proven_numbers(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+    """The doubles of the number tokens raw[starts:ends], or None unless each is the canonical form of its double.
+
+    `number_text.parse_shortest` proves almost every token in bulk; the few it leaves (near a tie, unusual
+    forms, non-canonical spellings) are checked exactly: float() is correctly rounded, es_number the RFC 8785 form.
+    """
+    values, proven = parse_shortest(raw, starts, ends)
+    for i in np.flatnonzero(~proven).tolist():
+        token = raw[starts[i]:ends[i]].decode("ascii", "replace")
+        try:
+            x = float(token)
+        except ValueError:
+            return None
+        if not math.isfinite(x) or es_number(x) != token:
+            return None
+        values[i] = x
     return values
 
 
@@ -97,15 +121,16 @@ def _strings(tokens) -> list | None:
     return out
 
 
-def read_canonical_text(text: str) -> CanonicalProblem | None:
-    """The columns of a canonical problem text, or None when this fast path cannot vouch for it (read it generically)."""
+def read_canonical_text(text: str, data: bytes | None = None) -> CanonicalProblem | None:
+    """The columns of a canonical problem text, or None when this fast path cannot vouch for it (read it generically).
+    ``data``: the text's UTF-8 bytes, when the caller has them already (the verifier hashed them)."""
     try:
-        return _read(text)
+        return _read(text, data)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, ShapeError):
         return None
 
 
-def _read(text: str) -> CanonicalProblem | None:
+def _read(text: str, data: bytes | None = None) -> CanonicalProblem | None:
     at = text.find(_ENTERPRISES)
     if at < 0:
         return None
@@ -121,6 +146,9 @@ def _read(text: str) -> CanonicalProblem | None:
     before, after = canonical_head(head)
     if not (len(before) == start and text.startswith(before) and text.endswith(after) and len(after) == len(text) - end):
         return None
+    fast = _read_uniform(text, start, data, head)
+    if fast is not None:
+        return fast or None
     span = text[start:end]
     pattern, skeleton = _enterprise_pattern(head.indicators, head.resources)
     found = pattern.findall(span)
@@ -145,6 +173,13 @@ def _read(text: str) -> CanonicalProblem | None:
     cap = _caps(bodies, head.resources, n)
     if cap is None:
         return None
+    return _problem(head, ids, cols[6 + K], names, alpha, benefit, g, vmax, vmin, reservation, u0, use, cap)
+
+
+def _problem(head, ids, name_tokens, names, alpha, benefit, g, vmax, vmin, reservation, u0, use, cap):
+    """The CanonicalProblem of proven columns (``name_tokens``: per enterprise, whether it has a name; ``names``:
+    those names in order), or None when a sign is not what `read_canonical` requires."""
+    n, K, R = len(ids), len(head.indicators), len(head.resources)
     benefit_m = np.column_stack(benefit) if K else np.zeros((n, 0))
     use_m = np.column_stack(use) if R else np.zeros((n, 0))
     nonneg = [alpha, g, vmax, vmin, reservation, benefit_m, use_m, np.where(np.isinf(cap), 0.0, cap)]
@@ -158,7 +193,8 @@ def _read(text: str) -> CanonicalProblem | None:
         volume_min=vmin, volume_max=vmax, u0=u0, g=g, reservation=reservation, alpha=alpha,
         benefit=benefit_m, use=use_m, cap=cap, broken=np.zeros(n, dtype=bool),
     )
-    return CanonicalProblem(head.cooperative, head.round, tuple(next(name_iter) if t else None for t in cols[6 + K]), columns)
+    named = tuple(next(name_iter) if t else None for t in name_tokens) if names else (None,) * n
+    return CanonicalProblem(head.cooperative, head.round, named, columns)
 
 
 def _caps(bodies: tuple, resources: tuple, n: int) -> np.ndarray | None:
@@ -214,3 +250,151 @@ def problem_identity(text: str) -> tuple:
     if not isinstance(doc, dict):
         return None, None
     return doc.get("cooperative"), doc.get("round")
+
+
+# --- the uniform fast path: every enterprise of one shape, proven over the bytes --------------------------
+#
+# Most problem texts give every enterprise the same members (all of them cap every resource, or none does;
+# all have a name, or none).  Then the text of the enterprises is one template repeated, its value slots
+# filled: the template's literal pieces hold every key, so each slot lies between two quotes whose indices
+# the template fixes.  The quotes are found in one numpy pass; the slots' bounds follow from them; each
+# literal piece is compared byte for byte where it must be (length and bytes); the number tokens are proven
+# by `number_text.parse_shortest` (the few it leaves, exactly); the string tokens hold no quote, backslash or
+# control character, so each is RFC 8785's form of its text.  The pieces and slots then tile the text, which
+# is therefore `canonical_problem_text` of what was read.  Anything else (a backslash, mixed shapes) is read
+# by the regular expression above.
+
+
+@functools.lru_cache(maxsize=16)
+def _layout(indicators: tuple, resources: tuple, caps: tuple, named: bool):
+    """One enterprise's literal pieces (bytes; the first opens it, the last closes it) and slots (field, is_string)."""
+    K, R = len(indicators), len(resources)
+    fields = 1 + K + R + 9 + R
+    at = 1 + K + R
+    marks = [f"\x00{i}\x00" for i in range(fields)]
+    marks[at + 4] = f'"name":\x00{at + 4}\x00,' if named else ""
+    rendered = enterprise_template(list(indicators), list(resources), caps).format(*marks)
+    parts = re.split("\x00([0-9]+)\x00", rendered)
+    pieces = [p.encode("utf-8") for p in parts[0::2]]
+    slots = [(int(f), int(f) in (at + 1, at + 4)) for f in parts[1::2]]
+    if any(b"\x00" in p or p.count(b'"') == 0 for p in pieces[1:-1]) or b'"' not in pieces[0] or b'"' in pieces[-1]:
+        return None  # every inner piece holds a key (so a quote); a name with an odd spelling is for the regex
+    return pieces, slots
+
+
+def _first_enterprise(span: str):
+    """The members of the first enterprise object, read from a bounded prefix (its shape only: nothing is proven here)."""
+    cut = span.find("}},{", 0, 1 << 16)
+    head = span[: cut + 2] if cut >= 0 else span[: 1 << 16]
+    if head.count("[") + head.count("{") > 64:  # bounded nesting: never the interpreter's stack (review R-6)
+        return None
+    try:
+        first, _ = json.JSONDecoder().raw_decode(head)
+    except ValueError:
+        return None
+    return first if isinstance(first, dict) and isinstance(first.get("cap"), dict) else None
+
+
+def _read_uniform(text: str, start: int, data: bytes | None, head) -> CanonicalProblem | bool | None:
+    """The problem when every enterprise has one shape and the text is canonical; False when such a text is
+    proven not canonical (a number or string not in canonical form); None when this path does not apply.
+    ``start``: where the enterprises' objects begin in ``text``; ``data``: its UTF-8 bytes, if at hand."""
+    first = _first_enterprise(text[start:start + (1 << 16)])
+    if first is None:
+        return None
+    resources, indicators = head.resources, head.indicators
+    caps = tuple(r for r in resources if r in first["cap"])
+    layout = _layout(indicators, resources, caps, "name" in first)
+    if layout is None:
+        return None
+    pieces, slots = layout
+    if data is None:
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    # The same two markers as in the text (ASCII: a match never starts inside a character's bytes).
+    base = data.find(_ENTERPRISES.encode()) + len(_ENTERPRISES)
+    size = data.find(_AFTER.encode(), base) - base
+    if data.find(b"\\", base, base + size) >= 0:
+        return None
+    B = np.frombuffer(data, dtype=np.uint8, count=size, offset=base)
+    if B.min() < 0x20:
+        return None
+    Q = np.flatnonzero(B == 0x22)
+    per = sum(p.count(b'"') for p in pieces) + 2 * sum(1 for _, s in slots if s)
+    n = len(Q) // per
+    if n == 0 or n * per != len(Q):
+        return None
+    Qm = Q.reshape(n, per)
+    T = len(slots)
+    starts = np.empty((T, n), dtype=np.int64)
+    ends = np.empty((T, n), dtype=np.int64)
+    seen = 0  # quotes of the enterprise before the current point
+    for i, (_, is_string) in enumerate(slots):
+        seen += pieces[i].count(b'"')
+        if is_string:
+            starts[i], ends[i] = Qm[:, seen], Qm[:, seen + 1] + 1
+            seen += 2
+            continue
+        before = pieces[i]
+        starts[i] = Qm[:, seen - 1] + (len(before) - before.rindex(b'"'))
+        after = pieces[i + 1]
+        if b'"' in after:
+            ends[i] = Qm[:, seen] - after.index(b'"')
+        else:  # the last slot: the next quote is the next enterprise's first
+            junction = after + b"," + pieces[0]
+            ends[i, : n - 1] = Qm[1:, 0] - junction.index(b'"')
+            ends[i, n - 1] = size - len(after)
+    # The literal pieces, where they must be: between the slots, and across enterprises.
+    checks = [(pieces[0], np.zeros(1, dtype=np.int64), starts[0, :1]), (pieces[-1], ends[-1, -1:], np.array([size]))]
+    checks += [(pieces[i], ends[i - 1], starts[i]) for i in range(1, T)]
+    if n > 1:
+        checks.append((pieces[-1] + b"," + pieces[0], ends[-1, :-1], starts[0, 1:]))
+    words = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))  # the 8 bytes from each position
+    for literal, a, b in checks:  # (the text after the enterprises is longer than 8 bytes: every read is inside it)
+        if not (b - a == len(literal)).all() or not _literal_at(words, a + base, literal):
+            return None
+    numbers = [i for i, (_, s) in enumerate(slots) if not s]
+    values = _proven_numbers(data, starts[numbers].ravel() + base, ends[numbers].ravel() + base)  # an empty token: refused there
+    if values is None:
+        return False
+    values = values.reshape(len(numbers), n)
+    column = {slots[i][0]: values[j] for j, i in enumerate(numbers)}
+    texts = {}
+    K, R = len(indicators), len(resources)
+    at = 1 + K + R
+    for i, (field, is_string) in enumerate(slots):
+        if is_string:
+            if field == at + 1 and not (ends[i] - starts[i] > 2).all():
+                return None  # an empty id: the generic reader says so
+            texts[field] = _string_tokens(data, starts[i] + base, ends[i] + base)
+    ids = texts[at + 1]
+    names = texts.get(at + 4, [])
+    cap = np.full((n, R), math.inf)
+    for r, name in enumerate(resources):
+        if name in caps:
+            cap[:, r] = column[1 + K + r]
+    return _problem(
+        head, ids, [bool(names)] * n, names, column[0], [column[1 + k] for k in range(K)], column[at], column[at + 2],
+        column[at + 3], column[at + 5], column[at + 6], [column[at + 7 + r] for r in range(R)], cap,
+    )
+
+
+def _literal_at(words: np.ndarray, at: np.ndarray, literal: bytes) -> bool:
+    """Whether `literal` is at every text position in `at`, compared 8 bytes at a time."""
+    for offset in range(0, len(literal), 8):
+        chunk = literal[offset:offset + 8]
+        expected = int.from_bytes(chunk, "little")
+        mask = np.uint64((1 << (8 * len(chunk))) - 1)
+        if not ((words[at + offset] & mask) == np.uint64(expected)).all():
+            return False
+    return True
+
+
+def _string_tokens(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> list[str]:
+    """The texts of string tokens raw[starts:ends] (quotes included) that hold no quote, backslash or control character."""
+    lengths = ends - starts
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    joined = np.frombuffer(raw, dtype=np.uint8)[offsets + np.arange(int(lengths.sum()))].tobytes().decode("utf-8")
+    return joined[1:-1].split('""')  # '"a""b"' -> a, b: no quote inside any of them

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from coopchain.models.problem import canonical_json, parse_problem
 from coopchain.models.problem_rules import read_canonical
-from coopchain.models.problem_text import problem_identity, read_canonical_text
+from coopchain.models.problem_text import _read_uniform, problem_identity, read_canonical_text
 
 
 def awkward(gen_problem, seed: int, alpha: str) -> str:
@@ -32,6 +32,16 @@ def awkward(gen_problem, seed: int, alpha: str) -> str:
         if j % 4 == 0:
             e.pop("cap", None)
     doc["enterprises"] = [{k: v for k, v in e.items() if v is not None} for e in doc["enterprises"]]
+    return canonical_json(parse_problem(doc))
+
+
+def uniform(gen_problem, seed: int, named: bool) -> str:
+    """A canonical text whose enterprises all have one shape (the byte-level path), with full-precision numbers."""
+    doc = gen_problem.generate(n=6, seed=seed, alpha="general")
+    for j, e in enumerate(doc["enterprises"]):
+        if named:
+            e["name"] = f"name {j} é"
+        e["u0"] = [0.1, 1e-7, 0.123456789012345678, 5e-5][j % 4]
     return canonical_json(parse_problem(doc))
 
 
@@ -55,6 +65,22 @@ def test_a_canonical_text_is_read_into_the_generic_readers_columns(gen_problem, 
     same_columns(read_canonical_text(plain), read_canonical(json.loads(plain)))
 
 
+@pytest.mark.parametrize("seed, named", [(1, False), (2, True)])
+def test_a_text_of_one_shape_is_proven_over_its_bytes(gen_problem, seed, named):
+    text = uniform(gen_problem, seed, named)
+    doc = json.loads(text)
+    at = text.index('"enterprises":[') + len('"enterprises":[')
+    end = text.index('],"indicators":')
+    from coopchain.models.problem_rules import read_head
+    from coopchain.models.strict_json import loads
+
+    head = read_head(loads(text[:at] + "0" + text[end:]))
+    fast = _read_uniform(text, at, None, head)  # the byte-level path itself, not the regex behind it
+    assert fast
+    same_columns(fast, read_canonical(doc))
+    same_columns(read_canonical_text(text), read_canonical(doc))
+
+
 def _canonical_by_reference(text: str) -> bool:
     """Whether `text` is exactly RFC 8785's form of the JSON it holds, which has no key twice."""
     try:
@@ -69,13 +95,20 @@ def _canonical_by_reference(text: str) -> bool:
         return False
 
 
-EDITS = [" ", "0", "9", ",", "\\u0041", '"', "-", ".0", "e1", "E", "+", "}", "{", "[", "]", ":", "\\", "\n", "é", "00", "1e-07"]
+EDITS = [" ", "0", "9", ",", "\\u0041", '"', "-", ".0", "e1", "E", "+", "}", "{", "[", "]", ":", "\\", "\n", "é", "00", "1e-07",
+         "1", "5", "e+21", "e-7", "0.", '"x"', '"name":"n",', "\x01"]
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 @given(st.data())
 def test_an_edited_text_is_accepted_only_when_it_is_still_canonical(gen_problem, data):
-    text = awkward(gen_problem, 1, "general") if data.draw(st.booleans()) else canonical_json(parse_problem(gen_problem.generate(n=5, seed=3)))
+    family = data.draw(st.sampled_from(["awkward", "plain", "uniform", "named"]))
+    text = {
+        "awkward": lambda: awkward(gen_problem, 1, "general"),
+        "plain": lambda: canonical_json(parse_problem(gen_problem.generate(n=5, seed=3))),
+        "uniform": lambda: uniform(gen_problem, 4, False),
+        "named": lambda: uniform(gen_problem, 5, True),
+    }[family]()
     at = data.draw(st.integers(0, len(text) - 1))
     edit = data.draw(st.sampled_from(EDITS))
     how = data.draw(st.sampled_from(["replace", "insert", "delete"]))
