@@ -537,74 +537,116 @@ def _canonical(c: _Checked) -> tuple[str, str]:
     return "".join(pieces), sha.hexdigest()  # the one copy of the whole text (37 MB at n = 100,000)
 
 
-CHUNK = 65_536  # enterprises written at a time: their column texts are freed before the next chunk's are made
+CHUNK = 65_536  # enterprises written at a time: their texts are freed before the next chunk's are made
+
+_ID, _NAME, _CAP = "id", "name", "cap"  # the runs of a row that are not numbers nor literal text
 
 
 def _enterprises_text(c: _Checked, ind: list[str], res: list[str]) -> list[str]:
-    """The canonical enterprise array as pieces of text (one per chunk of rows), each member a column of texts, joined by C iteration.
+    """The canonical enterprise array as pieces of text, one per chunk of rows.
 
-    A row is literal text and column texts in turn: zip over the columns and repeat()
-    for the literals and for columns of one value (reservation 0, uniform alpha),
-    chained and joined once per chunk, with no Python code per enterprise.  Chunks
-    bound the memory: a column of texts costs ~60 bytes per enterprise, 16 columns a
-    gigabyte at n = 10^6 if made at once.
+    Every row has the same shape: literal text (keys, braces) between runs that vary
+    (numbers, the quoted id, the optional name member, the cap object where caps are
+    given for some enterprises only).  A chunk's numbers are written by orjson as one
+    2-D array (Rust, shortest round-trip digits) and split once into a row-major list
+    of texts; each run of the row is then one slice assignment into the chunk's list
+    of texts (row-major, S per row), joined once.  No Python code runs per number.
     """
     n = len(c.ids)
-    ids, quoted = c.ids, True
-    if _NEEDS_ESCAPE.search("".join(ids)):
-        ids, quoted = [_string(i) for i in ids], False
-    names = None
-    if c.names is not None:
-        names = ["" if name is None else f'"name":{_string(name)},' for name in c.names]
+    if _NEEDS_ESCAPE.search("".join(c.ids)):
+        ids = [_string(i) for i in c.ids]
+    else:
+        ids = ['"' + i + '"' for i in c.ids]
+    names = None if c.names is None else ["" if name is None else f'"name":{_string(name)},' for name in c.names]
     alpha = np.full(n, 1.0 / n) if c.alpha is None else c.alpha
     given = {r: ~np.isnan(c.cap[r]) for r in res}
+    mixed = not all(given[r].all() or not given[r].any() for r in res)
     every = [r for r in res if given[r].all()]
-    mixed = [r for r in res if given[r].any() and not given[r].all()]
+    layout: list = [',{"alpha":', alpha, ',"benefit":{']
+    for i, k in enumerate(ind):
+        layout += [("," if i else "") + _string(k) + ":", c.benefit[k]]
+    layout.append('},"cap":{')
+    if mixed:
+        layout.append(_CAP)
+    else:
+        for i, r in enumerate(every):
+            layout += [("," if i else "") + _string(r) + ":", c.cap[r]]
+    layout += ['},"g":', c.g, ',"id":', _ID, ',"max":', c.volume_max, ',"min":', c.volume_min, ",", *([] if names is None else [_NAME]),
+               '"reservation":', c.reservation, ',"u0":', c.u0, ',"use":{']
+    for i, r in enumerate(res):
+        layout += [("," if i else "") + _string(r) + ":", c.use[r]]
+    layout.append("}}")
+    runs: list = []  # literal texts merged; a number column stands as its index among the numbers
+    numeric: list[np.ndarray] = []
+    for part in layout:
+        if isinstance(part, np.ndarray) and len(part) and (part == part[0]).all():
+            part = _numbers(part[:1])[0]  # one value throughout (min 0, reservation 0, uniform alpha): literal text
+        if isinstance(part, np.ndarray):
+            numeric.append(part)
+            runs.append(len(numeric) - 1)
+        elif part in (_ID, _NAME, _CAP) or not runs or not isinstance(runs[-1], str) or runs[-1] in (_ID, _NAME, _CAP):
+            runs.append(part)
+        else:
+            runs[-1] += part
+    m, width = len(numeric), len(runs)
     pieces = []
     for lo in range(0, n, CHUNK):
         hi = min(n, lo + CHUNK)
         k = hi - lo
-        rows = slice(lo, hi)
-        # cap: a whole object per row; constant shapes (every cap given, or none) are the usual case.
-        cap_parts: list = []
-        if not mixed:
-            for i, r in enumerate(every):
-                cap_parts += [("," if i else "") + _string(r) + ":", _column(c.cap[r][rows])]
-        else:
-            texts = {r: _numbers(np.where(given[r][rows], c.cap[r][rows], 0.0)) for r in res}
-            cap_parts = [[",".join(f"{_string(r)}:{texts[r][j]}" for r in res if given[r][lo + j]) for j in range(k)]]
-        parts: list = [',{"alpha":', _column(alpha[rows]), ',"benefit":{']
-        for i, name in enumerate(ind):
-            parts += [("," if i else "") + _string(name) + ":", _column(c.benefit[name][rows])]
-        parts.append('},"cap":{')
-        parts += cap_parts
-        parts += ['},"g":', _column(c.g[rows]), ',"id":' + ('"' if quoted else ''), ids[lo:hi], ('"' if quoted else '') + ',"max":',
-                  _column(c.volume_max[rows]), ',"min":', _column(c.volume_min[rows]), ","]
-        if names is not None:
-            parts.append(names[lo:hi])
-        parts += ['"reservation":', _column(c.reservation[rows]), ',"u0":', _column(c.u0[rows]), ',"use":{']
-        for i, r in enumerate(res):
-            parts += [("," if i else "") + _string(r) + ":", _column(c.use[r][rows])]
-        parts.append("}}")
-        # Adjacent literals merge; a column is a list of k texts, or one text repeated.
-        merged: list = []
-        for part in parts:
-            if isinstance(part, str) and merged and isinstance(merged[-1], str):
-                merged[-1] += part
+        values = np.empty((k, m))
+        for j, column in enumerate(numeric):
+            values[:, j] = column[lo:hi]
+        tokens = _number_texts(values)
+        row: list = [None] * (k * width)
+        for slot, part in enumerate(runs):
+            if isinstance(part, int):
+                row[slot::width] = tokens[part::m]
+            elif part == _ID:
+                row[slot::width] = ids[lo:hi]
+            elif part == _NAME:
+                row[slot::width] = names[lo:hi]
+            elif part == _CAP:
+                texts = {r: _numbers(np.where(given[r][lo:hi], c.cap[r][lo:hi], 0.0)) for r in res}
+                row[slot::width] = [",".join(f"{_string(r)}:{texts[r][j]}" for r in res if given[r][lo + j]) for j in range(k)]
             else:
-                merged.append(part)
-        iterables = [itertools.repeat(p, k) if isinstance(p, str) else p for p in merged]
-        pieces.append("".join(itertools.chain.from_iterable(zip(*iterables))))
+                row[slot::width] = [part] * k
+        pieces.append("".join(row))
+        del row, tokens
     pieces[0] = "[" + pieces[0][1:]  # every row starts with its separating comma, the first one's dropped
     pieces.append("]")
     return pieces
 
 
-def _column(values: np.ndarray):
-    """A column's texts, or one text repeated when every value is the same (reservation 0, uniform alpha)."""
-    if len(values) and (values == values[0]).all():
-        return itertools.repeat(_numbers(values[:1])[0], len(values))
-    return _numbers(values)
+def _number_texts(values: np.ndarray) -> list[str]:
+    """A 2-D array's numbers in RFC 8785 form (§3.2.2.3), row-major: orjson's digits, one split.
+
+    orjson and ECMAScript's Number::toString pick the same shortest round-trip digits
+    and, from 1e-5 up to 1e15, the same plain layout but for the ".0" orjson writes
+    after integral values, dropped here.  Outside that range (exponent forms; orjson
+    switches to them at other bounds than ECMAScript) each distinct value's text is
+    compared with rfc8785's, and rfc8785's taken where they differ.
+    """
+    values = values + 0.0  # -0.0 + 0.0 is 0.0, written "0"
+    flat = values.ravel()
+    text = orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)
+    size = np.abs(flat)
+    integral = np.flatnonzero((flat == np.floor(flat)) & (size < 1e15))
+    if len(integral) * 8 > len(flat):
+        tokens = (b"%b," % text[1:-1]).replace(b".0,", b",")[:-1].decode().split(",")
+    else:
+        tokens = text[1:-1].decode().split(",")
+        for i in integral.tolist():
+            tokens[i] = tokens[i][:-2]
+    odd = np.flatnonzero((size >= 1e15) | ((size < 1e-5) & (size > 0)))
+    if len(odd):
+        for x in np.unique(flat[odd]).tolist():
+            at = odd[flat[odd] == x]
+            ours = tokens[at[0]]
+            theirs = rfc8785.dumps(x).decode()
+            if ours != theirs:
+                for i in at.tolist():
+                    tokens[i] = theirs
+    return tokens
 
 
 def _instance(c: _Checked) -> Instance:

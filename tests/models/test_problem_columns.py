@@ -231,3 +231,61 @@ def test_numbers_are_written_as_rfc8785_writes_them():
     assert _numbers(xs) == [rfc8785.dumps(x + 0.0).decode() for x in xs]
     assert _numbers([]) == []
     assert math.isnan(float(np.float64("nan")))  # NaN (a cap not given) is written but never used
+
+
+# --- the bulk writer of the enterprise array, against rfc8785 ------------------------------------
+
+_AWKWARD = [0.0, -0.0, 1.0, 7.0, 1e-5, 9.99e-6, 1e-6, 9.99e-7, 1e-7, 1.5e-7, 5e-324, 2.2250738585072014e-308, 2.2250738585072009e-308,
+            1e14, 999999999999999.0, 1e15, 1e15 + 2, 123456789012345.6, 1e16, 2.0**53, 1.2345e20, 1e21, 1e22, 1.7976931348623157e308, 0.1, 1 / 3]
+
+
+def test_number_texts_are_rfc8785s():
+    """Every number of a chunk, in row-major order, as rfc8785 writes it: integral, tiny, subnormal, huge, -0.0, and
+    random magnitudes; mostly integral chunks (one bulk replace) and mostly not (a fix per number) both."""
+    from coopchain.models.problem_columns import _number_texts
+
+    rng = np.random.default_rng(11)
+    magnitudes = 10.0 ** rng.uniform(-12, 25, (400, 7)) * rng.choice([-1, 1], (400, 7))
+    integral = np.round(rng.uniform(0, 1e6, (300, 5)))
+    awkward = np.array(_AWKWARD * 6).reshape(-1, 13)
+    for values in (magnitudes, integral, awkward, np.vstack([magnitudes[:, :5], integral]), -awkward):
+        assert _number_texts(values) == [rfc8785.dumps(x + 0.0).decode() for x in values.ravel().tolist()]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_awkward_problems_written_as_the_reference_writer_writes_them(tmp_path, monkeypatch, seed):
+    """Random documents with names and ids in any script and with characters to escape, -0.0, 1e15 (the largest
+    magnitude a document may hold: 1e21 is refused, and checked above on the writer alone), 1e-7, subnormals,
+    integral numbers, constant columns, and caps given for some enterprises only: the canonical text is
+    rfc8785.dumps of the pydantic reader's canonical document, byte for byte, whatever the chunk size."""
+    from coopchain.models import problem_columns
+
+    rng = np.random.default_rng(seed)
+    monkeypatch.setattr(problem_columns, "CHUNK", int(rng.choice([3, 16, 65_536])))
+    doc = generate(int(rng.integers(5, 60)), int(rng.integers(1, 4)), int(rng.integers(1, 4)), seed, ["uniform", "general"][seed % 2])
+    texts = ["Ferme « Nord »", "农场", "🐄 farm", 'say "hi"', "back\\slash", "tab\there", "nl\n", "\x01ctl", "\u2028line", "é", "plain"]
+    small_values = [1e-7, 5e-324, 2.2250738585072014e-308, 1e-300, -0.0, 0.0, 1e-5, 9.99e-7]
+    large_values = [1e15, 999999999999999.0, 123456789012345.0, 123456789012345.6, 7.0]  # past 1e15: refused (overflow)
+    for j, e in enumerate(doc["enterprises"]):
+        if rng.random() < 0.5:
+            e["name"] = str(rng.choice(texts)) + str(j)
+        if rng.random() < 0.2:
+            e["id"] = str(rng.choice(texts)) + f"#{j}"
+        if rng.random() < 0.3:  # a reservation, met by the generated benefits
+            e["reservation"] = float(rng.choice([0.0, -0.0, 1e-9, 0.5]))
+        else:
+            for k in e["benefit"]:
+                if rng.random() < 0.3:
+                    e["benefit"][k] = float(rng.choice(large_values + small_values))
+        if rng.random() < 0.3:
+            e["u0"] = float(rng.choice([1e-7, 5e-324, 9.99e-7, 0.25, 1e-5]))
+        if rng.random() < 0.3:
+            e["min"] = -0.0
+        for r in list(e["cap"]):
+            if rng.random() < 0.3:
+                e["cap"].pop(r)
+            elif rng.random() < 0.2:
+                e["cap"][r] = 1e15
+        if seed % 3 == 0:
+            e["g"] = 0.001  # one value throughout: written once as literal text
+    _assert_same_as_pydantic(_write(tmp_path, doc))
