@@ -295,6 +295,9 @@ def _csv_columns(data: bytes) -> dict:
     first = text.split("\n", 1)[0]
     if ";" in first or "\t" in first:
         raise _Doubt  # another separator, perhaps decimal commas: the full reader says what it read
+    dense = _dense_csv_columns(text)
+    if dense is not None:
+        return dense
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         names = [name.strip() for name in next(reader)]
@@ -331,6 +334,71 @@ def _csv_columns(data: bytes) -> dict:
         out[k] = _csv_numbers(cols[k], optional=True) if k in cols else None
     for group in ("benefit", "use", "cap"):
         out[group] = {key: _csv_numbers(column, optional=group == "cap") for key, column in cols[group].items()}
+    return out
+
+
+def _dense_csv_columns(text: str) -> dict | None:
+    """The usual table read without a Python string per cell, or None for the general reader above.
+
+    Usual: no quotes, "\n" or "\r\n" line ends, the text columns (id, and name if
+    present) first, every other cell a JSON number.  Each row is split once, after
+    its text cells; the numeric rest of all rows is read by orjson as one flat array
+    (Rust) and reshaped, each row's cell count checked.  The numbers are orjson's,
+    as on the general path, so both give the same doubles.
+    """
+    if '"' in text or "\x00" in text:  # quoted cells; NUL, which the csv module refuses
+        return None
+    end = "\n"
+    if "\r" in text:  # spreadsheets and the csv module end lines with "\r\n"; a lone "\r" is the general reader's
+        end = "\r\n"
+        if text.count("\r") != text.count("\r\n") or text.count("\n") != text.count("\r\n"):
+            return None
+    header, _, body = text.partition(end)
+    names = [name.strip() for name in header.split(",")]
+    lead = 2 if names[:2] in (["id", "name"], ["name", "id"]) else 1 if names[:1] == ["id"] else 0
+    width = len(names) - lead
+    if not lead or not width or len(set(names)) != len(names):
+        return None
+    lines = [line for line in body.split(end) if line.strip(",")]  # the csv module skips empty rows too
+    del text, body
+    if not lines:
+        return None
+    split = [line.split(",", lead) for line in lines]
+    del lines
+    if set(map(len, split)) != {lead + 1}:
+        return None
+    rests = [row[lead] for row in split]
+    commas = np.fromiter(map(str.count, rests, itertools.repeat(",")), dtype=np.int64, count=len(rests))
+    if (commas != width - 1).any():
+        return None
+    try:
+        flat = orjson.loads("[" + ",".join(rests) + "]")
+    except orjson.JSONDecodeError:
+        return None  # blanks (caps not given), float()'s own syntax, text: the general reader
+    del rests
+    if len(flat) != len(split) * width or not set(map(type, flat)) <= _NUMBER_TYPES:
+        return None
+    numbers = np.array(flat, dtype=float).reshape(len(split), width)
+    del flat
+    text_columns = dict(zip(names[:lead], zip(*(row[:lead] for row in split))))
+    ids = [c.strip() for c in text_columns["id"]]
+    if not all(ids):
+        raise _Doubt  # an empty id
+    out: dict[str, Any] = {"id": ids, "benefit": {}, "use": {}, "cap": {}, "alpha": None, "reservation": None,
+                           "name": [c.strip() or None for c in text_columns["name"]] if "name" in text_columns else None}
+    for j, name in enumerate(names[lead:]):
+        group, dot, key = name.partition(".")
+        column = np.ascontiguousarray(numbers[:, j])
+        if dot:
+            if group not in ("benefit", "use", "cap") or not key:
+                raise _Doubt
+            out[group][key] = column
+        elif name in _FIELDS and name not in ("id", "name", "benefit", "use", "cap"):
+            out[name] = column
+        else:
+            raise _Doubt
+    if any(k not in out for k in ("min", "max", "u0", "g")):
+        raise _Doubt
     return out
 
 

@@ -142,6 +142,86 @@ def test_generated_csv_agrees_with_its_json(tmp_path):
     assert load_prepared(table, header).prepared.canonical == load_prepared(_write(tmp_path, doc)).prepared.canonical
 
 
+def _dense_csv(doc: dict, names: bool, end: str) -> str:
+    """A table with every cell given and no quotes (the usual export), text columns first."""
+    ind, res = list(doc["indicators"]), list(doc["resources"])
+    head = ["id"] + (["name"] if names else []) + ["min", "max", "u0", "g", "alpha", "reservation"]
+    head += [f"benefit.{k}" for k in ind] + [f"use.{r}" for r in res] + [f"cap.{r}" for r in res]
+    rows = [",".join(head)]
+    for j, e in enumerate(doc["enterprises"]):
+        cells = [e["id"]] + ([e.get("name", "")] if names else []) + [repr(e[k]) for k in ("min", "max", "u0", "g")]
+        cells += [repr(e.get("alpha", 0.0)), str(e.get("reservation", 0))]
+        cells += [repr(e["benefit"][k]) for k in ind] + [repr(e["use"][r]) for r in res] + [repr(e["cap"][r]) for r in res]
+        rows.append(",".join(cells))
+        if j % 7 == 3:
+            rows.append(",,," if j % 2 else "")  # rows with no cell given: skipped, as the csv module skips them
+    return end.join(rows) + end
+
+
+@pytest.mark.parametrize("names, end", [(False, "\r\n"), (True, "\n")])
+def test_dense_csv_read_without_a_string_per_cell_agrees(tmp_path, monkeypatch, names, end):
+    """The usual table (every cell given, no quotes) takes the dense reader; it agrees with the pydantic reader, and with
+    the same table read through the csv module."""
+    from coopchain.models import problem_columns
+
+    doc = generate(120, 3, 2, 4, "general")
+    for j, e in enumerate(doc["enterprises"]):
+        e["reservation"] = 0 if j % 3 else 1e-9
+        if names:
+            e["name"] = ["Ferme des Prés", "农场 7", " padded ", ""][j % 4]
+        if j % 5 == 0:
+            e["id"] = f"é-{j}"
+        if j % 4 == 0:
+            e["max"] = float(round(e["max"]))
+    table, header = _csv_files(tmp_path, doc, _dense_csv(doc, names, end))
+    taken = []
+    dense = problem_columns._dense_csv_columns
+    monkeypatch.setattr(problem_columns, "_dense_csv_columns", lambda text: taken.append(dense(text)) or taken[-1])
+    _assert_same_as_pydantic(table, header)
+    assert taken and taken[0] is not None, "a dense table takes the dense reader"
+    monkeypatch.setattr(problem_columns, "_dense_csv_columns", lambda text: None)
+    general = load_prepared(table, header)
+    monkeypatch.setattr(problem_columns, "_dense_csv_columns", dense)
+    assert load_prepared(table, header).prepared.canonical == general.prepared.canonical
+
+
+@pytest.mark.parametrize("change", ["quote", "blank", "plus", "lone-cr", "short-row", "nan", "id-last"])
+def test_tables_off_the_dense_path_still_agree_or_are_refused_alike(tmp_path, change):
+    """What the dense reader leaves to the csv module (quotes, blank cells, float()'s own syntax, odd line ends, a
+    short row, nan, text columns not first) is read or refused as before."""
+    doc = generate(30, 2, 2, 6, "uniform")
+    table = _dense_csv(doc, True, "\n")
+    lines = table.split("\n")
+    if change == "quote":
+        cells = lines[2].split(",")
+        cells[1] = '"farm, north"'
+        lines[2] = ",".join(cells)
+    elif change == "blank":
+        lines[3] = lines[3][: lines[3].rindex(",")] + ","
+    elif change == "plus":
+        cells = lines[1].split(",")
+        cells[3] = "+" + cells[3]
+        lines[1] = ",".join(cells)
+    elif change == "lone-cr":
+        lines[4] += "\r"
+    elif change == "short-row":
+        lines[5] = lines[5][: lines[5].rindex(",")]
+    elif change == "nan":
+        cells = lines[1].split(",")
+        cells[4] = "nan"
+        lines[1] = ",".join(cells)
+    elif change == "id-last":
+        rows = [line.split(",") for line in lines if line]
+        lines = [",".join(row[1:] + row[:1]) for row in rows] + [""]
+    table_path, header = _csv_files(tmp_path, doc, "\n".join(lines))
+    try:
+        load_problem_file(table_path, header)
+    except ProblemError:
+        _assert_same_refusal(table_path, header)
+    else:
+        _assert_same_as_pydantic(table_path, header)
+
+
 # --- invalid documents: the same issues, word for word ------------------------------------------------
 
 
