@@ -257,20 +257,24 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     def column(name: str) -> list:
         return list(map(attrgetter(name), ents))
 
-    def floats(name: str) -> np.ndarray:
-        return np.fromiter(map(attrgetter(name), ents), dtype=float, count=n)
-
     cols: dict[str, Any] = {"id": column("id"), "columnar": True}
     names = column("name")
     cols["name"] = None if names.count(None) == n else names
+    # Every number an enterprise must have, in one pass: a tuple per enterprise, flattened into one array.
+    required = ["min", "max", "u0", "g"] + [f"benefit.f{i}" for i in range(len(ind))] + [f"use.f{i}" for i in range(len(res))]
+    try:
+        table = np.fromiter(itertools.chain.from_iterable(map(attrgetter(*required), ents)), dtype=float,
+                            count=n * len(required)).reshape(n, len(required))
+    except AttributeError:
+        raise _Doubt from None  # use left out (UNSET), which it may be only when there are no resources
+    column_of = {name: np.ascontiguousarray(table[:, j]) for j, name in enumerate(required)}
+    del table
     for k in ("min", "max", "u0", "g"):
-        cols[k] = floats(k)
+        cols[k] = column_of[k]
     cols["alpha"] = _optional_floats(column("alpha"), None)
     cols["reservation"] = _optional_floats(column("reservation"), msgspec.UNSET)
-    cols["benefit"] = {k: floats(f"benefit.f{i}") for i, k in enumerate(ind)}
-    if res and any(u is msgspec.UNSET for u in map(attrgetter("use"), ents)):
-        raise _Doubt  # use may be left out only when there are no resources
-    cols["use"] = {r: floats(f"use.f{i}") for i, r in enumerate(res)}
+    cols["benefit"] = {k: column_of[f"benefit.f{i}"] for i, k in enumerate(ind)}
+    cols["use"] = {r: column_of[f"use.f{i}"] for i, r in enumerate(res)}
     caps = column("cap")
     cols["cap"] = {}
     if res and caps.count(msgspec.UNSET) != n:
