@@ -22,6 +22,8 @@ import hashlib
 import io
 import itertools
 import math
+import mmap
+import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -93,16 +95,19 @@ class Loaded:
     problem_hash: str
 
 
-def load_prepared(path: str | Path, header_path: str | Path | None = None, phases: dict | None = None) -> Loaded:
+def load_prepared(path: str | Path, header_path: str | Path | None = None, phases: dict | None = None, *,
+                  parallel: bool = False) -> Loaded:
     """Read, validate, canonicalise and hash a problem file, and build its arrays, once.
 
     Raises models.problem.ProblemError with exactly the issues models.problem reports.
     ``phases``, when given, receives [wall, cpu] seconds per phase (for bench/bench_e2e.py).
+    ``parallel``: a forked process writes half of a large problem's canonical text (a
+    command's choice: a process with threads of its own, a server, should not fork).
     """
     clock = _Clock(phases)
     try:
         with _bulk():  # millions of small objects and no cycles: the collector's passes only cost
-            return _fast(Path(path), header_path, clock)
+            return _fast(Path(path), header_path, clock, parallel)
     except _Doubt:
         pass
     from coopchain.models.problem import load_problem_file  # pydantic: only for documents the fast path doubts
@@ -116,9 +121,9 @@ def load_prepared(path: str | Path, header_path: str | Path | None = None, phase
     return Loaded(problem, prepared, digest)
 
 
-def read_problem_timed(path: str | Path, phases: dict) -> Prepared:
-    """`load_prepared` with each phase timed into ``phases`` (name -> [wall s, cpu s])."""
-    return load_prepared(path, None, phases).prepared
+def read_problem_timed(path: str | Path, phases: dict, parallel: bool = True) -> Prepared:
+    """`load_prepared` with each phase timed into ``phases`` (name -> [wall s, cpu s]), as `coopchain solve` runs it."""
+    return load_prepared(path, None, phases, parallel=parallel).prepared
 
 
 class _Clock:
@@ -138,7 +143,7 @@ class _Clock:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _fast(path: Path, header_path, clock: _Clock) -> Loaded:
+def _fast(path: Path, header_path, clock: _Clock, parallel: bool = False) -> Loaded:
     suffix = path.suffix.lower()
     if suffix not in (".json", ".csv"):
         raise _Doubt
@@ -165,7 +170,7 @@ def _fast(path: Path, header_path, clock: _Clock) -> Loaded:
     clock.lap("parse")
     checked = _check(head, columns, csv_table=suffix == ".csv")
     clock.lap("validate")
-    canonical, digest = _canonical(checked)
+    canonical, digest = _canonical(checked, parallel)
     clock.lap("canonical")
     instance = _instance(checked)
     clock.lap("instance")
@@ -214,6 +219,35 @@ def _enterprise_type(ind: list[str], res: list[str]) -> type:
     ], forbid_unknown_fields=True, gc=False)
 
 
+def _document_type(ind: list[str], res: list[str]) -> type:
+    """The whole document as one struct, its enterprises typed by the names of its indicators and resources."""
+    return msgspec.defstruct("Document", [(k, Any) for k in _Head.__struct_fields__ if k != "enterprises"]
+                             + [("enterprises", list[_enterprise_type(ind, res)])], forbid_unknown_fields=True)
+
+
+def _names_around_enterprises(data: bytes) -> tuple[list[str], list[str]] | None:
+    """The indicator and resource names, read from the document with its enterprise array left out; None if unsure.
+
+    Usually the enterprise array is the document's last member: cut from the "[" after
+    the first "enterprises" key to the document's last "]", the rest is the small top
+    level, read in microseconds.  Reading the whole document first to learn these names
+    cost a pass over all of it (0.5 s at n = 10^6).  A guess only: the document is then
+    read with the names guessed, and its own names must be the same.
+    """
+    at = data.find(b'"enterprises"')
+    start = data.find(b"[", at) if at >= 0 else -1
+    end = data.rfind(b"]")
+    if start < 0 or end < start or data[at + len(b'"enterprises"'):start].strip() != b":":
+        return None
+    try:
+        top = msgspec.json.decode(data[:start] + b"[]" + data[end + 1:], type=_Head)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if type(top.indicators) is not dict or type(top.resources) is not dict:
+        return None
+    return list(top.indicators), list(top.resources)
+
+
 def _floats(values: list) -> np.ndarray:
     return np.fromiter(values, dtype=float, count=len(values))
 
@@ -236,19 +270,32 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     doubt); attrgetter then pulls each field across all of them in C.  A third of the
     memory of dicts: at n = 10^6 the dicts alone took 2.7 GB.
     """
-    try:
-        top = msgspec.json.decode(data, type=_Head)
-    except msgspec.ValidationError:
-        raise _Doubt from None
+    names = _names_around_enterprises(data)
+    top = None
+    if names is not None:  # the usual layout: one pass over the document, enterprises typed
+        ind, res = names
+        try:
+            top = msgspec.json.decode(data, type=_document_type(ind, res))
+        except msgspec.ValidationError:
+            top = None
+        if top is not None and (type(top.indicators) is not dict or type(top.resources) is not dict
+                                or list(top.indicators) != ind or list(top.resources) != res):
+            top = None  # the names guessed were not the document's: read it in two passes
+    if top is None:
+        try:
+            top = msgspec.json.decode(data, type=_Head)
+        except msgspec.ValidationError:
+            raise _Doubt from None
+        if type(top.indicators) is not dict or type(top.resources) is not dict:
+            raise _Doubt
+        ind, res = list(top.indicators), list(top.resources)
+        try:
+            top = msgspec.structs.replace(top, enterprises=msgspec.json.decode(top.enterprises, type=list[_enterprise_type(ind, res)]))
+        except msgspec.ValidationError:
+            raise _Doubt from None
     head = {k: getattr(top, k) for k in _Head.__struct_fields__}
-    indicators, resources = head["indicators"], head["resources"]
-    if type(indicators) is not dict or type(resources) is not dict:
-        raise _Doubt
-    ind, res = list(indicators), list(resources)
-    try:
-        ents = msgspec.json.decode(top.enterprises, type=list[_enterprise_type(ind, res)])
-    except msgspec.ValidationError:
-        raise _Doubt from None
+    ents = head.pop("enterprises")
+    head["enterprises"] = None
     del top
     if not ents:
         raise _Doubt
@@ -262,19 +309,30 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     cols["name"] = None if names.count(None) == n else names
     # Every number an enterprise must have, in one pass: a tuple per enterprise, flattened into one array.
     required = ["min", "max", "u0", "g"] + [f"benefit.f{i}" for i in range(len(ind))] + [f"use.f{i}" for i in range(len(res))]
+    given = ["alpha"] + [f"cap.f{i}" for i in range(len(res))]  # usually given for every enterprise: in the same pass
+    table = None
     try:
-        table = np.fromiter(itertools.chain.from_iterable(map(attrgetter(*required), ents)), dtype=float,
-                            count=n * len(required)).reshape(n, len(required))
-    except AttributeError:
-        raise _Doubt from None  # use left out (UNSET), which it may be only when there are no resources
-    column_of = {name: np.ascontiguousarray(table[:, j]) for j, name in enumerate(required)}
+        table = np.fromiter(itertools.chain.from_iterable(map(attrgetter(*required, *given), ents)), dtype=float,
+                            count=n * (len(required) + len(given))).reshape(n, -1)
+    except (AttributeError, TypeError):  # an alpha null, a cap left out (UNSET): these columns one by one, below
+        try:
+            table = np.fromiter(itertools.chain.from_iterable(map(attrgetter(*required), ents)), dtype=float,
+                                count=n * len(required)).reshape(n, len(required))
+        except AttributeError:
+            raise _Doubt from None  # use left out (UNSET), which it may be only when there are no resources
+        given = []
+    column_of = {name: np.ascontiguousarray(table[:, j]) for j, name in enumerate(required + given)}
     del table
     for k in ("min", "max", "u0", "g"):
         cols[k] = column_of[k]
-    cols["alpha"] = _optional_floats(column("alpha"), None)
     cols["reservation"] = _optional_floats(column("reservation"), msgspec.UNSET)
     cols["benefit"] = {k: column_of[f"benefit.f{i}"] for i, k in enumerate(ind)}
     cols["use"] = {r: column_of[f"use.f{i}"] for i, r in enumerate(res)}
+    if given:
+        cols["alpha"] = column_of["alpha"]
+        cols["cap"] = {r: column_of[f"cap.f{i}"] for i, r in enumerate(res)}
+        return head, cols
+    cols["alpha"] = _optional_floats(column("alpha"), None)
     caps = column("cap")
     cols["cap"] = {}
     if res and caps.count(msgspec.UNSET) != n:
@@ -582,7 +640,7 @@ def _check(head: dict, cols: dict, csv_table: bool) -> _Checked:
 # --- the canonical text and the arrays --------------------------------------------------------------
 
 
-def _canonical(c: _Checked) -> tuple[str, str]:
+def _canonical(c: _Checked, parallel: bool = False) -> tuple[str, str]:
     """The canonical form, byte for byte models.problem.canonical_json's (tests/models pin it), and its SHA-256.
 
     The hash is taken piece by piece, before the pieces are joined: hashing the whole
@@ -599,7 +657,7 @@ def _canonical(c: _Checked) -> tuple[str, str]:
     for i, key in enumerate(_sorted(head)):
         pieces.append(("," if i else "") + _string(key) + ":")
         if key == "enterprises":
-            pieces += _enterprises_text(c, ind, res)
+            pieces += _enterprises_text(c, ind, res, parallel)
         else:
             pieces.append(rfc8785.dumps(head[key]).decode())
     pieces.append("}")
@@ -609,12 +667,15 @@ def _canonical(c: _Checked) -> tuple[str, str]:
     return "".join(pieces), sha.hexdigest()  # the one copy of the whole text (37 MB at n = 100,000)
 
 
+PARALLEL_MIN = 50_000  # enterprises from which a forked process writes half the text (its fork and hand-over cost ~10 ms)
+
+
 CHUNK = 65_536  # enterprises written at a time: their texts are freed before the next chunk's are made
 
 _ID, _NAME, _CAP = "id", "name", "cap"  # the runs of a row that are not numbers nor literal text
 
 
-def _enterprises_text(c: _Checked, ind: list[str], res: list[str]) -> list[str]:
+def _enterprises_text(c: _Checked, ind: list[str], res: list[str], parallel: bool = False) -> list[str]:
     """The canonical enterprise array as pieces of text, one per chunk of rows.
 
     Every row has the same shape: literal text (keys, braces) between runs that vary
@@ -661,9 +722,8 @@ def _enterprises_text(c: _Checked, ind: list[str], res: list[str]) -> list[str]:
         else:
             runs[-1] += part
     m, width = len(numeric), len(runs)
-    pieces = []
-    for lo in range(0, n, CHUNK):
-        hi = min(n, lo + CHUNK)
+
+    def rows(lo: int, hi: int) -> str:
         k = hi - lo
         values = np.empty((k, m))
         for j, column in enumerate(numeric):
@@ -682,11 +742,64 @@ def _enterprises_text(c: _Checked, ind: list[str], res: list[str]) -> list[str]:
                 row[slot::width] = [",".join(f"{_string(r)}:{texts[r][j]}" for r in res if given[r][lo + j]) for j in range(k)]
             else:
                 row[slot::width] = [part] * k
-        pieces.append("".join(row))
-        del row, tokens
+        return "".join(row)
+
+    half = n // 2 if parallel and n >= PARALLEL_MIN else n
+    later = _forked(rows, half, n) if half < n else None
+    pieces = [rows(lo, min(half, lo + CHUNK)) for lo in range(0, half, CHUNK)]
+    if half < n:
+        pieces.append(_collect(later) if later is not None else None)
+        if pieces[-1] is None:  # no fork, or the forked process failed: this process writes the rest
+            pieces[-1:] = [rows(lo, min(n, lo + CHUNK)) for lo in range(half, n, CHUNK)]
     pieces[0] = "[" + pieces[0][1:]  # every row starts with its separating comma, the first one's dropped
     pieces.append("]")
     return pieces
+
+
+def _forked(rows, lo: int, hi: int) -> tuple[int, int] | None:
+    """Rows lo..hi written as UTF-8 by a forked process into an anonymous in-memory file, while this one writes the rest.
+
+    A file, not a pipe: a pipe would stall the writer until this process, busy with its
+    own half and holding the GIL, read it.  Returns (pid, fd), or None where there is no
+    fork or memfd (the caller then writes every row itself)."""
+    if not hasattr(os, "fork") or not hasattr(os, "memfd_create") or (os.cpu_count() or 1) < 2:
+        return None
+    try:
+        fd = os.memfd_create("coopchain-canonical", os.MFD_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(fd)
+        return None
+    if pid == 0:  # the child: write, and leave without running anything of the parent's (atexit, buffered output)
+        status = 1
+        try:
+            for start in range(lo, hi, CHUNK):
+                data = memoryview(rows(start, min(hi, start + CHUNK)).encode("utf-8"))
+                while data:
+                    data = data[os.write(fd, data):]
+            status = 0
+        finally:
+            os._exit(status)
+    return pid, fd
+
+
+def _collect(forked: tuple[int, int]) -> str | None:
+    """The text the forked process wrote, once it has ended well; None if it did not."""
+    pid, fd = forked
+    try:
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            return None
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None
+        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as view:
+            return str(view, "utf-8")
+    finally:
+        os.close(fd)
 
 
 def _number_texts(values: np.ndarray) -> list[str]:

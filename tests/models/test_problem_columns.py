@@ -369,3 +369,46 @@ def test_random_awkward_problems_written_as_the_reference_writer_writes_them(tmp
         if seed % 3 == 0:
             e["g"] = 0.001  # one value throughout: written once as literal text
     _assert_same_as_pydantic(_write(tmp_path, doc))
+
+
+@pytest.mark.parametrize("chunk, fork", [(7, True), (65_536, True), (5, False)])
+def test_text_written_half_by_a_forked_process_agrees(tmp_path, monkeypatch, chunk, fork):
+    """`coopchain solve` has a forked process write the second half of a large problem's text; the halves join into
+    exactly the reference writer's bytes (and without fork or memfd, this process writes both halves)."""
+    from coopchain.models import problem_columns
+
+    monkeypatch.setattr(problem_columns, "CHUNK", chunk)
+    monkeypatch.setattr(problem_columns, "PARALLEL_MIN", 1)
+    if not fork:
+        monkeypatch.delattr(problem_columns.os, "memfd_create")
+    doc = generate(41, 3, 3, 9, "general")
+    for j, e in enumerate(doc["enterprises"]):
+        if j % 3 == 0:
+            e["cap"].pop("r2")
+        if j % 2:
+            e["name"] = f"ferme « {j} »\n"
+    path = _write(tmp_path, doc)
+    collected = []
+    collect = problem_columns._collect
+    monkeypatch.setattr(problem_columns, "_collect", lambda forked: collected.append(collect(forked)) or collected[-1])
+    loaded = load_prepared(path, parallel=True)
+    assert [text is not None for text in collected] == ([True] if fork else [])
+    reference = load_problem_file(path)
+    assert loaded.prepared.canonical == rfc8785.dumps(_canonical_document(reference)).decode()
+    assert loaded.problem_hash == hashlib.sha256(loaded.prepared.canonical.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("layout", ["enterprises first", "an indicator named enterprises", "pretty", "usual"])
+def test_document_read_in_one_pass_or_two_agrees(tmp_path, layout):
+    """The reader guesses the indicator and resource names from the text around the enterprise array (one pass); where
+    the guess cannot be made or is wrong it reads the document in two passes: the same result either way."""
+    doc = generate(25, 2, 2, 8, "uniform")
+    if layout == "enterprises first":
+        doc = {"enterprises": doc.pop("enterprises"), **doc}
+    elif layout == "an indicator named enterprises":
+        doc["indicators"] = {"enterprises": doc["indicators"]["k0"], "k1": doc["indicators"]["k1"]}
+        for e in doc["enterprises"]:
+            e["benefit"] = {"enterprises": e["benefit"]["k0"], "k1": e["benefit"]["k1"]}
+        doc = {"indicators": doc.pop("indicators"), **doc}
+    text = json.dumps(doc, indent=2 if layout == "pretty" else None)
+    _assert_same_as_pydantic(_write(tmp_path, text))
