@@ -36,7 +36,7 @@ import numpy as np
 import orjson
 import rfc8785
 
-from coopchain.models.certificate import Instance
+from coopchain.models.certificate import Instance, hashed_as_written
 from coopchain.models.problem_rules import Columns, meaning_issues
 from coopchain.models.problem_canonical import SCHEMA, NEEDS_ESCAPE, ProblemError, bulk, numbers, sorted_names, string
 from coopchain.models.solve import Prepared
@@ -171,6 +171,7 @@ def _fast(path: Path, header_path, clock: _Clock, parallel: bool = False) -> Loa
     checked = _check(head, columns, csv_table=suffix == ".csv")
     clock.lap("validate")
     canonical, digest = _canonical(checked, parallel)
+    hashed_as_written(canonical, digest)  # the certificate names the problem by this hash: not taken twice
     clock.lap("canonical")
     instance = _instance(checked)
     clock.lap("instance")

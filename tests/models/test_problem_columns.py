@@ -412,3 +412,21 @@ def test_document_read_in_one_pass_or_two_agrees(tmp_path, layout):
         doc = {"indicators": doc.pop("indicators"), **doc}
     text = json.dumps(doc, indent=2 if layout == "pretty" else None)
     _assert_same_as_pydantic(_write(tmp_path, text))
+
+
+def test_the_certificate_names_the_problem_by_the_hash_of_its_text(tmp_path):
+    """The reader's hash, taken as it wrote the text, is what the certificate carries; it is SHA-256 of the text's bytes
+    (hashlib here), and a text equal to it but another object is hashed afresh."""
+    from coopchain.models.certificate import hashed_as_written, problem_hash
+    from coopchain.models.solve import solve
+
+    loaded = load_prepared(_write(tmp_path, generate(40, 2, 2, 3, "uniform")))
+    text = loaded.prepared.canonical
+    expected = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert solve(loaded.prepared, "F1").certificate["problem_hash"] == expected == problem_hash(text)
+    hashed_as_written(text, "0" * 64)
+    try:
+        assert problem_hash(text) == "0" * 64  # the same object: the remembered hash
+    finally:
+        hashed_as_written(text, expected)
+    assert problem_hash("".join([text[:10], text[10:]])) == expected  # an equal text, another object: hashed
