@@ -121,6 +121,18 @@ def load_prepared(path: str | Path, header_path: str | Path | None = None, phase
     return Loaded(problem, prepared, digest)
 
 
+def load_uploaded(data: bytes, header: str | bytes | None = None) -> Loaded | None:
+    """An uploaded document (JSON bytes; or CSV bytes with its header's JSON text) by the same columnar path; None
+    where the path doubts it: the caller then reads it with models.problem, whose messages the user sees."""
+    try:
+        with _bulk():
+            if header is None:
+                return _from_bytes(".json", data, None, _Clock(None), False)
+            return _from_bytes(".csv", data, header.encode("utf-8") if isinstance(header, str) else header, _Clock(None), False)
+    except (_Doubt, UnicodeEncodeError):
+        return None
+
+
 def read_problem_timed(path: str | Path, phases: dict, parallel: bool = True) -> Prepared:
     """`load_prepared` with each phase timed into ``phases`` (name -> [wall s, cpu s]), as `coopchain solve` runs it."""
     return load_prepared(path, None, phases, parallel=parallel).prepared
@@ -156,6 +168,10 @@ def _fast(path: Path, header_path, clock: _Clock, parallel: bool = False) -> Loa
     except OSError:
         raise _Doubt from None
     clock.lap("read")
+    return _from_bytes(suffix, data, header_bytes, clock, parallel)
+
+
+def _from_bytes(suffix: str, data: bytes, header_bytes: bytes | None, clock: _Clock, parallel: bool) -> Loaded:
     try:
         if suffix == ".json":
             head, columns = _json_columns(data.removeprefix(b"\xef\xbb\xbf"))
@@ -861,4 +877,4 @@ def _instance(c: _Checked) -> Instance:
     )
 
 
-__all__ = ["ColumnProblem", "Loaded", "ProblemError", "load_prepared", "read_problem_timed"]
+__all__ = ["ColumnProblem", "Loaded", "ProblemError", "load_prepared", "load_uploaded", "read_problem_timed"]
