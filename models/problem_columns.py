@@ -438,28 +438,26 @@ def _dense_csv_columns(text: str) -> dict | None:
     width = len(names) - lead
     if not lead or not width or len(set(names)) != len(names):
         return None
-    lines = [line for line in body.split(end) if line.strip(",")]  # the csv module skips empty rows too
-    del text, body
-    if not lines:
+    del text
+    blocks, texts = [], [[] for _ in range(lead)]
+    start = 0
+    while start < len(body):  # a few megabytes of rows at a time: the per-row strings of one block only
+        stop = body.find(end, start + CSV_BLOCK)
+        stop = len(body) if stop < 0 else stop
+        block = _dense_csv_block(body[start:stop], end, lead, width)
+        if block is None:
+            return None
+        blocks.append(block[0])
+        for column, cells in zip(texts, block[1]):
+            column += cells
+        start = stop + len(end)
+    del body
+    blocks = [b for b in blocks if len(b)]
+    if not blocks:
         return None
-    split = [line.split(",", lead) for line in lines]
-    del lines
-    if set(map(len, split)) != {lead + 1}:
-        return None
-    rests = [row[lead] for row in split]
-    commas = np.fromiter(map(str.count, rests, itertools.repeat(",")), dtype=np.int64, count=len(rests))
-    if (commas != width - 1).any():
-        return None
-    try:
-        flat = orjson.loads("[" + ",".join(rests) + "]")
-    except orjson.JSONDecodeError:
-        return None  # blanks (caps not given), float()'s own syntax, text: the general reader
-    del rests
-    if len(flat) != len(split) * width or not set(map(type, flat)) <= _NUMBER_TYPES:
-        return None
-    numbers = np.array(flat, dtype=float).reshape(len(split), width)
-    del flat
-    text_columns = dict(zip(names[:lead], zip(*(row[:lead] for row in split))))
+    numbers = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+    del blocks
+    text_columns = dict(zip(names[:lead], texts))
     ids = [c.strip() for c in text_columns["id"]]
     if not all(ids):
         raise _Doubt  # an empty id
@@ -479,6 +477,32 @@ def _dense_csv_columns(text: str) -> dict | None:
     if any(k not in out for k in ("min", "max", "u0", "g")):
         raise _Doubt
     return out
+
+
+CSV_BLOCK = 4 << 20  # characters of a table read at a time by the dense reader
+
+
+def _dense_csv_block(text: str, end: str, lead: int, width: int) -> tuple[np.ndarray, list[list[str]]] | None:
+    """Some whole rows of the dense table: their numbers (rows x width) and their text cells by column; None to doubt."""
+    lines = [line for line in text.split(end) if line.strip(",")]  # the csv module skips empty rows too
+    if not lines:
+        return np.zeros((0, width)), [[] for _ in range(lead)]
+    split = [line.split(",", lead) for line in lines]
+    del lines
+    if set(map(len, split)) != {lead + 1}:
+        return None
+    rests = [row[lead] for row in split]
+    commas = np.fromiter(map(str.count, rests, itertools.repeat(",")), dtype=np.int64, count=len(rests))
+    if (commas != width - 1).any():
+        return None
+    try:
+        flat = orjson.loads("[" + ",".join(rests) + "]")
+    except orjson.JSONDecodeError:
+        return None  # blanks (caps not given), float()'s own syntax, text: the general reader
+    del rests
+    if len(flat) != len(split) * width or not set(map(type, flat)) <= _NUMBER_TYPES:
+        return None
+    return np.array(flat, dtype=float).reshape(len(split), width), [list(cells) for cells in zip(*(row[:lead] for row in split))]
 
 
 def _csv_numbers(cells: tuple[str, ...], optional: bool) -> np.ndarray:

@@ -158,11 +158,13 @@ def _dense_csv(doc: dict, names: bool, end: str) -> str:
     return end.join(rows) + end
 
 
-@pytest.mark.parametrize("names, end", [(False, "\r\n"), (True, "\n")])
-def test_dense_csv_read_without_a_string_per_cell_agrees(tmp_path, monkeypatch, names, end):
-    """The usual table (every cell given, no quotes) takes the dense reader; it agrees with the pydantic reader, and with
-    the same table read through the csv module."""
+@pytest.mark.parametrize("names, end, block", [(False, "\r\n", 4 << 20), (True, "\n", 4 << 20), (True, "\r\n", 1), (False, "\n", 300)])
+def test_dense_csv_read_without_a_string_per_cell_agrees(tmp_path, monkeypatch, names, end, block):
+    """The usual table (every cell given, no quotes) takes the dense reader, a block of rows at a time; it agrees with
+    the pydantic reader, and with the same table read through the csv module."""
     from coopchain.models import problem_columns
+
+    monkeypatch.setattr(problem_columns, "CSV_BLOCK", block)
 
     doc = generate(120, 3, 2, 4, "general")
     for j, e in enumerate(doc["enterprises"]):
