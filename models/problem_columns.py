@@ -27,7 +27,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -427,12 +427,11 @@ def _dense_csv_columns(text: str) -> dict | None:
     """
     if '"' in text or "\x00" in text:  # quoted cells; NUL, which the csv module refuses
         return None
-    end = "\n"
-    if "\r" in text:  # spreadsheets and the csv module end lines with "\r\n"; a lone "\r" is the general reader's
-        end = "\r\n"
-        if text.count("\r") != text.count("\r\n") or text.count("\n") != text.count("\r\n"):
-            return None
+    # Spreadsheets and the csv module end lines with "\r\n"; a lone "\r" or "\n" left in a row is the general reader's.
+    end = "\r\n" if "\r" in text else "\n"
     header, _, body = text.partition(end)
+    if "\r" in header or "\n" in header:
+        return None
     names = [name.strip() for name in header.split(",")]
     lead = 2 if names[:2] in (["id", "name"], ["name", "id"]) else 1 if names[:1] == ["id"] else 0
     width = len(names) - lead
@@ -491,18 +490,23 @@ def _dense_csv_block(text: str, end: str, lead: int, width: int) -> tuple[np.nda
     del lines
     if set(map(len, split)) != {lead + 1}:
         return None
-    rests = [row[lead] for row in split]
+    rests = list(map(itemgetter(lead), split))
     commas = np.fromiter(map(str.count, rests, itertools.repeat(",")), dtype=np.int64, count=len(rests))
     if (commas != width - 1).any():
         return None
+    numbers = "[" + ",".join(rests) + "]"
+    del rests
+    texts = [list(map(itemgetter(i), split)) for i in range(lead)]
+    if "\r" in numbers or "\n" in numbers or any("\r" in t or "\n" in t for t in map("".join, texts)):
+        return None  # a line end other than the table's: JSON would take it for a blank
     try:
-        flat = orjson.loads("[" + ",".join(rests) + "]")
+        flat = orjson.loads(numbers)
     except orjson.JSONDecodeError:
         return None  # blanks (caps not given), float()'s own syntax, text: the general reader
-    del rests
+    del numbers
     if len(flat) != len(split) * width or not set(map(type, flat)) <= _NUMBER_TYPES:
         return None
-    return np.array(flat, dtype=float).reshape(len(split), width), [list(cells) for cells in zip(*(row[:lead] for row in split))]
+    return np.array(flat, dtype=float).reshape(len(split), width), texts
 
 
 def _csv_numbers(cells: tuple[str, ...], optional: bool) -> np.ndarray:
