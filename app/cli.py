@@ -50,7 +50,7 @@ def _load_prepared(path: str, header: str | None):
     from coopchain.models.problem_canonical import ProblemError  # not models.problem: no pydantic on this path
 
     try:
-        loaded = load_prepared(path, header)
+        loaded = load_prepared(path, header, parallel=True)  # a command, no threads of its own yet: it may fork a writer
     except ProblemError as e:
         count = len(e.issues)
         found = f"{count} issues" if count > 1 else "1 issue"

@@ -444,8 +444,24 @@ def coupling_piece_bound(inst: Instance, s_lo: float, s_hi: float, tau: float, l
 # --- certificates -----------------------------------------------------------------------
 
 
+_hashed: tuple[str, str] | None = None  # (text, its hash): the last canonical text whose hash its writer took
+
+
+def hashed_as_written(canonical: str, digest: str) -> None:
+    """Remember the hash a canonical text's writer took while writing it (piece by piece, as it went).
+
+    ``problem_hash`` of that very str object then returns it instead of encoding and
+    hashing the text again (1 s at n = 10^6).  Identity, not equality: a str is
+    immutable, so the same object has the same bytes.  One text at a time is kept."""
+    global _hashed
+    _hashed = (canonical, digest)
+
+
 def problem_hash(canonical: str) -> str:
     """The problem's identity: SHA-256 of its canonical JSON text (SPEC §6), hex."""
+    known = _hashed
+    if known is not None and known[0] is canonical:
+        return known[1]
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

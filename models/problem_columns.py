@@ -23,10 +23,12 @@ import io
 import itertools
 import json
 import math
+import mmap
+import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -35,7 +37,7 @@ import numpy as np
 import orjson
 import rfc8785
 
-from coopchain.models.certificate import Instance
+from coopchain.models.certificate import Instance, hashed_as_written
 from coopchain.models.problem_rules import Columns, meaning_issues
 from coopchain.models.problem_canonical import SCHEMA, NEEDS_ESCAPE, Issue, ProblemError, bulk, numbers, sorted_names, string
 from coopchain.models.strict_json import count_members, repeated_key_issue
@@ -95,16 +97,19 @@ class Loaded:
     problem_hash: str
 
 
-def load_prepared(path: str | Path, header_path: str | Path | None = None, phases: dict | None = None) -> Loaded:
+def load_prepared(path: str | Path, header_path: str | Path | None = None, phases: dict | None = None, *,
+                  parallel: bool = False) -> Loaded:
     """Read, validate, canonicalise and hash a problem file, and build its arrays, once.
 
     Raises models.problem.ProblemError with exactly the issues models.problem reports.
     ``phases``, when given, receives [wall, cpu] seconds per phase (for bench/bench_e2e.py).
+    ``parallel``: a forked process writes half of a large problem's canonical text (a
+    command's choice: a process with threads of its own, a server, should not fork).
     """
     clock = _Clock(phases)
     try:
         with _bulk():  # millions of small objects and no cycles: the collector's passes only cost
-            return _fast(Path(path), header_path, clock)
+            return _fast(Path(path), header_path, clock, parallel)
     except _Doubt:
         pass
     from coopchain.models.problem import load_problem_file  # pydantic: only for documents the fast path doubts
@@ -118,9 +123,21 @@ def load_prepared(path: str | Path, header_path: str | Path | None = None, phase
     return Loaded(problem, prepared, digest)
 
 
-def read_problem_timed(path: str | Path, phases: dict) -> Prepared:
-    """`load_prepared` with each phase timed into ``phases`` (name -> [wall s, cpu s])."""
-    return load_prepared(path, None, phases).prepared
+def load_uploaded(data: bytes, header: str | bytes | None = None) -> Loaded | None:
+    """An uploaded document (JSON bytes; or CSV bytes with its header's JSON text) by the same columnar path; None
+    where the path doubts it: the caller then reads it with models.problem, whose messages the user sees."""
+    try:
+        with _bulk():
+            if header is None:
+                return _from_bytes(".json", data, None, _Clock(None), False)
+            return _from_bytes(".csv", data, header.encode("utf-8") if isinstance(header, str) else header, _Clock(None), False)
+    except (_Doubt, UnicodeEncodeError):
+        return None
+
+
+def read_problem_timed(path: str | Path, phases: dict, parallel: bool = True) -> Prepared:
+    """`load_prepared` with each phase timed into ``phases`` (name -> [wall s, cpu s]), as `coopchain solve` runs it."""
+    return load_prepared(path, None, phases, parallel=parallel).prepared
 
 
 class _Clock:
@@ -140,7 +157,7 @@ class _Clock:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _fast(path: Path, header_path, clock: _Clock) -> Loaded:
+def _fast(path: Path, header_path, clock: _Clock, parallel: bool = False) -> Loaded:
     suffix = path.suffix.lower()
     if suffix not in (".json", ".csv"):
         raise _Doubt
@@ -153,6 +170,10 @@ def _fast(path: Path, header_path, clock: _Clock) -> Loaded:
     except OSError:
         raise _Doubt from None
     clock.lap("read")
+    return _from_bytes(suffix, data, header_bytes, clock, parallel)
+
+
+def _from_bytes(suffix: str, data: bytes, header_bytes: bytes | None, clock: _Clock, parallel: bool) -> Loaded:
     try:
         if suffix == ".json":
             head, columns = _json_columns(data.removeprefix(b"\xef\xbb\xbf"))
@@ -167,7 +188,8 @@ def _fast(path: Path, header_path, clock: _Clock) -> Loaded:
     clock.lap("parse")
     checked = _check(head, columns, csv_table=suffix == ".csv")
     clock.lap("validate")
-    canonical, digest = _canonical(checked)
+    canonical, digest = _canonical(checked, parallel)
+    hashed_as_written(canonical, digest)  # the certificate names the problem by this hash: not taken twice
     clock.lap("canonical")
     instance = _instance(checked)
     clock.lap("instance")
@@ -216,6 +238,35 @@ def _enterprise_type(ind: list[str], res: list[str]) -> type:
     ], forbid_unknown_fields=True, gc=False)
 
 
+def _document_type(ind: list[str], res: list[str]) -> type:
+    """The whole document as one struct, its enterprises typed by the names of its indicators and resources."""
+    return msgspec.defstruct("Document", [(k, Any) for k in _Head.__struct_fields__ if k != "enterprises"]
+                             + [("enterprises", list[_enterprise_type(ind, res)])], forbid_unknown_fields=True)
+
+
+def _names_around_enterprises(data: bytes) -> tuple[list[str], list[str]] | None:
+    """The indicator and resource names, read from the document with its enterprise array left out; None if unsure.
+
+    Usually the enterprise array is the document's last member: cut from the "[" after
+    the first "enterprises" key to the document's last "]", the rest is the small top
+    level, read in microseconds.  Reading the whole document first to learn these names
+    cost a pass over all of it (0.5 s at n = 10^6).  A guess only: the document is then
+    read with the names guessed, and its own names must be the same.
+    """
+    at = data.find(b'"enterprises"')
+    start = data.find(b"[", at) if at >= 0 else -1
+    end = data.rfind(b"]")
+    if start < 0 or end < start or data[at + len(b'"enterprises"'):start].strip() != b":":
+        return None
+    try:
+        top = msgspec.json.decode(data[:start] + b"[]" + data[end + 1:], type=_Head)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if type(top.indicators) is not dict or type(top.resources) is not dict:
+        return None
+    return list(top.indicators), list(top.resources)
+
+
 def _floats(values: list) -> np.ndarray:
     return np.fromiter(values, dtype=float, count=len(values))
 
@@ -238,19 +289,32 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     doubt); attrgetter then pulls each field across all of them in C.  A third of the
     memory of dicts: at n = 10^6 the dicts alone took 2.7 GB.
     """
-    try:
-        top = msgspec.json.decode(data, type=_Head)
-    except msgspec.ValidationError:
-        raise _Doubt from None
+    names = _names_around_enterprises(data)
+    top = None
+    if names is not None:  # the usual layout: one pass over the document, enterprises typed
+        ind, res = names
+        try:
+            top = msgspec.json.decode(data, type=_document_type(ind, res))
+        except msgspec.ValidationError:
+            top = None
+        if top is not None and (type(top.indicators) is not dict or type(top.resources) is not dict
+                                or list(top.indicators) != ind or list(top.resources) != res):
+            top = None  # the names guessed were not the document's: read it in two passes
+    if top is None:
+        try:
+            top = msgspec.json.decode(data, type=_Head)
+        except msgspec.ValidationError:
+            raise _Doubt from None
+        if type(top.indicators) is not dict or type(top.resources) is not dict:
+            raise _Doubt
+        ind, res = list(top.indicators), list(top.resources)
+        try:
+            top = msgspec.structs.replace(top, enterprises=msgspec.json.decode(top.enterprises, type=list[_enterprise_type(ind, res)]))
+        except msgspec.ValidationError:
+            raise _Doubt from None
     head = {k: getattr(top, k) for k in _Head.__struct_fields__}
-    indicators, resources = head["indicators"], head["resources"]
-    if type(indicators) is not dict or type(resources) is not dict:
-        raise _Doubt
-    ind, res = list(indicators), list(resources)
-    try:
-        ents = msgspec.json.decode(top.enterprises, type=list[_enterprise_type(ind, res)])
-    except msgspec.ValidationError:
-        raise _Doubt from None
+    ents = head.pop("enterprises")
+    head["enterprises"] = None
     del top
     if not ents:
         raise _Doubt
@@ -259,20 +323,35 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     def column(name: str) -> list:
         return list(map(attrgetter(name), ents))
 
-    def floats(name: str) -> np.ndarray:
-        return np.fromiter(map(attrgetter(name), ents), dtype=float, count=n)
-
     cols: dict[str, Any] = {"id": column("id"), "columnar": True}
     names = column("name")
     cols["name"] = None if names.count(None) == n else names
+    # Every number an enterprise must have, in one pass: a tuple per enterprise, flattened into one array.
+    required = ["min", "max", "u0", "g"] + [f"benefit.f{i}" for i in range(len(ind))] + [f"use.f{i}" for i in range(len(res))]
+    given = ["alpha"] + [f"cap.f{i}" for i in range(len(res))]  # usually given for every enterprise: in the same pass
+    table = None
+    try:
+        table = np.fromiter(itertools.chain.from_iterable(map(attrgetter(*required, *given), ents)), dtype=float,
+                            count=n * (len(required) + len(given))).reshape(n, -1)
+    except (AttributeError, TypeError):  # an alpha null, a cap left out (UNSET): these columns one by one, below
+        try:
+            table = np.fromiter(itertools.chain.from_iterable(map(attrgetter(*required), ents)), dtype=float,
+                                count=n * len(required)).reshape(n, len(required))
+        except AttributeError:
+            raise _Doubt from None  # use left out (UNSET), which it may be only when there are no resources
+        given = []
+    column_of = {name: np.ascontiguousarray(table[:, j]) for j, name in enumerate(required + given)}
+    del table
     for k in ("min", "max", "u0", "g"):
-        cols[k] = floats(k)
-    cols["alpha"] = _optional_floats(column("alpha"), None)
+        cols[k] = column_of[k]
     cols["reservation"] = _optional_floats(column("reservation"), msgspec.UNSET)
-    cols["benefit"] = {k: floats(f"benefit.f{i}") for i, k in enumerate(ind)}
-    if res and any(u is msgspec.UNSET for u in map(attrgetter("use"), ents)):
-        raise _Doubt  # use may be left out only when there are no resources
-    cols["use"] = {r: floats(f"use.f{i}") for i, r in enumerate(res)}
+    cols["benefit"] = {k: column_of[f"benefit.f{i}"] for i, k in enumerate(ind)}
+    cols["use"] = {r: column_of[f"use.f{i}"] for i, r in enumerate(res)}
+    if given:
+        cols["alpha"] = column_of["alpha"]
+        cols["cap"] = {r: column_of[f"cap.f{i}"] for i, r in enumerate(res)}
+        return head, cols
+    cols["alpha"] = _optional_floats(column("alpha"), None)
     caps = column("cap")
     cols["cap"] = {}
     # Members decoded: msgspec reads a key given twice in one object last-wins (review R-8, for solve), and
@@ -310,6 +389,9 @@ def _csv_columns(data: bytes) -> dict:
     first = text.split("\n", 1)[0]
     if ";" in first or "\t" in first:
         raise _Doubt  # another separator, perhaps decimal commas: the full reader says what it read
+    dense = _dense_csv_columns(text)
+    if dense is not None:
+        return dense
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         names = [name.strip() for name in next(reader)]
@@ -347,6 +429,99 @@ def _csv_columns(data: bytes) -> dict:
     for group in ("benefit", "use", "cap"):
         out[group] = {key: _csv_numbers(column, optional=group == "cap") for key, column in cols[group].items()}
     return out
+
+
+def _dense_csv_columns(text: str) -> dict | None:
+    """The usual table read without a Python string per cell, or None for the general reader above.
+
+    Usual: no quotes, "\n" or "\r\n" line ends, the text columns (id, and name if
+    present) first, every other cell a JSON number.  Each row is split once, after
+    its text cells; the numeric rest of all rows is read by orjson as one flat array
+    (Rust) and reshaped, each row's cell count checked.  The numbers are orjson's,
+    as on the general path, so both give the same doubles.
+    """
+    if '"' in text or "\x00" in text:  # quoted cells; NUL, which the csv module refuses
+        return None
+    # Spreadsheets and the csv module end lines with "\r\n"; a lone "\r" or "\n" left in a row is the general reader's.
+    end = "\r\n" if "\r" in text else "\n"
+    header, _, body = text.partition(end)
+    if "\r" in header or "\n" in header:
+        return None
+    names = [name.strip() for name in header.split(",")]
+    lead = 2 if names[:2] in (["id", "name"], ["name", "id"]) else 1 if names[:1] == ["id"] else 0
+    width = len(names) - lead
+    if not lead or not width or len(set(names)) != len(names):
+        return None
+    del text
+    blocks, texts = [], [[] for _ in range(lead)]
+    start = 0
+    while start < len(body):  # a few megabytes of rows at a time: the per-row strings of one block only
+        stop = body.find(end, start + CSV_BLOCK)
+        stop = len(body) if stop < 0 else stop
+        block = _dense_csv_block(body[start:stop], end, lead, width)
+        if block is None:
+            return None
+        blocks.append(block[0])
+        for column, cells in zip(texts, block[1]):
+            column += cells
+        start = stop + len(end)
+    del body
+    blocks = [b for b in blocks if len(b)]
+    if not blocks:
+        return None
+    numbers = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+    del blocks
+    text_columns = dict(zip(names[:lead], texts))
+    ids = [c.strip() for c in text_columns["id"]]
+    if not all(ids):
+        raise _Doubt  # an empty id
+    out: dict[str, Any] = {"id": ids, "benefit": {}, "use": {}, "cap": {}, "alpha": None, "reservation": None,
+                           "name": [c.strip() or None for c in text_columns["name"]] if "name" in text_columns else None}
+    for j, name in enumerate(names[lead:]):
+        group, dot, key = name.partition(".")
+        column = np.ascontiguousarray(numbers[:, j])
+        if dot:
+            if group not in ("benefit", "use", "cap") or not key:
+                raise _Doubt
+            out[group][key] = column
+        elif name in _FIELDS and name not in ("id", "name", "benefit", "use", "cap"):
+            out[name] = column
+        else:
+            raise _Doubt
+    if any(k not in out for k in ("min", "max", "u0", "g")):
+        raise _Doubt
+    return out
+
+
+CSV_BLOCK = 4 << 20  # characters of a table read at a time by the dense reader
+
+
+def _dense_csv_block(text: str, end: str, lead: int, width: int) -> tuple[np.ndarray, list[list[str]]] | None:
+    """Some whole rows of the dense table: their numbers (rows x width) and their text cells by column; None to doubt."""
+    lines = [line for line in text.split(end) if line.strip(",")]  # the csv module skips empty rows too
+    if not lines:
+        return np.zeros((0, width)), [[] for _ in range(lead)]
+    split = [line.split(",", lead) for line in lines]
+    del lines
+    if set(map(len, split)) != {lead + 1}:
+        return None
+    rests = list(map(itemgetter(lead), split))
+    commas = np.fromiter(map(str.count, rests, itertools.repeat(",")), dtype=np.int64, count=len(rests))
+    if (commas != width - 1).any():
+        return None
+    numbers = "[" + ",".join(rests) + "]"
+    del rests
+    texts = [list(map(itemgetter(i), split)) for i in range(lead)]
+    if "\r" in numbers or "\n" in numbers or any("\r" in t or "\n" in t for t in map("".join, texts)):
+        return None  # a line end other than the table's: JSON would take it for a blank
+    try:
+        flat = orjson.loads(numbers)
+    except orjson.JSONDecodeError:
+        return None  # blanks (caps not given), float()'s own syntax, text: the general reader
+    del numbers
+    if len(flat) != len(split) * width or not set(map(type, flat)) <= _NUMBER_TYPES:
+        return None
+    return np.array(flat, dtype=float).reshape(len(split), width), texts
 
 
 def _csv_numbers(cells: tuple[str, ...], optional: bool) -> np.ndarray:
@@ -525,7 +700,7 @@ def _check(head: dict, cols: dict, csv_table: bool) -> _Checked:
 # --- the canonical text and the arrays --------------------------------------------------------------
 
 
-def _canonical(c: _Checked) -> tuple[str, str]:
+def _canonical(c: _Checked, parallel: bool = False) -> tuple[str, str]:
     """The canonical form, byte for byte models.problem.canonical_json's (tests/models pin it), and its SHA-256.
 
     The hash is taken piece by piece, before the pieces are joined: hashing the whole
@@ -542,7 +717,7 @@ def _canonical(c: _Checked) -> tuple[str, str]:
     for i, key in enumerate(_sorted(head)):
         pieces.append(("," if i else "") + _string(key) + ":")
         if key == "enterprises":
-            pieces += _enterprises_text(c, ind, res)
+            pieces += _enterprises_text(c, ind, res, parallel)
         else:
             pieces.append(rfc8785.dumps(head[key]).decode())
     pieces.append("}")
@@ -552,74 +727,171 @@ def _canonical(c: _Checked) -> tuple[str, str]:
     return "".join(pieces), sha.hexdigest()  # the one copy of the whole text (37 MB at n = 100,000)
 
 
-CHUNK = 65_536  # enterprises written at a time: their column texts are freed before the next chunk's are made
+PARALLEL_MIN = 50_000  # enterprises from which a forked process writes half the text (its fork and hand-over cost ~10 ms)
 
 
-def _enterprises_text(c: _Checked, ind: list[str], res: list[str]) -> list[str]:
-    """The canonical enterprise array as pieces of text (one per chunk of rows), each member a column of texts, joined by C iteration.
+CHUNK = 65_536  # enterprises written at a time: their texts are freed before the next chunk's are made
 
-    A row is literal text and column texts in turn: zip over the columns and repeat()
-    for the literals and for columns of one value (reservation 0, uniform alpha),
-    chained and joined once per chunk, with no Python code per enterprise.  Chunks
-    bound the memory: a column of texts costs ~60 bytes per enterprise, 16 columns a
-    gigabyte at n = 10^6 if made at once.
+_ID, _NAME, _CAP = "id", "name", "cap"  # the runs of a row that are not numbers nor literal text
+
+
+def _enterprises_text(c: _Checked, ind: list[str], res: list[str], parallel: bool = False) -> list[str]:
+    """The canonical enterprise array as pieces of text, one per chunk of rows.
+
+    Every row has the same shape: literal text (keys, braces) between runs that vary
+    (numbers, the quoted id, the optional name member, the cap object where caps are
+    given for some enterprises only).  A chunk's numbers are written by orjson as one
+    2-D array (Rust, shortest round-trip digits) and split once into a row-major list
+    of texts; each run of the row is then one slice assignment into the chunk's list
+    of texts (row-major, S per row), joined once.  No Python code runs per number.
     """
     n = len(c.ids)
-    ids, quoted = c.ids, True
-    if _NEEDS_ESCAPE.search("".join(ids)):
-        ids, quoted = [_string(i) for i in ids], False
-    names = None
-    if c.names is not None:
-        names = ["" if name is None else f'"name":{_string(name)},' for name in c.names]
+    if _NEEDS_ESCAPE.search("".join(c.ids)):
+        ids = [_string(i) for i in c.ids]
+    else:
+        ids = ['"' + i + '"' for i in c.ids]
+    names = None if c.names is None else ["" if name is None else f'"name":{_string(name)},' for name in c.names]
     alpha = np.full(n, 1.0 / n) if c.alpha is None else c.alpha
     given = {r: ~np.isnan(c.cap[r]) for r in res}
+    mixed = not all(given[r].all() or not given[r].any() for r in res)
     every = [r for r in res if given[r].all()]
-    mixed = [r for r in res if given[r].any() and not given[r].all()]
-    pieces = []
-    for lo in range(0, n, CHUNK):
-        hi = min(n, lo + CHUNK)
-        k = hi - lo
-        rows = slice(lo, hi)
-        # cap: a whole object per row; constant shapes (every cap given, or none) are the usual case.
-        cap_parts: list = []
-        if not mixed:
-            for i, r in enumerate(every):
-                cap_parts += [("," if i else "") + _string(r) + ":", _column(c.cap[r][rows])]
+    layout: list = [',{"alpha":', alpha, ',"benefit":{']
+    for i, k in enumerate(ind):
+        layout += [("," if i else "") + _string(k) + ":", c.benefit[k]]
+    layout.append('},"cap":{')
+    if mixed:
+        layout.append(_CAP)
+    else:
+        for i, r in enumerate(every):
+            layout += [("," if i else "") + _string(r) + ":", c.cap[r]]
+    layout += ['},"g":', c.g, ',"id":', _ID, ',"max":', c.volume_max, ',"min":', c.volume_min, ",", *([] if names is None else [_NAME]),
+               '"reservation":', c.reservation, ',"u0":', c.u0, ',"use":{']
+    for i, r in enumerate(res):
+        layout += [("," if i else "") + _string(r) + ":", c.use[r]]
+    layout.append("}}")
+    runs: list = []  # literal texts merged; a number column stands as its index among the numbers
+    numeric: list[np.ndarray] = []
+    for part in layout:
+        if isinstance(part, np.ndarray) and len(part) and (part == part[0]).all():
+            part = _numbers(part[:1])[0]  # one value throughout (min 0, reservation 0, uniform alpha): literal text
+        if isinstance(part, np.ndarray):
+            numeric.append(part)
+            runs.append(len(numeric) - 1)
+        elif part in (_ID, _NAME, _CAP) or not runs or not isinstance(runs[-1], str) or runs[-1] in (_ID, _NAME, _CAP):
+            runs.append(part)
         else:
-            texts = {r: _numbers(np.where(given[r][rows], c.cap[r][rows], 0.0)) for r in res}
-            cap_parts = [[",".join(f"{_string(r)}:{texts[r][j]}" for r in res if given[r][lo + j]) for j in range(k)]]
-        parts: list = [',{"alpha":', _column(alpha[rows]), ',"benefit":{']
-        for i, name in enumerate(ind):
-            parts += [("," if i else "") + _string(name) + ":", _column(c.benefit[name][rows])]
-        parts.append('},"cap":{')
-        parts += cap_parts
-        parts += ['},"g":', _column(c.g[rows]), ',"id":' + ('"' if quoted else ''), ids[lo:hi], ('"' if quoted else '') + ',"max":',
-                  _column(c.volume_max[rows]), ',"min":', _column(c.volume_min[rows]), ","]
-        if names is not None:
-            parts.append(names[lo:hi])
-        parts += ['"reservation":', _column(c.reservation[rows]), ',"u0":', _column(c.u0[rows]), ',"use":{']
-        for i, r in enumerate(res):
-            parts += [("," if i else "") + _string(r) + ":", _column(c.use[r][rows])]
-        parts.append("}}")
-        # Adjacent literals merge; a column is a list of k texts, or one text repeated.
-        merged: list = []
-        for part in parts:
-            if isinstance(part, str) and merged and isinstance(merged[-1], str):
-                merged[-1] += part
+            runs[-1] += part
+    m, width = len(numeric), len(runs)
+
+    def rows(lo: int, hi: int) -> str:
+        k = hi - lo
+        values = np.empty((k, m))
+        for j, column in enumerate(numeric):
+            values[:, j] = column[lo:hi]
+        tokens = _number_texts(values)
+        row: list = [None] * (k * width)
+        for slot, part in enumerate(runs):
+            if isinstance(part, int):
+                row[slot::width] = tokens[part::m]
+            elif part == _ID:
+                row[slot::width] = ids[lo:hi]
+            elif part == _NAME:
+                row[slot::width] = names[lo:hi]
+            elif part == _CAP:
+                texts = {r: _numbers(np.where(given[r][lo:hi], c.cap[r][lo:hi], 0.0)) for r in res}
+                row[slot::width] = [",".join(f"{_string(r)}:{texts[r][j]}" for r in res if given[r][lo + j]) for j in range(k)]
             else:
-                merged.append(part)
-        iterables = [itertools.repeat(p, k) if isinstance(p, str) else p for p in merged]
-        pieces.append("".join(itertools.chain.from_iterable(zip(*iterables))))
+                row[slot::width] = [part] * k
+        return "".join(row)
+
+    half = n // 2 if parallel and n >= PARALLEL_MIN else n
+    later = _forked(rows, half, n) if half < n else None
+    pieces = [rows(lo, min(half, lo + CHUNK)) for lo in range(0, half, CHUNK)]
+    if half < n:
+        pieces.append(_collect(later) if later is not None else None)
+        if pieces[-1] is None:  # no fork, or the forked process failed: this process writes the rest
+            pieces[-1:] = [rows(lo, min(n, lo + CHUNK)) for lo in range(half, n, CHUNK)]
     pieces[0] = "[" + pieces[0][1:]  # every row starts with its separating comma, the first one's dropped
     pieces.append("]")
     return pieces
 
 
-def _column(values: np.ndarray):
-    """A column's texts, or one text repeated when every value is the same (reservation 0, uniform alpha)."""
-    if len(values) and (values == values[0]).all():
-        return itertools.repeat(_numbers(values[:1])[0], len(values))
-    return _numbers(values)
+def _forked(rows, lo: int, hi: int) -> tuple[int, int] | None:
+    """Rows lo..hi written as UTF-8 by a forked process into an anonymous in-memory file, while this one writes the rest.
+
+    A file, not a pipe: a pipe would stall the writer until this process, busy with its
+    own half and holding the GIL, read it.  Returns (pid, fd), or None where there is no
+    fork or memfd (the caller then writes every row itself)."""
+    if not hasattr(os, "fork") or not hasattr(os, "memfd_create") or (os.cpu_count() or 1) < 2:
+        return None
+    try:
+        fd = os.memfd_create("coopchain-canonical", os.MFD_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(fd)
+        return None
+    if pid == 0:  # the child: write, and leave without running anything of the parent's (atexit, buffered output)
+        status = 1
+        try:
+            for start in range(lo, hi, CHUNK):
+                data = memoryview(rows(start, min(hi, start + CHUNK)).encode("utf-8"))
+                while data:
+                    data = data[os.write(fd, data):]
+            status = 0
+        finally:
+            os._exit(status)
+    return pid, fd
+
+
+def _collect(forked: tuple[int, int]) -> str | None:
+    """The text the forked process wrote, once it has ended well; None if it did not."""
+    pid, fd = forked
+    try:
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            return None
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None
+        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as view:
+            return str(view, "utf-8")
+    finally:
+        os.close(fd)
+
+
+def _number_texts(values: np.ndarray) -> list[str]:
+    """A 2-D array's numbers in RFC 8785 form (§3.2.2.3), row-major: orjson's digits, one split.
+
+    orjson and ECMAScript's Number::toString pick the same shortest round-trip digits
+    and, from 1e-5 up to 1e15, the same plain layout but for the ".0" orjson writes
+    after integral values, dropped here.  Outside that range (exponent forms; orjson
+    switches to them at other bounds than ECMAScript) each distinct value's text is
+    compared with rfc8785's, and rfc8785's taken where they differ.
+    """
+    values = values + 0.0  # -0.0 + 0.0 is 0.0, written "0"
+    flat = values.ravel()
+    text = orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)
+    size = np.abs(flat)
+    integral = np.flatnonzero((flat == np.floor(flat)) & (size < 1e15))
+    if len(integral) * 8 > len(flat):
+        tokens = (b"%b," % text[1:-1]).replace(b".0,", b",")[:-1].decode().split(",")
+    else:
+        tokens = text[1:-1].decode().split(",")
+        for i in integral.tolist():
+            tokens[i] = tokens[i][:-2]
+    odd = np.flatnonzero((size >= 1e15) | ((size < 1e-5) & (size > 0)))
+    if len(odd):
+        for x in np.unique(flat[odd]).tolist():
+            at = odd[flat[odd] == x]
+            ours = tokens[at[0]]
+            theirs = rfc8785.dumps(x).decode()
+            if ours != theirs:
+                for i in at.tolist():
+                    tokens[i] = theirs
+    return tokens
 
 
 def _instance(c: _Checked) -> Instance:
@@ -648,4 +920,4 @@ def _instance(c: _Checked) -> Instance:
     )
 
 
-__all__ = ["ColumnProblem", "Loaded", "ProblemError", "load_prepared", "read_problem_timed"]
+__all__ = ["ColumnProblem", "Loaded", "ProblemError", "load_prepared", "load_uploaded", "read_problem_timed"]

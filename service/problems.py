@@ -11,9 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coopchain.models.problem import Issue, Problem, ProblemError, canonical_json, load_problem_csv, load_problem_file, load_problem_json
 from coopchain.models.certificate import problem_hash
+
+if TYPE_CHECKING:
+    from coopchain.models.problem_columns import ColumnProblem
 
 __all__ = ["Issue", "LoadedProblem", "ProblemError", "problem_from_csv", "problem_from_file", "problem_from_json", "problem_from_canonical"]
 
@@ -22,7 +26,7 @@ __all__ = ["Issue", "LoadedProblem", "ProblemError", "problem_from_csv", "proble
 class LoadedProblem:
     """A valid problem, its canonical text (what certificates embed) and its identity."""
 
-    problem: Problem
+    problem: Problem | ColumnProblem  # ColumnProblem: read by columns, the same fields a summary shows
     canonical: str
     hash: str  # SHA-256 of the canonical form, hex (SPEC §6: the problem's identity)
     notices: tuple[str, ...]
@@ -41,9 +45,27 @@ def _loaded(problem: Problem) -> LoadedProblem:
     return LoadedProblem(problem, canonical, problem_hash(canonical), tuple(problem.notices))
 
 
+def _columnar(data: str | bytes, header: str | bytes | None = None) -> LoadedProblem | None:
+    """The upload read by columns, or None where that path doubts it (or it is text no UTF-8 can hold)."""
+    from coopchain.models.problem_columns import load_uploaded
+
+    try:
+        loaded = load_uploaded(data.encode("utf-8") if isinstance(data, str) else data, header)
+    except UnicodeEncodeError:
+        return None
+    if loaded is None:
+        return None
+    return LoadedProblem(loaded.problem, loaded.prepared.canonical, loaded.problem_hash, tuple(loaded.problem.notices))
+
+
 def problem_from_json(text: str | bytes) -> LoadedProblem:
-    """A problem document (JSON text); raises ProblemError listing every issue with its path."""
-    return _loaded(load_problem_json(text))
+    """A problem document (JSON text); raises ProblemError listing every issue with its path.
+
+    Read by columns (models.problem_columns, as `coopchain solve` reads a file): no object
+    per enterprise.  What that path doubts is read by models.problem, whose messages the
+    user sees."""
+    loaded = _columnar(text)
+    return loaded if loaded is not None else _loaded(load_problem_json(text))
 
 
 def problem_from_canonical(canonical: str) -> LoadedProblem:
@@ -52,7 +74,10 @@ def problem_from_canonical(canonical: str) -> LoadedProblem:
 
 
 def problem_from_csv(table: str | bytes, header: str | bytes | dict) -> LoadedProblem:
-    """An enterprise table (CSV) and the cooperative-level fields (a JSON object, or its text)."""
+    """An enterprise table (CSV) and the cooperative-level fields (a JSON object, or its text); by columns where it can."""
+    loaded = None if isinstance(header, dict) else _columnar(table, header)
+    if loaded is not None:
+        return loaded
     if isinstance(table, bytes):
         try:
             table = table.decode("utf-8-sig")

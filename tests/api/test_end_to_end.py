@@ -162,3 +162,41 @@ def test_a_running_job_without_heartbeat_is_reported_lost(server):
     with server.client("manager") as c:
         state = c.get(f"/fronts/{job.id}").json()
     assert state["state"] == "failed" and state["message"].startswith("lost")
+
+
+def test_uploads_read_by_columns_have_the_reference_writers_hash(server):
+    """An upload goes the columnar way `coopchain solve` reads a file; its identity is still SHA-256 of rfc8785.dumps of
+    the pydantic reader's canonical document (names in any script, caps given for some enterprises only, JSON and CSV)."""
+    import rfc8785
+
+    from coopchain.models.problem import _canonical_document, load_problem_json
+    from tests.data.gen_problem import generate
+
+    doc = generate(300, 3, 2, 12, "general")
+    doc["cooperative"] = "green-valley"
+    for j, e in enumerate(doc["enterprises"]):
+        e["name"] = f"Ferme « {j} » 农场"
+        if j % 4 == 0:
+            e["cap"].pop("r1")
+    body = json.dumps(doc, ensure_ascii=False).encode()
+    expected = hashlib.sha256(rfc8785.dumps(_canonical_document(load_problem_json(body)))).hexdigest()
+    ind, res = list(doc["indicators"]), list(doc["resources"])
+    rows = [",".join(["id", "name", "min", "max", "u0", "g", "alpha"] + [f"benefit.{k}" for k in ind] + [f"use.{r}" for r in res]
+                     + [f"cap.{r}" for r in res])]
+    for e in doc["enterprises"]:
+        rows.append(",".join([e["id"], e["name"]] + [repr(e[k]) for k in ("min", "max", "u0", "g", "alpha")] + [repr(e["benefit"][k]) for k in ind]
+                             + [repr(e["use"][r]) for r in res] + [repr(e["cap"][r]) if r in e["cap"] else "" for r in res]))
+    header = json.dumps({k: v for k, v in doc.items() if k != "enterprises"})
+    with server.client("manager") as c:
+        by_json = c.post("/problems", content=body)
+        by_csv = c.post("/problems/csv", files={"table": ("t.csv", "\n".join(rows).encode(), "text/csv")}, data={"header": header})
+        dense = [row for j, row in enumerate(rows) if j == 0 or j % 4 != 1]  # every cap given: the dense CSV reader
+        assert by_json.status_code == 201 and by_csv.status_code == 201, (by_json.text, by_csv.text)
+        assert by_json.json()["hash"] == by_csv.json()["hash"] == expected
+        document = c.get(f"/problems/{expected}").json()["document"]
+        assert hashlib.sha256(rfc8785.dumps(document)).hexdigest() == expected
+        doc["enterprises"] = [e for j, e in enumerate(doc["enterprises"]) if j % 4 != 0]
+        by_dense = c.post("/problems/csv", files={"table": ("t.csv", "\n".join(dense).encode(), "text/csv")}, data={"header": header})
+        assert by_dense.status_code == 201, by_dense.text
+        reference = hashlib.sha256(rfc8785.dumps(_canonical_document(load_problem_json(json.dumps(doc))))).hexdigest()
+        assert by_dense.json()["hash"] == reference

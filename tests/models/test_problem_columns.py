@@ -142,6 +142,91 @@ def test_generated_csv_agrees_with_its_json(tmp_path):
     assert load_prepared(table, header).prepared.canonical == load_prepared(_write(tmp_path, doc)).prepared.canonical
 
 
+def _dense_csv(doc: dict, names: bool, end: str) -> str:
+    """A table with every cell given and no quotes (the usual export), text columns first."""
+    ind, res = list(doc["indicators"]), list(doc["resources"])
+    head = ["id"] + (["name"] if names else []) + ["min", "max", "u0", "g", "alpha", "reservation"]
+    head += [f"benefit.{k}" for k in ind] + [f"use.{r}" for r in res] + [f"cap.{r}" for r in res]
+    rows = [",".join(head)]
+    for j, e in enumerate(doc["enterprises"]):
+        cells = [e["id"]] + ([e.get("name", "")] if names else []) + [repr(e[k]) for k in ("min", "max", "u0", "g")]
+        cells += [repr(e.get("alpha", 0.0)), str(e.get("reservation", 0))]
+        cells += [repr(e["benefit"][k]) for k in ind] + [repr(e["use"][r]) for r in res] + [repr(e["cap"][r]) for r in res]
+        rows.append(",".join(cells))
+        if j % 7 == 3:
+            rows.append(",,," if j % 2 else "")  # rows with no cell given: skipped, as the csv module skips them
+    return end.join(rows) + end
+
+
+@pytest.mark.parametrize("names, end, block", [(False, "\r\n", 4 << 20), (True, "\n", 4 << 20), (True, "\r\n", 1), (False, "\n", 300)])
+def test_dense_csv_read_without_a_string_per_cell_agrees(tmp_path, monkeypatch, names, end, block):
+    """The usual table (every cell given, no quotes) takes the dense reader, a block of rows at a time; it agrees with
+    the pydantic reader, and with the same table read through the csv module."""
+    from coopchain.models import problem_columns
+
+    monkeypatch.setattr(problem_columns, "CSV_BLOCK", block)
+
+    doc = generate(120, 3, 2, 4, "general")
+    for j, e in enumerate(doc["enterprises"]):
+        e["reservation"] = 0 if j % 3 else 1e-9
+        if names:
+            e["name"] = ["Ferme des Prés", "农场 7", " padded ", ""][j % 4]
+        if j % 5 == 0:
+            e["id"] = f"é-{j}"
+        if j % 4 == 0:
+            e["max"] = float(round(e["max"]))
+    table, header = _csv_files(tmp_path, doc, _dense_csv(doc, names, end))
+    taken = []
+    dense = problem_columns._dense_csv_columns
+    monkeypatch.setattr(problem_columns, "_dense_csv_columns", lambda text: taken.append(dense(text)) or taken[-1])
+    _assert_same_as_pydantic(table, header)
+    assert taken and taken[0] is not None, "a dense table takes the dense reader"
+    monkeypatch.setattr(problem_columns, "_dense_csv_columns", lambda text: None)
+    general = load_prepared(table, header)
+    monkeypatch.setattr(problem_columns, "_dense_csv_columns", dense)
+    assert load_prepared(table, header).prepared.canonical == general.prepared.canonical
+
+
+@pytest.mark.parametrize("change", ["quote", "blank", "plus", "lone-cr", "lone-lf", "short-row", "nan", "id-last"])
+def test_tables_off_the_dense_path_still_agree_or_are_refused_alike(tmp_path, change):
+    """What the dense reader leaves to the csv module (quotes, blank cells, float()'s own syntax, odd line ends, a
+    short row, nan, text columns not first) is read or refused as before."""
+    doc = generate(30, 2, 2, 6, "uniform")
+    table = _dense_csv(doc, True, "\n")
+    lines = table.split("\n")
+    if change == "quote":
+        cells = lines[2].split(",")
+        cells[1] = '"farm, north"'
+        lines[2] = ",".join(cells)
+    elif change == "blank":
+        lines[3] = lines[3][: lines[3].rindex(",")] + ","
+    elif change == "plus":
+        cells = lines[1].split(",")
+        cells[3] = "+" + cells[3]
+        lines[1] = ",".join(cells)
+    elif change == "lone-cr":
+        lines[4] += "\r"
+    elif change == "lone-lf":  # "\r\n" line ends but one
+        lines = [line + "\r" for line in lines[:-1]] + [""]
+        lines[6] = lines[6][:-1]
+    elif change == "short-row":
+        lines[5] = lines[5][: lines[5].rindex(",")]
+    elif change == "nan":
+        cells = lines[1].split(",")
+        cells[4] = "nan"
+        lines[1] = ",".join(cells)
+    elif change == "id-last":
+        rows = [line.split(",") for line in lines if line]
+        lines = [",".join(row[1:] + row[:1]) for row in rows] + [""]
+    table_path, header = _csv_files(tmp_path, doc, "\n".join(lines))
+    try:
+        load_problem_file(table_path, header)
+    except ProblemError:
+        _assert_same_refusal(table_path, header)
+    else:
+        _assert_same_as_pydantic(table_path, header)
+
+
 # --- invalid documents: the same issues, word for word ------------------------------------------------
 
 
@@ -231,3 +316,122 @@ def test_numbers_are_written_as_rfc8785_writes_them():
     assert _numbers(xs) == [rfc8785.dumps(x + 0.0).decode() for x in xs]
     assert _numbers([]) == []
     assert math.isnan(float(np.float64("nan")))  # NaN (a cap not given) is written but never used
+
+
+# --- the bulk writer of the enterprise array, against rfc8785 ------------------------------------
+
+_AWKWARD = [0.0, -0.0, 1.0, 7.0, 1e-5, 9.99e-6, 1e-6, 9.99e-7, 1e-7, 1.5e-7, 5e-324, 2.2250738585072014e-308, 2.2250738585072009e-308,
+            1e14, 999999999999999.0, 1e15, 1e15 + 2, 123456789012345.6, 1e16, 2.0**53, 1.2345e20, 1e21, 1e22, 1.7976931348623157e308, 0.1, 1 / 3]
+
+
+def test_number_texts_are_rfc8785s():
+    """Every number of a chunk, in row-major order, as rfc8785 writes it: integral, tiny, subnormal, huge, -0.0, and
+    random magnitudes; mostly integral chunks (one bulk replace) and mostly not (a fix per number) both."""
+    from coopchain.models.problem_columns import _number_texts
+
+    rng = np.random.default_rng(11)
+    magnitudes = 10.0 ** rng.uniform(-12, 25, (400, 7)) * rng.choice([-1, 1], (400, 7))
+    integral = np.round(rng.uniform(0, 1e6, (300, 5)))
+    awkward = np.array(_AWKWARD * 6).reshape(-1, 13)
+    for values in (magnitudes, integral, awkward, np.vstack([magnitudes[:, :5], integral]), -awkward):
+        assert _number_texts(values) == [rfc8785.dumps(x + 0.0).decode() for x in values.ravel().tolist()]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_awkward_problems_written_as_the_reference_writer_writes_them(tmp_path, monkeypatch, seed):
+    """Random documents with names and ids in any script and with characters to escape, -0.0, 1e15 (the largest
+    magnitude a document may hold: 1e21 is refused, and checked above on the writer alone), 1e-7, subnormals,
+    integral numbers, constant columns, and caps given for some enterprises only: the canonical text is
+    rfc8785.dumps of the pydantic reader's canonical document, byte for byte, whatever the chunk size."""
+    from coopchain.models import problem_columns
+
+    rng = np.random.default_rng(seed)
+    monkeypatch.setattr(problem_columns, "CHUNK", int(rng.choice([3, 16, 65_536])))
+    doc = generate(int(rng.integers(5, 60)), int(rng.integers(1, 4)), int(rng.integers(1, 4)), seed, ["uniform", "general"][seed % 2])
+    texts = ["Ferme « Nord »", "农场", "🐄 farm", 'say "hi"', "back\\slash", "tab\there", "nl\n", "\x01ctl", "\u2028line", "é", "plain"]
+    small_values = [1e-7, 5e-324, 2.2250738585072014e-308, 1e-300, -0.0, 0.0, 1e-5, 9.99e-7]
+    large_values = [1e15, 999999999999999.0, 123456789012345.0, 123456789012345.6, 7.0]  # past 1e15: refused (overflow)
+    for j, e in enumerate(doc["enterprises"]):
+        if rng.random() < 0.5:
+            e["name"] = str(rng.choice(texts)) + str(j)
+        if rng.random() < 0.2:
+            e["id"] = str(rng.choice(texts)) + f"#{j}"
+        if rng.random() < 0.3:  # a reservation, met by the generated benefits
+            e["reservation"] = float(rng.choice([0.0, -0.0, 1e-9, 0.5]))
+        else:
+            for k in e["benefit"]:
+                if rng.random() < 0.3:
+                    e["benefit"][k] = float(rng.choice(large_values + small_values))
+        if rng.random() < 0.3:
+            e["u0"] = float(rng.choice([1e-7, 5e-324, 9.99e-7, 0.25, 1e-5]))
+        if rng.random() < 0.3:
+            e["min"] = -0.0
+        for r in list(e["cap"]):
+            if rng.random() < 0.3:
+                e["cap"].pop(r)
+            elif rng.random() < 0.2:
+                e["cap"][r] = 1e15
+        if seed % 3 == 0:
+            e["g"] = 0.001  # one value throughout: written once as literal text
+    _assert_same_as_pydantic(_write(tmp_path, doc))
+
+
+@pytest.mark.parametrize("chunk, fork", [(7, True), (65_536, True), (5, False)])
+def test_text_written_half_by_a_forked_process_agrees(tmp_path, monkeypatch, chunk, fork):
+    """`coopchain solve` has a forked process write the second half of a large problem's text; the halves join into
+    exactly the reference writer's bytes (and without fork or memfd, this process writes both halves)."""
+    from coopchain.models import problem_columns
+
+    monkeypatch.setattr(problem_columns, "CHUNK", chunk)
+    monkeypatch.setattr(problem_columns, "PARALLEL_MIN", 1)
+    if not fork:
+        monkeypatch.delattr(problem_columns.os, "memfd_create")
+    doc = generate(41, 3, 3, 9, "general")
+    for j, e in enumerate(doc["enterprises"]):
+        if j % 3 == 0:
+            e["cap"].pop("r2")
+        if j % 2:
+            e["name"] = f"ferme « {j} »\n"
+    path = _write(tmp_path, doc)
+    collected = []
+    collect = problem_columns._collect
+    monkeypatch.setattr(problem_columns, "_collect", lambda forked: collected.append(collect(forked)) or collected[-1])
+    loaded = load_prepared(path, parallel=True)
+    assert [text is not None for text in collected] == ([True] if fork else [])
+    reference = load_problem_file(path)
+    assert loaded.prepared.canonical == rfc8785.dumps(_canonical_document(reference)).decode()
+    assert loaded.problem_hash == hashlib.sha256(loaded.prepared.canonical.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("layout", ["enterprises first", "an indicator named enterprises", "pretty", "usual"])
+def test_document_read_in_one_pass_or_two_agrees(tmp_path, layout):
+    """The reader guesses the indicator and resource names from the text around the enterprise array (one pass); where
+    the guess cannot be made or is wrong it reads the document in two passes: the same result either way."""
+    doc = generate(25, 2, 2, 8, "uniform")
+    if layout == "enterprises first":
+        doc = {"enterprises": doc.pop("enterprises"), **doc}
+    elif layout == "an indicator named enterprises":
+        doc["indicators"] = {"enterprises": doc["indicators"]["k0"], "k1": doc["indicators"]["k1"]}
+        for e in doc["enterprises"]:
+            e["benefit"] = {"enterprises": e["benefit"]["k0"], "k1": e["benefit"]["k1"]}
+        doc = {"indicators": doc.pop("indicators"), **doc}
+    text = json.dumps(doc, indent=2 if layout == "pretty" else None)
+    _assert_same_as_pydantic(_write(tmp_path, text))
+
+
+def test_the_certificate_names_the_problem_by_the_hash_of_its_text(tmp_path):
+    """The reader's hash, taken as it wrote the text, is what the certificate carries; it is SHA-256 of the text's bytes
+    (hashlib here), and a text equal to it but another object is hashed afresh."""
+    from coopchain.models.certificate import hashed_as_written, problem_hash
+    from coopchain.models.solve import solve
+
+    loaded = load_prepared(_write(tmp_path, generate(40, 2, 2, 3, "uniform")))
+    text = loaded.prepared.canonical
+    expected = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert solve(loaded.prepared, "F1").certificate["problem_hash"] == expected == problem_hash(text)
+    hashed_as_written(text, "0" * 64)
+    try:
+        assert problem_hash(text) == "0" * 64  # the same object: the remembered hash
+    finally:
+        hashed_as_written(text, expected)
+    assert problem_hash("".join([text[:10], text[10:]])) == expected  # an equal text, another object: hashed
