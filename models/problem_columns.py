@@ -347,13 +347,7 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     cols["reservation"] = _optional_floats(column("reservation"), msgspec.UNSET)
     cols["benefit"] = {k: column_of[f"benefit.f{i}"] for i, k in enumerate(ind)}
     cols["use"] = {r: column_of[f"use.f{i}"] for i, r in enumerate(res)}
-    if given:
-        cols["alpha"] = column_of["alpha"]
-        cols["cap"] = {r: column_of[f"cap.f{i}"] for i, r in enumerate(res)}
-        return head, cols
-    cols["alpha"] = _optional_floats(column("alpha"), None)
     caps = column("cap")
-    cols["cap"] = {}
     # Members decoded: msgspec reads a key given twice in one object last-wins (review R-8, for solve), and
     # every member in the text is one colon outside strings; equal counts prove no key was given twice.
     members = 7 + count_members(*(head[k] for k in _Head.__struct_fields__ if k != "enterprises"))
@@ -361,6 +355,18 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     members += n - column("reservation").count(msgspec.UNSET) + (n - column("use").count(msgspec.UNSET)) * (1 + len(res))
     present = [c for c in caps if c is not msgspec.UNSET]
     members += len(present) + sum(len(present) - list(map(attrgetter(f"f{i}"), present)).count(msgspec.UNSET) for i in range(len(res)))
+    found = repeated_key_issue(data, members)  # read again (strictly) only when the counts differ, to name the key
+    if found is not None:
+        where, key = found
+        place = "in this object" if where else "at the top level of the document"
+        raise ProblemError([Issue(where, f"the key {json.dumps(key, ensure_ascii=False)} is given twice {place}: "
+                                         "which value is meant? Give each key once")])
+    if given:
+        cols["alpha"] = column_of["alpha"]
+        cols["cap"] = {r: column_of[f"cap.f{i}"] for i, r in enumerate(res)}
+        return head, cols
+    cols["alpha"] = _optional_floats(column("alpha"), None)
+    cols["cap"] = {}
     if res and caps.count(msgspec.UNSET) != n:
         if msgspec.UNSET in caps:
             empty = caps[[c is not msgspec.UNSET for c in caps].index(True)].__class__()
@@ -369,12 +375,6 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
             values = _optional_floats(list(map(attrgetter(f"f{i}"), caps)), msgspec.UNSET)
             if values is not None:
                 cols["cap"][r] = values
-    found = repeated_key_issue(data, members)  # read again (strictly) only when the counts differ, to name the key
-    if found is not None:
-        where, key = found
-        place = "in this object" if where else "at the top level of the document"
-        raise ProblemError([Issue(where, f"the key {json.dumps(key, ensure_ascii=False)} is given twice {place}: "
-                                         "which value is meant? Give each key once")])
     return head, cols
 
 
