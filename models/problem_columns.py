@@ -179,9 +179,11 @@ def _from_bytes(suffix: str, data: bytes, header_bytes: bytes | None, clock: _Cl
             head, columns = _json_columns(data.removeprefix(b"\xef\xbb\xbf"))
             del data  # at n = 10^6 the file's 370 MB are no longer needed
         else:
-            head = orjson.loads(header_bytes.removeprefix(b"\xef\xbb\xbf"))
+            header_bytes = header_bytes.removeprefix(b"\xef\xbb\xbf")
+            head = orjson.loads(header_bytes)
             if not isinstance(head, dict) or "enterprises" in head:
                 raise _Doubt
+            _refuse_repeated_keys(header_bytes, count_members(head), "the header")  # orjson reads them last-wins
             columns = _csv_columns(data)
     except (orjson.JSONDecodeError, msgspec.DecodeError, UnicodeDecodeError):
         raise _Doubt from None
@@ -281,6 +283,16 @@ def _optional_floats(values: list, absent) -> np.ndarray | None:
     return np.array([math.nan if v is absent else v for v in values], dtype=float)
 
 
+def _refuse_repeated_keys(data: bytes, members: int, what: str = "the document") -> None:
+    """ProblemError naming a key given twice in the JSON `data`, whose last-wins decoding held `members` members."""
+    found = repeated_key_issue(data, members)  # read again (strictly) only when the counts differ, to name the key
+    if found is not None:
+        where, key = found
+        place = "in this object" if where else f"at the top level of {what}"
+        raise ProblemError([Issue(where, f"the key {json.dumps(key, ensure_ascii=False)} is given twice {place}: "
+                                         "which value is meant? Give each key once")])
+
+
 def _json_columns(data: bytes) -> tuple[dict, dict]:
     """The document's top level as a dict, and its enterprises as columns (numpy arrays, lists of texts).
 
@@ -355,12 +367,7 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     members += n - column("reservation").count(msgspec.UNSET) + (n - column("use").count(msgspec.UNSET)) * (1 + len(res))
     present = [c for c in caps if c is not msgspec.UNSET]
     members += len(present) + sum(len(present) - list(map(attrgetter(f"f{i}"), present)).count(msgspec.UNSET) for i in range(len(res)))
-    found = repeated_key_issue(data, members)  # read again (strictly) only when the counts differ, to name the key
-    if found is not None:
-        where, key = found
-        place = "in this object" if where else "at the top level of the document"
-        raise ProblemError([Issue(where, f"the key {json.dumps(key, ensure_ascii=False)} is given twice {place}: "
-                                         "which value is meant? Give each key once")])
+    _refuse_repeated_keys(data, members)
     if given:
         cols["alpha"] = column_of["alpha"]
         cols["cap"] = {r: column_of[f"cap.f{i}"] for i, r in enumerate(res)}

@@ -112,3 +112,21 @@ def test_solve_names_the_repeated_key_and_exits_with_an_error(tmp_path):
     run = coopchain("solve", file, "--objective", "F1")
     assert run.returncode != 0 and 'demand: the key "max" is given twice' in run.stderr, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("edit", [('"round": "2026-Q4"', '"round": "2026-Q3", "round": "2026-Q4"', ""),
+                                  ('"min": 380', '"min": 1, "min": 380', "demand")])
+def test_a_csv_header_with_a_repeated_key_is_refused_too(tmp_path, edit):
+    """The CSV's header document is read by the same fast path: a repeated key there is named, not read last-wins."""
+    old, new, where = edit
+    header = (SAMPLE.parent / "green-valley.header.json").read_text()
+    assert old in header
+    text = header.replace(old, new, 1)
+    assert [k for _, k in reference_duplicates(text)] == [old.split('"')[1]]
+    (tmp_path / "coop.header.json").write_text(text)
+    (tmp_path / "coop.csv").write_bytes((SAMPLE.parent / "green-valley.csv").read_bytes())
+    run = coopchain("solve", tmp_path / "coop.csv", "--objective", "F1")
+    key = old.split('"')[1]
+    place = f'{where}: the key "{key}" is given twice in this object' if where else f'the key "{key}" is given twice at the top level of the header'
+    assert run.returncode != 0 and place in run.stderr, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
