@@ -88,7 +88,10 @@ def _prepared(problem, prepare, prepared_type):
 
     if isinstance(problem, Problem):
         return prepare(problem)
-    return prepare(problem.problem)  # a service.problems.LoadedProblem
+    inner = problem.problem  # a service.problems.LoadedProblem
+    if isinstance(inner, Problem):
+        return prepare(inner)
+    return prepared_type(problem.canonical, inner.instance)  # read by columns: its canonical text and instance are made
 
 
 def _scalarised(prepared, request: SolveRequest):
