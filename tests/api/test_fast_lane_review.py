@@ -109,3 +109,82 @@ def test_transactions_acknowledged_after_a_dropped_connection_are_committed(post
             committed = conn.execute("SELECT 1 FROM transactions WHERE hash = %s", (transaction_hash(tx),)).fetchone() is not None
         time.sleep(0.5)
     assert committed, "acknowledged, but not committed 20 s later"
+
+
+# -- HTTP semantics the lane and FastAPI share ----------------------------------------------------------------
+
+def _raw(url: str, request: bytes, timeout: float = 10.0) -> bytes:
+    """One request written byte for byte on a socket (httpx would normalise what is under test); the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(request)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def _head_of(answer: bytes) -> tuple[int, dict[str, str]]:
+    lines = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split(" ")[1]), headers
+
+
+@pytest.mark.parametrize("path", ["/blocks/1", "/blocks/head", "/proofs/blocks/1", "/health"])
+def test_head_is_served_wherever_get_is(server, path):
+    """RFC 9110 §9.1: a general-purpose server MUST support HEAD on what it serves with GET; every GET route
+    answers HEAD with 405 (Allow: GET), through the lane and FastAPI alike (FastAPI's APIRoute does not add
+    HEAD as Starlette's Route does).  Reproducer: `curl -I -H "X-API-Key: $AUDITOR" $URL/blocks/1`."""
+    with server.client("auditor") as c:
+        got, head = c.get(path), c.head(path)
+    assert head.status_code == got.status_code == 200, (head.status_code, head.headers.get("allow"))
+    assert head.headers["content-type"] == got.headers["content-type"] and head.content == b""
+
+
+def test_a_trailing_slash_never_redirects_to_the_host_the_client_named(server):
+    """GET /blocks/1/ is redirected (307, Starlette's redirect_slashes) to an absolute URL built from the
+    request's Host header: `Location: http://evil.example/blocks/1`, an API key-bearing client that follows
+    redirects sends its next request (and, with a client that keeps headers, its key) to that host.
+    Reproducer: `curl -i -H 'Host: evil.example' $URL/blocks/1/`."""
+    status, headers = _head_of(_raw(server.url, b"GET /blocks/1/ HTTP/1.1\r\nHost: evil.example\r\nX-API-Key: "
+                                     + server.tokens["auditor"].encode() + b"\r\nConnection: close\r\n\r\n"))
+    assert "evil.example" not in headers.get("location", ""), (status, headers.get("location"))
+
+
+def test_a_401_names_the_failing_field(server):
+    """Every error names the failing field (issue 12, docs/api.md: `errors` holds one {path, detail} per field
+    at fault); a missing, unknown or revoked key answers 401 with `errors: []`, in the lane and in FastAPI's
+    routes (one `authenticate`).  Reproducer: `curl -s $URL/blocks/1` -> "errors":[]."""
+    for path in ("/blocks/1", "/blocks"):
+        for headers in ({}, {"X-API-Key": "cck_0123456789abcdef_nothing"}):
+            answer = httpx.get(server.url + path, headers=headers)
+            assert answer.status_code == 401 and _is_problem(answer)
+            paths = [e["path"].lower() for e in answer.json()["errors"]]
+            assert any("x-api-key" in p for p in paths), (path, headers, answer.json())
+
+
+MALFORMED = [
+    ("two Content-Length", b"POST /transactions HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{\"a\":1}"),
+    ("Content-Length and chunked", b"POST /transactions HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n"),
+    ("negative Content-Length", b"POST /transactions HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\nConnection: close\r\n\r\n"),
+    ("a control byte in the key", b"GET /blocks/1 HTTP/1.1\r\nHost: x\r\nX-API-Key: cck_0123456789abcdef_a\x01b\r\nConnection: close\r\n\r\n"),
+]
+
+
+@pytest.mark.parametrize("name,request_bytes", MALFORMED, ids=[n for n, _ in MALFORMED])
+def test_malformed_http_is_refused_as_problem_json(server, name, request_bytes):
+    """Refused (400) before the application sees it, by uvicorn's parser, as `text/plain` "Invalid HTTP request
+    received." — the one refusal that is not problem+json.  Either served as problem+json or documented in
+    docs/api.md as the exception.  Reproducer: `printf 'POST /transactions HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: -1\\r\\n\\r\\n' | nc 127.0.0.1 PORT`."""
+    status, headers = _head_of(_raw(server.url, request_bytes))
+    assert status == 400
+    assert headers.get("content-type", "").startswith(PROBLEM_JSON), (name, headers.get("content-type"))
