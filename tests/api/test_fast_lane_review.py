@@ -21,6 +21,7 @@ from coopchain.chain.keys import PrivateKey
 from coopchain.chain.ledger import Ledger
 from coopchain.chain.transaction import sign_transaction, transaction_hash, transaction_json
 from coopchain.service.api_store import ApiStore
+from coopchain.service.wiring import open_ledger
 from tests.api.conftest import CHAIN_ID, start_server, stop_server
 from tests.postgres import postgres_db, postgres_url  # noqa: F401  (fixtures)
 
@@ -294,3 +295,94 @@ def test_the_lane_answers_generated_requests_exactly_as_fastapi(tmp_path):
     differences = [(request, got, want) for (request, got), (_, want) in zip(fast, reference) if got != want]
     assert not differences, f"{len(differences)} of {len(fast)} differ; first: {differences[:3]}"
     assert {s[1][0] for s in reference} >= {200, 202, 401, 403, 404, 405, 422}
+
+
+# -- durability of an acknowledgement on SQLite (the default deployment) ---------------------------------------
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return out
+    for child in map(int, children):
+        out += _descendants(child) + [child]
+    return out
+
+
+def test_kill_9_of_every_worker_between_ack_and_commit_loses_nothing_on_sqlite(tmp_path):
+    """Acknowledged (202 with the hash) while no block can be cut yet (the longest batch wait, 60 s), then every API
+    process killed with SIGKILL at once; the next server start commits every acknowledged transaction."""
+    import os
+    import signal
+
+    from tests.api.conftest import make_ledger
+
+    db, _ = make_ledger(tmp_path)
+    store = ApiStore(db)
+    token = store.create_key("participant").token
+    store.close()
+    env = {"COOPCHAIN_NODE_KEY": str(tmp_path / "node.key"), "COOPCHAIN_BATCH_TRANSACTIONS": "100000"}
+    process, url = start_server(db, workers=2, extra_env={**env, "COOPCHAIN_BATCH_WAIT_MS": "60000"})
+    acknowledged = []
+    try:
+        with httpx.Client(base_url=url, headers={"X-API-Key": token}, timeout=30) as c:
+            for i in range(40):
+                tx = sign_transaction(PrivateKey.generate("ed25519"), CHAIN_ID, 0, "record.put", {"key": f"review/kill/{i}", "value": i})
+                answer = c.post("/transactions", json=transaction_json(tx))
+                assert answer.status_code == 202, answer.text
+                acknowledged.append(answer.json()["hash"])
+        ledger = open_ledger(db)
+        try:
+            assert ledger.height() == 2  # nothing committed yet: the kill lands between ack and commit
+        finally:
+            ledger.close()
+    finally:
+        for pid in _descendants(process.pid) + [process.pid]:
+            with __import__("contextlib").suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait()
+    process, url = start_server(db, workers=1, extra_env={**env, "COOPCHAIN_BATCH_WAIT_MS": "20"})
+    try:
+        deadline = time.monotonic() + 60
+        on_chain: set[str] = set()
+        while time.monotonic() < deadline and not set(acknowledged) <= on_chain:
+            ledger = open_ledger(db)
+            try:
+                on_chain = {row[1].hex() for h in range(1, ledger.height() + 1) for row in ledger.store.transaction_rows(h)}
+            finally:
+                ledger.close()
+            time.sleep(0.5)
+    finally:
+        stop_server(process)
+    assert set(acknowledged) <= on_chain, f"{len(set(acknowledged) - on_chain)} acknowledged transactions lost"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_with_a_setting_out_of_range_exits_with_a_message(tmp_path, workers):
+    """Bad input to the command line: a clear message and a non-zero exit, never a traceback, never a hang.
+    COOPCHAIN_BATCH_WAIT_MS=600000 (the bound is 60,000) gives pydantic's ValidationError traceback; with
+    --workers 2 the supervisor restarts the failing workers every 0.2 s for ever (tracebacks in a loop, the
+    command never returns).  Reproducer: `COOPCHAIN_BATCH_WAIT_MS=600000 coopchain serve --workers 2`."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.api.conftest import free_port, make_ledger
+
+    db, _ = make_ledger(tmp_path)
+    env = {**os.environ, "COOPCHAIN_BATCH_WAIT_MS": "600000", "COOPCHAIN_FRONT_PROCESSES": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "coopchain.app.cli", "serve", "--host", "127.0.0.1", "--port", str(free_port()),
+                                "--workers", str(workers), "--db", db], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = process.communicate(timeout=60)  # a bound on "never a hang", not a speed
+    except subprocess.TimeoutExpired:
+        process.kill()
+        for pid in _descendants(process.pid):
+            with __import__("contextlib").suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        out, err = process.communicate()
+        pytest.fail(f"still running after 60 s; stderr: {err.decode()[-600:]}")
+    assert process.returncode != 0
+    assert b"Traceback" not in err, err.decode()[-800:]
+    assert b"COOPCHAIN_BATCH_WAIT_MS" in err or b"batch_wait_ms" in err
