@@ -386,3 +386,42 @@ def test_serve_with_a_setting_out_of_range_exits_with_a_message(tmp_path, worker
     assert process.returncode != 0
     assert b"Traceback" not in err, err.decode()[-800:]
     assert b"COOPCHAIN_BATCH_WAIT_MS" in err or b"batch_wait_ms" in err
+
+
+def test_the_lane_checks_the_key_before_it_reads_the_ledger(tmp_path):
+    """GET /proofs/blocks/{h} without tree_size: the lane asks the ledger for the history size in its route
+    matching, before the role check and outside its error handler.  With the database unreachable (here: the
+    worker's ledger connection closed; on a server, PostgreSQL down) a request without a key gets no ASGI
+    answer at all from the lane (uvicorn then sends text/plain 500 and logs "Exception in ASGI application"),
+    where FastAPI's route answers 401 problem+json without touching the ledger; with a key, FastAPI's answer is
+    a 500 problem+json.  Every lane request should fail as its FastAPI route does."""
+    import asyncio
+
+    from coopchain.app.api.config import Settings
+    from coopchain.app.api.main import create_app
+    from tests.api.conftest import make_ledger
+
+    db, _ = make_ledger(tmp_path)
+    store = ApiStore(db)
+    auditor = store.create_key("auditor").token
+    store.close()
+
+    def outcomes(lane: bool) -> list:
+        app = create_app(Settings(db=db, fast_lane=lane))
+        out = []
+
+        async def main():
+            async with app.router.lifespan_context(app):
+                app.state.ledger.close()  # the database goes away under the worker
+                for headers in ([], [(b"x-api-key", auditor.encode())]):
+                    run, sent = _asgi(app, "GET", "/proofs/blocks/0", b"", headers, b"")
+                    await run()
+                    outcome = _outcome(sent)
+                    out.append(outcome[:2])
+
+        asyncio.run(main())
+        return out
+
+    fast, reference = outcomes(True), outcomes(False)
+    assert reference[0] == (401, b"application/problem+json")
+    assert fast == reference, (fast, reference)
