@@ -425,3 +425,46 @@ def test_the_lane_checks_the_key_before_it_reads_the_ledger(tmp_path):
     fast, reference = outcomes(True), outcomes(False)
     assert reference[0] == (401, b"application/problem+json")
     assert fast == reference, (fast, reference)
+
+
+def test_a_client_that_hangs_up_mid_body_leaves_no_traceback(tmp_path):
+    """A client that declares 100 bytes, sends 7 and hangs up is bad input: the server's log gets the lane's
+    "unexpected error" traceback (starlette.requests.ClientDisconnect from the endpoint's request.body()),
+    and through FastAPI's routing (wait=TRUE, which the lane leaves to it) two: the handler's and uvicorn's
+    "Exception in ASGI application".  Reproducer: `printf 'POST /transactions HTTP/1.1\\r\\nHost: x\\r\\n
+    X-API-Key: K\\r\\nContent-Length: 100\\r\\n\\r\\n{"a":1}' | timeout 1 nc 127.0.0.1 PORT`, then read the log."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.api.conftest import free_port, make_ledger
+
+    db, _ = make_ledger(tmp_path)
+    store = ApiStore(db)
+    token = store.create_key("participant").token
+    store.close()
+    port, log = free_port(), tmp_path / "server.log"
+    env = {**os.environ, "COOPCHAIN_DB": db, "COOPCHAIN_FRONT_PROCESSES": "1", "COOPCHAIN_NODE_KEY": str(tmp_path / "node.key")}
+    with open(log, "wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "coopchain.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db],
+                                   env=env, stdout=sink, stderr=sink)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        for query in (b"", b"?wait=TRUE"):
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(b"POST /transactions" + query + b" HTTP/1.1\r\nHost: x\r\nX-API-Key: " + token.encode()
+                          + b"\r\nContent-Length: 100\r\n\r\n{\"a\":1}")
+                time.sleep(0.5)
+        assert httpx.get(url + "/health", timeout=10).status_code == 200  # and the server still answers
+        time.sleep(0.5)
+    finally:
+        stop_server(process)
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text, text[-1500:]
