@@ -468,3 +468,31 @@ def test_a_client_that_hangs_up_mid_body_leaves_no_traceback(tmp_path):
         stop_server(process)
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text[-1500:]
+
+
+# -- the committer's orjson read of a tagged row ------------------------------------------------------------------
+
+def test_a_tagged_rows_orjson_read_is_the_canonical_decode():
+    """The committer reads a tagged row with orjson and transaction_from_json instead of decode_transaction:
+    for any payload canonical() accepts, both give the same transaction and the same canonical bytes."""
+    import orjson
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from coopchain.chain.encoding import MAX_SAFE_INTEGER
+    from coopchain.chain.transaction import decode_transaction, encode_transaction, transaction_from_json
+
+    text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+    name = st.text(st.characters(max_codepoint=127), max_size=8)  # canonical(): object keys are ASCII
+    leaf = st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | text
+    value = st.recursive(leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(name, inner, max_size=4), max_leaves=20)
+    key = PrivateKey.generate("ed25519")
+
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(payload=st.dictionaries(name, value, max_size=5), nonce=st.integers(0, MAX_SAFE_INTEGER))
+    def check(payload, nonce):
+        body = encode_transaction(sign_transaction(key, CHAIN_ID, nonce, "record.put", payload))
+        fast, full = transaction_from_json(orjson.loads(body)), decode_transaction(body)
+        assert fast == full and encode_transaction(fast) == body
+
+    check()
