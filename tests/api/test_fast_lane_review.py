@@ -496,3 +496,29 @@ def test_a_tagged_rows_orjson_read_is_the_canonical_decode():
         assert fast == full and encode_transaction(fast) == body
 
     check()
+
+
+# -- revocation across workers ------------------------------------------------------------------------------------
+
+def test_a_revoked_key_is_refused_by_every_worker_after_the_documented_delay(tmp_path):
+    """docs/api.md: a key revoked through one worker is refused by the others within COOPCHAIN_KEY_CACHE_S (1 s).
+    Two workers (one SO_REUSEPORT socket each, connections spread by address): the key is used on fresh
+    connections until both hold it, revoked, and after the bound every fresh connection, lane or not, gets 401."""
+    from tests.api.conftest import make_ledger
+
+    db, _ = make_ledger(tmp_path)
+    store = ApiStore(db)
+    admin = store.create_key("admin").token
+    store.close()
+    process, url = start_server(db, workers=2)
+    try:
+        made = httpx.post(url + "/keys", json={"role": "auditor"}, headers={"X-API-Key": admin}).json()
+        headers = {"X-API-Key": made["token"]}
+        for _ in range(40):  # fresh connections: both workers look the key up and keep it
+            assert httpx.get(url + "/blocks/1", headers=headers).status_code == 200
+        assert httpx.post(url + f"/keys/{made['key']['id']}/revoke", headers={"X-API-Key": admin}).status_code == 200
+        time.sleep(1.5)  # the documented bound (1 s) and a margin
+        statuses = [httpx.get(url + path, headers=headers).status_code for _ in range(20) for path in ("/blocks/1", "/blocks")]
+    finally:
+        stop_server(process)
+    assert set(statuses) == {401}, statuses
