@@ -522,3 +522,29 @@ def test_a_revoked_key_is_refused_by_every_worker_after_the_documented_delay(tmp
     finally:
         stop_server(process)
     assert set(statuses) == {401}, statuses
+
+
+# -- the lane stays inside what FastAPI declares ------------------------------------------------------------------
+
+def test_every_lane_route_is_a_declared_route_of_its_endpoint():
+    """The role x route matrix and the OpenAPI document see FastAPI's routes; the lane has its own path
+    patterns.  Each pattern must stay the declared path of the endpoint it calls (same method, a path the
+    template produces), and the lane must skip no middleware FastAPI's routes get but the body limit it
+    applies itself: a renamed route or a new middleware (CORS, headers) would otherwise bypass both."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from coopchain.app.api.config import Settings
+    from coopchain.app.api.limits import BodySizeLimit
+    from coopchain.app.api.main import create_app
+
+    app = create_app(Settings(db="sqlite:///unused.db"))
+    contexts = [c for c in iter_route_contexts(app.routes) if isinstance(c.original_route, APIRoute)]
+    samples = {"{height}": "12", "{tx_hash}": "ab" * 32}
+    for method, pattern, _, endpoint, rule in app.fast_lane.routes:
+        declared = [c for c in contexts if c.original_route.endpoint is endpoint]
+        assert len(declared) == 1, endpoint.__name__
+        path = declared[0].path
+        for name, value in samples.items():
+            path = path.replace(name, value)
+        assert method in declared[0].methods and pattern.fullmatch(path), (method, pattern.pattern, declared[0].path)
+    assert [m.cls for m in app.user_middleware] == [BodySizeLimit]
