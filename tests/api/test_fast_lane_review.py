@@ -548,3 +548,41 @@ def test_every_lane_route_is_a_declared_route_of_its_endpoint():
             path = path.replace(name, value)
         assert method in declared[0].methods and pattern.fullmatch(path), (method, pattern.pattern, declared[0].path)
     assert [m.cls for m in app.user_middleware] == [BodySizeLimit]
+
+
+# -- admission of a nonce past 2^53 - 1 ----------------------------------------------------------------------------
+
+def _signed(key: PrivateKey, nonce: int, name: str) -> dict:
+    return transaction_json(sign_transaction(key, CHAIN_ID, nonce, "record.put", {"key": f"review/{name}", "value": nonce}))
+
+
+def test_a_nonce_past_the_safe_integers_is_a_422_naming_the_nonce(server):
+    """transaction_from_json accepts any non-negative int as a nonce; admit()'s encode_transaction then raises
+    the canonical encoder's EncodingError, which is no InvalidTransaction: the route answers 409
+    urn:coopchain:error:ledger-refused with `errors: []` for what is the client's malformed body.
+    Reproducer: POST /transactions with "nonce": 9007199254740992 (2^53) -> 409."""
+    body = dict(_signed(PrivateKey.generate("ed25519"), 0, "nonce"), nonce=2**53)
+    with server.client("participant") as c:
+        answer = c.post("/transactions", json=body)
+    assert answer.status_code == 422 and _is_problem(answer), (answer.status_code, answer.text[:200])
+    assert any("nonce" in e["path"] or "nonce" in e["detail"] for e in answer.json()["errors"]), answer.json()
+
+
+def test_a_batch_is_never_refused_whole_after_some_of_it_was_accepted(server):
+    """POST /transactions/batch: "one refused does not refuse the others".  An item with a nonce of 2^53 raises
+    out of the admission loop after the items before it were admitted and queued: the request answers 409
+    (nothing accepted, to a client) while the first item is acknowledged and committed.
+    Reproducer: POST /transactions/batch [good, good with "nonce": 2^53] -> 409; GET the good one's receipt -> 200."""
+    key = PrivateKey.generate("ed25519")
+    good = _signed(key, 0, "batch-partial")
+    with server.client("participant") as c:
+        answer = c.post("/transactions/batch", json=[good, dict(good, nonce=2**53)])
+    if answer.status_code >= 400:  # then nothing of it may reach the ledger
+        tx_hash = transaction_hash(sign_transaction(key, CHAIN_ID, 0, "record.put", {"key": "review/batch-partial", "value": 0})).hex()
+        time.sleep(1.0)  # well past the test server's 20 ms batch wait
+        with server.client("auditor") as a:
+            receipt = a.get(f"/transactions/{tx_hash}/receipt")
+        assert receipt.status_code == 404, f"batch answered {answer.status_code}, yet its item 0 was committed"
+    else:
+        items = answer.json()["data"]
+        assert [i["status"] for i in items][1] == "refused" and items[0]["status"] in ("pending", "committed"), items
