@@ -586,3 +586,13 @@ def test_a_batch_is_never_refused_whole_after_some_of_it_was_accepted(server):
     else:
         items = answer.json()["data"]
         assert [i["status"] for i in items][1] == "refused" and items[0]["status"] in ("pending", "committed"), items
+
+
+@pytest.mark.parametrize("field", ["kind", "sender"])
+def test_a_lone_surrogate_in_a_field_is_a_422(server, field):
+    """The same escape as the large nonce: transaction_from_json checks the payload's encodability, not that of
+    `kind` or `sender`; a lone surrogate (JSON "\\ud800") there is answered 409 ledger-refused, not 422."""
+    body = json.dumps(dict(_signed(PrivateKey.generate("ed25519"), 0, "surrogate"), **{field: "PLACEHOLDER"})).replace("PLACEHOLDER", "\\ud800")
+    with server.client("participant") as c:
+        answer = c.post("/transactions", content=body.encode())
+    assert answer.status_code == 422 and _is_problem(answer), (answer.status_code, answer.text[:200])
