@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from coopchain.chain.errors import ChainError, InvalidTransaction, StorageError, ensure
+from coopchain.chain.errors import ChainError, EncodingError, InvalidTransaction, StorageError, ensure
 from coopchain.chain.keys import PublicKey, verify_many
 from coopchain.chain.store import open_store
 from coopchain.chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes, transaction_from_json
@@ -80,7 +80,10 @@ class Admitted:
 def admit(tx: Transaction, chain_id: str) -> Admitted:
     """Check what a transaction can be checked for alone; its hash and canonical body, or InvalidTransaction saying why."""
     ensure(tx.chain_id == chain_id, InvalidTransaction, f"the transaction is for chain {tx.chain_id!r}, this is {chain_id!r}")
-    body = encode_transaction(tx)
+    try:
+        body = encode_transaction(tx)
+    except EncodingError as e:  # a Transaction built past transaction_from_json's checks: still the client's fault
+        raise InvalidTransaction(str(e)) from e
     ensure(len(body) <= MAX_TRANSACTION_BYTES, InvalidTransaction, f"a transaction is at most {MAX_TRANSACTION_BYTES:,} bytes")
     if not _libsodium_accepts(tx):
         try:
@@ -179,7 +182,14 @@ class Submitter:
         Returns the admitted transaction, a future that resolves (to None) once it is
         acknowledged, and with `wait` a future that resolves to Included when a block holds
         it, or raises InvalidTransaction when the ledger refuses it."""
-        admitted = admit(tx, self.ledger.config.chain_id)
+        return self.queue(self.admit(tx), wait)
+
+    def admit(self, tx: Transaction) -> Admitted:
+        """Admission alone (InvalidTransaction if it fails), nothing queued: a batch admits every item first."""
+        return admit(tx, self.ledger.config.chain_id)
+
+    def queue(self, admitted: Admitted, wait: bool = False) -> tuple[Admitted, Future, Future | None]:
+        """Queue an admitted transaction for acknowledgement: `submit` without its admission."""
         ensure(not self._closed, InvalidTransaction, "the server is shutting down")
         included = self._wait_for(bytes.fromhex(admitted.hash)) if wait else None  # before the enqueue: no block can slip by
         ack: Future = Future()
