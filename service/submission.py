@@ -126,13 +126,16 @@ def _crypto_sign_open(signed: bytes, key: bytes) -> bytes:
     return crypto_sign_open(signed, key)
 
 
+ADMISSION_TAG_INFO = b"coopchain api_pending admission tag v2"  # v1 was a hash of a signature: its tags check as no tag
+
+
 def admission_key(node_key) -> bytes | None:
-    """The key of the pending queue's row tags: an Ed25519 node key's deterministic (RFC 8032) signature of a
-    fixed message, so every worker holding the node key makes the same key and nothing else can.  None for a
-    P-256 node key (its signatures are randomised): then every row is checked in full at commit."""
+    """The key of the pending queue's row tags: HKDF-SHA256 of an Ed25519 node key's seed for this one purpose,
+    so every worker holding the node key makes the same key and nothing else can.  None for a P-256 node key
+    (no seed): then every row is checked in full at commit, as is a row tagged under another key."""
     if node_key is None or node_key.scheme != "ed25519":
         return None
-    return hashlib.sha256(node_key.sign(b"coopchain api_pending admission tag v1")).digest()
+    return node_key.derive_secret(ADMISSION_TAG_INFO)
 
 
 def row_tag(key: bytes, body: bytes) -> bytes:
