@@ -73,6 +73,7 @@ from functools import lru_cache
 from typing import Final
 
 from Crypto.Hash import SHA256
+from Crypto.Protocol.KDF import HKDF
 from Crypto.PublicKey import ECC
 from Crypto.Signature import DSS, eddsa
 
@@ -288,6 +289,13 @@ class PrivateKey:
         if s > P256_HALF_ORDER:
             signature = signature[:32] + (P256_ORDER - s).to_bytes(32, "big")
         return signature
+
+    def derive_secret(self, info: bytes) -> bytes:
+        """A 32-byte secret for the purpose `info`, from an Ed25519 key's RFC 8032 seed: HKDF-SHA256 (RFC 5869,
+        pycryptodome's, no salt).  Only the key's holder can make it, the same every time; the seed never leaves."""
+        if self.scheme != ED25519:
+            raise InvalidSignature(f"a {self.scheme} key has no RFC 8032 seed to derive secrets from")
+        return HKDF(self._key.seed, 32, None, SHA256, context=info)
 
     def __repr__(self) -> str:
         return f"PrivateKey({self.scheme}, public={self._public.to_text()})"

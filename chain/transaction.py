@@ -94,8 +94,11 @@ def transaction_from_json(doc: Any) -> Transaction:
     ensure(doc["type"] == TRANSACTION_TYPE, InvalidTransaction, f"type must be {TRANSACTION_TYPE!r}")
     for field in ("chain_id", "sender", "kind"):
         ensure(isinstance(doc[field], str) and doc[field], InvalidTransaction, f"{field} must be a non-empty string")
+        # The canonical encoder's limit, checked here so that a transaction read is one encode_transaction takes.
+        ensure(_utf8(doc[field]), InvalidTransaction, f"{field} holds a lone surrogate, which has no UTF-8 form")
     nonce = doc["nonce"]
-    ensure(isinstance(nonce, int) and not isinstance(nonce, bool) and nonce >= 0, InvalidTransaction, "nonce must be an integer >= 0")
+    ensure(isinstance(nonce, int) and not isinstance(nonce, bool) and 0 <= nonce <= MAX_SAFE_INTEGER, InvalidTransaction,
+           "nonce must be an integer from 0 to 2^53 − 1")
     ensure(isinstance(doc["payload"], dict), InvalidTransaction, "payload must be a JSON object")
     try:
         canonical(doc["payload"])
@@ -103,6 +106,14 @@ def transaction_from_json(doc: Any) -> Transaction:
     except EncodingError as e:
         raise InvalidTransaction(str(e)) from e
     return Transaction(doc["chain_id"], doc["sender"], nonce, doc["kind"], doc["payload"], signature)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode_transaction(data: bytes) -> Transaction:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from coopchain.chain.errors import ChainError, InvalidTransaction, StorageError, ensure
+from coopchain.chain.errors import ChainError, EncodingError, InvalidTransaction, StorageError, ensure
 from coopchain.chain.keys import PublicKey, verify_many
 from coopchain.chain.store import open_store
 from coopchain.chain.transaction import Transaction, decode_transaction, encode_transaction, signing_bytes, transaction_from_json
@@ -80,7 +80,10 @@ class Admitted:
 def admit(tx: Transaction, chain_id: str) -> Admitted:
     """Check what a transaction can be checked for alone; its hash and canonical body, or InvalidTransaction saying why."""
     ensure(tx.chain_id == chain_id, InvalidTransaction, f"the transaction is for chain {tx.chain_id!r}, this is {chain_id!r}")
-    body = encode_transaction(tx)
+    try:
+        body = encode_transaction(tx)
+    except EncodingError as e:  # a Transaction built past transaction_from_json's checks: still the client's fault
+        raise InvalidTransaction(str(e)) from e
     ensure(len(body) <= MAX_TRANSACTION_BYTES, InvalidTransaction, f"a transaction is at most {MAX_TRANSACTION_BYTES:,} bytes")
     if not _libsodium_accepts(tx):
         try:
@@ -123,13 +126,16 @@ def _crypto_sign_open(signed: bytes, key: bytes) -> bytes:
     return crypto_sign_open(signed, key)
 
 
+ADMISSION_TAG_INFO = b"coopchain api_pending admission tag v2"  # v1 was a hash of a signature: its tags check as no tag
+
+
 def admission_key(node_key) -> bytes | None:
-    """The key of the pending queue's row tags: an Ed25519 node key's deterministic (RFC 8032) signature of a
-    fixed message, so every worker holding the node key makes the same key and nothing else can.  None for a
-    P-256 node key (its signatures are randomised): then every row is checked in full at commit."""
+    """The key of the pending queue's row tags: HKDF-SHA256 of an Ed25519 node key's seed for this one purpose,
+    so every worker holding the node key makes the same key and nothing else can.  None for a P-256 node key
+    (no seed): then every row is checked in full at commit, as is a row tagged under another key."""
     if node_key is None or node_key.scheme != "ed25519":
         return None
-    return hashlib.sha256(node_key.sign(b"coopchain api_pending admission tag v1")).digest()
+    return node_key.derive_secret(ADMISSION_TAG_INFO)
 
 
 def row_tag(key: bytes, body: bytes) -> bytes:
@@ -179,7 +185,14 @@ class Submitter:
         Returns the admitted transaction, a future that resolves (to None) once it is
         acknowledged, and with `wait` a future that resolves to Included when a block holds
         it, or raises InvalidTransaction when the ledger refuses it."""
-        admitted = admit(tx, self.ledger.config.chain_id)
+        return self.queue(self.admit(tx), wait)
+
+    def admit(self, tx: Transaction) -> Admitted:
+        """Admission alone (InvalidTransaction if it fails), nothing queued: a batch admits every item first."""
+        return admit(tx, self.ledger.config.chain_id)
+
+    def queue(self, admitted: Admitted, wait: bool = False) -> tuple[Admitted, Future, Future | None]:
+        """Queue an admitted transaction for acknowledgement: `submit` without its admission."""
         ensure(not self._closed, InvalidTransaction, "the server is shutting down")
         included = self._wait_for(bytes.fromhex(admitted.hash)) if wait else None  # before the enqueue: no block can slip by
         ack: Future = Future()

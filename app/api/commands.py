@@ -25,15 +25,30 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     os.environ["COOPCHAIN_DB"] = url  # the workers' Settings read it
+    _check_settings()
     print(f"serving {url} on http://{args.host}:{args.port} with {args.workers} worker(s); OpenAPI at /docs", file=sys.stderr)
     if args.workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.run(APP, factory=True, host=args.host, port=args.port, workers=args.workers, log_level="warning", access_log=False)
-    else:
-        supervise(args.host, args.port, args.workers)
+    elif not supervise(args.host, args.port, args.workers):
+        raise CommandError("a worker failed at start-up (its message is above); the server is stopped")
     return EXIT_OK
 
 
 APP = "coopchain.app.api.main:create_app"
+
+
+def _check_settings() -> None:
+    """Read the workers' Settings once here, so that a setting out of range is one line naming it and an exit,
+    not a traceback in every worker (and, under the supervisor, workers restarted for ever)."""
+    from pydantic import ValidationError
+
+    from coopchain.app.api.config import Settings
+
+    try:
+        Settings()
+    except ValidationError as e:
+        reasons = "; ".join(f"COOPCHAIN_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}" for error in e.errors())
+        raise CommandError(f"a setting is out of range: {reasons}") from None
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -46,15 +61,22 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int) -> None:
+def _worker(host: str, port: int, ready) -> None:
     import uvicorn
 
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # the application's start-up ran: from now on an exit is a crash, worth a restart
+                ready.set()
+
     config = uvicorn.Config(APP, factory=True, log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[_listen(host, port)])
+    Server(config).run(sockets=[_listen(host, port)])
 
 
-def supervise(host: str, port: int, workers: int) -> None:
-    """Run `workers` uvicorn servers, each on its own SO_REUSEPORT socket, restarting any that dies.
+def supervise(host: str, port: int, workers: int) -> bool:
+    """Run `workers` uvicorn servers, each on its own SO_REUSEPORT socket, restarting any that dies once it
+    has served; False (all stopped) when one fails before it started serving, which a restart would repeat.
 
     Why not uvicorn's own --workers: it shares one listening socket, and the worker that
     wakes first accepts a whole burst of connections (14 of 16 keep-alive connections went
@@ -73,18 +95,25 @@ def supervise(host: str, port: int, workers: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    processes = []
-    for _ in range(workers):
-        process = spawn.Process(target=_worker, args=(host, port), name="coopchain-api-worker")
+    def start():
+        ready = spawn.Event()
+        process = spawn.Process(target=_worker, args=(host, port, ready), name="coopchain-api-worker")
         process.start()
-        processes.append(process)
+        return process, ready
+
+    processes = [start() for _ in range(workers)]
+    failed = False
     while not stopping:
-        for i, process in enumerate(processes):
+        for i, (process, ready) in enumerate(processes):
             if not process.is_alive() and not stopping:
+                if not ready.is_set():
+                    print(f"worker {process.pid} failed at start-up (exit {process.exitcode})", file=sys.stderr)
+                    stopping = failed = True
+                    break
                 print(f"worker {process.pid} ended (exit {process.exitcode}); starting another", file=sys.stderr)
-                processes[i] = spawn.Process(target=_worker, args=(host, port), name="coopchain-api-worker")
-                processes[i].start()
+                processes[i] = start()
         time.sleep(0.2)
+    processes = [process for process, _ in processes]
     for process in processes:
         if process.is_alive():
             process.terminate()  # uvicorn shuts down gracefully on SIGTERM
@@ -93,6 +122,7 @@ def supervise(host: str, port: int, workers: int) -> None:
         if process.is_alive():
             process.kill()
             process.join()
+    return not failed
 
 
 def _store(db):

@@ -46,10 +46,12 @@ StoreDep = Annotated[ApiStore, Depends(get_store)]
 
 def authenticate(store: ApiStore, token: str | None) -> ApiKey:
     if not token:
-        raise ApiError(401, "unauthenticated", "this route needs an API key in the X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
+        detail = "this route needs an API key in the X-API-Key header"
+        raise ApiError(401, "unauthenticated", detail, [{"path": "header.X-API-Key", "detail": "missing"}], headers={"WWW-Authenticate": "ApiKey"})
     key = store.authenticate(token)
     if key is None:
-        raise ApiError(401, "unauthenticated", "the API key is unknown or revoked", headers={"WWW-Authenticate": "ApiKey"})
+        detail = "the API key is unknown or revoked"
+        raise ApiError(401, "unauthenticated", detail, [{"path": "header.X-API-Key", "detail": detail}], headers={"WWW-Authenticate": "ApiKey"})
     return key
 
 

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from coopchain.chain.errors import ChainError
 from coopchain.models.problem import ProblemError
@@ -93,6 +94,9 @@ def describe(exc: Exception) -> tuple[int, str, str, list[dict], dict | None]:
     if isinstance(exc, StarletteHTTPException):
         name = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return exc.status_code, OURS + name, _clean(str(exc.detail)), [], getattr(exc, "headers", None)
+    if isinstance(exc, ClientDisconnect):  # the client hung up before its body was complete: its end, not our fault
+        log.info("the client ended the request before its body was complete")
+        return 400, OURS + "incomplete-body", "the request ended before its body was complete", [{"path": "body", "detail": "incomplete"}], None
     log.exception("unexpected error", exc_info=exc)
     return 500, OURS + "internal", "the server failed on this request; it is logged", [], None
 
@@ -105,5 +109,7 @@ async def handle(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     for kind in (ApiError, RequestValidationError, ProblemError, SolveRequestError, FrontRequestError, ProofRequestError, NotFound,
-                 ApiKeyRequestError, ChainError, StarletteHTTPException, Exception):
+                 ApiKeyRequestError, ChainError, StarletteHTTPException, ClientDisconnect, Exception):
+        # ClientDisconnect has a handler of its own so that it is answered where it is raised (Starlette's
+        # ExceptionMiddleware), not by ServerErrorMiddleware, which re-raises to the server's log.
         app.add_exception_handler(kind, handle)

@@ -137,8 +137,8 @@ class FastLane:
             height, tree_size = int(groups[0]), int(size.group(1)) if size.group(1) else None
             if height > _MAX_HEIGHT or (tree_size or 0) > _MAX_HEIGHT:
                 return None
-            # Without tree_size the answer is for the whole history tree, which grows: asked and kept for its size now.
-            tree_size = ledger_reads.history_size(ledger) if tree_size is None else tree_size
+            # Without tree_size the answer is for the whole history tree, which grows: asked and kept for its size
+            # now, in `call` (after the key check, inside the error handler), never while matching the route.
             kwargs, key = {"height": height, "tree_size": tree_size}, ("block proof", height, tree_size)
             cooperative_of = None
         elif query:
@@ -154,13 +154,17 @@ class FastLane:
             cooperative_of = lambda: ledger_reads.cooperative_of(ledger_reads.transaction(ledger, tx_hash).transaction)  # noqa: E731
 
         async def call(caller, scope, receive, send):
-            found = self.answers.get(key)
+            arguments, kept = kwargs, key
+            if kept[0] == "block proof" and kept[2] is None:
+                size = ledger_reads.history_size(ledger)
+                arguments, kept = {**kwargs, "tree_size": size}, (kept[0], kept[1], size)
+            found = self.answers.get(kept)
             if found is not None and (found[0] is _ANY or may_see(caller, found[0])):
                 return await _send_json(send, found[1])
             # The endpoint decides (and refuses what this caller may not see); its answer is kept.
-            answer = await endpoint(ledger=ledger, caller=caller, **kwargs)
+            answer = await endpoint(ledger=ledger, caller=caller, **arguments)
             body = answer.model_dump_json(by_alias=True).encode()
-            self.answers.put(key, _ANY if cooperative_of is None else cooperative_of(), body)
+            self.answers.put(kept, _ANY if cooperative_of is None else cooperative_of(), body)
             await _send_json(send, body)
 
         return call

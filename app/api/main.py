@@ -35,9 +35,23 @@ class Api(FastAPI):
     fast_lane: FastLane | None = None
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            # RFC 9110 §9.3.2: HEAD is GET without the body, on every GET route (FastAPI's APIRoute does not add
+            # it, and adding it to the routes would put a HEAD operation beside each GET in the OpenAPI document).
+            # A copy of the scope: the server's own still says HEAD, and so sends no body and checks no length.
+            scope, send = dict(scope, method="GET"), _without_body(send)
         if scope["type"] == "http" and self.fast_lane is not None and await self.fast_lane(scope, receive, send):
             return
         await super().__call__(scope, receive, send)
+
+
+def _without_body(send):
+    async def send_head(message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_head
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -75,7 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.checkpoints.close()
             app.state.ledger.close()
 
-    app = Api(title="coopchain", version="0.1.0", lifespan=lifespan, generate_unique_id_function=_operation_id,
+    # redirect_slashes off: Starlette's redirect of /blocks/1/ is an absolute URL built from the Host header
+    # (a client following it goes where the request's Host said); a trailing slash is a 404 problem+json.
+    app = Api(title="coopchain", version="0.1.0", lifespan=lifespan, generate_unique_id_function=_operation_id, redirect_slashes=False,
                   description="Certified allocations for supply-chain cooperatives, committed to a tamper-evident ledger. "
                               "Errors are application/problem+json (RFC 9457). A client guide is docs/api.md.")
     app.state.settings = settings

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,15 +140,19 @@ def add_contract_data(db: str, folder: Path) -> ContractData:
 def start_server(db: str, workers: int = 1, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "COOPCHAIN_DB": db, "COOPCHAIN_FRONT_PROCESSES": "1", "COOPCHAIN_MAX_BODY_BYTES": str(MAX_BODY), **(extra_env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "coopchain.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--db", db],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    # The server's log goes to a file, never to a pipe nobody reads (a server that logs more than a pipe
+    # buffer would block on the write); process.log names it.
+    with tempfile.NamedTemporaryFile(prefix="coopchain-server-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "coopchain.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--db", db],
+            env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )
+    process.log = Path(log.name)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {process.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"the server exited: {process.log.read_text(errors='replace')[-2000:]}")
         try:
             if httpx.get(url + "/health", timeout=2).status_code == 200:
                 return process, url
@@ -165,6 +170,9 @@ def stop_server(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    log = getattr(process, "log", None)
+    if log is not None:
+        log.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

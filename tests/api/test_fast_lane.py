@@ -224,3 +224,21 @@ def test_the_admission_key_is_the_node_keys_alone():
     again = PrivateKey.from_private_bytes("ed25519", bytes(32))
     assert admission_key(node) == admission_key(node) and admission_key(node) != admission_key(again)
     assert admission_key(PrivateKey.generate("p256")) is None  # randomised signatures: every row checked in full
+
+
+def test_the_admission_key_is_hkdf_sha256_of_the_node_keys_seed():
+    """RFC 5869 written out here (extract with a zero salt, one expand block) over the RFC 8032 seed, with the
+    fixed info string; checked first against RFC 5869's test case 3 (SHA-256, no salt, no info)."""
+    import hashlib
+    import hmac
+
+    def hkdf_sha256(ikm: bytes, info: bytes) -> bytes:
+        prk = hmac.new(bytes(32), ikm, hashlib.sha256).digest()
+        return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
+
+    assert hkdf_sha256(bytes([0x0b] * 22), b"").hex() == "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+    seed = bytes(range(32))
+    node = PrivateKey.from_private_bytes("ed25519", seed)
+    assert admission_key(node) == hkdf_sha256(seed, b"coopchain api_pending admission tag v2")
+    old = hashlib.sha256(node.sign(b"coopchain api_pending admission tag v1")).digest()
+    assert admission_key(node) != old  # a row tagged under the old construction checks as untagged

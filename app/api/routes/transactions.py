@@ -69,7 +69,7 @@ async def submit_transaction(request: Request, caller: Submitter,
     try:
         admitted, acknowledged, included = submitter.submit(transaction_from_json(document), wait)
     except InvalidTransaction as e:
-        raise ApiError(422, "invalid-transaction", str(e), [{"path": "body", "detail": str(e)}]) from None
+        raise _invalid(e) from None
     url = f"/transactions/{admitted.hash}/receipt"
     try:  # acknowledged: in the pending queue, on disk (docs/api.md)
         await asyncio.wrap_future(acknowledged)
@@ -82,12 +82,22 @@ async def submit_transaction(request: Request, caller: Submitter,
     try:
         found = await asyncio.wait_for(asyncio.wrap_future(included), WAIT_S)
     except InvalidTransaction as e:
-        raise ApiError(422, "invalid-transaction", str(e), [{"path": "body", "detail": str(e)}]) from None
+        raise _invalid(e) from None
     except asyncio.TimeoutError:
         submitter.forget(admitted.hash, included)
         return _answer(202, {"hash": admitted.hash, "status": "pending", "url": url})
     return _answer(200, {"hash": admitted.hash, "status": "committed", "url": url, "height": found.height, "position": found.position,
                          "receipt": orjson.Fragment(found.receipt)})
+
+
+_FIELDS = ("type", "chain_id", "sender", "nonce", "kind", "payload", "signature")
+
+
+def _invalid(e: InvalidTransaction) -> ApiError:
+    """422 naming the field at fault: transaction_from_json's reasons begin with the field's name."""
+    detail = str(e)
+    field = next((f for f in _FIELDS if detail.startswith((f + " ", f + ":"))), None)
+    return ApiError(422, "invalid-transaction", detail, [{"path": f"body.{field}" if field else "body", "detail": detail}])
 
 
 def _answer(status: int, body: dict) -> Response:
@@ -120,11 +130,21 @@ async def submit_batch(request: Request, caller: Submitter,
     if not isinstance(documents, list) or not 0 < len(documents) <= MAX_BATCH:
         detail = f"a batch is a JSON array of 1 to {MAX_BATCH:,} signed transactions"
         raise ApiError(422, "invalid-transaction", detail, [{"path": "body", "detail": detail}])
+    # Every item is admitted before any is queued: what is refused is refused before anything is accepted,
+    # and the answer says exactly which were.
+    admissions: list = []
+    for document in documents:
+        try:
+            admissions.append(submitter.admit(transaction_from_json(document)))
+        except InvalidTransaction as e:
+            admissions.append(e)
     items: list[dict] = []
     pending = []  # (item, acknowledged, included)
-    for index, document in enumerate(documents):
+    for index, admission in enumerate(admissions):
         try:
-            admitted, acknowledged, included = submitter.submit(transaction_from_json(document), wait)
+            if isinstance(admission, InvalidTransaction):
+                raise admission
+            admitted, acknowledged, included = submitter.queue(admission, wait)
         except InvalidTransaction as e:
             items.append({"index": index, "hash": None, "status": "refused", "detail": str(e)})
             continue
