@@ -43,6 +43,7 @@ numbers below 100 (≤ 2^-45).  Total < 2^-19, and the margin 2^-12 is 128 times
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -165,13 +166,28 @@ def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     if m <= _BLOCK:
         return _parse(data, words, starts, ends)
     # In blocks whose arrays stay in the processor's cache: the work is a few hundred passes over them.
+    # Each block's verdicts depend on its tokens alone and land in their own slice, so blocks may run on
+    # two threads (numpy releases the GIL inside its loops) without the result depending on the timing.
     values, proven = np.empty(m), np.empty(m, dtype=bool)
-    for i in range(0, m, _BLOCK):
+
+    def block(i: int) -> None:
         values[i:i + _BLOCK], proven[i:i + _BLOCK] = _parse(data, words, starts[i:i + _BLOCK], ends[i:i + _BLOCK])
+
+    if m < _THREADED:
+        for i in range(0, m, _BLOCK):
+            block(i)
+        return values, proven
+    with ThreadPoolExecutor(_THREADS, thread_name_prefix="number_text") as pool:
+        for done in pool.map(block, range(0, m, _BLOCK)):  # in order; an exception propagates here
+            pass
     return values, proven
 
 
 _BLOCK = 16384
+# From this many tokens the blocks are split over two threads (~40 % less wall time at 1.5 M tokens, a
+# few % more CPU); below it a thread's start is not worth it.
+_THREADED = 8 * _BLOCK
+_THREADS = 2
 
 
 def _parse(data, words, starts, ends):
