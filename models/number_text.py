@@ -159,8 +159,10 @@ def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0), np.zeros(0, dtype=bool)
     if starts.min() < 0 or ends.max() > len(data) or (ends < starts).any():
         raise ValueError("number tokens must lie within the buffer")
-    if starts.min() < 8 or starts.max() + 40 > len(data):  # room for whole words either side
-        data = np.concatenate([np.full(8, 32, np.uint8), data, np.full(40, 32, np.uint8)])
+    # Room for whole words either side: reads reach 41 bytes past a token's start (a fraction's second
+    # word read for every token of a block, from frac_start <= 25: review R3-1).
+    if starts.min() < 8 or starts.max() + 48 > len(data):
+        data = np.concatenate([np.full(8, 32, np.uint8), data, np.full(48, 32, np.uint8)])
         starts, ends = starts + 8, ends + 8
     words = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))  # the 8 bytes from each position
     if m <= _BLOCK:

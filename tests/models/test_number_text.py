@@ -167,3 +167,18 @@ def test_the_table_of_powers_of_ten_is_exact_where_the_error_bound_says():
         assert abs(exact - Fraction(hi) - Fraction(lo)) <= Fraction(2) ** -105 * exact
         assert float(nt._PHH[i]) + float(nt._PHL[i]) == hi  # the split is exact ...
         assert significant_bits(float(nt._PHH[i])) <= 26 and significant_bits(float(nt._PHL[i])) <= 27  # ... and short
+
+
+def test_a_24_character_token_40_bytes_before_the_buffers_end_is_read_without_an_index_error():
+    """Review R3-1: with most tokens of a call having more than 8 fraction digits every token's second
+    fraction word is read, up to 41 bytes past its start; the buffer is padded for it."""
+    for tail in ("1" * 24, "-" + "1" * 23):
+        full = repr(0.12345678901234566)  # 17 significant digits, canonical
+        text = f"{full} {full} " + " " * 8 + tail
+        tokens = text.split()
+        buf = text.encode() + b" " * (40 - len(tail))  # the last token starts exactly 40 bytes before the end
+        starts = np.array([text.index(t, sum(len(x) + 1 for x in tokens[:i]) if i < 2 else 48) for i, t in enumerate(tokens)])
+        assert starts[-1] + 40 == len(buf)
+        values, proven = parse_shortest(buf, starts, starts + np.array([len(t) for t in tokens]))
+        assert values[0] == 0.12345678901234566 and proven[0] and proven[1]
+        assert not proven[2]  # 24 digits: left to the exact check, not an error
