@@ -174,10 +174,10 @@ def test_a_24_character_token_40_bytes_before_the_buffers_end_is_read_without_an
     fraction word is read, up to 41 bytes past its start; the buffer is padded for it."""
     for tail in ("1" * 24, "-" + "1" * 23):
         full = repr(0.12345678901234566)  # 17 significant digits, canonical
-        text = f"{full} {full} " + " " * 8 + tail
-        tokens = text.split()
+        text = " " * 8 + f"{full} {full} " + " " * 8 + tail  # no token in the first 8 bytes: no padding for that
         buf = text.encode() + b" " * (40 - len(tail))  # the last token starts exactly 40 bytes before the end
-        starts = np.array([text.index(t, sum(len(x) + 1 for x in tokens[:i]) if i < 2 else 48) for i, t in enumerate(tokens)])
+        tokens = text.split()
+        starts = np.array([8, 9 + len(full), len(text) - len(tail)])
         assert starts[-1] + 40 == len(buf)
         values, proven = parse_shortest(buf, starts, starts + np.array([len(t) for t in tokens]))
         assert values[0] == 0.12345678901234566 and proven[0] and proven[1]
