@@ -43,7 +43,7 @@ numbers below 100 (≤ 2^-45).  Total < 2^-19, and the margin 2^-12 is 128 times
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 import numpy as np
 
@@ -179,17 +179,28 @@ def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
         for i in range(0, m, _BLOCK):
             block(i)
         return values, proven
-    with ThreadPoolExecutor(_THREADS, thread_name_prefix="number_text") as pool:
-        for done in pool.map(block, range(0, m, _BLOCK)):  # in order; an exception propagates here
-            pass
+    errors = []
+
+    def every_other(first: int) -> None:
+        try:
+            for i in range(first * _BLOCK, m, 2 * _BLOCK):
+                block(i)
+        except BaseException as e:  # raised in the caller's thread below
+            errors.append(e)
+
+    helper = threading.Thread(target=every_other, args=(1,), name="number_text")
+    helper.start()
+    every_other(0)
+    helper.join()
+    if errors:
+        raise errors[0]
     return values, proven
 
 
 _BLOCK = 16384
-# From this many tokens the blocks are split over two threads (~40 % less wall time at 1.5 M tokens, a
+# From this many tokens the blocks are split over two threads (this one and a helper, block by block in turn) (~40 % less wall time at 1.5 M tokens, a
 # few % more CPU); below it a thread's start is not worth it.
 _THREADED = 8 * _BLOCK
-_THREADS = 2
 
 
 def _parse(data, words, starts, ends):
