@@ -395,7 +395,15 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def parser() -> argparse.ArgumentParser:
+OWN_COMMANDS = ("demo", "solve", "front", "verify")  # defined in this module: their parsers need no command module
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command` one of OWN_COMMANDS, only what parsing that command needs.
+
+    A subcommand's parser (its --help, its usage errors) does not depend on its siblings, so
+    `coopchain verify` skips importing the ledger, contract, market and witness command modules
+    (a few tens of milliseconds of an auditor's start-up)."""
     top = argparse.ArgumentParser(prog="coopchain", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action=_VersionAction)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -450,6 +458,8 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--since", help="bundles: an earlier head (JSON) the bundle's head must extend")
     verify.add_argument("--policy", help="bundles: your trust policy (genesis, node key, witnesses, quorum; docs/trust.md)")
     verify.set_defaults(run=cmd_verify)
+    if command in OWN_COMMANDS:
+        return top
     _ledger_parsers(sub)
     from coopchain.app.contract_commands import add_parsers as _contract_parsers
 
@@ -520,8 +530,9 @@ def _ledger_parsers(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        args = parser().parse_args(argv)
+        args = parser(argv[0] if argv else None).parse_args(argv)
     except SystemExit as e:  # --help, --version and usage errors print, then exit
         try:
             sys.stdout.flush()

@@ -353,13 +353,17 @@ def _read_uniform(text: str, start: int, data: bytes | None, head) -> CanonicalP
         checks.append((pieces[-1] + b"," + pieces[0], ends[-1, :-1], starts[0, 1:]))
     words = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))  # the 8 bytes from each position
     for literal, a, b in checks:  # (the text after the enterprises is longer than 8 bytes: every read is inside it)
-        if not (b - a == len(literal)).all() or not _literal_at(words, a + base, literal):
+        if not (b - a == len(literal)).all():
             return None
+    if not _literals_at(words, [literal for literal, _, _ in checks], [a + base for _, a, _ in checks]):
+        return None
     numbers = [i for i, (_, s) in enumerate(slots) if not s]
-    values = _proven_numbers(data, starts[numbers].ravel() + base, ends[numbers].ravel() + base)  # an empty token: refused there
+    # Enterprise by enterprise, in text order: the proof's blocks then read neighbouring bytes (a third less
+    # time than slot by slot, whose blocks each touch 16,384 cache lines across the text).
+    values = _proven_numbers(data, starts[numbers].T.ravel() + base, ends[numbers].T.ravel() + base)  # an empty token: refused there
     if values is None:
         return False
-    values = values.reshape(len(numbers), n)
+    values = np.ascontiguousarray(values.reshape(n, len(numbers)).T)
     column = {slots[i][0]: values[j] for j, i in enumerate(numbers)}
     texts = {}
     K, R = len(indicators), len(resources)
@@ -379,6 +383,40 @@ def _read_uniform(text: str, start: int, data: bytes | None, head) -> CanonicalP
         head, ids, [bool(names)] * n, names, column[0], [column[1 + k] for k in range(K)], column[at], column[at + 2],
         column[at + 3], column[at + 5], column[at + 6], [column[at + 7 + r] for r in range(R)], cap,
     )
+
+
+def _literals_at(words: np.ndarray, literals: list[bytes], places: list[np.ndarray]) -> bool:
+    """Whether each literals[i] is at every text position in places[i], compared 8 bytes at a time.
+
+    The pieces that recur once per enterprise (as many places as the longest list) are compared
+    enterprise by enterprise, in text order, a block of enterprises at a time: piece by piece over the
+    whole text, every 8-byte read was a cache miss (0.28 s of 0.66 at n = 100,000).  A block holds at
+    most ~2^20 reads whatever the pieces' lengths (no index matrix as large as the text)."""
+    count = max(len(at) for at in places)
+    recurring = [i for i, at in enumerate(places) if len(at) == count and count > 1]
+    for i, at in enumerate(places):
+        if i not in recurring and not _literal_at(words, at, literals[i]):
+            return False
+    if not recurring:
+        return True
+    piece, offset, expected, mask = [], [], [], []
+    for column, i in enumerate(recurring):
+        literal = literals[i]
+        for start in range(0, len(literal), 8):
+            chunk = literal[start:start + 8]
+            piece.append(column)
+            offset.append(start)
+            expected.append(int.from_bytes(chunk, "little"))
+            mask.append((1 << (8 * len(chunk))) - 1)
+    piece, offset = np.array(piece, dtype=np.int64), np.array(offset, dtype=np.int64)
+    expected, mask = np.array(expected, dtype=np.uint64), np.array(mask, dtype=np.uint64)
+    at = np.stack([places[i] for i in recurring], axis=1)  # (enterprises, pieces): rows in text order
+    step = max(1, (1 << 20) // len(piece))
+    for row in range(0, count, step):
+        reads = at[row:row + step, piece] + offset
+        if not ((words[reads] & mask) == expected).all():
+            return False
+    return True
 
 
 def _literal_at(words: np.ndarray, at: np.ndarray, literal: bytes) -> bool:

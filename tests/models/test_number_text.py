@@ -167,3 +167,40 @@ def test_the_table_of_powers_of_ten_is_exact_where_the_error_bound_says():
         assert abs(exact - Fraction(hi) - Fraction(lo)) <= Fraction(2) ** -105 * exact
         assert float(nt._PHH[i]) + float(nt._PHL[i]) == hi  # the split is exact ...
         assert significant_bits(float(nt._PHH[i])) <= 26 and significant_bits(float(nt._PHL[i])) <= 27  # ... and short
+
+
+def test_a_24_character_token_40_bytes_before_the_buffers_end_is_read_without_an_index_error():
+    """Review R3-1: with most tokens of a call having more than 8 fraction digits every token's second
+    fraction word is read, up to 41 bytes past its start; the buffer is padded for it."""
+    for tail in ("1" * 24, "-" + "1" * 23):
+        full = repr(0.12345678901234566)  # 17 significant digits, canonical
+        text = " " * 8 + f"{full} {full} " + " " * 8 + tail  # no token in the first 8 bytes: no padding for that
+        buf = text.encode() + b" " * (40 - len(tail))  # the last token starts exactly 40 bytes before the end
+        tokens = text.split()
+        starts = np.array([8, 9 + len(full), len(text) - len(tail)])
+        assert starts[-1] + 40 == len(buf)
+        values, proven = parse_shortest(buf, starts, starts + np.array([len(t) for t in tokens]))
+        assert values[0] == 0.12345678901234566 and proven[0] and proven[1]
+        assert not proven[2]  # 24 digits: left to the exact check, not an error
+
+
+def test_blocks_on_two_threads_give_the_verdicts_of_one(monkeypatch):
+    """From _THREADED tokens the blocks run on two threads: the same values and verdicts, bit for bit, as
+    block after block on one (each block's result lands in its own slice), and as float/repr token by token."""
+    from coopchain.models import number_text
+
+    rng = np.random.default_rng(11)
+    doubles = rng.standard_normal(150_000) * 10.0 ** rng.integers(-30, 30, 150_000)
+    tokens = [rfc8785.dumps(float(x)).decode() if i % 7 else f"{x:.16g}" for i, x in enumerate(doubles)]  # some not the shortest
+    text = ("," + ",".join(tokens) + ",").encode()
+    lengths = np.array([len(t) for t in tokens])
+    ends = np.cumsum(lengths + 1)
+    starts = ends - lengths
+    assert len(tokens) >= number_text._THREADED
+    threaded = parse_shortest(text, starts, ends)
+    monkeypatch.setattr(number_text, "_THREADED", 1 << 62)
+    single = parse_shortest(text, starts, ends)
+    assert np.array_equal(threaded[0].view(np.uint64), single[0].view(np.uint64))
+    assert np.array_equal(threaded[1], single[1])
+    for i in np.flatnonzero(threaded[1])[::97]:
+        assert rfc8785.dumps(float(tokens[i])).decode() == tokens[i] and threaded[0][i] == float(tokens[i])

@@ -124,3 +124,33 @@ def test_the_identity_is_read_from_the_head(gen_problem):
     doc = json.loads(text)
     assert problem_identity(text) == (doc["cooperative"], doc["round"])
     assert problem_identity(json.dumps({"round": "r", "cooperative": "c", "enterprises": []})) == ("c", "r")
+
+
+def test_literal_pieces_are_checked_in_every_block_of_enterprises(gen_problem):
+    """A resource named by 3,000 characters makes each enterprise's literal pieces ~800 words long: the
+    pieces are compared in blocks of ~1,300 enterprises.  A byte changed in any enterprise's copy of the
+    name (first, one at a block's edge, the last) is found; the text itself is read as the generic reader reads it."""
+    doc = gen_problem.generate(n=3000, seed=8, alpha="uniform")
+    long_name = "r" * 2999 + "Z"
+    for e in doc["enterprises"]:
+        for table in ("use", "cap"):
+            if table in e:
+                e[table] = {(long_name if k == "r0" else k): v for k, v in e[table].items()}
+    doc["resources"] = {(long_name if k == "r0" else k): v for k, v in doc["resources"].items()}
+    text = canonical_json(parse_problem(doc))
+    fast = read_canonical_text(text)
+    assert fast is not None
+    same_columns(fast, read_canonical(json.loads(text)))
+    from coopchain.models.problem_rules import read_head
+    from coopchain.models.strict_json import loads
+
+    at = text.index('"enterprises":[') + len('"enterprises":[')
+    end = text.index('],"indicators":')
+    head = read_head(loads(text[:at] + "0" + text[end:]))
+    assert _read_uniform(text, at, None, head)  # the byte-level path itself
+    places = [i for i in range(at, end) if text.startswith(long_name, i)]
+    assert len(places) == 6000
+    for place in (places[0], places[2 * 1390 + 1], places[3001], places[-2], places[-1]):
+        edited = text[:place + 1500] + "s" + text[place + 1501:]
+        assert not _read_uniform(edited, at, None, head), place
+        assert read_canonical_text(edited) is None, place
