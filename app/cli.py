@@ -203,14 +203,16 @@ def cmd_verify(args) -> int:
         args.problem = str(beside)
     if args.problem:
         try:
-            problem = Path(args.problem).read_bytes().decode("utf-8")
-            problem = problem[:-1] if problem.endswith("\n") else problem  # a canonical text ends with "}"; an editor may add a newline
+            data = Path(args.problem).read_bytes()
+            data = data[:-1] if data.endswith(b"\n") else data  # a canonical text ends with "}"; an editor may add a newline
+            problem = data.decode("utf-8")
         except OSError as e:
             raise CommandError(f"{args.problem}: cannot read it ({e.strerror})") from e
         except UnicodeDecodeError as e:
             raise CommandError(f"{args.problem}: not UTF-8 text (byte {e.start})") from e
         named = cert.get("problem_hash") if isinstance(cert, dict) else None
-        if isinstance(named, str) and hashlib.sha256(problem.encode("utf-8", "surrogatepass")).hexdigest() != named:
+        # The bytes read are the text's UTF-8 (strict decoding leaves no surrogate): hashed as they are, not encoded again.
+        if isinstance(named, str) and hashlib.sha256(data).hexdigest() != named:
             # Not the canonical text itself: the problem document as a manager wrote it (JSON or CSV), in canonical
             # form.  The verifier still proves that text canonical and checks its hash against the certificate's.
             # Read strictly first, as the verifier reads: a duplicated key would otherwise be read last-wins, and

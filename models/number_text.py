@@ -43,7 +43,6 @@ numbers below 100 (≤ 2^-45).  Total < 2^-19, and the margin 2^-12 is 128 times
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
@@ -67,14 +66,21 @@ _QMIN, _QMAX = -MAX_DECIMAL_EXPONENT - 24, MAX_DECIMAL_EXPONENT + 1
 
 
 def _power_table():
-    """10^q = Ph + Pl (+ ε, |ε| ≤ 2^-105·10^q) for q in [_QMIN, _QMAX], Ph split exactly into Phh (26 bits) + Phl (27)."""
+    """10^q = Ph + Pl (+ ε, |ε| ≤ 2^-105·10^q) for q in [_QMIN, _QMAX], Ph split exactly into Phh (26 bits) + Phl (27).
+
+    Integer arithmetic only: int → float and int / int are correctly rounded in Python."""
     ph, phh, phl, pl = [], [], [], []
     for q in range(_QMIN, _QMAX + 1):
-        exact = Fraction(10) ** q
-        hi = float(exact)  # correctly rounded (Fraction.__float__ divides integers exactly)
-        lo = float(exact - Fraction(hi))
+        if q >= 0:
+            hi = float(10**q)
+            lo = float(10**q - int(hi))
+        else:
+            den = 10**-q
+            hi = 1 / den
+            a, b = hi.as_integer_ratio()  # hi = a / b exactly, b a power of two
+            lo = (b - a * den) / (b * den)  # 10^q − hi, correctly rounded
         mantissa, exponent = math.frexp(hi)  # exact: hi = mantissa · 2^exponent, 0.5 <= mantissa < 1
-        bits = int(mantissa * 2.0 ** 53)  # the 53-bit significand
+        bits = int(mantissa * 2.0**53)  # the 53-bit significand
         head = math.ldexp((bits >> 27) << 27, exponent - 53)  # its top 26 bits; the rest (27 bits) is exact
         ph.append(hi)
         phh.append(head)
@@ -120,8 +126,12 @@ def _field(words, at: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.nd
     """The integer of the `length` digits from text position `at` (at most 24; exact below 2^64), and
     whether it may have wrapped (more than 19 digits: then it is not used)."""
     total = _chunks(words, at, np.minimum(length, 8))
-    rest = np.clip(length - 8, 0, 8)  # most fields of a full-precision number have 9 to 16 digits: no subset
-    total = total * _POW10[rest] + _chunks(words, at + 8, rest)
+    rest = np.clip(length - 8, 0, 8)
+    longer = np.flatnonzero(rest)
+    if 2 * len(longer) > len(rest):  # most fractions of full-precision numbers have 9 to 16 digits: all at once
+        total = total * _POW10[rest] + _chunks(words, at + 8, rest)
+    elif len(longer):  # integer parts rarely have more than 8
+        total[longer] = total[longer] * _POW10[rest[longer]] + _chunks(words, at[longer] + 8, rest[longer])
     most = np.flatnonzero(length > 16)
     if len(most):
         w3 = np.minimum(length[most] - 16, 8)
@@ -169,12 +179,12 @@ def _parse(data, words, starts, ends):
     ok = (length >= 1) & (length <= MAX_TOKEN)
     L = np.minimum(length, MAX_TOKEN) * ok
     # Which of the token's (first 24) bytes are digits, as the bits of one uint32; bit 24 and up: past the end.
-    digits = _movemask(_digit_bytes(words[starts]))
+    first = words[starts]
+    digits = _movemask(_digit_bytes(first))
     digits |= _movemask(_digit_bytes(words[starts + 8])) << _U(8)
     digits |= _movemask(_digit_bytes(words[starts + 16])) << _U(16)
     stops = ~(digits.astype(np.uint32) & _BITS24[L])  # non-digits, and every bit from L up
-    lead = data[starts]
-    neg = lead == 0x2D
+    neg = (first & _U(0xFF)) == _U(0x2D)
     sign = neg.astype(np.int64)
     int_end = _ctz32(stops >> sign.astype(np.uint32)) + sign
     li = int_end - sign

@@ -137,6 +137,9 @@ def magnitude_issues(c: Columns) -> list[Issue]:
 def id_issues(ids: Iterable[str]) -> list[Issue]:
     """Each enterprise id at most once."""
     out: list[Issue] = []
+    ids = tuple(ids)
+    if len(set(ids)) == len(ids):
+        return out  # the usual case, in C; the loop below names each repeat
     first_seen: dict[str, int] = {}
     for j, eid in enumerate(ids):
         first = first_seen.setdefault(eid, j)

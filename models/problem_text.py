@@ -3,16 +3,19 @@
 The certificate verifier and the allocation contract must know that a problem text is
 exactly the canonical (RFC 8785) text of what it means (docs/certificate.md).  Reading it
 as generic JSON (one dict per enterprise), checking it and writing its canonical text
-again to compare took about 4.5 s of CPU at n = 100,000.  Here the text is read with one
-compiled regular expression shaped after the canonical writer's own enterprise template
-(`models.problem_rules.enterprise_template`): the keys are literal, in canonical order,
-and each value is captured, column by column.  A text is accepted only when
+again to compare took about 4.5 s of CPU at n = 100,000.  Here the text is read after the
+canonical writer's own enterprise template (`models.problem_rules.enterprise_template`):
+the keys are literal, in canonical order, and each value is a slot.  When every enterprise
+has one shape, the slots are found from the quotes of the UTF-8 bytes and the template's
+pieces compared where they must be (`_read_uniform`, no Python object per number); else one
+compiled regular expression captures the values column by column.  A text is accepted only when
 
 - the part around the enterprises is, character for character, what the canonical writer
   writes for the values it holds (`canonical_head`);
 - the enterprises' objects tile the array exactly, each matching the template;
-- every number is the ECMAScript form of the double it reads as (the tokens of a column
-  equal `es_numbers` of the parsed column), and every string RFC 8785's form of its text;
+- every number token is the ECMAScript form of the double it denotes (proven in bulk by
+  `models.number_text.parse_shortest`, the few it leaves checked exactly), and every string
+  RFC 8785's form of its text;
 - the values have the types and signs `read_canonical` requires.
 
 Together these say that the text equals `canonical_problem_text` of what was read, without
@@ -45,7 +48,7 @@ from coopchain.models.strict_json import es_number, loads, loads_fast
 
 _ENTERPRISES = ',"enterprises":['
 _AFTER = '],"indicators":{'
-# A number token: any run of number characters (the round trip through es_numbers decides the form).
+# A number token: any run of number characters (number_text and es_number decide the form).
 _NUM = r"([-+.0-9eE]+)"
 # A string token: no raw quote or control character; an escape is checked against RFC 8785's form later.
 _STR = r'("[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*")'  # unrolled: no alternation per character
@@ -118,15 +121,16 @@ def _strings(tokens) -> list | None:
     return out
 
 
-def read_canonical_text(text: str) -> CanonicalProblem | None:
-    """The columns of a canonical problem text, or None when this fast path cannot vouch for it (read it generically)."""
+def read_canonical_text(text: str, data: bytes | None = None) -> CanonicalProblem | None:
+    """The columns of a canonical problem text, or None when this fast path cannot vouch for it (read it generically).
+    ``data``: the text's UTF-8 bytes, when the caller has them already (the verifier hashed them)."""
     try:
-        return _read(text)
+        return _read(text, data)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, ShapeError):
         return None
 
 
-def _read(text: str) -> CanonicalProblem | None:
+def _read(text: str, data: bytes | None = None) -> CanonicalProblem | None:
     at = text.find(_ENTERPRISES)
     if at < 0:
         return None
@@ -142,10 +146,10 @@ def _read(text: str) -> CanonicalProblem | None:
     before, after = canonical_head(head)
     if not (len(before) == start and text.startswith(before) and text.endswith(after) and len(after) == len(text) - end):
         return None
-    span = text[start:end]
-    fast = _read_uniform(span, head)
+    fast = _read_uniform(text, start, data, head)
     if fast is not None:
         return fast or None
+    span = text[start:end]
     pattern, skeleton = _enterprise_pattern(head.indicators, head.resources)
     found = pattern.findall(span)
     if not found:
@@ -291,10 +295,11 @@ def _first_enterprise(span: str):
     return first if isinstance(first, dict) and isinstance(first.get("cap"), dict) else None
 
 
-def _read_uniform(span: str, head) -> CanonicalProblem | bool | None:
+def _read_uniform(text: str, start: int, data: bytes | None, head) -> CanonicalProblem | bool | None:
     """The problem when every enterprise has one shape and the text is canonical; False when such a text is
-    proven not canonical (a number or string not in canonical form); None when this path does not apply."""
-    first = _first_enterprise(span)
+    proven not canonical (a number or string not in canonical form); None when this path does not apply.
+    ``start``: where the enterprises' objects begin in ``text``; ``data``: its UTF-8 bytes, if at hand."""
+    first = _first_enterprise(text[start:start + (1 << 16)])
     if first is None:
         return None
     resources, indicators = head.resources, head.indicators
@@ -303,14 +308,17 @@ def _read_uniform(span: str, head) -> CanonicalProblem | bool | None:
     if layout is None:
         return None
     pieces, slots = layout
-    try:
-        padded = (span + " " * 40).encode("utf-8")  # room to read whole words past the last byte
-    except UnicodeEncodeError:
+    if data is None:
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    # The same two markers as in the text (ASCII: a match never starts inside a character's bytes).
+    base = data.find(_ENTERPRISES.encode()) + len(_ENTERPRISES)
+    size = data.find(_AFTER.encode(), base) - base
+    if data.find(b"\\", base, base + size) >= 0:
         return None
-    size = len(padded) - 40
-    if padded.find(b"\\", 0, size) >= 0:
-        return None
-    B = np.frombuffer(padded, dtype=np.uint8, count=size)
+    B = np.frombuffer(data, dtype=np.uint8, count=size, offset=base)
     if B.min() < 0x20:
         return None
     Q = np.flatnonzero(B == 0x22)
@@ -343,12 +351,12 @@ def _read_uniform(span: str, head) -> CanonicalProblem | bool | None:
     checks += [(pieces[i], ends[i - 1], starts[i]) for i in range(1, T)]
     if n > 1:
         checks.append((pieces[-1] + b"," + pieces[0], ends[-1, :-1], starts[0, 1:]))
-    words = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))  # the 8 bytes from each position
-    for literal, a, b in checks:
-        if not (b - a == len(literal)).all() or not _literal_at(words, a, literal):
+    words = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))  # the 8 bytes from each position
+    for literal, a, b in checks:  # (the text after the enterprises is longer than 8 bytes: every read is inside it)
+        if not (b - a == len(literal)).all() or not _literal_at(words, a + base, literal):
             return None
     numbers = [i for i, (_, s) in enumerate(slots) if not s]
-    values = _proven_numbers(padded, starts[numbers].ravel(), ends[numbers].ravel())  # an empty token is refused there
+    values = _proven_numbers(data, starts[numbers].ravel() + base, ends[numbers].ravel() + base)  # an empty token: refused there
     if values is None:
         return False
     values = values.reshape(len(numbers), n)
@@ -360,7 +368,7 @@ def _read_uniform(span: str, head) -> CanonicalProblem | bool | None:
         if is_string:
             if field == at + 1 and not (ends[i] - starts[i] > 2).all():
                 return None  # an empty id: the generic reader says so
-            texts[field] = _string_tokens(padded, starts[i], ends[i])
+            texts[field] = _string_tokens(data, starts[i] + base, ends[i] + base)
     ids = texts[at + 1]
     names = texts.get(at + 4, [])
     cap = np.full((n, R), math.inf)

@@ -78,36 +78,78 @@ def _has_long_digit_run(text: str) -> bool:
     return b"0" * (MAX_INTEGER_DIGITS + 1) in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
 
 
-_STEP = np.zeros(256, dtype=np.int8)
-_STEP[[ord("["), ord("{")]] = 1
-_STEP[[ord("]"), ord("}")]] = -1
+# Strings at most this many: the text between them is copied out and scanned alone (a solve's output
+# holds its 36 MiB problem as one string, whose brackets are never looked at).
+_FEW_STRINGS = 20_000
+
+
+def _unescaped_quotes(data: np.ndarray) -> np.ndarray:
+    """Positions of the quotes that start or end a string: not escaped by an odd run of backslashes before them."""
+    quotes = np.flatnonzero(data == 0x22)
+    after_slash = np.flatnonzero((data[np.maximum(quotes - 1, 0)] == 0x5C) & (quotes > 0))
+    if not len(after_slash):
+        return quotes
+    # The run of backslashes before each such quote, one step at a time while runs are short (a JSON text
+    # writes one or two); a longer run anywhere: measured for every quote at once from the runs' starts.
+    ends = quotes[after_slash] - 1
+    run = np.ones(len(ends), dtype=np.int64)
+    live = np.arange(len(ends))
+    for _ in range(16):
+        at = ends[live] - run[live]
+        more = (at >= 0) & (data[np.maximum(at, 0)] == 0x5C)
+        live = live[more]
+        if not len(live):
+            break
+        run[live] += 1
+    else:
+        slashes = np.flatnonzero(data == 0x5C)
+        starts = np.ones(len(slashes), dtype=bool)
+        starts[1:] = slashes[1:] != slashes[:-1] + 1
+        run_start = np.maximum.accumulate(np.where(starts, slashes, 0))  # the start of each backslash's run
+        run = ends - run_start[np.searchsorted(slashes, ends)] + 1
+    return np.delete(quotes, after_slash[run % 2 == 1])  # an odd run escapes the quote
+
+
+def _depth(data: np.ndarray) -> int:
+    """How deep the brackets of `data` nest (every byte outside strings)."""
+    folded = data | 0x20  # '[' → '{', ']' → '}': one comparison each
+    opens, closes = np.flatnonzero(folded == 0x7B), np.flatnonzero(folded == 0x7D)
+    if not len(opens):
+        return 0
+    where = np.concatenate([opens, closes])
+    steps = np.concatenate([np.ones(len(opens), dtype=np.int64), np.full(len(closes), -1, dtype=np.int64)])
+    return int(np.cumsum(steps[np.argsort(where, kind="stable")]).max(initial=0))
 
 
 def nesting_depth(text: str) -> int:
     """How deep arrays and objects nest in ``text``, counting brackets outside strings.
 
-    Deterministic and independent of the interpreter's stack; vectorised (a few hundredths of
-    a second on 12 MB).  A quote ends or starts a string unless an odd run of backslashes
-    precedes it.  On a text that is not JSON (an unclosed string, unbalanced brackets) the
-    count is still a fixed function of the text; the parser then refuses it.
+    Deterministic and independent of the interpreter's stack; vectorised.  A quote ends or starts a
+    string unless an odd run of backslashes precedes it.  With few strings the text between them is
+    copied out and scanned alone (a solve's output: its 36 MiB problem text is one string); with many,
+    each bracket is placed inside or outside by the count of quotes before it.  On a text that is not JSON
+    (an unclosed string, unbalanced brackets) the count is still a fixed function of the text; the parser
+    then refuses it.
     """
-    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-    quotes = np.flatnonzero(data == ord('"'))
-    after_slash = np.flatnonzero((data[np.maximum(quotes - 1, 0)] == ord("\\")) & (quotes > 0))
-    if len(after_slash):  # only these quotes may be escaped: measure the run of backslashes before each
-        slashes = np.flatnonzero(data == ord("\\"))
-        starts = np.ones(len(slashes), dtype=bool)
-        starts[1:] = slashes[1:] != slashes[:-1] + 1
-        run_start = np.maximum.accumulate(np.where(starts, slashes, 0))  # the start of each backslash's run
-        before = quotes[after_slash] - 1
-        run = before - run_start[np.searchsorted(slashes, before)] + 1
-        quotes = np.delete(quotes, after_slash[run % 2 == 1])  # an odd run escapes the quote
-    steps = _STEP[data]
-    where = np.flatnonzero(steps)
-    outside = np.searchsorted(quotes, where) % 2 == 0  # an even number of quotes before: not in a string
-    if not outside.any():
+    raw = text.encode("utf-8", "surrogatepass")
+    data = np.frombuffer(raw, dtype=np.uint8)
+    quotes = _unescaped_quotes(data)
+    if len(quotes) <= _FEW_STRINGS:
+        # Outside strings: [0, q0), (q1, q2), (q3, q4), ...; an odd count leaves the last string open to the end.
+        cuts = quotes.tolist()
+        starts = [0] + [q + 1 for q in cuts[1::2]]
+        ends = cuts[0::2] + ([len(raw)] if len(cuts) % 2 == 0 else [])
+        outside = b"".join(raw[a:b] for a, b in zip(starts, ends))
+        return _depth(np.frombuffer(outside, dtype=np.uint8))
+    folded = data | 0x20
+    opens, closes = np.flatnonzero(folded == 0x7B), np.flatnonzero(folded == 0x7D)
+    opens = opens[np.searchsorted(quotes, opens) % 2 == 0]  # an even number of quotes before: not in a string
+    closes = closes[np.searchsorted(quotes, closes) % 2 == 0]
+    if not len(opens):
         return 0
-    return int(np.cumsum(steps[where[outside]], dtype=np.int64).max(initial=0))
+    where = np.concatenate([opens, closes])
+    steps = np.concatenate([np.ones(len(opens), dtype=np.int64), np.full(len(closes), -1, dtype=np.int64)])
+    return int(np.cumsum(steps[np.argsort(where, kind="stable")]).max(initial=0))
 
 
 def _check_depth(text: str, what: str) -> None:

@@ -107,6 +107,22 @@ def test_R6_nesting_depth_agrees_with_the_reference_on_random_json():
             assert nesting_depth(text) == reference_depth(text), text
 
 
+def test_R6_nesting_depth_agrees_with_the_reference_with_many_strings_and_one_huge_one():
+    """Both ways of placing brackets: many strings (each bracket by the quotes before it) and few (the text between
+    strings scanned alone), as in a solve's output whose problem is one long escaped string."""
+    import random
+
+    rng = random.Random(5)
+    chars = '[]{}"\\a'
+    many = [["".join(rng.choice(chars) for _ in range(rng.randint(0, 6))), [rng.random()], {"k": "]"}] for _ in range(12_000)]
+    inner = json.dumps({"enterprises": [{"id": f"e{j}", "use": {"r": [j]}} for j in range(3000)]})
+    for v in (many, {"problem_text": inner, "deep": [[[["x"]]]], "allocation": [1.5] * 100}, [inner, '\\"[', [inner]]):
+        for text in (json.dumps(v), json.dumps(v, ensure_ascii=False)):
+            assert nesting_depth(text) == reference_depth(text)
+    long_run = '["' + "\\" * 40 + '", [[[1]]], "' + "\\" * 41 + '\"[[["]'  # runs of backslashes past the stepwise count
+    assert nesting_depth(long_run) == reference_depth(long_run)
+
+
 @pytest.mark.parametrize("reader", [loads, loads_fast])
 def test_R6_strict_json_refuses_nesting_past_the_fixed_depth_at_any_stack_depth(reader):
     ok = "[" * MAX_DEPTH + "]" * MAX_DEPTH

@@ -149,3 +149,21 @@ def test_tokens_at_the_edges_of_the_buffer():
         values, proven = parse_shortest(raw, np.array([0]), np.array([len(raw)]))
         assert proven[0] and values[0] == float(token)
     assert parse_shortest(b"", np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))[0].shape == (0,)
+
+
+def test_the_table_of_powers_of_ten_is_exact_where_the_error_bound_says():
+    from fractions import Fraction
+
+    from coopchain.models import number_text as nt
+
+    def significant_bits(x: float) -> int:
+        n = Fraction(x).numerator
+        return (n // (n & -n)).bit_length() if n else 0
+
+    for i, q in enumerate(range(nt._QMIN, nt._QMAX + 1)):
+        exact = Fraction(10) ** q
+        hi, lo = float(nt._PH[i]), float(nt._PL[i])
+        assert hi == float(exact) and lo == float(exact - Fraction(hi))  # both correctly rounded
+        assert abs(exact - Fraction(hi) - Fraction(lo)) <= Fraction(2) ** -105 * exact
+        assert float(nt._PHH[i]) + float(nt._PHL[i]) == hi  # the split is exact ...
+        assert significant_bits(float(nt._PHH[i])) <= 26 and significant_bits(float(nt._PHL[i])) <= 27  # ... and short

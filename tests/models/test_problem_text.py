@@ -75,7 +75,7 @@ def test_a_text_of_one_shape_is_proven_over_its_bytes(gen_problem, seed, named):
     from coopchain.models.strict_json import loads
 
     head = read_head(loads(text[:at] + "0" + text[end:]))
-    fast = _read_uniform(text[at:end], head)  # the byte-level path itself, not the regex behind it
+    fast = _read_uniform(text, at, None, head)  # the byte-level path itself, not the regex behind it
     assert fast
     same_columns(fast, read_canonical(doc))
     same_columns(read_canonical_text(text), read_canonical(doc))
