@@ -1,7 +1,7 @@
 """Review 3 of the problem text's proof over its bytes (models/number_text.py, models/problem_text.py).
 
 Each test is a reproducer of one finding of /work/notes/reports3/review-number-proof.md; they fail on
-the branch as reviewed (h1-number-proof at 574627c).  Independent references: Python's float() and the
+the branch as reviewed (h1-number-proof at 69a264c).  Independent references: Python's float() and the
 rfc8785 package; deterministic work counts (characters compiled into regular expressions), never a clock.
 """
 
@@ -20,14 +20,21 @@ from coopchain.models.number_text import parse_shortest
 
 def test_a_24_character_token_40_bytes_before_the_buffers_end_is_read_without_an_index_error():
     # parse_shortest pads the buffer only when starts.max() + 40 > len(buf), but reads the word 8 bytes past a
-    # 24-character token's fraction start (position 25 + 8 + 8 = 41): one byte beyond a 40-byte tail.
-    for token in (b"1" * 24, b"-" + b"1" * 23):
-        buf = b" " * 8 + token + b" " * 16
-        values, proven = parse_shortest(buf, np.array([8]), np.array([8 + len(token)]))
-        x = float(token)
-        # Neither is canonical: RFC 8785 writes this double in exponent form.
-        assert rfc8785.dumps(x) != token
-        assert not proven[0]
+    # 24-character token's fraction start (position 25 + 8 = 33, bytes to 41) whenever most tokens of the call
+    # have more than 8 fraction digits (`_field` then reads every token's second chunk at once): one byte
+    # beyond a 40-byte tail.
+    for last in (b"1" * 24, b"-" + b"1" * 23):
+        tokens = [b"0.12345678901234567"] * 3 + [last]
+        buf = b" " * 8 + b",".join(tokens) + b" " * 16
+        starts = np.cumsum([8] + [len(t) + 1 for t in tokens[:-1]])
+        ends = starts + np.array([len(t) for t in tokens])
+        assert starts[-1] + 40 == len(buf)
+        values, proven = parse_shortest(buf, starts, ends)
+        # References: float() and the rfc8785 package.  The first three are canonical doubles' forms; the last
+        # is not (RFC 8785 writes its double in exponent form), so it must not be proven.
+        for t, v, p in zip(tokens[:3], values[:3], proven[:3]):
+            assert rfc8785.dumps(float(t)) == t and (not p or v == float(t))
+        assert rfc8785.dumps(float(last)) != last and not proven[3]
 
 
 # --- R3-2 (medium, slow path): one regular expression compiled per head, its size the names' length ------------
