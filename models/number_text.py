@@ -58,9 +58,10 @@ _U = np.uint64
 _H = _U(0x8080808080808080)
 _L7 = _U(0x7F7F7F7F7F7F7F7F)
 _ASCII = _U(0x0F0F0F0F0F0F0F0F)
-# VALID[j]: the low j bytes of a word; KEEP[j]: the bytes from j up.
+# VALID[j]: the low j bytes of a word.
 _VALID = np.array([(1 << (8 * j)) - 1 for j in range(9)], dtype=np.uint64)
 _POW10 = np.array([10 ** j for j in range(20)], dtype=np.uint64)
+_SHIFT = np.array([8 * (8 - j) for j in range(9)], dtype=np.uint64)  # moves j low bytes to the top (64: none left)
 
 _QMIN, _QMAX = -MAX_DECIMAL_EXPONENT - 24, MAX_DECIMAL_EXPONENT + 1
 
@@ -118,7 +119,7 @@ def _ctz32(x: np.ndarray) -> np.ndarray:
 
 def _chunks(words, at: np.ndarray, width: np.ndarray) -> np.ndarray:
     """The integer of the `width` (0..8) ASCII digits from text position `at`."""
-    w = words[at] << (_U(8) * (_U(8) - width.astype(np.uint64)))  # the digits into the high bytes (first digit lowest)
+    w = words[at] << _SHIFT[width]  # the digits into the high bytes (first digit lowest)
     return _swar8(w)
 
 
@@ -147,7 +148,7 @@ def parse_shortest(buf, starts, ends) -> tuple[np.ndarray, np.ndarray]:
 
     ``proven[i]`` says that the token is exactly ES Number::toString of ``values[i]`` (RFC 8785
     §3.2.2.3) and that values[i] is the double it denotes.  A token not proven may still be
-    canonical: check it exactly (float and es_number).  ``buf``: bytes or a uint8 array.
+    canonical: check it exactly (float and es_number).  ``buf``: bytes or a contiguous uint8 array.
     """
     data = np.frombuffer(buf, dtype=np.uint8) if not isinstance(buf, np.ndarray) else buf
     starts = np.asarray(starts, dtype=np.int64)
@@ -261,9 +262,10 @@ def _parse(data, words, starts, ends):
     ok &= canonical
     proven = ok & zero
     work = ok & ~zero & (k <= 17) & (np.abs(n) <= MAX_DECIMAL_EXPONENT)
-    if work.all():
-        x, decided = _decide(D, q, k)
-        return np.where(neg, -x, x), decided
+    if 2 * np.count_nonzero(work) > m:  # the usual case: decide every token, keep the verdicts of those in work
+        safe = ~work
+        x, decided = _decide(np.where(safe, _U(1), D), np.where(safe, 0, q), np.where(safe, 1, k))
+        return np.where(neg, -x, x) * work, (decided & work) | proven
     values = np.zeros(m)
     work = np.flatnonzero(work)
     if len(work):
