@@ -24,7 +24,7 @@ def test_a_24_character_token_40_bytes_before_the_buffers_end_is_read_without_an
     # have more than 8 fraction digits (`_field` then reads every token's second chunk at once): one byte
     # beyond a 40-byte tail.
     for last in (b"1" * 24, b"-" + b"1" * 23):
-        tokens = [b"0.12345678901234567"] * 3 + [last]
+        tokens = [b"0.30000000000000004"] * 3 + [last]
         buf = b" " * 8 + b",".join(tokens) + b" " * 16
         starts = np.cumsum([8] + [len(t) + 1 for t in tokens[:-1]])
         ends = starts + np.array([len(t) for t in tokens])
