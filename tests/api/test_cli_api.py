@@ -23,7 +23,7 @@ def test_keys_api_new_list_revoke(server):
     assert key.role == "manager" and key.cooperatives == ("green-valley", "hill-top") and key.label == "cli"
     listed = [json.loads(line) for line in coopchain("keys", "api", "list", "--db", server.db).stdout.splitlines()]
     assert {"id": key.id, "role": "manager", "cooperatives": ["green-valley", "hill-top"], "label": "cli", "revoked": False} in listed
-    assert all(token.split("_")[2] not in json.dumps(entry) for entry in listed)  # never a secret
+    assert all(token.split("_", 2)[2] not in json.dumps(entry) for entry in listed)  # never a secret
     revoked = coopchain("keys", "api", "revoke", key.id, "--db", server.db)
     assert revoked.returncode == 0 and store.authenticate(token) is None
     store.close()
