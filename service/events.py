@@ -15,11 +15,11 @@ Only applied transactions carry events, so everything indexed here took effect.
 from __future__ import annotations
 
 import threading
-import weakref
 from dataclasses import dataclass
 
 from coopchain.chain.ledger import Ledger
 from coopchain.chain.receipt import decode_receipt
+from coopchain.service.caches import PerLedger
 
 INDEXED = ("allocation_committed", "day_opened", "participant_registered")
 _MARKERS = tuple(name.encode() for name in INDEXED)  # a receipt without one of these names has no event to index
@@ -41,16 +41,7 @@ class _Index:
         self.lock = threading.Lock()
 
 
-_indexes: "weakref.WeakKeyDictionary[Ledger, _Index]" = weakref.WeakKeyDictionary()
-_indexes_lock = threading.Lock()
-
-
-def _index(ledger: Ledger) -> _Index:
-    with _indexes_lock:
-        index = _indexes.get(ledger)
-        if index is None:
-            index = _indexes[ledger] = _Index()
-        return index
+_index: PerLedger[_Index] = PerLedger(_Index)
 
 
 def events(ledger: Ledger, name: str) -> tuple[IndexedEvent, ...]:

@@ -10,15 +10,13 @@ requests the log cannot answer.  Nothing here writes.
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from coopchain.chain.block import block_hash, header_json
 from coopchain.chain.errors import ChainError
 from coopchain.chain.ledger import Ledger
 from coopchain.chain.transaction import decode_transaction, transaction_json
+from coopchain.service.caches import PerLedger, Recent
 
 MAX_PAGE = 500
 _CACHED_ANSWERS = 20_000  # immutable answers kept per ledger (a header or a proof, 1 to 3 KiB each)
@@ -67,43 +65,10 @@ def head_height(ledger: Ledger) -> int:
     return ledger.height()
 
 
-class _Cache:
-    """Answers that can never change, least recently used dropped first: a stored block, a
-    committed transaction, the proof of a block in the tree of `size` blocks, a committed
-    transaction's proof.  The ledger
-    is append-only and a height, once written, is final, so an entry is never stale.  Decoding
-    a header re-checks its canonical encoding (0.1 ms, most of a read); a proof reads O(log n)
-    rows."""
-
-    def __init__(self) -> None:
-        self.entries: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            value = self.entries.get(key)
-            if value is not None:
-                self.entries.move_to_end(key)
-            return value
-
-    def put(self, key, value):
-        with self.lock:
-            self.entries[key] = value
-            if len(self.entries) > _CACHED_ANSWERS:
-                self.entries.popitem(last=False)
-        return value
-
-
-_caches: "weakref.WeakKeyDictionary[Ledger, _Cache]" = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def _cache(ledger: Ledger) -> _Cache:
-    with _caches_lock:
-        cache = _caches.get(ledger)
-        if cache is None:
-            cache = _caches[ledger] = _Cache()
-        return cache
+# Answers that can never change: a stored block, a committed transaction, its receipt, the proof of a
+# block in the tree of `size` blocks, a committed transaction's proof.  Decoding a header re-checks
+# its canonical encoding (0.1 ms, most of a read); a proof reads O(log n) rows.
+_cache: PerLedger[Recent] = PerLedger(lambda: Recent(_CACHED_ANSWERS))
 
 
 def block(ledger: Ledger, height: int) -> BlockView:

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import inspect
 import re
-import threading
 import typing
-from collections import OrderedDict
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -36,6 +34,7 @@ from coopchain.app.api.errors import describe, problem_response
 from coopchain.app.api.limits import BodySizeLimit, BodyTooLarge
 from coopchain.app.api.routes import blocks, proofs, transactions
 from coopchain.service import ledger_reads
+from coopchain.service.caches import Recent
 
 KEPT_ANSWERS = 10_000  # immutable answers kept as bytes, 0.5 to 3 KiB each
 _HEIGHT = r"(0|[1-9][0-9]{0,18})"  # a plain decimal; anything else (leading zeros, signs) is FastAPI's to judge
@@ -54,33 +53,12 @@ def rule_of(endpoint) -> Allow:
     raise LookupError(f"{endpoint.__name__} declares no Allow rule")
 
 
-class _Answers:
-    """Immutable answers as (cooperative or _ANY, JSON bytes), least recently used dropped first."""
-
-    def __init__(self) -> None:
-        self.entries: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            found = self.entries.get(key)
-            if found is not None:
-                self.entries.move_to_end(key)
-            return found
-
-    def put(self, key, cooperative, body: bytes) -> None:
-        with self.lock:
-            self.entries[key] = (cooperative, body)
-            if len(self.entries) > KEPT_ANSWERS:
-                self.entries.popitem(last=False)
-
-
 class FastLane:
     """Serves the hot routes of `app`, or answers False so that FastAPI serves the request."""
 
     def __init__(self, app: FastAPI, max_body_bytes: int) -> None:
         self.app = app
-        self.answers = _Answers()
+        self.answers = Recent(KEPT_ANSWERS)  # (cooperative or _ANY, JSON bytes) by route and arguments
         self.max_body_bytes = max_body_bytes
         read = self._read
         # (method, compiled path, handler, endpoint); the endpoint's own rule is read once here.
@@ -164,7 +142,7 @@ class FastLane:
             # The endpoint decides (and refuses what this caller may not see); its answer is kept.
             answer = await endpoint(ledger=ledger, caller=caller, **arguments)
             body = answer.model_dump_json(by_alias=True).encode()
-            self.answers.put(kept, _ANY if cooperative_of is None else cooperative_of(), body)
+            self.answers.put(kept, (_ANY if cooperative_of is None else cooperative_of(), body))
             await _send_json(send, body)
 
         return call
