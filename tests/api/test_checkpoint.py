@@ -119,3 +119,13 @@ def test_the_table_is_append_only(node):
         for sql in ("UPDATE published_checkpoints SET size = 1", "DELETE FROM published_checkpoints"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 conn.execute(sql)
+
+
+def test_a_server_without_the_node_key_refuses_to_submit_409(node):
+    """This server only reads (no COOPCHAIN_NODE_KEY): both submitting routes say so before reading the body."""
+    _folder, _db, _records, tokens, _witnesses, url = node
+    with httpx.Client(base_url=url, headers={"X-API-Key": tokens["admin"]}) as c:
+        for path in ("/transactions", "/transactions/batch"):
+            answer = c.post(path, content=b"{not json")
+            assert answer.status_code == 409 and answer.headers["content-type"] == "application/problem+json", answer.text
+            assert answer.json()["type"] == "urn:coopchain:error:not-committing" and "COOPCHAIN_NODE_KEY" in answer.json()["detail"]

@@ -115,3 +115,13 @@ def test_a_batch_is_answered_item_by_item(server):
     with server.client("auditor") as a:
         for i in (0, 2, 4):
             assert a.get(items[i]["url"]).json()["height"] == items[i]["height"]
+
+
+def test_a_body_that_is_not_json_is_422_on_both_routes(server):
+    with server.client("manager") as c:
+        for path in ("/transactions", "/transactions/batch"):
+            answer = c.post(path, content=b"{not json")
+            assert answer.status_code == 422 and answer.headers["content-type"].startswith(PROBLEM_JSON), answer.text
+            body = answer.json()
+            assert body["type"] == "urn:coopchain:error:invalid-transaction" and body["detail"].startswith("the body is not JSON (")
+            assert body["errors"] == [{"path": "body", "detail": "not JSON"}]

@@ -53,19 +53,25 @@ _TX_BODY = {"requestBody": {"required": True, "content": {"application/json": {"
                         "payload": {"key": "notes/1", "value": "hello"}, "signature": "ef" * 64}}}}}
 
 
+async def _submitter_and_body(request: Request):
+    """(the submitter, the body's JSON) as both submitting routes begin: 409 on a server that only reads,
+    then 422 when the body is not JSON."""
+    submitter = request.app.state.submitter
+    if submitter is None:
+        raise ApiError(409, "not-committing", "this server only reads: start it with COOPCHAIN_NODE_KEY (the node's key file) to commit")
+    try:
+        return submitter, json.loads(await request.body())
+    except (ValueError, RecursionError) as e:
+        raise ApiError(422, "invalid-transaction", f"the body is not JSON ({e})", [{"path": "body", "detail": "not JSON"}]) from None
+
+
 @router.post("", status_code=202, response_model=SubmittedPublic, responses=documented(SubmittedPublic, 409, 413, 503, status=202), openapi_extra=_TX_BODY)
 async def submit_transaction(request: Request, caller: Submitter,
                              wait: Annotated[bool, Query(description="answer when the block is committed, with the receipt (200)")] = False) -> Response:
     """Submit a client-signed transaction: admitted (shape, chain id, signature) and acknowledged once it is
     on disk in the pending queue (202), then committed in the next block, cut when enough wait or
     `COOPCHAIN_BATCH_WAIT_MS` pass; with `wait`, the answer (200) carries the block and the receipt."""
-    submitter = request.app.state.submitter
-    if submitter is None:
-        raise ApiError(409, "not-committing", "this server only reads: start it with COOPCHAIN_NODE_KEY (the node's key file) to commit")
-    try:
-        document = json.loads(await request.body())
-    except (ValueError, RecursionError) as e:
-        raise ApiError(422, "invalid-transaction", f"the body is not JSON ({e})", [{"path": "body", "detail": "not JSON"}]) from None
+    submitter, document = await _submitter_and_body(request)
     try:
         admitted, acknowledged, included = submitter.submit(transaction_from_json(document), wait)
     except InvalidTransaction as e:
@@ -120,13 +126,7 @@ async def submit_batch(request: Request, caller: Submitter,
                        wait: Annotated[bool, Query(description="answer when every transaction is committed or refused, with the receipts (200)")] = False) -> Response:
     """Submit up to 1,000 client-signed transactions in one request: each admitted, acknowledged and committed as
     through `POST /transactions`, and answered in request order; one refused does not refuse the others."""
-    submitter = request.app.state.submitter
-    if submitter is None:
-        raise ApiError(409, "not-committing", "this server only reads: start it with COOPCHAIN_NODE_KEY (the node's key file) to commit")
-    try:
-        documents = json.loads(await request.body())
-    except (ValueError, RecursionError) as e:
-        raise ApiError(422, "invalid-transaction", f"the body is not JSON ({e})", [{"path": "body", "detail": "not JSON"}]) from None
+    submitter, documents = await _submitter_and_body(request)
     if not isinstance(documents, list) or not 0 < len(documents) <= MAX_BATCH:
         detail = f"a batch is a JSON array of 1 to {MAX_BATCH:,} signed transactions"
         raise ApiError(422, "invalid-transaction", detail, [{"path": "body", "detail": detail}])
