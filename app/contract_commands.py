@@ -66,6 +66,19 @@ def _chain_errors(run):
         raise CommandError(str(e)) from e
 
 
+def _signed(args, signer: str, work, refusals: tuple = ()):
+    """Open the ledger with the node key and the signer's key (`signer` the demo's key file by default),
+    run `work(ledger, key)`, close it; a chain error, or one of `refusals` (exit EXIT_INVALID), is a
+    message, not a traceback."""
+    ledger, key = _writer(args, signer)
+    try:
+        return _chain_errors(lambda: work(ledger, key))
+    except refusals as e:
+        raise CommandError(str(e), EXIT_INVALID) from e
+    finally:
+        ledger.close()
+
+
 # -- commit -------------------------------------------------------------------------
 
 
@@ -251,12 +264,7 @@ def cmd_show(args) -> int:
 
 def _cooperative_call(args, signer: str, call, what: str) -> int:
     """Sign one cooperatives-contract call with the `signer` key file's default and print its receipt."""
-    ledger, key = _writer(args, signer)
-    try:
-        done = _chain_errors(lambda: call(ledger, key))
-    finally:
-        ledger.close()
-    return _submitted(args, done, what)
+    return _submitted(args, _signed(args, signer, call), what)
 
 
 def cmd_cooperative_create(args) -> int:

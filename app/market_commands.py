@@ -15,7 +15,7 @@ from pathlib import Path
 
 from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError
 from coopchain.app.command_io import add_reader_options, add_writer_options, emit, open_ledger, outcome
-from coopchain.app.contract_commands import _chain_errors, _receipt_json, _writer
+from coopchain.app.contract_commands import _chain_errors, _receipt_json, _signed
 
 
 def _document(path: str) -> dict:
@@ -38,17 +38,10 @@ def _village(path: str):
 
 
 def _run(args, signer: str, work):
-    """Open the ledger with the node key and the signer's key, run `work(ledger, key)`, close it;
-    a chain error or a MarketError is a message, not a traceback."""
+    """`work(ledger, key)` signed by `signer` (contract_commands._signed); a MarketError is a message, not a traceback."""
     from coopchain.service.market import MarketError
 
-    ledger, key = _writer(args, signer)
-    try:
-        return _chain_errors(lambda: work(ledger, key))
-    except MarketError as e:
-        raise CommandError(str(e), EXIT_INVALID) from e
-    finally:
-        ledger.close()
+    return _signed(args, signer, work, (MarketError,))
 
 
 def _report(args, done: list, what: str) -> int:
