@@ -4,12 +4,7 @@ subprocess on loopback, and one API key per role (made through the side table, a
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +17,8 @@ from coopchain.models.problem import load_problem_json
 from coopchain.models.solve import solve
 from coopchain.service.api_store import ApiStore
 from coopchain.service.wiring import create_ledger, open_ledger
+from tests.server import free_port, stop_server  # noqa: F401 (the API tests import them from here)
+from tests.server import start_server as _start_server
 
 SAMPLES = Path(__file__).resolve().parents[2] / "models" / "samples"
 CHAIN_ID = "coopchain-api-test"
@@ -40,12 +37,6 @@ class Server:
     def client(self, role: str | None = None, **kw) -> httpx.Client:
         headers = {"X-API-Key": self.tokens[role]} if role else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kw)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def allocation_value(document_text: str, cooperative: str) -> dict:
@@ -138,41 +129,8 @@ def add_contract_data(db: str, folder: Path) -> ContractData:
 
 
 def start_server(db: str, workers: int = 1, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "COOPCHAIN_DB": db, "COOPCHAIN_FRONT_PROCESSES": "1", "COOPCHAIN_MAX_BODY_BYTES": str(MAX_BODY), **(extra_env or {})}
-    # The server's log goes to a file, never to a pipe nobody reads (a server that logs more than a pipe
-    # buffer would block on the write); process.log names it.
-    with tempfile.NamedTemporaryFile(prefix="coopchain-server-", suffix=".log", delete=False) as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "coopchain.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--db", db],
-            env=env, stdout=subprocess.DEVNULL, stderr=log,
-        )
-    process.log = Path(log.name)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {process.log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the server did not answer /health within 60 s")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log = getattr(process, "log", None)
-    if log is not None:
-        log.unlink(missing_ok=True)
+    """The shared test server (tests/server.py) with this suite's request size limit."""
+    return _start_server(db, workers, {"COOPCHAIN_MAX_BODY_BYTES": str(MAX_BODY), **(extra_env or {})})
 
 
 @pytest.fixture(scope="session")

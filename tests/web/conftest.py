@@ -11,16 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from coopchain.service.api_store import ApiStore
-from tests.api.conftest import free_port, make_ledger
+from tests.api.conftest import make_ledger
+from tests.server import start_server
+from tests.server import stop_server as stop
 
 CHROMIUM = os.environ.get("COOPCHAIN_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("COOPCHAIN_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -75,35 +74,9 @@ class Server:
 
 
 def serve(db: str, folder: Path, env: dict | None = None) -> Server:
-    """`coopchain serve` on `db` at a free loopback port, once it answers /health."""
-    port = free_port()
-    coopchain = Path(sys.executable).with_name("coopchain")
-    env = {**os.environ, "COOPCHAIN_FRONT_PROCESSES": "1", **(env or {})}
-    process = subprocess.Popen([str(coopchain), "serve", "--db", db, "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"coopchain serve exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return Server(url, process)
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("coopchain serve did not answer /health within 60 s")
-        time.sleep(0.2)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    """`coopchain serve` on `db` at a free loopback port, run in `folder`, once it answers /health."""
+    process, url = start_server(db, extra_env=env, cwd=folder)
+    return Server(url, process)
 
 
 @pytest.fixture
