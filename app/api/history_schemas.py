@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from coopchain.app.api.schemas import HASH_EXAMPLE, TX_EXAMPLE, Page
+from coopchain.app.api.schemas import HASH_EXAMPLE, TX_EXAMPLE, Page, example, page_example
 
 _AMENDMENT = "a1c3e5f7092b4d6f8a0c2e4f6b8d0a1c3e5f7092b4d6f8a0c2e4f6b8d0a1c3e5"
 
@@ -36,7 +36,7 @@ class CommitLinks(BaseModel):
 class CommitPublic(BaseModel):
     """One allocation commit (a round's first, or an amendment naming the commit it supersedes)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_COMMIT]})
+    model_config = example(_COMMIT)
     cooperative: str
     round: str
     sequence: int = Field(description="0 for the round's first commit, 1 for its first amendment, …")
@@ -55,7 +55,7 @@ class CommitPublic(BaseModel):
 
 
 class CommitsPublic(Page[CommitPublic]):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_COMMIT], "count": 2, "offset": 0, "limit": 50}]})
+    model_config = page_example(_COMMIT, 2)
 
 
 class RoundCommitPublic(CommitPublic):
@@ -65,11 +65,11 @@ class RoundCommitPublic(CommitPublic):
 class RoundPublic(BaseModel):
     """A round: every commit in order, the first and its amendments, and which one is current."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
+    model_config = example({
         "cooperative": "green-valley", "round": "2026-Q4", "current": _AMENDMENT,
         "commits": [{**_COMMIT, "sequence": 0, "status": "superseded", "transaction": TX_EXAMPLE, "height": 4, "supersedes": None, "reason": None,
                      "links": _links(TX_EXAMPLE), "allocation": {"e01": "120.0", "e02": "80.5"}},
-                    {**_COMMIT, "allocation": {"e01": "110.0", "e02": "90.5"}}]}]})
+                    {**_COMMIT, "allocation": {"e01": "110.0", "e02": "90.5"}}]})
     cooperative: str
     round: str
     current: str = Field(description="the transaction hash of the round's current commit")
@@ -80,7 +80,7 @@ _ROUND = {"round": "2026-Q4", "commits": 2, "current": _AMENDMENT, "first_height
 
 
 class RoundSummaryPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [_ROUND]})
+    model_config = example(_ROUND)
     round: str
     commits: int = Field(description="the first commit and its amendments")
     current: str = Field(description="the transaction hash of the current commit")
@@ -90,4 +90,4 @@ class RoundSummaryPublic(BaseModel):
 
 
 class RoundsPublic(Page[RoundSummaryPublic]):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_ROUND], "count": 1, "offset": 0, "limit": 50}]})
+    model_config = page_example(_ROUND, 1)

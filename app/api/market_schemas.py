@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from coopchain.app.api.schemas import HASH_EXAMPLE, TX_EXAMPLE, Page
+from coopchain.app.api.schemas import HASH_EXAMPLE, TX_EXAMPLE, Page, example, page_example
 
 Kind = Literal["solar", "wind", "thermal", "consumer", "storage"]
 _DAY = {"market": "rice-village-2026-10-03", "cooperative": "green-valley", "periods": 24, "period_minutes": 60, "opened": 5, "gate": 7,
@@ -14,7 +14,7 @@ _DAY = {"market": "rice-village-2026-10-03", "cooperative": "green-valley", "per
 
 
 class DaySummaryPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [_DAY]})
+    model_config = example(_DAY)
     market: str
     cooperative: str = Field(description="the cooperative whose manager opened the day")
     periods: int
@@ -27,15 +27,15 @@ class DaySummaryPublic(BaseModel):
 
 
 class DaysPublic(Page[DaySummaryPublic]):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_DAY], "count": 1, "offset": 0, "limit": 50}]})
+    model_config = page_example(_DAY, 1)
 
 
 class DayPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
+    model_config = example({
         "market": "rice-village-2026-10-03", "cooperative": "green-valley", "periods": 24, "period_minutes": 60, "price_floor": "-0.5",
         "opened": 5, "gate": 7, "participants": ["roof-1", "battery"], "kinds": {"roof-1": "solar", "battery": "storage"},
         "initial_soc": {"battery": 40.0}, "cleared": 8, "offers": "/market/days/rice-village-2026-10-03/offers",
-        "clearing": "/market/days/rice-village-2026-10-03/clearing"}]})
+        "clearing": "/market/days/rice-village-2026-10-03/clearing"})
     market: str
     cooperative: str
     periods: int
@@ -56,7 +56,7 @@ _OFFER = {"participant": "roof-1", "kind": "solar", "owner": "ed25519:" + "cd" *
 
 
 class OfferPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [_OFFER]})
+    model_config = example(_OFFER)
     participant: str
     kind: Kind
     owner: str = Field(description="the key that registered the participant and posts for it")
@@ -67,7 +67,7 @@ class OfferPublic(BaseModel):
 
 
 class OffersPublic(Page[OfferPublic]):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_OFFER], "count": 7, "offset": 0, "limit": 50}]})
+    model_config = page_example(_OFFER, 7)
 
 
 _SETTLEMENT = {"participant": "battery", "kind": "storage", "energy": [5.0, -4.0], "energy_exact": ["5", "-4"], "payment": [0.5, -0.8],
@@ -77,7 +77,7 @@ _SETTLEMENT = {"participant": "battery", "kind": "storage", "energy": [5.0, -4.0
 class SettlementPublic(BaseModel):
     """One participant's trades and payments per period (or the disposal account, `market:disposal`)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_SETTLEMENT]})
+    model_config = example(_SETTLEMENT)
     participant: str
     kind: str = Field(description="solar, wind, thermal, consumer, storage, or disposal")
     energy: list[float] = Field(description="kWh bought (+) or sold (−) per period")
@@ -94,12 +94,12 @@ class SettlementPublic(BaseModel):
 class ClearingPublic(BaseModel):
     """A cleared market day: the uniform price per period, each participant's trades and payments, each battery's state of charge."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
+    model_config = example({
         "market": "rice-village-2026-10-03", "periods": 2, "period_minutes": 60, "transaction": TX_EXAMPLE, "height": 8,
         "sender": "ed25519:" + "cd" * 32, "market_hash": HASH_EXAMPLE, "welfare": 12.5, "welfare_exact": "25/2", "budget_exact": "0",
         "unique_prices": True, "prices": [0.1, 0.2], "prices_exact": ["1/10", "1/5"], "interval": [["1/10", "1/10"], ["1/5", "1/5"]],
         "held": [], "state_of_charge": {"battery": [44.75, 40.0]}, "state_of_charge_exact": {"battery": ["179/4", "40"]},
-        "initial_soc": {"battery": 40.0}, "storage_value": {"battery": ["1/10", "1/5"]}, "settlements": [_SETTLEMENT]}]})
+        "initial_soc": {"battery": 40.0}, "storage_value": {"battery": ["1/10", "1/5"]}, "settlements": [_SETTLEMENT]})
     market: str
     periods: int
     period_minutes: int
@@ -128,7 +128,7 @@ _PARTICIPANT = {"id": "battery", "kind": "storage", "owner": "ed25519:" + "cd" *
 
 
 class ParticipantPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [_PARTICIPANT]})
+    model_config = example(_PARTICIPANT)
     id: str
     kind: Kind
     owner: str = Field(description="the key that registered it and alone posts its offers")
@@ -138,4 +138,4 @@ class ParticipantPublic(BaseModel):
 
 
 class ParticipantsPublic(Page[ParticipantPublic]):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_PARTICIPANT], "count": 7, "offset": 0, "limit": 50}]})
+    model_config = page_example(_PARTICIPANT, 7)

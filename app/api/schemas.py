@@ -10,8 +10,14 @@ HASH_EXAMPLE = "9f2c4e1b7a3d5c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60
 TX_EXAMPLE = "3b7e5d1c9a2f4e6b8d0c1a3e5f7b9d2c4e6a8b0d1f3e5c7a9b2d4f6e8a0c1e3f"
 
 
-def _example(example: dict) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [example]})
+def example(document: dict) -> ConfigDict:
+    """A model's configuration with its one example (the OpenAPI document shows it)."""
+    return ConfigDict(json_schema_extra={"examples": [document]})
+
+
+def page_example(item: dict, count: int) -> ConfigDict:
+    """A Page's configuration with its example: the first page of `count`, holding `item`."""
+    return example({"data": [item], "count": count, "offset": 0, "limit": 50})
 
 
 Item = TypeVar("Item")
@@ -34,7 +40,7 @@ class FieldError(BaseModel):
 class ProblemDetails(BaseModel):
     """RFC 9457 problem details, served as application/problem+json."""
 
-    model_config = _example({"type": "urn:coopchain:error:invalid-problem", "title": "Invalid request", "status": 422,
+    model_config = example({"type": "urn:coopchain:error:invalid-problem", "title": "Invalid request", "status": 422,
                              "detail": "the problem document is not valid (1 issue): enterprises[0].u0: must be greater than 0",
                              "instance": "/problems", "errors": [{"path": "enterprises[0].u0", "detail": "must be greater than 0"}]})
     type: str
@@ -46,7 +52,7 @@ class ProblemDetails(BaseModel):
 
 
 class Health(BaseModel):
-    model_config = _example({"status": "ok", "chain_id": "coopchain-demo", "height": 12, "head": HASH_EXAMPLE})
+    model_config = example({"status": "ok", "chain_id": "coopchain-demo", "height": 12, "head": HASH_EXAMPLE})
     status: Literal["ok"]
     chain_id: str
     height: int
@@ -55,7 +61,7 @@ class Health(BaseModel):
 
 # -- problems ---------------------------------------------------------------------------
 class ProblemSummary(BaseModel):
-    model_config = _example({"hash": HASH_EXAMPLE, "cooperative": "green-valley", "round": "2026-Q4", "created": 1796170000.0, "url": f"/problems/{HASH_EXAMPLE}"})
+    model_config = example({"hash": HASH_EXAMPLE, "cooperative": "green-valley", "round": "2026-Q4", "created": 1796170000.0, "url": f"/problems/{HASH_EXAMPLE}"})
     hash: str = Field(description="SHA-256 of the canonical document, hex: the problem's identity")
     cooperative: str
     round: str
@@ -64,19 +70,19 @@ class ProblemSummary(BaseModel):
 
 
 class ProblemCreated(ProblemSummary):
-    model_config = _example({"hash": HASH_EXAMPLE, "cooperative": "green-valley", "round": "2026-Q4", "created": 1796170000.0,
+    model_config = example({"hash": HASH_EXAMPLE, "cooperative": "green-valley", "round": "2026-Q4", "created": 1796170000.0,
                              "url": f"/problems/{HASH_EXAMPLE}", "notices": []})
     notices: list[str] = Field(description="what validation changed and tells you (e.g. alpha rescaled)")
 
 
 class ProblemPublic(ProblemSummary):
-    model_config = _example({"hash": HASH_EXAMPLE, "cooperative": "green-valley", "round": "2026-Q4", "created": 1796170000.0,
+    model_config = example({"hash": HASH_EXAMPLE, "cooperative": "green-valley", "round": "2026-Q4", "created": 1796170000.0,
                              "url": f"/problems/{HASH_EXAMPLE}", "document": {"schema": "coopchain/problem/v1", "cooperative": "green-valley", "round": "2026-Q4"}})
     document: dict[str, Any] = Field(description="the canonical problem document (coopchain/problem/v1, every default explicit)")
 
 
 class ProblemsPublic(Page[ProblemSummary]):
-    model_config = _example({"data": [ProblemSummary.model_config["json_schema_extra"]["examples"][0]], "count": 1, "offset": 0, "limit": 50})
+    model_config = page_example(ProblemSummary.model_config["json_schema_extra"]["examples"][0], 1)
 
 
 # -- solutions --------------------------------------------------------------------------
@@ -192,7 +198,7 @@ _JOB = {"id": "5f1c2a9e0b7d4c3a8e6f1b2d", "url": "/fronts/5f1c2a9e0b7d4c3a8e6f1b
 
 
 class JobPublic(BaseModel):
-    model_config = _example(_JOB)
+    model_config = example(_JOB)
     id: str
     url: str
     events: str = Field(description="server-sent progress events of this job")
@@ -208,7 +214,7 @@ class JobPublic(BaseModel):
 
 
 class JobsPublic(Page[JobPublic]):
-    model_config = _example({"data": [_JOB], "count": 1, "offset": 0, "limit": 50})
+    model_config = page_example(_JOB, 1)
 
 
 # -- the ledger -------------------------------------------------------------------------
@@ -235,14 +241,14 @@ _HEADER = {"type": "coopchain/header/v2", "chain_id": "coopchain-demo", "height"
 
 
 class BlockPublic(BaseModel):
-    model_config = _example({"height": 3, "hash": HASH_EXAMPLE, "header": _HEADER})
+    model_config = example({"height": 3, "hash": HASH_EXAMPLE, "header": _HEADER})
     height: int
     hash: str
     header: HeaderPublic
 
 
 class BlocksPublic(Page[BlockPublic]):
-    model_config = _example({"data": [{"height": 3, "hash": HASH_EXAMPLE, "header": _HEADER}], "count": 4, "offset": 0, "limit": 50})
+    model_config = page_example({"height": 3, "hash": HASH_EXAMPLE, "header": _HEADER}, 4)
 
 
 class TransactionDocument(BaseModel):
@@ -260,7 +266,7 @@ _TX = {"hash": TX_EXAMPLE, "height": 3, "position": 0, "transaction": {"type": "
 
 
 class TransactionPublic(BaseModel):
-    model_config = _example(_TX)
+    model_config = example(_TX)
     hash: str
     height: int
     position: int
@@ -268,13 +274,13 @@ class TransactionPublic(BaseModel):
 
 
 class TransactionsPublic(Page[TransactionPublic]):
-    model_config = _example({"data": [_TX], "count": 1, "offset": 0, "limit": 50})
+    model_config = page_example(_TX, 1)
 
 
 class InclusionProofPublic(BaseModel):
     """RFC 9162 §4.12 inclusion proof; for a transaction, `height` and `block` name the block whose tree it is."""
 
-    model_config = _example({"leaf_index": 0, "tree_size": 1, "path": [], "height": 3, "block": HASH_EXAMPLE})
+    model_config = example({"leaf_index": 0, "tree_size": 1, "path": [], "height": 3, "block": HASH_EXAMPLE})
     leaf_index: int
     tree_size: int
     path: list[str]
@@ -283,14 +289,14 @@ class InclusionProofPublic(BaseModel):
 
 
 class ConsistencyProofPublic(BaseModel):
-    model_config = _example({"first": 2, "second": 4, "path": [HASH_EXAMPLE, HASH_EXAMPLE]})
+    model_config = example({"first": 2, "second": 4, "path": [HASH_EXAMPLE, HASH_EXAMPLE]})
     first: int
     second: int
     path: list[str]
 
 
 class StateProofPublic(BaseModel):
-    model_config = _example({"key": "record:allocation/green-valley/2026-Q4", "height": 3, "state_root": HASH_EXAMPLE, "nodes": ["f851a0" + "00" * 32]})
+    model_config = example({"key": "record:allocation/green-valley/2026-Q4", "height": 3, "state_root": HASH_EXAMPLE, "nodes": ["f851a0" + "00" * 32]})
     key: str
     height: int
     state_root: str
@@ -316,7 +322,7 @@ _KEY = {"id": "8d4fff8593126800", "role": "manager", "cooperatives": ["green-val
 
 
 class KeyPublic(BaseModel):
-    model_config = _example(_KEY)
+    model_config = example(_KEY)
     id: str
     role: str
     cooperatives: list[str]
@@ -326,13 +332,13 @@ class KeyPublic(BaseModel):
 
 
 class KeyCreated(BaseModel):
-    model_config = _example({"key": _KEY, "token": "cck_8d4fff8593126800_7KzhVu7IxSCvL-ccPlLKul6PPLkS9NS_RtcGjwx_3-0"})
+    model_config = example({"key": _KEY, "token": "cck_8d4fff8593126800_7KzhVu7IxSCvL-ccPlLKul6PPLkS9NS_RtcGjwx_3-0"})
     key: KeyPublic
     token: str = Field(description="the API key: shown once, stored only as a hash")
 
 
 class KeysPublic(Page[KeyPublic]):
-    model_config = _example({"data": [_KEY], "count": 1, "offset": 0, "limit": 50})
+    model_config = page_example(_KEY, 1)
 
 
 # -- submitting transactions ----------------------------------------------------------------
@@ -349,7 +355,7 @@ _RECEIPT = {"type": "coopchain/receipt/v1", "transaction": TX_EXAMPLE, "status":
 
 
 class ReceiptPublic(BaseModel):
-    model_config = _example({"hash": TX_EXAMPLE, "height": 3, "position": 0, "receipt": _RECEIPT})
+    model_config = example({"hash": TX_EXAMPLE, "height": 3, "position": 0, "receipt": _RECEIPT})
     hash: str
     height: int
     position: int
@@ -359,7 +365,7 @@ class ReceiptPublic(BaseModel):
 class SubmittedPublic(BaseModel):
     """A submitted transaction: pending (202), or with `wait` its block and receipt (200)."""
 
-    model_config = _example({"hash": TX_EXAMPLE, "status": "committed", "url": f"/transactions/{TX_EXAMPLE}/receipt", "height": 3, "position": 0, "receipt": _RECEIPT})
+    model_config = example({"hash": TX_EXAMPLE, "status": "committed", "url": f"/transactions/{TX_EXAMPLE}/receipt", "height": 3, "position": 0, "receipt": _RECEIPT})
     hash: str
     status: Literal["pending", "committed"]
     url: str = Field(description="where its receipt is, once committed")
@@ -369,7 +375,7 @@ class SubmittedPublic(BaseModel):
 
 
 class ReceiptsPublic(Page[ReceiptPublic]):
-    model_config = _example({"data": [{"hash": TX_EXAMPLE, "height": 3, "position": 0, "receipt": _RECEIPT}], "count": 1, "offset": 0, "limit": 50})
+    model_config = page_example({"hash": TX_EXAMPLE, "height": 3, "position": 0, "receipt": _RECEIPT}, 1)
 
 
 # -- accounts and cooperatives (the chain's state) -------------------------------------------
@@ -379,7 +385,7 @@ _KEY_TEXT = "ed25519:" + "cd" * 32
 class AccountPublic(BaseModel):
     """What the chain's state says of a public key: the nonce its next transaction carries, and its roles."""
 
-    model_config = _example({"public_key": _KEY_TEXT, "next_nonce": 2, "height": 12, "admin": False, "manages": ["green-valley"], "endorses": []})
+    model_config = example({"public_key": _KEY_TEXT, "next_nonce": 2, "height": 12, "admin": False, "manages": ["green-valley"], "endorses": []})
     public_key: str
     next_nonce: int = Field(description="the nonce the key's next transaction must carry (0 for a key the chain has not seen)")
     height: int = Field(description="the head this answer was read at")
@@ -392,7 +398,7 @@ _COOP = {"id": "green-valley", "managers": [_KEY_TEXT], "members": [], "k": 0, "
 
 
 class CooperativePublic(BaseModel):
-    model_config = _example(_COOP)
+    model_config = example(_COOP)
     id: str
     managers: list[str] = Field(description="the public keys that sign its commits and manage its roles")
     members: list[str] = Field(description="member enterprises' keys that may endorse its allocations")
@@ -401,7 +407,7 @@ class CooperativePublic(BaseModel):
 
 
 class CooperativesPublic(Page[CooperativePublic]):
-    model_config = _example({"data": [_COOP], "count": 1, "offset": 0, "limit": 50})
+    model_config = page_example(_COOP, 1)
 
 
 class SubmittedItem(BaseModel):
@@ -420,7 +426,7 @@ class SubmittedItem(BaseModel):
 class SubmittedBatchPublic(BaseModel):
     """A batch of submitted transactions, in request order: 202, or with `wait` 200 once each is committed or refused."""
 
-    model_config = _example({"data": [{"index": 0, "hash": TX_EXAMPLE, "status": "committed", "url": f"/transactions/{TX_EXAMPLE}/receipt", "height": 3, "position": 0,
+    model_config = example({"data": [{"index": 0, "hash": TX_EXAMPLE, "status": "committed", "url": f"/transactions/{TX_EXAMPLE}/receipt", "height": 3, "position": 0,
                                        "receipt": _RECEIPT, "detail": None}], "count": 1})
     data: list[SubmittedItem]
     count: int
