@@ -105,6 +105,15 @@ def _secret_hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+def _of_cooperatives(cooperatives: tuple[str, ...] | None) -> tuple[str, tuple] | None:
+    """(WHERE clause, its arguments) keeping the rows of `cooperatives` (None: every row); None when no row can be kept."""
+    if cooperatives is None:
+        return "", ()
+    if not cooperatives:
+        return None
+    return "WHERE cooperative IN (" + ", ".join("?" * len(cooperatives)) + ")", tuple(cooperatives)
+
+
 class ApiStore:
     """The side tables at a database URL (sqlite:///… or postgresql://…), made on first use."""
 
@@ -248,12 +257,10 @@ class ApiStore:
 
     def problems(self, cooperatives: tuple[str, ...] | None, offset: int, limit: int) -> tuple[list[StoredProblem], int]:
         """A page of problems, newest first; `cooperatives` None: all of them."""
-        where, args = "", ()
-        if cooperatives is not None:
-            if not cooperatives:
-                return [], 0
-            where = "WHERE cooperative IN (" + ", ".join("?" * len(cooperatives)) + ")"
-            args = tuple(cooperatives)
+        scope = _of_cooperatives(cooperatives)
+        if scope is None:  # a manager of no cooperative sees none
+            return [], 0
+        where, args = scope
         rows = self._run(f"SELECT hash, cooperative, round, canonical, created FROM api_problems {where} ORDER BY created DESC, hash LIMIT ? OFFSET ?", args + (limit, offset), "all")
         count = self._run(f"SELECT COUNT(*) FROM api_problems {where}", args, "one")[0]
         return [StoredProblem(r[0], r[1], r[2], r[3], float(r[4])) for r in rows], int(count)
@@ -317,12 +324,10 @@ class ApiStore:
                    bool(row[8]), float(row[9]), float(row[10]))
 
     def jobs(self, cooperatives: tuple[str, ...] | None, offset: int, limit: int) -> tuple[list[Job], int]:
-        where, args = "", ()
-        if cooperatives is not None:
-            if not cooperatives:
-                return [], 0
-            where = "WHERE cooperative IN (" + ", ".join("?" * len(cooperatives)) + ")"
-            args = tuple(cooperatives)
+        scope = _of_cooperatives(cooperatives)
+        if scope is None:  # a manager of no cooperative sees none
+            return [], 0
+        where, args = scope
         rows = self._run(f"SELECT id FROM api_jobs {where} ORDER BY created DESC, id LIMIT ? OFFSET ?", args + (limit, offset), "all")
         count = self._run(f"SELECT COUNT(*) FROM api_jobs {where}", args, "one")[0]
         return [self.job(r[0]) for r in rows], int(count)
