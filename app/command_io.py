@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from coopchain.app.cli import CommandError
 
@@ -57,6 +58,16 @@ def emit(args, document: object, lines: Callable[[], Iterable[str]]) -> None:
 def outcome(what: str, receipt) -> str:
     """One receipt as a line: `what: applied: …` or `what: rejected (code): why`."""
     return f"{what}: {receipt.status}{' (' + receipt.code + ')' if receipt.code else ''}: {receipt.message}"
+
+
+def json_file(path: str):
+    """The JSON document in the file at `path`, or a CommandError saying why not (unreadable, or not JSON)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CommandError(f"{path}: cannot read it ({e.strerror})") from e
+    except ValueError as e:
+        raise CommandError(f"{path}: not JSON ({e})") from e
 
 
 def key_file(path: str):

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 
 from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError
-from coopchain.app.command_io import add_reader_options, add_writer_options, emit, key_file, open_ledger, outcome
+from coopchain.app.command_io import add_reader_options, add_writer_options, emit, json_file, key_file, open_ledger, outcome
 from coopchain.app.command_io import readable as _readable
 
 
@@ -85,12 +84,7 @@ def _signed(args, signer: str, work, refusals: tuple = ()):
 def cmd_commit(args) -> int:
     from coopchain.service import commit as commits
 
-    try:
-        document = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise CommandError(f"{args.file}: cannot read it ({e.strerror})") from e
-    except ValueError as e:
-        raise CommandError(f"{args.file}: not JSON ({e})") from e
+    document = json_file(args.file)
     try:
         if isinstance(document, dict) and "points" in document:
             if not args.pick:

@@ -9,30 +9,18 @@ so that every command runs after `coopchain demo`.
 
 from __future__ import annotations
 
-import json
 from fractions import Fraction
-from pathlib import Path
 
 from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError
-from coopchain.app.command_io import add_reader_options, add_writer_options, emit, open_ledger, outcome
+from coopchain.app.command_io import add_reader_options, add_writer_options, emit, json_file, open_ledger, outcome
 from coopchain.app.contract_commands import _chain_errors, _receipt_json, _signed
-
-
-def _document(path: str) -> dict:
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise CommandError(f"{path}: cannot read it ({e.strerror})") from e
-    except ValueError as e:
-        raise CommandError(f"{path}: not JSON ({e})") from e
-    return document
 
 
 def _village(path: str):
     from coopchain.service.market import MarketError, split_market_document
 
     try:
-        return split_market_document(_document(path))
+        return split_market_document(json_file(path))
     except MarketError as e:
         raise CommandError(f"{path}: {e}") from e
 

@@ -61,3 +61,10 @@ def test_show_of_nothing_says_what_it_looked_for(tmp_path):
     for what, words in (("7", "no block 7"), ("ab" * 32, "no transaction"), ("green-valley/2026-Q4", "no block height")):
         run = coopchain("show", what, "--db", db)
         assert run.returncode == 2 and words in run.stderr
+
+
+def test_commit_of_a_file_it_cannot_read_or_parse_says_which(tmp_path):
+    (tmp_path / "text.json").write_text("not json")
+    for name, words in (("missing.json", "missing.json: cannot read it (No such file or directory)"), ("text.json", "text.json: not JSON (Expecting value")):
+        run = coopchain("commit", tmp_path / name, "--db", f"sqlite:///{tmp_path}/coop.db")
+        assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr, run.stderr
