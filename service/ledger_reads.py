@@ -280,14 +280,6 @@ def cooperative_of(tx: dict) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class ReceiptView:
-    hash: str
-    height: int
-    position: int
-    receipt: dict  # chain.receipt.receipt_json
-
-
 def receipt(ledger: Ledger, tx_hash: str) -> ReceiptView:
     """What became of a committed transaction; cached as the other immutable answers (a receipt never changes)."""
     from coopchain.chain.receipt import receipt_json
