@@ -225,6 +225,16 @@ def reference_f3(inst: Instance, info: dict | None = None) -> tuple[float, np.nd
     return _solve_first([("LP", build)], cp.HIGHS, "min F3", info)
 
 
+def objective_term(inst: Instance, name: str, W):
+    """A scalarisation's objective `name` in max sense, linear in W (a cvxpy expression or a numpy vector):
+    F1, −F3, and for F2 its development index T = α·u0 + Σ_j α_j g_j W_j (docs/certificate.md)."""
+    if name == "F1":
+        return (inst.benefit @ inst.indicator_weight) @ W
+    if name == "F3":
+        return -((inst.use @ (inst.resource_weight / inst.cooperative_cap)) @ W)
+    return (inst.alpha * inst.g) @ W + float(inst.alpha @ inst.u0)
+
+
 def _development(inst: Instance, W):
     return inst.u0 + cp.multiply(inst.g, W)
 

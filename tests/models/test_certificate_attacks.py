@@ -27,6 +27,7 @@ from coopchain.models.problem import ProblemError, parse_problem
 from coopchain.models.scalarise import weighted_sum
 from coopchain.models.solve import prepare, solve
 from tests.reference import ReferenceSolveError, reference_f1, reference_f2_general, reference_f2_uniform, reference_f3
+from tests.reference import objective_term as _objective
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "certificates"
 INDEX = json.loads((DATA / "index.json").read_text())
@@ -452,14 +453,6 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
 
 def inst_problem(cert: dict):
     return parse_problem(json.loads(problem_text(cert)))
-
-
-def _objective(inst, name, W):
-    if name == "F1":
-        return (inst.benefit @ inst.indicator_weight) @ W
-    if name == "F3":
-        return -((inst.use @ (inst.resource_weight / inst.cooperative_cap)) @ W)
-    return (inst.alpha * inst.g) @ W + float(inst.alpha @ inst.u0)
 
 
 def _magnitude(inst, spec) -> float:

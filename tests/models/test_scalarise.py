@@ -10,7 +10,7 @@ from coopchain.models.certificate import CertificateError, verify_certificate
 from coopchain.models.problem import parse_problem
 from coopchain.models.scalarise import ScalarisationError, chebyshev, epsilon_constraint, lexicographic, weighted_sum
 from coopchain.models.solve import prepare
-from tests.reference import spec_constraints
+from tests.reference import objective_term, spec_constraints
 
 
 @pytest.fixture(scope="module", params=["uniform", "general"])
@@ -18,22 +18,13 @@ def prepared(request, gen_problem):
     return prepare(parse_problem(gen_problem.generate(n=25, seed=21, alpha=request.param)))
 
 
-def f(inst, name, W):
-    """An objective in max sense as a cvxpy expression (F3 negated)."""
-    if name == "F1":
-        return (inst.benefit @ inst.indicator_weight) @ W
-    if name == "F3":
-        return -((inst.use @ (inst.resource_weight / inst.cooperative_cap)) @ W)
-    return (inst.alpha * inst.g) @ W + float(inst.alpha @ inst.u0)
-
-
 def reference_value(inst, spec):
     """max Σ w_k f_k + κ ψ s.t. ε-constraints, by cvxpy, for uniform α (ψ = mean log U) or κ = 0."""
     W = cp.Variable(inst.n)
-    objective = sum((w * f(inst, k, W) for k, w in spec["weights"].items()), cp.Constant(0.0))
+    objective = sum((w * objective_term(inst, k, W) for k, w in spec["weights"].items()), cp.Constant(0.0))
     if spec["kappa"] > 0:
         objective = objective + spec["kappa"] * cp.sum(cp.log(inst.u0 + cp.multiply(inst.g, W))) / inst.n
-    constraints = spec_constraints(inst, W) + [f(inst, k, W) >= e for k, e in spec["constraints"]]
+    constraints = spec_constraints(inst, W) + [objective_term(inst, k, W) >= e for k, e in spec["constraints"]]
     problem = cp.Problem(cp.Maximize(objective), constraints)
     problem.solve(solver="CLARABEL" if spec["kappa"] > 0 else "HIGHS")
     return problem.value
@@ -92,7 +83,7 @@ def test_epsilon_constraint_with_a_floor_on_f2(prepared):
     if inst.uniform_alpha:  # then F2 >= floor is Σ log U >= 2n log floor: convex, for cvxpy
         W = cp.Variable(inst.n)
         constraints = spec_constraints(inst, W) + [cp.sum(cp.log(inst.u0 + cp.multiply(inst.g, W))) >= 2 * inst.n * np.log(floor)]
-        reference = cp.Problem(cp.Maximize(f(inst, "F1", W)), constraints)
+        reference = cp.Problem(cp.Maximize(objective_term(inst, "F1", W)), constraints)
         reference.solve(solver="CLARABEL")
         assert solution.values.F1 == pytest.approx(reference.value, rel=1e-6)
     else:
@@ -106,7 +97,7 @@ def test_epsilon_constraint_with_a_floor_on_f2(prepared):
             U = inst.u0 + cp.multiply(inst.g, W)
             floor_at_s = 2 * np.log(floor) - np.log(inst.n) + np.log(level)
             constraints = spec_constraints(inst, W) + [cp.sum(U) == level, cp.sum(cp.log(U)) / inst.n + cp.log(inst.alpha @ U) >= floor_at_s]
-            problem = cp.Problem(cp.Maximize(f(inst, "F1", W)), constraints)
+            problem = cp.Problem(cp.Maximize(objective_term(inst, "F1", W)), constraints)
             problem.solve(solver="CLARABEL")
             if problem.status == "optimal":
                 best = max(best, problem.value)
@@ -127,10 +118,10 @@ def test_lexicographic_f1_then_f3_matches_two_stage_reference(prepared):
     solution = lexicographic(inst, prepared.canonical, ["F1", "F3"])
     check(solution, inst)
     W = cp.Variable(inst.n)
-    stage1 = cp.Problem(cp.Maximize(f(inst, "F1", W)), spec_constraints(inst, W))
+    stage1 = cp.Problem(cp.Maximize(objective_term(inst, "F1", W)), spec_constraints(inst, W))
     stage1.solve(solver="HIGHS")
     held = stage1.value - 1e-9 * max(1.0, abs(stage1.value))
-    stage2 = cp.Problem(cp.Maximize(f(inst, "F3", W)), spec_constraints(inst, W) + [f(inst, "F1", W) >= held])
+    stage2 = cp.Problem(cp.Maximize(objective_term(inst, "F3", W)), spec_constraints(inst, W) + [objective_term(inst, "F1", W) >= held])
     stage2.solve(solver="HIGHS")
     assert -solution.values.F3 == pytest.approx(stage2.value, rel=1e-6)
 
@@ -141,8 +132,8 @@ def test_chebyshev_matches_an_lp_reference(prepared):
     check(solution, inst)
     cheb = solution.certificate["scalarisation"]["chebyshev"]
     W, t = cp.Variable(inst.n), cp.Variable()
-    rows = [cheb["scale"][k] * (cheb["reference"][k] - f(inst, k, W)) <= t for k in cheb["reference"]]
-    aug = cheb["rho"] * sum(cheb["scale"][k] * f(inst, k, W) for k in cheb["reference"])
+    rows = [cheb["scale"][k] * (cheb["reference"][k] - objective_term(inst, k, W)) <= t for k in cheb["reference"]]
+    aug = cheb["rho"] * sum(cheb["scale"][k] * objective_term(inst, k, W) for k in cheb["reference"])
     problem = cp.Problem(cp.Maximize(-t + aug), spec_constraints(inst, W) + rows)
     problem.solve(solver="HIGHS")
     assert solution.certificate["scalarised_value"] == pytest.approx(problem.value, rel=1e-6, abs=1e-9)
