@@ -4,7 +4,6 @@ chain bundle --checkpoint, verify --policy; refusals are messages with their sta
 import contextlib
 import hashlib
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from coopchain.chain.keys import PrivateKey
 from coopchain.chain.ledger import Ledger
 from coopchain.chain.transaction import sign_transaction, transaction_hash
 from coopchain.chain.witness import Witness, WitnessStore, add_checkpoint_request
+from tests.server import free_port
 
 CHAIN = "cli-trust"
 
@@ -109,9 +109,7 @@ def test_a_witness_refusal_names_its_status(chain, capsys):
 @contextlib.contextmanager
 def serving(store: Path, key: Path):
     """`coopchain witness serve` in a subprocess on a free loopback port; yields its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "coopchain.app.cli", "witness", "serve", "--store", str(store), "--key", str(key), "--port", str(port)],
                             stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -177,9 +175,7 @@ def test_the_node_collects_cosignatures_over_http(chain, capsys):
     Witness(early, PrivateKey.load(a_key)).add_checkpoint(add_checkpoint_request(0, [], sign_checkpoint(
         Checkpoint(ledger_origin(ledger), 2, ledger.history().root_at(2)), node)))
     early.close()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens once closed
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens once closed
     try:
         with serving(a_store, a_key) as a, serving(b_store, b_key) as b:
             code, out, err = run(capsys, "witness", "submit", a, b, dead, "--db", url, "--node-key", str(folder / "node.key"))

@@ -11,7 +11,6 @@ import json
 import httpx
 import pytest
 
-from coopchain.app.cli import main
 from coopchain.chain.block import block_hash
 from coopchain.chain.checkpoint import ledger_origin, node_note_key
 from coopchain.chain.keys import PrivateKey
@@ -20,7 +19,7 @@ from coopchain.service.api_store import ApiStore
 from coopchain.service.checkpoints import CheckpointStore
 from coopchain.service.wiring import open_ledger
 from tests.api.conftest import CHAIN_ID, make_ledger, start_server, stop_server
-from tests.test_cli_trust import http_witness, serving
+from tests.test_cli_trust import http_witness, run, serving
 
 
 def rfc6962_root(leaves: list[bytes]) -> bytes:
@@ -44,13 +43,6 @@ def node(tmp_path_factory):
     process, url = start_server(db)
     yield folder, db, records, tokens, witnesses, url
     stop_server(process)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err
-    return code, out.out, out.err
 
 
 def test_publish_serve_and_verify_a_bundle_under_the_policy(node, capsys):
