@@ -9,7 +9,6 @@ so that every command runs after `coopchain demo`.
 
 from __future__ import annotations
 
-from fractions import Fraction
 
 from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError
 from coopchain.app.command_io import add_reader_options, add_writer_options, emit, json_file, open_ledger, outcome
@@ -85,12 +84,8 @@ def cmd_clear(args) -> int:
 # -- show ------------------------------------------------------------------------------------
 
 
-def _exact(f: Fraction) -> str:
-    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
-
-
 def day_json(view) -> dict:
-    """A service.market.DayView as JSON: exact figures as "n/d" strings, prices and states of charge also as floats."""
+    """A service.market.DayView as JSON: exact figures as "n/d" strings (str of a Fraction: "n" when whole), prices and states of charge also as floats."""
     out = {"market": view.market, "cooperative": view.cooperative, "periods": view.periods, "period_minutes": view.period_minutes,
            "price_floor": view.price_floor, "gate": view.gate, "opened": view.opened, "participants": list(view.participants),
            "kinds": dict(view.kinds), "cleared": None}
@@ -98,14 +93,14 @@ def day_json(view) -> dict:
     if c is not None:
         out["cleared"] = {
             "transaction": c.transaction, "height": c.height, "sender": c.sender, "market_hash": c.market_hash,
-            "welfare": _exact(c.welfare), "budget": _exact(c.budget), "unique_prices": c.unique_prices,
-            "prices": [float(p) for p in c.prices], "prices_exact": [_exact(p) for p in c.prices],
-            "interval": [[_exact(a), _exact(b)] for a, b in c.interval], "held": [list(h) for h in c.held],
-            "storage_value": {k: [_exact(v) for v in vs] for k, vs in c.storage_value.items()},
+            "welfare": str(c.welfare), "budget": str(c.budget), "unique_prices": c.unique_prices,
+            "prices": [float(p) for p in c.prices], "prices_exact": [str(p) for p in c.prices],
+            "interval": [[str(a), str(b)] for a, b in c.interval], "held": [list(h) for h in c.held],
+            "storage_value": {k: [str(v) for v in vs] for k, vs in c.storage_value.items()},
             "state_of_charge": {k: [float(v) for v in vs] for k, vs in c.state_of_charge.items()},
-            "state_of_charge_exact": {k: [_exact(v) for v in vs] for k, vs in c.state_of_charge.items()},
-            "settlements": [{"participant": s.participant, "energy": [_exact(e) for e in s.energy], "payment": [_exact(p) for p in s.payment],
-                             "total_payment": _exact(s.total_payment), "value": _exact(s.value), "surplus": _exact(s.surplus),
+            "state_of_charge_exact": {k: [str(v) for v in vs] for k, vs in c.state_of_charge.items()},
+            "settlements": [{"participant": s.participant, "energy": [str(e) for e in s.energy], "payment": [str(p) for p in s.payment],
+                             "total_payment": str(s.total_payment), "value": str(s.value), "surplus": str(s.surplus),
                              "may_stay_out": s.may_stay_out} for s in c.settlements],
         }
     return out
@@ -138,7 +133,7 @@ def day_table(view) -> str:
                      + " ".join(f"{float(c.state_of_charge[b][t]):>{width}.3f}" for b in batteries))
     if not c.unique_prices:
         lines.append("* the price is not unique: the midpoint of its interval (`--json` gives the interval)")
-    lines += ["", f"welfare {float(c.welfare):,.4f}; payments sum to {_exact(c.budget)} (exactly); cleared in block {c.height}, transaction {c.transaction}",
+    lines += ["", f"welfare {float(c.welfare):,.4f}; payments sum to {c.budget} (exactly); cleared in block {c.height}, transaction {c.transaction}",
               "", f"{'participant':<{width}} {'kWh (net)':>12} {'pays (+) / paid (−)':>20} {'surplus':>12}"]
     for s in c.settlements:
         lines.append(f"{s.participant:<{width}} {float(sum(s.energy)):>12.3f} {float(s.total_payment):>20.4f} {float(s.surplus):>12.4f}")

@@ -4,11 +4,10 @@ Market participants, auditors and admins read every day; a manager reads the day
 their own cooperatives (another's is 404, as for a day that does not exist).  The
 participants' registrations belong to the village, not to a cooperative: every role reads them.  The use
 cases are service.market's; figures are exact fractions on the ledger, served as
-floats for charts and as "n/d" strings for checking."""
+floats for charts and as "n/d" strings (str of a Fraction; "n" when whole) for checking."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Annotated
 from urllib.parse import quote
 
@@ -31,10 +30,6 @@ Market = Annotated[str, Path(min_length=1, max_length=100, description="the mark
 
 def day_url(market_id: str) -> str:
     return f"/market/days/{quote(market_id, safe='')}"
-
-
-def _exact(f: Fraction) -> str:
-    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
 
 
 def _visible_day(ledger, caller: ApiKey, market_id: str) -> market.DayView:
@@ -82,18 +77,18 @@ def _clearing(ledger, caller, market_id):
         raise not_found(f"clearing of market day {market_id!r}: not cleared yet")
     kinds = {**view.kinds, "market:disposal": "disposal"}
     settlements = [SettlementPublic(participant=s.participant, kind=kinds.get(s.participant, "disposal"), energy=[float(e) for e in s.energy],
-                                    energy_exact=[_exact(e) for e in s.energy], payment=[float(p) for p in s.payment],
-                                    payment_exact=[_exact(p) for p in s.payment], total_payment=float(s.total_payment),
-                                    total_payment_exact=_exact(s.total_payment), value=_exact(s.value), surplus=_exact(s.surplus),
+                                    energy_exact=[str(e) for e in s.energy], payment=[float(p) for p in s.payment],
+                                    payment_exact=[str(p) for p in s.payment], total_payment=float(s.total_payment),
+                                    total_payment_exact=str(s.total_payment), value=str(s.value), surplus=str(s.surplus),
                                     may_stay_out=s.may_stay_out) for s in c.settlements]
     return ClearingPublic(
         market=view.market, periods=view.periods, period_minutes=view.period_minutes, transaction=c.transaction, height=c.height, sender=c.sender,
-        market_hash=c.market_hash, welfare=float(c.welfare), welfare_exact=_exact(c.welfare), budget_exact=_exact(c.budget),
-        unique_prices=c.unique_prices, prices=[float(p) for p in c.prices], prices_exact=[_exact(p) for p in c.prices],
-        interval=[[_exact(a), _exact(b)] for a, b in c.interval], held=[list(h) for h in c.held],
+        market_hash=c.market_hash, welfare=float(c.welfare), welfare_exact=str(c.welfare), budget_exact=str(c.budget),
+        unique_prices=c.unique_prices, prices=[float(p) for p in c.prices], prices_exact=[str(p) for p in c.prices],
+        interval=[[str(a), str(b)] for a, b in c.interval], held=[list(h) for h in c.held],
         state_of_charge={k: [float(v) for v in vs] for k, vs in c.state_of_charge.items()},
-        state_of_charge_exact={k: [_exact(v) for v in vs] for k, vs in c.state_of_charge.items()},
-        initial_soc=dict(view.initial_soc), storage_value={k: [_exact(v) for v in vs] for k, vs in c.storage_value.items()},
+        state_of_charge_exact={k: [str(v) for v in vs] for k, vs in c.state_of_charge.items()},
+        initial_soc=dict(view.initial_soc), storage_value={k: [str(v) for v in vs] for k, vs in c.storage_value.items()},
         settlements=settlements)
 
 
