@@ -65,6 +65,17 @@ def _chain_errors(run):
         raise CommandError(str(e)) from e
 
 
+def _read(args, work, refusals: tuple = ()):
+    """Open the ledger at --db, run `work(ledger)`, close it; a chain error, or one of `refusals`, is a message, not a traceback."""
+    ledger = open_ledger(args.db)
+    try:
+        return _chain_errors(lambda: work(ledger))
+    except refusals as e:
+        raise CommandError(str(e)) from e
+    finally:
+        ledger.close()
+
+
 def _signed(args, signer: str, work, refusals: tuple = ()):
     """Open the ledger with the node key and the signer's key (`signer` the demo's key file by default),
     run `work(ledger, key)`, close it; a chain error, or one of `refusals` (exit EXIT_INVALID), is a
@@ -195,11 +206,7 @@ def _commit_line(c) -> str:
 def cmd_history(args) -> int:
     from coopchain.service.history import history
 
-    ledger = open_ledger(args.db)
-    try:
-        commits = _chain_errors(lambda: history(ledger, args.cooperative))
-    finally:
-        ledger.close()
+    commits = _read(args, lambda ledger: history(ledger, args.cooperative))
     none = "no allocation is committed" + (f" for {args.cooperative!r}" if args.cooperative else "") + " on this ledger"
     emit(args, {"commits": [_commit_json(c) for c in commits], "count": len(commits)}, lambda: [_commit_line(c) for c in commits] or [none])
     return EXIT_OK
@@ -216,13 +223,7 @@ def _short(tx: dict) -> dict:
 def cmd_show(args) -> int:
     from coopchain.service.history import BlockShow, NotFound, RoundShow, show
 
-    ledger = open_ledger(args.db)
-    try:
-        found = _chain_errors(lambda: show(ledger, args.what))
-    except NotFound as e:
-        raise CommandError(str(e)) from e
-    finally:
-        ledger.close()
+    found = _read(args, lambda ledger: show(ledger, args.what), (NotFound,))
     readable = _readable(args)
     if isinstance(found, RoundShow):
         if not readable:
@@ -293,11 +294,7 @@ def cmd_cooperative_policy(args) -> int:
 def cmd_cooperative_show(args) -> int:
     from coopchain.service import cooperatives
 
-    ledger = open_ledger(args.db)
-    try:
-        found = _chain_errors(lambda: cooperatives.cooperative(ledger, args.cooperative))
-    finally:
-        ledger.close()
+    found = _read(args, lambda ledger: cooperatives.cooperative(ledger, args.cooperative))
     if found is None:
         raise CommandError(f"no cooperative {args.cooperative!r} is registered on this ledger")
     emit(args, {"cooperative": found.id, "managers": list(found.managers), "members": list(found.members), "k": found.k, "registered": found.registered},

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 
 from coopchain.app.cli import EXIT_INVALID, EXIT_OK, CommandError
-from coopchain.app.command_io import add_reader_options, add_writer_options, emit, json_file, open_ledger, outcome
-from coopchain.app.contract_commands import _chain_errors, _receipt_json, _signed
+from coopchain.app.command_io import add_reader_options, add_writer_options, emit, json_file, outcome
+from coopchain.app.contract_commands import _read, _receipt_json, _signed
 
 
 def _village(path: str):
@@ -143,13 +143,7 @@ def day_table(view) -> str:
 def cmd_show(args) -> int:
     from coopchain.service.market import MarketError, day
 
-    ledger = open_ledger(args.db)
-    try:
-        view = _chain_errors(lambda: day(ledger, args.market))
-    except MarketError as e:
-        raise CommandError(str(e)) from e
-    finally:
-        ledger.close()
+    view = _read(args, lambda ledger: day(ledger, args.market), (MarketError,))
     emit(args, day_json(view), lambda: [day_table(view)])
     return EXIT_OK
 

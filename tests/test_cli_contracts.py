@@ -23,6 +23,10 @@ def test_create_solve_front_commit_history_show_bundle_verify(tmp_path):
     assert created.returncode == 0 and json.loads(created.stdout)["receipt"]["status"] == "applied"
     refused = coopchain("cooperative", "create", "hill-farms", "--manager", manager_pub, "--key", manager, *writer)
     assert refused.returncode == 3 and json.loads(refused.stdout)["receipt"]["code"] == "not_admin"
+    shown = json.loads(coopchain("cooperative", "show", "green-valley", "--db", db).stdout)
+    assert (shown["cooperative"], shown["managers"], shown["registered"]) == ("green-valley", [manager_pub], json.loads(created.stdout)["height"])
+    unknown = coopchain("cooperative", "show", "hill-farms", "--db", db)
+    assert unknown.returncode == 2 and "no cooperative 'hill-farms' is registered" in unknown.stderr
 
     assert coopchain("solve", SAMPLE, "--objective", "F1", "--output", tmp_path / "solution.json").returncode == 0
     assert coopchain("front", SAMPLE, "--points", "12", "--output", tmp_path / "front.json").returncode == 0
