@@ -15,17 +15,13 @@ from dataclasses import dataclass
 from coopchain.chain.ledger import Ledger
 from coopchain.chain.namespaces import contract_key
 from coopchain.chain.receipt import decode_receipt
-from coopchain.contracts.cooperatives import NAME, check_key, read_cooperative
+from coopchain.contracts.cooperatives import NAME, Cooperative, check_key, read_cooperative
 from coopchain.service.wiring import Submitted, submit
 
 
-@dataclass(frozen=True)
-class CooperativeView:
-    id: str
-    managers: tuple[str, ...]
-    members: tuple[str, ...]
-    k: int
-    registered: int  # the height of the block that registered it
+# A read answers the contract's own record: id, managers, members, k, and registered (the height of the
+# block that registered it).
+CooperativeView = Cooperative
 
 
 def create_cooperative(ledger: Ledger, admin_key, cooperative: str, managers: Sequence[str]) -> Submitted:
@@ -46,8 +42,7 @@ def set_policy(ledger: Ledger, manager_key, cooperative: str, members: Sequence[
 
 def cooperative(ledger: Ledger, cooperative_id: str, height: int | None = None) -> CooperativeView | None:
     """The cooperative as the state holds it at `height` (default: the head), None if not registered."""
-    found = read_cooperative(lambda contract, key: ledger.state(contract_key(contract, key), height), cooperative_id)
-    return None if found is None else CooperativeView(found.id, found.managers, found.members, found.k, found.registered)
+    return read_cooperative(lambda contract, key: ledger.state(contract_key(contract, key), height), cooperative_id)
 
 
 # -- reading: which cooperatives there are, and what the chain says of a key -----------------
