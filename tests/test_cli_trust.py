@@ -189,10 +189,10 @@ def test_the_node_collects_cosignatures_over_http(chain, capsys):
         ledger.close()
 
 
-def test_check_reports_truncation_and_rewrites_below_a_cosigned_checkpoint(chain, capsys):
-    """The operator truncates the ledger below a checkpoint a witness cosigned (a copy made before the
-    last block), or rewrites its last block: `chain checkpoint --check` reports which, with the policy."""
-    folder, url, txs, genesis = chain
+def _cosigned_with_copies(folder: Path, url: str, genesis: str):
+    """The operator's copies of the 4-block ledger (truncated.db as it is, early.db with a different 5th block),
+    then a 5th block and its checkpoint cosigned by witness w (cosigned.note) under a policy that needs w
+    (policy).  Returns (the ledger, still open; the 5th block's signer; the node's checkpoint note)."""
     node = PrivateKey.load(folder / "node.key")
     ledger = Ledger.open(url, node)
     store, key, identity = http_witness(folder, "w", ledger)
@@ -206,10 +206,17 @@ def test_check_reports_truncation_and_rewrites_below_a_cosigned_checkpoint(chain
     ledger.commit([sign_transaction(user, CHAIN, 0, "record.put", {"key": "y", "value": {"by": "honest"}})])
     w = Witness(WitnessStore.open(store), PrivateKey.load(key))
     note = sign_ledger_checkpoint(ledger, node)
-    cosigned = note + w.add_checkpoint(add_checkpoint_request(0, [], note))  # size 5
+    (folder / "cosigned.note").write_bytes(note + w.add_checkpoint(add_checkpoint_request(0, [], note)))  # size 5
     w.store.close()
-    (folder / "cosigned.note").write_bytes(cosigned)
     (folder / "policy").write_text(f"genesis {genesis}\nlog {node_note_key(ledger).vkey()}\nwitness w {identity.vkey()}\nquorum w\n")
+    return ledger, user, note
+
+
+def test_check_reports_truncation_and_rewrites_below_a_cosigned_checkpoint(chain, capsys):
+    """The operator truncates the ledger below a checkpoint a witness cosigned (a copy made before the
+    last block), or rewrites its last block: `chain checkpoint --check` reports which, with the policy."""
+    folder, url, txs, genesis = chain
+    ledger, user, _note = _cosigned_with_copies(folder, url, genesis)
     ledger.commit([sign_transaction(user, CHAIN, 1, "record.put", {"key": "z", "value": {}})])
     ledger.close()
     check = ["chain", "checkpoint", "--check", str(folder / "cosigned.note"), "--policy", str(folder / "policy"), "--db"]
@@ -229,22 +236,8 @@ def test_chain_verify_holds_the_ledger_to_a_pinned_checkpoint(chain, capsys):
     import base64
 
     folder, url, txs, genesis = chain
-    node = PrivateKey.load(folder / "node.key")
-    ledger = Ledger.open(url, node)
-    store, key, identity = http_witness(folder, "w", ledger)
-    for copy in ("early.db", "truncated.db"):
-        with sqlite3.connect(folder / "ledger.db") as src, sqlite3.connect(folder / copy) as dst:
-            src.backup(dst)
-    forked = Ledger.open(f"sqlite:///{folder}/early.db", node)
-    forked.commit([sign_transaction(PrivateKey.generate("ed25519"), CHAIN, 0, "record.put", {"key": "x", "value": {"by": "mallory"}})])
-    forked.close()
-    ledger.commit([sign_transaction(PrivateKey.generate("ed25519"), CHAIN, 0, "record.put", {"key": "y", "value": {}})])
-    w = Witness(WitnessStore.open(store), PrivateKey.load(key))
-    note = sign_ledger_checkpoint(ledger, node)
-    (folder / "cosigned.note").write_bytes(note + w.add_checkpoint(add_checkpoint_request(0, [], note)))
-    w.store.close()
+    ledger, _user, note = _cosigned_with_copies(folder, url, genesis)
     vkey = node_note_key(ledger).vkey()
-    (folder / "policy").write_text(f"genesis {genesis}\nlog {vkey}\nwitness w {identity.vkey()}\nquorum w\n")
     ledger.close()
     root = base64.b64decode(note.decode().split("\n")[2]).hex()
     pin = ["--checkpoint", str(folder / "cosigned.note"), "--policy", str(folder / "policy")]
