@@ -264,7 +264,8 @@ def _text_issues(p: Problem) -> list[Issue]:
 # --- pydantic's errors, in words ------------------------------------------------------------
 
 
-def _path(loc: tuple) -> str:
+def loc_path(loc: tuple) -> str:
+    """A pydantic error location as a document path: ("enterprises", 1, "max") -> "enterprises[1].max"."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -322,9 +323,9 @@ def _issues(error: ValidationError) -> list[Issue]:
         if isinstance(cause, ProblemError):
             out += cause.issues
         elif err["loc"] and err["loc"][-1] == "[key]":
-            out.append(Issue(_path(err["loc"][:-2]), f"names must not be empty (got {_show(err['loc'][-2])})"))
+            out.append(Issue(loc_path(err["loc"][:-2]), f"names must not be empty (got {_show(err['loc'][-2])})"))
         else:
-            out.append(Issue(_path(err["loc"]), _sentence(err)))
+            out.append(Issue(loc_path(err["loc"]), _sentence(err)))
     return out
 
 

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from coopchain.chain.errors import ChainError
-from coopchain.models.problem import ProblemError
+from coopchain.models.problem import ProblemError, loc_path  # a request body's field path is written as a document's
 from coopchain.service.api_store import ApiKeyRequestError
 from coopchain.service.fronts import FrontRequestError
 from coopchain.service.ledger_reads import NotFound, ProofRequestError
@@ -57,14 +57,6 @@ def problem_response(status: int, type_: str, detail: str, instance: str, errors
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def _location(loc) -> str:
-    """("body", "points") -> "body.points"; list indices as [i]."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def _clean(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")[:500]
 
@@ -74,7 +66,7 @@ def describe(exc: Exception) -> tuple[int, str, str, list[dict], dict | None]:
     if isinstance(exc, ApiError):
         return exc.status, OURS + exc.name, exc.detail, exc.errors, exc.headers
     if isinstance(exc, RequestValidationError):
-        errors = [{"path": _location(e.get("loc", ())), "detail": _clean(str(e.get("msg", "invalid")))} for e in exc.errors()]
+        errors = [{"path": loc_path(e.get("loc", ())), "detail": _clean(str(e.get("msg", "invalid")))} for e in exc.errors()]
         first = errors[0] if errors else {"path": "", "detail": "invalid"}
         return 422, OURS + "invalid-request", f"{first['path']}: {first['detail']}", errors, None
     if isinstance(exc, ProblemError):
