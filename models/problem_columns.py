@@ -356,17 +356,28 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     del table
     for k in ("min", "max", "u0", "g"):
         cols[k] = column_of[k]
-    cols["reservation"] = _optional_floats(column("reservation"), msgspec.UNSET)
+    cols["reservation"] = reservation = _optional_floats(column("reservation"), msgspec.UNSET)
     cols["benefit"] = {k: column_of[f"benefit.f{i}"] for i, k in enumerate(ind)}
     cols["use"] = {r: column_of[f"use.f{i}"] for i, r in enumerate(res)}
-    caps = column("cap")
     # Members decoded: msgspec reads a key given twice in one object last-wins (review R-8, for solve), and
     # every member in the text is one colon outside strings; equal counts prove no key was given twice.
+    # Counted from what is decoded already where it can be: a JSON number is never NaN, so the NaNs of the
+    # reservation column are its members left out; with resources, the table above read every use value (and,
+    # when ``given``, every alpha and cap value), so each of those objects is there with all its members.
     members = 7 + count_members(*(head[k] for k in _Head.__struct_fields__ if k != "enterprises"))
-    members += n * (6 + len(ind)) + n - names.count(None) + n - column("alpha").count(None)
-    members += n - column("reservation").count(msgspec.UNSET) + (n - column("use").count(msgspec.UNSET)) * (1 + len(res))
-    present = [c for c in caps if c is not msgspec.UNSET]
-    members += len(present) + sum(len(present) - list(map(attrgetter(f"f{i}"), present)).count(msgspec.UNSET) for i in range(len(res)))
+    members += n * (6 + len(ind)) + n - names.count(None)
+    members += 0 if reservation is None else n - int(np.isnan(reservation).sum())
+    if res:
+        members += n * (1 + len(res))
+    else:
+        members += n - column("use").count(msgspec.UNSET)
+    if given and res:
+        members += n + n * (1 + len(res))
+    else:
+        caps = column("cap")
+        present = [c for c in caps if c is not msgspec.UNSET]
+        members += n - column("alpha").count(None) + len(present)
+        members += sum(len(present) - list(map(attrgetter(f"f{i}"), present)).count(msgspec.UNSET) for i in range(len(res)))
     _refuse_repeated_keys(data, members)
     if given:
         cols["alpha"] = column_of["alpha"]
@@ -374,6 +385,7 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
         return head, cols
     cols["alpha"] = _optional_floats(column("alpha"), None)
     cols["cap"] = {}
+    caps = column("cap")
     if res and caps.count(msgspec.UNSET) != n:
         if msgspec.UNSET in caps:
             empty = caps[[c is not msgspec.UNSET for c in caps].index(True)].__class__()
