@@ -30,8 +30,8 @@ def _write(tmp_path, doc, name="p.json") -> str:
     return str(path)
 
 
-def _assert_same_as_pydantic(path: str, header: str | None = None) -> None:
-    loaded = load_prepared(path, header)
+def _assert_same_as_pydantic(path: str, header: str | None = None, parallel: bool = False) -> None:
+    loaded = load_prepared(path, header, parallel=parallel)
     assert isinstance(loaded.problem, ColumnProblem), "a valid document must take the columnar path"
     reference = load_problem_file(path, header)
     expected = rfc8785.dumps(_canonical_document(reference)).decode()
@@ -50,11 +50,11 @@ def _assert_same_as_pydantic(path: str, header: str | None = None) -> None:
             assert mine == value, key
 
 
-def _assert_same_refusal(path: str, header: str | None = None) -> None:
+def _assert_same_refusal(path: str, header: str | None = None, parallel: bool = False) -> None:
     with pytest.raises(ProblemError) as reference:
         load_problem_file(path, header)
     with pytest.raises(ProblemError) as ours:
-        load_prepared(path, header)
+        load_prepared(path, header, parallel=parallel)
     assert ours.value.issues == reference.value.issues
     assert str(ours.value) == str(reference.value)
 
@@ -435,3 +435,84 @@ def test_the_certificate_names_the_problem_by_the_hash_of_its_text(tmp_path):
     finally:
         hashed_as_written(text, expected)
     assert problem_hash("".join([text[:10], text[10:]])) == expected  # an equal text, another object: hashed
+
+
+def _halves_taken(monkeypatch) -> list:
+    """Each result of the reader's two-process decoding (None where it declined), as the reader gets it."""
+    from coopchain.models import problem_columns
+
+    monkeypatch.setattr(problem_columns, "PARALLEL_PARSE_MIN", 0)
+    taken = []
+    halved = problem_columns._json_columns_halved
+    monkeypatch.setattr(problem_columns, "_json_columns_halved", lambda *a: taken.append(halved(*a)) or taken[-1])
+    return taken
+
+
+@pytest.mark.parametrize("layout", ["usual", "compact", "pretty", "names and no reservation", "general alpha", "alpha null", "alpha left out"])
+def test_enterprises_decoded_half_by_a_forked_process_agree(tmp_path, monkeypatch, layout):
+    """`coopchain solve` has a forked process decode the second half of a large document's enterprises, cut between
+    two of them near the middle; the halves join into exactly what the reference reader reads."""
+    taken = _halves_taken(monkeypatch)
+    doc = generate(57, 3, 3, 11, "general" if layout == "general alpha" else "uniform")
+    for j, e in enumerate(doc["enterprises"]):
+        if layout == "names and no reservation":
+            e["name"] = f"ferme « {j} » \\ \"x\"" if j % 2 else None
+            e.pop("reservation", None)
+        else:
+            e["reservation"] = 0.5 * j if j % 3 else 0.0
+        if layout.startswith("alpha"):
+            e["alpha"] = None
+            if layout == "alpha left out":
+                del e["alpha"]
+    text = json.dumps(doc, ensure_ascii=False, indent=1 if layout == "pretty" else None,
+                      separators=(",", ":") if layout == "compact" else None)
+    _assert_same_as_pydantic(_write(tmp_path, text), parallel=True)
+    assert len(taken) == 1 and taken[0] is not None, "the document must be read in two halves"
+
+
+@pytest.mark.parametrize("case", ["a cut inside a name", "cap left out in the first half",
+                                  "enterprises not last"])
+def test_documents_the_halves_cannot_prove_are_read_in_one_pass_and_agree(tmp_path, monkeypatch, case):
+    """A separator "},{" inside a text, or enterprises outside the usual case: the two-process decoding declines (or
+    its cut fails to decode) and the one-process reader reads the document, with the same result."""
+    taken = _halves_taken(monkeypatch)
+    doc = generate(40, 2, 2, 4, "uniform")
+    ents = doc["enterprises"]
+    if case == "a cut inside a name":  # every name holds the separator, last in its enterprise: the first one met from the middle
+        doc["enterprises"] = [{**{k: v for k, v in e.items() if k != "name"}, "name": 'n},{"id":"z' * 40} for e in ents]
+    elif case == "cap left out in the first half":
+        ents[2].pop("cap")
+    else:
+        doc = {"enterprises": doc.pop("enterprises"), **doc}
+    _assert_same_as_pydantic(_write(tmp_path, json.dumps(doc, ensure_ascii=False)), parallel=True)
+    assert taken in ([None], [])
+
+
+@pytest.mark.parametrize("case", ["repeated key in the second half", "repeated key in the first half", "form feed between two",
+                                  "alpha left out everywhere, a key repeated in each enterprise",
+                                  "a negative volume in the second half", "unknown field in the second half"])
+def test_invalid_documents_read_in_halves_are_refused_with_the_same_issues(tmp_path, monkeypatch, case):
+    _halves_taken(monkeypatch)
+    doc = generate(40, 2, 2, 4, "uniform")
+    text = json.dumps(doc)
+    ents = [json.dumps(e) for e in doc["enterprises"]]
+    if case == "repeated key in the second half":
+        text = text.replace(ents[30], ents[30][:-1] + ', "u0": 3.5}')
+    elif case == "repeated key in the first half":
+        text = text.replace(ents[3], '{"g": 0.25, ' + ents[3][1:])
+    elif case == "form feed between two":  # not a JSON blank: the document is not JSON
+        text = text.replace(ents[20] + ", ", ents[20] + "\f, ")
+    elif case == "alpha left out everywhere, a key repeated in each enterprise":  # as many colons as alphas would have had
+        for e in doc["enterprises"]:
+            del e["alpha"]
+        text = json.dumps(doc).replace('"g": ', '"g": 0.5, "g": ')
+    elif case == "a negative volume in the second half":
+        doc["enterprises"][33]["max"] = -1.0
+        text = json.dumps(doc)
+    else:
+        doc["enterprises"][35]["colour"] = "red"
+        text = json.dumps(doc)
+    assert text != json.dumps(doc) or case in ("a negative volume in the second half", "unknown field in the second half")
+    path = _write(tmp_path, text)
+    _assert_same_refusal(path, parallel=True)
+    _assert_same_refusal(path)  # and by one process
