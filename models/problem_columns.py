@@ -186,7 +186,7 @@ def _from_bytes(suffix: str, data: bytes, header_bytes: bytes | None, clock: _Cl
             if not isinstance(head, dict) or "enterprises" in head:
                 raise _Doubt
             _refuse_repeated_keys(header_bytes, count_members(head), "the header")  # orjson reads them last-wins
-            columns = _csv_columns(data)
+            columns = _csv_columns(data, parallel)
     except (orjson.JSONDecodeError, msgspec.DecodeError, UnicodeDecodeError):
         raise _Doubt from None
     clock.lap("parse")
@@ -536,7 +536,7 @@ def _fork_result(forked: tuple[int, int]):
         os.close(fd)
 
 
-def _csv_columns(data: bytes) -> dict:
+def _csv_columns(data: bytes, parallel: bool = False) -> dict:
     """A plain comma-separated table as the same columns; doubt on anything the full reader treats specially.
 
     The csv module splits the rows (C), zip turns them into columns, and numpy reads
@@ -547,7 +547,7 @@ def _csv_columns(data: bytes) -> dict:
     first = text.split("\n", 1)[0]
     if ";" in first or "\t" in first:
         raise _Doubt  # another separator, perhaps decimal commas: the full reader says what it read
-    dense = _dense_csv_columns(text)
+    dense = _dense_csv_columns(text, parallel)
     if dense is not None:
         return dense
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -589,7 +589,7 @@ def _csv_columns(data: bytes) -> dict:
     return out
 
 
-def _dense_csv_columns(text: str) -> dict | None:
+def _dense_csv_columns(text: str, parallel: bool = False) -> dict | None:
     """The usual table read without a Python string per cell, or None for the general reader above.
 
     Usual: no quotes, "\n" or "\r\n" line ends, the text columns (id, and name if
@@ -611,19 +611,37 @@ def _dense_csv_columns(text: str) -> dict | None:
     if not lead or not width or len(set(names)) != len(names):
         return None
     del text
-    blocks, texts = [], [[] for _ in range(lead)]
-    start = 0
+    spans, start = [], 0
     while start < len(body):  # a few megabytes of rows at a time: the per-row strings of one block only
         stop = body.find(end, start + CSV_BLOCK)
         stop = len(body) if stop < 0 else stop
-        block = _dense_csv_block(body[start:stop], end, lead, width)
-        if block is None:
-            return None
+        spans.append((start, stop))
+        start = stop + len(end)
+
+    def read(spans: list[tuple[int, int]]) -> list | None:
+        done = []
+        for lo, hi in spans:
+            done.append(_dense_csv_block(body[lo:hi], end, lead, width))
+            if done[-1] is None:
+                return None
+        return done
+
+    # `coopchain solve`: a forked process reads the second half of the blocks while this one reads the first.
+    half = len(spans) // 2 if parallel and len(spans) > 1 and len(body) >= PARALLEL_PARSE_MIN else len(spans)
+    forked = _fork_call(lambda: read(spans[half:])) if half < len(spans) else None
+    try:
+        read_here = read(spans[:half] if forked is not None else spans)
+    finally:
+        read_there = _fork_result(forked) if forked is not None else []
+    del body
+    if read_here is None or read_there is None:
+        return None
+    blocks, texts = [], [[] for _ in range(lead)]
+    for block in read_here + read_there:
         blocks.append(block[0])
         for column, cells in zip(texts, block[1]):
             column += cells
-        start = stop + len(end)
-    del body
+    del read_here, read_there
     blocks = [b for b in blocks if len(b)]
     if not blocks:
         return None
