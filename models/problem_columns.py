@@ -453,10 +453,10 @@ def _json_columns_halved(data: bytes, ind: list[str], res: list[str], start: int
     head["enterprises"] = None
     ids, names = ids_a + ids_b, names_a + names_b
     n = len(ids)
-    table = np.concatenate([table_a, table_b])
+    table = np.concatenate([table_a, table_b], axis=1)  # one row per field: each column below is a contiguous view
     reservation = np.concatenate([reservation_a, reservation_b])
     del table_a, table_b, ids_a, ids_b, names_a, names_b
-    column = {name: np.ascontiguousarray(table[:, j]) for j, name in enumerate(_usual_fields(ind, res))}
+    column = dict(zip(_usual_fields(ind, res), table))
     # Members decoded, as in _json_columns: every enterprise has all its numbers, use and cap (the table holds
     # them); a JSON number is never NaN, so the NaNs of reservation and alpha (null or left out) are not counted.
     members = 7 + count_members(*(head[k] for k in _Head.__struct_fields__ if k != "enterprises"))
@@ -480,7 +480,9 @@ def _usual_fields(ind: list[str], res: list[str]) -> list[str]:
 
 
 def _usual_columns(ents: list, ind: list[str], res: list[str]) -> tuple | None:
-    """(numbers, ids, names, reservation) of decoded enterprises that give every number, alpha, use and cap; else None."""
+    """(numbers, ids, names, reservation) of decoded enterprises that give every number, alpha, use and cap; else None.
+
+    The numbers one row per field (_usual_fields), each row the field's column."""
     n = len(ents)
     fields = _usual_fields(ind, res)
     try:
@@ -489,7 +491,7 @@ def _usual_columns(ents: list, ind: list[str], res: list[str]) -> tuple | None:
     except (AttributeError, TypeError):  # an alpha null, a cap left out: _json_columns reads these
         return None
     reservation = _optional_floats(list(map(attrgetter("reservation"), ents)), msgspec.UNSET)
-    return (table, list(map(attrgetter("id"), ents)), list(map(attrgetter("name"), ents)),
+    return (np.ascontiguousarray(table.T), list(map(attrgetter("id"), ents)), list(map(attrgetter("name"), ents)),
             np.full(n, math.nan) if reservation is None else reservation)
 
 
