@@ -25,6 +25,8 @@ import json
 import math
 import mmap
 import os
+import pickle
+import re
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -176,7 +178,7 @@ def _fast(path: Path, header_path, clock: _Clock, parallel: bool = False) -> Loa
 def _from_bytes(suffix: str, data: bytes, header_bytes: bytes | None, clock: _Clock, parallel: bool) -> Loaded:
     try:
         if suffix == ".json":
-            head, columns = _json_columns(data.removeprefix(b"\xef\xbb\xbf"))
+            head, columns = _json_columns(data.removeprefix(b"\xef\xbb\xbf"), parallel)
             del data  # at n = 10^6 the file's 370 MB are no longer needed
         else:
             header_bytes = header_bytes.removeprefix(b"\xef\xbb\xbf")
@@ -184,7 +186,7 @@ def _from_bytes(suffix: str, data: bytes, header_bytes: bytes | None, clock: _Cl
             if not isinstance(head, dict) or "enterprises" in head:
                 raise _Doubt
             _refuse_repeated_keys(header_bytes, count_members(head), "the header")  # orjson reads them last-wins
-            columns = _csv_columns(data)
+            columns = _csv_columns(data, parallel)
     except (orjson.JSONDecodeError, msgspec.DecodeError, UnicodeDecodeError):
         raise _Doubt from None
     clock.lap("parse")
@@ -246,14 +248,15 @@ def _document_type(ind: list[str], res: list[str]) -> type:
                              + [("enterprises", list[_enterprise_type(ind, res)])], forbid_unknown_fields=True)
 
 
-def _names_around_enterprises(data: bytes) -> tuple[list[str], list[str]] | None:
+def _names_around_enterprises(data: bytes) -> tuple[list[str], list[str], int, int] | None:
     """The indicator and resource names, read from the document with its enterprise array left out; None if unsure.
 
     Usually the enterprise array is the document's last member: cut from the "[" after
     the first "enterprises" key to the document's last "]", the rest is the small top
     level, read in microseconds.  Reading the whole document first to learn these names
     cost a pass over all of it (0.5 s at n = 10^6).  A guess only: the document is then
-    read with the names guessed, and its own names must be the same.
+    read with the names guessed, and its own names must be the same.  Also returned: where
+    the guessed array starts ("[") and ends ("]").
     """
     at = data.find(b'"enterprises"')
     start = data.find(b"[", at) if at >= 0 else -1
@@ -266,7 +269,7 @@ def _names_around_enterprises(data: bytes) -> tuple[list[str], list[str]] | None
         return None
     if type(top.indicators) is not dict or type(top.resources) is not dict:
         return None
-    return list(top.indicators), list(top.resources)
+    return list(top.indicators), list(top.resources), start, end
 
 
 def _floats(values: list) -> np.ndarray:
@@ -293,7 +296,7 @@ def _refuse_repeated_keys(data: bytes, members: int, what: str = "the document")
                                          "which value is meant? Give each key once")])
 
 
-def _json_columns(data: bytes) -> tuple[dict, dict]:
+def _json_columns(data: bytes, parallel: bool = False) -> tuple[dict, dict]:
     """The document's top level as a dict, and its enterprises as columns (numpy arrays, lists of texts).
 
     msgspec decodes the enterprise array into typed structs (JSON numbers to floats,
@@ -303,8 +306,12 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     """
     names = _names_around_enterprises(data)
     top = None
+    if names is not None and parallel and len(data) >= PARALLEL_PARSE_MIN:
+        halves = _json_columns_halved(data, *names)
+        if halves is not None:
+            return halves
     if names is not None:  # the usual layout: one pass over the document, enterprises typed
-        ind, res = names
+        ind, res = names[:2]
         try:
             top = msgspec.json.decode(data, type=_document_type(ind, res))
         except msgspec.ValidationError:
@@ -356,17 +363,28 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     del table
     for k in ("min", "max", "u0", "g"):
         cols[k] = column_of[k]
-    cols["reservation"] = _optional_floats(column("reservation"), msgspec.UNSET)
+    cols["reservation"] = reservation = _optional_floats(column("reservation"), msgspec.UNSET)
     cols["benefit"] = {k: column_of[f"benefit.f{i}"] for i, k in enumerate(ind)}
     cols["use"] = {r: column_of[f"use.f{i}"] for i, r in enumerate(res)}
-    caps = column("cap")
     # Members decoded: msgspec reads a key given twice in one object last-wins (review R-8, for solve), and
     # every member in the text is one colon outside strings; equal counts prove no key was given twice.
+    # Counted from what is decoded already where it can be: a JSON number is never NaN, so the NaNs of the
+    # reservation column are its members left out; with resources, the table above read every use value (and,
+    # when ``given``, every alpha and cap value), so each of those objects is there with all its members.
     members = 7 + count_members(*(head[k] for k in _Head.__struct_fields__ if k != "enterprises"))
-    members += n * (6 + len(ind)) + n - names.count(None) + n - column("alpha").count(None)
-    members += n - column("reservation").count(msgspec.UNSET) + (n - column("use").count(msgspec.UNSET)) * (1 + len(res))
-    present = [c for c in caps if c is not msgspec.UNSET]
-    members += len(present) + sum(len(present) - list(map(attrgetter(f"f{i}"), present)).count(msgspec.UNSET) for i in range(len(res)))
+    members += n * (6 + len(ind)) + n - names.count(None)
+    members += 0 if reservation is None else n - int(np.isnan(reservation).sum())
+    if res:
+        members += n * (1 + len(res))
+    else:
+        members += n - column("use").count(msgspec.UNSET)
+    if given and res:  # an alpha null or left out reads as NaN: counted as absent (a null then sends the check to its strict read)
+        members += n - int(np.isnan(column_of["alpha"]).sum()) + n * (1 + len(res))
+    else:
+        caps = column("cap")
+        present = [c for c in caps if c is not msgspec.UNSET]
+        members += n - column("alpha").count(None) + len(present)
+        members += sum(len(present) - list(map(attrgetter(f"f{i}"), present)).count(msgspec.UNSET) for i in range(len(res)))
     _refuse_repeated_keys(data, members)
     if given:
         cols["alpha"] = column_of["alpha"]
@@ -374,6 +392,7 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
         return head, cols
     cols["alpha"] = _optional_floats(column("alpha"), None)
     cols["cap"] = {}
+    caps = column("cap")
     if res and caps.count(msgspec.UNSET) != n:
         if msgspec.UNSET in caps:
             empty = caps[[c is not msgspec.UNSET for c in caps].index(True)].__class__()
@@ -385,7 +404,141 @@ def _json_columns(data: bytes) -> tuple[dict, dict]:
     return head, cols
 
 
-def _csv_columns(data: bytes) -> dict:
+PARALLEL_PARSE_MIN = 8 << 20  # bytes of JSON from which a forked process decodes half the enterprises (~20,000 of them)
+_BETWEEN_ENTERPRISES = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")  # JSON's own blanks only: \s would skip \f
+
+
+def _json_columns_halved(data: bytes, ind: list[str], res: list[str], start: int, end: int) -> tuple[dict, dict] | None:
+    """`_json_columns` of the usual document with a forked process decoding the second half of its enterprises; None
+    where this cannot be done or proven (the caller then reads the document in one process).
+
+    The enterprise array (data[start] "[" to data[end] "]", the document's last member)
+    is cut at a "}" "," "{" near its middle.  The cut is sound only outside strings, where
+    it can only separate two enterprises (no value inside an enterprise is an array).  A
+    cut inside a string is refused by the decoder: the first half, closed with "]" and
+    the document's last "}", then ends inside that string, as nothing after the cut holds
+    a quote.  Both halves must decode, as typed enterprises, for the columns to be used.
+    """
+    if not res or data[end + 1:].strip() != b"}":  # the common case only: every other one is read in one pass
+        return None
+    found = _BETWEEN_ENTERPRISES.search(data, start + (end - start) // 2, end)
+    if found is None:
+        return None
+    cut, resume = found.start() + 1, found.end() - 1  # data[cut - 1] is the "}" of one enterprise, data[resume] the "{" of the next
+    kind = list[_enterprise_type(ind, res)]
+
+    def second_half():
+        second = b"".join((b"[", memoryview(data)[resume:end + 1]))
+        return _usual_columns(msgspec.json.decode(second, type=kind), ind, res), second.count(b":")
+
+    forked = _fork_call(second_half)
+    if forked is None:
+        return None
+    try:
+        try:
+            view = memoryview(data)
+            top = msgspec.json.decode(b"".join((view[:cut], b"]", view[end + 1:])), type=_document_type(ind, res))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if type(top.indicators) is not dict or type(top.resources) is not dict or list(top.indicators) != ind or list(top.resources) != res:
+            return None
+        first = _usual_columns(top.enterprises, ind, res)
+        head = {k: getattr(top, k) for k in _Head.__struct_fields__}
+        del top
+    finally:
+        second = _fork_result(forked)
+    if first is None or second is None or second[0] is None:
+        return None
+    (table_a, ids_a, names_a, reservation_a), ((table_b, ids_b, names_b, reservation_b), colons) = first, second
+    head["enterprises"] = None
+    ids, names = ids_a + ids_b, names_a + names_b
+    n = len(ids)
+    table = np.concatenate([table_a, table_b], axis=1)  # one row per field: each column below is a contiguous view
+    reservation = np.concatenate([reservation_a, reservation_b])
+    del table_a, table_b, ids_a, ids_b, names_a, names_b
+    column = dict(zip(_usual_fields(ind, res), table))
+    # Members decoded, as in _json_columns: every enterprise has all its numbers, use and cap (the table holds
+    # them); a JSON number is never NaN, so the NaNs of reservation and alpha (null or left out) are not counted.
+    members = 7 + count_members(*(head[k] for k in _Head.__struct_fields__ if k != "enterprises"))
+    members += n * (6 + len(ind)) + n - names.count(None) + n - int(np.isnan(reservation).sum()) + 2 * n * (1 + len(res))
+    members += n - int(np.isnan(column["alpha"]).sum())
+    if colons + data.count(b":", 0, resume) + data.count(b":", end) != members:
+        _refuse_repeated_keys(data, members)
+    cols: dict[str, Any] = {"id": ids, "columnar": True, "name": None if names.count(None) == n else names,
+                            "reservation": None if np.isnan(reservation).all() else reservation}
+    for k in ("min", "max", "u0", "g", "alpha"):
+        cols[k] = column[k]
+    cols["benefit"] = {k: column[f"benefit.f{i}"] for i, k in enumerate(ind)}
+    cols["use"] = {r: column[f"use.f{i}"] for i, r in enumerate(res)}
+    cols["cap"] = {r: column[f"cap.f{i}"] for i, r in enumerate(res)}
+    return head, cols
+
+
+def _usual_fields(ind: list[str], res: list[str]) -> list[str]:
+    return ["min", "max", "u0", "g"] + [f"benefit.f{i}" for i in range(len(ind))] + [f"use.f{i}" for i in range(len(res))] \
+        + ["alpha"] + [f"cap.f{i}" for i in range(len(res))]
+
+
+def _usual_columns(ents: list, ind: list[str], res: list[str]) -> tuple | None:
+    """(numbers, ids, names, reservation) of decoded enterprises that give every number, alpha, use and cap; else None.
+
+    The numbers one row per field (_usual_fields), each row the field's column."""
+    n = len(ents)
+    fields = _usual_fields(ind, res)
+    try:
+        table = np.fromiter(itertools.chain.from_iterable(map(attrgetter(*fields), ents)), dtype=float,
+                            count=n * len(fields)).reshape(n, len(fields))
+    except (AttributeError, TypeError):  # an alpha null, a cap left out: _json_columns reads these
+        return None
+    reservation = _optional_floats(list(map(attrgetter("reservation"), ents)), msgspec.UNSET)
+    return (np.ascontiguousarray(table.T), list(map(attrgetter("id"), ents)), list(map(attrgetter("name"), ents)),
+            np.full(n, math.nan) if reservation is None else reservation)
+
+
+def _fork_call(compute) -> tuple[int, int] | None:
+    """compute() run by a forked process while this one goes on; its pickled result in an anonymous in-memory file.
+
+    Returns (pid, fd) for `_fork_result`, or None where there is no fork or memfd."""
+    if not hasattr(os, "fork") or not hasattr(os, "memfd_create") or (os.cpu_count() or 1) < 2:
+        return None
+    try:
+        fd = os.memfd_create("coopchain-columns", os.MFD_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(fd)
+        return None
+    if pid == 0:  # the child: leave without running anything of the parent's (atexit, buffered output)
+        status = 1
+        try:
+            data = memoryview(pickle.dumps(compute(), protocol=pickle.HIGHEST_PROTOCOL))
+            while data:
+                data = data[os.write(fd, data):]
+            status = 0
+        finally:
+            os._exit(status)
+    return pid, fd
+
+
+def _fork_result(forked: tuple[int, int]):
+    """What the forked compute() returned, once its process has ended well; None if it did not."""
+    pid, fd = forked
+    try:
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            return None
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None
+        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as view:
+            return pickle.loads(view)
+    finally:
+        os.close(fd)
+
+
+def _csv_columns(data: bytes, parallel: bool = False) -> dict:
     """A plain comma-separated table as the same columns; doubt on anything the full reader treats specially.
 
     The csv module splits the rows (C), zip turns them into columns, and numpy reads
@@ -396,7 +549,7 @@ def _csv_columns(data: bytes) -> dict:
     first = text.split("\n", 1)[0]
     if ";" in first or "\t" in first:
         raise _Doubt  # another separator, perhaps decimal commas: the full reader says what it read
-    dense = _dense_csv_columns(text)
+    dense = _dense_csv_columns(text, parallel)
     if dense is not None:
         return dense
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -438,7 +591,7 @@ def _csv_columns(data: bytes) -> dict:
     return out
 
 
-def _dense_csv_columns(text: str) -> dict | None:
+def _dense_csv_columns(text: str, parallel: bool = False) -> dict | None:
     """The usual table read without a Python string per cell, or None for the general reader above.
 
     Usual: no quotes, "\n" or "\r\n" line ends, the text columns (id, and name if
@@ -460,19 +613,37 @@ def _dense_csv_columns(text: str) -> dict | None:
     if not lead or not width or len(set(names)) != len(names):
         return None
     del text
-    blocks, texts = [], [[] for _ in range(lead)]
-    start = 0
+    spans, start = [], 0
     while start < len(body):  # a few megabytes of rows at a time: the per-row strings of one block only
         stop = body.find(end, start + CSV_BLOCK)
         stop = len(body) if stop < 0 else stop
-        block = _dense_csv_block(body[start:stop], end, lead, width)
-        if block is None:
-            return None
+        spans.append((start, stop))
+        start = stop + len(end)
+
+    def read(spans: list[tuple[int, int]]) -> list | None:
+        done = []
+        for lo, hi in spans:
+            done.append(_dense_csv_block(body[lo:hi], end, lead, width))
+            if done[-1] is None:
+                return None
+        return done
+
+    # `coopchain solve`: a forked process reads the second half of the blocks while this one reads the first.
+    half = len(spans) // 2 if parallel and len(spans) > 1 and len(body) >= PARALLEL_PARSE_MIN else len(spans)
+    forked = _fork_call(lambda: read(spans[half:])) if half < len(spans) else None
+    try:
+        read_here = read(spans[:half] if forked is not None else spans)
+    finally:
+        read_there = _fork_result(forked) if forked is not None else []
+    del body
+    if read_here is None or read_there is None:
+        return None
+    blocks, texts = [], [[] for _ in range(lead)]
+    for block in read_here + read_there:
         blocks.append(block[0])
         for column, cells in zip(texts, block[1]):
             column += cells
-        start = stop + len(end)
-    del body
+    del read_here, read_there
     blocks = [b for b in blocks if len(b)]
     if not blocks:
         return None

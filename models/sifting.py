@@ -80,6 +80,21 @@ def _solve(new_highs, lp: highspy.HighsLp, *, vertex: bool = True):
     return np.array(solution.col_value), np.array(solution.row_dual)
 
 
+def _nearest(distance: np.ndarray, k: int) -> np.ndarray:
+    """The k columns of least distance, ties taken in column order: the first k of a stable argsort, as a mask.
+
+    A partition finds the k-th distance in linear time; a full sort of 10^6 distances cost 0.16 s."""
+    n = len(distance)
+    mask = np.zeros(n, dtype=bool)
+    if k >= n:
+        mask[:] = True
+        return mask
+    threshold = np.partition(distance, k - 1)[k - 1]
+    mask = distance < threshold
+    mask[np.flatnonzero(distance == threshold)[: k - int(mask.sum())]] = True
+    return mask
+
+
 def sift(new_highs, cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray,
          row_lo: np.ndarray, row_hi: np.ndarray, maximise: bool) -> Sifted | None:
     """Solve max/min cost·x, row_lo <= rows x <= row_hi, lo <= x <= hi; None when sifting cannot prove it."""
@@ -96,11 +111,9 @@ def sift(new_highs, cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.n
     y = solved[1] if solved is not None else np.zeros(m)
     free = lo < hi
     d = cost - y @ rows
-    order = np.argsort(np.abs(d), kind="stable")  # nearest to their price first: likeliest between bounds
+    distance = np.abs(d)  # nearest to their price first: likeliest between bounds
     k = min(n, max(WORKING, 4 * m))
-    working = np.zeros(n, dtype=bool)
-    working[order[:k]] = True
-    working &= free
+    working = _nearest(distance, k) & free
     for rounds in range(1, MAX_ROUNDS + 1):
         fixed = np.where(sign * d > 0, hi, lo)
         outside = ~working
@@ -113,7 +126,7 @@ def sift(new_highs, cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.n
             if k >= n // 2:
                 return None
             k = min(n, 2 * k)
-            working[order[:k]] = True
+            working |= _nearest(distance, k)
             working &= free
             continue
         x_working, y_new = solved
