@@ -7,7 +7,7 @@ Then, in one run, so that both figures meet the same load on the shared machine:
 
 - ours, the command: ``coopchain solve FILE --objective F --output OUT`` in a fresh
   process (interpreter start and imports included), its wall time, its CPU time
-  (user + system, from wait4) and its peak RSS; for the JSON file and the CSV one;
+  (user + system, from wait4) and the peak resident memory of its process tree (helpers included); for the JSON file and the CSV one;
 - the anchor: a fresh process that reads the same JSON file (json.loads), builds the
   arrays (models.certificate.instance_from_document, no validation), solves with
   cvxpy (tests/reference.py: HiGHS for F1/F3, Clarabel for F2) and writes the
@@ -76,11 +76,32 @@ def measured(argv: list[str], timeout: float) -> dict:
 
 
 def rss_wrapper(argv: list[str]) -> list[str]:
-    """argv run under a tiny Python parent that prints the child's own peak RSS (wait4)."""
+    """argv run under a tiny Python parent that prints the peak resident memory (MiB) of the child's
+    whole process tree: `coopchain solve` forks helpers (the second half of a large read, the second
+    half of the canonical text), and wait4's ru_maxrss is the largest single process, not their sum.
+    The parent samples every 20 ms the sum of VmRSS over the child and its descendants: pages shared
+    copy-on-write count once per process, so the sum is an upper bound of what the tree holds."""
     code = (
-        "import os,sys,json;pid=os.fork()\n"
+        "import os,sys,json,threading,time\n"
+        "def tree(p):\n"
+        " out=[p]\n"
+        " try:\n"
+        "  for t in os.listdir(f'/proc/{p}/task'):\n"
+        "   with open(f'/proc/{p}/task/{t}/children') as f: out+=[q for c in f.read().split() for q in tree(int(c))]\n"
+        " except OSError: pass\n"
+        " return out\n"
+        "def rss(p):\n"
+        " try:\n"
+        "  with open(f'/proc/{p}/statm') as f: return int(f.read().split()[1])*os.sysconf('SC_PAGE_SIZE')\n"
+        " except (OSError,IndexError): return 0\n"
+        "peak=[0];done=threading.Event()\n"
+        "def sample(pid):\n"
+        " while not done.wait(0.02): peak[0]=max(peak[0],sum(rss(p) for p in tree(pid)))\n"
+        "pid=os.fork()\n"
         "if pid==0:\n os.execv(sys.argv[1],sys.argv[1:])\n"
-        "_,status,ru=os.wait4(pid,0);print(" + repr(MARK) + "+json.dumps({'rss':ru.ru_maxrss/1024,'child_rc':os.waitstatus_to_exitcode(status)}))"
+        "threading.Thread(target=sample,args=(pid,),daemon=True).start()\n"
+        "_,status,ru=os.wait4(pid,0);done.set()\n"
+        "print(" + repr(MARK) + "+json.dumps({'rss':max(ru.ru_maxrss/1024,peak[0]/2**20),'child_rc':os.waitstatus_to_exitcode(status)}))"
     )
     return [sys.executable, "-c", code, *argv]
 
