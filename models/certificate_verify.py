@@ -263,6 +263,32 @@ def _problem(digest: str, text: str, data: bytes | None = None) -> Instance:
     return known.instance
 
 
+# The last problem text `decode_problem` read from bytes: (text, its UTF-8 bytes, their SHA-256), taken (and
+# forgotten) by the next verification, which then neither encodes nor hashes that very str object again.
+_DECODED: list = []
+
+
+def decode_problem(data: bytes) -> tuple[str, str]:
+    """A problem file's text (strict UTF-8: UnicodeDecodeError otherwise) and the SHA-256 of its bytes (hex).
+    Strict decoding leaves no surrogate, so the text's UTF-8 is `data` itself: `verify` of this very str takes
+    the bytes and the hash from here (the command line hashes a problem file to tell its canonical text from a
+    document: the 37 MiB at n = 100,000 were encoded and hashed twice)."""
+    text = data.decode("utf-8")
+    digest = hashlib.sha256(data).hexdigest()
+    _DECODED[:] = [(text, data, digest)]
+    return text, digest
+
+
+def _utf8_and_digest(text: str) -> tuple[bytes, str]:
+    """The UTF-8 bytes of `text` and their SHA-256 (hex); UnicodeEncodeError for a lone surrogate."""
+    decoded = _DECODED[:]
+    _DECODED.clear()
+    if decoded and decoded[0][0] is text:  # identity: a str is immutable, so these are its bytes and their hash
+        return decoded[0][1], decoded[0][2]
+    data = text.encode("utf-8")
+    return data, hashlib.sha256(data).hexdigest()
+
+
 def proven_problem(digest: str, text) -> ProvenProblem:
     """The problem whose canonical text has SHA-256 `digest`, proven canonical and valid once (then kept by
     hash).  `text`: the text, or a function giving it (called only when the problem is not kept already);
@@ -272,10 +298,9 @@ def proven_problem(digest: str, text) -> ProvenProblem:
         if not isinstance(text, str):
             fail("malformed", "the problem must be its canonical text")
         try:
-            data = text.encode("utf-8")
+            data, actual = _utf8_and_digest(text)  # problem_hash(text)
         except UnicodeEncodeError:
             fail("not_canonical", "the problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
-        actual = hashlib.sha256(data).hexdigest()  # problem_hash(text)
         if actual != digest:
             fail("hash_mismatch", f"the problem text's SHA-256 is {actual}, not {digest}")
         _problem(digest, text, data)
@@ -1508,10 +1533,9 @@ def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
         if len(text) > MAX_PROBLEM_CHARS:
             fail("too_large", f"{what} has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
         try:
-            data = text.encode("utf-8")  # once: hashed, then read by the fast reader (36 MiB at n = 100,000)
+            data, digest = _utf8_and_digest(text)  # once: hashed, then read by the fast reader (36 MiB at n = 100,000)
         except UnicodeEncodeError:
             fail("not_canonical", f"{what} holds a lone UTF-16 surrogate, which has no UTF-8 form")
-        digest = hashlib.sha256(data).hexdigest()  # problem_hash(text)
         hashed_as_written(text, digest)  # a solve output's check (check_solve_output) hashes this very str again
         if digest != claimed_hash:
             fail("hash_mismatch", f"{what} does not match 'problem_hash': it was altered, or it is another problem")

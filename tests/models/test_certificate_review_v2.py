@@ -286,3 +286,27 @@ def test_R7_a_proven_problem_handle_stands_for_its_text_and_only_for_its_own_has
     other_handle = cv.proven_problem(v1["problem_hash"], v1["problem"])
     assert other_handle.digest != cert["problem_hash"]
     assert code_of(lambda: verify_certificate(cert, other_handle)) == "hash_mismatch"
+
+
+def test_a_problem_decoded_from_its_bytes_is_verified_with_those_bytes_and_their_hash_only():
+    """`decode_problem` (the command line's reading of a problem file) hands its bytes and SHA-256 to the next
+    verification of that very str: the same verdicts as a text given directly, and another str (equal or not)
+    is encoded and hashed itself."""
+    base = json.loads(review("gv_f1.json"))
+    cert, text = base["certificate"], base["problem_text"]
+    data = text.encode("utf-8")
+    decoded, digest = cv.decode_problem(data)
+    assert decoded == text and digest == hashlib.sha256(data).hexdigest() == cert["problem_hash"]
+    cv._PROBLEMS.clear()
+    assert code_of(lambda: verify_certificate(cert, decoded)) == "valid"
+    altered = data.replace(b'"round":"', b'"round":"x', 1)
+    other, other_digest = cv.decode_problem(altered)
+    assert other_digest == hashlib.sha256(altered).hexdigest() != cert["problem_hash"]
+    assert code_of(lambda: verify_certificate(cert, other)) == "hash_mismatch"
+    cv.decode_problem(altered)  # remembered for `other`'s object, then a different str (the valid text) verified
+    cv._PROBLEMS.clear()
+    assert code_of(lambda: verify_certificate(cert, "".join(text))) == "valid"
+    cv.decode_problem(data)  # remembered for a str equal to the text; a different, altered str is not taken for it
+    assert code_of(lambda: verify_certificate(cert, altered.decode("utf-8"))) == "hash_mismatch"
+    with pytest.raises(UnicodeDecodeError):
+        cv.decode_problem(b'{"x":"\xff"}')
