@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
@@ -273,8 +274,17 @@ def decode_problem(data: bytes) -> tuple[str, str]:
     Strict decoding leaves no surrogate, so the text's UTF-8 is `data` itself: `verify` of this very str takes
     the bytes and the hash from here (the command line hashes a problem file to tell its canonical text from a
     document: the 37 MiB at n = 100,000 were encoded and hashed twice)."""
-    text = data.decode("utf-8")
-    digest = hashlib.sha256(data).hexdigest()
+    if len(data) < 1 << 20:
+        text, digest = data.decode("utf-8"), hashlib.sha256(data).hexdigest()
+    else:  # hashlib releases the GIL on large inputs: the hash in a helper thread while this one decodes
+        digests: list = []
+        helper = threading.Thread(target=lambda: digests.append(hashlib.sha256(data).hexdigest()), name="decode_problem")
+        helper.start()
+        try:
+            text = data.decode("utf-8")
+        finally:
+            helper.join()
+        digest = digests[0]
     _DECODED[:] = [(text, data, digest)]
     return text, digest
 

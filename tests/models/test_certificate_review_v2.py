@@ -310,3 +310,7 @@ def test_a_problem_decoded_from_its_bytes_is_verified_with_those_bytes_and_their
     assert code_of(lambda: verify_certificate(cert, altered.decode("utf-8"))) == "hash_mismatch"
     with pytest.raises(UnicodeDecodeError):
         cv.decode_problem(b'{"x":"\xff"}')
+    big = b'{"k":"' + "é".encode("utf-8") * (1 << 20) + b'"}'  # past 1 MiB: hashed in a helper thread
+    assert cv.decode_problem(big) == (big.decode("utf-8"), hashlib.sha256(big).hexdigest())
+    with pytest.raises(UnicodeDecodeError):
+        cv.decode_problem(big[:-3] + b"\xff" + big[-2:])
