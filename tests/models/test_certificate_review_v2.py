@@ -314,3 +314,27 @@ def test_a_problem_decoded_from_its_bytes_is_verified_with_those_bytes_and_their
     assert cv.decode_problem(big) == (big.decode("utf-8"), hashlib.sha256(big).hexdigest())
     with pytest.raises(UnicodeDecodeError):
         cv.decode_problem(big[:-3] + b"\xff" + big[-2:])
+
+
+def test_a_solve_outputs_allocation_is_the_certificates_in_its_order_and_values():
+    """check_solve_output compares the output's {id: W} with the proven allocation as its keys and values in
+    order: what dict equality plus key order says (a reference written here), for each edit."""
+    out = json.loads(review("gv_f1.json"))
+    cert = out["certificate"]
+    verified = verify_certificate(cert, out["problem_text"])
+    ids = list(out["allocation"])
+    proven = dict(zip(ids, cert["allocation"]))
+    edits = {
+        "same": dict(out["allocation"]),
+        "ints where whole": {k: (int(w) if float(w).is_integer() else w) for k, w in out["allocation"].items()},
+        "reordered": dict(reversed(list(out["allocation"].items()))),
+        "one volume changed": {**out["allocation"], ids[1]: out["allocation"][ids[1]] + 1e-9},
+        "one more id": {**out["allocation"], "e99": 0.0},
+        "one id fewer": {k: w for k, w in out["allocation"].items() if k != ids[-1]},
+        "a list": list(out["allocation"].values()),
+    }
+    assert any(float(w).is_integer() for w in cert["allocation"])  # the int edit is an edit
+    for name, allocation in edits.items():
+        reference = "valid" if isinstance(allocation, dict) and allocation == proven and list(allocation) == ids else "output_mismatch"
+        assert code_of(lambda: cv.check_solve_output({**out, "allocation": allocation}, cert, verified)) == reference, name
+    assert verified.allocation == proven and list(verified.allocation) == ids
