@@ -9,7 +9,6 @@ library, is the parser for that reason.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -232,16 +231,18 @@ class _Refusal(str):
 
 def _problem_argument(args, named: str | None) -> str:
     """--problem: the canonical text, or the document as a manager wrote it (JSON or CSV) put in canonical form."""
+    from coopchain.models.certificate_verify import decode_problem
+
     try:
         data = Path(args.problem).read_bytes()
         data = data[:-1] if data.endswith(b"\n") else data  # a canonical text ends with "}"; an editor may add a newline
-        problem = data.decode("utf-8")
+        problem, digest = decode_problem(data)  # the verifier then takes the bytes and their hash from there
     except OSError as e:
         raise CommandError(f"{args.problem}: cannot read it ({e.strerror})") from e
     except UnicodeDecodeError as e:
         raise CommandError(f"{args.problem}: not UTF-8 text (byte {e.start})") from e
     # The bytes read are the text's UTF-8 (strict decoding leaves no surrogate): hashed as they are, not encoded again.
-    if isinstance(named, str) and hashlib.sha256(data).hexdigest() != named:
+    if isinstance(named, str) and digest != named:
         # Not the canonical text itself: the problem document as a manager wrote it (JSON or CSV), in canonical
         # form.  The verifier still proves that text canonical and checks its hash against the certificate's.
         # Read strictly first, as the verifier reads: a duplicated key would otherwise be read last-wins, and

@@ -21,8 +21,10 @@ Imports numpy and the standard library only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
@@ -44,6 +46,7 @@ from coopchain.models.certificate import (
     Values,
     coordination_class,
     coupling_rows,
+    hashed_as_written,
     once_per_object,
     problem_hash,
 )
@@ -93,16 +96,23 @@ def fail(code: str, message: str):
 
 @dataclass(frozen=True)
 class Verified:
-    """What a valid certificate proves, and in words (``proven``)."""
+    """What a valid certificate proves, and in words (``proven``).  The allocation proven: `ids` and their
+    `volumes` in order; `allocation` is them as {id: W}."""
 
     objective: str
     problem_hash: str
-    allocation: dict
+    ids: tuple
+    volumes: list
     values: Values
     bound: float
     gap: float
     proven: str = ""
     scalarisation: dict | None = None
+
+    @functools.cached_property
+    def allocation(self) -> dict:
+        """{id: W}, built when first asked for (100,000 string keys: ~30 ms a `coopchain verify` does not need)."""
+        return dict(zip(self.ids, self.volumes))
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -254,6 +264,41 @@ def _problem(digest: str, text: str, data: bytes | None = None) -> Instance:
     return known.instance
 
 
+# The last problem text `decode_problem` read from bytes: (text, its UTF-8 bytes, their SHA-256), taken (and
+# forgotten) by the next verification, which then neither encodes nor hashes that very str object again.
+_DECODED: list = []
+
+
+def decode_problem(data: bytes) -> tuple[str, str]:
+    """A problem file's text (strict UTF-8: UnicodeDecodeError otherwise) and the SHA-256 of its bytes (hex).
+    Strict decoding leaves no surrogate, so the text's UTF-8 is `data` itself: `verify` of this very str takes
+    the bytes and the hash from here (the command line hashes a problem file to tell its canonical text from a
+    document: the 37 MiB at n = 100,000 were encoded and hashed twice)."""
+    if len(data) < 1 << 20:
+        text, digest = data.decode("utf-8"), hashlib.sha256(data).hexdigest()
+    else:  # hashlib releases the GIL on large inputs: the hash in a helper thread while this one decodes
+        digests: list = []
+        helper = threading.Thread(target=lambda: digests.append(hashlib.sha256(data).hexdigest()), name="decode_problem")
+        helper.start()
+        try:
+            text = data.decode("utf-8")
+        finally:
+            helper.join()
+        digest = digests[0]
+    _DECODED[:] = [(text, data, digest)]
+    return text, digest
+
+
+def _utf8_and_digest(text: str) -> tuple[bytes, str]:
+    """The UTF-8 bytes of `text` and their SHA-256 (hex); UnicodeEncodeError for a lone surrogate."""
+    decoded = _DECODED[:]
+    _DECODED.clear()
+    if decoded and decoded[0][0] is text:  # identity: a str is immutable, so these are its bytes and their hash
+        return decoded[0][1], decoded[0][2]
+    data = text.encode("utf-8")
+    return data, hashlib.sha256(data).hexdigest()
+
+
 def proven_problem(digest: str, text) -> ProvenProblem:
     """The problem whose canonical text has SHA-256 `digest`, proven canonical and valid once (then kept by
     hash).  `text`: the text, or a function giving it (called only when the problem is not kept already);
@@ -263,10 +308,9 @@ def proven_problem(digest: str, text) -> ProvenProblem:
         if not isinstance(text, str):
             fail("malformed", "the problem must be its canonical text")
         try:
-            data = text.encode("utf-8")
+            data, actual = _utf8_and_digest(text)  # problem_hash(text)
         except UnicodeEncodeError:
             fail("not_canonical", "the problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
-        actual = hashlib.sha256(data).hexdigest()  # problem_hash(text)
         if actual != digest:
             fail("hash_mismatch", f"the problem text's SHA-256 is {actual}, not {digest}")
         _problem(digest, text, data)
@@ -1499,10 +1543,10 @@ def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
         if len(text) > MAX_PROBLEM_CHARS:
             fail("too_large", f"{what} has {len(text):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
         try:
-            data = text.encode("utf-8")  # once: hashed, then read by the fast reader (36 MiB at n = 100,000)
+            data, digest = _utf8_and_digest(text)  # once: hashed, then read by the fast reader (36 MiB at n = 100,000)
         except UnicodeEncodeError:
             fail("not_canonical", f"{what} holds a lone UTF-16 surrogate, which has no UTF-8 form")
-        digest = hashlib.sha256(data).hexdigest()  # problem_hash(text)
+        hashed_as_written(text, digest)  # a solve output's check (check_solve_output) hashes this very str again
         if digest != claimed_hash:
             fail("hash_mismatch", f"{what} does not match 'problem_hash': it was altered, or it is another problem")
         inst = _problem(digest, text, data)
@@ -1661,8 +1705,8 @@ def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
         "F2": "max F2 (coupling coordination degree)",
         "F3": "min F3 (ecological footprint)",
     }.get(objective) or sentence_extra
-    allocation = dict(allocation) if schema == SCHEMA_V1 else dict(zip(inst.ids, W.tolist()))
-    return Verified(objective, claimed_hash, allocation, values, reported, gap, proven,
+    ids, volumes = (list(allocation), list(allocation.values())) if schema == SCHEMA_V1 else (inst.ids, W.tolist())
+    return Verified(objective, claimed_hash, tuple(ids), volumes, values, reported, gap, proven,
                     None if spec is None else cert["scalarisation"])
 
 
@@ -1768,8 +1812,17 @@ def check_solve_output(document: dict, cert: dict, verified: Verified | None = N
     and gap must be exactly the certificate's, or the output is refused (``output_mismatch``).  A v2
     certificate's allocation is an array: the output's {id: volume} is compared with `verified.allocation`."""
     for key in ("allocation", "values", "bound", "gap"):
-        ours = verified.allocation if key == "allocation" and isinstance(cert.get(key), list) and verified is not None else cert[key]
-        if key in document and (document[key] != ours or (key == "allocation" and isinstance(ours, dict) and list(document[key]) != list(ours))):
+        if key not in document:
+            continue
+        if key == "allocation" and isinstance(cert.get(key), list) and verified is not None:
+            # {id: W} equal to the proven one, in its order: the same keys in order and the same volumes (two list
+            # comparisons; building the dict and comparing it cost ~40 ms at n = 100,000).
+            given = document[key]
+            differs = not isinstance(given, dict) or tuple(given) != verified.ids or list(given.values()) != verified.volumes
+        else:
+            ours = cert[key]
+            differs = document[key] != ours or (key == "allocation" and isinstance(ours, dict) and list(document[key]) != list(ours))
+        if differs:
             fail("output_mismatch", f"the output's top-level {key!r} differs from its certificate's: only the certificate's is proven")
     # The top-level objective (a scalarisation's method) and status describe the certificate: an F1
     # certificate inside an output that says "objective": "F2" would lend F1's proof to an F2 claim.

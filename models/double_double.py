@@ -20,6 +20,7 @@ Imports numpy and the standard library only.
 
 from __future__ import annotations
 
+import functools
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
@@ -145,11 +146,15 @@ def _dd_of_decimal(d: Decimal) -> tuple[float, float]:
         return hi, float(d - Decimal(hi))
 
 
-_LN2 = _dd_of_decimal(_ln(Fraction(2)))
-_LOG_C = [_dd_of_decimal(_ln(Fraction(i, _TABLE_STEP))) if i else (0.0, 0.0) for i in range(2 * _TABLE_STEP)]
-_LOG_C_HI = np.array([x[0] for x in _LOG_C])
-_LOG_C_LO = np.array([x[1] for x in _LOG_C])
-_ODD = [constant(Fraction(1, k)) for k in (11, 9, 7, 5, 3)]
+@functools.cache
+def _log_tables():
+    """ln 2, the table of ln c (high and low parts) and the series' coefficients: made at the first logarithm,
+    not at import (256 decimal logarithms, ~40 ms of every `coopchain verify`'s start, most of which take none)."""
+    log_c = [_dd_of_decimal(_ln(Fraction(i, _TABLE_STEP))) if i else (0.0, 0.0) for i in range(2 * _TABLE_STEP)]
+    odd = [constant(Fraction(1, k)) for k in (11, 9, 7, 5, 3)]
+    return _dd_of_decimal(_ln(Fraction(2))), np.array([x[0] for x in log_c]), np.array([x[1] for x in log_c]), odd
+
+
 LOG_ERROR = 2.0**-98  # per unit of (|e| + 1)
 _SQRT_HALF = 0.7071067811865476  # a double just above 1/√2: m below it is doubled
 
@@ -157,6 +162,7 @@ _SQRT_HALF = 0.7071067811865476  # a double just above 1/√2: m below it is dou
 def log(x) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     """ln x for double-doubles x > 0 (arrays): the value and a bound on its error, LOG_ERROR (|e| + 1),
     e the binary exponent.  The error of x itself (relative δ) adds δ (1 + δ) to the caller's bound."""
+    ln2, log_c_hi, log_c_lo, odd = _log_tables()
     h, l = np.asarray(x[0], dtype=float), np.asarray(x[1], dtype=float)
     m, e = np.frexp(h)
     low = m < _SQRT_HALF
@@ -169,11 +175,11 @@ def log(x) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     den = add(two_sum(m, c), (l, np.zeros_like(l)))
     s = div(num, den)
     s2 = mul(s, s)
-    p = (np.full_like(h, _ODD[0][0]), np.full_like(h, _ODD[0][1]))
-    for coef in _ODD[1:]:
+    p = (np.full_like(h, odd[0][0]), np.full_like(h, odd[0][1]))
+    for coef in odd[1:]:
         p = add(mul(p, s2), (np.full_like(h, coef[0]), np.full_like(h, coef[1])))
     p = add(mul(p, s2), of(np.ones_like(h)))
     series = mul(s, p)
     series = (2 * series[0], 2 * series[1])
-    out = add(add(mul_d((np.full_like(h, _LN2[0]), np.full_like(h, _LN2[1])), e), (_LOG_C_HI[i], _LOG_C_LO[i])), series)
+    out = add(add(mul_d((np.full_like(h, ln2[0]), np.full_like(h, ln2[1])), e), (log_c_hi[i], log_c_lo[i])), series)
     return out, LOG_ERROR * (np.abs(e) + 1)

@@ -20,10 +20,11 @@ MAX_INTEGER_DIGITS = 24
 
 
 # Arrays and objects inside one another.  A certificate nests 4 deep, a problem 4, an audit
-# bundle 6; 64 leaves room.  Refused by a count of brackets before the parser runs, never by
-# Python's RecursionError: that limit is the interpreter's recursion limit minus the caller's
-# stack depth, so it differs between block production, replay and the API server, and a
-# verdict that goes into a receipt must not (review R-6).
+# bundle 6; 64 leaves room.  Refused by a count of brackets, never by Python's RecursionError:
+# that limit is the interpreter's recursion limit minus the caller's stack depth, so it differs
+# between block production, replay and the API server, and a verdict that goes into a receipt
+# must not (review R-6).  The verdict is the one a count before parsing gives (`_parsed`): a
+# parsed value's depth is its bracket depth, and a refused text has its brackets counted.
 MAX_DEPTH = 64
 
 
@@ -157,6 +158,43 @@ def _check_depth(text: str, what: str) -> None:
         raise StrictJsonError("too_large", f"{what} nests arrays and objects deeper than {MAX_DEPTH} levels")
 
 
+def _deeper_than(value, limit: int) -> bool:
+    """Whether the arrays and objects of a decoded JSON value nest deeper than `limit`: for a text the parser
+    accepted, the same count as `nesting_depth` (each level of containers is one level of brackets), taken
+    level by level without recursion, and without a Python step per number (`set(map(type, ...))`)."""
+    level = [value] if type(value) in (dict, list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        inner = []
+        for x in level:
+            items = x.values() if type(x) is dict else x
+            kinds = set(map(type, items))
+            if dict in kinds or list in kinds:
+                inner += [y for y in items if type(y) is dict or type(y) is list]
+        level = inner
+    return False
+
+
+def _parsed(text: str, what: str, parse):
+    """`parse(text)`, with nesting past MAX_DEPTH refused (``too_large``) exactly as if the brackets had been
+    counted first: when the parser accepts the text, the decoded value's depth is its bracket depth; when it
+    refuses it for any reason (a syntax error, a hook's refusal, the interpreter's RecursionError), the
+    brackets are counted then, and too deep nesting is the verdict, as it was when counted before parsing.
+    The count over the whole text (a solve's output: 45 MB holding its problem as one escaped string) is
+    then paid only for texts that are refused anyway."""
+    try:
+        value = parse(text)
+    except (StrictJsonError, json.JSONDecodeError, RecursionError):
+        _check_depth(text, what)
+        raise
+    if _deeper_than(value, MAX_DEPTH):
+        raise StrictJsonError("too_large", f"{what} nests arrays and objects deeper than {MAX_DEPTH} levels")
+    return value
+
+
 def loads_fast(text: str, *, what: str = "the document"):
     """Parse ``text`` as `loads` does, but let a duplicated key through (read last-wins).
 
@@ -164,15 +202,15 @@ def loads_fast(text: str, *, what: str = "the document"):
     so the comparison refuses it, and `loads` says which key.  Objects are built by the
     C parser, several times faster than through a hook.
     """
-    _check_depth(text, what)
     if _has_long_digit_run(text):
+        _check_depth(text, what)
         return loads(text, what=what)  # says which integer is too long (or parses a long digit run inside a string)
 
     def constant(token: str):
         raise StrictJsonError("non_finite", f"{what} holds {token}, which is not a JSON number")
 
     try:
-        return json.loads(text, parse_constant=constant)
+        return _parsed(text, what, lambda t: json.loads(t, parse_constant=constant))
     except json.JSONDecodeError as e:
         raise StrictJsonError("not_json", f"{what} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
 
@@ -184,8 +222,6 @@ def loads(text: str | bytes, *, what: str = "the document"):
             text = text.decode("utf-8")
         except UnicodeDecodeError as e:
             raise StrictJsonError("not_json", f"{what} is not UTF-8 text (byte {e.start} cannot be read)") from None
-
-    _check_depth(text, what)
 
     def pairs(items):
         obj = dict(items)
@@ -206,7 +242,7 @@ def loads(text: str | bytes, *, what: str = "the document"):
         raise StrictJsonError("non_finite", f"{what} holds {token}, which is not a JSON number")
 
     try:
-        value = json.loads(text, object_pairs_hook=pairs, parse_int=integer, parse_constant=constant)
+        value = _parsed(text, what, lambda t: json.loads(t, object_pairs_hook=pairs, parse_int=integer, parse_constant=constant))
     except json.JSONDecodeError as e:
         raise StrictJsonError("not_json", f"{what} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
     return value

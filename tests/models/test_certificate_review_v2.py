@@ -286,3 +286,55 @@ def test_R7_a_proven_problem_handle_stands_for_its_text_and_only_for_its_own_has
     other_handle = cv.proven_problem(v1["problem_hash"], v1["problem"])
     assert other_handle.digest != cert["problem_hash"]
     assert code_of(lambda: verify_certificate(cert, other_handle)) == "hash_mismatch"
+
+
+def test_a_problem_decoded_from_its_bytes_is_verified_with_those_bytes_and_their_hash_only():
+    """`decode_problem` (the command line's reading of a problem file) hands its bytes and SHA-256 to the next
+    verification of that very str: the same verdicts as a text given directly, and another str (equal or not)
+    is encoded and hashed itself."""
+    base = json.loads(review("gv_f1.json"))
+    cert, text = base["certificate"], base["problem_text"]
+    data = text.encode("utf-8")
+    decoded, digest = cv.decode_problem(data)
+    assert decoded == text and digest == hashlib.sha256(data).hexdigest() == cert["problem_hash"]
+    cv._PROBLEMS.clear()
+    assert code_of(lambda: verify_certificate(cert, decoded)) == "valid"
+    altered = data.replace(b'"round":"', b'"round":"x', 1)
+    other, other_digest = cv.decode_problem(altered)
+    assert other_digest == hashlib.sha256(altered).hexdigest() != cert["problem_hash"]
+    assert code_of(lambda: verify_certificate(cert, other)) == "hash_mismatch"
+    cv.decode_problem(altered)  # remembered for `other`'s object, then a different str (the valid text) verified
+    cv._PROBLEMS.clear()
+    assert code_of(lambda: verify_certificate(cert, "".join(text))) == "valid"
+    cv.decode_problem(data)  # remembered for a str equal to the text; a different, altered str is not taken for it
+    assert code_of(lambda: verify_certificate(cert, altered.decode("utf-8"))) == "hash_mismatch"
+    with pytest.raises(UnicodeDecodeError):
+        cv.decode_problem(b'{"x":"\xff"}')
+    big = b'{"k":"' + "é".encode("utf-8") * (1 << 20) + b'"}'  # past 1 MiB: hashed in a helper thread
+    assert cv.decode_problem(big) == (big.decode("utf-8"), hashlib.sha256(big).hexdigest())
+    with pytest.raises(UnicodeDecodeError):
+        cv.decode_problem(big[:-3] + b"\xff" + big[-2:])
+
+
+def test_a_solve_outputs_allocation_is_the_certificates_in_its_order_and_values():
+    """check_solve_output compares the output's {id: W} with the proven allocation as its keys and values in
+    order: what dict equality plus key order says (a reference written here), for each edit."""
+    out = json.loads(review("gv_f1.json"))
+    cert = out["certificate"]
+    verified = verify_certificate(cert, out["problem_text"])
+    ids = list(out["allocation"])
+    proven = dict(zip(ids, cert["allocation"]))
+    edits = {
+        "same": dict(out["allocation"]),
+        "ints where whole": {k: (int(w) if float(w).is_integer() else w) for k, w in out["allocation"].items()},
+        "reordered": dict(reversed(list(out["allocation"].items()))),
+        "one volume changed": {**out["allocation"], ids[1]: out["allocation"][ids[1]] + 1e-9},
+        "one more id": {**out["allocation"], "e99": 0.0},
+        "one id fewer": {k: w for k, w in out["allocation"].items() if k != ids[-1]},
+        "a list": list(out["allocation"].values()),
+    }
+    assert any(float(w).is_integer() for w in cert["allocation"])  # the int edit is an edit
+    for name, allocation in edits.items():
+        reference = "valid" if isinstance(allocation, dict) and allocation == proven and list(allocation) == ids else "output_mismatch"
+        assert code_of(lambda: cv.check_solve_output({**out, "allocation": allocation}, cert, verified)) == reference, name
+    assert verified.allocation == proven and list(verified.allocation) == ids

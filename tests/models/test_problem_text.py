@@ -154,3 +154,36 @@ def test_literal_pieces_are_checked_in_every_block_of_enterprises(gen_problem):
         edited = text[:place + 1500] + "s" + text[place + 1501:]
         assert not _read_uniform(edited, at, None, head), place
         assert read_canonical_text(edited) is None, place
+
+
+def test_pieces_and_numbers_proven_side_by_side_give_the_verdict_of_pieces_first(gen_problem):
+    """From 131,072 number tokens the literal pieces are compared in a helper thread while the numbers are
+    proven: a broken piece is None (the generic reader then says why), a non-canonical number False, and a text
+    with both is None, as when the pieces were compared first; the valid text reads as the generic reader reads it."""
+    from coopchain.models.problem_rules import read_head
+    from coopchain.models.strict_json import loads
+
+    doc = gen_problem.generate(n=10_000, seed=3, alpha="uniform")
+    text = canonical_json(parse_problem(doc))
+    at = text.index('"enterprises":[') + len('"enterprises":[')
+    end = text.index('],"indicators":')
+    head = read_head(loads(text[:at] + "0" + text[end:]))
+    assert text.count('"u0":') * 15 >= 131_072  # fifteen numbers an enterprise: the threaded size
+    same_columns(_read_uniform(text, at, None, head), read_canonical(json.loads(text)))
+    first_key, last_key = text.index('"u0":', at), text.rindex('"u0":', at, end)
+    broken_piece = text[:last_key] + '"u1":' + text[last_key + 5:]
+    number = text.index(",", last_key) - 1  # the u0 token's last character: a fraction digit
+    assert text[number].isdigit() and "." in text[last_key + 5:number]
+    broken_number = text[:number + 1] + "0" + text[number + 1:]  # a trailing zero after the point
+    both = text[:first_key] + '"u1":' + text[first_key + 5:number + 1] + "0" + text[number + 1:]
+    assert rfc8785.dumps(json.loads(broken_number)).decode() != broken_number  # the independent reference
+    assert _read_uniform(broken_piece, at, None, head) is None
+    assert _read_uniform(broken_number, at, None, head) is False
+    assert _read_uniform(both, at, None, head) is None
+    # The quotes are found in two halves (the second in a helper thread): a control character in the last
+    # enterprise's id is found there (RFC 8785 escapes it).
+    assert end - at >= 2 * (1 << 20)
+    last_id = text.rindex('"id":"', at, end) + len('"id":"')
+    control = text[:last_id] + "\x01" + text[last_id + 1:]
+    assert rfc8785.dumps(json.loads(control, strict=False)).decode() != control
+    assert _read_uniform(control, at, None, head) is None
