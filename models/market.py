@@ -284,8 +284,23 @@ def _bids(bids, field: str, T: int) -> tuple[tuple[BidBlock, ...], ...]:
         if not well_formed:
             break
     if well_formed and _all_valid(prices) and _all_valid(quantities, low=0.0):
-        make = BidBlock
-        return tuple(tuple(make(float(b["price"]), float(b["quantity"])) for b in blocks) for blocks in bids)
+        # A day's bid usually repeats from period to period: one (frozen) BidBlock per distinct pair,
+        # half the cost of building each.  Pairs with a zero are not shared: 0 == -0.0 as a key, but
+        # the two are different floats.
+        made: dict = {}
+        out = []
+        for blocks in bids:
+            row = []
+            for b in blocks:
+                pair = (b["price"], b["quantity"])
+                block = made.get(pair)
+                if block is None:
+                    block = BidBlock(float(pair[0]), float(pair[1]))
+                    if pair[0] and pair[1]:
+                        made[pair] = block
+                row.append(block)
+            out.append(tuple(row))
+        return tuple(out)
     periods = []  # one by one: the first bad block or number, by name
     for t, blocks in enumerate(bids):
         if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:

@@ -333,3 +333,17 @@ def test_the_fast_validity_check_agrees_with_number_one_by_one(length):
         for limits in LIMITS:
             values = [0.5] * (length - 1) + [edge]
             assert _all_valid(values, **limits) == _passes_number(values, limits), (edge, limits)
+
+
+def test_bid_blocks_keep_each_period_s_own_numbers():
+    """Equal (price, quantity) pairs share one BidBlock; a zero's sign is its own (0 == -0.0 as a dict key)."""
+    import math
+
+    bids = [[{"price": 0.0, "quantity": 2}], [{"price": -0.0, "quantity": 2}], [{"price": 0, "quantity": 2}],
+            [{"price": 0.5, "quantity": 2}, {"price": 0.5, "quantity": 2.0}], [{"price": 0.5, "quantity": -0.0}], [{"price": 0.5, "quantity": 0}]]
+    consumer = {"id": "c", "type": "consumer", "bids": bids, "inflexible_load": [0] * 6, "value_of_lost_load": 4}
+    parsed = parse_market(market([consumer], periods=6)).participants[0].bids
+    signs = [[(math.copysign(1, b.price), b.price, math.copysign(1, b.quantity), b.quantity) for b in period] for period in parsed]
+    assert signs == [[(1, 0.0, 1, 2.0)], [(-1, 0.0, 1, 2.0)], [(1, 0.0, 1, 2.0)], [(1, 0.5, 1, 2.0), (1, 0.5, 1, 2.0)],
+                     [(1, 0.5, -1, 0.0)], [(1, 0.5, 1, 0.0)]]
+    assert all(type(b.price) is float and type(b.quantity) is float for period in parsed for b in period)
