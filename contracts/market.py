@@ -57,7 +57,9 @@ def day_key(market: str) -> str:
     return "day/" + market
 
 
+@lru_cache(maxsize=16384)
 def offer_key(market: str, pid: str) -> str:
+    """Kept per (market, id): a participant posts again and again (a pure function of the two strings)."""
     return "offer/" + canonical([market, pid]).decode()
 
 
