@@ -286,3 +286,21 @@ def test_R7_a_proven_problem_handle_stands_for_its_text_and_only_for_its_own_has
     other_handle = cv.proven_problem(v1["problem_hash"], v1["problem"])
     assert other_handle.digest != cert["problem_hash"]
     assert code_of(lambda: verify_certificate(cert, other_handle)) == "hash_mismatch"
+
+
+def test_R6_nesting_depth_short_path_agrees_on_any_text_without_a_backslash(monkeypatch):
+    """Short texts without a backslash are scanned by splitting at quotes (models.strict_json._short_depth):
+    on any such text, JSON or not (unbalanced quotes and brackets, non-ASCII, a lone surrogate), the depth
+    is the reference scan's and the vectorised path's."""
+    import random
+
+    from coopchain.models import strict_json
+
+    rng = random.Random(11)
+    chars = '[]{}"a,:\u00e9\u2028\ud800 '
+    texts = ["".join(rng.choice(chars) for _ in range(rng.randint(0, 120))) for _ in range(4000)]
+    texts += ['"' + "[" * 80, "[" * 80 + '"', '{"a": "]]]]"' + "[" * 70, "]" * 5 + "[" * 3, '"""[[["]]]']
+    texts.append(json.dumps({"bids": [[{"price": 0.05, "quantity": 2}, {"price": 0.02, "quantity": 3}]] * 24, "inflexible_load": [1] * 24}))
+    short = [nesting_depth(t) for t in texts]
+    monkeypatch.setattr(strict_json, "_SHORT_TEXT", -1)  # every text by the vectorised path
+    assert short == [reference_depth(t) for t in texts] == [nesting_depth(t) for t in texts]
