@@ -11,6 +11,7 @@ and a sentence, before any heavy work.  `es_number` is RFC 8785's number form
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
@@ -122,6 +123,27 @@ def _depth(data: np.ndarray) -> int:
     return int(np.cumsum(steps[np.argsort(where, kind="stable")]).max(initial=0))
 
 
+# Texts up to this long with no backslash take the short path of nesting_depth (an offer's series in the
+# market contract: about 1.7 KB, where numpy's calls cost 85 µs and the short path about 10).
+_SHORT_TEXT = 16 * 1024
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _short_depth(text: str) -> int:
+    """nesting_depth of a text without a backslash: no quote is escaped, so every quote starts or ends a
+    string, and the text outside strings is every other piece between quotes (an odd count leaves the
+    last string open to the end: its piece has an odd index and is dropped, as nesting_depth drops it)."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall("".join(text.split('"')[0::2])):
+        if bracket == "[" or bracket == "{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        else:
+            depth -= 1
+    return deepest
+
+
 def nesting_depth(text: str) -> int:
     """How deep arrays and objects nest in ``text``, counting brackets outside strings.
 
@@ -132,6 +154,8 @@ def nesting_depth(text: str) -> int:
     (an unclosed string, unbalanced brackets) the count is still a fixed function of the text; the parser
     then refuses it.
     """
+    if len(text) <= _SHORT_TEXT and "\\" not in text:
+        return _short_depth(text)
     raw = text.encode("utf-8", "surrogatepass")
     data = np.frombuffer(raw, dtype=np.uint8)
     quotes = _unescaped_quotes(data)

@@ -162,6 +162,24 @@ def test_invalid_offer(day):
              "invalid_offer")
 
 
+@pytest.mark.parametrize("text, sentence", [
+    ("\ufeff{}", "the offer is not JSON: Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"),
+    ('{"bids": NaN}', "the offer is not JSON: NaN is not a number"),
+    ('{"bids": [-Infinity]}', "the offer is not JSON: -Infinity is not a number"),
+    ('{"bids": [1,]}', "the offer is not JSON: Expecting value: line 1 column 13 (char 12)"),
+    ("[]", "the offer is not a JSON object"),
+    ('{"bids": [], "inflexible_load": [0, 0], "x": 1}', "a consumer's offer has exactly bids, inflexible_load"),
+    ('{"bids": [[{"price": "0.05", "quantity": 2}], []], "inflexible_load": [0, 0]}', "offer.bids[0][0].price: must be a number, not str"),
+    ('{"bids": [[], []], "inflexible_load": [0, 1e-10]}', "offer.inflexible_load[1]: must be 0 or of magnitude between 1e-09 and 1e+09"),
+])
+def test_invalid_offer_says_why(day, text, sentence):
+    """The receipt's sentence, word for word: the offer's text is read by one shared decoder and the
+    participant's entry is kept decoded between posts (contracts.market), with the messages of before."""
+    consumer = next(p for p in HAND["participants"] if p["type"] == "consumer")
+    receipt, _, _ = day.world.send(day.owners[consumer["id"]], "market.post_offer", {"market": DAY, "participant": consumer["id"], "offer": text})
+    assert (receipt.status, receipt.code, receipt.message) == ("rejected", "invalid_offer", sentence)
+
+
 def test_gate_closed(day):
     day.close_gate()
     p = HAND["participants"][0]

@@ -338,3 +338,21 @@ def test_a_solve_outputs_allocation_is_the_certificates_in_its_order_and_values(
         reference = "valid" if isinstance(allocation, dict) and allocation == proven and list(allocation) == ids else "output_mismatch"
         assert code_of(lambda: cv.check_solve_output({**out, "allocation": allocation}, cert, verified)) == reference, name
     assert verified.allocation == proven and list(verified.allocation) == ids
+
+
+def test_R6_nesting_depth_short_path_agrees_on_any_text_without_a_backslash(monkeypatch):
+    """Short texts without a backslash are scanned by splitting at quotes (models.strict_json._short_depth):
+    on any such text, JSON or not (unbalanced quotes and brackets, non-ASCII, a lone surrogate), the depth
+    is the reference scan's and the vectorised path's."""
+    import random
+
+    from coopchain.models import strict_json
+
+    rng = random.Random(11)
+    chars = '[]{}"a,:\u00e9\u2028\ud800 '
+    texts = ["".join(rng.choice(chars) for _ in range(rng.randint(0, 120))) for _ in range(4000)]
+    texts += ['"' + "[" * 80, "[" * 80 + '"', '{"a": "]]]]"' + "[" * 70, "]" * 5 + "[" * 3, '"""[[["]]]']
+    texts.append(json.dumps({"bids": [[{"price": 0.05, "quantity": 2}, {"price": 0.02, "quantity": 3}]] * 24, "inflexible_load": [1] * 24}))
+    short = [nesting_depth(t) for t in texts]
+    monkeypatch.setattr(strict_json, "_SHORT_TEXT", -1)  # every text by the vectorised path
+    assert short == [reference_depth(t) for t in texts] == [nesting_depth(t) for t in texts]

@@ -295,3 +295,55 @@ def test_the_document_round_trips():
     again = parse_market(market_document(mk))
     assert market_hash(again) == market_hash(mk)
     assert market_document(again) == market_document(mk)
+
+
+def _passes_number(values, limits) -> bool:
+    """The definition _all_valid stands for: every value accepted by _number with these limits, one by one."""
+    from coopchain.models.market import _number
+
+    try:
+        for v in values:
+            _number(v, "x", **limits)
+    except MarketDataError:
+        return False
+    return True
+
+
+EDGES = [0, 0.0, -0.0, 1, -1, 0.5, 1e9, -1e9, 1e9 + 1, 1_000_000_001, 1e-9, -1e-9, 9.99e-10, 5e-324, 1e300, 10**400, -(10**400),
+         float("nan"), float("inf"), -float("inf"), True, False, None, "1", 2**53 + 1, 0.25, 1.0]
+LIMITS = [{}, {"low": 0.0}, {"low": 0.0, "low_open": True}, {"low": 0.0, "high": 1.0, "low_open": True},
+          {"high": 0.0}, {"high": 0.5}, {"low": 0.0, "high": 0.5, "high_open": True}, {"low": -1.0, "high": 1.0}]
+
+
+@pytest.mark.parametrize("length", [1, 3, 24, 64, 65, 200])
+def test_the_fast_validity_check_agrees_with_number_one_by_one(length):
+    """Short series (an offer's 24 periods) are decided by a loop, long ones by numpy: both must say
+    exactly what _number says value by value, on every edge (signed zero, the magnitude limits, NaN,
+    infinity, ints too large for a float, bool and strings, open and closed bounds)."""
+    from coopchain.models.market import _all_valid
+
+    rng = np.random.default_rng(length)
+    for _ in range(300):
+        limits = LIMITS[rng.integers(len(LIMITS))]
+        base = [float(x) for x in rng.uniform(1e-3, 1.0, length)]
+        for _ in range(rng.integers(0, 3)):  # zero, one or two edge values at random places
+            base[rng.integers(length)] = EDGES[rng.integers(len(EDGES))]
+        assert _all_valid(base, **limits) == _passes_number(base, limits), (base, limits)
+    for edge in EDGES:
+        for limits in LIMITS:
+            values = [0.5] * (length - 1) + [edge]
+            assert _all_valid(values, **limits) == _passes_number(values, limits), (edge, limits)
+
+
+def test_bid_blocks_keep_each_period_s_own_numbers():
+    """Equal (price, quantity) pairs share one BidBlock; a zero's sign is its own (0 == -0.0 as a dict key)."""
+    import math
+
+    bids = [[{"price": 0.0, "quantity": 2}], [{"price": -0.0, "quantity": 2}], [{"price": 0, "quantity": 2}],
+            [{"price": 0.5, "quantity": 2}, {"price": 0.5, "quantity": 2.0}], [{"price": 0.5, "quantity": -0.0}], [{"price": 0.5, "quantity": 0}]]
+    consumer = {"id": "c", "type": "consumer", "bids": bids, "inflexible_load": [0] * 6, "value_of_lost_load": 4}
+    parsed = parse_market(market([consumer], periods=6)).participants[0].bids
+    signs = [[(math.copysign(1, b.price), b.price, math.copysign(1, b.quantity), b.quantity) for b in period] for period in parsed]
+    assert signs == [[(1, 0.0, 1, 2.0)], [(-1, 0.0, 1, 2.0)], [(1, 0.0, 1, 2.0)], [(1, 0.5, 1, 2.0), (1, 0.5, 1, 2.0)],
+                     [(1, 0.5, -1, 0.0)], [(1, 0.5, 1, 0.0)]]
+    assert all(type(b.price) is float and type(b.quantity) is float for period in parsed for b in period)
