@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,25 @@ def gen_problem():
 @pytest.fixture(scope="session")
 def sample_document() -> dict:
     return json.loads(SAMPLE.read_text())
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """One `coopchain demo` (a real process) in an empty folder, its keys in the default per-user folder
+    (under XDG_DATA_HOME): (folder, data folder, the run). Shared by every test that reads a demo's output;
+    a test that writes into it takes a copy (demo_folder)."""
+    from tests.test_cli import coopchain
+
+    root = tmp_path_factory.mktemp("demo")
+    folder, data = root / "work", root / "data"
+    folder.mkdir()
+    run = coopchain("demo", cwd=folder, env={"XDG_DATA_HOME": str(data), "COOPCHAIN_KEYS": ""})
+    assert run.returncode == 0, run.stderr
+    return folder, data, run
+
+
+@pytest.fixture
+def demo_folder(demo_run, tmp_path):
+    """A copy of the demo's folder, for a test that writes into it."""
+    shutil.copytree(demo_run[0], tmp_path / "demo")
+    return tmp_path / "demo"

@@ -60,9 +60,9 @@ def on_terminal(*args, cwd=ROOT, env=None) -> tuple[int, str]:
 DEMO_FILES = ("green-valley.json", "green-valley.csv", "green-valley.header.json", "front.json", "solution.json", "coopchain-bundle.json", "transaction-hash.txt")
 
 
-def test_demo_prints_the_three_optima_side_by_side_and_commits_the_chosen_one(tmp_path):
-    run = coopchain("demo", cwd=tmp_path, env={})
-    assert run.returncode == 0, run.stderr
+def test_demo_prints_the_three_optima_side_by_side_and_commits_the_chosen_one(demo_run, demo_folder):
+    run, tmp_path = demo_run[2], demo_folder  # the suite's one demo in an empty folder (tests/conftest.py), and a copy of its folder
+    same_keys = {"XDG_DATA_HOME": str(demo_run[1]), "COOPCHAIN_KEYS": ""}
     assert "max F1 (benefit)" in run.stdout and "max F2 (coordination)" in run.stdout and "min F3 (footprint)" in run.stdout
     assert run.stdout.count("certificate verified offline") == 3
     assert "Running HiGHS" not in run.stdout
@@ -73,35 +73,20 @@ def test_demo_prints_the_three_optima_side_by_side_and_commits_the_chosen_one(tm
     mine = json.loads((tmp_path / "green-valley.json").read_text())
     mine["round"] = "mine"
     (tmp_path / "green-valley.json").write_text(json.dumps(mine))
-    again = coopchain("demo", cwd=tmp_path, env={})  # the sample's round again: said plainly, nothing committed
+    again = coopchain("demo", cwd=tmp_path, env=same_keys)  # the sample's round again: said plainly, nothing committed
     assert again.returncode == 0 and "is already committed" in again.stdout and "nothing new was committed" in again.stdout
     # A sample file the user changed is kept, and said so; the others are listed as before.
     assert "green-valley.json here differs from the sample; kept as it is" in again.stderr
     assert json.loads((tmp_path / "green-valley.json").read_text())["round"] == "mine"
     assert "  green-valley.csv " in again.stdout and "  green-valley.json " in again.stdout
-    check = coopchain("chain", "verify", cwd=tmp_path, env={})
+    check = coopchain("chain", "verify", cwd=tmp_path, env=same_keys)
     # ... then the village market: participants, the day, the offers, the clearing (4 blocks, 16 transactions).
     assert check.returncode == 0 and "7 blocks, 19 transactions" in check.stdout
-    bundle = coopchain("verify", "coopchain-bundle.json", cwd=tmp_path, env={})
+    bundle = coopchain("verify", "coopchain-bundle.json", cwd=tmp_path, env=same_keys)
     assert bundle.returncode == 0 and "certificate valid" in bundle.stdout
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """One demo in an empty folder, its keys in the default per-user folder (under XDG_DATA_HOME)."""
-    root = tmp_path_factory.mktemp("demo")
-    folder, data = root / "work", root / "data"
-    folder.mkdir()
-    run = coopchain("demo", cwd=folder, env={"XDG_DATA_HOME": str(data), "COOPCHAIN_KEYS": ""})
-    assert run.returncode == 0, run.stderr
-    return folder, data, run
-
-
-@pytest.fixture
-def demo_folder(demo_run, tmp_path):
-    """A copy of the demo's folder, for a test that writes into it."""
-    shutil.copytree(demo_run[0], tmp_path / "demo")
-    return tmp_path / "demo"
+# demo_run and demo_folder: tests/conftest.py (one demo for the whole suite).
 
 
 def test_demo_writes_the_files_it_names_and_they_work(demo_run, demo_folder):

@@ -30,9 +30,8 @@ def test_init_then_verify_and_replay_the_empty_chain(tmp_path):
     assert replay.returncode == 0 and replay.stdout.startswith("replayed")
 
 
-def test_verify_names_the_first_bad_block(tmp_path):
-    run = coopchain("demo", cwd=tmp_path, env={})
-    assert run.returncode == 0, run.stderr
+def test_verify_names_the_first_bad_block(demo_folder):
+    tmp_path = demo_folder  # a copy of the suite's demo (tests/conftest.py)
     conn = sqlite3.connect(tmp_path / "coopchain.db")
     conn.execute("DROP TRIGGER transactions_no_update")
     conn.execute("UPDATE transactions SET body = replace(body, 'green-valley', 'green-vallex')")
@@ -48,16 +47,16 @@ def test_missing_ledger_and_bad_url_are_clear(tmp_path):
     assert run.returncode == 2 and "unknown database URL" in run.stderr
 
 
-def test_bundle_of_an_unknown_transaction_is_refused(tmp_path):
-    coopchain("demo", cwd=tmp_path, env={})
+def test_bundle_of_an_unknown_transaction_is_refused(demo_folder):
+    tmp_path = demo_folder
     run = coopchain("chain", "bundle", "00" * 32, cwd=tmp_path, env={})
     assert run.returncode == 2 and "no transaction" in run.stderr
     run = coopchain("chain", "bundle", "zz", cwd=tmp_path, env={})
     assert run.returncode == 2
 
 
-def test_verify_refuses_a_bundle_pinned_to_another_genesis(tmp_path):
-    coopchain("demo", cwd=tmp_path, env={})
+def test_verify_refuses_a_bundle_pinned_to_another_genesis(demo_folder):
+    tmp_path = demo_folder
     run = coopchain("verify", "coopchain-bundle.json", "--genesis", "00" * 32, cwd=tmp_path, env={})
     assert run.returncode == 3 and "not the trusted" in run.stdout
     bundle = json.loads((tmp_path / "coopchain-bundle.json").read_text())

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_cli import TEST_KEYS, coopchain
+from tests.test_cli import coopchain
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -80,14 +81,15 @@ def installed_coopchain_folder(tmp_path: Path) -> Path:
     return shim
 
 
-def test_every_readme_command_runs_as_written_after_the_demo(tmp_path):
+def test_every_readme_command_runs_as_written_after_the_demo(tmp_path, demo_run):
     clone = tmp_path / "clone"
-    (clone / "demo").mkdir(parents=True)
-    # What `make demo` leaves: the demo's files in ./demo (its keys in their own folder).
-    demo = coopchain("demo", cwd=clone / "demo")
-    assert demo.returncode == 0, demo.stderr
+    clone.mkdir()
+    # What `make demo` leaves: the demo's files in ./demo (its keys in their own folder): a copy of the
+    # suite's one demo run in an empty folder (tests/conftest.py), and of its keys.
+    shutil.copytree(demo_run[0], clone / "demo")
+    keys = shutil.copytree(demo_run[1] / "coopchain" / "demo-keys", tmp_path / "keys")
     script = "\n".join(block for block in blocks(README, "sh") if not is_set_up(block))
-    env = {**os.environ, "COOPCHAIN_KEYS": TEST_KEYS, "PATH": f"{installed_coopchain_folder(tmp_path)}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "COOPCHAIN_KEYS": str(keys), "PATH": f"{installed_coopchain_folder(tmp_path)}{os.pathsep}{os.environ['PATH']}"}
     env.pop("COOPCHAIN_DB", None)
     run = subprocess.run(["bash", "-e", "-x", "-c", script], cwd=clone, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from coopchain.service.api_store import ApiStore
 
 
@@ -13,7 +15,22 @@ def coopchain(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "coopchain.app.cli", *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def test_keys_api_new_list_revoke(server):
+@pytest.fixture
+def in_process(capsys):
+    """The command's entry point in this process, as a CompletedProcess (the keys commands are about their
+    output and exit codes; `serve`'s refusals below run as a real process)."""
+    from coopchain.app.cli import main
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        code = main(list(args))
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return run
+
+
+def test_keys_api_new_list_revoke(server, in_process):
+    coopchain = in_process
     made = coopchain("keys", "api", "new", "manager", "--cooperative", "green-valley", "--cooperative", "hill-top", "--label", "cli", "--db", server.db)
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
@@ -29,7 +46,8 @@ def test_keys_api_new_list_revoke(server):
     store.close()
 
 
-def test_keys_api_refusals(server, tmp_path):
+def test_keys_api_refusals(server, tmp_path, in_process):
+    coopchain = in_process
     no_coop = coopchain("keys", "api", "new", "manager", "--db", server.db)
     assert no_coop.returncode == 2 and "names the cooperatives" in no_coop.stderr and "Traceback" not in no_coop.stderr
     unknown = coopchain("keys", "api", "revoke", "0000000000000000", "--db", server.db)

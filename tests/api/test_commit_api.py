@@ -63,6 +63,24 @@ def coopchain(*args: str, api_key: str | None = None, cwd=None) -> subprocess.Co
                           stdin=subprocess.DEVNULL, env=env, cwd=cwd)
 
 
+@pytest.fixture
+def in_process(capsys, monkeypatch):
+    """`coopchain` through its entry point in this process, as a CompletedProcess: for the refusals, which are about
+    messages and exit codes (the whole job above runs the command as a real process)."""
+    from coopchain.app.cli import main
+
+    def run(*args: str, api_key: str | None = None) -> subprocess.CompletedProcess:
+        with monkeypatch.context() as m:
+            m.delenv("COOPCHAIN_API_KEY", raising=False)
+            if api_key is not None:
+                m.setenv("COOPCHAIN_API_KEY", api_key)
+            code = main(list(args))
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return run
+
+
 def rfc6962_root(leaves: list[bytes]) -> bytes:
     """MTH of RFC 6962 §2.1, written out: leaf = SHA-256(0x00 ‖ d), node = SHA-256(0x01 ‖ l ‖ r), split at the largest power of two < n."""
     if len(leaves) == 1:
@@ -79,7 +97,7 @@ def sent_by(client, key: str, head: int) -> int:
                if t["transaction"]["sender"] == key)
 
 
-def test_create_upload_front_commit_over_api_then_audit_offline(served, tmp_path):
+def test_create_upload_front_commit_over_api_then_audit_offline(served, tmp_path, in_process):
     node, manager = served.node.public_key.to_text(), served.manager.public_key.to_text()
 
     # The admin creates the cooperative: a transaction signed with the chain's admin key, at the nonce the chain gives.
@@ -140,11 +158,11 @@ def test_create_upload_front_commit_over_api_then_audit_offline(served, tmp_path
         bundle = a.get(f"/bundles/{commit_tx}")
     assert bundle.status_code == 200
     (tmp_path / "bundle.json").write_text(bundle.text)
-    verified = coopchain("verify", str(tmp_path / "bundle.json"))
+    verified = in_process("verify", str(tmp_path / "bundle.json"))  # the command's code in this process: the commit above was the real process
     assert verified.returncode == 0 and verified.stdout.startswith("valid"), verified.stdout + verified.stderr
 
     # Committing the round again is refused before anything is signed: it names the commit to amend.
-    again = coopchain("commit", str(tmp_path / "front.json"), "--pick", "knee", "--problem", str(SAMPLES / "green-valley.csv"),
+    again = in_process("commit", str(tmp_path / "front.json"), "--pick", "knee", "--problem", str(SAMPLES / "green-valley.csv"),
                       "--header", str(SAMPLES / "green-valley.header.json"), "--api", served.url, "--key", str(served.folder / "manager.key"),
                       api_key=served.tokens["manager"])
     assert again.returncode == 3 and "already committed" in again.stderr and commit_tx in again.stderr, again.stderr
@@ -174,18 +192,20 @@ def test_cooperatives_are_scoped_to_a_managers_own(served):
         assert other.get("/proofs/state", params={"key": "cooperatives:coop/hill-top"}).status_code == 200
 
 
-@pytest.fixture
-def solution(served, tmp_path):
-    """A certified optimum of green-valley for another round (solved locally, as a manager does)."""
+@pytest.fixture(scope="module")
+def solution(tmp_path_factory):
+    """A certified optimum of green-valley for another round (solved locally, as a manager does); read, never written, by the tests."""
+    folder = tmp_path_factory.mktemp("solution")
     document = json.loads((SAMPLES / "green-valley.json").read_text())
-    (tmp_path / "p.json").write_text(json.dumps({**document, "round": "2031-Q1"}))
-    run = coopchain("solve", str(tmp_path / "p.json"), "--objective", "F2", "--json")
+    (folder / "p.json").write_text(json.dumps({**document, "round": "2031-Q1"}))
+    run = coopchain("solve", str(folder / "p.json"), "--objective", "F2", "--json")
     assert run.returncode == 0, run.stderr
-    (tmp_path / "solution.json").write_text(run.stdout)
-    return str(tmp_path / "solution.json")
+    (folder / "solution.json").write_text(run.stdout)
+    return str(folder / "solution.json")
 
 
-def test_commit_api_refusals(served, solution):
+def test_commit_api_refusals(served, solution, in_process):
+    coopchain = in_process
     key = ("--key", str(served.folder / "manager.key"))
     nowhere = coopchain("commit", solution, "--api", f"http://127.0.0.1:{free_port()}", *key, api_key=served.tokens["manager"])
     assert nowhere.returncode == 2 and "cannot reach the API" in nowhere.stderr and "Traceback" not in nowhere.stderr
@@ -205,8 +225,9 @@ def test_commit_api_refusals(served, solution):
     assert "supersedes is null or a transaction hash" in malformed.stderr and "Traceback" not in malformed.stderr
 
 
-def test_commit_api_rejected_receipt(served, solution):
+def test_commit_api_rejected_receipt(served, solution, in_process):
     """A key that manages no cooperative signs: the contract refuses both transactions (not_manager), the command exits 3."""
+    coopchain = in_process
     run = coopchain("commit", solution, "--api", served.url, "--key", str(served.folder / "stranger.key"), api_key=served.tokens["manager"])
     assert run.returncode == 3, run.stdout + run.stderr
     lines = run.stdout.splitlines() + run.stderr.splitlines()

@@ -429,6 +429,8 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
         mine = float(exact_values(P, W)[cert["objective"]])
         if same_numbers:  # only text changed (a name, a round): the base's optimum, checked against cvxpy, still applies
             theirs = float(exact_values(P, allocation(base))[cert["objective"]])
+        elif (cert["objective"], problem_text(cert)) in _OPTIMA:  # this problem was solved for an earlier mutant
+            theirs = _OPTIMA[cert["objective"], problem_text(cert)]
         else:  # a different problem: solve it again with the reference
             inst = prepare(parse_problem(json.loads(problem_text(cert)))).instance
             solver = {"F1": reference_f1, "F3": reference_f3}.get(cert["objective"]) or (reference_f2_uniform if inst.uniform_alpha else reference_f2_general)
@@ -436,6 +438,7 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
                 theirs = solver(inst)[0]
             except ReferenceSolveError:  # cvxpy gives up on a few odd problems: re-solve with ours, certified on its own
                 theirs = getattr(solve(inst_problem(cert), cert["objective"]).values, cert["objective"])
+            _OPTIMA[cert["objective"], problem_text(cert)] = theirs
         sign = -1 if cert["objective"] == "F3" else 1
         assert sign * (mine - theirs) >= -2e-6 * abs(theirs)
         return
@@ -443,7 +446,8 @@ def _claim_still_true(name: str, base: dict, cert: dict) -> None:
     spec = cert["scalarisation"]
     linear = spec.get("kappa", 0.0) == 0 and "coordination_at_least" not in spec
     if inst.uniform_alpha or linear:  # re-solve the scalarisation the mutant states (cvxpy): its allocation must be optimal for it
-        best, mine = reference_scalarised(inst, spec, np.array([float(x) for x in allocation(cert)], dtype=float))
+        best, mine = reference_scalarised(inst, spec, np.array([float(x) for x in allocation(cert)], dtype=float),
+                                          key=(problem_text(cert), json.dumps(spec, sort_keys=True)))
         assert mine >= best - 2e-6 * max(abs(best), 1e-3 * _magnitude(inst, spec))
         return
     # General α with F2 in it has no independent solver here: the mutant must ask the base's question.
@@ -461,8 +465,14 @@ def _magnitude(inst, spec) -> float:
     return sum(abs(w) * float(np.abs(_objective(inst, k, hi))) for k, w in weights.items()) + spec.get("kappa", 0.0)
 
 
-def reference_scalarised(inst, spec, W_mine: np.ndarray) -> tuple[float, float]:
-    """The scalarised optimum by cvxpy (uniform α: ψ = mean log U), and the value of the given allocation."""
+# The reference optima already found, by problem (and scalarisation): many accepted mutants change only the
+# allocation or a text, and ask a question already answered; the reference is a function of the question alone.
+_OPTIMA: dict[tuple, float] = {}
+
+
+def reference_scalarised(inst, spec, W_mine: np.ndarray, key: tuple | None = None) -> tuple[float, float]:
+    """The scalarised optimum by cvxpy (uniform α: ψ = mean log U), and the value of the given allocation.
+    `key` names the question (problem text, scalarisation) when its optimum may be kept for a later call."""
     import cvxpy as cp
 
     from tests.reference import spec_constraints
@@ -486,6 +496,8 @@ def reference_scalarised(inst, spec, W_mine: np.ndarray) -> tuple[float, float]:
         def value(x):
             v = sum(w * _objective(inst, k, x) for k, w in spec.get("weights", {}).items())
             return v + (kappa * float(np.mean(np.log(inst.u0 + inst.g * x))) if kappa > 0 else 0.0)
+    if key is not None and ("scalarised", *key) in _OPTIMA:
+        return _OPTIMA["scalarised", *key], float(value(W_mine))
     problem = cp.Problem(cp.Maximize(objective), spec_constraints(inst, W) + rows)
     try:
         problem.solve(solver="CLARABEL" if spec.get("kappa", 0.0) > 0 else "HIGHS")
@@ -493,6 +505,8 @@ def reference_scalarised(inst, spec, W_mine: np.ndarray) -> tuple[float, float]:
         # Clarabel gives up on a few badly scaled mutants (weights 1e-4 beside 3): SCS, a second conic
         # solver, run to a tight tolerance, answers them (its optimum agrees with ours to 1e-12 on the one seen).
         problem.solve(solver="SCS", eps=1e-10, max_iters=200_000)
+    if key is not None:
+        _OPTIMA["scalarised", *key] = float(problem.value)
     return float(problem.value), float(value(W_mine))
 
 

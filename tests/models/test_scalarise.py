@@ -18,6 +18,27 @@ def prepared(request, gen_problem):
     return prepare(parse_problem(gen_problem.generate(n=25, seed=21, alpha=request.param)))
 
 
+@pytest.fixture(scope="module")
+def weighted(prepared):
+    """The default weighted sum of `prepared` (one solve shared: the tests read it, and copy what they change)."""
+    return weighted_sum(prepared.instance, prepared.canonical)
+
+
+@pytest.fixture(scope="module")
+def optimum(prepared):
+    """objective -> the single-objective optimum of `prepared` (each solved once for the module, read-only)."""
+    from coopchain.models.solve import solve
+
+    found = {}
+
+    def get(objective: str):
+        if objective not in found:
+            found[objective] = solve(prepared, objective)
+        return found[objective]
+
+    return get
+
+
 def reference_value(inst, spec):
     """max Σ w_k f_k + κ ψ s.t. ε-constraints, by cvxpy, for uniform α (ψ = mean log U) or κ = 0."""
     W = cp.Variable(inst.n)
@@ -42,8 +63,8 @@ def check(solution, inst):
     return verified
 
 
-def test_weighted_sum_of_all_three(prepared):
-    solution = weighted_sum(prepared.instance, prepared.canonical)
+def test_weighted_sum_of_all_three(prepared, weighted):
+    solution = weighted
     check(solution, prepared.instance)
     assert "efficient" in solution.message and "weakly" not in solution.message
 
@@ -54,15 +75,13 @@ def test_weighted_sum_without_f2_is_weakly_efficient(prepared):
     assert "weakly efficient" in solution.message
 
 
-def test_epsilon_constraint_with_f2_as_objective(prepared):
-    from coopchain.models.solve import solve
-
-    best_f1 = solve(prepared, "F1").values.F1
+def test_epsilon_constraint_with_f2_as_objective(prepared, optimum):
+    best_f1 = optimum("F1").values.F1
     solution = epsilon_constraint(prepared.instance, prepared.canonical, "F2", {"F1": 0.9 * best_f1})
     check(solution, prepared.instance)
     assert solution.values.F1 >= 0.9 * best_f1 * (1 - 1e-9)
     # Holding F1 high costs coordination: no better than the unconstrained optimum.
-    assert solution.values.F2 <= solve(prepared, "F2").values.F2 * (1 + 1e-9)
+    assert solution.values.F2 <= optimum("F2").values.F2 * (1 + 1e-9)
 
 
 def test_epsilon_constraint_linear(prepared):
@@ -71,11 +90,9 @@ def test_epsilon_constraint_linear(prepared):
     assert solution.values.F3 <= 0.7 * (1 + 1e-9)
 
 
-def test_epsilon_constraint_with_a_floor_on_f2(prepared):
-    from coopchain.models.solve import solve
-
+def test_epsilon_constraint_with_a_floor_on_f2(prepared, optimum):
     inst = prepared.instance
-    low, high = solve(prepared, "F1").values.F2, solve(prepared, "F2").values.F2
+    low, high = optimum("F1").values.F2, optimum("F2").values.F2
     floor = 0.5 * (low + high)
     solution = epsilon_constraint(inst, prepared.canonical, "F1", {"F2": floor})
     check(solution, inst)
@@ -105,10 +122,8 @@ def test_epsilon_constraint_with_a_floor_on_f2(prepared):
         assert solution.values.F1 <= best * (1 + 1e-2)
 
 
-def test_unreachable_f2_floor_is_infeasible_with_the_reachable_most(prepared):
-    from coopchain.models.solve import solve
-
-    best = solve(prepared, "F2").values.F2
+def test_unreachable_f2_floor_is_infeasible_with_the_reachable_most(prepared, optimum):
+    best = optimum("F2").values.F2
     solution = epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F2": min(1.0, best * 1.01)})
     assert solution.status == "infeasible" and "the most it can reach" in solution.message
 
@@ -139,8 +154,8 @@ def test_chebyshev_matches_an_lp_reference(prepared):
     assert solution.certificate["scalarised_value"] == pytest.approx(problem.value, rel=1e-6, abs=1e-9)
 
 
-def test_tampered_scalarisation_fails(prepared):
-    solution = weighted_sum(prepared.instance, prepared.canonical)
+def test_tampered_scalarisation_fails(prepared, weighted):
+    solution = weighted
     cert = json.loads(json.dumps(solution.certificate))
     cert["scalarisation"]["kappa"] *= 1.01
     with pytest.raises(CertificateError) as e:
@@ -152,11 +167,9 @@ def test_tampered_scalarisation_fails(prepared):
         verify_certificate(cert, solution.certificate.problem_text)
 
 
-def test_tampered_f2_floor_certificate_fails(prepared):
+def test_tampered_f2_floor_certificate_fails(prepared, optimum):
     """An F2 floor's certificate: raising the floor, or any piece's multiplier of it, breaks the proof."""
-    from coopchain.models.solve import solve
-
-    low, high = solve(prepared, "F1").values.F2, solve(prepared, "F2").values.F2
+    low, high = optimum("F1").values.F2, optimum("F2").values.F2
     solution = epsilon_constraint(prepared.instance, prepared.canonical, "F1", {"F2": 0.5 * (low + high)})
     assert solution.success
     verify_certificate(json.loads(json.dumps(solution.certificate)), solution.certificate.problem_text)
