@@ -303,8 +303,11 @@ def _parse(data, words, starts, ends):
     proven = ok & zero
     work = ok & ~zero & (k <= 17) & (np.abs(n) <= MAX_DECIMAL_EXPONENT)
     if 2 * np.count_nonzero(work) > m:  # the usual case: decide every token, keep the verdicts of those in work
-        safe = ~work
-        x, decided = _decide(np.where(safe, _U(1), D), np.where(safe, 0, q), np.where(safe, 1, k))
+        safe = ~work  # their D, q, k are set in place to 1·10^0 (1 digit), in the table's range; unused after
+        np.copyto(D, _U(1), where=safe)
+        np.copyto(q, 0, where=safe)
+        np.copyto(k, 1, where=safe)
+        x, decided = _decide(D, q, k)
         return np.where(neg, -x, x) * work, (decided & work) | proven
     values = np.zeros(m)
     work = np.flatnonzero(work)
@@ -342,6 +345,7 @@ def _decide(D: np.ndarray, q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np
     d = _mod10(D).astype(np.float64)
     shortest = (d * t - half_below - r > MARGIN) & ((10.0 - d) * t - 0.5 + r > MARGIN)
     nearest = np.abs(r) < t * 0.5 - MARGIN
-    inside = ((D - _POW10[k - 1]).astype(np.float64) * t > 2.0 + MARGIN) & ((_POW10[k] - D).astype(np.float64) * t > 2.0 + MARGIN)
+    low = _POW10[k - 1]  # 10^(k−1); 10^k = 10·low, exact below 2^64 (k ≤ 19)
+    inside = ((D - low).astype(np.float64) * t > 2.0 + MARGIN) & ((low * _U(10) - D).astype(np.float64) * t > 2.0 + MARGIN)
     decided &= (k <= 15) | (shortest & nearest & inside)
     return X, decided
