@@ -281,7 +281,15 @@ def _parse(data, words, starts, ends):
         D[todo] //= _U(10)
         q[todo] += 1
         todo = todo[_mod10(D[todo]) == _U(0)]
-    k = np.searchsorted(_POW10, D, side="right").astype(np.int64)  # digits of D (D < 10^19)
+    # k, the digits of D: read from the spelling (integer and fraction digits; an integer form less the zeros
+    # dropped above), then checked, 10^(k−1) <= D < 10^k, so that k is exactly the digit count whatever the
+    # token; where the check fails ("0.00123": zeros lead the fraction; D = 0; malformed tokens) it is counted.
+    k = np.where(has_dot, li + lf, li - q + expo)
+    np.clip(k, 1, 19, out=k)
+    low = _POW10[k - 1]
+    recount = np.flatnonzero((D < low) | (D >= low * _U(10)))
+    if len(recount):
+        k[recount] = np.searchsorted(_POW10, D[recount], side="right")  # digits of D (D < 10^20)
     n = k + q
 
     # Syntax: exactly the layout Number::toString writes for (sign, D, n).
