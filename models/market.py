@@ -268,22 +268,7 @@ _BLOCK_KEYS = {"price", "quantity"}
 def _bids(bids, field: str, T: int) -> tuple[tuple[BidBlock, ...], ...]:
     if not isinstance(bids, list) or len(bids) != T:
         raise MarketDataError(field, f"must be a list of {T} lists of bid blocks, one per period")
-    # The fast path, one loop (nested generators cost more than the checks in them): every period a list
-    # of at most MAX_BLOCKS blocks of exactly price and quantity, every number valid.
-    prices, quantities, well_formed = [], [], True
-    for blocks in bids:
-        if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
-            well_formed = False
-            break
-        for b in blocks:
-            if type(b) is not dict or b.keys() != _BLOCK_KEYS:
-                well_formed = False
-                break
-            prices.append(b["price"])
-            quantities.append(b["quantity"])
-        if not well_formed:
-            break
-    if well_formed and _all_valid(prices) and _all_valid(quantities, low=0.0):
+    if _bids_valid(bids):
         # A day's bid usually repeats from period to period: one (frozen) BidBlock per distinct pair,
         # half the cost of building each.  Pairs with a zero are not shared: 0 == -0.0 as a key, but
         # the two are different floats.
@@ -312,6 +297,38 @@ def _bids(bids, field: str, T: int) -> tuple[tuple[BidBlock, ...], ...]:
             parsed.append(BidBlock(_number(block["price"], f"{where}.price"), _number(block["quantity"], f"{where}.quantity", low=0.0)))
         periods.append(tuple(parsed))
     return tuple(periods)
+
+
+def _bids_valid(bids: list) -> bool:
+    """_bids' fast path, one loop (nested generators cost more than the checks in them): every period a list
+    of at most MAX_BLOCKS blocks of exactly price and quantity, every number valid.  False: look one by one."""
+    prices, quantities = [], []
+    for blocks in bids:
+        if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
+            return False
+        for b in blocks:
+            if type(b) is not dict or b.keys() != _BLOCK_KEYS:
+                return False
+            prices.append(b["price"])
+            quantities.append(b["quantity"])
+    return _all_valid(prices) and _all_valid(quantities, low=0.0)
+
+
+def series_valid(p: dict, T: int) -> bool:
+    """Whether parse_market would accept the per-period series of participant entry ``p`` for a day of T
+    periods (a renewable's availability; a consumer's bids and inflexible load; thermal units and storage
+    have none), checked without building anything.  True: they pass exactly as parse_market checks them
+    (the same _all_valid, _series' and _bids' tests).  False: some does not, or may not; only
+    parse_market names the fault.  The rest of the entry (its static data) is not looked at."""
+    kind = p.get("type")
+    if kind in ("solar", "wind"):
+        raw = p.get("availability")
+        return isinstance(raw, list) and len(raw) == T and _all_valid(raw, low=0.0)
+    if kind == "consumer":
+        bids, load = p.get("bids"), p.get("inflexible_load")
+        return (isinstance(bids, list) and len(bids) == T and _bids_valid(bids)
+                and isinstance(load, list) and len(load) == T and _all_valid(load, low=0.0))
+    return kind in ("thermal", "storage")
 
 
 def _keys(obj, field: str, required: set, optional: set = frozenset()) -> None:
