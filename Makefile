@@ -9,6 +9,9 @@ $(BIN)/coopchain: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# An editable install leaves our modules uncompiled; compiled once here, every `coopchain` start
+	# skips compiling them (also where PYTHONDONTWRITEBYTECODE is set, as on our CI).
+	$(BIN)/python -m compileall -q app models chain contracts service
 	touch $@
 
 install: $(BIN)/coopchain

@@ -76,7 +76,8 @@ def _worker(host: str, port: int, ready) -> None:
 
 def supervise(host: str, port: int, workers: int) -> bool:
     """Run `workers` uvicorn servers, each on its own SO_REUSEPORT socket, restarting any that dies once it
-    has served; False (all stopped) when one fails before it started serving, which a restart would repeat.
+    has served; False (all stopped) when one fails before it started serving, which a restart would repeat
+    (one killed by SIGKILL before it served is replaced: it did not fail of itself).
 
     Why not uvicorn's own --workers: it shares one listening socket, and the worker that
     wakes first accepts a whole burst of connections (14 of 16 keep-alive connections went
@@ -106,7 +107,9 @@ def supervise(host: str, port: int, workers: int) -> bool:
     while not stopping:
         for i, (process, ready) in enumerate(processes):
             if not process.is_alive() and not stopping:
-                if not ready.is_set():
+                # A worker that fails before serving would fail again: stop.  One killed by SIGKILL (the
+                # OOM killer, an operator) did not fail of itself, so it is replaced even before it served.
+                if not ready.is_set() and process.exitcode != -signal.SIGKILL:
                     print(f"worker {process.pid} failed at start-up (exit {process.exitcode})", file=sys.stderr)
                     stopping = failed = True
                     break
