@@ -431,7 +431,7 @@ def _json_columns_halved(data: bytes, ind: list[str], res: list[str], start: int
         second = b"".join((b"[", memoryview(data)[resume:end + 1]))
         return _usual_columns(msgspec.json.decode(second, type=kind), ind, res), second.count(b":")
 
-    forked = _fork_call(second_half)
+    forked = _fork_compute(second_half)
     if forked is None:
         return None
     try:
@@ -446,7 +446,7 @@ def _json_columns_halved(data: bytes, ind: list[str], res: list[str], start: int
         head = {k: getattr(top, k) for k in _Head.__struct_fields__}
         del top
     finally:
-        second = _fork_result(forked)
+        second = _fork_result(forked, pickle.loads)
     if first is None or second is None or second[0] is None:
         return None
     (table_a, ids_a, names_a, reservation_a), ((table_b, ids_b, names_b, reservation_b), colons) = first, second
@@ -495,14 +495,16 @@ def _usual_columns(ents: list, ind: list[str], res: list[str]) -> tuple | None:
             np.full(n, math.nan) if reservation is None else reservation)
 
 
-def _fork_call(compute) -> tuple[int, int] | None:
-    """compute() run by a forked process while this one goes on; its pickled result in an anonymous in-memory file.
+def _fork_call(produce, name: str) -> tuple[int, int] | None:
+    """The byte chunks produce() yields, written by a forked process into an anonymous in-memory file while this one goes on.
 
-    Returns (pid, fd) for `_fork_result`, or None where there is no fork or memfd."""
+    A file, not a pipe: a pipe would stall the writer until this process, busy with its
+    own half and holding the GIL, read it.  Returns (pid, fd) for `_fork_result`, or None
+    where there is no fork or memfd (the caller then does the work itself)."""
     if not hasattr(os, "fork") or not hasattr(os, "memfd_create") or (os.cpu_count() or 1) < 2:
         return None
     try:
-        fd = os.memfd_create("coopchain-columns", os.MFD_CLOEXEC)
+        fd = os.memfd_create(name, os.MFD_CLOEXEC)
     except OSError:
         return None
     try:
@@ -513,17 +515,18 @@ def _fork_call(compute) -> tuple[int, int] | None:
     if pid == 0:  # the child: leave without running anything of the parent's (atexit, buffered output)
         status = 1
         try:
-            data = memoryview(pickle.dumps(compute(), protocol=pickle.HIGHEST_PROTOCOL))
-            while data:
-                data = data[os.write(fd, data):]
+            for chunk in produce():
+                data = memoryview(chunk)
+                while data:
+                    data = data[os.write(fd, data):]
             status = 0
         finally:
             os._exit(status)
     return pid, fd
 
 
-def _fork_result(forked: tuple[int, int]):
-    """What the forked compute() returned, once its process has ended well; None if it did not."""
+def _fork_result(forked: tuple[int, int], decode):
+    """decode(the bytes the forked process wrote), once it has ended well; None if it did not."""
     pid, fd = forked
     try:
         _, status = os.waitpid(pid, 0)
@@ -533,9 +536,14 @@ def _fork_result(forked: tuple[int, int]):
         if size == 0:
             return None
         with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as view:
-            return pickle.loads(view)
+            return decode(view)
     finally:
         os.close(fd)
+
+
+def _fork_compute(compute) -> tuple[int, int] | None:
+    """compute() run by a forked process; its result, pickled, for `_fork_result(forked, pickle.loads)`."""
+    return _fork_call(lambda: [pickle.dumps(compute(), protocol=pickle.HIGHEST_PROTOCOL)], "coopchain-columns")
 
 
 def _csv_columns(data: bytes, parallel: bool = False) -> dict:
@@ -630,11 +638,11 @@ def _dense_csv_columns(text: str, parallel: bool = False) -> dict | None:
 
     # `coopchain solve`: a forked process reads the second half of the blocks while this one reads the first.
     half = len(spans) // 2 if parallel and len(spans) > 1 and len(body) >= PARALLEL_PARSE_MIN else len(spans)
-    forked = _fork_call(lambda: read(spans[half:])) if half < len(spans) else None
+    forked = _fork_compute(lambda: read(spans[half:])) if half < len(spans) else None
     try:
         read_here = read(spans[:half] if forked is not None else spans)
     finally:
-        read_there = _fork_result(forked) if forked is not None else []
+        read_there = _fork_result(forked, pickle.loads) if forked is not None else []
     del body
     if read_here is None or read_there is None:
         return None
@@ -995,49 +1003,13 @@ def _enterprises_text(c: _Checked, ind: list[str], res: list[str], parallel: boo
 
 
 def _forked(rows, lo: int, hi: int) -> tuple[int, int] | None:
-    """Rows lo..hi written as UTF-8 by a forked process into an anonymous in-memory file, while this one writes the rest.
-
-    A file, not a pipe: a pipe would stall the writer until this process, busy with its
-    own half and holding the GIL, read it.  Returns (pid, fd), or None where there is no
-    fork or memfd (the caller then writes every row itself)."""
-    if not hasattr(os, "fork") or not hasattr(os, "memfd_create") or (os.cpu_count() or 1) < 2:
-        return None
-    try:
-        fd = os.memfd_create("coopchain-canonical", os.MFD_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(fd)
-        return None
-    if pid == 0:  # the child: write, and leave without running anything of the parent's (atexit, buffered output)
-        status = 1
-        try:
-            for start in range(lo, hi, CHUNK):
-                data = memoryview(rows(start, min(hi, start + CHUNK)).encode("utf-8"))
-                while data:
-                    data = data[os.write(fd, data):]
-            status = 0
-        finally:
-            os._exit(status)
-    return pid, fd
+    """Rows lo..hi written as UTF-8 by a forked process while this one writes the rest; None where there is no fork."""
+    return _fork_call(lambda: (rows(start, min(hi, start + CHUNK)).encode("utf-8") for start in range(lo, hi, CHUNK)), "coopchain-canonical")
 
 
 def _collect(forked: tuple[int, int]) -> str | None:
     """The text the forked process wrote, once it has ended well; None if it did not."""
-    pid, fd = forked
-    try:
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            return None
-        size = os.fstat(fd).st_size
-        if size == 0:
-            return None
-        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as view:
-            return str(view, "utf-8")
-    finally:
-        os.close(fd)
+    return _fork_result(forked, lambda view: str(view, "utf-8"))
 
 
 def _number_texts(values: np.ndarray) -> list[str]:
