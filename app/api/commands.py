@@ -62,7 +62,20 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _worker(host: str, port: int, ready) -> None:
+    import signal
+    import threading
+
+    from multiprocessing import connection, parent_process
+
     import uvicorn
+
+    def leave_with_the_supervisor() -> None:
+        # A supervisor killed by SIGKILL cannot stop its workers; left alone they would keep serving on the
+        # shared SO_REUSEPORT port beside the next server started there.  Its end closes this pipe.
+        connection.wait([parent_process().sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown
+
+    threading.Thread(target=leave_with_the_supervisor, name="supervisor-watch", daemon=True).start()
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None) -> None:
@@ -70,7 +83,8 @@ def _worker(host: str, port: int, ready) -> None:
             if self.started:  # the application's start-up ran: from now on an exit is a crash, worth a restart
                 ready.set()
 
-    config = uvicorn.Config(APP, factory=True, log_level="warning", access_log=False)
+    # Open connections (an SSE stream) get 10 s to finish on SIGTERM, well inside the supervisor's 30 s join.
+    config = uvicorn.Config(APP, factory=True, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
     Server(config).run(sockets=[_listen(host, port)])
 
 

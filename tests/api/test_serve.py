@@ -12,9 +12,17 @@ import httpx
 from tests.api.conftest import start_server, stop_server
 
 
+def _cmdline(pid: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except (FileNotFoundError, ProcessLookupError):  # ended between pgrep and this read
+        return b""
+
+
 def _workers(pid: int) -> set[int]:
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return {int(p) for p in children if b"spawn_main" in open(f"/proc/{p}/cmdline", "rb").read()}
+    return {int(p) for p in children if b"spawn_main" in _cmdline(p)}
 
 
 def test_a_killed_worker_is_replaced_and_the_server_answers(server):
@@ -43,3 +51,30 @@ def test_a_killed_worker_is_replaced_and_the_server_answers(server):
     finally:
         stop_server(process)
     assert process.returncode is not None and not _workers(process.pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended; only its parent's wait is missing
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_end_when_their_supervisor_is_killed(server):
+    process, url = start_server(server.db, workers=2)
+    try:
+        workers = _workers(process.pid)
+        assert len(workers) == 2
+        process.kill()  # SIGKILL: the supervisor cannot stop them itself
+        process.wait()
+        for _ in range(300):
+            if not any(_running(pid) for pid in workers):
+                break
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in workers), "orphaned workers still serve on the port"
+    finally:
+        stop_server(process)
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
