@@ -67,6 +67,7 @@ def create_ledger(url: str, admin: PrivateKey, chain_id: str, market_version: in
 
 def make_world(tmp_path, cooperative: str, market_version: int | None = None) -> World:
     admin, manager = key(1), key(2)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     w = World(create_ledger(f"sqlite:///{tmp_path}/ledger.db", admin, CHAIN, market_version), admin, manager, cooperative)
     receipt, _, _ = w.send(admin, "cooperatives.register", {"cooperative": w.cooperative, "managers": [text(manager)]})
     assert receipt.status == "applied"

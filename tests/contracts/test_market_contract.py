@@ -40,6 +40,7 @@ def rejected(world, signer, kind, args, code):
     receipt, parent, header = world.send(signer, kind, args)
     assert (receipt.status, receipt.code) == ("rejected", code), receipt
     assert only_nonce_changed(world, signer, parent, header)
+    return receipt
 
 
 def read(world):
