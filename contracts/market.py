@@ -16,7 +16,7 @@ no floats): the participant's data, the day's offer, the clearing.  Exact result
 |---|---|---|
 | `register_participant` | participant (JSON text: id, type and its static data) | `invalid_participant`, `participant_exists` |
 | `open_day` | cooperative, market, periods, period_minutes, price_floor (decimal string), gate | v2 only: `invalid_price_floor`; then `unknown_cooperative`, `not_manager`, `day_exists`, `gate_passed` |
-| `post_offer` | market, participant, offer (JSON text: the day's series) | `unknown_day`, `gate_closed`, `unknown_participant`, `not_owner`, `invalid_offer` |
+| `post_offer` | market, participant, offer (JSON text: the day's series) | `unknown_day`, `gate_closed`, `unknown_participant`, `not_owner`, `invalid_offer`; v2 only: `day_full` |
 | `clear` | market, clearing (JSON text) | `unknown_day`, `gate_open`, `already_cleared`, `no_offers`, then the certificate's codes (`shape`, `offers`, `number`, `restriction`, `bounds`, `balance`, `rows`, `simultaneous`, `dual`, `gap`, `price-rule`, `budget`, `individual-rationality`) |
 
 State, in the contract's namespace::
@@ -30,7 +30,7 @@ State, in the contract's namespace::
     market:settlement/["<market>","<id>"] → {"energy", "payment", "value", "surplus", "may_stay_out"}
 
 Version 2 (new ledgers' genesis; a ledger keeps the version its genesis names, so a v1 chain
-replays to the same roots) changes two things.  `open_day` refuses a price floor that
+replays to the same roots) changes three things.  `open_day` refuses a price floor that
 parse_market would refuse (`invalid_price_floor`: 0, or a magnitude from 1e-9 to 1e9, the
 limits of every number of a market; models.market.check_price_floor), where v1 opened the
 day and then refused every offer for it ("$.price_floor: …").  And a day's participants are
@@ -38,7 +38,9 @@ no longer one list in the day's entry, decoded and encoded again by each newcome
 post (quadratic in the day's participants: 20 s of first posts at 10,000); the entry keeps
 their count and each has a key of its own (`poster`), so a first post writes two small
 entries.  Readers take the ids through `posted_ids` and the count through `posted_count`,
-which read either layout.
+which read either layout.  And a newcomer's first post to a day that has MAX_PARTICIPANTS
+(10,000) is refused (`day_full`): in v1 it was applied, and the day could then never be
+cleared (parse_market refuses more participants; the clearing was refused as a contract fault).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from coopchain.chain.encoding import canonical, decode
 from coopchain.chain.errors import InvalidBlock, InvalidTransaction, ensure
 from coopchain.contracts.cooperatives import check_cooperative_id, require_manager
 from coopchain.models.market import (
-    MAX_BLOCKS, MAX_COLUMNS, PERIOD_MINUTES, SCHEMA, MarketDataError, check_price_floor, parse_market, series_valid,
+    MAX_BLOCKS, MAX_COLUMNS, MAX_PARTICIPANTS, PERIOD_MINUTES, SCHEMA, MarketDataError, check_price_floor, parse_market, series_valid,
 )
 from coopchain.models.market_certificate import MarketCertificateError, verify_clearing
 from coopchain.models.strict_json import MAX_DEPTH, nesting_depth
@@ -262,6 +264,9 @@ def _offer(call: Call, args: dict, version: int = 1) -> str:
     _check_offer(day, bytes(entry), data, offer)
     # v2: a participant has posted for the day exactly when its offer's key exists (only this method writes it).
     first = pid not in ids if version == 1 else call.get(offer_key(args["market"], pid)) is None
+    if first and version >= 2 and day["posted"] >= MAX_PARTICIPANTS:
+        require(False, "day_full", f"market day {args['market']!r} has its {MAX_PARTICIPANTS:,} participants, the most a market holds; "
+                                   f"{pid!r} has not posted for it")
     call.put(offer_key(args["market"], pid), canonical({"offer": args["offer"], "height": call.block.height, "transaction": call.tx_hash.hex()}))
     if first:
         _add_poster(call, args["market"], pid, version)
@@ -409,7 +414,7 @@ class MarketContract:
             "register_participant": Method("register_participant", _register_shape, _register, ("invalid_participant", "participant_exists")),
             "open_day": Method("open_day", _open_shape, partial(_open, version=version), ("invalid_price_floor", *open_codes) if version >= 2 else open_codes),
             "post_offer": Method("post_offer", _offer_shape, partial(_offer, version=version),
-                                 ("unknown_day", "gate_closed", "unknown_participant", "not_owner", "invalid_offer")),
+                                 ("unknown_day", "gate_closed", "unknown_participant", "not_owner", "invalid_offer", *(("day_full",) if version >= 2 else ()))),
             "clear": Method("clear", _clear_shape, _clear, CLEAR_CODES),
         }
 

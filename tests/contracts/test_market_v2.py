@@ -177,3 +177,33 @@ def test_v2_clears_the_same_offers_to_the_same_state_as_v1(v1, v2):
     assert read_day(v1.ledger, DAY).participants == read_day(v2.ledger, DAY).participants == tuple(ids)
     for k in [f"clearing/{DAY}", *("settlement/" + json.dumps([DAY, pid], separators=(",", ":")) for pid in [*ids, "market:disposal"])]:
         assert v1.ledger.state(contract_key("market", k)) == v2.ledger.state(contract_key("market", k)) is not None, k
+
+
+# -- a full day ------------------------------------------------------------------------------
+
+
+def test_v2_refuses_a_newcomer_to_a_full_day_and_still_takes_later_posts(v2):
+    """10,000 participants (MAX_PARTICIPANTS, written here) post; the 10,001st's first post is day_full, alone
+    (only its nonce changes), while a participant already in the day posts again."""
+    from coopchain.chain.transaction import sign_transaction
+    from tests.contracts.conftest import CHAIN
+
+    full = 10_000
+    owner = key(50)
+    consumer = lambda i: json.dumps({"id": f"c{i}", "type": "consumer", "value_of_lost_load": 4})  # noqa: E731
+    bid = json.dumps({"bids": [[{"price": 0.5, "quantity": 1}], []], "inflexible_load": [1, 1]})
+    gate = v2.ledger.height() + 100
+    assert v2.send(v2.manager, "market.open_day", open_args(v2, "big", "-0.5", gate))[0].applied
+    nonce = v2.ledger.next_nonce(owner.public_key.to_text())
+    txs = [sign_transaction(owner, CHAIN, nonce + i, "market.register_participant", {"participant": consumer(i)}) for i in range(full + 1)]
+    txs += [sign_transaction(owner, CHAIN, nonce + full + 1 + i, "market.post_offer", {"market": "big", "participant": f"c{i}", "offer": bid})
+            for i in range(full)]
+    for start in range(0, len(txs), 2_000):
+        block = v2.ledger.commit(txs[start:start + 2_000])
+        assert all(r.applied for r in block.receipts)
+    assert raw(v2, "day/big")["posted"] == full
+    receipt = rejected(v2, owner, "market.post_offer", {"market": "big", "participant": f"c{full}", "offer": bid}, "day_full")
+    assert "10,000 participants" in receipt.message
+    assert raw(v2, "offer/" + json.dumps(["big", f"c{full}"], separators=(",", ":"))) is None
+    assert v2.send(owner, "market.post_offer", {"market": "big", "participant": "c0", "offer": bid})[0].applied
+    assert raw(v2, "day/big")["posted"] == full
