@@ -207,3 +207,30 @@ def test_v2_refuses_a_newcomer_to_a_full_day_and_still_takes_later_posts(v2):
     assert raw(v2, "offer/" + json.dumps(["big", f"c{full}"], separators=(",", ":"))) is None
     assert v2.send(owner, "market.post_offer", {"market": "big", "participant": "c0", "offer": bid})[0].applied
     assert raw(v2, "day/big")["posted"] == full
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_post_and_the_day_s_participants_are_proven_by_audit_bundles(tmp_path, sample_document, version):
+    """An offer's audit bundle verifies offline on either version, and the state entries that say who posted
+    (v1: the day's list; v2: the count and each poster key) are proven against the head's state root."""
+    from coopchain.chain.bundle import verify_bundle
+    from coopchain.contracts.market import day_key, poster_key
+    from coopchain.service.bundles import audit_bundle
+
+    world = make_world(tmp_path, sample_document["cooperative"], version)
+    day = Day(world)
+    for pid in ORDER:
+        post(day, pid)
+    receipt, _, _ = world.send(day.owners[ORDER[2]], "market.post_offer",
+                               {"market": DAY, "participant": ORDER[2], "offer": offer(next(p for p in HAND["participants"] if p["id"] == ORDER[2]))})
+    assert verify_bundle(audit_bundle(world.ledger, receipt.transaction)).receipt.status == "applied"
+
+    def proven(k: str):
+        return decode(verify_bundle(world.ledger.bundle(receipt.transaction, state_key=contract_key("market", k))).state_value)
+
+    if version == 1:
+        assert proven(day_key(DAY))["participants"] == ORDER
+    else:
+        assert proven(day_key(DAY))["posted"] == len(ORDER)
+        assert [proven(poster_key(DAY, i)) for i in range(len(ORDER))] == ORDER
+    world.ledger.close()
