@@ -1,4 +1,4 @@
-"""The `market` contract (version 1): the village energy market on chain (SPEC §4, source figure 7).
+"""The `market` contract (versions 1 and 2): the village energy market on chain (SPEC §4, source figure 7).
 
 Contracts verify; they do not re-solve.  Participants register their technical
 data once; a cooperative's manager opens a market day with its gate closure (a
@@ -15,34 +15,53 @@ no floats): the participant's data, the day's offer, the clearing.  Exact result
 | method | arguments | conditions, in order |
 |---|---|---|
 | `register_participant` | participant (JSON text: id, type and its static data) | `invalid_participant`, `participant_exists` |
-| `open_day` | cooperative, market, periods, period_minutes, price_floor (decimal string), gate | `unknown_cooperative`, `not_manager`, `day_exists`, `gate_passed` |
-| `post_offer` | market, participant, offer (JSON text: the day's series) | `unknown_day`, `gate_closed`, `unknown_participant`, `not_owner`, `invalid_offer` |
+| `open_day` | cooperative, market, periods, period_minutes, price_floor (decimal string), gate | v2 only: `invalid_price_floor`; then `unknown_cooperative`, `not_manager`, `day_exists`, `gate_passed` |
+| `post_offer` | market, participant, offer (JSON text: the day's series) | `unknown_day`, `gate_closed`, `unknown_participant`, `not_owner`, `invalid_offer`; v2 only: `day_full` |
 | `clear` | market, clearing (JSON text) | `unknown_day`, `gate_open`, `already_cleared`, `no_offers`, then the certificate's codes (`shape`, `offers`, `number`, `restriction`, `bounds`, `balance`, `rows`, `simultaneous`, `dual`, `gap`, `price-rule`, `budget`, `individual-rationality`) |
 
 State, in the contract's namespace::
 
     market:participant/<id>          → {"owner", "data" (JSON text), "registered"}
-    market:day/<market>              → {"cooperative", "periods", "period_minutes", "price_floor", "gate", "opened", "participants" [ids in first-post order]}
+    market:day/<market>              → v1: {"cooperative", "periods", "period_minutes", "price_floor", "gate", "opened", "participants" [ids in first-post order]}
+                                       v2: {"cooperative", "periods", "period_minutes", "price_floor", "gate", "opened", "posted" (how many participants posted)}
+    market:poster/["<market>",<i>]   → v2 only: "<id>", the i-th participant to post (i from 0 to posted − 1, first-post order)
     market:offer/["<market>","<id>"] → {"offer" (JSON text), "height", "transaction"}
     market:clearing/<market>         → {"transaction", "height", "sender", "market_hash", "welfare", "prices", "interval", "held"}
     market:settlement/["<market>","<id>"] → {"energy", "payment", "value", "surplus", "may_stay_out"}
+
+Version 2 (new ledgers' genesis; a ledger keeps the version its genesis names, so a v1 chain
+replays to the same roots) changes three things.  `open_day` refuses a price floor that
+parse_market would refuse (`invalid_price_floor`: 0, or a magnitude from 1e-9 to 1e9, the
+limits of every number of a market; models.market.check_price_floor), where v1 opened the
+day and then refused every offer for it ("$.price_floor: …").  And a day's participants are
+no longer one list in the day's entry, decoded and encoded again by each newcomer's first
+post (quadratic in the day's participants: 90 s of CPU for 10,000 first posts against 12 s,
+bench/bench_contracts.py --parts market); the entry keeps
+their count and each has a key of its own (`poster`), so a first post writes two small
+entries.  Readers take the ids through `posted_ids` and the count through `posted_count`,
+which read either layout.  And a newcomer's first post to a day that has MAX_PARTICIPANTS
+(10,000) is refused (`day_full`): in v1 it was applied, and the day could then never be
+cleared (parse_market refuses more participants, so `clear` raised a contract fault).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from coopchain.chain.contract import Call, Method, Rejection, require
 from coopchain.chain.encoding import canonical, decode
 from coopchain.chain.errors import InvalidBlock, InvalidTransaction, ensure
 from coopchain.contracts.cooperatives import check_cooperative_id, require_manager
-from coopchain.models.market import MAX_BLOCKS, MAX_COLUMNS, PERIOD_MINUTES, SCHEMA, MarketDataError, parse_market, series_valid
+from coopchain.models.market import (
+    MAX_BLOCKS, MAX_COLUMNS, MAX_PARTICIPANTS, PERIOD_MINUTES, SCHEMA, MarketDataError, check_price_floor, parse_market, series_valid,
+)
 from coopchain.models.market_certificate import MarketCertificateError, verify_clearing
 from coopchain.models.strict_json import MAX_DEPTH, nesting_depth
 
-NAME, VERSION = "market", 1
+NAME, VERSION = "market", 2  # VERSION: the one new ledgers run; 1 stays for the ledgers created with it
+VERSIONS = (1, 2)
 NAME_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")
 SERIES = {"solar": {"availability"}, "wind": {"availability"}, "thermal": set(), "storage": set(), "consumer": {"bids", "inflexible_load"}}
@@ -61,6 +80,11 @@ def day_key(market: str) -> str:
 def offer_key(market: str, pid: str) -> str:
     """Kept per (market, id): a participant posts again and again (a pure function of the two strings)."""
     return "offer/" + canonical([market, pid]).decode()
+
+
+def poster_key(market: str, index: int) -> str:
+    """v2: the key of the index-th participant to post for `market` (first-post order)."""
+    return "poster/" + canonical([market, index]).decode()
 
 
 def clearing_key(market: str) -> str:
@@ -164,13 +188,18 @@ def _open_shape(args: dict) -> None:
     ensure(type(args["gate"]) is int and args["gate"] >= 0, InvalidTransaction, "gate must be a block height")
 
 
-def _open(call: Call, args: dict) -> str:
+def _open(call: Call, args: dict, version: int = 1) -> str:
+    if version >= 2:
+        try:
+            check_price_floor(float(args["price_floor"]), "price_floor")
+        except MarketDataError as e:
+            raise Rejection("invalid_price_floor", f"{e} (got {args['price_floor']}): no offer could be posted for such a day") from None
     require_manager(call, args["cooperative"])
     market = args["market"]
     require(call.get(day_key(market)) is None, "day_exists", f"market day {market!r} is already open")
     require(args["gate"] > call.block.height, "gate_passed", f"the gate closure {args['gate']} is not after this block ({call.block.height})")
     day = {k: args[k] for k in ("cooperative", "periods", "period_minutes", "price_floor", "gate")}
-    call.put(day_key(market), canonical({**day, "opened": call.block.height, "participants": []}))
+    call.put(day_key(market), canonical({**day, "opened": call.block.height, **({"posted": 0} if version >= 2 else {"participants": []})}))
     call.emit("day_opened", market=market, **day)
     return f"market day {market!r} open: {args['periods']} periods of {args['period_minutes']} min, offers until block {args['gate']}"
 
@@ -195,7 +224,7 @@ def _decoded_day(value: bytes) -> tuple[dict, frozenset]:
     of every participant's id for each offer, a third of an offer's cost; and `pid in list` scanned the
     1,000 ids (35 µs).  Only a new participant changes the bytes."""
     day = decode(value)
-    return day, frozenset(day["participants"])
+    return day, frozenset(day.get("participants", ()))  # v2 keeps no list: `_offer` asks the offer's key
 
 
 @lru_cache(maxsize=16384)
@@ -219,7 +248,7 @@ def _offer_shape(args: dict) -> None:
     _text_arg(args, "offer")
 
 
-def _offer(call: Call, args: dict) -> str:
+def _offer(call: Call, args: dict, version: int = 1) -> str:
     # `if` before `require` where the sentence costs more than the test: this runs for every offer.
     day, ids = _day_and_ids(call, args["market"])
     if call.block.height > day["gate"]:
@@ -234,13 +263,28 @@ def _offer(call: Call, args: dict) -> str:
     if set(offer) != SERIES[data["type"]]:
         require(False, "invalid_offer", f"a {data['type']}'s offer has exactly {', '.join(sorted(SERIES[data['type']])) or 'no fields'}")
     _check_offer(day, bytes(entry), data, offer)
+    # v2: a participant has posted for the day exactly when its offer's key exists (only this method writes it).
+    first = pid not in ids if version == 1 else call.get(offer_key(args["market"], pid)) is None
+    if first and version >= 2 and day["posted"] >= MAX_PARTICIPANTS:
+        require(False, "day_full", f"market day {args['market']!r} has its {MAX_PARTICIPANTS:,} participants, the most a market holds; "
+                                   f"{pid!r} has not posted for it")
     call.put(offer_key(args["market"], pid), canonical({"offer": args["offer"], "height": call.block.height, "transaction": call.tx_hash.hex()}))
-    if pid not in ids:
-        stored = decode(call.get(day_key(args["market"])))
-        stored["participants"].append(pid)
-        call.put(day_key(args["market"]), canonical(stored))
+    if first:
+        _add_poster(call, args["market"], pid, version)
     call.emit("offer_posted", market=args["market"], participant=pid)
     return f"{pid!r} posted its offer for {args['market']!r}"
+
+
+def _add_poster(call: Call, market: str, pid: str, version: int) -> None:
+    """Append `pid` to the day's participants.  v1: the whole list decoded, extended and encoded again
+    (O(n) per newcomer); v2: the count in the day's entry and one key of its own (O(1))."""
+    stored = decode(call.get(day_key(market)))
+    if version == 1:
+        stored["participants"].append(pid)
+    else:
+        call.put(poster_key(market, stored["posted"]), canonical(pid))
+        stored["posted"] += 1
+    call.put(day_key(market), canonical(stored))
 
 
 def _check_offer(day: dict, entry: bytes, data: dict, offer: dict) -> None:
@@ -276,6 +320,19 @@ def _static_parses(market: str, periods, period_minutes, price_floor, entry: byt
     return True
 
 
+def posted_count(day: dict) -> int:
+    """How many participants posted for a day, from its decoded entry (either version's layout)."""
+    return len(day["participants"]) if "participants" in day else day["posted"]
+
+
+def posted_ids(read, market: str, day: dict) -> list[str]:
+    """The ids of the participants who posted for `market`, in first-post order, from its decoded entry
+    `day` (either version's layout); `read(contract, key)` as Call.read, at the same state as `day`."""
+    if "participants" in day:
+        return list(day["participants"])
+    return [decode(read(NAME, poster_key(market, i))) for i in range(day["posted"])]
+
+
 def posted_market(read, market: str):
     """The market day as posted on chain (a models.market.Market); `read(contract, key)` as Call.read. None if no such day."""
     value = read(NAME, day_key(market))
@@ -283,7 +340,7 @@ def posted_market(read, market: str):
         return None
     day = {**decode(value), "market": market}
     entries = []
-    for pid in day["participants"]:
+    for pid in posted_ids(read, market, day):
         data = json.loads(decode(read(NAME, participant_key(pid)))["data"])
         offer = json.loads(decode(read(NAME, offer_key(market, pid)))["offer"])
         entries.append({**data, **offer})
@@ -308,7 +365,7 @@ def _clear(call: Call, args: dict) -> str:
     day = _day(call, market_id)
     require(call.block.height > day["gate"], "gate_open", f"the gate of {market_id!r} closes at block {day['gate']}; offers may still come")
     require(call.get(clearing_key(market_id)) is None, "already_cleared", f"market day {market_id!r} is already cleared")
-    require(day["participants"], "no_offers", f"nobody posted an offer for {market_id!r}")
+    require(posted_count(day), "no_offers", f"nobody posted an offer for {market_id!r}")
     market = posted_market(call.read, market_id)  # validated offers, so valid
     _not_too_deep(args["clearing"], "the clearing", "shape")
     try:
@@ -345,14 +402,22 @@ CLEAR_CODES = ("unknown_day", "gate_open", "already_cleared", "no_offers", "shap
 
 
 class MarketContract:
+    """The market contract at `version` (1 or 2; see the module's docstring for what 2 changes)."""
+
     name = NAME
-    version = VERSION
-    methods = {
-        "register_participant": Method("register_participant", _register_shape, _register, ("invalid_participant", "participant_exists")),
-        "open_day": Method("open_day", _open_shape, _open, ("unknown_cooperative", "not_manager", "day_exists", "gate_passed")),
-        "post_offer": Method("post_offer", _offer_shape, _offer, ("unknown_day", "gate_closed", "unknown_participant", "not_owner", "invalid_offer")),
-        "clear": Method("clear", _clear_shape, _clear, CLEAR_CODES),
-    }
+
+    def __init__(self, version: int = VERSION) -> None:
+        if version not in VERSIONS:
+            raise ValueError(f"the market contract has versions {', '.join(map(str, VERSIONS))}, not {version}")
+        self.version = version
+        open_codes = ("unknown_cooperative", "not_manager", "day_exists", "gate_passed")
+        self.methods = {
+            "register_participant": Method("register_participant", _register_shape, _register, ("invalid_participant", "participant_exists")),
+            "open_day": Method("open_day", _open_shape, partial(_open, version=version), ("invalid_price_floor", *open_codes) if version >= 2 else open_codes),
+            "post_offer": Method("post_offer", _offer_shape, partial(_offer, version=version),
+                                 ("unknown_day", "gate_closed", "unknown_participant", "not_owner", "invalid_offer", *(("day_full",) if version >= 2 else ()))),
+            "clear": Method("clear", _clear_shape, _clear, CLEAR_CODES),
+        }
 
     def check_params(self, params: dict) -> None:
         ensure(params == {}, InvalidBlock, "the market contract takes no parameters")

@@ -199,6 +199,13 @@ def _number(raw, field: str, *, low: float | None = None, high: float | None = N
     return x
 
 
+def check_price_floor(raw, field: str = "$.price_floor") -> float:
+    """A day's price floor as parse_market reads it: a number ≤ 0, zero or within the magnitudes of every
+    number (the market contract's open_day checks a day's floor with this very function, so no day is
+    opened whose every offer would then be refused for its floor)."""
+    return _number(raw, field, high=0.0)
+
+
 def _optional(raw, field: str, **limits) -> float | None:
     return None if raw is None else _number(raw, field, **limits)
 
@@ -354,7 +361,7 @@ def parse_market(doc) -> Market:
         raise MarketDataError("$.periods", f"must be an integer from 1 to {MAX_PERIODS}")
     if doc["period_minutes"] not in PERIOD_MINUTES or isinstance(doc["period_minutes"], bool):
         raise MarketDataError("$.period_minutes", f"must be one of {', '.join(map(str, PERIOD_MINUTES))}")
-    floor = _number(doc.get("price_floor", -0.5), "$.price_floor", high=0.0)
+    floor = check_price_floor(doc.get("price_floor", -0.5))
     raw = doc["participants"]
     if not isinstance(raw, list) or not raw:
         raise MarketDataError("$.participants", "must be a non-empty list")

@@ -28,7 +28,7 @@ from coopchain.chain.ledger import Ledger
 from coopchain.chain.namespaces import contract_key
 from coopchain.chain.transaction import decode_transaction
 from coopchain.contracts.market import (
-    NAME, SERIES, clearing_key, day_key, offer_key, participant_key, posted_market, settlement_key,
+    NAME, SERIES, clearing_key, day_key, offer_key, participant_key, posted_count, posted_ids, posted_market, settlement_key,
 )
 from coopchain.models.market import SCHEMA, SOC, MarketDataError, market_lp, parse_market
 from coopchain.models.market_certificate import DISPOSAL, SCALE
@@ -150,7 +150,7 @@ def clear_day(ledger: Ledger, key, market: str) -> Cleared:
         raise MarketError(f"the gate of {market!r} closes at block {gate}; the next block is {ledger.height() + 1}: offers may still come")
     if read(NAME, clearing_key(market)) is not None:
         raise MarketError(f"market day {market!r} is already cleared on this ledger")
-    if not decode(day)["participants"]:
+    if not posted_count(decode(day)):
         raise MarketError(f"nobody posted an offer for {market!r}")
     clearing = clear(posted_market(read, market))
     if not clearing.success:
@@ -184,7 +184,7 @@ def trade_day(ledger: Ledger, key, cooperative: str, document: dict) -> DayView:
     if (d["periods"], d["period_minutes"], d["price_floor"]) != (terms.periods, terms.period_minutes, terms.price_floor):
         raise MarketError(f"market day {terms.market!r} on this ledger has other terms than the document's")
     if ledger.state(contract_key(NAME, clearing_key(terms.market))) is None:
-        if ledger.height() + 1 <= d["gate"] and not d["participants"]:
+        if ledger.height() + 1 <= d["gate"] and not posted_count(d):
             applied(post_offers(ledger, key, terms.market, village.offers), f"posting the offers for {terms.market!r}")
         applied([clear_day(ledger, key, terms.market).submitted], f"clearing {terms.market!r}")
     return day(ledger, terms.market)
@@ -301,15 +301,16 @@ def day(ledger: Ledger, market: str, height: int | None = None) -> DayView:
     if raw is None:
         raise MarketError(f"no market day {market!r} on this ledger")
     d = decode(raw)
-    datas = {pid: json.loads(decode(read(NAME, participant_key(pid)))["data"]) for pid in d["participants"]}
+    ids = posted_ids(read, market, d)
+    datas = {pid: json.loads(decode(read(NAME, participant_key(pid)))["data"]) for pid in ids}
     kinds = {pid: data["type"] for pid, data in datas.items()}
     initial = {pid: float(data["initial_soc"]) for pid, data in datas.items() if data["type"] == "storage"}
     cleared = None
     raw_clearing = read(NAME, clearing_key(market))
     if raw_clearing is not None:
-        cleared = _cleared(ledger, read, market, decode(raw_clearing), d["participants"])
+        cleared = _cleared(ledger, read, market, decode(raw_clearing), ids)
     return DayView(market, d["cooperative"], d["periods"], d["period_minutes"], d["price_floor"], d["gate"], d["opened"],
-                   tuple(d["participants"]), kinds, initial, cleared)
+                   tuple(ids), kinds, initial, cleared)
 
 
 def _cleared(ledger: Ledger, read, market: str, c: dict, participants: Sequence[str]) -> ClearedDay:
@@ -371,7 +372,7 @@ def days(ledger: Ledger, cooperatives: Sequence[str] | None = None) -> list[DayS
         d = decode(read(NAME, day_key(e.data["market"])))
         c = read(NAME, clearing_key(e.data["market"]))
         out.append(DaySummary(e.data["market"], d["cooperative"], d["periods"], d["period_minutes"], d["opened"], d["gate"],
-                              len(d["participants"]), None if c is None else decode(c)["height"]))
+                              posted_count(d), None if c is None else decode(c)["height"]))
     return out
 
 
@@ -395,7 +396,7 @@ def offers(ledger: Ledger, market: str, height: int | None = None) -> list[Poste
     if raw is None:
         raise MarketError(f"no market day {market!r} on this ledger")
     out = []
-    for pid in decode(raw)["participants"]:
+    for pid in posted_ids(read, market, decode(raw)):
         entry = decode(read(NAME, participant_key(pid)))
         posted = decode(read(NAME, offer_key(market, pid)))
         data = json.loads(entry["data"])

@@ -2,7 +2,8 @@
 
 The hand-solved market of tests/models/test_market.py (two producers, two consumers, a
 battery, two hours; prices 0 and 1/4 worked out in its comments) goes through the
-chain; every condition fails alone with its code and changes nothing but the nonce.
+chain; every condition fails alone with its code and changes nothing but the nonce, on a ledger
+running market v1 and on one running v2 (tests/contracts/test_market_v2.py: what v2 changes).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from coopchain.contracts.market import posted_market, settlement_key
 from coopchain.models.market_certificate import SCALE
 from coopchain.models.market_clearing import clear
 from coopchain.service import wiring
-from tests.contracts.conftest import key, only_nonce_changed, text
+from tests.contracts.conftest import key, make_world, only_nonce_changed, text
 from tests.models.test_market import HAND
 
 SERIES = {"solar": ("availability",), "wind": ("availability",), "consumer": ("bids", "inflexible_load"), "thermal": (), "storage": ()}
@@ -39,6 +40,7 @@ def rejected(world, signer, kind, args, code):
     receipt, parent, header = world.send(signer, kind, args)
     assert (receipt.status, receipt.code) == ("rejected", code), receipt
     assert only_nonce_changed(world, signer, parent, header)
+    return receipt
 
 
 def read(world):
@@ -69,6 +71,15 @@ class Day:
 
     def clearing(self) -> dict:
         return clear(posted_market(read(self.world), DAY)).document
+
+
+@pytest.fixture(params=[1, 2], ids=["market-v1", "market-v2"])
+def world(request, tmp_path, sample_document):
+    """Every test here runs on a ledger whose genesis names market v1 (the ledgers created before v2) and on one naming v2."""
+    w = make_world(tmp_path, sample_document["cooperative"], request.param)
+    assert w.ledger.runtime.contracts["market"][0].version == request.param
+    yield w
+    w.ledger.close()
 
 
 @pytest.fixture

@@ -152,7 +152,8 @@ def test_edge_values_one_by_one():
 
 
 def test_floor_out_of_limits_refuses_every_offer_as_before():
-    """A day whose floor parse_market refuses (open_day lets it through): every offer names $.price_floor, as before."""
+    """A day whose floor parse_market refuses (market v1's open_day lets it through; v2 refuses it, tests/contracts/test_market_v2.py):
+    every offer names $.price_floor, as before."""
     day = {"market": "d", "periods": 1, "period_minutes": 60, "price_floor": "-10000000000"}
     offer = {"bids": [[{"price": 1, "quantity": 1}]], "inflexible_load": [0]}
     assert ours(day, STATIC["consumer"], offer) == ("invalid_offer", "$.price_floor: must be 0 or of magnitude between 1e-09 and 1e+09")

@@ -26,7 +26,7 @@ from coopchain.chain.verify import replay_chain
 from coopchain.service import market as service
 from coopchain.service import wiring
 from coopchain.service.cooperatives import create_cooperative
-from tests.contracts.conftest import key, text
+from tests.contracts.conftest import create_ledger, key, text
 from tests.data.gen_market import generate
 from tests.models.test_market_reference import reference
 
@@ -37,10 +37,11 @@ def village() -> dict:
     return json.loads(importlib.resources.files("coopchain.models.samples").joinpath("village-day.json").read_text())
 
 
-@pytest.fixture
-def chain(tmp_path):
+@pytest.fixture(params=[1, 2], ids=["market-v1", "market-v2"])
+def chain(request, tmp_path):
+    """A ledger running market v1 (the ledgers created before v2) or v2: the service reads either layout."""
     admin, manager = key(1), key(2)
-    ledger = wiring.create_ledger(f"sqlite:///{tmp_path}/ledger.db", admin, "market-service")
+    ledger = create_ledger(f"sqlite:///{tmp_path}/ledger.db", admin, "market-service", request.param)
     assert create_cooperative(ledger, admin, COOPERATIVE, [text(manager)]).receipt.applied
     yield ledger, manager
     ledger.close()
