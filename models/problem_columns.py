@@ -553,20 +553,22 @@ def _csv_columns(data: bytes, parallel: bool = False) -> dict:
     each numeric column in one call (float()'s own syntax, surrounding blanks included);
     only the text columns are stripped cell by cell.
     """
-    text = data.decode("utf-8").removeprefix("\ufeff")
-    first = text.split("\n", 1)[0]
-    if ";" in first or "\t" in first:
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if not data.isascii():
+        data.decode("utf-8")  # UnicodeDecodeError: not UTF-8, which the full reader words
+    first = data.split(b"\n", 1)[0]
+    if b";" in first or b"\t" in first:
         raise _Doubt  # another separator, perhaps decimal commas: the full reader says what it read
-    dense = _dense_csv_columns(text, parallel)
+    dense = _dense_csv_columns(data, parallel)
     if dense is not None:
         return dense
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
     try:
         names = [name.strip() for name in next(reader)]
         rows = [row for row in reader if any(row)]  # a row of blanks only is doubted below, not skipped
     except (StopIteration, csv.Error):
         raise _Doubt from None
-    del text
+    del data
     width = len(names)
     if not rows or len(set(names)) != width or set(map(len, rows)) != {width}:
         raise _Doubt
@@ -599,28 +601,28 @@ def _csv_columns(data: bytes, parallel: bool = False) -> dict:
     return out
 
 
-def _dense_csv_columns(text: str, parallel: bool = False) -> dict | None:
+def _dense_csv_columns(data: bytes, parallel: bool = False) -> dict | None:
     """The usual table read without a Python string per cell, or None for the general reader above.
 
     Usual: no quotes, "\n" or "\r\n" line ends, the text columns (id, and name if
-    present) first, every other cell a JSON number.  Each row is split once, after
-    its text cells; the numeric rest of all rows is read by orjson as one flat array
-    (Rust) and reshaped, each row's cell count checked.  The numbers are orjson's,
+    present) first, every other cell a JSON number.  The table's UTF-8 bytes are read
+    a block of whole rows at a time (_dense_csv_rows); the numeric rest of the rows is
+    read by orjson as one flat array (Rust) and reshaped.  The numbers are orjson's,
     as on the general path, so both give the same doubles.
     """
-    if '"' in text or "\x00" in text:  # quoted cells; NUL, which the csv module refuses
+    if b'"' in data or b"\x00" in data:  # quoted cells; NUL, which the csv module refuses
         return None
     # Spreadsheets and the csv module end lines with "\r\n"; a lone "\r" or "\n" left in a row is the general reader's.
-    end = "\r\n" if "\r" in text else "\n"
-    header, _, body = text.partition(end)
-    if "\r" in header or "\n" in header:
+    end = b"\r\n" if b"\r" in data else b"\n"
+    header, _, body = data.partition(end)
+    if b"\r" in header or b"\n" in header:
         return None
-    names = [name.strip() for name in header.split(",")]
+    names = [name.strip() for name in header.decode("utf-8").split(",")]
     lead = 2 if names[:2] in (["id", "name"], ["name", "id"]) else 1 if names[:1] == ["id"] else 0
     width = len(names) - lead
     if not lead or not width or len(set(names)) != len(names):
         return None
-    del text
+    del data
     spans, start = [], 0
     while start < len(body):  # a few megabytes of rows at a time: the per-row strings of one block only
         stop = body.find(end, start + CSV_BLOCK)
@@ -631,9 +633,13 @@ def _dense_csv_columns(text: str, parallel: bool = False) -> dict | None:
     def read(spans: list[tuple[int, int]]) -> list | None:
         done = []
         for lo, hi in spans:
-            done.append(_dense_csv_block(body[lo:hi], end, lead, width))
-            if done[-1] is None:
+            block = body[lo:hi]
+            rows = _dense_csv_rows(block, end, lead, width)
+            if rows is False:  # a block the byte reader cannot vouch for (blank rows, blanks in cells): row by row
+                rows = _dense_csv_block(block.decode("utf-8"), end.decode(), lead, width)
+            if rows is None:
                 return None
+            done.append(rows)
         return done
 
     # `coopchain solve`: a forked process reads the second half of the blocks while this one reads the first.
@@ -658,11 +664,11 @@ def _dense_csv_columns(text: str, parallel: bool = False) -> dict | None:
     numbers = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
     del blocks
     text_columns = dict(zip(names[:lead], texts))
-    ids = [c.strip() for c in text_columns["id"]]
+    ids = text_columns["id"]  # stripped by the block readers
     if not all(ids):
         raise _Doubt  # an empty id
     out: dict[str, Any] = {"id": ids, "benefit": {}, "use": {}, "cap": {}, "alpha": None, "reservation": None,
-                           "name": [c.strip() or None for c in text_columns["name"]] if "name" in text_columns else None}
+                           "name": [c or None for c in text_columns["name"]] if "name" in text_columns else None}
     for j, name in enumerate(names[lead:]):
         group, dot, key = name.partition(".")
         column = np.ascontiguousarray(numbers[:, j])
@@ -679,11 +685,64 @@ def _dense_csv_columns(text: str, parallel: bool = False) -> dict | None:
     return out
 
 
-CSV_BLOCK = 4 << 20  # characters of a table read at a time by the dense reader
+CSV_BLOCK = 4 << 20  # bytes of a table read at a time by the dense reader
+
+_CSV_NUMBER_BYTES = b"0123456789.eE+-,"  # all a row's numeric cells hold in the usual table
+_ASCII_BLANKS = bytes(c for c in range(128) if chr(c).isspace())  # what str.strip() takes off an ASCII cell
+
+
+def _dense_csv_rows(block: bytes, end: bytes, lead: int, width: int) -> tuple[np.ndarray, list[list[str]]] | None | bool:
+    """Some whole rows of the dense table from their bytes: numbers (rows x width), stripped text cells by column.
+
+    No Python code runs per cell: numpy finds the line ends and the commas, and each
+    row's text cells and its numeric rest are one slice of the block.  None: the block
+    is off the dense path (a row with another count of cells, a cell orjson refuses),
+    as _dense_csv_block would find; False: this reader cannot vouch for the block (a
+    blank row, which the csv module skips; cells with blanks, or with anything but
+    digits, signs, points and exponents; a lone "\r"), which _dense_csv_block then
+    reads row by row.
+    """
+    if block.endswith(end):  # the table's last line end
+        block = block[:-len(end)]
+    raw = np.frombuffer(block, dtype=np.uint8)
+    breaks = np.flatnonzero(raw == ord("\n"))
+    starts = np.insert(breaks + 1, 0, 0)
+    if end == b"\r\n":
+        if len(breaks) and (raw[breaks - 1] != ord("\r")).any():
+            return False  # a lone "\n"; a lone "\r" is looked for in the cells below
+        stops = np.append(breaks - 1, len(block))
+    else:
+        stops = np.append(breaks, len(block))  # no "\r" anywhere in the table (else its line end is "\r\n")
+    commas = np.flatnonzero(raw == ord(","))
+    first = np.searchsorted(commas, starts)
+    counts = np.searchsorted(commas, stops) - first
+    if (counts == stops - starts).any():
+        return False  # a row of commas only (or empty) is blank, skipped by the csv module: the row reader skips it
+    if (counts != lead + width - 1).any():
+        return None  # a row with another count of cells: the general reader says which
+    rests = (commas[first + lead - 1] + 1).tolist()  # the first numeric cell of each row
+    numbers = b",".join([block[a:b] for a, b in zip(rests, stops.tolist())])
+    if numbers.translate(None, _CSV_NUMBER_BYTES):
+        return False  # blanks, "\r", letters: the row reader
+    try:
+        flat = orjson.loads(b"[%b]" % numbers)  # digits, signs, points and exponents: JSON numbers, or refused
+    except orjson.JSONDecodeError:
+        return None  # float()'s own syntax ("+1", ".5"): the general reader
+    del numbers
+    rows = len(starts)
+    if len(flat) != rows * width:
+        return None
+    heads = b",".join([block[a:b - 1] for a, b in zip(starts.tolist(), rests)])
+    if b"\r" in heads:
+        return False
+    cells = heads.decode("utf-8").split(",")
+    if not heads.isascii() or len(heads.translate(None, _ASCII_BLANKS)) != len(heads):
+        cells = [cell.strip() for cell in cells]
+    return np.fromiter(flat, dtype=float, count=len(flat)).reshape(rows, width), [cells[i::lead] for i in range(lead)]
 
 
 def _dense_csv_block(text: str, end: str, lead: int, width: int) -> tuple[np.ndarray, list[list[str]]] | None:
-    """Some whole rows of the dense table: their numbers (rows x width) and their text cells by column; None to doubt."""
+    """Some whole rows of the dense table: their numbers (rows x width) and their stripped text cells by column; None to doubt."""
     lines = [line for line in text.split(end) if line.strip(",")]  # the csv module skips empty rows too
     if not lines:
         return np.zeros((0, width)), [[] for _ in range(lead)]
@@ -700,6 +759,7 @@ def _dense_csv_block(text: str, end: str, lead: int, width: int) -> tuple[np.nda
     texts = [list(map(itemgetter(i), split)) for i in range(lead)]
     if "\r" in numbers or "\n" in numbers or any("\r" in t or "\n" in t for t in map("".join, texts)):
         return None  # a line end other than the table's: JSON would take it for a blank
+    texts = [[cell.strip() for cell in column] for column in texts]
     try:
         flat = orjson.loads(numbers)
     except orjson.JSONDecodeError:
