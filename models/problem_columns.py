@@ -556,7 +556,7 @@ def _csv_columns(data: bytes, parallel: bool = False) -> dict:
     data = data.removeprefix(b"\xef\xbb\xbf")
     if not data.isascii():
         data.decode("utf-8")  # UnicodeDecodeError: not UTF-8, which the full reader words
-    first = data.split(b"\n", 1)[0]
+    first = data[:data.find(b"\n")] if b"\n" in data else data  # not split: that would copy the rest of the table
     if b";" in first or b"\t" in first:
         raise _Doubt  # another separator, perhaps decimal commas: the full reader says what it read
     dense = _dense_csv_columns(data, parallel)
@@ -614,7 +614,8 @@ def _dense_csv_columns(data: bytes, parallel: bool = False) -> dict | None:
         return None
     # Spreadsheets and the csv module end lines with "\r\n"; a lone "\r" or "\n" left in a row is the general reader's.
     end = b"\r\n" if b"\r" in data else b"\n"
-    header, _, body = data.partition(end)
+    cut = data.find(end)
+    header = data if cut < 0 else data[:cut]
     if b"\r" in header or b"\n" in header:
         return None
     names = [name.strip() for name in header.decode("utf-8").split(",")]
@@ -622,16 +623,18 @@ def _dense_csv_columns(data: bytes, parallel: bool = False) -> dict | None:
     width = len(names) - lead
     if not lead or not width or len(set(names)) != len(names):
         return None
+    body = data  # the rows are read where they are, past the header: no copy of the table
     del data
-    spans, start = [], 0
-    while start < len(body):  # a few megabytes of rows at a time: the per-row strings of one block only
+    spans, start = [], len(body) if cut < 0 else cut + len(end)
+    while start < len(body):  # a few hundred kilobytes of rows at a time: the temporaries of one block only
         stop = body.find(end, start + CSV_BLOCK)
         stop = len(body) if stop < 0 else stop
         spans.append((start, stop))
         start = stop + len(end)
 
-    def read(spans: list[tuple[int, int]]) -> list | None:
-        done = []
+    def read(spans: list[tuple[int, int]]) -> tuple[np.ndarray, list[list[str]]] | None:
+        """The rows of these spans: their numbers one row per column (each a contiguous view), their text cells."""
+        blocks, texts = [], [[] for _ in range(lead)]
         for lo, hi in spans:
             block = body[lo:hi]
             rows = _dense_csv_rows(block, end, lead, width)
@@ -639,30 +642,29 @@ def _dense_csv_columns(data: bytes, parallel: bool = False) -> dict | None:
                 rows = _dense_csv_block(block.decode("utf-8"), end.decode(), lead, width)
             if rows is None:
                 return None
-            done.append(rows)
-        return done
+            blocks.append(rows[0].T)
+            for column, cells in zip(texts, rows[1]):
+                column += cells
+        return np.concatenate(blocks, axis=1) if blocks else np.zeros((width, 0)), texts
 
     # `coopchain solve`: a forked process reads the second half of the blocks while this one reads the first.
     half = len(spans) // 2 if parallel and len(spans) > 1 and len(body) >= PARALLEL_PARSE_MIN else len(spans)
     forked = _fork_compute(lambda: read(spans[half:])) if half < len(spans) else None
     try:
-        read_here = read(spans[:half] if forked is not None else spans)
+        here = read(spans[:half] if forked is not None else spans)
     finally:
-        read_there = _fork_result(forked, pickle.loads) if forked is not None else []
+        there = _fork_result(forked, pickle.loads) if forked is not None else None
     del body
-    if read_here is None or read_there is None:
+    if here is None or (forked is not None and there is None):
         return None
-    blocks, texts = [], [[] for _ in range(lead)]
-    for block in read_here + read_there:
-        blocks.append(block[0])
-        for column, cells in zip(texts, block[1]):
+    numbers, texts = here
+    if there is not None:
+        numbers = np.concatenate([numbers, there[0]], axis=1)
+        for column, cells in zip(texts, there[1]):
             column += cells
-    del read_here, read_there
-    blocks = [b for b in blocks if len(b)]
-    if not blocks:
+    del here, there
+    if not numbers.size:
         return None
-    numbers = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
-    del blocks
     text_columns = dict(zip(names[:lead], texts))
     ids = text_columns["id"]  # stripped by the block readers
     if not all(ids):
@@ -671,7 +673,7 @@ def _dense_csv_columns(data: bytes, parallel: bool = False) -> dict | None:
                            "name": [c or None for c in text_columns["name"]] if "name" in text_columns else None}
     for j, name in enumerate(names[lead:]):
         group, dot, key = name.partition(".")
-        column = np.ascontiguousarray(numbers[:, j])
+        column = numbers[j]
         if dot:
             if group not in ("benefit", "use", "cap") or not key:
                 raise _Doubt
@@ -685,7 +687,7 @@ def _dense_csv_columns(data: bytes, parallel: bool = False) -> dict | None:
     return out
 
 
-CSV_BLOCK = 4 << 20  # bytes of a table read at a time by the dense reader
+CSV_BLOCK = 1 << 18  # bytes of a table read at a time by the dense reader: its temporaries reused, not paged in afresh
 
 _CSV_NUMBER_BYTES = b"0123456789.eE+-,"  # all a row's numeric cells hold in the usual table
 _ASCII_BLANKS = bytes(c for c in range(128) if chr(c).isspace())  # what str.strip() takes off an ASCII cell
