@@ -429,7 +429,11 @@ def _json_columns_halved(data: bytes, ind: list[str], res: list[str], start: int
 
     def second_half():
         second = b"".join((b"[", memoryview(data)[resume:end + 1]))
-        return _usual_columns(msgspec.json.decode(second, type=kind), ind, res), second.count(b":")
+        try:
+            ents = msgspec.json.decode(second, type=kind)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None, 0  # declined: the document is read in one process, which says why
+        return _usual_columns(ents, ind, res), second.count(b":")
 
     forked = _fork_compute(second_half)
     if forked is None:
@@ -447,7 +451,10 @@ def _json_columns_halved(data: bytes, ind: list[str], res: list[str], start: int
         del top
     finally:
         second = _fork_result(forked, pickle.loads)
+    if first is not None and second is None:  # the helper failed (killed, out of memory): its half is read here
+        second = second_half()
     if first is None or second is None or second[0] is None:
+        _helper_note("the halves of the JSON enterprises declined: the document is read again in one process", declined=True)
         return None
     (table_a, ids_a, names_a, reservation_a), ((table_b, ids_b, names_b, reservation_b), colons) = first, second
     head["enterprises"] = None
@@ -499,7 +506,7 @@ def _fork_call(produce, name: str) -> tuple[int, int] | None:
     """The byte chunks produce() yields, written by a forked process into an anonymous in-memory file while this one goes on.
 
     A file, not a pipe: a pipe would stall the writer until this process, busy with its
-    own half and holding the GIL, read it.  Returns (pid, fd) for `_fork_result`, or None
+    own half and holding the GIL, read it.  Returns (pid, fd, name) for `_fork_result`, or None
     where there is no fork or memfd (the caller then does the work itself)."""
     if not hasattr(os, "fork") or not hasattr(os, "memfd_create") or (os.cpu_count() or 1) < 2:
         return None
@@ -522,18 +529,23 @@ def _fork_call(produce, name: str) -> tuple[int, int] | None:
             status = 0
         finally:
             os._exit(status)
-    return pid, fd
+    return pid, fd, name
 
 
-def _fork_result(forked: tuple[int, int], decode):
-    """decode(the bytes the forked process wrote), once it has ended well; None if it did not."""
-    pid, fd = forked
+def _fork_result(forked: tuple[int, int, str], decode):
+    """decode(the bytes the forked process wrote), once it has ended well; None if it did not (said in a warning:
+    the caller then does the helper's work itself, which costs this process that time again)."""
+    pid, fd, name = forked
     try:
         _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            _helper_note(f"the forked helper {name} failed ({f'exit status {code}' if code > 0 else f'signal {-code}'}): "
+                         "this process does its work again")
             return None
         size = os.fstat(fd).st_size
         if size == 0:
+            _helper_note(f"the forked helper {name} wrote nothing: this process does its work again")
             return None
         with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as view:
             return decode(view)
@@ -541,9 +553,18 @@ def _fork_result(forked: tuple[int, int], decode):
         os.close(fd)
 
 
-def _fork_compute(compute) -> tuple[int, int] | None:
+def _fork_compute(compute) -> tuple[int, int, str] | None:
     """compute() run by a forked process; its result, pickled, for `_fork_result(forked, pickle.loads)`."""
     return _fork_call(lambda: [pickle.dumps(compute(), protocol=pickle.HIGHEST_PROTOCOL)], "coopchain-columns")
+
+
+def _helper_note(message: str, declined: bool = False) -> None:
+    """Say that work done by a forked helper is done again here: a warning where the helper failed (killed, out of
+    memory: on stderr, and bench/bench_e2e.py prints it beside its figures), information where it declined (a
+    document off the usual path, which the one-process reader then reads whole)."""
+    import logging  # only on this rare path: `coopchain solve` does not import it otherwise
+
+    logging.getLogger(__name__).log(logging.INFO if declined else logging.WARNING, message)
 
 
 def _csv_columns(data: bytes, parallel: bool = False) -> dict:
@@ -649,11 +670,17 @@ def _dense_csv_columns(data: bytes, parallel: bool = False) -> dict | None:
 
     # `coopchain solve`: a forked process reads the second half of the blocks while this one reads the first.
     half = len(spans) // 2 if parallel and len(spans) > 1 and len(body) >= PARALLEL_PARSE_MIN else len(spans)
-    forked = _fork_compute(lambda: read(spans[half:])) if half < len(spans) else None
+    forked = _fork_compute(lambda: (read(spans[half:]),)) if half < len(spans) else None  # (None,): declined
     try:
         here = read(spans[:half] if forked is not None else spans)
     finally:
         there = _fork_result(forked, pickle.loads) if forked is not None else None
+    if forked is not None and here is not None:
+        # The helper failed (killed, out of memory): its half is read here, not the whole table by the general reader.
+        there = read(spans[half:]) if there is None else there[0]
+        if there is None:
+            _helper_note("the second half of the CSV table is off the dense path: the table is read again by the csv module",
+                         declined=True)
     del body
     if here is None or (forked is not None and there is None):
         return None
@@ -1064,12 +1091,12 @@ def _enterprises_text(c: _Checked, ind: list[str], res: list[str], parallel: boo
     return pieces
 
 
-def _forked(rows, lo: int, hi: int) -> tuple[int, int] | None:
+def _forked(rows, lo: int, hi: int) -> tuple[int, int, str] | None:
     """Rows lo..hi written as UTF-8 by a forked process while this one writes the rest; None where there is no fork."""
     return _fork_call(lambda: (rows(start, min(hi, start + CHUNK)).encode("utf-8") for start in range(lo, hi, CHUNK)), "coopchain-canonical")
 
 
-def _collect(forked: tuple[int, int]) -> str | None:
+def _collect(forked: tuple[int, int, str]) -> str | None:
     """The text the forked process wrote, once it has ended well; None if it did not."""
     return _fork_result(forked, lambda view: str(view, "utf-8"))
 

@@ -213,6 +213,45 @@ def test_dense_csv_read_from_its_bytes_agrees(tmp_path, monkeypatch, names, end,
     assert not rows, "every block read from its bytes"
 
 
+@pytest.mark.parametrize("how", ["raises", "killed"])
+@pytest.mark.parametrize("kind", ["json", "csv"])
+def test_a_failed_forked_helper_is_said_and_its_half_read_here(tmp_path, monkeypatch, caplog, kind, how):
+    """A forked helper of the parse that fails (an exception, SIGKILL as from the out-of-memory killer) is said in a
+    warning, and this process reads the helper's half itself: the columnar path still gives the pydantic reader's
+    result, without reading the whole document again."""
+    import os
+    import signal
+
+    from coopchain.models import problem_columns
+
+    monkeypatch.setattr(problem_columns, "PARALLEL_PARSE_MIN", 0)
+    monkeypatch.setattr(problem_columns, "CSV_BLOCK", 500)
+
+    def failing():
+        if how == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise MemoryError
+
+    monkeypatch.setattr(problem_columns, "_fork_compute", lambda compute: problem_columns._fork_call(failing, "coopchain-columns"))
+    doc = generate(80, 3, 3, 9, "uniform")
+    if kind == "csv":
+        path, header = _csv_files(tmp_path, doc, _dense_csv(doc, False, "\n", blank_rows=False))
+        dense = problem_columns._dense_csv_columns
+        taken = []
+        monkeypatch.setattr(problem_columns, "_dense_csv_columns", lambda *a: taken.append(dense(*a)) or taken[-1])
+    else:
+        path, header = _write(tmp_path, doc), None
+        halves = problem_columns._json_columns_halved
+        taken = []
+        monkeypatch.setattr(problem_columns, "_json_columns_halved", lambda *a: taken.append(halves(*a)) or taken[-1])
+    with caplog.at_level("INFO", logger="coopchain.models.problem_columns"):
+        _assert_same_as_pydantic(path, header, parallel=True)
+    assert taken and taken[0] is not None, "the helper's half read here, not the whole document again"
+    said = [r for r in caplog.records if r.name == "coopchain.models.problem_columns"]
+    assert said and said[0].levelname == "WARNING" and "failed" in said[0].getMessage()
+    assert ("signal 9" if how == "killed" else "exit status 1") in said[0].getMessage()
+
+
 def _same_rows(ours, theirs) -> bool:
     if ours is None or theirs is None:
         return ours is theirs
