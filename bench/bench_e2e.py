@@ -13,7 +13,10 @@ Then, in one run, so that both figures meet the same load on the shared machine:
   cvxpy (tests/reference.py: HiGHS for F1/F3, Clarabel for F2) and writes the
   allocation as JSON; its wall, CPU and peak RSS;
 - ours, phase by phase: the same path in one process with each phase timed
-  (read, parse, validate, canonical + hash, instance, solve, certificate, write);
+  (read, parse, validate, canonical + hash, instance, solve, certificate, write),
+  for the JSON file and the CSV one; its forked helpers' CPU is not in these figures;
+- any forked helper that failed or declined (its work then done again by the command):
+  the command's warning, or the phase worker's note, printed under the tables;
 - ``coopchain verify OUT`` of the command's output: wall, CPU, peak RSS.
 
 ratio = anchor wall / ours wall (and the same in CPU seconds, which the load
@@ -146,6 +149,13 @@ def worker_phases(path: str, objective: str, out: str) -> None:
             spent["certificate"][1] += time.process_time() - c
 
     linear.certificate_document = coordination.certificate_document = timed_certificate
+    import logging
+
+    notes: list[str] = []  # a forked helper that failed or declined: its work done again here (models.problem_columns)
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: notes.append(record.getMessage())
+    logging.getLogger("coopchain.models.problem_columns").addHandler(handler)
+    logging.getLogger("coopchain.models.problem_columns").setLevel(logging.INFO)
     phases: dict[str, list[float]] = {}
     prepared = read_problem_timed(path, phases)
     w, c = time.perf_counter(), time.process_time()
@@ -160,7 +170,8 @@ def worker_phases(path: str, objective: str, out: str) -> None:
     if not solution.success:
         raise SystemExit(f"{solution.status}: {solution.message}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(MARK + json.dumps({"phases": phases, "rss": rss, "gap": solution.gap, "value": getattr(solution.values, objective)}), flush=True)
+    print(MARK + json.dumps({"phases": phases, "rss": rss, "gap": solution.gap, "value": getattr(solution.values, objective), "notes": notes}),
+          flush=True)
 
 
 # --- the driver ---------------------------------------------------------------------------------------
@@ -215,7 +226,7 @@ def main(argv=None) -> int:
 
     sizes = args.sizes + ([1_000_000] if args.million and 1_000_000 not in args.sizes else [])
     me = str(Path(__file__).resolve())
-    main_rows, phase_rows, verify_rows = [], [], []
+    main_rows, phase_rows, verify_rows, notes = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         folder = Path(tmp)
         for n in sizes:
@@ -237,8 +248,12 @@ def main(argv=None) -> int:
                                                    "--out", str(folder / "anchor.json")]), args.timeout)
                     if anchor.get("child_rc") != 0:
                         anchor = {"error": anchor.get("error", "failed")}
+                for run, label in ((ours, "command, JSON"), (ours_csv, "command, CSV")):
+                    notes += [f"n={n:,} {objective} {label}: {line}" for line in (run or {}).get("stderr", "").splitlines() if "forked helper" in line]
                 phases = measured([sys.executable, me, "--worker", "phases", "--input", str(json_path), "--objective", objective,
                                    "--out", str(folder / "phases.json")], args.timeout)
+                phases_csv = None if args.no_csv else measured([sys.executable, me, "--worker", "phases", "--input", str(csv_path),
+                                                                "--objective", objective, "--out", str(folder / "phases.json")], args.timeout)
                 verify = {"wall": None, "cpu": None, "child_rc": 0, "stdout": "not run"} if args.no_verify else measured(rss_wrapper([COOPCHAIN, "verify", str(out)]), args.timeout)
                 if verify.get("child_rc") != 0:
                     print(f"verify failed at n={n} {objective}: {verify.get('stdout', '')[-500:]}", file=sys.stderr)
@@ -250,10 +265,14 @@ def main(argv=None) -> int:
                     _s(a_wall), _s(a_cpu), f"{anchor['rss']:.0f}" if anchor and "rss" in anchor else "—",
                     f"{a_wall / ours['wall']:.1f}×" if a_wall else "—", f"{a_cpu / ours['cpu']:.1f}×" if a_cpu else "—",
                 ])
-                ph = phases.get("phases", {})
                 order = ("read", "parse", "validate", "canonical", "instance", "solve", "certificate", "write")
-                phase_rows.append([f"{n:,}", objective] + [f"{_s(ph[k][0])} / {_s(ph[k][1])}" if k in ph else "—" for k in order]
-                                  + [f"{_s(sum(v[0] for v in ph.values()))} / {_s(sum(v[1] for v in ph.values()))}", f"{phases.get('rss', 0):.0f}"])
+                for run, label in ((phases, "JSON"), (phases_csv, "CSV")):
+                    if run is None:
+                        continue
+                    ph = run.get("phases", {})
+                    phase_rows.append([f"{n:,}", f"{objective} {label}"] + [f"{_s(ph[k][0])} / {_s(ph[k][1])}" if k in ph else "—" for k in order]
+                                      + [f"{_s(sum(v[0] for v in ph.values()))} / {_s(sum(v[1] for v in ph.values()))}", f"{run.get('rss', 0):.0f}"])
+                    notes += [f"n={n:,} {objective} phases, {label}: {note}" for note in run.get("notes", [])]
                 verify_rows.append([f"{n:,}", objective, _s(verify["wall"]), _s(verify["cpu"]), f"{verify.get('rss', 0):.0f}",
                                     verify.get("stdout", "").split(":")[0].strip()])
                 print(f"n={n:,} {objective}: ours {ours['wall']:.2f} s (cpu {ours['cpu']:.2f}) anchor {_s(a_wall)} s; load {load()}", file=sys.stderr, flush=True)
@@ -264,7 +283,9 @@ def main(argv=None) -> int:
     print(markdown_table(["n", "objective", "JSON MiB", "ours wall s", "ours CPU s", "ours RSS MiB", "ours CSV wall / CPU s / RSS MiB",
                           "cvxpy wall s", "cvxpy CPU s", "cvxpy RSS MiB", "ratio wall", "ratio CPU"], main_rows))
     print("\nOur phases, wall / CPU seconds (one process, imports not counted)\n")
-    print(markdown_table(["n", "objective", "read", "parse", "validate", "canonical+hash", "instance", "solve", "certificate", "write", "sum", "RSS MiB"], phase_rows))
+    print(markdown_table(["n", "objective, file", "read", "parse", "validate", "canonical+hash", "instance", "solve", "certificate", "write", "sum", "RSS MiB"], phase_rows))
+    print("\nForked helpers that failed or declined (their work done again by the command): "
+          + ("none" if not notes else "\n" + "\n".join(f"- {note}" for note in notes)))
     print("\n`coopchain verify OUT`\n")
     print(markdown_table(["n", "objective", "wall s", "CPU s", "RSS MiB", "verdict"], verify_rows))
     return 0

@@ -429,7 +429,11 @@ def _json_columns_halved(data: bytes, ind: list[str], res: list[str], start: int
 
     def second_half():
         second = b"".join((b"[", memoryview(data)[resume:end + 1]))
-        return _usual_columns(msgspec.json.decode(second, type=kind), ind, res), second.count(b":")
+        try:
+            ents = msgspec.json.decode(second, type=kind)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None, 0  # declined: the document is read in one process, which says why
+        return _usual_columns(ents, ind, res), second.count(b":")
 
     forked = _fork_compute(second_half)
     if forked is None:
@@ -447,7 +451,10 @@ def _json_columns_halved(data: bytes, ind: list[str], res: list[str], start: int
         del top
     finally:
         second = _fork_result(forked, pickle.loads)
+    if first is not None and second is None:  # the helper failed (killed, out of memory): its half is read here
+        second = second_half()
     if first is None or second is None or second[0] is None:
+        _helper_note("the halves of the JSON enterprises declined: the document is read again in one process", declined=True)
         return None
     (table_a, ids_a, names_a, reservation_a), ((table_b, ids_b, names_b, reservation_b), colons) = first, second
     head["enterprises"] = None
@@ -499,7 +506,7 @@ def _fork_call(produce, name: str) -> tuple[int, int] | None:
     """The byte chunks produce() yields, written by a forked process into an anonymous in-memory file while this one goes on.
 
     A file, not a pipe: a pipe would stall the writer until this process, busy with its
-    own half and holding the GIL, read it.  Returns (pid, fd) for `_fork_result`, or None
+    own half and holding the GIL, read it.  Returns (pid, fd, name) for `_fork_result`, or None
     where there is no fork or memfd (the caller then does the work itself)."""
     if not hasattr(os, "fork") or not hasattr(os, "memfd_create") or (os.cpu_count() or 1) < 2:
         return None
@@ -522,18 +529,23 @@ def _fork_call(produce, name: str) -> tuple[int, int] | None:
             status = 0
         finally:
             os._exit(status)
-    return pid, fd
+    return pid, fd, name
 
 
-def _fork_result(forked: tuple[int, int], decode):
-    """decode(the bytes the forked process wrote), once it has ended well; None if it did not."""
-    pid, fd = forked
+def _fork_result(forked: tuple[int, int, str], decode):
+    """decode(the bytes the forked process wrote), once it has ended well; None if it did not (said in a warning:
+    the caller then does the helper's work itself, which costs this process that time again)."""
+    pid, fd, name = forked
     try:
         _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            _helper_note(f"the forked helper {name} failed ({f'exit status {code}' if code > 0 else f'signal {-code}'}): "
+                         "this process does its work again")
             return None
         size = os.fstat(fd).st_size
         if size == 0:
+            _helper_note(f"the forked helper {name} wrote nothing: this process does its work again")
             return None
         with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as view:
             return decode(view)
@@ -541,9 +553,18 @@ def _fork_result(forked: tuple[int, int], decode):
         os.close(fd)
 
 
-def _fork_compute(compute) -> tuple[int, int] | None:
+def _fork_compute(compute) -> tuple[int, int, str] | None:
     """compute() run by a forked process; its result, pickled, for `_fork_result(forked, pickle.loads)`."""
     return _fork_call(lambda: [pickle.dumps(compute(), protocol=pickle.HIGHEST_PROTOCOL)], "coopchain-columns")
+
+
+def _helper_note(message: str, declined: bool = False) -> None:
+    """Say that work done by a forked helper is done again here: a warning where the helper failed (killed, out of
+    memory: on stderr, and bench/bench_e2e.py prints it beside its figures), information where it declined (a
+    document off the usual path, which the one-process reader then reads whole)."""
+    import logging  # only on this rare path: `coopchain solve` does not import it otherwise
+
+    logging.getLogger(__name__).log(logging.INFO if declined else logging.WARNING, message)
 
 
 def _csv_columns(data: bytes, parallel: bool = False) -> dict:
@@ -553,20 +574,22 @@ def _csv_columns(data: bytes, parallel: bool = False) -> dict:
     each numeric column in one call (float()'s own syntax, surrounding blanks included);
     only the text columns are stripped cell by cell.
     """
-    text = data.decode("utf-8").removeprefix("\ufeff")
-    first = text.split("\n", 1)[0]
-    if ";" in first or "\t" in first:
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if not data.isascii():
+        data.decode("utf-8")  # UnicodeDecodeError: not UTF-8, which the full reader words
+    first = data[:data.find(b"\n")] if b"\n" in data else data  # not split: that would copy the rest of the table
+    if b";" in first or b"\t" in first:
         raise _Doubt  # another separator, perhaps decimal commas: the full reader says what it read
-    dense = _dense_csv_columns(text, parallel)
+    dense = _dense_csv_columns(data, parallel)
     if dense is not None:
         return dense
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
     try:
         names = [name.strip() for name in next(reader)]
         rows = [row for row in reader if any(row)]  # a row of blanks only is doubted below, not skipped
     except (StopIteration, csv.Error):
         raise _Doubt from None
-    del text
+    del data
     width = len(names)
     if not rows or len(set(names)) != width or set(map(len, rows)) != {width}:
         raise _Doubt
@@ -599,73 +622,85 @@ def _csv_columns(data: bytes, parallel: bool = False) -> dict:
     return out
 
 
-def _dense_csv_columns(text: str, parallel: bool = False) -> dict | None:
+def _dense_csv_columns(data: bytes, parallel: bool = False) -> dict | None:
     """The usual table read without a Python string per cell, or None for the general reader above.
 
     Usual: no quotes, "\n" or "\r\n" line ends, the text columns (id, and name if
-    present) first, every other cell a JSON number.  Each row is split once, after
-    its text cells; the numeric rest of all rows is read by orjson as one flat array
-    (Rust) and reshaped, each row's cell count checked.  The numbers are orjson's,
+    present) first, every other cell a JSON number.  The table's UTF-8 bytes are read
+    a block of whole rows at a time (_dense_csv_rows); the numeric rest of the rows is
+    read by orjson as one flat array (Rust) and reshaped.  The numbers are orjson's,
     as on the general path, so both give the same doubles.
     """
-    if '"' in text or "\x00" in text:  # quoted cells; NUL, which the csv module refuses
+    if b'"' in data or b"\x00" in data:  # quoted cells; NUL, which the csv module refuses
         return None
     # Spreadsheets and the csv module end lines with "\r\n"; a lone "\r" or "\n" left in a row is the general reader's.
-    end = "\r\n" if "\r" in text else "\n"
-    header, _, body = text.partition(end)
-    if "\r" in header or "\n" in header:
+    end = b"\r\n" if b"\r" in data else b"\n"
+    cut = data.find(end)
+    header = data if cut < 0 else data[:cut]
+    if b"\r" in header or b"\n" in header:
         return None
-    names = [name.strip() for name in header.split(",")]
+    names = [name.strip() for name in header.decode("utf-8").split(",")]
     lead = 2 if names[:2] in (["id", "name"], ["name", "id"]) else 1 if names[:1] == ["id"] else 0
     width = len(names) - lead
     if not lead or not width or len(set(names)) != len(names):
         return None
-    del text
-    spans, start = [], 0
-    while start < len(body):  # a few megabytes of rows at a time: the per-row strings of one block only
+    body = data  # the rows are read where they are, past the header: no copy of the table
+    del data
+    spans, start = [], len(body) if cut < 0 else cut + len(end)
+    while start < len(body):  # a few hundred kilobytes of rows at a time: the temporaries of one block only
         stop = body.find(end, start + CSV_BLOCK)
         stop = len(body) if stop < 0 else stop
         spans.append((start, stop))
         start = stop + len(end)
 
-    def read(spans: list[tuple[int, int]]) -> list | None:
-        done = []
+    def read(spans: list[tuple[int, int]]) -> tuple[np.ndarray, list[list[str]]] | None:
+        """The rows of these spans: their numbers one row per column (each a contiguous view), their text cells."""
+        blocks, texts = [], [[] for _ in range(lead)]
         for lo, hi in spans:
-            done.append(_dense_csv_block(body[lo:hi], end, lead, width))
-            if done[-1] is None:
+            block = body[lo:hi]
+            rows = _dense_csv_rows(block, end, lead, width)
+            if rows is False:  # a block the byte reader cannot vouch for (blank rows, blanks in cells): row by row
+                rows = _dense_csv_block(block.decode("utf-8"), end.decode(), lead, width)
+            if rows is None:
                 return None
-        return done
+            blocks.append(rows[0].T)
+            for column, cells in zip(texts, rows[1]):
+                column += cells
+        return np.concatenate(blocks, axis=1) if blocks else np.zeros((width, 0)), texts
 
     # `coopchain solve`: a forked process reads the second half of the blocks while this one reads the first.
     half = len(spans) // 2 if parallel and len(spans) > 1 and len(body) >= PARALLEL_PARSE_MIN else len(spans)
-    forked = _fork_compute(lambda: read(spans[half:])) if half < len(spans) else None
+    forked = _fork_compute(lambda: (read(spans[half:]),)) if half < len(spans) else None  # (None,): declined
     try:
-        read_here = read(spans[:half] if forked is not None else spans)
+        here = read(spans[:half] if forked is not None else spans)
     finally:
-        read_there = _fork_result(forked, pickle.loads) if forked is not None else []
+        there = _fork_result(forked, pickle.loads) if forked is not None else None
+    if forked is not None and here is not None:
+        # The helper failed (killed, out of memory): its half is read here, not the whole table by the general reader.
+        there = read(spans[half:]) if there is None else there[0]
+        if there is None:
+            _helper_note("the second half of the CSV table is off the dense path: the table is read again by the csv module",
+                         declined=True)
     del body
-    if read_here is None or read_there is None:
+    if here is None or (forked is not None and there is None):
         return None
-    blocks, texts = [], [[] for _ in range(lead)]
-    for block in read_here + read_there:
-        blocks.append(block[0])
-        for column, cells in zip(texts, block[1]):
+    numbers, texts = here
+    if there is not None:
+        numbers = np.concatenate([numbers, there[0]], axis=1)
+        for column, cells in zip(texts, there[1]):
             column += cells
-    del read_here, read_there
-    blocks = [b for b in blocks if len(b)]
-    if not blocks:
+    del here, there
+    if not numbers.size:
         return None
-    numbers = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
-    del blocks
     text_columns = dict(zip(names[:lead], texts))
-    ids = [c.strip() for c in text_columns["id"]]
+    ids = text_columns["id"]  # stripped by the block readers
     if not all(ids):
         raise _Doubt  # an empty id
     out: dict[str, Any] = {"id": ids, "benefit": {}, "use": {}, "cap": {}, "alpha": None, "reservation": None,
-                           "name": [c.strip() or None for c in text_columns["name"]] if "name" in text_columns else None}
+                           "name": [c or None for c in text_columns["name"]] if "name" in text_columns else None}
     for j, name in enumerate(names[lead:]):
         group, dot, key = name.partition(".")
-        column = np.ascontiguousarray(numbers[:, j])
+        column = numbers[j]
         if dot:
             if group not in ("benefit", "use", "cap") or not key:
                 raise _Doubt
@@ -679,11 +714,64 @@ def _dense_csv_columns(text: str, parallel: bool = False) -> dict | None:
     return out
 
 
-CSV_BLOCK = 4 << 20  # characters of a table read at a time by the dense reader
+CSV_BLOCK = 1 << 18  # bytes of a table read at a time by the dense reader: its temporaries reused, not paged in afresh
+
+_CSV_NUMBER_BYTES = b"0123456789.eE+-,"  # all a row's numeric cells hold in the usual table
+_ASCII_BLANKS = bytes(c for c in range(128) if chr(c).isspace())  # what str.strip() takes off an ASCII cell
+
+
+def _dense_csv_rows(block: bytes, end: bytes, lead: int, width: int) -> tuple[np.ndarray, list[list[str]]] | None | bool:
+    """Some whole rows of the dense table from their bytes: numbers (rows x width), stripped text cells by column.
+
+    No Python code runs per cell: numpy finds the line ends and the commas, and each
+    row's text cells and its numeric rest are one slice of the block.  None: the block
+    is off the dense path (a row with another count of cells, a cell orjson refuses),
+    as _dense_csv_block would find; False: this reader cannot vouch for the block (a
+    blank row, which the csv module skips; cells with blanks, or with anything but
+    digits, signs, points and exponents; a lone "\r"), which _dense_csv_block then
+    reads row by row.
+    """
+    if block.endswith(end):  # the table's last line end
+        block = block[:-len(end)]
+    raw = np.frombuffer(block, dtype=np.uint8)
+    breaks = np.flatnonzero(raw == ord("\n"))
+    starts = np.insert(breaks + 1, 0, 0)
+    if end == b"\r\n":
+        if len(breaks) and (raw[breaks - 1] != ord("\r")).any():
+            return False  # a lone "\n"; a lone "\r" is looked for in the cells below
+        stops = np.append(breaks - 1, len(block))
+    else:
+        stops = np.append(breaks, len(block))  # no "\r" anywhere in the table (else its line end is "\r\n")
+    commas = np.flatnonzero(raw == ord(","))
+    first = np.searchsorted(commas, starts)
+    counts = np.searchsorted(commas, stops) - first
+    if (counts == stops - starts).any():
+        return False  # a row of commas only (or empty) is blank, skipped by the csv module: the row reader skips it
+    if (counts != lead + width - 1).any():
+        return None  # a row with another count of cells: the general reader says which
+    rests = (commas[first + lead - 1] + 1).tolist()  # the first numeric cell of each row
+    numbers = b",".join([block[a:b] for a, b in zip(rests, stops.tolist())])
+    if numbers.translate(None, _CSV_NUMBER_BYTES):
+        return False  # blanks, "\r", letters: the row reader
+    try:
+        flat = orjson.loads(b"[%b]" % numbers)  # digits, signs, points and exponents: JSON numbers, or refused
+    except orjson.JSONDecodeError:
+        return None  # float()'s own syntax ("+1", ".5"): the general reader
+    del numbers
+    rows = len(starts)
+    if len(flat) != rows * width:
+        return None
+    heads = b",".join([block[a:b - 1] for a, b in zip(starts.tolist(), rests)])
+    if b"\r" in heads:
+        return False
+    cells = heads.decode("utf-8").split(",")
+    if not heads.isascii() or len(heads.translate(None, _ASCII_BLANKS)) != len(heads):
+        cells = [cell.strip() for cell in cells]
+    return np.fromiter(flat, dtype=float, count=len(flat)).reshape(rows, width), [cells[i::lead] for i in range(lead)]
 
 
 def _dense_csv_block(text: str, end: str, lead: int, width: int) -> tuple[np.ndarray, list[list[str]]] | None:
-    """Some whole rows of the dense table: their numbers (rows x width) and their text cells by column; None to doubt."""
+    """Some whole rows of the dense table: their numbers (rows x width) and their stripped text cells by column; None to doubt."""
     lines = [line for line in text.split(end) if line.strip(",")]  # the csv module skips empty rows too
     if not lines:
         return np.zeros((0, width)), [[] for _ in range(lead)]
@@ -700,6 +788,7 @@ def _dense_csv_block(text: str, end: str, lead: int, width: int) -> tuple[np.nda
     texts = [list(map(itemgetter(i), split)) for i in range(lead)]
     if "\r" in numbers or "\n" in numbers or any("\r" in t or "\n" in t for t in map("".join, texts)):
         return None  # a line end other than the table's: JSON would take it for a blank
+    texts = [[cell.strip() for cell in column] for column in texts]
     try:
         flat = orjson.loads(numbers)
     except orjson.JSONDecodeError:
@@ -1002,12 +1091,12 @@ def _enterprises_text(c: _Checked, ind: list[str], res: list[str], parallel: boo
     return pieces
 
 
-def _forked(rows, lo: int, hi: int) -> tuple[int, int] | None:
+def _forked(rows, lo: int, hi: int) -> tuple[int, int, str] | None:
     """Rows lo..hi written as UTF-8 by a forked process while this one writes the rest; None where there is no fork."""
     return _fork_call(lambda: (rows(start, min(hi, start + CHUNK)).encode("utf-8") for start in range(lo, hi, CHUNK)), "coopchain-canonical")
 
 
-def _collect(forked: tuple[int, int]) -> str | None:
+def _collect(forked: tuple[int, int, str]) -> str | None:
     """The text the forked process wrote, once it has ended well; None if it did not."""
     return _fork_result(forked, lambda view: str(view, "utf-8"))
 

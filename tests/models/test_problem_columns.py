@@ -142,7 +142,7 @@ def test_generated_csv_agrees_with_its_json(tmp_path):
     assert load_prepared(table, header).prepared.canonical == load_prepared(_write(tmp_path, doc)).prepared.canonical
 
 
-def _dense_csv(doc: dict, names: bool, end: str) -> str:
+def _dense_csv(doc: dict, names: bool, end: str, blank_rows: bool = True) -> str:
     """A table with every cell given and no quotes (the usual export), text columns first."""
     ind, res = list(doc["indicators"]), list(doc["resources"])
     head = ["id"] + (["name"] if names else []) + ["min", "max", "u0", "g", "alpha", "reservation"]
@@ -153,7 +153,7 @@ def _dense_csv(doc: dict, names: bool, end: str) -> str:
         cells += [repr(e.get("alpha", 0.0)), str(e.get("reservation", 0))]
         cells += [repr(e["benefit"][k]) for k in ind] + [repr(e["use"][r]) for r in res] + [repr(e["cap"][r]) for r in res]
         rows.append(",".join(cells))
-        if j % 7 == 3:
+        if blank_rows and j % 7 == 3:
             rows.append(",,," if j % 2 else "")  # rows with no cell given: skipped, as the csv module skips them
     return end.join(rows) + end
 
@@ -188,6 +188,109 @@ def test_dense_csv_read_without_a_string_per_cell_agrees(tmp_path, monkeypatch, 
     general = load_prepared(table, header)
     monkeypatch.setattr(problem_columns, "_dense_csv_columns", dense)
     assert load_prepared(table, header).prepared.canonical == general.prepared.canonical
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("names, end, block", [(False, "\r\n", 4 << 20), (True, "\n", 4 << 20), (True, "\r\n", 700), (False, "\n", 1)])
+def test_dense_csv_read_from_its_bytes_agrees(tmp_path, monkeypatch, names, end, block, parallel):
+    """A table with no blank row is read from its bytes, a block at a time, no Python string per row (ids and
+    names with blanks around, non-ASCII, empty names); it agrees with the pydantic reader, and the row-by-row
+    reader is not called."""
+    from coopchain.models import problem_columns
+
+    monkeypatch.setattr(problem_columns, "CSV_BLOCK", block)
+    monkeypatch.setattr(problem_columns, "PARALLEL_PARSE_MIN", 0)
+    doc = generate(90, 3, 3, 8, "general")
+    for j, e in enumerate(doc["enterprises"]):
+        e["reservation"] = 0 if j % 3 else 2.5e-7
+        if names:
+            e["name"] = ["Ferme des Prés", "农场 7", " padded\t", "", "x"][j % 5]
+        e["id"] = [f"e{j}", f" é-{j} ", f"\x1f{j}"][j % 3] if j % 4 else f"E {j}"
+    table, header = _csv_files(tmp_path, doc, _dense_csv(doc, names, end, blank_rows=False))
+    rows = []
+    monkeypatch.setattr(problem_columns, "_dense_csv_block", lambda *a: rows.append(a) or None)
+    _assert_same_as_pydantic(table, header, parallel=parallel)
+    assert not rows, "every block read from its bytes"
+
+
+@pytest.mark.parametrize("how", ["raises", "killed"])
+@pytest.mark.parametrize("kind", ["json", "csv"])
+def test_a_failed_forked_helper_is_said_and_its_half_read_here(tmp_path, monkeypatch, caplog, kind, how):
+    """A forked helper of the parse that fails (an exception, SIGKILL as from the out-of-memory killer) is said in a
+    warning, and this process reads the helper's half itself: the columnar path still gives the pydantic reader's
+    result, without reading the whole document again."""
+    import os
+    import signal
+
+    from coopchain.models import problem_columns
+
+    monkeypatch.setattr(problem_columns, "PARALLEL_PARSE_MIN", 0)
+    monkeypatch.setattr(problem_columns, "CSV_BLOCK", 500)
+
+    def failing():
+        if how == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise MemoryError
+
+    monkeypatch.setattr(problem_columns, "_fork_compute", lambda compute: problem_columns._fork_call(failing, "coopchain-columns"))
+    doc = generate(80, 3, 3, 9, "uniform")
+    if kind == "csv":
+        path, header = _csv_files(tmp_path, doc, _dense_csv(doc, False, "\n", blank_rows=False))
+        dense = problem_columns._dense_csv_columns
+        taken = []
+        monkeypatch.setattr(problem_columns, "_dense_csv_columns", lambda *a: taken.append(dense(*a)) or taken[-1])
+    else:
+        path, header = _write(tmp_path, doc), None
+        halves = problem_columns._json_columns_halved
+        taken = []
+        monkeypatch.setattr(problem_columns, "_json_columns_halved", lambda *a: taken.append(halves(*a)) or taken[-1])
+    with caplog.at_level("INFO", logger="coopchain.models.problem_columns"):
+        _assert_same_as_pydantic(path, header, parallel=True)
+    assert taken and taken[0] is not None, "the helper's half read here, not the whole document again"
+    said = [r for r in caplog.records if r.name == "coopchain.models.problem_columns"]
+    assert said and said[0].levelname == "WARNING" and "failed" in said[0].getMessage()
+    assert ("signal 9" if how == "killed" else "exit status 1") in said[0].getMessage()
+
+
+def _same_rows(ours, theirs) -> bool:
+    if ours is None or theirs is None:
+        return ours is theirs
+    return ours[0].tobytes() == theirs[0].tobytes() and ours[0].shape == theirs[0].shape and ours[1] == theirs[1]
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+@pytest.mark.parametrize("lead", [1, 2])
+def test_rows_read_from_bytes_are_the_rows_read_row_by_row(end, lead):
+    """Block by block, the byte reader gives what the row-by-row reader gives (numbers bit for bit, stripped text
+    cells; None alike where the table leaves the dense path), or declines (False) and leaves the block to it.
+    Blocks made of usual rows and odd ones: blank rows, short and long rows, blanks in cells, lone line ends,
+    float()'s own syntax, text, exponents, big integers, an empty id."""
+    from coopchain.models.problem_columns import _dense_csv_block, _dense_csv_rows
+
+    width = 4
+    usual = [["a1", "1.5", "0", "-2e-3", "7"], [" b ", "3", "1E5", "0.25", "-0"], ["é", "12", "4", "5", "6"]]
+    odd = ["", ",,,,", ",,,,,", "c,1,2,3", "d,1,2,3,4,5", "e, 1,2,3,4", "f,+1,2,3,4", "g,.5,2,3,4", "h,1,2,x,4",
+           "i,1,2,3,4\r", "j\r,1,2,3,4", "k,1,2,3,4\n", ",1,2,3,4", "l,1e400,2,3,4", "m,123456789012345678901,1,2,3",
+           "n,nan,1,2,3", "s,1,2,3,45\nt,1,2,3,4", "o,1.,2,3,4", "p,-,1,2,3", "q\x0b,1,2,3,4", "r,1,2,3,"]
+    rng = np.random.default_rng(5)
+    declined = 0
+    for trial in range(400):
+        lines = []
+        for _ in range(int(rng.integers(1, 7))):
+            if rng.random() < 0.25:
+                line = odd[int(rng.integers(len(odd)))]
+                lines.append(line if lead == 1 else line.replace(",", ",nm,", 1) if "," in line else line)
+            else:
+                cells = usual[int(rng.integers(len(usual)))]
+                lines.append(",".join(cells[:1] + ([" n m "] if lead == 2 else []) + cells[1:]))
+        text = end.join(lines) + (end if rng.random() < 0.5 else "")
+        ours = _dense_csv_rows(text.encode(), end.encode(), lead, width)
+        theirs = _dense_csv_block(text, end, lead, width)
+        if ours is False:
+            declined += 1
+        else:
+            assert _same_rows(ours, theirs), repr(text)
+    assert 50 < declined < 350  # both kinds of blocks were met
 
 
 @pytest.mark.parametrize("parallel", [False, True])
