@@ -55,6 +55,8 @@ class Event:
 
     name: str
     data: dict
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
+    """canonical(data), when `Call.emit` has already encoded it (to refuse what has no canonical form): the receipt reuses it."""
 
 
 class Rejection(Exception):
@@ -105,8 +107,8 @@ class Call:
         self.writes[contract_key(self.contract, key)] = value
 
     def emit(self, name: str, **data: Any) -> None:
-        canonical(data)  # refused here, not when the receipt is encoded
-        self.events.append(Event(name, data))
+        # Refused here, not when the receipt is encoded; `data` is this call's own dict, so the bytes stay its encoding.
+        self.events.append(Event(name, data, canonical(data)))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from coopchain.chain.keys import PrivateKey, PublicKey, verify_many
 from coopchain.chain.receipt import Receipt, decode_receipt, encode_receipt, receipts_root
 from coopchain.chain.record import RECORD, builtin_contracts
 from coopchain.chain.seals import SealContext, Signers, genesis_seal, seal_for
-from coopchain.chain.state import StateView, next_nonce, record_key, trie_key
+from coopchain.chain.state import StateCache, StateView, next_nonce, record_key, trie_key
 from coopchain.chain.store import BlockRows, SqlStore, open_store
 from coopchain.chain.transaction import Transaction, decode_transaction, encode_signed, encode_transaction, signing_bytes
 from coopchain.chain.trie import EMPTY_ROOT, prove, trie_update
@@ -132,6 +132,7 @@ class Ledger:
         self.node_key = node_key
         self.signers = Signers(node_key, {k.public_key.to_text(): k for k in other_keys}) if node_key is not None else None
         self._checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signatures")
+        self._head_state = StateCache()  # the head's values this node has read, for the next block (chain.state)
 
     # -- opening -----------------------------------------------------------------
     @classmethod
@@ -279,7 +280,7 @@ class Ledger:
             clock, first = seal.begin(ctx, self.signers, timestamp if timestamp is not None else now_micros())
             clock = max(clock, parent.timestamp + 1)
             view = StateView(self.store, parent.state_root, {})
-            output = apply_block(State(view.get, self.runtime), BlockContext(self.config.chain_id, height + 1, clock), list(zip(txs, hashes)))
+            output = apply_block(State(self._head_state.reader(self.store, parent.state_root), self.runtime), BlockContext(self.config.chain_id, height + 1, clock), list(zip(txs, hashes)))
             view.pending.update(output.changes)
             view.pending.update(seal.state_changes(first, height + 1, ctx))
             receipts = [encode_receipt(r) for r in output.receipts]
@@ -302,6 +303,7 @@ class Ledger:
             completed = history.append(merkle.leaf_hash(digest))
             signatures.result()  # raises InvalidSignature: the block is not written
             w.append(BlockRows(header.height, digest, encode_header(header), list(zip(hashes, bodies, receipts)), nodes, [tuple(n) for n in completed]))
+        self._head_state.advance(parent.state_root, state_root, view.pending)  # written: the next block reads the new head
         return Block(header, digest, tuple(txs), output.receipts)
 
     # -- proofs ------------------------------------------------------------------

@@ -65,7 +65,8 @@ def encode_receipt(receipt: Receipt) -> bytes:
             for event in receipt.events:
                 if type(event.name) is not str or type(event.data) is not dict:
                     break
-                events.append(b'{"data":' + canonical(event.data) + b',"name":' + canonical_text(event.name) + b"}")
+                data = event.encoded if event.encoded is not None else canonical(event.data)
+                events.append(b'{"data":' + data + b',"name":' + canonical_text(event.name) + b"}")
             else:
                 return b"".join((b'{"code":', b"null" if code is None else canonical_text(code), b',"events":[', b",".join(events),
                                  b'],"message":', canonical_text(message), b',"status":', canonical_text(status),

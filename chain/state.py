@@ -12,6 +12,8 @@ recomputes every state root without a solver or a clock.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import rlp
@@ -22,7 +24,7 @@ from coopchain.chain.state_proof import decode_rlp
 from coopchain.chain.trie import keccak256, rlp_encode, trie_get
 from coopchain.chain.types import Root
 
-__all__ = ["StateView", "trie_key", "next_nonce", "nonce_key", "record_key", "encode_nonce", "decode_nonce", "encode_record", "decode_record"]
+__all__ = ["StateView", "StateCache", "trie_key", "next_nonce", "nonce_key", "record_key", "encode_nonce", "decode_nonce", "encode_record", "decode_record"]
 
 
 def trie_key(state_key: bytes) -> bytes:
@@ -50,6 +52,60 @@ class StateView:
 
     def trie_changes(self) -> dict[bytes, bytes]:
         return {trie_key(k): v for k, v in self.pending.items()}
+
+
+class StateCache:
+    """Values of state keys at one root, read through to the trie and carried from block to block.
+
+    A committer reads the same keys block after block (each sender's nonce, a market day's entry, a
+    participant's): three trie walks and three Keccak-256 of the key per market offer, 40 µs of its
+    100-odd µs of execution.  A root names its trie's content, so a value read at a root is that
+    root's value for good; after a block is written, `advance` applies its changes to the keys held
+    and moves to the new root, and a reader for any other root starts empty.  Reads return exactly
+    what `trie_get` returns (None for an absent key): verdicts, receipts and roots do not change.
+    Only keys read are held (not every key written), at most `limit_bytes` of values, then emptied."""
+
+    def __init__(self, limit_bytes: int = 64 * 2**20) -> None:
+        self.root: Root | None = None
+        self.values: dict[bytes, bytes | None] = {}
+        self.size = 0
+        self.limit = limit_bytes
+        self._lock = threading.Lock()
+
+    def reader(self, nodes, root: Root) -> Callable[[bytes], bytes | None]:
+        """`StateView(nodes, root, {}).get`, served from the values held when this cache is at `root`."""
+        with self._lock:
+            if self.root != root:
+                self.root, self.values, self.size = root, {}, 0
+            values = self.values
+
+        def read(key: bytes) -> bytes | None:
+            try:
+                return values[key]
+            except KeyError:
+                pass
+            value = trie_get(nodes, root, trie_key(key))
+            grown = self.size + len(key) + (len(value) if value else 0)
+            if values is self.values and grown <= self.limit:  # not emptied or moved on meanwhile
+                values[key] = value
+                self.size = grown
+            return value
+
+        return read
+
+    def advance(self, old_root: Root, new_root: Root, changes: Mapping[bytes, bytes | None]) -> None:
+        """The block from `old_root` to `new_root` with these changes (state keys; None or b"" deletes) is written."""
+        with self._lock:
+            if self.root != old_root:
+                self.root, self.values, self.size = None, {}, 0
+                return
+            values = self.values
+            for key, value in changes.items():
+                if key in values:
+                    old = values[key]
+                    values[key] = value or None
+                    self.size += (len(value) if value else 0) - (len(old) if old else 0)
+            self.root = new_root
 
 
 def encode_nonce(nonce: int) -> bytes:

@@ -264,11 +264,17 @@ def _reference(ref: Ref, new_nodes: dict[Hash32, bytes]) -> bytes | list:
     32 bytes, else the Keccak-256 of the encoding (and the encoding joins new_nodes)."""
     if type(ref) is bytes or type(ref) is list:  # empty, or stored and unchanged by this batch
         return ref
-    item = _rlp_item(ref, new_nodes)
-    encoded = rlp_encode(item)
+    if type(ref) is LeafNode:  # most new nodes: rlp_encode of the two strings written out
+        item = [hex_prefix_encode(ref.rest_of_key, True), ref.value]
+        payload = _rlp_string(item[0]) + _rlp_string(item[1])
+        n = len(payload)
+        encoded = (_LIST[n] if n < 56 else _long_prefix(0xF7, n)) + payload
+    else:
+        item = _rlp_item(ref, new_nodes)
+        encoded = rlp_encode(item)
     if len(encoded) < 32:
         return item
-    node_hash = keccak256(encoded)
+    node_hash = _keccak_256(encoded).digest()  # keccak256(), without its wrapper: once per new node
     new_nodes[node_hash] = encoded
     _CREATED[node_hash] = item
     return node_hash
@@ -364,6 +370,12 @@ def _apply(nodes: NodeSource, ref: Ref, changes: list[Change]) -> Ref:
         return _apply_branch(nodes, ref, node, changes)
     if type(node) is ExtensionNode:
         return _apply_extension(nodes, ref, node, changes)
+    if len(changes) == 1 and changes[0][0] == node.rest_of_key:
+        # The common case (a key set again, a nonce, an entry rewritten): what the merge below gives, without it.
+        value = changes[0][1]
+        if value is None:
+            return b""
+        return ref if value == node.value else LeafNode(node.rest_of_key, value)
     # A leaf holds one key: merge it with the changes and build the subtree afresh.
     merged = {path: value for path, value in changes if value is not None}
     if not any(path == node.rest_of_key for path, _ in changes):

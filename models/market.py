@@ -307,18 +307,38 @@ def _bids(bids, field: str, T: int) -> tuple[tuple[BidBlock, ...], ...]:
 
 
 def _bids_valid(bids: list) -> bool:
-    """_bids' fast path, one loop (nested generators cost more than the checks in them): every period a list
-    of at most MAX_BLOCKS blocks of exactly price and quantity, every number valid.  False: look one by one."""
-    prices, quantities = [], []
+    """_bids' fast path: every period a list of at most MAX_BLOCKS blocks of exactly price and quantity, every
+    price and quantity valid (what _all_valid(prices) and _all_valid(quantities, low=0.0) say of the lists;
+    checked in the same loop, without building them: 30 of an offer's 40 µs went to the lists and the
+    generic limits).  False: look one by one."""
     for blocks in bids:
         if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
             return False
         for b in blocks:
-            if type(b) is not dict or b.keys() != _BLOCK_KEYS:
+            if type(b) is not dict or len(b) != 2 or "price" not in b or "quantity" not in b:  # keys == _BLOCK_KEYS, cheaper
                 return False
-            prices.append(b["price"])
-            quantities.append(b["quantity"])
-    return _all_valid(prices) and _all_valid(quantities, low=0.0)
+            x = b["price"]
+            if type(x) is not float:
+                if type(x) is not int:  # bool is neither
+                    return False
+                try:
+                    x = float(x)
+                except OverflowError:
+                    return False
+            # Finite, 0 or of magnitude in [MIN, MAX] (NaN fails every comparison, infinity the upper bound).
+            if not (x == 0 or MIN_MAGNITUDE <= abs(x) <= MAX_MAGNITUDE):
+                return False
+            x = b["quantity"]
+            if type(x) is not float:
+                if type(x) is not int:
+                    return False
+                try:
+                    x = float(x)
+                except OverflowError:
+                    return False
+            if not (x == 0 or MIN_MAGNITUDE <= x <= MAX_MAGNITUDE):  # ≥ 0 as well (-0.0 == 0 passes, as in _number)
+                return False
+    return True
 
 
 def series_valid(p: dict, T: int) -> bool:

@@ -167,6 +167,36 @@ def test_random_batches_match_hexary_trie_and_old_roots_stay_readable():
         assert trie_get(store, old_root, b"\xff" * 33) is None
 
 
+def test_keys_set_again_match_hexary_trie():
+    """Blocks that mostly rewrite existing keys (as every committed block does: nonces, entries posted
+    again), to the same value, a new one (short values inline their leaf), b"" or None, with new keys
+    beside them: the roots the `trie` package gives, and a store holding only the nodes returned."""
+    rng = random.Random(16)
+    store, root, reference, model = {}, EMPTY_ROOT, HexaryTrie({}), {}
+    for _ in range(80):
+        changes = {}
+        for _ in range(rng.randint(1, 80)):
+            roll = rng.random()
+            if model and roll < 0.75:
+                key = rng.choice(list(model))
+                changes[key] = rng.choice([model[key], rng.randbytes(rng.choice([1, 3, 40, 1200])), b"", None])
+            else:
+                changes[rng.randbytes(rng.choice([1, 2, 32]))] = rng.randbytes(rng.choice([1, 3, 40]))
+        root, new_nodes = trie_update(store, root, changes)
+        store.update(new_nodes)
+        stored(new_nodes)  # as the ledger does once a block is written: the next update reads them decoded
+        for key, value in changes.items():
+            if value:
+                reference[key] = value
+                model[key] = value
+            else:
+                reference.delete(key)
+                model.pop(key, None)
+        assert root == reference.root_hash
+        for key in rng.sample(list(model), min(20, len(model))):
+            assert trie_get(store, root, key) == model[key]
+
+
 def test_proofs_carry_the_same_nodes_as_hexary_trie():
     rng = random.Random(5)
     changes = {rng.randbytes(32): rng.randbytes(rng.choice([1, 40])) for _ in range(200)}
