@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
 # role: (valid requests, requests that break the schema) per operation.  The admin's pass alone
-# sends over 1,000 (every operation; fewer where the space is small); the manager's goes through
+# sends over 1,000 (every operation; fewer where the space is small: 30/12 sent 1,682 on 2 Dec 2026,
+# 50/20 sent 2,802; the three passes ~2,600 in all); the manager's goes through
 # the cooperative scoping, the auditor's through the 403s of every write.
-PASSES = {"admin": (50, 20), "manager": (10, 5), "auditor": (6, 2)}
+PASSES = {"admin": (30, 12), "manager": (10, 5), "auditor": (6, 2)}
 
 
 @pytest.mark.parametrize("role", list(PASSES))
