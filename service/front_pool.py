@@ -20,6 +20,8 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from coopchain.service.lifetime import when_parent_ends
+
 
 _SHARED_FRONTS = 16  # fronts whose data stays scattered on the Dask cluster
 
@@ -30,6 +32,11 @@ def default_processes() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _end_with_parent() -> None:
+    """A pool process's initializer: with its parent gone it has nobody to work for (it would wait for tasks for ever)."""
+    when_parent_ends(lambda: os._exit(0))
 
 
 class FrontPool:
@@ -76,7 +83,7 @@ class FrontPool:
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+                self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_end_with_parent)
             return self._executor
 
     def submit(self, fn, *args) -> Future:

@@ -63,19 +63,13 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _worker(host: str, port: int, ready) -> None:
     import signal
-    import threading
-
-    from multiprocessing import connection, parent_process
 
     import uvicorn
 
-    def leave_with_the_supervisor() -> None:
-        # A supervisor killed by SIGKILL cannot stop its workers; left alone they would keep serving on the
-        # shared SO_REUSEPORT port beside the next server started there.  Its end closes this pipe.
-        connection.wait([parent_process().sentinel])
-        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown
+    from coopchain.service.lifetime import when_parent_ends
 
-    threading.Thread(target=leave_with_the_supervisor, name="supervisor-watch", daemon=True).start()
+    # Left alone after a SIGKILL of the supervisor, a worker would keep serving on the shared port.
+    when_parent_ends(lambda: os.kill(os.getpid(), signal.SIGTERM))  # uvicorn's own graceful shutdown
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None) -> None:
