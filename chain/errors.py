@@ -33,6 +33,14 @@ class StorageError(ChainError):
     """The database cannot be opened or is not a coopchain ledger."""
 
 
+class SealNotReady(ChainError):
+    """This node cannot seal a block now; with `ready_at` (µs, by its clock) set, it can from then on."""
+
+    def __init__(self, message: str, ready_at: int | None = None) -> None:
+        super().__init__(message)
+        self.ready_at = ready_at
+
+
 def ensure(condition: object, error: type[ChainError], message: str) -> None:
     """Raise `error(message)` unless `condition` holds: protocol rules read as one line."""
     if not condition:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from coopchain.chain import merkle
 from coopchain.chain.block import ZERO_HASH, ChainConfig, Header, OldFormat, block_hash, decode_header, encode_header, sign_header
 from coopchain.chain.contract import BlockContext, ContractFault, ContractSet, ContractSpec, Runtime
-from coopchain.chain.errors import ChainError, InvalidSignature, InvalidTransaction, StorageError, ensure
+from coopchain.chain.errors import ChainError, InvalidSignature, InvalidTransaction, SealNotReady, StorageError, ensure
 from coopchain.chain.execution import State, apply_block, check_size, genesis_entries, refused, runtime_for
 from coopchain.chain.keys import PrivateKey, PublicKey, verify_many
 from coopchain.chain.receipt import Receipt, decode_receipt, encode_receipt, receipts_root
@@ -250,6 +250,11 @@ class Ledger:
                 try:
                     block = self._append([txs[i] for i in keep], [bodies[i] for i in keep], [hashes[i] for i in keep], signatures, timestamp)
                     return replace(block, refused=tuple(sorted(refusals, key=lambda r: r.index)))
+                except SealNotReady as e:
+                    # Proof of stake with no second this node may seal in yet: wait for the first that will.
+                    if timestamp is not None or e.ready_at is None:
+                        raise
+                    time.sleep((max(0, e.ready_at - now_micros()) + 1_000) / 1e6)
                 except InvalidTransaction as e:
                     index = getattr(e, "index", None)
                     if index is None or len(keep) == len(txs) and not isinstance(e, ContractFault):

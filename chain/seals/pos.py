@@ -50,7 +50,7 @@ import rlp
 
 from coopchain.chain.block import Header, block_hash, sealing_bytes
 from coopchain.chain.encoding import MAX_SAFE_INTEGER, EncodingError, hex_bytes
-from coopchain.chain.errors import ChainError, InvalidBlock, InvalidSignature, ensure
+from coopchain.chain.errors import InvalidBlock, InvalidSignature, SealNotReady, ensure
 from coopchain.chain.keys import PublicKey, verify_many
 from coopchain.chain.namespaces import balance_key, stake_key  # defined with every other namespace
 from coopchain.chain.seals import SealContext, Signers, register
@@ -60,13 +60,12 @@ DEFAULT_DRIFT = 15  # seconds a header may run ahead of the verifier's clock
 DEFAULT_MODIFIER_DEPTH = 1
 MICROS = 10**6
 SEARCH_WINDOW = 86_400  # begin() looks back at most a day: any second after the parent is valid, and the loop stays bounded
+LOOK_AHEAD = 3_600  # and, finding none it may use now, at most an hour ahead for the second it may wait for
 _SEAL_FIELDS = {"kind", "staker", "second", "kernel", "signature"}
 
 
-class NoEligibleStake(ChainError):
-    """No staker key this node holds meets the target in the seconds it may use."""
-
-
+class NoEligibleStake(SealNotReady):
+    """No staker key this node holds meets the target in the seconds it may use (`ready_at`: when one will)."""
 
 
 def _int(value: bytes | None) -> int | None:
@@ -151,13 +150,25 @@ class ProofOfStake:
         first = max(ctx.parent.timestamp // MICROS + 1, now // MICROS - SEARCH_WINDOW)
         last = now // MICROS + params.get("drift", DEFAULT_DRIFT)
         stakes = {s: last_stake(ctx, s) for s in held}
-        for second in range(first, last + 1):
-            for staker in held:
-                coins, _, since = stakes[staker]
-                digest = kernel(modifier, staker, second)
-                if int.from_bytes(digest, "big") < target * coin_age(coins, since, second):
-                    return second * MICROS, {"kind": KIND, "staker": staker, "second": second, "kernel": digest.hex()}
-        raise NoEligibleStake(f"no staker key held ({len(held)}) meets the target in seconds {first} .. {last}; try later, as coin-age grows")
+
+        def eligible(seconds: range) -> tuple[int, dict] | None:
+            for second in seconds:
+                for staker in held:
+                    coins, _, since = stakes[staker]
+                    digest = kernel(modifier, staker, second)
+                    if int.from_bytes(digest, "big") < target * coin_age(coins, since, second):
+                        return second * MICROS, {"kind": KIND, "staker": staker, "second": second, "kernel": digest.hex()}
+            return None
+
+        found = eligible(range(first, last + 1))
+        if found is not None:
+            return found
+        # Blocks sealed back to back move the parent's second towards now + drift, leaving few seconds to
+        # search: the producer waits for the first later second that meets the target, as coin-age grows.
+        later = eligible(range(max(first, last + 1), last + 1 + LOOK_AHEAD))
+        raise NoEligibleStake(f"no staker key held ({len(held)}) meets the target in seconds {first} .. {last}; "
+                              + (f"second {later[0] // MICROS} will" if later else f"none within {LOOK_AHEAD} s after them either"),
+                              ready_at=None if later is None else later[0] - params.get("drift", DEFAULT_DRIFT) * MICROS)
 
     def state_changes(self, seal: dict, height: int, ctx: SealContext) -> dict[bytes, bytes]:
         return {stake_key(seal["staker"]): rlp.encode(height)}  # the coin-age starts again from this block

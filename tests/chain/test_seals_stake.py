@@ -130,6 +130,24 @@ def test_a_stake_meets_the_hard_target_only_with_enough_coin_age(hard, stakers):
     replay_chain(hard.store)
 
 
+def test_blocks_sealed_back_to_back_wait_for_a_second_they_may_use(tmp_path, monkeypatch, stakers):
+    # Drift 0: a header may not run ahead of the clock at all, and each block needs a second after its
+    # parent's, so every commit here outruns the clock; the node waits for that second instead of failing.
+    params = {"stakes": {text(stakers[0]): 1}, "target": EASY, "drift": 0}
+    ledger, _ = create(tmp_path, monkeypatch, "pos", params, stakers[:1])
+    try:
+        writer = keys(1)[0]
+        for i in range(3):
+            block = ledger.commit([record(writer, i)])
+            assert block.header.seal["second"] == ledger.header(i).timestamp // MICROS + 1  # the first second it could take
+            assert block.header.timestamp <= chain_ledger.now_micros()  # never ahead of the clock
+        with pytest.raises(NoEligibleStake, match="second .* will"):  # an explicit time is never waited for
+            ledger.commit([record(writer, 3)], timestamp=ledger.head().timestamp)
+        verify_chain(ledger.store)
+    finally:
+        ledger.close()
+
+
 def test_a_node_without_staker_keys_cannot_seal(tmp_path, monkeypatch, stakers):
     ledger, _ = create(tmp_path, monkeypatch, "pos", {"stakes": {text(stakers[0]): 1}, "target": EASY}, [], back=10)
     with pytest.raises(NoEligibleStake, match="holds no staker key"):
