@@ -214,6 +214,17 @@ def _line_search(dual: _PieceDual, d: _Dual, step: np.ndarray) -> _Dual | None:
     return None
 
 
+def _warm_start(dual: _PieceDual, z0: np.ndarray, ratio: float) -> np.ndarray:
+    """z0, found for another κ, or z0 with the rows' multipliers scaled by ratio = κ_old/κ: whichever
+    has the lower dual value.  Where ℓ/κ dominates the Lagrangian (small κ) the multipliers are
+    about an LP's duals over κ, so they scale with 1/κ; where ψ dominates they barely move."""
+    if ratio == 1.0:
+        return z0
+    scaled = z0.copy()
+    scaled[:-1] *= ratio
+    return scaled if dual.at(scaled).q < dual.at(z0).q else z0
+
+
 @dataclass(order=True)
 class _Piece:
     neg_bound: float  # heap order: the highest bound first
@@ -311,12 +322,19 @@ def maximise_linear_with_floor(inst: Instance, extras: Extras, floor: float, sta
             V = make_feasible(inst, W, extras.rows, extras.rhs)
         except NoFeasibleAllocation:
             return
+        # ℓ is linear along the segment from V to `start`, and ℓ·start <= best_value (start was the
+        # first incumbent), so no point of it beats the incumbent unless V does: then neither
+        # the floor test nor the bisection below can change the outcome.
+        if float(extras.linear @ V) <= best_value:
+            return
         if log_coupling(inst, V) < floor:
             # The relaxation's maximiser meets the floor only through the over-estimate of ψ;
             # the shortest step towards `start` (which meets it) on the segment does too.
             # Both ends meet the linear constraints, so every point between does.
             lo, hi = 0.0, 1.0
             for _ in range(50):
+                if float(extras.linear @ (V + lo * (start - V))) <= best_value:
+                    return  # ℓ falls along the segment: every point from lo on is no better
                 t = 0.5 * (lo + hi)
                 if log_coupling(inst, V + t * (start - V)) >= floor:
                     hi = t
@@ -328,12 +346,21 @@ def maximise_linear_with_floor(inst: Instance, extras: Extras, floor: float, sta
             best_W, best_value = V, value
 
     def piece(s_lo: float, s_hi: float, kappa: float, z0: np.ndarray | None) -> _Piece:
+        # Φ(κ) = κ (min_z B_κ(z) − floor) is convex in κ (a maximum of functions affine in κ) with
+        # derivative ψ̂(W_κ) − floor, so a tangent at each end of a bracket [lo, hi] of its
+        # minimum bounds it from below where they cross: the κ search stops once the best Φ
+        # found is within a tenth of the tolerance (or a thousandth of its excess over the
+        # incumbent) of that, or the piece is pruned, instead of narrowing the bracket to 1e-9.  Any κ > 0 and z >= 0
+        # give a valid bound (the verifier recomputes it), so where it stops only decides
+        # how tight the piece's bound is, never whether it holds.
         best = (math.inf, kappa, z0)
-        lo, hi = 0.0, math.inf
+        z0_kappa = kappa  # the κ that z0 was found for
+        lo = hi = None  # (κ, Φ, dΦ/dκ) at the ends of the bracket
         for _ in range(60):
             dual = _PieceDual(inst, Extras(extras.rows, extras.rhs, extras.linear / kappa), s_lo, s_hi)
-            z = dual.start() if z0 is None else z0
+            z = dual.start() if z0 is None else _warm_start(dual, z0, z0_kappa / kappa)
             d = _minimise(dual, z, lambda d, k=kappa: k * (d.q - floor) <= best_value + tol * scale)
+            z0_kappa = kappa
             bound = kappa * (d.q - floor)
             if bound < best[0]:
                 best = (bound, kappa, d.lam)
@@ -344,13 +371,25 @@ def maximise_linear_with_floor(inst: Instance, extras: Extras, floor: float, sta
             slope = d.q - float(extras.linear @ d.W) / kappa - floor
             z0 = d.lam
             if slope < 0:
-                lo = kappa
-                kappa = kappa * 4.0 if math.isinf(hi) else math.sqrt(lo * hi)
+                lo = (kappa, bound, slope)
             else:
-                hi = kappa
-                kappa = kappa / 4.0 if lo == 0.0 else math.sqrt(lo * hi)
-            if not math.isinf(hi) and lo > 0 and hi / lo < 1 + 1e-9:
+                hi = (kappa, bound, slope)
+            if lo is None:
+                kappa /= 4.0
+                continue
+            if hi is None:
+                kappa *= 4.0
+                continue
+            (a, fa, da), (b, fb, db) = lo, hi
+            if not b / a >= 1 + 1e-9:
                 break
+            cross = (fb - fa + da * a - db * b) / (da - db) if da < db else math.sqrt(a * b)
+            floor_of_min = fa + da * (cross - a)  # the tangents' crossing: Φ's minimum is no lower
+            # Below zero the values contradict convexity (an inner minimisation stopped short of
+            # its optimum): then only the slopes' signs are trusted, and bisection goes on.
+            if 0.0 <= best[0] - floor_of_min <= max(0.1 * tol * scale, 1e-3 * (best[0] - best_value)):
+                break  # converged as far as the piece's bound can matter
+            kappa = math.sqrt(a * b)
         bound, kappa, z = best
         proven = piece_value(inst, s_lo, s_hi, z[-1], z[:-1], extras, kappa, floor)  # exactly what the verifier computes
         return _Piece(-proven, s_lo, s_hi, np.append(z, kappa))
