@@ -63,7 +63,8 @@ class StateCache:
     root's value for good; after a block is written, `advance` applies its changes to the keys held
     and moves to the new root, and a reader for any other root starts empty.  Reads return exactly
     what `trie_get` returns (None for an absent key): verdicts, receipts and roots do not change.
-    Only keys read are held (not every key written), at most `limit_bytes` of values, then emptied."""
+    Only keys read are held (not every key written); past `limit_bytes` of keys and values no more are
+    added until the next root this cache does not follow (dict overhead not counted)."""
 
     def __init__(self, limit_bytes: int = 64 * 2**20) -> None:
         self.root: Root | None = None
@@ -86,7 +87,7 @@ class StateCache:
                 pass
             value = trie_get(nodes, root, trie_key(key))
             grown = self.size + len(key) + (len(value) if value else 0)
-            if values is self.values and grown <= self.limit:  # not emptied or moved on meanwhile
+            if values is self.values and self.root == root and grown <= self.limit:  # not emptied or moved on meanwhile
                 values[key] = value
                 self.size = grown
             return value

@@ -48,3 +48,15 @@ def test_values_beyond_the_limit_are_read_but_not_held():
     read = cache.reader(store, root)
     assert read(b"big") == b"v" * 1000 and b"big" not in cache.values
     assert read(b"small") == b"s" and b"small" in cache.values
+
+
+def test_a_late_read_through_the_old_roots_reader_is_not_held_for_the_new_root():
+    store = {}
+    r0 = _apply(store, EMPTY_ROOT, {b"k": b"old", b"other": b"x"})
+    r1 = _apply(store, r0, {b"k": b"new"})
+    cache = StateCache()
+    read0 = cache.reader(store, r0)
+    assert read0(b"other") == b"x"  # something held, so advance moves the dict on to r1
+    cache.advance(r0, r1, {b"k": b"new"})
+    assert read0(b"k") == b"old"  # still r0's value for its own reader
+    assert cache.reader(store, r1)(b"k") == trie_get(store, r1, trie_key(b"k")) == b"new"
