@@ -106,7 +106,8 @@ class Call:
     def put(self, key: str, value: bytes) -> None:
         # Only immutable bytes: a bytearray would be encoded, then shared by the head-state cache and the
         # trie's node cache, and changed in place by a later call (state would depend on process history).
-        ensure(type(value) is bytes, ChainError, f"contract {self.contract}: a state value must be bytes, not {type(value).__name__}")
+        if type(value) is not bytes:  # not `ensure`: its sentence would be formatted on every put of every transaction
+            raise ChainError(f"contract {self.contract}: a state value must be bytes, not {type(value).__name__}")
         self.writes[contract_key(self.contract, key)] = value
 
     def emit(self, name: str, **data: Any) -> None:
