@@ -50,7 +50,9 @@ GIL inside ``crypto_sign_open``, so two threads nearly double it without the pic
 start-up and fork hazards of a process pool inside a server.  `verify_many` therefore
 uses PyNaCl, imported lazily, in ``os.cpu_count()`` threads, and falls back to
 pycryptodome in the calling thread when PyNaCl is not installed.  P-256 items always take
-the pycryptodome path (they are not the SPEC's throughput case).
+the pycryptodome path (they are not the SPEC's throughput case).  A commit checks its block's
+signatures beside its own pure-Python work, where these threads wait for the GIL after every
+signature: it uses the helper process of `chain.signature_checker` instead, with this verdict.
 
 Why the fast path agrees with the rule.  libsodium is stricter than pycryptodome: it
 checks the cofactorless equation ``[S]B = R + [k]A`` byte-for-byte against the canonical
@@ -433,7 +435,12 @@ def verify_many(items: Sequence[tuple[PublicKey, bytes, bytes]], *, workers: int
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify_many") as pool:
             parts = pool.map(lambda w: fast(items, bounds[w], bounds[w + 1]), range(workers))
             suspects = [i for part in parts for i in part]
-    for i in suspects:  # ascending: chunks are contiguous and returned in order
+    _raise_first(items, suspects)
+
+
+def _raise_first(items: Sequence[tuple[PublicKey, bytes, bytes]], suspects) -> None:
+    """Decide the fast path's rejections, in ascending order, by the rule; raise at the first it refuses too."""
+    for i in suspects:
         fault = _first_fault(items, i)
         if fault is not None:
             error = InvalidSignature(f"item {i}: {fault}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
@@ -25,7 +25,8 @@ from coopchain.chain.block import ZERO_HASH, ChainConfig, Header, OldFormat, blo
 from coopchain.chain.contract import BlockContext, ContractFault, ContractSet, ContractSpec, Runtime
 from coopchain.chain.errors import ChainError, InvalidSignature, InvalidTransaction, SealNotReady, StorageError, ensure
 from coopchain.chain.execution import State, apply_block, check_size, genesis_entries, refused, runtime_for
-from coopchain.chain.keys import PrivateKey, PublicKey, verify_many
+from coopchain.chain.keys import PrivateKey, PublicKey
+from coopchain.chain.signature_checker import SignatureChecker
 from coopchain.chain.receipt import Receipt, decode_receipt, encode_receipt, receipts_root
 from coopchain.chain.record import RECORD, builtin_contracts
 from coopchain.chain.seals import SealContext, Signers, genesis_seal, seal_for
@@ -131,7 +132,7 @@ class Ledger:
             raise InvalidSignature(f"this key ({node_key.public_key}) is not the chain's node key ({self.config.node})")
         self.node_key = node_key
         self.signers = Signers(node_key, {k.public_key.to_text(): k for k in other_keys}) if node_key is not None else None
-        self._checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signatures")
+        self._checker = SignatureChecker()
         self._head_state = StateCache()  # the head's values this node has read, for the next block (chain.state)
 
     # -- opening -----------------------------------------------------------------
@@ -243,7 +244,7 @@ class Ledger:
         hashes = [Hash32(hashlib.sha256(body).digest()) for body in bodies]  # = transaction_hash, without encoding twice
         # The signatures are checked (by libsodium, which releases the GIL) while this thread
         # applies the state transitions; nothing is written until both are done.
-        signatures = self._checker.submit(verify_many, items)
+        signatures = self._checker.submit(items)
         keep, refusals = list(range(len(txs))), []
         try:
             while True:
