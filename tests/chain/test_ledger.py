@@ -1,6 +1,7 @@
 """The ledger end to end on a real SQLite file: commits, refusals, proofs checked by the RFC verifiers."""
 
 import sqlite3
+import time
 
 import pytest
 
@@ -235,3 +236,27 @@ def test_a_block_of_faults_alone_is_refused_and_nothing_is_written(fragile, user
         fragile.commit([_write(users[0], 0, "x", "runtime"), _write(users[0], 1, "y", "none")])
     assert caught.value.index == 0
     assert fragile.height() == before
+
+
+def test_commits_are_checkpointed_into_the_database_file_off_the_commit_path(tmp_path, node, users):
+    # The committing connection checkpoints only past 100,000 WAL pages; these few blocks stay far
+    # below, so rows reach ledger.db itself (not only ledger.db-wal) through the checkpoint thread.
+    path = tmp_path / "ledger.db"
+    led = Ledger.create(f"sqlite:///{path}", node, CHAIN)
+    try:
+        assert led.store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 100_000
+        before = path.stat().st_size
+        for nonce in range(30):
+            led.commit([record(users[0], nonce, f"k{nonce}", "x" * 2000)])
+        deadline = time.monotonic() + 20
+        while path.stat().st_size <= before + 30 * 2000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.stat().st_size > before + 30 * 2000
+        assert led.store.conn.execute("SELECT COUNT(*) FROM transactions").fetchone()[0] == 30
+    finally:
+        led.close()
+    again = Ledger.open(f"sqlite:///{path}")
+    try:
+        assert verify_chain(again.store).blocks == 31
+    finally:
+        again.close()
