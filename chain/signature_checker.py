@@ -69,7 +69,10 @@ def _check_in_helper(items: list) -> None:
     from coopchain.chain.keys import _raise_first, verify_many
 
     frame = marshal.dumps(([key.raw for key, _, _ in items], [s for _, s, _ in items], [m for _, _, m in items]))
-    suspects = _Helper.shared().ask(frame)
+    try:
+        suspects = _Helper.shared().ask(frame)
+    except OSError:  # no helper could start (no interpreter path, no process left): as below
+        suspects = None
     if suspects is None:  # the helper is gone: this batch is checked here, the next starts a new helper
         verify_many(items)
         return

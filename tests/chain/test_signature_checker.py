@@ -83,6 +83,15 @@ def test_a_killed_helper_costs_no_verdict(batch, checker):
     assert helper_pid() not in (None, first)
 
 
+def test_a_helper_that_cannot_start_costs_no_verdict(batch, checker, monkeypatch):
+    monkeypatch.setattr(_Helper, "_current", None)
+    monkeypatch.setattr("coopchain.chain.signature_checker.sys.executable", "/nonexistent/python")
+    bad = [corrupt(item, "message") if i == 250 else item for i, item in enumerate(batch)]
+    with pytest.raises(InvalidSignature, match="^item 250: "):
+        checker.submit(bad).result()
+    checker.submit(batch).result()
+
+
 def running(pid: int) -> bool:
     """Alive and not a zombie (an orphan's zombie waits for whoever adopts it to reap it)."""
     try:
