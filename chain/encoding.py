@@ -22,6 +22,7 @@ a 5,000-digit number costs nothing) and lone surrogates each raise the one
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from itertools import accumulate
@@ -95,10 +96,37 @@ def _plain(value: Any, depth: int) -> bool:
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+# orjson.dumps, once `accelerate()` has been called in this process (a committing node); else None.
+_fast_dumps = None
+
+
+def accelerate() -> None:
+    """Encode plain values with orjson from now on in this process: 5–20 times faster on a large
+    payload (a 37 MiB problem document, a 100,000-entry allocation), where the standard library's
+    encoder escapes a string one character at a time.
+
+    Over the value set the bytes are the same: sorted ASCII keys, no whitespace, integers below
+    2^53, and strings escaped exactly as JSON.stringify does (tests/chain/test_encoding.py checks
+    every code point and random values against the standard library's encoder).  Only a committing
+    node asks for it (chain.ledger.Ledger); the offline verifier never does, so it needs the standard
+    library alone, and a missing orjson leaves the standard library's encoder in place."""
+    global _fast_dumps
+    try:
+        import orjson
+    except ImportError:
+        return
+    _fast_dumps = functools.partial(orjson.dumps, option=orjson.OPT_SORT_KEYS)
+
+
 def canonical(value: Any) -> bytes:
     """The RFC 8785 bytes of `value`, which must lie in the value set above."""
     if not _plain(value, 0):
         _check(value, "$")  # raises, naming the item; or passes a subclass of a plain type
+    elif _fast_dumps is not None:
+        try:
+            return _fast_dumps(value)
+        except TypeError:  # orjson.JSONEncodeError: a lone surrogate, which the path below names
+            pass
     text = _ENCODER.encode(value)
     try:
         return text.encode("utf-8")

@@ -20,7 +20,7 @@ from concurrent.futures import Future, wait
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
-from coopchain.chain import merkle
+from coopchain.chain import encoding, merkle
 from coopchain.chain.block import ZERO_HASH, ChainConfig, Header, OldFormat, block_hash, decode_header, encode_header, sign_header
 from coopchain.chain.contract import BlockContext, ContractFault, ContractSet, ContractSpec, Runtime
 from coopchain.chain.errors import ChainError, InvalidSignature, InvalidTransaction, SealNotReady, StorageError, ensure
@@ -123,6 +123,7 @@ class Ledger:
         """`other_keys`: staker or member keys this node may seal with (proof of stake, endorsement);
         `contracts`: implementations of the contracts the genesis names (chain/'s own are always there)."""
         self.store = store
+        encoding.accelerate()  # a node encodes every transaction and state entry it writes
         genesis = open_genesis(store)
         ensure(genesis.config is not None, StorageError, "block 0 carries no chain config")
         self.config: ChainConfig = genesis.config

@@ -5,6 +5,7 @@ import random
 import pytest
 import rfc8785
 
+from coopchain.chain import encoding
 from coopchain.chain.encoding import canonical, decode, hex_bytes
 from coopchain.chain.errors import EncodingError
 
@@ -25,10 +26,42 @@ def random_value(rng: random.Random, depth: int = 0):
     return {rng.choice(keys): random_value(rng, depth + 1) for _ in range(rng.randrange(5))}
 
 
+@pytest.fixture(params=["standard library", "orjson"])
+def encoder(request, monkeypatch):
+    """Each test that takes it runs with the standard library's encoder and with the one a node
+    switches to (`encoding.accelerate`): both must give the same bytes and the same refusals."""
+    monkeypatch.setattr(encoding, "_fast_dumps", None)
+    if request.param == "orjson":
+        encoding.accelerate()
+        assert encoding._fast_dumps is not None
+    return request.param
+
+
 @pytest.mark.parametrize("seed", range(300))
-def test_matches_rfc8785_package(seed):
+def test_matches_rfc8785_package(seed, encoder):
     value = random_value(random.Random(seed))
     assert canonical(value) == rfc8785.dumps(value)
+
+
+def test_every_code_point_is_escaped_as_rfc8785_does(encoder):
+    """Alone (each control character and the ones around it) and all together in one large string:
+    the accelerated encoder escapes exactly as JSON.stringify does."""
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    for text in [chr(c) for c in range(0x0, 0x100)] + [every, every * 3, {"k": every}]:
+        assert canonical(text) == rfc8785.dumps(text)
+
+
+def test_a_node_accelerates_and_the_offline_verifier_does_not(tmp_path):
+    """`accelerate` is asked for by the Ledger only: the bundle and certificate verifiers keep the
+    standard library (SPEC: offline with numpy, the standard library and pycryptodome)."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from coopchain.chain import encoding; from coopchain.app import cli; "
+              "assert encoding._fast_dumps is None; from coopchain.chain.ledger import Ledger; from coopchain.chain.keys import PrivateKey; "
+              f"Ledger.create('sqlite:///{tmp_path}/l.db', PrivateKey.generate('ed25519'), 'c').close(); print(encoding._fast_dumps is not None)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
 
 
 def test_round_trip():
@@ -51,12 +84,12 @@ def test_round_trip():
         ([-(2**53)], r"\$\[0\]: integer -9007199254740992 is outside"),
     ],
 )
-def test_refuses_values_without_a_canonical_form(value, reason):
+def test_refuses_values_without_a_canonical_form(value, reason, encoder):
     with pytest.raises(EncodingError, match=reason):
         canonical(value)
 
 
-def test_subclasses_of_plain_types_encode_as_their_base():
+def test_subclasses_of_plain_types_encode_as_their_base(encoder):
     """The fast check takes exact types only; subclasses go through the full check, as before."""
     import enum
 
