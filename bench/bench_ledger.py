@@ -125,13 +125,13 @@ class Ceiling:
 
 def helper_cpu() -> float:
     """CPU seconds of this process's signature helper (chain.signature_checker) so far, 0 before it starts."""
-    from coopchain.chain.signature_checker import _Helper
+    from coopchain.chain.signature_checker import helper_pid
 
-    helper = _Helper._current
-    if helper is None:
+    pid = helper_pid()
+    if pid is None:
         return 0.0
     try:
-        fields = Path(f"/proc/{helper.process.pid}/stat").read_text().rpartition(")")[2].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -68,34 +69,49 @@ def _helper_eligible(items: list) -> bool:
 def _check_in_helper(items: list) -> None:
     from coopchain.chain.keys import _raise_first, verify_many
 
-    frame = marshal.dumps(([key.raw for key, _, _ in items], [s for _, s, _ in items], [m for _, _, m in items]))
-    try:
-        suspects = _Helper.shared().ask(frame)
-    except OSError:  # no helper could start (no interpreter path, no process left): as below
-        suspects = None
-    if suspects is None:  # the helper is gone: this batch is checked here, the next starts a new helper
+    helper = _Helper.shared()
+    suspects = None
+    if helper is not None:
+        frame = marshal.dumps(([key.raw for key, _, _ in items], [s for _, s, _ in items], [m for _, _, m in items]))
+        suspects = helper.ask(frame)
+    if suspects is None:  # no helper, or it died: this batch is checked here, the next starts a new helper
         verify_many(items)
         return
     _raise_first(items, suspects)
+
+
+RETRY_AFTER = 60.0
+"""Seconds after a helper failed to start (or died before its first answer) during which batches
+are checked in the thread: a helper that cannot run would otherwise cost a process start per block."""
 
 
 class _Helper:
     """The helper process of this process, and the pipe to it (one batch at a time)."""
 
     _current: _Helper | None = None
+    _failed_start = -RETRY_AFTER  # time.monotonic() of the last start that came to nothing
     _lock = threading.Lock()
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.lock = threading.Lock()
+        self.answered = False
         self.process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     @classmethod
-    def shared(cls) -> _Helper:
+    def shared(cls) -> _Helper | None:
+        """The running helper, a new one, or None while a failed start is recent (or none can start)."""
         with cls._lock:
             # A forked child must not write into its parent's pipe: it starts its own helper.
             if cls._current is None or cls._current.pid != os.getpid() or cls._current.process.poll() is not None:
-                cls._current = cls()
+                cls._current = None
+                if time.monotonic() - cls._failed_start < RETRY_AFTER:
+                    return None
+                try:
+                    cls._current = cls()
+                except OSError:  # no interpreter at that path, no process left
+                    cls._failed_start = time.monotonic()
+                    return None
             return cls._current
 
     def ask(self, frame: bytes) -> list[int] | None:
@@ -111,10 +127,19 @@ class _Helper:
             with _Helper._lock:
                 if _Helper._current is self:
                     _Helper._current = None
+                if not self.answered:  # it never worked: do not start another at every block
+                    _Helper._failed_start = time.monotonic()
             self.process.kill()
             self.process.wait()
             return None
+        self.answered = True
         return marshal.loads(answer)
+
+
+def helper_pid() -> int | None:
+    """The process id of this process's running helper, or None (for benchmarks that count its CPU)."""
+    helper = _Helper._current
+    return None if helper is None or helper.pid != os.getpid() or helper.process.poll() is not None else helper.process.pid
 
 
 def _read_frame(stream) -> bytes | None:

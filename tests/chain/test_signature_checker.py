@@ -13,7 +13,7 @@ import pytest
 
 from coopchain.chain.errors import InvalidSignature
 from coopchain.chain.keys import ED25519, P256, PrivateKey
-from coopchain.chain.signature_checker import PROCESS_MIN, SignatureChecker, _Helper
+from coopchain.chain.signature_checker import PROCESS_MIN, RETRY_AFTER, SignatureChecker, _Helper, helper_pid
 from tests.chain.test_keys import corrupt, single_verdict, torsion_signature
 
 pytest.importorskip("nacl")
@@ -36,11 +36,6 @@ def checker():
     checker = SignatureChecker()
     yield checker
     checker.shutdown()
-
-
-def helper_pid():
-    helper = _Helper._current
-    return None if helper is None or helper.process.poll() is not None else helper.process.pid
 
 
 def test_a_good_batch_passes_in_the_helper(batch, checker):
@@ -83,13 +78,25 @@ def test_a_killed_helper_costs_no_verdict(batch, checker):
     assert helper_pid() not in (None, first)
 
 
-def test_a_helper_that_cannot_start_costs_no_verdict(batch, checker, monkeypatch):
+@pytest.mark.parametrize("interpreter", ["/nonexistent/python", "/bin/false"])
+def test_a_helper_that_cannot_start_costs_no_verdict_and_is_not_restarted_at_every_batch(batch, checker, monkeypatch, interpreter):
+    """No interpreter at that path (OSError), or one that ends at once: the batches are checked in the
+    thread, and no new helper is tried until RETRY_AFTER has passed."""
+    starts, popen, python = [], subprocess.Popen, sys.executable
+    monkeypatch.setattr("coopchain.chain.signature_checker.subprocess.Popen", lambda *a, **k: starts.append(a) or popen(*a, **k))
     monkeypatch.setattr(_Helper, "_current", None)
-    monkeypatch.setattr("coopchain.chain.signature_checker.sys.executable", "/nonexistent/python")
+    monkeypatch.setattr(_Helper, "_failed_start", -RETRY_AFTER)
+    monkeypatch.setattr("coopchain.chain.signature_checker.sys.executable", interpreter)
     bad = [corrupt(item, "message") if i == 250 else item for i, item in enumerate(batch)]
     with pytest.raises(InvalidSignature, match="^item 250: "):
         checker.submit(bad).result()
     checker.submit(batch).result()
+    checker.submit(batch).result()
+    assert len(starts) == 1 and helper_pid() is None
+    monkeypatch.setattr(_Helper, "_failed_start", time.monotonic() - RETRY_AFTER)  # a minute later
+    monkeypatch.setattr("coopchain.chain.signature_checker.sys.executable", python)
+    checker.submit(batch).result()
+    assert len(starts) == 2 and helper_pid() is not None
 
 
 def running(pid: int) -> bool:
@@ -104,7 +111,7 @@ def test_the_helper_ends_with_its_parent_even_on_sigkill():
     script = textwrap.dedent("""
         import sys, time
         from coopchain.chain.keys import ED25519, PrivateKey
-        from coopchain.chain.signature_checker import PROCESS_MIN, SignatureChecker, _Helper
+        from coopchain.chain.signature_checker import PROCESS_MIN, RETRY_AFTER, SignatureChecker, _Helper, helper_pid
         key = PrivateKey.generate(ED25519)
         SignatureChecker().submit([(key.public_key, key.sign(b"m"), b"m")] * PROCESS_MIN).result()
         print(_Helper._current.process.pid, flush=True)
