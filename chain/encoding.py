@@ -139,6 +139,11 @@ def canonical_text(value: str) -> bytes:
     """`canonical(value)` for a str (exactly a str, not a subclass): for objects whose fixed
     fields are written out around their values (receipts, transactions); UnicodeEncodeError
     for a lone surrogate, which such a writer answers by calling `canonical` for its message."""
+    if _fast_dumps is not None:
+        try:
+            return _fast_dumps(value)
+        except TypeError:  # a lone surrogate: the path below raises the UnicodeEncodeError
+            pass
     return _ENCODER.encode(value).encode("utf-8")
 
 
