@@ -30,12 +30,12 @@ The server never holds a submitter's key: a transaction arrives signed.  Its pat
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import threading
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import orjson
@@ -156,6 +156,43 @@ def _admitted_transaction(body: bytes) -> Transaction:
         return decode_transaction(body)
 
 
+class _Waiter:
+    """A request waiting for its transaction's block: its future, since when, whether it was looked up."""
+
+    __slots__ = ("future", "since", "looked")
+
+    def __init__(self, future: asyncio.Future) -> None:
+        self.future, self.since, self.looked = future, time.time(), False
+
+
+def _settle(outcomes: list[tuple[asyncio.Future, object]]) -> None:
+    """Resolve request futures from a worker thread: one call_soon_threadsafe per event loop for the lot.
+
+    A concurrent.futures.Future wrapped for the loop (asyncio.wrap_future) costs a thread-safe call,
+    a wake-up of the loop and two futures per request, twice a request (acknowledged, included):
+    ~50 µs of a worker's CPU per transaction at 1,000 tx/s.  Here a group commit or a block
+    resolves all its requests with one wake-up."""
+    by_loop: dict = {}
+    for future, outcome in outcomes:
+        by_loop.setdefault(future.get_loop(), []).append((future, outcome))
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, items)
+        except RuntimeError:  # the loop is closed: nobody awaits these any more
+            pass
+
+
+def _deliver(items: list[tuple[asyncio.Future, object]]) -> None:
+    """On the futures' loop: an exception outcome is raised to its awaiter, anything else returned."""
+    for future, outcome in items:
+        if future.done():  # cancelled: the request timed out or went away
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
 class Submitter:
     """One API worker's part: admit and acknowledge, commit while holding the committer lock, wake waiters.
 
@@ -168,7 +205,7 @@ class Submitter:
         self._tag_key = admission_key(ledger.node_key)
         # Acknowledgement: requests queue here; one thread writes them to the pending table together.
         self._acks = PendingQueue(url)
-        self._to_ack: list[tuple[Admitted, Future]] = []
+        self._to_ack: list[tuple[Admitted, asyncio.Future]] = []
         self._ack_ready = threading.Condition()
         # Committing.
         self._queue = PendingQueue(url)
@@ -176,7 +213,7 @@ class Submitter:
         self._commit_wake = threading.Event()
         # Waiting for receipts.
         self._reads = open_store(url)
-        self._waiters: dict[bytes, list[Future]] = {}
+        self._waiters: dict[bytes, list[_Waiter]] = {}
         self._waiters_lock = threading.Lock()
         self._watch_wake = threading.Event()
         self._seen, self._refusals_since, self._looked_up = self._reads.height() or 0, time.time(), 0.0
@@ -193,36 +230,39 @@ class Submitter:
             thread.start()
 
     # -- the request's side ----------------------------------------------------------
-    def submit(self, tx: Transaction, wait: bool = False) -> tuple[Admitted, Future, Future | None]:
-        """Admit `tx` (InvalidTransaction if it fails) and queue it for acknowledgement.
+    def submit(self, tx: Transaction, wait: bool = False) -> tuple[Admitted, asyncio.Future, asyncio.Future | None]:
+        """Admit `tx` (InvalidTransaction if it fails) and queue it for acknowledgement; called on the
+        event loop that awaits the answers.
 
-        Returns the admitted transaction, a future that resolves (to None) once it is
-        acknowledged, and with `wait` a future that resolves to Included when a block holds
-        it, or raises InvalidTransaction when the ledger refuses it."""
+        Returns the admitted transaction, a future of that loop that resolves (to None) once it
+        is acknowledged, and with `wait` one that resolves to Included when a block holds it,
+        or raises InvalidTransaction when the ledger refuses it."""
         return self.queue(self.admit(tx), wait)
 
     def admit(self, tx: Transaction) -> Admitted:
         """Admission alone (InvalidTransaction if it fails), nothing queued: a batch admits every item first."""
         return admit(tx, self.ledger.config.chain_id)
 
-    def queue(self, admitted: Admitted, wait: bool = False) -> tuple[Admitted, Future, Future | None]:
+    def queue(self, admitted: Admitted, wait: bool = False) -> tuple[Admitted, asyncio.Future, asyncio.Future | None]:
         """Queue an admitted transaction for acknowledgement: `submit` without its admission."""
         ensure(not self._closed, InvalidTransaction, "the server is shutting down")
-        included = self._wait_for(bytes.fromhex(admitted.hash)) if wait else None  # before the enqueue: no block can slip by
-        ack: Future = Future()
+        loop = asyncio.get_running_loop()
+        included = self._wait_for(bytes.fromhex(admitted.hash), loop) if wait else None  # before the enqueue: no block can slip by
+        ack = loop.create_future()
         with self._ack_ready:
             self._to_ack.append((admitted, ack))
             self._ack_ready.notify()
         return admitted, ack, included
 
-    def forget(self, tx_hash: str, future: Future) -> None:
+    def forget(self, tx_hash: str, future: asyncio.Future) -> None:
         """Stop waiting (the request timed out or went away)."""
+        digest = bytes.fromhex(tx_hash)
         with self._waiters_lock:
-            futures = self._waiters.get(bytes.fromhex(tx_hash), [])
-            if future in futures:
-                futures.remove(future)
-            if not futures:
-                self._waiters.pop(bytes.fromhex(tx_hash), None)
+            waiters = [w for w in self._waiters.get(digest, ()) if w.future is not future]
+            if waiters:
+                self._waiters[digest] = waiters
+            else:
+                self._waiters.pop(digest, None)
 
     def close(self) -> None:
         """Stop: what is acknowledged stays queued for the next committer."""
@@ -254,11 +294,9 @@ class Submitter:
                 self._acks.enqueue([(bytes.fromhex(a.hash), a.body, None if key is None else row_tag(key, a.body)) for a, _ in batch])
             except Exception as e:  # the database failed: nothing was acknowledged, each request says so
                 log.error("enqueueing %d transactions failed: %r", len(batch), e)
-                for _, future in batch:
-                    future.set_exception(StorageError(f"the transaction could not be queued: {e}"))
+                _settle([(future, StorageError(f"the transaction could not be queued: {e}")) for _, future in batch])
                 continue
-            for _, future in batch:
-                future.set_result(None)
+            _settle([(future, None) for _, future in batch])
             self._commit_wake.set()
 
     # -- committing ----------------------------------------------------------------------
@@ -376,24 +414,22 @@ class Submitter:
         self._watch_wake.set()
 
     # -- waiting for receipts --------------------------------------------------------------
-    def _wait_for(self, tx_hash: bytes) -> Future:
-        future: Future = Future()
-        future.since = time.time()
+    def _wait_for(self, tx_hash: bytes, loop) -> asyncio.Future:
+        future = loop.create_future()
         with self._waiters_lock:
             idle = not self._waiters
-            self._waiters.setdefault(tx_hash, []).append(future)
+            self._waiters.setdefault(tx_hash, []).append(_Waiter(future))
         if idle:  # a watcher with waiters already reads the head every WATCH_S: no wake-up per request
             self._watch_wake.set()
         return future
 
-    def _resolve(self, digest: bytes, outcome) -> None:
+    def _resolve(self, outcomes: dict[bytes, object]) -> None:
+        """Answer the waiters of each digest with its outcome (Included, or InvalidTransaction)."""
+        settled = []
         with self._waiters_lock:
-            futures = self._waiters.pop(digest, None)
-        for future in futures or ():
-            if isinstance(outcome, Exception):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+            for digest, outcome in outcomes.items():
+                settled.extend((w.future, outcome) for w in self._waiters.pop(digest, ()))
+        _settle(settled)
 
     def _watch_loop(self) -> None:
         reads, refusals = self._reads, PendingQueue(self.url)
@@ -420,16 +456,15 @@ class Submitter:
 
     def _watch_once(self, reads, refusals: PendingQueue, head: int, now: float) -> None:
         for height in range(self._seen + 1, head + 1):
-            for position, digest, _, receipt in reads.transaction_rows(height):
-                if digest in self._waiters:
-                    self._resolve(digest, Included(digest.hex(), height, position, bytes(receipt)))
+            waiters = self._waiters
+            self._resolve({digest: Included(digest.hex(), height, position, bytes(receipt))
+                           for position, digest, _, receipt in reads.transaction_rows(height) if digest in waiters})
             self._seen = height
         # Refusals (rare): the committer marks them in the queue; looked for every REFUSALS_S
         # (clocks of one machine; a second's slack).
         if now - self._refusals_since >= REFUSALS_S:
-            for digest, reason, _ in refusals.refusals(self._refusals_since - 1.0):
-                if digest in self._waiters:
-                    self._resolve(digest, InvalidTransaction(reason))
+            self._resolve({digest: InvalidTransaction(reason) for digest, reason, _ in refusals.refusals(self._refusals_since - 1.0)
+                           if digest in self._waiters})
             self._refusals_since = now
         # A transaction submitted again after its block was committed is in no new block: look it up.
         # Every LOOKUP_EVERY_S, not every look at the head: the scan is over all waiters.
@@ -437,13 +472,13 @@ class Submitter:
             return
         self._looked_up = now
         with self._waiters_lock:
-            old = [d for d, fs in self._waiters.items() if any(now - f.since > LOOKUP_AFTER_S and not getattr(f, "looked", False) for f in fs)]
+            old = [d for d, ws in self._waiters.items() if any(now - w.since > LOOKUP_AFTER_S and not w.looked for w in ws)]
             for d in old:
-                for f in self._waiters[d]:
-                    f.looked = True
+                for w in self._waiters[d]:
+                    w.looked = True
         for digest in old:
             where = reads.transaction_location(digest)
             if where is not None:
                 height, position = where
                 receipt = next(r for p, _, _, r in reads.transaction_rows(height) if p == position)
-                self._resolve(digest, Included(digest.hex(), height, position, bytes(receipt)))
+                self._resolve({digest: Included(digest.hex(), height, position, bytes(receipt))})
