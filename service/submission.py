@@ -211,6 +211,11 @@ class Submitter:
         self._queue = PendingQueue(url)
         self._lock = CommitterLock(url)
         self._commit_wake = threading.Event()
+        # Whether this worker's acknowledgements wake its commit thread: only when it holds the lock and found
+        # the queue empty.  Waiting for a batch's deadline it looks again by itself within 4 polls, and a
+        # wake-up (and a count of the queue) at every group commit, hundreds a second, was CPU for nothing.
+        self._wake_on_ack = True
+        self._committing = False  # holds the committer lock: its own blocks wake the watcher
         # Waiting for receipts.
         self._reads = open_store(url)
         self._waiters: dict[bytes, list[_Waiter]] = {}
@@ -297,7 +302,8 @@ class Submitter:
                 _settle([(future, StorageError(f"the transaction could not be queued: {e}")) for _, future in batch])
                 continue
             _settle([(future, None) for _, future in batch])
-            self._commit_wake.set()
+            if self._wake_on_ack:
+                self._commit_wake.set()
 
     # -- committing ----------------------------------------------------------------------
     def _commit_loop(self) -> None:
@@ -308,9 +314,11 @@ class Submitter:
                 self._drain()
                 return
             if not self._lock.acquire():
+                self._committing = self._wake_on_ack = False
                 self._commit_wake.wait(LOCK_RETRY_S)
                 self._commit_wake.clear()
                 continue
+            self._committing = True
             if time.monotonic() - checked > 1.0:  # a PostgreSQL connection the server dropped took the lock with it
                 if not self._lock.held():
                     self._lock.release()
@@ -342,16 +350,16 @@ class Submitter:
         """Wait for a full batch or the oldest's deadline, then commit one block.
 
         The waiting looks at a count and a time only; the rows themselves are read once, when the block is cut."""
+        self._commit_wake.clear()  # before the count: rows acknowledged after it end the wait below
         count, oldest = self._queue.waiting_summary()
+        self._wake_on_ack = count == 0
         if count == 0:
             self._commit_wake.wait(self._poll_s)
-            self._commit_wake.clear()
             return
         left = oldest + self.max_wait - time.time()
         if count < self.max_transactions and left > 0:
             # Sleep in short steps: on SQLite another worker's enqueues fill the batch without waking us.
             self._commit_wake.wait(min(left, self._poll_s * 4))
-            self._commit_wake.clear()
             return
         rows, stale = self._queue.batch(self.max_transactions)
         if stale:
@@ -435,6 +443,7 @@ class Submitter:
         reads, refusals = self._reads, PendingQueue(self.url)
         try:
             while not self._closed:
+                self._watch_wake.clear()  # before the head is read: a block committed after the read ends the wait below
                 try:
                     # Read the head before looking for waiters: a waiter registered after this read
                     # is enqueued after it too, so its block lies above `head`.
@@ -446,11 +455,12 @@ class Submitter:
                         self._watch_wake.wait(1.0)
                     else:
                         self._watch_once(reads, refusals, head, now)
-                        self._watch_wake.wait(self._watch_s)
+                        # The committing worker's blocks are its own, and each wakes this thread (_commit_rows):
+                        # only another worker's need a poll every few milliseconds (each ~0.1 ms of CPU here).
+                        self._watch_wake.wait(NOTIFIED_POLL_S if self._committing else self._watch_s)
                 except Exception as e:
                     log.error("watching the head failed: %r", e)
                     time.sleep(RETRY_S)
-                self._watch_wake.clear()
         finally:
             refusals.close()
 
