@@ -256,7 +256,8 @@ class Submitter:
         ack = loop.create_future()
         with self._ack_ready:
             self._to_ack.append((admitted, ack))
-            self._ack_ready.notify()
+            if len(self._to_ack) == 1:  # the thread was told of the others already
+                self._ack_ready.notify()
         return admitted, ack, included
 
     def forget(self, tx_hash: str, future: asyncio.Future) -> None:
