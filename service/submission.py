@@ -24,8 +24,9 @@ The server never holds a submitter's key: a transaction arrives signed.  Its pat
    another worker: on PostgreSQL the committer's NOTIFY after the block wakes it
    (LISTEN/NOTIFY, service.pending.Wakeups; as the queued rows' NOTIFY wakes the
    committer), with a poll every `NOTIFIED_POLL_S` behind it; on SQLite, which has
-   no signal between processes, it reads the head every `WATCH_S` while someone
-   waits.  It reads each new block's transactions once and resolves every waiter in it.
+   no signal between processes, a worker without the lock reads the head every
+   `WATCH_S` while someone waits (the committing worker's own blocks wake it, with
+   a look every `NOTIFIED_POLL_S` behind).  It reads each new block's transactions once and resolves every waiter in it.
 """
 
 from __future__ import annotations
