@@ -95,6 +95,43 @@ def test_a_body_past_the_limit_is_413(server):
         problem(c.post("/problems", content=chunks()), 413)
 
 
+def test_the_body_limit_counts_only_what_no_declared_length_bounds():
+    """A declared Content-Length within the limit is the whole body (HTTP/1.1 framing): the route gets the server's
+    own receive and send, unwrapped.  With Transfer-Encoding beside it, or no length, the bytes are counted."""
+    import asyncio
+
+    from coopchain.app.api.limits import BodySizeLimit
+
+    def run(headers, chunks):
+        seen = {}
+        body = iter(chunks)
+
+        async def receive():
+            chunk = next(body, None)
+            return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def app(scope, receive_, send_):
+            seen["unwrapped"] = receive_ is receive and send_ is send
+            while (await receive_())["more_body"]:
+                pass
+            await send_({"type": "http.response.start", "status": 200, "headers": []})
+            await send_({"type": "http.response.body", "body": b""})
+
+        scope = {"type": "http", "path": "/transactions", "headers": headers}
+        asyncio.run(BodySizeLimit(app, 10)(scope, receive, send))
+        return seen.get("unwrapped"), sent[0]["status"]
+
+    assert run([(b"content-length", b"7")], [b"{\"a\":1}"]) == (True, 200)
+    assert run([(b"content-length", b"11")], []) == (None, 413)
+    assert run([], [b"123456", b"789012"]) == (False, 413)
+    assert run([(b"content-length", b"3"), (b"transfer-encoding", b"chunked")], [b"123456", b"789012"]) == (False, 413)
+
+
 def test_unknown_route_and_method_are_problem_json(server):
     with server.client("admin") as c:
         problem(c.get("/nothing-here"), 404)

@@ -242,3 +242,50 @@ def test_the_admission_key_is_hkdf_sha256_of_the_node_keys_seed():
     assert admission_key(node) == hkdf_sha256(seed, b"coopchain api_pending admission tag v2")
     old = hashlib.sha256(node.sign(b"coopchain api_pending admission tag v1")).digest()
     assert admission_key(node) != old  # a row tagged under the old construction checks as untagged
+
+
+def test_a_wait_that_outlasts_its_deadline_answers_202_then_the_block_answers_the_next(tmp_path, monkeypatch):
+    """POST /transactions?wait=true holds for WAIT_S at most (a timer on the loop, app.api.routes.transactions):
+    past it, 202 pending; the transaction stays queued and a later block holds it."""
+    from coopchain.app.api.routes import transactions
+
+    db, _ = make_ledger(tmp_path)
+    monkeypatch.setattr(transactions, "WAIT_S", 0.3)
+    # A batch cut only when 2 transactions wait or a minute passes: the first waits past its deadline.
+    app = create_app(Settings(db=db, node_key=str(tmp_path / "node.key"), batch_transactions=2, batch_wait_ms=60_000))
+    store = ApiStore(db)
+    token = store.create_key("participant", (), "deadline").token
+    store.close()
+    first, second = record(PrivateKey.generate("ed25519")), record(PrivateKey.generate("ed25519"))
+
+    async def post(tx):
+        body = json.dumps(transaction_json(tx)).encode()
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http", "path": "/transactions",
+                 "raw_path": b"/transactions", "query_string": b"wait=true", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+                 "headers": [(b"host", b"test"), (b"x-api-key", token.encode()), (b"content-length", str(len(body)).encode())], "state": {}}
+        sent, received = [], []
+
+        async def receive():
+            if received:
+                await asyncio.sleep(3600)
+            received.append(True)
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return sent[0]["status"], json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+
+    async def main():
+        async with app.router.lifespan_context(app):
+            started = time.monotonic()
+            status, answer = await post(first)
+            assert (status, answer["status"]) == (202, "pending") and 0.3 <= time.monotonic() - started < 5
+            status, answer = await post(second)  # the second fills the batch: both committed
+            assert (status, answer["status"], answer["height"]) == (200, "committed", 3)
+
+    asyncio.run(main())
+    reads = open_store(db)
+    assert reads.transaction_location(transaction_hash(first)) is not None
+    reads.close()

@@ -17,6 +17,7 @@ import httpx
 import psycopg
 import pytest
 
+from coopchain.chain.errors import InvalidTransaction
 from coopchain.chain.keys import PrivateKey
 from coopchain.chain.ledger import Ledger
 from coopchain.chain.transaction import sign_transaction, transaction_hash, transaction_json
@@ -477,14 +478,18 @@ def test_a_client_that_hangs_up_mid_body_leaves_no_traceback(tmp_path):
 # -- the committer's orjson read of a tagged row ------------------------------------------------------------------
 
 def test_a_tagged_rows_orjson_read_is_the_canonical_decode():
-    """The committer reads a tagged row with orjson and transaction_from_json instead of decode_transaction:
-    for any payload canonical() accepts, both give the same transaction and the same canonical bytes."""
+    """Admission writes the body from the signing bytes (encode_signed) and the committer reads a tagged row
+    with orjson alone (service.submission._admitted_transaction) instead of decode_transaction: for any
+    payload canonical() accepts, the body is encode_transaction's and both reads give the same transaction."""
+    import hashlib
+
     import orjson
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
     from coopchain.chain.encoding import MAX_SAFE_INTEGER
     from coopchain.chain.transaction import decode_transaction, encode_transaction, transaction_from_json
+    from coopchain.service.submission import _admitted_transaction, admit
 
     text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
     name = st.text(st.characters(max_codepoint=127), max_size=8)  # canonical(): object keys are ASCII
@@ -496,10 +501,16 @@ def test_a_tagged_rows_orjson_read_is_the_canonical_decode():
     @given(payload=st.dictionaries(name, value, max_size=5), nonce=st.integers(0, MAX_SAFE_INTEGER))
     def check(payload, nonce):
         body = encode_transaction(sign_transaction(key, CHAIN_ID, nonce, "record.put", payload))
-        fast, full = transaction_from_json(orjson.loads(body)), decode_transaction(body)
+        received = transaction_from_json(orjson.loads(body))  # what the route reads
+        admitted = admit(received, CHAIN_ID)
+        assert admitted.body == body and admitted.hash == hashlib.sha256(body).hexdigest()
+        fast, full = _admitted_transaction(body), decode_transaction(body)
         assert fast == full and encode_transaction(fast) == body
 
     check()
+    # Bytes that are not an admitted transaction's shape get the full decoding and its reason.
+    with pytest.raises(InvalidTransaction, match="exactly the fields"):
+        _admitted_transaction(b'{"chain_id":"x"}')
 
 
 # -- revocation across workers ------------------------------------------------------------------------------------

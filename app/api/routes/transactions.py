@@ -78,22 +78,32 @@ async def submit_transaction(request: Request, caller: Submitter,
         raise _invalid(e) from None
     url = f"/transactions/{admitted.hash}/receipt"
     try:  # acknowledged: in the pending queue, on disk (docs/api.md)
-        await asyncio.wrap_future(acknowledged)
+        await acknowledged
     except StorageError as e:
         if included is not None:
             submitter.forget(admitted.hash, included)
         raise ApiError(503, "not-queued", f"{e}; it was not accepted: submit it again", headers={"Retry-After": "1"}) from None
     if included is None:
         return _answer(202, {"hash": admitted.hash, "status": "pending", "url": url})
+    # A timer that answers None at the deadline, not asyncio.wait_for: its waiter future, task and
+    # callbacks are twice the cost of this, for every transaction.
+    deadline = asyncio.get_running_loop().call_later(WAIT_S, _time_out, included)
     try:
-        found = await asyncio.wait_for(asyncio.wrap_future(included), WAIT_S)
+        found = await included
     except InvalidTransaction as e:
         raise _invalid(e) from None
-    except asyncio.TimeoutError:
+    finally:
+        deadline.cancel()
+    if found is None:
         submitter.forget(admitted.hash, included)
         return _answer(202, {"hash": admitted.hash, "status": "pending", "url": url})
     return _answer(200, {"hash": admitted.hash, "status": "committed", "url": url, "height": found.height, "position": found.position,
                          "receipt": orjson.Fragment(found.receipt)})
+
+
+def _time_out(included: asyncio.Future) -> None:
+    if not included.done():
+        included.set_result(None)
 
 
 _FIELDS = ("type", "chain_id", "sender", "nonce", "kind", "payload", "signature")
@@ -151,7 +161,7 @@ async def submit_batch(request: Request, caller: Submitter,
         item = {"index": index, "hash": admitted.hash, "status": "pending", "url": f"/transactions/{admitted.hash}/receipt"}
         items.append(item)
         pending.append((item, acknowledged, included))
-    outcomes = await asyncio.gather(*(asyncio.wrap_future(a) for _, a, _ in pending), return_exceptions=True)
+    outcomes = await asyncio.gather(*(a for _, a, _ in pending), return_exceptions=True)
     if any(isinstance(o, BaseException) for o in outcomes):  # the queue write failed: none of them is accepted
         for item, _, included in pending:
             if included is not None:
@@ -159,16 +169,16 @@ async def submit_batch(request: Request, caller: Submitter,
         raise ApiError(503, "not-queued", "the transactions could not be queued; none was accepted: submit them again", headers={"Retry-After": "1"})
     if not wait:
         return _answer(202, {"data": items, "count": len(items)})
-    waits = [asyncio.ensure_future(asyncio.wrap_future(included)) for _, _, included in pending]
+    waits = [included for _, _, included in pending]
     done, not_done = await asyncio.wait(waits, timeout=WAIT_S) if waits else (set(), set())
-    for (item, _, included), task in zip(pending, waits):
-        if task in not_done:
-            task.cancel()
+    for item, _, included in pending:
+        if included in not_done:
+            included.cancel()
             submitter.forget(item["hash"], included)
-        elif isinstance(task.exception(), InvalidTransaction):
-            item.update(status="refused", detail=str(task.exception()))
+        elif isinstance(included.exception(), InvalidTransaction):
+            item.update(status="refused", detail=str(included.exception()))
         else:
-            found = task.result()
+            found = included.result()
             item.update(status="committed", height=found.height, position=found.position, receipt=orjson.Fragment(found.receipt))
     return _answer(202 if not_done else 200, {"data": items, "count": len(items)})
 
