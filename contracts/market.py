@@ -129,16 +129,21 @@ def _json_text(text: str, what: str, code: str) -> dict:
     return value
 
 
+# `if`, not `ensure`, in these three: admission runs them for every transaction, and `ensure` would
+# format the sentence (a sort and a join for _fields) each time: 6% of an applied offer's commit.
 def _text_arg(args: dict, field: str) -> None:
-    ensure(isinstance(args[field], str) and 0 < len(args[field]) <= MAX_TEXT, InvalidTransaction, f"{field} must be JSON text")
+    if not (isinstance(args[field], str) and 0 < len(args[field]) <= MAX_TEXT):
+        raise InvalidTransaction(f"{field} must be JSON text")
 
 
 def _name_arg(args: dict, field: str) -> None:
-    ensure(isinstance(args[field], str) and NAME_PATTERN.match(args[field]), InvalidTransaction, f"{field} must be a name of 1 to 100 printable characters")
+    if not (isinstance(args[field], str) and NAME_PATTERN.match(args[field])):
+        raise InvalidTransaction(f"{field} must be a name of 1 to 100 printable characters")
 
 
 def _fields(args: dict, fields: set[str], method: str) -> None:
-    ensure(set(args) == fields, InvalidTransaction, f"{NAME}.{method} takes exactly the arguments {', '.join(sorted(fields))}")
+    if set(args) != fields:
+        raise InvalidTransaction(f"{NAME}.{method} takes exactly the arguments {', '.join(sorted(fields))}")
 
 
 def _day_document(day: dict, entries: list[dict]) -> dict:

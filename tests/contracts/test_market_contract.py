@@ -240,3 +240,23 @@ def test_one_unit_in_the_last_place_breaks_the_balance(day):
     doc = day.clearing()
     doc["x"][2] += 1
     rejected(day.world, key(77), "market.clear", {"market": DAY, "clearing": json.dumps(doc)}, "balance")
+
+
+@pytest.mark.parametrize("method, args, sentence", [
+    ("post_offer", {"market": "m", "participant": "p"}, "market.post_offer takes exactly the arguments market, offer, participant"),
+    ("post_offer", {"market": "m", "participant": "p", "offer": "{}", "extra": 1}, "market.post_offer takes exactly the arguments market, offer, participant"),
+    ("post_offer", {"market": "", "participant": "p", "offer": "{}"}, "market must be a name of 1 to 100 printable characters"),
+    ("post_offer", {"market": "m\x00", "participant": "p", "offer": "{}"}, "market must be a name of 1 to 100 printable characters"),
+    ("post_offer", {"market": "m", "participant": "p", "offer": ""}, "offer must be JSON text"),
+    ("post_offer", {"market": "m", "participant": "p", "offer": 5}, "offer must be JSON text"),
+    ("clear", {"market": "m"}, "market.clear takes exactly the arguments clearing, market"),
+    ("register_participant", {"participant": ["x"]}, "participant must be JSON text"),
+])
+def test_admission_refuses_a_malformed_call_with_its_sentence(method, args, sentence):
+    """The shape checks build their sentence only when refusing (they run for every transaction): the same sentences."""
+    from coopchain.chain.errors import InvalidTransaction
+    from coopchain.contracts.market import MarketContract
+
+    with pytest.raises(InvalidTransaction) as refused:
+        MarketContract().methods[method].shape(args)
+    assert str(refused.value) == sentence
