@@ -143,14 +143,18 @@ def cmd_solve(args) -> int:
     if args.output:
         _write(args.output, out, "--output")
     if args.certificate and solution.certificate is not None:
-        _write(args.certificate, json.dumps(solution.certificate), "--certificate")
-        text = getattr(solution.certificate, "problem_text", None)
-        if text is not None:  # the certificate names its problem by hash: the canonical text goes beside it
-            beside = problem_beside(Path(args.certificate))
-            try:
-                beside.write_bytes(text.encode("utf-8"))  # exactly the canonical text: its SHA-256 is the problem's hash
-            except OSError as e:
-                raise CommandError(f"--certificate {beside}: cannot write it ({e.strerror})") from e
+        # For auditors: the v3 certificate and, beside it, the problem's columns form it names by hash, which
+        # `coopchain verify` reads without parsing a number (the solve's output keeps v2 and the text, to commit).
+        from coopchain.models.certificate import columns_certificate
+        from coopchain.models.problem_columns import columns_form
+
+        form = columns_form(loaded)
+        _write(args.certificate, json.dumps(columns_certificate(solution.certificate, form)), "--certificate")
+        beside = problem_beside(Path(args.certificate))
+        try:
+            beside.write_bytes(form)
+        except OSError as e:
+            raise CommandError(f"--certificate {beside}: cannot write it ({e.strerror})") from e
     if _readable(args):
         from coopchain.app.summary import solution_summary
 
@@ -166,9 +170,13 @@ def cmd_solve(args) -> int:
     return EXIT_OK
 
 
-def problem_beside(certificate: Path) -> Path:
-    """Where a bare certificate's canonical problem is written, and looked for: NAME.problem.json beside NAME.json."""
-    return certificate.with_name(certificate.stem + ".problem.json")
+def problem_beside(certificate: Path, schema: str | None = None) -> Path:
+    """Where a bare certificate's problem is written, and looked for: its columns form NAME.problem.bin beside
+    NAME.json (a v3 certificate), or its canonical text NAME.problem.json (v2, as earlier versions wrote)."""
+    from coopchain.models.certificate import SCHEMA
+    from coopchain.models.problem_form import SUFFIX
+
+    return certificate.with_name(certificate.stem + (".problem.json" if schema == SCHEMA else SUFFIX))
 
 
 def cmd_verify(args) -> int:
@@ -201,7 +209,7 @@ def cmd_verify(args) -> int:
     cert = document.get("certificate", document) if isinstance(document, dict) else document
     # A v2 certificate names its problem by hash: the canonical text is beside it in a solve's output, or in --problem.
     problem = document.get("problem_text") if cert is not document else None
-    beside = problem_beside(Path(args.file))
+    beside = problem_beside(Path(args.file), cert.get("schema") if isinstance(cert, dict) else None)
     if problem is None and not args.problem and beside.exists():  # what `solve --certificate` writes beside it
         args.problem = str(beside)
     if args.problem:
@@ -229,12 +237,16 @@ class _Refusal(str):
     """Why --problem cannot be read strictly, with its code (a verdict, not a usage error)."""
 
 
-def _problem_argument(args, named: str | None) -> str:
-    """--problem: the canonical text, or the document as a manager wrote it (JSON or CSV) put in canonical form."""
+def _problem_argument(args, named: str | None) -> str | bytes:
+    """--problem: the columns form (bytes, as it is), the canonical text, or the document as a manager wrote it (JSON or CSV) put in canonical form."""
     from coopchain.models.certificate_verify import decode_problem
+
+    from coopchain.models.problem_form import looks_like_form
 
     try:
         data = Path(args.problem).read_bytes()
+        if looks_like_form(data):
+            return data  # a problem's columns form: the verifier proves it and hashes it as it is
         data = data[:-1] if data.endswith(b"\n") else data  # a canonical text ends with "}"; an editor may add a newline
         problem, digest = decode_problem(data)  # the verifier then takes the bytes and their hash from there
     except OSError as e:

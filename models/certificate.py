@@ -36,6 +36,9 @@ import numpy as np
 # v1 (embedded problem, allocation by id) is still verified: its frozen certificates stay valid.
 SCHEMA = "coopchain/certificate/v2"
 SCHEMA_V1 = "coopchain/certificate/v1"
+# v3 is v2 naming its problem by the SHA-256 of its columns form (models.problem_form), which a verifier reads
+# without parsing a number: what `coopchain solve --certificate` writes for auditors.
+SCHEMA_V3 = "coopchain/certificate/v3"
 
 # A constraint g(W) <= b holds when g(W) - b <= FEASIBILITY_TOLERANCE * max(1, |b|).
 FEASIBILITY_TOLERANCE = 1e-9
@@ -817,6 +820,16 @@ def certificate_document(
     else:
         cert["gap"] = relative_gap(objective, getattr(values, objective), bound)
     return cert
+
+
+def columns_certificate(cert: dict, form: bytes) -> dict:
+    """The v3 certificate of a v2 one: the same proof, its problem named by the SHA-256 of `form`, the problem's
+    columns form (models.problem_form; `form` must be the form of the problem `cert` names)."""
+    import hashlib
+
+    if cert.get("schema") != SCHEMA:
+        raise ValueError(f"a v3 certificate is written from a {SCHEMA} one, not {cert.get('schema')!r}")
+    return {**cert, "schema": SCHEMA_V3, "problem_hash": hashlib.sha256(form).hexdigest()}
 
 
 def __getattr__(name: str):

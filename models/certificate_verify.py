@@ -26,7 +26,7 @@ import hashlib
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
@@ -41,6 +41,7 @@ from coopchain.models.certificate import (
     OBJECTIVES,
     SCHEMA,
     SCHEMA_V1,
+    SCHEMA_V3,
     CertificateError,
     Instance,
     Values,
@@ -50,6 +51,7 @@ from coopchain.models.certificate import (
     once_per_object,
     problem_hash,
 )
+from coopchain.models import problem_form
 from coopchain.models.problem_rules import MAX_NAMES, ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
 from coopchain.models.problem_text import read_canonical_text
 from coopchain.models.strict_json import StrictJsonError, loads, loads_fast
@@ -178,23 +180,36 @@ def read_problem(text, data: bytes | None = None) -> tuple[Instance, object]:
     problem = read_canonical_text(text, data)
     if problem is None:
         problem = _read_generic(text)
+    return _checked_instance(problem, "the embedded problem"), problem
+
+
+def read_problem_form(data) -> tuple[Instance, object]:
+    """A problem's columns form (models.problem_form): canonical, and valid under the problem model's rules."""
+    try:
+        problem = problem_form.read(data)
+    except problem_form.FormError as e:
+        fail(e.code, str(e))
+    return _checked_instance(problem, "the problem"), problem
+
+
+def _checked_instance(problem, what: str) -> Instance:
+    """The instance of a problem read canonical (from its text or its columns form), once the problem model's rules pass."""
     c = problem.columns
     if len(c.ids) > MAX_ENTERPRISES:
-        fail("too_large", f"the embedded problem has {len(c.ids):,} enterprises; at most {MAX_ENTERPRISES:,} are read")
+        fail("too_large", f"{what} has {len(c.ids):,} enterprises; at most {MAX_ENTERPRISES:,} are read")
     issues, alpha, notices = meaning_issues(c)
     issues = id_issues(c.ids) + issues
     if issues:
         first = issues[0]
-        fail("invalid_problem", f"the embedded problem is not valid: {first.path}: {first.message}" + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""))
+        fail("invalid_problem", f"{what} is not valid: {first.path}: {first.message}" + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""))
     if alpha is not None or notices:
-        fail("not_canonical", "the embedded problem's alpha is not in canonical form (it would be rescaled to sum to 1)")
-    inst = Instance(
+        fail("not_canonical", f"{what}'s alpha is not in canonical form (it would be rescaled to sum to 1)")
+    return Instance(
         ids=c.ids, indicators=c.indicators, resources=c.resources, indicator_weight=c.weights, benefit=c.benefit,
         use=c.use, enterprise_cap=c.cap, cooperative_cap=c.resource_cap, resource_weight=c.resource_weight,
         volume_min=c.volume_min + 0.0, volume_max=c.volume_max + 0.0, u0=c.u0 + 0.0, g=c.g + 0.0, alpha=c.alpha + 0.0,
         reservation=c.reservation + 0.0, demand_min=c.demand_min + 0.0, demand_max=c.demand_max + 0.0,
     )
-    return inst, problem
 
 
 def _read_generic(text: str):
@@ -237,6 +252,17 @@ class ProvenProblem:
     instance: Instance
     cooperative: str
     round: str
+    names: tuple = ()  # each enterprise's name, or None (what the instance leaves out of the problem)
+    form: bool = False  # `digest` is the SHA-256 of the problem's columns form, not of its text
+    _form_digest: list = field(default_factory=list, repr=False)
+
+    def form_digest(self) -> str:
+        """The SHA-256 of the problem's columns form (a v3 certificate's `problem_hash`), computed once."""
+        if self.form:
+            return self.digest
+        if not self._form_digest:
+            self._form_digest.append(problem_form.digest(problem_form.encode_instance(self.instance, self.cooperative, self.round, self.names)))
+        return self._form_digest[0]
 
 
 # A few problems already proven canonical and valid, by SHA-256 of their text: a contract checks many
@@ -255,13 +281,30 @@ def _problem(digest: str, text: str, data: bytes | None = None) -> Instance:
     known = _PROBLEMS.get(digest)
     if known is None:
         inst, problem = read_problem(text, data)
-        known = ProvenProblem(digest, inst, problem.cooperative, problem.round)
-        _PROBLEMS[digest] = known
-        while len(_PROBLEMS) > 1 and (len(_PROBLEMS) > _PROBLEMS_KEPT or sum(p.instance.n for p in _PROBLEMS.values()) > _ENTERPRISES_KEPT):
-            _PROBLEMS.popitem(last=False)
+        _keep(ProvenProblem(digest, inst, problem.cooperative, problem.round, problem.names))
     else:
         _PROBLEMS.move_to_end(digest)
-    return known.instance
+    return _PROBLEMS[digest].instance
+
+
+def _keep(known: ProvenProblem) -> None:
+    _PROBLEMS[known.digest] = known
+    while len(_PROBLEMS) > 1 and (len(_PROBLEMS) > _PROBLEMS_KEPT or sum(p.instance.n for p in _PROBLEMS.values()) > _ENTERPRISES_KEPT):
+        _PROBLEMS.popitem(last=False)
+
+
+def proven_form(data) -> ProvenProblem:
+    """The problem whose columns form is `data` (bytes), proven canonical and valid once (then kept by the SHA-256
+    of the form).  CertificateError (``not_canonical``, ``invalid_problem``, ...) otherwise."""
+    if not isinstance(data, (bytes, bytearray)):
+        fail("malformed", "a problem's columns form is bytes")
+    digest = problem_form.digest(data)
+    known = _PROBLEMS.get(digest)
+    if known is None or not known.form:
+        inst, problem = read_problem_form(data)
+        _keep(ProvenProblem(digest, inst, problem.cooperative, problem.round, problem.names, form=True))
+    _PROBLEMS.move_to_end(digest)
+    return _PROBLEMS[digest]
 
 
 # The last problem text `decode_problem` read from bytes: (text, its UTF-8 bytes, their SHA-256), taken (and
@@ -1496,27 +1539,33 @@ def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, 
     return _max_estimate(out)
 
 
-def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
-    """Check a certificate (parsed): coopchain/certificate/v2, which names its problem by hash (`problem`: its
-    canonical text, or a `ProvenProblem` from `proven_problem`; None is ``problem_missing``), or v1, which embeds
-    it (a `problem` given must then be the embedded one, else ``hash_mismatch``).  Raise CertificateError with
-    a code and the first reason.  The verdict depends on the arguments only, never on what was proven before."""
-    schema = cert.get("schema") if isinstance(cert, dict) else None
-    if schema not in (SCHEMA, SCHEMA_V1):
-        fail("malformed", f"not a certificate: 'schema' must be {SCHEMA!r} (or the older {SCHEMA_V1!r})")
-    objective = cert.get("objective")
-    if objective not in OBJECTIVES + ("scalarised",):
-        fail("malformed", f"'objective' must be one of {', '.join(OBJECTIVES)} or 'scalarised'")
-    fields = _FIELDS if schema == SCHEMA else _FIELDS | {"problem"}
-    missing, unknown = fields - set(cert), set(cert) - fields - _OPTIONAL
-    if missing or unknown:
-        fail("malformed", f"the certificate's fields: missing {', '.join(sorted(missing)) or 'none'}, unknown {', '.join(sorted(map(str, unknown))) or 'none'}")
-    pieces = cert.get("pieces")
-    if pieces is not None and (not isinstance(pieces, list) or len(pieces) > MAX_PIECES):
-        fail("too_large" if isinstance(pieces, list) else "malformed", f"'pieces' must be a list of at most {MAX_PIECES:,} pieces")
-    claimed_hash = cert["problem_hash"]
-    if not isinstance(claimed_hash, str):
-        fail("malformed", "'problem_hash' must be the SHA-256 of the canonical problem text, in hex")
+def _v3_problem(claimed_hash: str, problem) -> Instance:
+    """The problem a v3 certificate names by the SHA-256 of its columns form: given as that form (bytes), as its
+    canonical text (proven, then written in columns form to compare hashes), or as a `ProvenProblem`."""
+    what = "the problem given with the certificate"
+    if problem is None:
+        fail("problem_missing", f"the certificate is for the problem whose columns form has SHA-256 {claimed_hash}: give that form "
+                                f"(NAME{problem_form.SUFFIX} beside NAME.json, as `coopchain solve --certificate` writes it) or the problem's text "
+                                "(coopchain verify CERT --problem FILE)")
+    if isinstance(problem, (bytes, bytearray)):
+        problem = proven_form(problem)
+    elif isinstance(problem, str):
+        if len(problem) > MAX_PROBLEM_CHARS:
+            fail("too_large", f"{what} has {len(problem):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
+        try:
+            _, digest = _utf8_and_digest(problem)
+        except UnicodeEncodeError:
+            fail("not_canonical", f"{what} holds a lone UTF-16 surrogate, which has no UTF-8 form")
+        problem = proven_problem(digest, problem)
+    elif not isinstance(problem, ProvenProblem):
+        fail("malformed", f"{what} must be its columns form (bytes) or its canonical text")
+    if problem.form_digest() != claimed_hash:
+        fail("hash_mismatch", f"{what} does not match 'problem_hash' (the SHA-256 of its columns form): it was altered, or it is another problem")
+    return problem.instance
+
+
+def _text_problem(schema: str, cert: dict, claimed_hash: str, problem) -> Instance:
+    """The problem a v1 certificate embeds, or a v2 names by the SHA-256 of its canonical text."""
     if schema == SCHEMA_V1:
         text = cert["problem"]
         what = "the embedded problem"
@@ -1550,6 +1599,34 @@ def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
         if digest != claimed_hash:
             fail("hash_mismatch", f"{what} does not match 'problem_hash': it was altered, or it is another problem")
         inst = _problem(digest, text, data)
+    return inst
+
+
+def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
+    """Check a certificate (parsed): coopchain/certificate/v2, which names its problem by hash (`problem`: its
+    canonical text, or a `ProvenProblem` from `proven_problem`; None is ``problem_missing``), or v1, which embeds
+    it (a `problem` given must then be the embedded one, else ``hash_mismatch``).  Raise CertificateError with
+    a code and the first reason.  The verdict depends on the arguments only, never on what was proven before."""
+    schema = cert.get("schema") if isinstance(cert, dict) else None
+    if schema not in (SCHEMA, SCHEMA_V1, SCHEMA_V3):
+        fail("malformed", f"not a certificate: 'schema' must be {SCHEMA_V3!r} (or the older {SCHEMA!r} or {SCHEMA_V1!r})")
+    objective = cert.get("objective")
+    if objective not in OBJECTIVES + ("scalarised",):
+        fail("malformed", f"'objective' must be one of {', '.join(OBJECTIVES)} or 'scalarised'")
+    fields = _FIELDS if schema != SCHEMA_V1 else _FIELDS | {"problem"}
+    missing, unknown = fields - set(cert), set(cert) - fields - _OPTIONAL
+    if missing or unknown:
+        fail("malformed", f"the certificate's fields: missing {', '.join(sorted(missing)) or 'none'}, unknown {', '.join(sorted(map(str, unknown))) or 'none'}")
+    pieces = cert.get("pieces")
+    if pieces is not None and (not isinstance(pieces, list) or len(pieces) > MAX_PIECES):
+        fail("too_large" if isinstance(pieces, list) else "malformed", f"'pieces' must be a list of at most {MAX_PIECES:,} pieces")
+    claimed_hash = cert["problem_hash"]
+    if not isinstance(claimed_hash, str):
+        fail("malformed", "'problem_hash' must be the SHA-256 of the canonical problem text, in hex")
+    if schema == SCHEMA_V3:
+        inst = _v3_problem(claimed_hash, problem)
+    else:
+        inst = _text_problem(schema, cert, claimed_hash, problem)
     n = inst.n
     if pieces is not None and len(pieces) * n > MAX_PIECE_WORK:
         fail("too_large", f"{len(pieces):,} pieces over {n:,} enterprises is more work than a certificate may ask ({MAX_PIECE_WORK:,} piece-enterprises)")
@@ -1695,7 +1772,7 @@ def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
     # F-3); v1 certificates state the gap relative to max(|v|, |B|), which a constant inflates.
     # (A v1 certificate's claimed gap is checked as written, and its gap over the size must meet the limit too.)
     size = scalarised_size_estimate(inst, X, spec, W) if spec is not None else None
-    if schema == SCHEMA:
+    if schema != SCHEMA_V1:  # v2 and v3
         _gap_checks(objective, _claimed(cert["gap"], "gap"), v, B, limit, size)
     else:
         _gap_checks(objective, _claimed(cert["gap"], "gap"), v, B, limit, also_size=size)

@@ -125,6 +125,15 @@ def load_prepared(path: str | Path, header_path: str | Path | None = None, phase
     return Loaded(problem, prepared, digest)
 
 
+def columns_form(loaded: Loaded) -> bytes:
+    """The problem's columns form (models.problem_form), from its arrays: what a v3 certificate names by hash."""
+    from coopchain.models.problem_form import encode_instance
+
+    problem = loaded.problem
+    names = problem.names if isinstance(problem, ColumnProblem) else tuple(e.name for e in problem.enterprises)
+    return encode_instance(loaded.prepared.instance, problem.cooperative, problem.round, names)
+
+
 def load_uploaded(data: bytes, header: str | bytes | None = None) -> Loaded | None:
     """An uploaded document (JSON bytes; or CSV bytes with its header's JSON text) by the same columnar path; None
     where the path doubts it: the caller then reads it with models.problem, whose messages the user sees."""
