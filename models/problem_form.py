@@ -148,7 +148,7 @@ def read(data: bytes) -> CanonicalProblem:
         caps[at:at + n * R] = True
         bad = nonfinite & ~(caps & (x == np.inf))
         if bad.any():
-            raise FormError("not_canonical", f"the problem's columns form holds {x[np.argmax(bad)]!r} (double {int(np.argmax(bad))}): a problem's numbers are finite, but for +inf, an enterprise without a cap")
+            raise FormError("not_canonical", f"the problem's columns form holds {float(x[np.argmax(bad)])!r} (double {int(np.argmax(bad))}): a problem's numbers are finite, but for +inf, an enterprise without a cap")
     if np.signbit(x[x == 0]).any():
         raise FormError("not_canonical", "the problem's columns form holds −0.0; the canonical form of zero is +0.0")
     return _problem(header, x, K, R, n)

@@ -1,6 +1,7 @@
 """The `coopchain` command line, run as users run it: a real process, real files, exit codes."""
 
 import atexit
+import hashlib
 import json
 import os
 import pty
@@ -260,12 +261,33 @@ def test_verify_of_a_certificate_imports_numpy_and_the_standard_library_only(tmp
     run = coopchain("solve", SAMPLE, "--objective", "F2", "--certificate", tmp_path / "cert.json")
     assert run.returncode == 0, run.stderr
     blocked = {"pyomo", "highspy", "pymoo", "scipy", "cvxpy", "Crypto", "nacl", "rlp", "sqlite3", "coopchain.chain", "pydantic"}
-    assert (tmp_path / "cert.problem.json").exists()  # the problem the certificate names by hash, beside it
+    assert (tmp_path / "cert.problem.bin").exists()  # the problem's columns form, which the certificate names by hash
     check = run_blocked(blocked, CERT_SCRIPT, str(tmp_path / "cert.json"))
     assert check.returncode == 0 and check.stdout.startswith("valid"), check.stdout + check.stderr
-    (tmp_path / "cert.problem.json").unlink()
+    (tmp_path / "cert.problem.bin").unlink()
     check = run_blocked(blocked, CERT_SCRIPT, str(tmp_path / "cert.json"))
     assert check.returncode != 0 and "problem_missing" in check.stdout, check.stdout + check.stderr
+
+
+def test_solve_certificate_is_v3_with_the_columns_form_beside_it(tmp_path):
+    """`solve --certificate` writes a v3 certificate and the form it names; verify accepts it with the form, or with the
+    manager's own document (JSON or CSV), and refuses a form altered by one byte or another problem's."""
+    cert = tmp_path / "cert.json"
+    run = coopchain("solve", SAMPLE, "--objective", "F1", "--certificate", cert)
+    assert run.returncode == 0, run.stderr
+    document = json.loads(cert.read_text())
+    form = (tmp_path / "cert.problem.bin").read_bytes()
+    assert document["schema"] == "coopchain/certificate/v3" and document["problem_hash"] == hashlib.sha256(form).hexdigest()
+    assert coopchain("verify", cert).stdout.startswith("valid")
+    for problem in (SAMPLE, CSV):
+        (tmp_path / "cert.problem.bin").unlink(missing_ok=True)
+        run = coopchain("verify", cert, "--problem", problem)
+        assert run.returncode == 0 and run.stdout.startswith("valid"), run.stdout + run.stderr
+    altered = bytearray(form)
+    altered[form.index(b"\n") + 1] ^= 1  # the lowest bit of the first number (the demand's minimum)
+    (tmp_path / "cert.problem.bin").write_bytes(bytes(altered))
+    run = coopchain("verify", cert)
+    assert run.returncode != 0 and "[hash_mismatch]" in run.stdout, run.stdout + run.stderr
 
 
 def test_version_is_the_installed_distribution_version():
