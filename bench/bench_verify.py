@@ -5,9 +5,11 @@
 For each size: a problem from the SPEC's generator is solved in process (max F1, max F2
 with uniform and general α), the solve's whole output is written to a file, and
 `coopchain verify FILE` runs as a user runs it (a new process: start-up, reading,
-strict parsing, canonical check, re-validation, the checks).  The anchor beside it is
-the floor any verifier pays: reading the file and parsing its JSON and the embedded
-problem with plain `json.loads`.  SPEC §7's target is < 0.5 s at n = 100,000.
+strict parsing, canonical check, re-validation, the checks): the whole output, the bare
+v3 certificate with the problem's columns form beside it (what `solve --certificate`
+writes), and the bare v2 certificate with the canonical text beside it.  The anchor
+beside it is the floor any verifier pays: reading the files and parsing their JSON with
+plain `json.loads` (the form needs no parsing).  The target is < 0.5 s at n = 100,000.
 
 The exact path: the same certificate verified in process with the floating-point
 filter disabled (every comparison decided in Fraction/decimal arithmetic), which is
@@ -65,13 +67,34 @@ def cli_verify(path: Path) -> None:
         raise SystemExit(f"coopchain verify {path.name}: {run.stdout}{run.stderr}")
 
 
-def bare_certificate(path: Path) -> Path:
-    """The solve output's certificate alone, its canonical problem beside it (as `solve --certificate` writes them)."""
+def bare_certificates(path: Path) -> tuple[Path, Path]:
+    """The solve output's certificate alone, twice: v3 with the problem's columns form beside it (C.json and
+    C.problem.bin, as `solve --certificate` writes them) and v2 with the canonical text beside it (C2.json and
+    C2.problem.json, as versions before v3 wrote them)."""
+    from coopchain.models.certificate import columns_certificate
+    from coopchain.models.problem_form import encode
+    from coopchain.models.problem_text import read_canonical_text
+
     document = json.loads(path.read_bytes())
-    bare = path.with_name("C-" + path.name)
-    bare.write_text(json.dumps(document["certificate"]))
-    bare.with_name(bare.stem + ".problem.json").write_text(document["problem_text"])
-    return bare
+    form = encode(read_canonical_text(document["problem_text"]))
+    v3 = path.with_name("C-" + path.name)
+    v3.write_text(json.dumps(columns_certificate(document["certificate"], form)))
+    v3.with_name(v3.stem + ".problem.bin").write_bytes(form)
+    v2 = path.with_name("C2-" + path.name)
+    v2.write_text(json.dumps(document["certificate"]))
+    v2.with_name(v2.stem + ".problem.json").write_text(document["problem_text"])
+    return v3, v2
+
+
+def beside(certificate: Path) -> Path:
+    return next(certificate.with_name(certificate.stem + suffix) for suffix in (".problem.bin", ".problem.json")
+                if certificate.with_name(certificate.stem + suffix).exists())
+
+
+def form_floor(certificate: Path) -> None:
+    """The floor of a v3 certificate: its JSON parsed, its problem's form read."""
+    json.loads(certificate.read_bytes())
+    beside(certificate).read_bytes()
 
 
 def start_up() -> None:
@@ -177,13 +200,14 @@ def main() -> None:
                 target = f"{TARGET_100K:.1f} s" if n == 100_000 else ""
                 rows.append([f"n = {n:,}, max {objective} ({alpha} α)", f"{path.stat().st_size / 2**20:.1f} MiB", f"{ours:.3f} s", f"{cpu:.3f} s",
                              f"{floor:.3f} s", f"{ours / floor:.1f}×", target])
-                bare = bare_certificate(path)
-                cpu = children_cpu()
-                ours = best_of(args.repeat, lambda: cli_verify(bare))
-                cpu = (children_cpu() - cpu) / args.repeat
-                size = (bare.stat().st_size + bare.with_name(bare.stem + ".problem.json").stat().st_size) / 2**20
-                rows.append([f"n = {n:,}, max {objective} ({alpha} α): C.json + C.problem.json", f"{size:.1f} MiB", f"{ours:.3f} s",
-                             f"{cpu:.3f} s", f"{floor:.3f} s", f"{ours / floor:.1f}×", target])
+                for bare, label in zip(bare_certificates(path), ("C.json (v3) + C.problem.bin", "C2.json (v2) + C2.problem.json")):
+                    cpu = children_cpu()
+                    ours = best_of(args.repeat, lambda: cli_verify(bare))
+                    cpu = (children_cpu() - cpu) / args.repeat
+                    bare_floor = best_of(args.repeat, lambda: form_floor(bare)) if bare.name.startswith("C-") else floor
+                    size = (bare.stat().st_size + beside(bare).stat().st_size) / 2**20
+                    rows.append([f"n = {n:,}, max {objective} ({alpha} α): {label}", f"{size:.1f} MiB", f"{ours:.3f} s",
+                                 f"{cpu:.3f} s", f"{bare_floor:.3f} s", f"{ours / bare_floor:.1f}×", target])
                 forget_problems()
                 again.append([f"n = {n:,}, max {objective} ({alpha} α)", f"{filtered(path):.3f} s", f"{filtered(path):.3f} s"])
         if rows:

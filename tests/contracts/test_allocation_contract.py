@@ -164,6 +164,27 @@ def test_commit_with_an_invalid_certificate(world, solutions):
     assert "bound" in receipt.message
 
 
+@pytest.mark.parametrize("named_by", ["text", "form"])
+def test_version_1_refuses_a_v3_certificate_as_it_always_did(world, solutions, named_by):
+    """Ledgers made with allocation v1 replay with the same receipts: a v3 certificate (a later format) is refused
+    with the sentence the verifier gave before v3 existed, whichever problem hash it names."""
+    import hashlib
+
+    from coopchain.models.problem_form import encode
+    from coopchain.models.problem_rules import read_canonical
+
+    register(world, solutions["F1"])
+    text = solutions["F1"]["problem_text"]
+    form_hash = hashlib.sha256(encode(read_canonical(json.loads(text)))).hexdigest()
+    cert = {**solutions["F1"]["certificate"], "schema": "coopchain/certificate/v3"}
+    if named_by == "form":
+        cert["problem_hash"] = form_hash
+    receipt = rejected(world, world.manager, "allocation.commit_allocation", commit_args(solutions["F1"], certificate=json.dumps(cert)),
+                       "certificate_mismatch" if named_by == "form" else "malformed")
+    if named_by == "text":
+        assert receipt.message == "not a certificate: 'schema' must be 'coopchain/certificate/v2' (or the older 'coopchain/certificate/v1')"
+
+
 def _certificate_code(cert, problem):
     """The code the leaf verifier gives this certificate (the contract records it), else the generic one."""
     from coopchain.models.certificate import CertificateError, verify_certificate
