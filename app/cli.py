@@ -442,7 +442,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     solve.add_argument("--reference", help="chebyshev: the reference point, e.g. F1=30000,F3=0.4 (default: the ideal point)")
     solve.add_argument("--backend", default="highs", choices=["highs", "pyomo"], help="how the LPs reach HiGHS (default: arrays)")
     solve.add_argument("--output", help="write the JSON here instead of standard output")
-    solve.add_argument("--certificate", help="also write the bare certificate here (and its canonical problem beside it, as NAME.problem.json)")
+    solve.add_argument("--certificate", help="also write the bare certificate here, v3 (and the problem's columns form it names by hash beside it, as NAME.problem.bin)")
     solve.add_argument("--json", action="store_true", help="print the JSON even on a terminal (it is always printed into a pipe)")
     solve.add_argument("--pretty", action="store_true", help="indent the JSON")
     solve.set_defaults(run=cmd_solve)
@@ -464,7 +464,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check a certificate (or a solve's JSON) offline, with numpy alone")
     verify.add_argument("file")
-    verify.add_argument("--problem", help="the problem a bare certificate names by hash (its canonical text, or the document itself)")
+    verify.add_argument("--problem", help="the problem a bare certificate names by hash: its columns form (NAME.problem.bin), its canonical text, or the document itself")
     verify.add_argument("--header", help="with --problem as CSV: the header document (as for solve)")
     verify.add_argument("--point", type=int, metavar="INDEX", help="a front: check only this point (default: every point)")
     verify.add_argument("--genesis", help="bundles: the genesis block hash you trust (hex)")

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +217,18 @@ def test_a_form_breaking_the_problem_rules_is_refused_as_the_text_would_be(certi
         verify_certificate({**cert, "problem_hash": hashlib.sha256(bad).hexdigest()}, bad)
     assert refused.value.code == "invalid_problem" and "enterprises[0]" in str(refused.value)
     assert np.isfinite(numbers).all()
+
+
+FROZEN_V3 = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "data" / "certificates" / "valid_v3").glob("*.json"))
+
+
+@pytest.mark.parametrize("name", FROZEN_V3)
+def test_frozen_v3_certificates_stay_valid(name):
+    """v3 certificates and their forms as this version wrote them (from the frozen v2 ones): every later version accepts them."""
+    folder = Path(__file__).resolve().parents[1] / "data" / "certificates" / "valid_v3"
+    cert, form = json.loads((folder / f"{name}.json").read_text()), (folder / f"{name}.problem.bin").read_bytes()
+    v2 = json.loads((folder.parent / "valid" / f"v2_{name}.json").read_text())
+    assert {k: v for k, v in cert.items() if k not in ("schema", "problem_hash")} == {k: v for k, v in v2.items() if k not in ("schema", "problem_hash")}
+    cv._PROBLEMS.clear()
+    assert verify_certificate(cert, form).problem_hash == hashlib.sha256(form).hexdigest()
+    assert verify_certificate(cert, (folder.parent / "valid" / f"v2_{name}.problem.json").read_text()).objective == v2["objective"]
