@@ -298,7 +298,19 @@ def proven_form(data) -> ProvenProblem:
     of the form).  CertificateError (``not_canonical``, ``invalid_problem``, ...) otherwise."""
     if not isinstance(data, (bytes, bytearray)):
         fail("malformed", "a problem's columns form is bytes")
-    digest = problem_form.digest(data)
+    if len(data) < 1 << 20:
+        digest = problem_form.digest(data)
+    else:  # hashlib releases the GIL on large inputs: hashed in a helper thread while this one reads the form
+        digests: list = []
+        helper = threading.Thread(target=lambda: digests.append(problem_form.digest(data)), name="proven_form")
+        helper.start()
+        try:
+            proven = read_problem_form(data)
+        finally:
+            helper.join()
+        digest = digests[0]
+        if digest not in _PROBLEMS or not _PROBLEMS[digest].form:
+            _keep(ProvenProblem(digest, proven[0], proven[1].cooperative, proven[1].round, proven[1].names, form=True))
     known = _PROBLEMS.get(digest)
     if known is None or not known.form:
         inst, problem = read_problem_form(data)

@@ -140,7 +140,7 @@ CORRUPTED = {
     "a space in the header": (lambda f: _replace_header(f, lambda h: h.replace(b'","', b'", "', 1)), "not_canonical"),
     "a text escaped needlessly": (lambda f: _replace_header(f, lambda h: h.replace(b'"test-coop"', b'"\\u0074est-coop"')), "not_canonical"),
     "members out of order": (lambda f: _replace_header(f, lambda h: json.dumps(dict(reversed(json.loads(h).items())), separators=(",", ":")).encode()), "not_canonical"),
-    "a member twice": (lambda f: _replace_header(f, lambda h: h[:-1] + b',"round":"2026-Q4"}'), "malformed"),
+    "a member twice": (lambda f: _replace_header(f, lambda h: h[:-1] + b',"round":"2026-Q4"}'), "not_canonical"),
     "a member missing": (lambda f: _header_member(f, "names", None).replace(b'"names":null,', b"", 1), "malformed"),
     "another schema": (lambda f: _header_member(f, "schema", "coopchain/problem-columns/v2"), "malformed"),
     "indicators out of key order": (lambda f: _header_member(f, "indicators", ["tax", "profit", "wages"]), "not_canonical"),
@@ -232,3 +232,15 @@ def test_frozen_v3_certificates_stay_valid(name):
     cv._PROBLEMS.clear()
     assert verify_certificate(cert, form).problem_hash == hashlib.sha256(form).hexdigest()
     assert verify_certificate(cert, (folder.parent / "valid" / f"v2_{name}.problem.json").read_text()).objective == v2["objective"]
+
+
+def test_a_large_form_is_hashed_beside_its_reading(tmp_path):
+    """From 1 MiB the form is hashed in a helper thread while it is read: the same digest and problem, and the same refusals."""
+    form = columns_form(_load(tmp_path, generate(9000, seed=6)))
+    assert len(form) >= 1 << 20
+    cv._PROBLEMS.clear()
+    proven = cv.proven_form(form)
+    assert proven.digest == hashlib.sha256(form).hexdigest() == proven.form_digest() and proven.instance.n == 9000
+    with pytest.raises(CertificateError) as refused:
+        cv.proven_form(_set_double(form, 20, -1.0))  # an enterprise's minimum below 0
+    assert refused.value.code == "invalid_problem"
