@@ -32,7 +32,7 @@ from coopchain.chain.record import RECORD, builtin_contracts
 from coopchain.chain.seals import SealContext, Signers, genesis_seal, seal_for
 from coopchain.chain.state import StateCache, StateView, next_nonce, record_key, trie_key
 from coopchain.chain.store import BlockRows, SqlStore, open_store
-from coopchain.chain.transaction import Transaction, decode_transaction, encode_signed, encode_transaction, signing_bytes
+from coopchain.chain.transaction import Transaction, decode_transaction, encode_signed, signing_bytes
 from coopchain.chain.trie import EMPTY_ROOT, prove, trie_update
 from coopchain.chain.types import Hash32, Root
 
