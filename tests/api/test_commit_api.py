@@ -135,6 +135,11 @@ def test_create_upload_front_commit_over_api_then_audit_offline(served, tmp_path
     assert (out["cooperative"], out["round"], out["problem"]) == ("green-valley", "2026-Q4", stored.json()["hash"])
     assert out["chosen_by"] == {"objective": "scalarised", "method": "epsilon", "pick": "knee"}
     commit_tx = out["transaction"]
+    # The allocation contract's state of the round: its cooperative's manager gets the proof, another's 404.
+    round_key = 'allocation:round/["green-valley","2026-Q4"]'
+    with served.client("manager") as mine, served.client("other_manager") as other:
+        assert mine.get("/proofs/state", params={"key": round_key}).status_code == 200
+        assert other.get("/proofs/state", params={"key": round_key}).status_code == 404
 
     with served.client("auditor") as a:
         shown = a.get(f"/transactions/{commit_tx}").json()
@@ -170,6 +175,11 @@ def test_create_upload_front_commit_over_api_then_audit_offline(served, tmp_path
 
 def test_cooperatives_are_scoped_to_a_managers_own(served):
     with served.client("admin") as admin:
+        if admin.get("/cooperatives/green-valley").status_code == 404:  # run alone: the module's first test creates it
+            nonce = admin.get(f"/accounts/{served.node.public_key.to_text()}").json()["next_nonce"]
+            tx = sign_transaction(served.node, CHAIN_ID, nonce, "cooperatives.register",
+                                  {"cooperative": "green-valley", "managers": [served.manager.public_key.to_text()]})
+            assert admin.post("/transactions", params={"wait": "true"}, json=transaction_json(tx)).json()["receipt"]["status"] == "applied"
         nonce = admin.get(f"/accounts/{served.node.public_key.to_text()}").json()["next_nonce"]
         tx = sign_transaction(served.node, CHAIN_ID, nonce, "cooperatives.register", {"cooperative": "hill-top", "managers": [served.node.public_key.to_text()]})
         assert admin.post("/transactions", params={"wait": "true"}, json=transaction_json(tx)).json()["receipt"]["status"] == "applied"
@@ -183,11 +193,8 @@ def test_cooperatives_are_scoped_to_a_managers_own(served):
         assert other.get(f"/accounts/{served.node.public_key.to_text()}").json()["manages"] == ["hill-top"]
         bad = other.get("/accounts/ed25519:zz")
     assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "path.public_key"
-    # The allocation contract's state of a round: its cooperative's manager gets the proof, another's 404.
-    round_key = 'allocation:round/["green-valley","2026-Q4"]'
     with served.client("manager") as mine, served.client("other_manager") as other:
-        assert mine.get("/proofs/state", params={"key": round_key}).status_code == 200
-        assert other.get("/proofs/state", params={"key": round_key}).status_code == 404
+        assert mine.get("/proofs/state", params={"key": "cooperatives:coop/green-valley"}).status_code == 200
         assert other.get("/proofs/state", params={"key": "cooperatives:coop/green-valley"}).status_code == 404
         assert other.get("/proofs/state", params={"key": "cooperatives:coop/hill-top"}).status_code == 200
 
