@@ -53,7 +53,6 @@ from coopchain.models.certificate import (
 )
 from coopchain.models import problem_form
 from coopchain.models.problem_rules import MAX_NAMES, ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
-from coopchain.models.problem_text import read_canonical_text
 from coopchain.models.strict_json import StrictJsonError, loads, loads_fast
 
 # --- limits (checked before any heavy work) ------------------------------------------------
@@ -177,6 +176,8 @@ def read_problem(text, data: bytes | None = None) -> tuple[Instance, object]:
             data = text.encode("utf-8")
         except UnicodeEncodeError:
             fail("not_canonical", "the embedded problem holds a lone UTF-16 surrogate, which has no UTF-8 form")
+    from coopchain.models.problem_text import read_canonical_text  # the text's reader (and its number tables): text only
+
     problem = read_canonical_text(text, data)
     if problem is None:
         problem = _read_generic(text)
