@@ -244,14 +244,18 @@ class _Refusal(str):
 
 def _problem_argument(args, named: str | None) -> str | bytes:
     """--problem: the columns form (bytes, as it is), the canonical text, or the document as a manager wrote it (JSON or CSV) put in canonical form."""
-    from coopchain.models.certificate_verify import decode_problem
-
-    from coopchain.models.problem_form import looks_like_form
+    from coopchain.models.certificate_verify import MAX_PROBLEM_CHARS, decode_problem
+    from coopchain.models.problem_form import MAX_FORM_BYTES, SUFFIX, looks_like_form
 
     try:
+        # Sized before it is read: no problem, as a form or as its text, is larger (a sparse 4 GiB file beside a
+        # certificate was read whole, then a MemoryError).
+        size = Path(args.problem).stat().st_size
+        if size > (MAX_FORM_BYTES if args.problem.endswith(SUFFIX) else 4 * MAX_PROBLEM_CHARS):
+            return _Refusal(f"{args.problem} has {size:,} bytes: more than any problem the verifier reads [too_large]")
         data = Path(args.problem).read_bytes()
-        if looks_like_form(data):
-            return data  # a problem's columns form: the verifier proves it and hashes it as it is
+        if args.problem.endswith(SUFFIX) or looks_like_form(data):
+            return data  # a problem's columns form (by its name or its first line): the verifier proves it as it is
         data = data[:-1] if data.endswith(b"\n") else data  # a canonical text ends with "}"; an editor may add a newline
         problem, digest = decode_problem(data)  # the verifier then takes the bytes and their hash from there
     except OSError as e:

@@ -288,8 +288,13 @@ def _problem(digest: str, text: str, data: bytes | None = None) -> Instance:
     return _PROBLEMS[digest].instance
 
 
+def _key(digest: str, form: bool) -> str:
+    """A kept problem's key: a form and a text with the same SHA-256 (a form's bytes may be UTF-8) are two entries."""
+    return "columns:" + digest if form else digest
+
+
 def _keep(known: ProvenProblem) -> None:
-    _PROBLEMS[known.digest] = known
+    _PROBLEMS[_key(known.digest, known.form)] = known
     while len(_PROBLEMS) > 1 and (len(_PROBLEMS) > _PROBLEMS_KEPT or sum(p.instance.n for p in _PROBLEMS.values()) > _ENTERPRISES_KEPT):
         _PROBLEMS.popitem(last=False)
 
@@ -310,14 +315,13 @@ def proven_form(data) -> ProvenProblem:
         finally:
             helper.join()
         digest = digests[0]
-        if digest not in _PROBLEMS or not _PROBLEMS[digest].form:
+        if _key(digest, True) not in _PROBLEMS:
             _keep(ProvenProblem(digest, proven[0], proven[1].cooperative, proven[1].round, proven[1].names, form=True))
-    known = _PROBLEMS.get(digest)
-    if known is None or not known.form:
+    if _key(digest, True) not in _PROBLEMS:
         inst, problem = read_problem_form(data)
         _keep(ProvenProblem(digest, inst, problem.cooperative, problem.round, problem.names, form=True))
-    _PROBLEMS.move_to_end(digest)
-    return _PROBLEMS[digest]
+    _PROBLEMS.move_to_end(_key(digest, True))
+    return _PROBLEMS[_key(digest, True)]
 
 
 # The last problem text `decode_problem` read from bytes: (text, its UTF-8 bytes, their SHA-256), taken (and
@@ -1596,8 +1600,9 @@ def _text_problem(schema: str, cert: dict, claimed_hash: str, problem) -> Instan
         text = problem
         what = "the problem given with the certificate"
     if isinstance(text, ProvenProblem):
-        # A handle from `proven_problem`: proven canonical and valid when it was made, named by its hash.
-        if text.digest != claimed_hash:
+        # A handle from `proven_problem`: proven canonical and valid when it was made, named by its hash
+        # (of its text: a handle of a columns form is named by the form's, which v1 and v2 do not use).
+        if text.form or text.digest != claimed_hash:
             fail("hash_mismatch", f"{what} does not match 'problem_hash': it is another problem")
         inst = text.instance
     elif text is None:
@@ -1969,6 +1974,8 @@ def front_problem(front: dict, problem=None):
     own = front.get("problem_text")
     if own is not None and not isinstance(own, str):
         fail("malformed", "the front's 'problem_text' must be the canonical problem text, a string")
+    if problem is not None and not isinstance(problem, str) and not (isinstance(problem, ProvenProblem) and not problem.form):
+        fail("malformed", "a front's certificates name its problem's canonical text: give the text or the document, not its columns form")
     if problem is None:
         problem = own
     elif own is not None and not (problem == own if isinstance(problem, str) else problem_hash_of(own) == problem.digest):

@@ -38,6 +38,7 @@ FORM = "coopchain/problem-columns/v1"
 SUFFIX = ".problem.bin"  # what `coopchain solve --certificate NAME.json` writes beside the certificate
 MAX_FORM_BYTES = 1 << 30
 MAX_ENTERPRISES = 2_000_000
+MAX_HEADER_BYTES = 1 << 28  # 256 MiB: 2,000,000 ids and names of 60 bytes each
 _HEADER_KEYS = ("cooperative", "ids", "indicators", "names", "resources", "round", "schema")
 _ENTERPRISE_COLUMNS = ("min", "max", "u0", "g", "reservation", "alpha")
 _LE = np.dtype("<f8")
@@ -137,18 +138,26 @@ def read(data: bytes) -> CanonicalProblem:
 def _header(raw: bytes) -> dict:
     from coopchain.models.strict_json import MAX_DEPTH, StrictJsonError, loads
 
+    # Bounded before it is parsed: each text of the header costs a Python object (15 million two-letter ids in 75 MB
+    # took 1.3 GB to read); the header lists ids and names, at most two per enterprise, and the names of K and R.
+    if len(raw) > MAX_HEADER_BYTES or raw.count(b",") > 2 * MAX_ENTERPRISES + 2 * MAX_NAMES + 8:
+        raise FormError("too_large", f"the problem's columns header lists more than {MAX_ENTERPRISES:,} enterprises, or exceeds {MAX_HEADER_BYTES:,} bytes")
+
+    def constant(token: str):
+        raise ValueError(f"{token} is not a JSON number")
+
     try:
         if raw.count(b"[") + raw.count(b"{") < MAX_DEPTH:
             # Nesting this shallow cannot reach the interpreter's stack, and a key given twice (read last-wins
             # here) makes the text differ from the canonical text of what was read: refused below.  (The strict
             # reader's checks cost as much as the parse: 10 ms at 100,000 ids.)
-            header = json.loads(raw)
+            header = json.loads(raw, parse_constant=constant)
         else:
             header = loads(raw, what="the problem's columns header")
     except UnicodeDecodeError as e:
         raise FormError("malformed", f"the problem's columns header is not UTF-8 text (byte {e.start} cannot be read)") from None
-    except StrictJsonError as e:
-        raise FormError("malformed", str(e)) from None
+    except StrictJsonError as e:  # a key twice is not_canonical, as on the path above (the text is not the canonical text)
+        raise FormError("not_canonical" if e.code == "duplicate_key" else "malformed", str(e)) from None
     except ValueError as e:  # json's JSONDecodeError; an integer past Python's digit limit
         raise FormError("malformed", f"the problem's columns header is not JSON: {e}") from None
     if not isinstance(header, dict) or tuple(sorted(header)) != _HEADER_KEYS:

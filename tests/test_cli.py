@@ -288,6 +288,15 @@ def test_solve_certificate_is_v3_with_the_columns_form_beside_it(tmp_path):
     (tmp_path / "cert.problem.bin").write_bytes(bytes(altered))
     run = coopchain("verify", cert)
     assert run.returncode != 0 and "[hash_mismatch]" in run.stdout, run.stdout + run.stderr
+    # A damaged form beside it is a verdict, not a usage error; a file larger than any form is refused unread.
+    for damaged, code in ((b"", "[malformed]"), (form.replace(b"\n", b"\r\n", 1), "[not_canonical]")):
+        (tmp_path / "cert.problem.bin").write_bytes(damaged)
+        run = coopchain("verify", cert)
+        assert run.returncode == 3 and run.stdout.startswith("invalid:") and code in run.stdout, run.stdout + run.stderr
+    with open(tmp_path / "cert.problem.bin", "wb") as sparse:
+        sparse.truncate((1 << 30) + 1)
+    run = coopchain("verify", cert)
+    assert run.returncode == 3 and "[too_large]" in run.stdout, run.stdout + run.stderr
 
 
 def test_version_is_the_installed_distribution_version():

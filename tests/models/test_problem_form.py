@@ -244,3 +244,58 @@ def test_a_large_form_is_hashed_beside_its_reading(tmp_path):
     with pytest.raises(CertificateError) as refused:
         cv.proven_form(_set_double(form, 20, -1.0))  # an enterprise's minimum below 0
     assert refused.value.code == "invalid_problem"
+
+
+# -- the adversarial review of the columns form (2026-12-03) ---------------------------------------------
+
+
+def test_a_form_that_is_also_utf8_text_is_never_taken_for_a_text():
+    """A valid form whose bytes are UTF-8 has the SHA-256 of that text: proving the form must not make the text
+    "proven" (the verdict depends on the arguments alone, never on what the process proved before)."""
+    form = (Path(__file__).resolve().parents[1] / "data" / "problem_forms" / "utf8_bytes.problem.bin").read_bytes()
+    text, digest = form.decode("utf-8"), hashlib.sha256(form).hexdigest()
+    cert = {"schema": "coopchain/certificate/v2", "objective": "F1", "problem_hash": digest, "allocation": [0.0] * 9, "rows": [],
+            "values": {}, "bound": 0.0, "gap": 0.0, "multipliers": []}
+    cv._PROBLEMS.clear()
+    verdicts = []
+    for _ in range(2):
+        for c in (cert, {**cert, "schema": "coopchain/certificate/v3"}):
+            with pytest.raises(CertificateError) as refused:
+                verify_certificate(c, text)
+            verdicts.append(refused.value.code)
+        with pytest.raises(CertificateError):
+            cv.proven_problem(digest, text)
+        cv.proven_form(form)  # proven as a form between the two rounds
+    assert verdicts[:2] == verdicts[2:] and "hash_mismatch" not in verdicts[:1]
+
+
+def test_a_v2_certificate_is_not_proven_by_a_form_handle(certified):
+    cert, form, _ = certified
+    with pytest.raises(CertificateError) as refused:
+        verify_certificate({**cert, "schema": "coopchain/certificate/v2"}, cv.proven_form(form))
+    assert refused.value.code == "hash_mismatch"
+
+
+def test_a_front_is_refused_a_form_with_a_verdict():
+    with pytest.raises(CertificateError) as refused:
+        cv.front_problem({"points": [], "problem_text": json.dumps(_canonical_small())}, _form())
+    assert refused.value.code == "malformed"
+
+
+def test_a_header_listing_too_many_texts_is_refused_before_it_is_read():
+    header = b'{"cooperative":"c","ids":[' + b",".join([b'"ab"'] * 4_000_100) + b'],"indicators":["k"],"names":[],"resources":[],"round":"r","schema":"' + FORM.encode() + b'"}'
+    with pytest.raises(FormError) as refused:
+        read(header + b"\n")
+    assert refused.value.code == "too_large"
+
+
+@pytest.mark.parametrize("brackets", [0, 70])
+def test_header_codes_do_not_depend_on_its_brackets(brackets):
+    """The header's reader changes with the count of brackets (a shallow header is read by json directly): the codes do not."""
+    form = _header_member(_form(), "round", "[" * brackets + "r")
+    twice = _replace_header(form, lambda h: h[:-1] + b',"cooperative":"x"}')
+    nan = _replace_header(form, lambda h: h.replace(b'"cooperative":"test-coop"', b'"cooperative":NaN'))
+    for bad, code in ((twice, "not_canonical"), (nan, "malformed")):
+        with pytest.raises(FormError) as refused:
+            read(bad)
+        assert refused.value.code == code, str(refused.value)
