@@ -1,4 +1,4 @@
-"""The offline verifier of a coopchain/certificate/v1 document: sound, deterministic, bounded (issue 10).
+"""The offline verifier of coopchain/certificate/v1, v2 and v3 documents: sound, deterministic, bounded (issue 10).
 
 `verify` checks, in order, refusing with the first reason (`CertificateError`,
 whose ``code`` is stable; docs/certificate.md lists the codes):
@@ -304,6 +304,7 @@ def proven_form(data) -> ProvenProblem:
     of the form).  CertificateError (``not_canonical``, ``invalid_problem``, ...) otherwise."""
     if not isinstance(data, (bytes, bytearray)):
         fail("malformed", "a problem's columns form is bytes")
+    proven = None
     if len(data) < 1 << 20:
         digest = problem_form.digest(data)
     else:  # hashlib releases the GIL on large inputs: hashed in a helper thread while this one reads the form
@@ -315,13 +316,12 @@ def proven_form(data) -> ProvenProblem:
         finally:
             helper.join()
         digest = digests[0]
-        if _key(digest, True) not in _PROBLEMS:
-            _keep(ProvenProblem(digest, proven[0], proven[1].cooperative, proven[1].round, proven[1].names, form=True))
-    if _key(digest, True) not in _PROBLEMS:
-        inst, problem = read_problem_form(data)
+    key = _key(digest, True)
+    if key not in _PROBLEMS:
+        inst, problem = proven or read_problem_form(data)
         _keep(ProvenProblem(digest, inst, problem.cooperative, problem.round, problem.names, form=True))
-    _PROBLEMS.move_to_end(_key(digest, True))
-    return _PROBLEMS[_key(digest, True)]
+    _PROBLEMS.move_to_end(key)
+    return _PROBLEMS[key]
 
 
 # The last problem text `decode_problem` read from bytes: (text, its UTF-8 bytes, their SHA-256), taken (and
@@ -1626,10 +1626,12 @@ def _text_problem(schema: str, cert: dict, claimed_hash: str, problem) -> Instan
     return inst
 
 
-def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
-    """Check a certificate (parsed): coopchain/certificate/v2, which names its problem by hash (`problem`: its
-    canonical text, or a `ProvenProblem` from `proven_problem`; None is ``problem_missing``), or v1, which embeds
-    it (a `problem` given must then be the embedded one, else ``hash_mismatch``).  Raise CertificateError with
+def verify(cert, problem: "str | bytes | ProvenProblem | None" = None) -> Verified:
+    """Check a certificate (parsed): coopchain/certificate/v3, which names its problem by the hash of its columns
+    form (`problem`: the form's bytes, the canonical text, or a `ProvenProblem`), v2, which names it by the hash
+    of its canonical text (`problem`: the text, or a `ProvenProblem` from `proven_problem`; for either, None is
+    ``problem_missing``), or v1, which embeds it (a `problem` given must then be the embedded one, else
+    ``hash_mismatch``).  Raise CertificateError with
     a code and the first reason.  The verdict depends on the arguments only, never on what was proven before."""
     schema = cert.get("schema") if isinstance(cert, dict) else None
     if schema not in (SCHEMA, SCHEMA_V1, SCHEMA_V3):
@@ -1646,7 +1648,7 @@ def verify(cert, problem: "str | ProvenProblem | None" = None) -> Verified:
         fail("too_large" if isinstance(pieces, list) else "malformed", f"'pieces' must be a list of at most {MAX_PIECES:,} pieces")
     claimed_hash = cert["problem_hash"]
     if not isinstance(claimed_hash, str):
-        fail("malformed", "'problem_hash' must be the SHA-256 of the canonical problem text, in hex")
+        fail("malformed", "'problem_hash' must be the SHA-256 of the problem (v3: its columns form; v1, v2: its canonical text), in hex")
     if schema == SCHEMA_V3:
         inst = _v3_problem(claimed_hash, problem)
     else:
