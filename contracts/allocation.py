@@ -65,7 +65,7 @@ from coopchain.chain.encoding import canonical, decode
 from coopchain.chain.errors import ChainError, InvalidBlock, InvalidTransaction, ensure
 from coopchain.chain.seals.endorsement import Policy, check_endorsements
 from coopchain.contracts.cooperatives import check_cooperative_id, require_manager
-from coopchain.models.certificate import OBJECTIVES, SCHEMA, SCHEMA_V1, SCHEMA_V3, CertificateError, problem_hash, verify_certificate
+from coopchain.models.certificate import OBJECTIVES, SCHEMA, SCHEMA_V1, CertificateError, problem_hash, verify_certificate
 from coopchain.models.certificate_verify import check_feasible, proven_problem, read_text
 from coopchain.models.problem_text import problem_identity
 
@@ -229,9 +229,10 @@ def _commit(call: Call, args: dict) -> str:
                 "the certificate embeds another problem than the registered one")
     else:  # v2 names it by hash: the registered problem's
         require(cert.get("problem_hash") == digest, "certificate_mismatch", f"the certificate is for problem {cert.get('problem_hash')!r}, not {digest}")
-    # Version 1 takes the certificates it took when ledgers were made with it, with the same verdicts on replay: a v3
-    # certificate (a later format, naming its problem by its columns form) is refused as the verifier then refused it.
-    require(cert.get("schema") != SCHEMA_V3, "malformed", f"not a certificate: 'schema' must be {SCHEMA!r} (or the older {SCHEMA_V1!r})")
+    # Version 1 takes the certificates it took when ledgers were made with it, with the same receipts on replay (their
+    # sentences are in the receipts root): any other schema, v3 included (a later format, naming its problem by its
+    # columns form), is refused with the sentence the verifier then gave.
+    require(cert.get("schema") in (SCHEMA, SCHEMA_V1), "malformed", f"not a certificate: 'schema' must be {SCHEMA!r} (or the older {SCHEMA_V1!r})")
     try:
         verified = verify_certificate(cert, None if cert.get("schema") == SCHEMA_V1 else registered_text())
     except CertificateError as e:

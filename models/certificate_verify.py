@@ -1648,7 +1648,8 @@ def verify(cert, problem: "str | bytes | ProvenProblem | None" = None) -> Verifi
         fail("too_large" if isinstance(pieces, list) else "malformed", f"'pieces' must be a list of at most {MAX_PIECES:,} pieces")
     claimed_hash = cert["problem_hash"]
     if not isinstance(claimed_hash, str):
-        fail("malformed", "'problem_hash' must be the SHA-256 of the problem (v3: its columns form; v1, v2: its canonical text), in hex")
+        # (The sentence is in the receipts of ledgers made with allocation contract v1: kept as it was.)
+        fail("malformed", "'problem_hash' must be the SHA-256 of the canonical problem text, in hex")
     if schema == SCHEMA_V3:
         inst = _v3_problem(claimed_hash, problem)
     else:

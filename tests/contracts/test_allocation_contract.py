@@ -164,10 +164,11 @@ def test_commit_with_an_invalid_certificate(world, solutions):
     assert "bound" in receipt.message
 
 
-@pytest.mark.parametrize("named_by", ["text", "form"])
-def test_version_1_refuses_a_v3_certificate_as_it_always_did(world, solutions, named_by):
-    """Ledgers made with allocation v1 replay with the same receipts: a v3 certificate (a later format) is refused
-    with the sentence the verifier gave before v3 existed, whichever problem hash it names."""
+@pytest.mark.parametrize("named_by, schema", [("text", "v3"), ("form", "v3"), ("text", "v9")])
+def test_version_1_refuses_a_v3_certificate_as_it_always_did(world, solutions, named_by, schema):
+    """Ledgers made with allocation v1 replay with the same receipts (their sentences are in the receipts root): a v3
+    certificate (a later format), or any other schema, is refused with the sentence the verifier gave before v3
+    existed, whichever problem hash it names."""
     import hashlib
 
     from coopchain.models.problem_form import encode
@@ -176,7 +177,7 @@ def test_version_1_refuses_a_v3_certificate_as_it_always_did(world, solutions, n
     register(world, solutions["F1"])
     text = solutions["F1"]["problem_text"]
     form_hash = hashlib.sha256(encode(read_canonical(json.loads(text)))).hexdigest()
-    cert = {**solutions["F1"]["certificate"], "schema": "coopchain/certificate/v3"}
+    cert = {**solutions["F1"]["certificate"], "schema": f"coopchain/certificate/{schema}"}
     if named_by == "form":
         cert["problem_hash"] = form_hash
     receipt = rejected(world, world.manager, "allocation.commit_allocation", commit_args(solutions["F1"], certificate=json.dumps(cert)),
