@@ -72,10 +72,13 @@ def encode(problem: CanonicalProblem) -> bytes:
     head = np.concatenate([[c.demand_min, c.demand_max], c.weights[ind], c.resource_cap[res], c.resource_weight[res]])
     columns = [c.volume_min, c.volume_max, c.u0, c.g, c.reservation, c.alpha]
     columns += [c.benefit[:, k] for k in ind] + [c.use[:, r] for r in res] + [c.cap[:, r] for r in res]
-    body = np.concatenate([head, *columns]).astype(_LE) + 0.0  # −0.0 + 0.0 is +0.0, as the text writes "0"
+    parts = [np.asarray(head, dtype=float), *columns]
+    body = np.empty(sum(len(p) for p in parts), dtype=_LE)  # one array, written once (168 MB at 10^6 enterprises)
+    np.concatenate(parts, out=body)
+    body += 0.0  # −0.0 + 0.0 is +0.0, as the text writes "0"
     if np.isnan(body).any() or np.isneginf(body).any():
         raise ValueError("a problem's columns form holds no NaN and no −inf")
-    return _header_bytes(header) + b"\n" + body.tobytes()
+    return b"".join((_header_bytes(header), b"\n", memoryview(body).cast("B")))
 
 
 def encode_instance(inst, cooperative: str, round_: str, names) -> bytes:
