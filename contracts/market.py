@@ -1,4 +1,4 @@
-"""The `market` contract (versions 1 and 2): the village energy market on chain (SPEC §4, source figure 7).
+"""The `market` contract (versions 1, 2 and 3): the village energy market on chain (SPEC §4, source figure 7).
 
 Contracts verify; they do not re-solve.  Participants register their technical
 data once; a cooperative's manager opens a market day with its gate closure (a
@@ -16,7 +16,7 @@ no floats): the participant's data, the day's offer, the clearing.  Exact result
 |---|---|---|
 | `register_participant` | participant (JSON text: id, type and its static data) | `invalid_participant`, `participant_exists` |
 | `open_day` | cooperative, market, periods, period_minutes, price_floor (decimal string), gate | v2 only: `invalid_price_floor`; then `unknown_cooperative`, `not_manager`, `day_exists`, `gate_passed` |
-| `post_offer` | market, participant, offer (JSON text: the day's series) | `unknown_day`, `gate_closed`, `unknown_participant`, `not_owner`, `invalid_offer`; v2 only: `day_full` |
+| `post_offer` | market, participant, offer (JSON text: the day's series) | `unknown_day`, `gate_closed`, `unknown_participant`, `not_owner`, `invalid_offer`; from v2: `day_full` |
 | `clear` | market, clearing (JSON text) | `unknown_day`, `gate_open`, `already_cleared`, `no_offers`, then the certificate's codes (`shape`, `offers`, `number`, `restriction`, `bounds`, `balance`, `rows`, `simultaneous`, `dual`, `gap`, `price-rule`, `budget`, `individual-rationality`) |
 
 State, in the contract's namespace::
@@ -42,6 +42,14 @@ entries.  Readers take the ids through `posted_ids` and the count through `poste
 which read either layout.  And a newcomer's first post to a day that has MAX_PARTICIPANTS
 (10,000) is refused (`day_full`): in v1 it was applied, and the day could then never be
 cleared (parse_market refuses more participants, so `clear` raised a contract fault).
+
+Version 3 (new ledgers' genesis) changes one thing: a day holds at most `day_capacity(periods)`
+participants, as many as its clearing's LP takes with each at its most columns (a consumer's
+(MAX_BLOCKS + 1)·T); past it a newcomer's first post is refused (`day_full`).  In v2 a long day
+could take offers whose LP passed MAX_COLUMNS (4,000,000), and `clear` then faulted in
+parse_market: the day could never be cleared.  A day of 24 periods holds 9,803 participants, of 96
+periods 2,450, of 1,440 periods 163.  The capacity depends on the day's length alone, so no count
+of columns is written per offer.
 """
 
 from __future__ import annotations
@@ -62,8 +70,8 @@ from coopchain.models.market import (
 from coopchain.models.market_certificate import MarketCertificateError, verify_clearing
 from coopchain.models.strict_json import MAX_DEPTH, nesting_depth
 
-NAME, VERSION = "market", 2  # VERSION: the one new ledgers run; 1 stays for the ledgers created with it
-VERSIONS = (1, 2)
+NAME, VERSION = "market", 3  # VERSION: the one new ledgers run; 1 and 2 stay for the ledgers created with them
+VERSIONS = (1, 2, 3)
 NAME_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")
 SERIES = {"solar": {"availability"}, "wind": {"availability"}, "thermal": set(), "storage": set(), "consumer": {"bids", "inflexible_load"}}
@@ -274,6 +282,10 @@ def _offer(call: Call, args: dict, version: int = 1) -> str:
         _check_offer(day, bytes(entry), data, offer)
     # v2: a participant has posted for the day exactly when its offer's key exists (only this method writes it).
     first = pid not in ids if version == 1 else call.get(offer_key(args["market"], pid)) is None
+    if first and version >= 3 and day["posted"] >= day_capacity(day["periods"]) and day["posted"] < MAX_PARTICIPANTS:
+        require(False, "day_full", f"market day {args['market']!r} has its {day['posted']:,} participants, the most a day of {day['periods']} periods "
+                                   f"holds: each may bring up to {(MAX_BLOCKS + 1) * day['periods']:,} columns to the clearing's LP, which takes "
+                                   f"{MAX_COLUMNS:,}; {pid!r} has not posted for it")
     if first and version >= 2 and day["posted"] >= MAX_PARTICIPANTS:
         require(False, "day_full", f"market day {args['market']!r} has its {MAX_PARTICIPANTS:,} participants, the most a market holds; "
                                    f"{pid!r} has not posted for it")
@@ -282,6 +294,16 @@ def _offer(call: Call, args: dict, version: int = 1) -> str:
         _add_poster(call, args["market"], pid, version)
     call.emit("offer_posted", market=args["market"], participant=pid)
     return f"{pid!r} posted its offer for {args['market']!r}"
+
+
+def day_capacity(periods: int) -> int:
+    """How many participants a day of `periods` periods holds from market v3: as many as the clearing's LP takes
+    (MAX_COLUMNS: the spill's T columns, and per participant at most (MAX_BLOCKS + 1)·T, a consumer's served load
+    and its bid blocks; a storage unit's 3T and a generator's T are fewer), and at most MAX_PARTICIPANTS.
+    A pure function of the day's length: no count of columns to keep in state, and a day is never posted past
+    what it can be cleared with (v2 let a day of 1,440 periods take 10,000 consumers, 245 million columns,
+    and `clear` then faulted in parse_market: the day could never be cleared)."""
+    return min(MAX_PARTICIPANTS, (MAX_COLUMNS - periods) // ((MAX_BLOCKS + 1) * periods))
 
 
 def _add_poster(call: Call, market: str, pid: str, version: int) -> None:
@@ -432,7 +454,7 @@ CLEAR_CODES = ("unknown_day", "gate_open", "already_cleared", "no_offers", "shap
 
 
 class MarketContract:
-    """The market contract at `version` (1 or 2; see the module's docstring for what 2 changes)."""
+    """The market contract at `version` (1, 2 or 3; see the module's docstring for what 2 and 3 change)."""
 
     name = NAME
 

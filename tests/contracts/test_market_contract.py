@@ -73,9 +73,9 @@ class Day:
         return clear(posted_market(read(self.world), DAY)).document
 
 
-@pytest.fixture(params=[1, 2], ids=["market-v1", "market-v2"])
+@pytest.fixture(params=[1, 2, 3], ids=["market-v1", "market-v2", "market-v3"])
 def world(request, tmp_path, sample_document):
-    """Every test here runs on a ledger whose genesis names market v1 (the ledgers created before v2) and on one naming v2."""
+    """Every test here runs on a ledger whose genesis names market v1 (the ledgers created before v2), v2 and v3."""
     w = make_world(tmp_path, sample_document["cooperative"], request.param)
     assert w.ledger.runtime.contracts["market"][0].version == request.param
     yield w

@@ -40,12 +40,6 @@ def v2(tmp_path, sample_document):
     w.ledger.close()
 
 
-def test_new_ledgers_run_market_v2(tmp_path):
-    ledger = wiring.create_ledger(f"sqlite:///{tmp_path}/new.db", key(1), "new")
-    assert ledger.runtime.contracts["market"][0].version == 2
-    ledger.close()
-
-
 # -- the price floor ---------------------------------------------------------------------
 
 OUT_OF_LIMITS = ["-10000000000", "-1000000000.5", "-0.0000000001", "-0.0000000009999"]  # beyond 1e9, below 1e-9
@@ -134,7 +128,7 @@ def every_kind(world) -> Day:
     (and for v2 a refused floor), first and repeated posts, a refused post, a refused and an accepted clearing."""
     day = Day(world)
     rejected(world, key(31), "market.register_participant", {"participant": json.dumps({"id": "x", "type": "nuclear"})}, "invalid_participant")
-    if world.ledger.runtime.contracts["market"][0].version == 2:
+    if world.ledger.runtime.contracts["market"][0].version >= 2:
         rejected(world, world.manager, "market.open_day", open_args(world, "bad", "-0.0000000001", world.ledger.height() + 5), "invalid_price_floor")
     post(day, ORDER[1])
     day.post_all()
@@ -148,7 +142,7 @@ def every_kind(world) -> Day:
     return day
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_a_chain_with_every_market_transaction_verifies_and_replays(tmp_path, sample_document, version):
     world = make_world(tmp_path, sample_document["cooperative"], version)
     every_kind(world)
@@ -209,7 +203,7 @@ def test_v2_refuses_a_newcomer_to_a_full_day_and_still_takes_later_posts(v2):
     assert raw(v2, "day/big")["posted"] == full
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_a_post_and_the_day_s_participants_are_proven_by_audit_bundles(tmp_path, sample_document, version):
     """An offer's audit bundle verifies offline on either version, and the state entries that say who posted
     (v1: the day's list; v2: the count and each poster key) are proven against the head's state root."""
