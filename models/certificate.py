@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import math
 import weakref
 from dataclasses import dataclass

@@ -21,7 +21,7 @@ from coopchain.contracts.market import posted_market, settlement_key
 from coopchain.models.market_certificate import SCALE
 from coopchain.models.market_clearing import clear
 from coopchain.service import wiring
-from tests.contracts.conftest import key, make_world, only_nonce_changed, text
+from tests.contracts.conftest import key, make_world, only_nonce_changed
 from tests.models.test_market import HAND
 
 SERIES = {"solar": ("availability",), "wind": ("availability",), "consumer": ("bids", "inflexible_load"), "thermal": (), "storage": ()}
