@@ -15,7 +15,7 @@ no floats): the participant's data, the day's offer, the clearing.  Exact result
 | method | arguments | conditions, in order |
 |---|---|---|
 | `register_participant` | participant (JSON text: id, type and its static data) | `invalid_participant`, `participant_exists` |
-| `open_day` | cooperative, market, periods, period_minutes, price_floor (decimal string), gate | v2 only: `invalid_price_floor`; then `unknown_cooperative`, `not_manager`, `day_exists`, `gate_passed` |
+| `open_day` | cooperative, market, periods, period_minutes, price_floor (decimal string), gate | from v2: `invalid_price_floor`; then `unknown_cooperative`, `not_manager`, `day_exists`, `gate_passed` |
 | `post_offer` | market, participant, offer (JSON text: the day's series) | `unknown_day`, `gate_closed`, `unknown_participant`, `not_owner`, `invalid_offer`; from v2: `day_full` |
 | `clear` | market, clearing (JSON text) | `unknown_day`, `gate_open`, `already_cleared`, `no_offers`, then the certificate's codes (`shape`, `offers`, `number`, `restriction`, `bounds`, `balance`, `rows`, `simultaneous`, `dual`, `gap`, `price-rule`, `budget`, `individual-rationality`) |
 
@@ -23,8 +23,8 @@ State, in the contract's namespace::
 
     market:participant/<id>          → {"owner", "data" (JSON text), "registered"}
     market:day/<market>              → v1: {"cooperative", "periods", "period_minutes", "price_floor", "gate", "opened", "participants" [ids in first-post order]}
-                                       v2: {"cooperative", "periods", "period_minutes", "price_floor", "gate", "opened", "posted" (how many participants posted)}
-    market:poster/["<market>",<i>]   → v2 only: "<id>", the i-th participant to post (i from 0 to posted − 1, first-post order)
+                                       v2, v3: {"cooperative", "periods", "period_minutes", "price_floor", "gate", "opened", "posted" (how many participants posted)}
+    market:poster/["<market>",<i>]   → v2 and v3: "<id>", the i-th participant to post (i from 0 to posted − 1, first-post order)
     market:offer/["<market>","<id>"] → {"offer" (JSON text), "height", "transaction"}
     market:clearing/<market>         → {"transaction", "height", "sender", "market_hash", "welfare", "prices", "interval", "held"}
     market:settlement/["<market>","<id>"] → {"energy", "payment", "value", "surplus", "may_stay_out"}
