@@ -278,7 +278,7 @@ def test_solve_certificate_is_v3_with_the_columns_form_beside_it(tmp_path):
     document = json.loads(cert.read_text())
     form = (tmp_path / "cert.problem.bin").read_bytes()
     assert document["schema"] == "coopchain/certificate/v3" and document["problem_hash"] == hashlib.sha256(form).hexdigest()
-    assert coopchain("verify", cert).stdout.startswith("valid")
+    assert coopchain("verify", cert).stdout.startswith(f"valid: max F1 (economic benefit) for problem (its columns form) {document['problem_hash']}, ")
     for problem in (SAMPLE, CSV):
         (tmp_path / "cert.problem.bin").unlink(missing_ok=True)
         run = coopchain("verify", cert, "--problem", problem)
