@@ -282,13 +282,13 @@ def _offer(call: Call, args: dict, version: int = 1) -> str:
         _check_offer(day, bytes(entry), data, offer)
     # v2: a participant has posted for the day exactly when its offer's key exists (only this method writes it).
     first = pid not in ids if version == 1 else call.get(offer_key(args["market"], pid)) is None
-    if first and version >= 3 and day["posted"] >= day_capacity(day["periods"]) and day["posted"] < MAX_PARTICIPANTS:
-        require(False, "day_full", f"market day {args['market']!r} has its {day['posted']:,} participants, the most a day of {day['periods']} periods "
-                                   f"holds: each may bring up to {(MAX_BLOCKS + 1) * day['periods']:,} columns to the clearing's LP, which takes "
-                                   f"{MAX_COLUMNS:,}; {pid!r} has not posted for it")
     if first and version >= 2 and day["posted"] >= MAX_PARTICIPANTS:
         require(False, "day_full", f"market day {args['market']!r} has its {MAX_PARTICIPANTS:,} participants, the most a market holds; "
                                    f"{pid!r} has not posted for it")
+    if first and version >= 3 and day["posted"] >= day_capacity(day["periods"]):
+        require(False, "day_full", f"market day {args['market']!r} has its {day['posted']:,} participants, the most a day of {day['periods']} periods "
+                                   f"holds: each may bring up to {(MAX_BLOCKS + 1) * day['periods']:,} columns to the clearing's LP, which takes "
+                                   f"{MAX_COLUMNS:,}; {pid!r} has not posted for it")
     call.put(offer_key(args["market"], pid), canonical({"offer": args["offer"], "height": call.block.height, "transaction": call.tx_hash.hex()}))
     if first:
         _add_poster(call, args["market"], pid, version)

@@ -824,8 +824,6 @@ def certificate_document(
 def columns_certificate(cert: dict, form: bytes) -> dict:
     """The v3 certificate of a v2 one: the same proof, its problem named by the SHA-256 of `form`, the problem's
     columns form (models.problem_form; `form` must be the form of the problem `cert` names)."""
-    import hashlib
-
     if cert.get("schema") != SCHEMA:
         raise ValueError(f"a v3 certificate is written from a {SCHEMA} one, not {cert.get('schema')!r}")
     return {**cert, "schema": SCHEMA_V3, "problem_hash": hashlib.sha256(form).hexdigest()}

@@ -1576,10 +1576,11 @@ def _v3_problem(claimed_hash: str, problem) -> Instance:
         if len(problem) > MAX_PROBLEM_CHARS:
             fail("too_large", f"{what} has {len(problem):,} characters; at most {MAX_PROBLEM_CHARS:,} are read")
         try:
-            _, digest = _utf8_and_digest(problem)
+            data, digest = _utf8_and_digest(problem)
         except UnicodeEncodeError:
             fail("not_canonical", f"{what} holds a lone UTF-16 surrogate, which has no UTF-8 form")
-        problem = proven_problem(digest, problem)
+        _problem(digest, problem, data)  # the bytes and hash just taken (proven_problem would encode and hash them again)
+        problem = _PROBLEMS[digest]
     elif not isinstance(problem, ProvenProblem):
         fail("malformed", f"{what} must be its columns form (bytes) or its canonical text")
     if problem.form_digest() != claimed_hash:
