@@ -24,8 +24,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
@@ -843,37 +845,65 @@ def linear_bound(inst: Instance, X: Exact, c: np.ndarray, c_mag: np.ndarray, c_e
     return Estimate(fixed + float(terms.sum()), err, mag, exact)
 
 
-def _stationary(k: np.ndarray, u0: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _stationary(k: np.ndarray, u0: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, U_lo=None, U_hi=None) -> np.ndarray:
     """The maximiser of log(u0 + g W) − k W on [lo, hi]: hi where the slope g/U − k is >= 0 there,
-    lo where it is <= 0 at lo, else (g/k − u0)/g (no overflow: g/k lies between U(lo) and U(hi))."""
+    lo where it is <= 0 at lo, else (g/k − u0)/g (no overflow: g/k lies between U(lo) and U(hi)).
+    U_lo and U_hi (the levels at the box's ends) may be passed when several calls share the box."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        U_hi, U_lo = u0 + g * hi, u0 + g * lo
+        if U_hi is None:
+            U_hi, U_lo = u0 + g * hi, u0 + g * lo
         up = g >= k * U_hi
         down = g <= k * U_lo
-        inner = np.clip((g / k - u0) / g, lo, hi)
-    return np.where(up, hi, np.where(down, lo, inner))
+        W = g / k
+        W -= u0
+        W /= g
+        np.maximum(W, lo, out=W)  # np.clip's order: the floor, then the ceiling
+        np.minimum(W, hi, out=W)
+    np.copyto(W, lo, where=down)
+    np.copyto(W, hi, where=up)  # after `down`: where both hold, the slope's sign at hi decides
+    return W
 
 
-def log_terms(k: np.ndarray, k_err: np.ndarray, inst: Instance, lo, hi, xmax) -> tuple[float, float, float]:
-    """Σ_j max_W [log(u0_j + g_j W) − k_j W] over the box: value, error bound, magnitude."""
-    W = _stationary(k, inst.u0, inst.g, lo, hi)
+def log_terms(k: np.ndarray, k_err: np.ndarray, inst: Instance, lo, hi, xmax, shared: dict | None = None) -> tuple[float, float, float]:
+    """Σ_j max_W [log(u0_j + g_j W) − k_j W] over the box: value, error bound, magnitude.  `shared` holds what
+    does not depend on k (`log_shared`), when several calls share the instance and box."""
+    s = shared if shared is not None else log_shared(inst, lo, hi, xmax)
+    W = _stationary(k, inst.u0, inst.g, lo, hi, s["U_lo"], s["U_hi"])
     gW = inst.g * W
     U = inst.u0 + gW
     logs = np.log(U)
-    terms = logs - k * W
-    cond = (np.abs(inst.u0) + np.abs(gW)) / U
-    # Per term: U's rounding and libm in the log; k's error times W; the box's rounding (2u·|x|)
-    # times the slope; a maximiser off by its rounding loses only second order (8u²·cond²).
-    per = (
-        _logs_error(U, inst.u0, gW)
-        + k_err * np.abs(W)
-        + ex.UNIT * np.abs(k * W)
-        + 2 * ex.UNIT * xmax * (np.abs(inst.g) / U + np.abs(k))
-        + 8 * ex.UNIT**2 * (1 + cond) ** 2
+    kW = k * W
+    terms = logs - kW
+    np.abs(gW, out=gW)
+    gW += s["abs_u0"]
+    cond = np.divide(gW, U, out=gW)  # (|u0| + |g W|) / U: the level's condition number
+    # Per term: U's rounding (3u·cond) and libm in the log; k's error times W; the box's rounding (2u·|x|)
+    # times the slope; a maximiser off by its rounding loses only second order (8u²·(1 + cond)², here its
+    # largest term n times).  Summed part by part, each a sum of non-negative terms.
+    u = ex.UNIT
+    np.abs(W, out=W)
+    np.abs(kW, out=kW)
+    slope = np.divide(inst.g, U, out=U)
+    np.abs(slope, out=slope)
+    slope += np.abs(k)
+    slope *= xmax
+    err = (
+        3 * u * float(cond.sum())
+        + ex.LIBM_RELATIVE * float(np.abs(logs, out=logs).sum())
+        + inst.n * ex.TINY
+        + float(np.multiply(k_err, W, out=W).sum())
+        + u * float(kW.sum())
+        + 2 * u * float(slope.sum())
+        + 8 * u**2 * (1 + float(cond.max(initial=0.0))) ** 2 * inst.n
     )
     mag = float(np.abs(terms).sum())
-    err = float(per.sum()) + ex.summation_error(inst.n, mag)
+    err += ex.summation_error(inst.n, mag)
     return float(terms.sum()), ex.SAFETY * err, mag
+
+
+def log_shared(inst: Instance, lo, hi, xmax) -> dict:
+    """What `log_terms` needs of the instance and box alone: the levels at the box's ends and |u0|."""
+    return {"U_lo": inst.u0 + inst.g * lo, "U_hi": inst.u0 + inst.g * hi, "abs_u0": np.abs(inst.u0)}
 
 
 # The exact path of the log bounds (review F-1, F-2).  Everything linear (λ·h, k_j = Gᵀλ − …, k_j W_j,
@@ -1004,8 +1034,8 @@ def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, 
     """Uniform α: ψ = mean log U, and ψ + ℓ·W <= (λ·h + Σ_j max_W [log U_j − k_j W]) / n, k = Gᵀλ − n ℓ."""
     n = inst.n
     lo, hi, xmax = _float_box(inst)
-    k = G.T @ lam - n * linear
-    k_err = ex.SAFETY * (len(h) + 4) * ex.UNIT * (np.abs(G).T @ lam + n * linear_mag)
+    k = rows_times(G, lam) - n * linear
+    k_err = ex.SAFETY * (len(h) + 4) * ex.UNIT * (rows_times(np.abs(G), lam) + n * linear_mag)
     total, err, mag = log_terms(k, k_err, inst, lo, hi, xmax)
     fixed = float(lam @ h)
     err += ex.summation_error(len(h), float(np.abs(lam * h).sum()))
@@ -1024,6 +1054,38 @@ def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, 
     return Estimate((fixed + total) / n, err / n, (mag + float(np.abs(lam * h).sum())) / n, exact, refine)
 
 
+def rows_times(rows: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """rowsᵀλ, over the rows whose multiplier is not zero (a certificate's multipliers are mostly zero: only the
+    active rows carry one).  The rows are finite (validated), so a skipped row would have added zero."""
+    out = np.zeros(rows.shape[1])
+    step = np.empty_like(out)
+    for i in np.flatnonzero(lam).tolist():
+        out += np.multiply(rows[i], lam[i], out=step)
+    return out
+
+
+def piece_shared(inst: Instance, X: Exact, G: np.ndarray, h: np.ndarray) -> dict:
+    """What every piece of one certificate shares (the box, Σu0, the rows with the piece's two, α g), built once:
+    at n = 100,000 with 13 pieces, rebuilding them was a fifth of the pieces' time.  Built before the pieces are
+    bounded side by side (`_pieces`), so that no two threads build it."""
+    kept = X.get("piece_shared", dict)
+    if kept.get("G") is not G or kept.get("h") is not h:  # the very arrays (kept alive here), not equal ones
+        n = inst.n
+        lo, hi, xmax = X.get("float_box", lambda: _float_box(inst))
+        base, base_err = X.get("level_base", lambda: (float(inst.u0.sum()), ex.summation_error(n, float(np.abs(inst.u0).sum()))))
+        # The multipliers follow the rows: coupling rows, the piece's two rows, then ε-rows (in G after the coupling rows).
+        names_count = len(coupling_rows(inst)[0])
+        order = np.r_[0:names_count, len(h):len(h) + 2, names_count:len(h)]
+        stacked = np.vstack([G, inst.g, -inst.g])[order]
+        kept.update(
+            G=G, h=h, box=(lo, hi, xmax), base=(base, base_err), names_count=names_count, order=order,
+            rows=stacked, abs_rows=np.abs(stacked), abs_g=np.abs(inst.g),
+            alpha_u0=float(inst.alpha @ inst.u0), alpha_u0_err=ex.summation_error(n, float(np.abs(inst.alpha * inst.u0).sum())),
+            log=log_shared(inst, lo, hi, xmax),
+        )
+    return kept
+
+
 def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, lam: np.ndarray, G: np.ndarray, h: np.ndarray, linear: np.ndarray, linear_mag: np.ndarray) -> Estimate:
     """General α, S = Σ U_j in [a, b]: ψ + ℓ·W <= log n − log τ − 1 − log a + β a + τ α·u0 − β Σu0
     + (λ·h' + Σ_j max_W [log U_j − k_j W]) / n, β the chord slope of log S on [a, b],
@@ -1031,38 +1093,43 @@ def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, la
     (models.certificate.coupling_piece_bound)."""
     n = inst.n
     u = ex.UNIT
-    # What every piece shares (the box, Σu0, the rows with the piece's two), built once per certificate: at
-    # n = 100,000 with 13 pieces, rebuilding them was a fifth of the pieces' time.
-    lo, hi, xmax = X.get("float_box", lambda: _float_box(inst))
-    base, base_err = X.get("level_base", lambda: (float(inst.u0.sum()), ex.summation_error(n, float(np.abs(inst.u0).sum()))))
-    m0 = len(h)
-    # The multipliers follow the rows: coupling rows, the piece's two rows, then ε-rows (in G after the coupling rows).
-    names_count = len(coupling_rows(inst)[0])
-    order = np.r_[0:names_count, m0:m0 + 2, names_count:m0]
-
-    kept = X.get("piece_rows", dict)
-    if kept.get("G") is not G or kept.get("h") is not h:  # the very arrays (kept alive here), not equal ones
-        stacked = np.vstack([G, inst.g, -inst.g])[order]
-        kept.update(G=G, h=h, rows=stacked, abs_t=np.abs(stacked).T)
-    full_rows, full_rows_abs_t = kept["rows"], kept["abs_t"]
+    shared = piece_shared(inst, X, G, h)
+    lo, hi, xmax = shared["box"]
+    base, base_err = shared["base"]
+    names_count, order = shared["names_count"], shared["order"]
+    full_rows, abs_rows, abs_g = shared["rows"], shared["abs_rows"], shared["abs_g"]
     full_rhs = np.append(h, [b - base, base - a])[order]
     if b > a:
         beta = math.log1p((b - a) / a) / (b - a)
     else:
         beta = 1.0 / a
     beta_err = (ex.LIBM_RELATIVE + 8 * u) * beta
-    k = full_rows.T @ lam - n * (tau * inst.alpha - beta) * inst.g - n * linear
-    k_mag = full_rows_abs_t @ lam + n * tau * inst.alpha * np.abs(inst.g) + n * beta * np.abs(inst.g) + n * linear_mag
-    k_err = ex.SAFETY * (len(lam) + 8) * u * k_mag + n * beta_err * np.abs(inst.g)
-    total, err, mag = log_terms(k, k_err, inst, lo, hi, xmax)
-    alpha_u0 = float(inst.alpha @ inst.u0)
+    # k as the formula reads, in place (the same bits, the same overflows as written out).
+    k = rows_times(full_rows, lam)
+    step = tau * inst.alpha
+    step -= beta
+    step *= n
+    step *= inst.g
+    k -= step
+    if linear.any():
+        k -= n * linear
+    k_mag = rows_times(abs_rows, lam)
+    step = n * tau * inst.alpha
+    step *= abs_g
+    k_mag += step
+    k_mag += n * beta * abs_g
+    k_mag += n * linear_mag
+    k_err = ex.SAFETY * (len(lam) + 8) * u * k_mag
+    k_err += n * beta_err * abs_g
+    total, err, mag = log_terms(k, k_err, inst, lo, hi, xmax, shared["log"])
+    alpha_u0 = shared["alpha_u0"]
     parts = [math.log(n), -math.log(tau) - 1.0, -math.log(a), beta * a, tau * alpha_u0, -beta * base]
     fixed = float(lam @ full_rhs)
     parts_err = (
         ex.LIBM_RELATIVE * (abs(math.log(n)) + abs(math.log(tau)) + abs(math.log(a)))
         + beta_err * (a + abs(base))
         + beta * base_err
-        + tau * ex.summation_error(n, float(np.abs(inst.alpha * inst.u0).sum()))
+        + tau * shared["alpha_u0_err"]
         + 8 * u * sum(abs(x) for x in parts)
     )
     fixed_err = ex.summation_error(len(lam), float(np.abs(lam * full_rhs).sum())) + float(lam[names_count] + lam[names_count + 1]) * (base_err + u * (abs(a) + abs(b)))
@@ -1499,6 +1566,20 @@ def _max_estimate(estimates: list[Estimate]) -> Estimate:
     return Estimate(best.value, max(e.error for e in estimates), max(e.magnitude for e in estimates), exact, refine)
 
 
+# From this many enterprises the pieces' bounds are computed in threads (below it a thread costs more than it saves).
+_PIECES_IN_THREADS = 20_000
+
+
+class _Done:
+    """A bound computed when asked, in the calling thread: a future's `result` without a pool."""
+
+    def __init__(self, compute, item):
+        self.compute, self.item = compute, item
+
+    def result(self):
+        return self.compute(self.item)
+
+
 def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, linear: np.ndarray, linear_mag: np.ndarray,
             scale: float, with_floor: float | None) -> Estimate:
     """The bound of general α over pieces of S that cover its range: max over pieces of
@@ -1511,40 +1592,69 @@ def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, 
     S_lo = float((inst.u0 + inst.g * lo).sum())
     S_hi = float((inst.u0 + inst.g * hi).sum())
     S_err = ex.summation_error(inst.n * 3, float((np.abs(inst.u0) + np.abs(inst.g) * (np.abs(lo) + np.abs(hi))).sum()))
-    out = []
     prev_hi = None
     c = None if with_floor is None else 2.0 * math.log(with_floor)
-    for i, piece in enumerate(pieces):
-        where = f"pieces[{i}]"
-        keys = {"s", "tau", "multipliers", "bound"} | ({"kappa"} if with_floor is not None else set())
-        if not isinstance(piece, dict) or set(piece) != keys or not isinstance(piece["s"], list) or len(piece["s"]) != 2:
-            fail("malformed", f"{where} needs exactly {', '.join(sorted(keys))} ('s': [lo, hi])")
-        a, b = (_number(x, f"{where}.s") for x in piece["s"])
-        if not 0 < a <= b:
-            fail("malformed", f"{where}.s must be an interval of positive level sums: {a!r}, {b!r}")
-        if prev_hi is not None and a > prev_hi:
-            fail("malformed", f"{where} starts at S = {a!r}, after the previous piece ends ({prev_hi!r}): the pieces leave a gap")
-        prev_hi = b if prev_hi is None else max(prev_hi, b)
-        tau = _number(piece["tau"], f"{where}.tau")
-        if tau < 1 / MAX_NUMBER:
-            fail("malformed", f"{where}.tau must be positive")
-        lam = _numbers(piece["multipliers"], m, f"{where}.multipliers", nonneg=True)
-        if with_floor is None:
-            # The piece states its bound on ψ + (ℓ/κ)·W (κ = `scale`); the scalarisation's is κ times it.
-            est = piece_psi_bound(inst, X, a, b, tau, lam, G, h, linear / scale, linear_mag / scale)
-        else:
-            kappa = _number(piece["kappa"], f"{where}.kappa")
-            if kappa < 1 / MAX_NUMBER:
-                fail("malformed", f"{where}.kappa must be positive")
-            psi = piece_psi_bound(inst, X, a, b, tau, lam, G, h, linear / kappa, linear_mag / kappa)
-            log_floor_x = lambda: 2 * _ln_down(Fraction(with_floor))  # noqa: E731  (subtracted: rounded down)
-            log_floor = Estimate(c, ex.LIBM_RELATIVE * abs(c) * 2, abs(c), log_floor_x, _point(log_floor_x))
-            est = combine([(kappa, psi), (-kappa, log_floor)])
-        if not math.isfinite(est.value) or not math.isfinite(est.error):
-            fail("non_finite", f"{where}: its bound is not a finite number")
-        claimed = _claimed(piece["bound"], f"{where}.bound")
-        agree(claimed, est, (est,), f"{where}.bound", "bound_mismatch")
-        out.append(est if with_floor is not None else combine([(scale, est)]))
+    # Each piece is read, then bounded, then its claim checked, and the first failure is the verdict.  The
+    # bounds (a pass over the enterprises each) are computed side by side in threads (numpy releases the
+    # interpreter's lock in its loops), the checks then run in the pieces' order: the verdict is the one a
+    # piece-by-piece reading gives, a malformed piece refused only after the pieces before it were checked.
+    read, malformed = [], None
+    try:
+        for i, piece in enumerate(pieces):
+            where = f"pieces[{i}]"
+            keys = {"s", "tau", "multipliers", "bound"} | ({"kappa"} if with_floor is not None else set())
+            if not isinstance(piece, dict) or set(piece) != keys or not isinstance(piece["s"], list) or len(piece["s"]) != 2:
+                fail("malformed", f"{where} needs exactly {', '.join(sorted(keys))} ('s': [lo, hi])")
+            a, b = (_number(x, f"{where}.s") for x in piece["s"])
+            if not 0 < a <= b:
+                fail("malformed", f"{where}.s must be an interval of positive level sums: {a!r}, {b!r}")
+            if prev_hi is not None and a > prev_hi:
+                fail("malformed", f"{where} starts at S = {a!r}, after the previous piece ends ({prev_hi!r}): the pieces leave a gap")
+            prev_hi = b if prev_hi is None else max(prev_hi, b)
+            tau = _number(piece["tau"], f"{where}.tau")
+            if tau < 1 / MAX_NUMBER:
+                fail("malformed", f"{where}.tau must be positive")
+            lam = _numbers(piece["multipliers"], m, f"{where}.multipliers", nonneg=True)
+            kappa = None
+            if with_floor is not None:
+                kappa = _number(piece["kappa"], f"{where}.kappa")
+                if kappa < 1 / MAX_NUMBER:
+                    fail("malformed", f"{where}.kappa must be positive")
+            read.append((where, piece, a, b, tau, lam, kappa))
+    except CertificateError as e:
+        malformed = e
+
+    def bound(item):
+        where, piece, a, b, tau, lam, kappa = item
+        # The piece states its bound on ψ + (ℓ/κ)·W (κ = `scale` with no floor); the scalarisation's is κ times it.
+        divisor = scale if kappa is None else kappa
+        return piece_psi_bound(inst, X, a, b, tau, lam, G, h, linear / divisor, linear_mag / divisor)
+
+    if read:
+        piece_shared(inst, X, G, h)  # built here, once, before any thread reads it
+    if len(read) > 1 and inst.n >= _PIECES_IN_THREADS:
+        pool = ThreadPoolExecutor(max_workers=min(len(read), os.cpu_count() or 1, 4), thread_name_prefix="pieces")
+        bounds = [pool.submit(bound, item) for item in read]
+    else:
+        pool, bounds = None, [_Done(bound, item) for item in read]
+    out = []
+    try:
+        for (where, piece, a, b, tau, lam, kappa), computed in zip(read, bounds):
+            est = computed.result()
+            if kappa is not None:
+                log_floor_x = lambda: 2 * _ln_down(Fraction(with_floor))  # noqa: E731  (subtracted: rounded down)
+                log_floor = Estimate(c, ex.LIBM_RELATIVE * abs(c) * 2, abs(c), log_floor_x, _point(log_floor_x))
+                est = combine([(kappa, est), (-kappa, log_floor)])
+            if not math.isfinite(est.value) or not math.isfinite(est.error):
+                fail("non_finite", f"{where}: its bound is not a finite number")
+            claimed = _claimed(piece["bound"], f"{where}.bound")
+            agree(claimed, est, (est,), f"{where}.bound", "bound_mismatch")
+            out.append(est if with_floor is not None else combine([(scale, est)]))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if malformed is not None:
+        raise malformed
     first, last = float(pieces[0]["s"][0]), prev_hi
     X_range = {}
 

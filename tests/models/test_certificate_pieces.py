@@ -1,0 +1,74 @@
+"""General α: the pieces' bounds are computed side by side in threads from `_PIECES_IN_THREADS` enterprises
+on, and the verdict must be the one a piece-by-piece reading gives (the first failing piece, a malformed piece
+only after the pieces before it were checked), whether threads are used or not."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from coopchain.models import certificate_verify as cv
+from coopchain.models.certificate import CertificateError
+from coopchain.models.problem import parse_problem
+from coopchain.models.solve import solve
+
+
+@pytest.fixture(scope="module")
+def solved(gen_problem):
+    n = cv._PIECES_IN_THREADS + 1000  # the threaded path
+    solution = solve(parse_problem(gen_problem.generate(n, 3, 3, 11, "general")), "F2")
+    assert solution.success, solution.message
+    document = solution.as_json()
+    cert = document["certificate"]
+    assert len(cert["pieces"]) >= 4
+    return cert, document["problem_text"]
+
+
+def verdict(cert: dict, problem: str, threaded: bool, monkeypatch) -> tuple:
+    monkeypatch.setattr(cv, "_PIECES_IN_THREADS", 0 if threaded else 10**9)
+    try:
+        v = cv.verify(json.loads(json.dumps(cert)), problem)
+    except CertificateError as e:
+        return ("refused", e.code, str(e))
+    return ("valid", v.proven, v.bound, v.gap)
+
+
+def test_a_valid_certificate_gets_the_same_verdict_with_and_without_threads(solved, monkeypatch):
+    cert, problem = solved
+    threaded, alone = verdict(cert, problem, True, monkeypatch), verdict(cert, problem, False, monkeypatch)
+    assert threaded[0] == "valid"
+    assert threaded == alone
+
+
+def test_the_first_wrong_piece_is_named_before_a_later_malformed_one(solved, monkeypatch):
+    cert, problem = solved
+    bad = copy.deepcopy(cert)
+    bad["pieces"][1]["bound"] = bad["pieces"][1]["bound"] * 1.5 + 1.0
+    bad["pieces"][3]["tau"] = -1.0
+    for threaded in (True, False):
+        kind, code, message = verdict(bad, problem, threaded, monkeypatch)
+        assert (kind, code) == ("refused", "bound_mismatch")
+        assert "pieces[1].bound" in message
+
+
+def test_a_malformed_piece_is_named_once_the_pieces_before_it_hold(solved, monkeypatch):
+    cert, problem = solved
+    bad = copy.deepcopy(cert)
+    bad["pieces"][3]["tau"] = -1.0
+    bad["pieces"][4]["bound"] = bad["pieces"][4]["bound"] * 1.5 + 1.0  # after the malformed piece: never reached
+    for threaded in (True, False):
+        kind, code, message = verdict(bad, problem, threaded, monkeypatch)
+        assert (kind, code) == ("refused", "malformed")
+        assert message.startswith("pieces[3].tau")
+
+
+def test_a_non_finite_piece_bound_is_refused_in_its_turn(solved, monkeypatch):
+    cert, problem = solved
+    bad = copy.deepcopy(cert)
+    bad["pieces"][2]["multipliers"] = [1e300] * len(bad["pieces"][2]["multipliers"])
+    results = {verdict(bad, problem, threaded, monkeypatch) for threaded in (True, False)}
+    assert len(results) == 1
+    (kind, code, message), = results
+    assert kind == "refused" and "pieces[2]" in message
