@@ -21,6 +21,7 @@ Imports numpy and the standard library only.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hashlib
 import math
@@ -874,36 +875,36 @@ def log_terms(k: np.ndarray, k_err: np.ndarray, inst: Instance, lo, hi, xmax, sh
     logs = np.log(U)
     kW = k * W
     terms = logs - kW
-    np.abs(gW, out=gW)
-    gW += s["abs_u0"]
-    cond = np.divide(gW, U, out=gW)  # (|u0| + |g W|) / U: the level's condition number
-    # Per term: U's rounding (3u·cond) and libm in the log; k's error times W; the box's rounding (2u·|x|)
-    # times the slope; a maximiser off by its rounding loses only second order (8u²·(1 + cond)², here its
-    # largest term n times).  Summed part by part, each a sum of non-negative terms.
+    # Per term: U's rounding and libm in the log; k's error times W; the box's rounding (2u·|x|) times the
+    # slope; a maximiser off by its rounding loses only second order (8u²·(1 + cond)²).  Written in place,
+    # with the operations and their order of the formula as the module first wrote it: the same bits, so
+    # the same sentences where a receipt shows a figure (allocation contract v1).
     u = ex.UNIT
-    np.abs(W, out=W)
-    np.abs(kW, out=kW)
-    slope = np.divide(inst.g, U, out=U)
-    np.abs(slope, out=slope)
+    cond = np.abs(gW)
+    cond += s["abs_u0"]
+    per = np.multiply(3 * u, cond)
+    per /= U
+    cond /= U
+    per += ex.LIBM_RELATIVE * np.abs(logs, out=logs)
+    per += ex.TINY
+    per += np.multiply(k_err, np.abs(W, out=W), out=W)
+    per += u * np.abs(kW, out=kW)
+    slope = np.divide(s["abs_g"], U, out=U)
     slope += np.abs(k)
-    slope *= xmax
-    err = (
-        3 * u * float(cond.sum())
-        + ex.LIBM_RELATIVE * float(np.abs(logs, out=logs).sum())
-        + inst.n * ex.TINY
-        + float(np.multiply(k_err, W, out=W).sum())
-        + u * float(kW.sum())
-        + 2 * u * float(slope.sum())
-        + 8 * u**2 * (1 + float(cond.max(initial=0.0))) ** 2 * inst.n
-    )
+    per += np.multiply(2 * u * xmax, slope, out=slope)
+    cond += 1
+    cond **= 2
+    cond *= 8 * u**2
+    per += cond
+    err = float(per.sum())
     mag = float(np.abs(terms).sum())
     err += ex.summation_error(inst.n, mag)
     return float(terms.sum()), ex.SAFETY * err, mag
 
 
 def log_shared(inst: Instance, lo, hi, xmax) -> dict:
-    """What `log_terms` needs of the instance and box alone: the levels at the box's ends and |u0|."""
-    return {"U_lo": inst.u0 + inst.g * lo, "U_hi": inst.u0 + inst.g * hi, "abs_u0": np.abs(inst.u0)}
+    """What `log_terms` needs of the instance and box alone: the levels at the box's ends, |u0| and |g|."""
+    return {"U_lo": inst.u0 + inst.g * lo, "U_hi": inst.u0 + inst.g * hi, "abs_u0": np.abs(inst.u0), "abs_g": np.abs(inst.g)}
 
 
 # The exact path of the log bounds (review F-1, F-2).  Everything linear (λ·h, k_j = Gᵀλ − …, k_j W_j,
@@ -1034,8 +1035,8 @@ def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, 
     """Uniform α: ψ = mean log U, and ψ + ℓ·W <= (λ·h + Σ_j max_W [log U_j − k_j W]) / n, k = Gᵀλ − n ℓ."""
     n = inst.n
     lo, hi, xmax = _float_box(inst)
-    k = rows_times(G, lam) - n * linear
-    k_err = ex.SAFETY * (len(h) + 4) * ex.UNIT * (rows_times(np.abs(G), lam) + n * linear_mag)
+    k = G.T @ lam - n * linear
+    k_err = ex.SAFETY * (len(h) + 4) * ex.UNIT * (np.abs(G).T @ lam + n * linear_mag)
     total, err, mag = log_terms(k, k_err, inst, lo, hi, xmax)
     fixed = float(lam @ h)
     err += ex.summation_error(len(h), float(np.abs(lam * h).sum()))
@@ -1052,16 +1053,6 @@ def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, 
         return (fixed_x + terms[0]) / n, (fixed_x + terms[1]) / n
 
     return Estimate((fixed + total) / n, err / n, (mag + float(np.abs(lam * h).sum())) / n, exact, refine)
-
-
-def rows_times(rows: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """rowsᵀλ, over the rows whose multiplier is not zero (a certificate's multipliers are mostly zero: only the
-    active rows carry one).  The rows are finite (validated), so a skipped row would have added zero."""
-    out = np.zeros(rows.shape[1])
-    step = np.empty_like(out)
-    for i in np.flatnonzero(lam).tolist():
-        out += np.multiply(rows[i], lam[i], out=step)
-    return out
 
 
 def piece_shared(inst: Instance, X: Exact, G: np.ndarray, h: np.ndarray) -> dict:
@@ -1105,7 +1096,7 @@ def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, la
         beta = 1.0 / a
     beta_err = (ex.LIBM_RELATIVE + 8 * u) * beta
     # k as the formula reads, in place (the same bits, the same overflows as written out).
-    k = rows_times(full_rows, lam)
+    k = full_rows.T @ lam
     step = tau * inst.alpha
     step -= beta
     step *= n
@@ -1113,7 +1104,7 @@ def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, la
     k -= step
     if linear.any():
         k -= n * linear
-    k_mag = rows_times(abs_rows, lam)
+    k_mag = abs_rows.T @ lam
     step = n * tau * inst.alpha
     step *= abs_g
     k_mag += step
@@ -1634,7 +1625,9 @@ def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, 
         piece_shared(inst, X, G, h)  # built here, once, before any thread reads it
     if len(read) > 1 and inst.n >= _PIECES_IN_THREADS:
         pool = ThreadPoolExecutor(max_workers=min(len(read), os.cpu_count() or 1, 4), thread_name_prefix="pieces")
-        bounds = [pool.submit(bound, item) for item in read]
+        # Each in a copy of the caller's context: numpy's error state (np.errstate) lives there, and a pool
+        # thread would otherwise run with numpy's defaults, warning or raising where the caller's would not.
+        bounds = [pool.submit(contextvars.copy_context().run, bound, item) for item in read]
     else:
         pool, bounds = None, [_Done(bound, item) for item in read]
     out = []

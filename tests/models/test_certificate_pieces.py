@@ -72,3 +72,51 @@ def test_a_non_finite_piece_bound_is_refused_in_its_turn(solved, monkeypatch):
     assert len(results) == 1
     (kind, code, message), = results
     assert kind == "refused" and "pieces[2]" in message
+
+
+def test_the_callers_numpy_error_state_reaches_the_threads(solved, monkeypatch):
+    """numpy's error state is per context: the pieces' threads run in a copy of the caller's."""
+    import warnings
+
+    import numpy as np
+
+    cert, problem = solved
+    bad = copy.deepcopy(cert)
+    bad["pieces"][0]["s"][0] = 5e-324  # inf·0 inside the piece's log terms
+    for threaded in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with np.errstate(all="ignore"):
+                kind, code, message = verdict(bad, problem, threaded, monkeypatch)
+        assert (kind, code) == ("refused", "non_finite") and message.startswith("pieces[0]")
+
+
+def test_log_terms_keeps_the_bits_of_the_formula_as_written(solved):
+    """A receipt of allocation contract v1 may show a bound's float: its value and error bound (which decides
+    whether it is shown) are those of the documented per-enterprise formula, summed as one array."""
+    import numpy as np
+
+    from coopchain.models import exact as ex
+
+    cert, problem = solved
+    inst = cv.proven_problem(cv.problem_hash_of(problem), problem).instance
+    lo, hi, xmax = cv._float_box(inst)
+    rng = np.random.default_rng(5)
+    for scale in (1e-6, 1e-3, 1.0, 10.0):
+        k = rng.uniform(0, scale, inst.n)
+        k_err = np.abs(k) * 1e-15
+        got = cv.log_terms(k, k_err, inst, lo, hi, xmax)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            U_hi, U_lo = inst.u0 + inst.g * hi, inst.u0 + inst.g * lo
+            inner = np.clip((inst.g / k - inst.u0) / inst.g, lo, hi)
+            W = np.where(inst.g >= k * U_hi, hi, np.where(inst.g <= k * U_lo, lo, inner))
+        gW = inst.g * W
+        U = inst.u0 + gW
+        terms = np.log(U) - k * W
+        cond = (np.abs(inst.u0) + np.abs(gW)) / U
+        u = ex.UNIT
+        per = (3 * u * (np.abs(inst.u0) + np.abs(gW)) / U + ex.LIBM_RELATIVE * np.abs(np.log(U)) + ex.TINY
+               + k_err * np.abs(W) + u * np.abs(k * W) + 2 * u * xmax * (np.abs(inst.g) / U + np.abs(k)) + 8 * u**2 * (1 + cond) ** 2)
+        mag = float(np.abs(terms).sum())
+        want = (float(terms.sum()), ex.SAFETY * (float(per.sum()) + ex.summation_error(inst.n, mag)), mag)
+        assert [x.hex() for x in got] == [x.hex() for x in want]
