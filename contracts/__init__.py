@@ -18,10 +18,11 @@ def contract_set() -> ContractSet:
     from coopchain.contracts.cooperatives import CooperativesContract
     from coopchain.contracts.market import MarketContract
 
-    # Every version a ledger may name: market v1 and v2 for the ledgers created with them, v3 for new ones.
-    return ContractSet([CooperativesContract(), AllocationContract(), MarketContract(1), MarketContract(2), MarketContract(3)])
+    # Every version a ledger may name: allocation v1, market v1 and v2 for the ledgers created with them; allocation
+    # v2 and market v3 for new ones.
+    return ContractSet([CooperativesContract(), AllocationContract(1), AllocationContract(2), MarketContract(1), MarketContract(2), MarketContract(3)])
 
 
 def genesis_specs(admin: str) -> list[ContractSpec]:
-    """The contracts a new coopchain ledger runs: records, cooperatives (with its admin key), allocations and the market (v3)."""
-    return [ContractSpec("record", 1), ContractSpec("cooperatives", 1, {"admin": admin}), ContractSpec("allocation", 1), ContractSpec("market", 3)]
+    """The contracts a new coopchain ledger runs: records, cooperatives (with its admin key), allocations (v2) and the market (v3)."""
+    return [ContractSpec("record", 1), ContractSpec("cooperatives", 1, {"admin": admin}), ContractSpec("allocation", 2), ContractSpec("market", 3)]

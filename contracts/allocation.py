@@ -1,4 +1,4 @@
-"""The `allocation` contract (version 1): problems and certified allocations on chain (SPEC §4).
+"""The `allocation` contract (versions 1 and 2): problems and certified allocations on chain (SPEC §4).
 
 Contracts verify; they do not re-solve.  A commit carries the allocation and
 its certificate (models/certificate.py, the numpy-only leaf), and the contract
@@ -35,6 +35,13 @@ certificate embeds it, or leaves it out for the registered text), "chosen_by" {"
 | `certificate_mismatch` | the certificate proves exactly this allocation, for the claimed objective or scalarisation |
 | `endorsement_missing` | k of the cooperative's member keys endorse the commit (its policy; none when k = 0) |
 
+Version 2 (new ledgers' genesis; a ledger keeps the version its genesis names) differs in one thing: a
+refusal that shows a recomputed number (``the certificate claims F1 = …, but it is …``, a gap, F2 under a
+floor) shows it to 12 significant digits from the verifier's double-double interval or exact value, the
+same on every machine.  Version 1 showed the float filter's estimate, whose last digits depend on the BLAS
+and the platform's libm; its ledgers' receipts hold those sentences, so it still writes them (on another
+machine such a receipt may not replay: the reason for version 2).
+
 Response: the commit, with the allocation per enterprise and its values, under
 its own key (every commit of every round stays readable), and the round's
 pointer to its current commit.  An amendment is a new commit; nothing is
@@ -57,6 +64,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import partial
 
 import numpy as np
 
@@ -69,7 +77,8 @@ from coopchain.models.certificate import OBJECTIVES, SCHEMA, SCHEMA_V1, Certific
 from coopchain.models.certificate_verify import check_feasible, proven_problem, read_text
 from coopchain.models.problem_text import problem_identity
 
-NAME, VERSION = "allocation", 1
+NAME, VERSION = "allocation", 2  # VERSION: the one new ledgers run; 1 stays for the ledgers created with it
+VERSIONS = (1, 2)
 ENDORSEMENT_TYPE = "coopchain/allocation-endorsement/v1"
 HASH = re.compile(r"^[0-9a-f]{64}$")
 DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
@@ -183,7 +192,7 @@ class _Refused(ChainError):
     pass
 
 
-def _commit(call: Call, args: dict) -> str:
+def _commit(call: Call, args: dict, version: int = 1) -> str:
     cooperative, round_, digest = args["cooperative"], args["round"], args["problem"]
     coop = require_manager(call, cooperative)
     meta = call.get(problem_key(digest))
@@ -234,7 +243,7 @@ def _commit(call: Call, args: dict) -> str:
     # columns form), is refused with the sentence the verifier then gave.
     require(cert.get("schema") in (SCHEMA, SCHEMA_V1), "malformed", f"not a certificate: 'schema' must be {SCHEMA!r} (or the older {SCHEMA_V1!r})")
     try:
-        verified = verify_certificate(cert, None if cert.get("schema") == SCHEMA_V1 else registered_text())
+        verified = verify_certificate(cert, None if cert.get("schema") == SCHEMA_V1 else registered_text(), legacy_figures=version == 1)
     except CertificateError as e:
         raise Rejection(getattr(e, "code", None) or "certificate_invalid", str(e)) from None
     require(verified.problem_hash == digest, "certificate_mismatch", f"the certificate is for problem {verified.problem_hash}, not {digest}")
@@ -280,15 +289,21 @@ def commit_entry(call: Call, args: dict, sequence: int, values: dict) -> dict:
 
 
 class AllocationContract:
+    """The allocation contract at `version` (1 or 2; the module's docstring says what 2 changes)."""
+
     name = NAME
-    version = VERSION
-    methods = {
-        "register_problem": Method("register_problem", _register_shape, _register,
-                                   ("invalid_document", "unknown_cooperative", "not_manager", "already_registered", "not_canonical")),
-        "commit_allocation": Method("commit_allocation", _commit_shape, _commit,
-                                    ("unknown_cooperative", "not_manager", "unknown_problem", "problem_mismatch", "round_committed", "bad_supersedes",
-                                     "wrong_enterprises", "infeasible", "certificate_invalid", "certificate_mismatch", "endorsement_missing")),
-    }
+
+    def __init__(self, version: int = VERSION) -> None:
+        if version not in VERSIONS:
+            raise ValueError(f"the allocation contract has versions {', '.join(map(str, VERSIONS))}, not {version}")
+        self.version = version
+        self.methods = {
+            "register_problem": Method("register_problem", _register_shape, _register,
+                                       ("invalid_document", "unknown_cooperative", "not_manager", "already_registered", "not_canonical")),
+            "commit_allocation": Method("commit_allocation", _commit_shape, partial(_commit, version=version),
+                                        ("unknown_cooperative", "not_manager", "unknown_problem", "problem_mismatch", "round_committed", "bad_supersedes",
+                                         "wrong_enterprises", "infeasible", "certificate_invalid", "certificate_mismatch", "endorsement_missing")),
+        }
 
     def check_params(self, params: dict) -> None:
         ensure(params == {}, InvalidBlock, "the allocation contract takes no parameters")

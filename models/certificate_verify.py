@@ -729,6 +729,26 @@ def _abs_interval(i):
     return (lo, hi) if lo >= 0 else (-hi, -lo) if hi <= 0 else (Fraction(0), max(-lo, hi))
 
 
+# Allocation contract v1 wrote some refusals with the float filter's estimate of a recomputed number, whose last
+# digits depend on the BLAS and the platform's libm (SPEC §4 allows neither in a verdict, and the sentence is in
+# the receipt); its ledgers' receipts hold those sentences, so that contract still asks for them (`verify`'s
+# `legacy_figures`).  Everything else shows `figure`'s.
+_LEGACY_FIGURES = contextvars.ContextVar("coopchain_legacy_figures", default=False)
+FIGURE_DIGITS = 12
+
+
+def figure(refined, exact) -> float:
+    """A recomputed number as a refusal's sentence shows it: FIGURE_DIGITS significant digits of the middle of its
+    double-double interval (`refined()`, when narrower than 10^-12 relative) or of its exact value (`exact()`).
+    Both are computed with IEEE +, −, ×, ÷ and decimal arithmetic only: the same figure on every machine."""
+    near = refined()
+    if near is not None and near[1] - near[0] <= Fraction(1, 10**12) * abs(near[0] + near[1]):
+        x = float((near[0] + near[1]) / 2)
+    else:
+        x = float(exact())
+    return float(f"{x:.{FIGURE_DIGITS}g}")
+
+
 def agree(claimed: float, est: Estimate, scales: tuple, what: str, code: str = "value_mismatch") -> None:
     """|claimed − recomputed| <= AGREEMENT × max_k |scales_k| (Estimates: the recomputed number, or the value and
     the bound), decided exactly: the float filter, then the double-double intervals, then the exact path."""
@@ -768,12 +788,15 @@ def agree(claimed: float, est: Estimate, scales: tuple, what: str, code: str = "
 
     for sign in (1, -1):
         if not ex.decide_le(sign * (claimed - est.value), est.error + ex.UNIT * abs(claimed), tol, tol_err, exact_pair(sign), refined(sign)):
-            # The float estimate is shown only when its error bound is small: with cancelling multipliers
-            # its last digits (or all of them) depend on the BLAS, the exact value does not.
-            near = _interval(est) if est.error > 1e-12 * abs(est.value) else None
-            if near is not None and not near[1] - near[0] <= Fraction(1, 10**12) * abs(near[0] + near[1]):
-                near = None  # too wide to show: the exact value is
-            shown = est.value if est.error <= 1e-12 * abs(est.value) else float((near[0] + near[1]) / 2) if near is not None else float(est.exact())
+            if _LEGACY_FIGURES.get():
+                # Allocation contract v1's figure: the float estimate when its error bound is small (its last
+                # digits depend on the BLAS), else the interval's middle, else the exact value.
+                near = _interval(est) if est.error > 1e-12 * abs(est.value) else None
+                if near is not None and not near[1] - near[0] <= Fraction(1, 10**12) * abs(near[0] + near[1]):
+                    near = None  # too wide to show: the exact value is
+                shown = est.value if est.error <= 1e-12 * abs(est.value) else float((near[0] + near[1]) / 2) if near is not None else float(est.exact())
+            else:
+                shown = figure(lambda: _interval(est), est.exact)
             fail(code, f"the certificate claims {what} = {claimed!r}, but it is {shown!r}")
 
 
@@ -1450,17 +1473,20 @@ def _gap_checks(objective: str, claimed_gap: float, v: Estimate, B: Estimate, li
         if not ex.decide_le(sign * (claimed_gap - gap), radius + ex.UNIT * abs(claimed_gap), agreement, 0.0,
                             lambda: (sign * (_num(claimed_gap, exact_gap()) - exact_gap()), _num(agreement, exact_gap())),
                             _le_refined(off_by(sign), agreement)):
-            fail("gap_mismatch", f"the certificate claims gap = {claimed_gap!r}, but it is {gap!r}")
+            shown = gap if _LEGACY_FIGURES.get() else figure(refined_gap, exact_gap)
+            fail("gap_mismatch", f"the certificate claims gap = {claimed_gap!r}, but it is {shown!r}")
     # gap < −NEGATIVE_GAP (exactly) means the "bound" lies below a feasible value.
     threshold = -NEGATIVE_GAP
     negated = lambda: (lambda i: None if i is None else (-i[1], -i[0]))(refined_gap())  # noqa: E731
     if not ex.decide_le(-gap, radius, -threshold, 0.0, lambda: (-exact_gap(), -_num(threshold, exact_gap())), _le_refined(negated, -threshold)):
-        fail("bound_mismatch", f"the bound lies below the allocation's value: it is not a bound (gap {gap:.3g})")
+        shown = gap if _LEGACY_FIGURES.get() else figure(refined_gap, exact_gap)
+        fail("bound_mismatch", f"the bound lies below the allocation's value: it is not a bound (gap {shown:.3g})")
     checks = [(gap, radius, exact_gap, refined_gap)] + ([_gap(objective, v, B, also_size)] if also_size is not None else [])
     for g, r, exact, refined in checks:
         if not ex.decide_le(g, r, limit, 0.0, lambda: (exact(), _num(limit, exact())), _le_refined(refined, limit)):
             what = " relative to the objective's own size" if exact is not exact_gap or size is not None else ""
-            fail("gap_exceeded", f"the gap {g:.3g}{what} exceeds the limit {limit:g} for {objective}: optimality is not proven")
+            shown = g if _LEGACY_FIGURES.get() else figure(refined, exact)
+            fail("gap_exceeded", f"the gap {shown:.3g}{what} exceeds the limit {limit:g} for {objective}: optimality is not proven")
     return gap
 
 
@@ -1730,13 +1756,24 @@ def _text_problem(schema: str, cert: dict, claimed_hash: str, problem) -> Instan
     return inst
 
 
-def verify(cert, problem: "str | bytes | ProvenProblem | None" = None) -> Verified:
+def verify(cert, problem: "str | bytes | ProvenProblem | None" = None, *, legacy_figures: bool = False) -> Verified:
     """Check a certificate (parsed): coopchain/certificate/v3, which names its problem by the hash of its columns
     form (`problem`: the form's bytes, the canonical text, or a `ProvenProblem`), v2, which names it by the hash
     of its canonical text (`problem`: the text, or a `ProvenProblem` from `proven_problem`; for either, None is
     ``problem_missing``), or v1, which embeds it (a `problem` given must then be the embedded one, else
     ``hash_mismatch``).  Raise CertificateError with
-    a code and the first reason.  The verdict depends on the arguments only, never on what was proven before."""
+    a code and the first reason.  The verdict depends on the arguments only, never on what was proven before.
+
+    A refusal's sentence shows recomputed numbers as `figure` gives them, the same on every machine.
+    `legacy_figures`: as allocation contract v1 showed them, whose receipts hold them (`_LEGACY_FIGURES`)."""
+    token = _LEGACY_FIGURES.set(legacy_figures)
+    try:
+        return _verify(cert, problem)
+    finally:
+        _LEGACY_FIGURES.reset(token)
+
+
+def _verify(cert, problem) -> Verified:
     schema = cert.get("schema") if isinstance(cert, dict) else None
     if schema not in (SCHEMA, SCHEMA_V1, SCHEMA_V3):
         fail("malformed", f"not a certificate: 'schema' must be {SCHEMA_V3!r} (or the older {SCHEMA!r} or {SCHEMA_V1!r})")
@@ -1803,7 +1840,8 @@ def verify(cert, problem: "str | bytes | ProvenProblem | None" = None) -> Verifi
     C, T, D = coupling_values(inst, W, X)
     for key, est in (("F1", F1), ("F2", D), ("C", C), ("T", T), ("F3", F3)):
         if not (math.isfinite(est.value) and math.isfinite(est.error)) or (key in ("F2", "C") and not est.value > 0):
-            fail("non_finite", f"{key} of this allocation is not a finite positive number in floating point ({est.value!r})")
+            shown = f" ({est.value!r})" if _LEGACY_FIGURES.get() else ""  # a float's overflow or underflow: no figure to show
+            fail("non_finite", f"{key} of this allocation is not a finite positive number in floating point{shown}")
         agree(_claimed(claimed[key], f"values.{key}"), est, (est,), key)
     klass = _class_of(D)
     if claimed["class"] != klass:
@@ -1889,7 +1927,8 @@ def verify(cert, problem: "str | bytes | ProvenProblem | None" = None) -> Verifi
             threshold = spec.floor * (1 - 1e-9)
             floor_refined = lambda: (lambda i: None if i is None else (True if i[0] >= Fraction(threshold) else False if i[1] < Fraction(threshold) else None))(_interval(D))  # noqa: E731
             if not ex.decide_le(threshold, 0.0, D.value, D.error, lambda: (ex.dec(threshold), _dec_of(D.exact())), floor_refined):
-                fail("infeasible", f"F2 = {D.value!r} is below the scalarisation's limit {spec.floor!r}")
+                shown = D.value if _LEGACY_FIGURES.get() else figure(lambda: _interval(D), D.exact)
+                fail("infeasible", f"F2 = {shown!r} is below the scalarisation's limit {spec.floor!r}")
         agree(_claimed(cert.get("scalarised_value"), "scalarised_value"), v, (v, B), "scalarised_value")
         limit = GAP_LIMIT[("F2-uniform" if uniform else "F2-general") if f2_part else "F1"]
         sentence_extra = describe(spec)

@@ -53,22 +53,24 @@ def only_nonce_changed(world: World, signer: PrivateKey, parent, header) -> bool
     return root == header.state_root and header.height == parent.height + 1
 
 
-def create_ledger(url: str, admin: PrivateKey, chain_id: str, market_version: int | None = None):
-    """A new ledger as wiring.create_ledger makes it, its genesis naming market `market_version` (default: what new ledgers run)."""
+def create_ledger(url: str, admin: PrivateKey, chain_id: str, market_version: int | None = None, allocation_version: int | None = None):
+    """A new ledger as wiring.create_ledger makes it, its genesis naming market `market_version` and allocation
+    `allocation_version` (default: what new ledgers run)."""
     from coopchain.chain.contract import ContractSpec
     from coopchain.chain.ledger import Ledger
     from coopchain.contracts import genesis_specs
 
-    if market_version is None:
+    if market_version is None and allocation_version is None:
         return wiring.create_ledger(url, admin, chain_id)
-    specs = [ContractSpec("market", market_version) if s.name == "market" else s for s in genesis_specs(text(admin))]
+    versions = {"market": market_version, "allocation": allocation_version}
+    specs = [ContractSpec(s.name, versions[s.name], s.params) if versions.get(s.name) is not None else s for s in genesis_specs(text(admin))]
     return Ledger.create(url, admin, chain_id, "signed", None, (), wiring.contracts(), specs)
 
 
-def make_world(tmp_path, cooperative: str, market_version: int | None = None) -> World:
+def make_world(tmp_path, cooperative: str, market_version: int | None = None, allocation_version: int | None = None) -> World:
     admin, manager = key(1), key(2)
     tmp_path.mkdir(parents=True, exist_ok=True)
-    w = World(create_ledger(f"sqlite:///{tmp_path}/ledger.db", admin, CHAIN, market_version), admin, manager, cooperative)
+    w = World(create_ledger(f"sqlite:///{tmp_path}/ledger.db", admin, CHAIN, market_version, allocation_version), admin, manager, cooperative)
     receipt, _, _ = w.send(admin, "cooperatives.register", {"cooperative": w.cooperative, "managers": [text(manager)]})
     assert receipt.status == "applied"
     return w

@@ -59,7 +59,7 @@ def test_verify_and_replay_rebuild_every_root(mixed):
 
 
 def test_a_chain_of_contracts_cannot_be_verified_without_them(mixed):
-    with pytest.raises(BadBlock, match="contract allocation v1, which this program does not provide"):
+    with pytest.raises(BadBlock, match="contract allocation v2, which this program does not provide"):
         verify_chain(mixed.ledger.store)
 
 
