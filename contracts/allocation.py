@@ -243,7 +243,7 @@ def _commit(call: Call, args: dict, version: int = 1) -> str:
     # columns form), is refused with the sentence the verifier then gave.
     require(cert.get("schema") in (SCHEMA, SCHEMA_V1), "malformed", f"not a certificate: 'schema' must be {SCHEMA!r} (or the older {SCHEMA_V1!r})")
     try:
-        verified = verify_certificate(cert, None if cert.get("schema") == SCHEMA_V1 else registered_text(), legacy_figures=version == 1)
+        verified = verify_certificate(cert, None if cert.get("schema") == SCHEMA_V1 else registered_text(), legacy=version == 1)
     except CertificateError as e:
         raise Rejection(getattr(e, "code", None) or "certificate_invalid", str(e)) from None
     require(verified.problem_hash == digest, "certificate_mismatch", f"the certificate is for problem {verified.problem_hash}, not {digest}")

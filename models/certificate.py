@@ -713,13 +713,13 @@ def _agree(claimed, recomputed: float, what: str) -> None:
         raise CertificateError(f"the certificate claims {what} = {claimed!r}, but it is {recomputed!r}")
 
 
-def verify_certificate(cert: dict, problem=None, *, legacy_figures: bool = False):
+def verify_certificate(cert: dict, problem=None, *, legacy: bool = False):
     """Check a certificate (parsed JSON); return what it proves (a `Verified`), or raise CertificateError with
     a stable ``code`` and the first reason.  `problem`: the canonical text of the problem a v2 certificate
     names by hash (or a `ProvenProblem` handle from `certificate_verify.proven_problem`); by default the text
     its writer kept (`CertificateDocument`); without one, ``problem_missing``, whatever this process proved
     before.  A v1 certificate embeds its problem; a `problem` given with it must be that one (``hash_mismatch``).
-    `legacy_figures`: refusals show recomputed numbers as allocation contract v1 did (`certificate_verify.verify`).
+    `legacy`: refusals show recomputed numbers as allocation contract v1 did (`certificate_verify.verify`).
 
     The checks, their order and the exact arithmetic that makes every verdict the same
     on every machine are in models.certificate_verify (docs/certificate.md).  Whatever
@@ -729,7 +729,7 @@ def verify_certificate(cert: dict, problem=None, *, legacy_figures: bool = False
 
     try:
         with np.errstate(all="ignore"):  # overflow and NaN are refused by the checks, not warned about
-            return verify(cert, problem if problem is not None else getattr(cert, "problem_text", None), legacy_figures=legacy_figures)
+            return verify(cert, problem if problem is not None else getattr(cert, "problem_text", None), legacy=legacy)
     except CertificateError:
         raise
     except RecursionError as e:

@@ -54,6 +54,7 @@ from coopchain.models.certificate import (
     once_per_object,
     problem_hash,
 )
+from coopchain.models import portable_float as pf
 from coopchain.models import problem_form
 from coopchain.models.problem_rules import MAX_NAMES, ShapeError, canonical_problem_text, id_issues, meaning_issues, read_canonical
 from coopchain.models.strict_json import StrictJsonError, loads, loads_fast
@@ -649,7 +650,7 @@ def linear_value(coef: np.ndarray, const: float, W: np.ndarray, exact_coef=None)
 
 def _logs_error(U: np.ndarray, u0: np.ndarray, gW: np.ndarray) -> np.ndarray:
     """Per term, a bound on |computed log U_j − log U_j|: U's rounding relative to U, and libm's."""
-    return 3 * ex.UNIT * (np.abs(u0) + np.abs(gW)) / U + ex.LIBM_RELATIVE * np.abs(np.log(U)) + ex.TINY
+    return 3 * ex.UNIT * (np.abs(u0) + np.abs(gW)) / U + ex.LIBM_RELATIVE * np.abs(_log(U)) + ex.TINY
 
 
 def coupling_values(inst: Instance, W: np.ndarray, X: Exact):
@@ -657,15 +658,16 @@ def coupling_values(inst: Instance, W: np.ndarray, X: Exact):
     gW = inst.g * W
     U = inst.u0 + gW
     n = inst.n
-    logs = np.log(U)
+    logs = _log(U)
     log_err = float(_logs_error(U, inst.u0, gW).sum()) / n + ex.summation_error(n, float(np.abs(logs).sum())) / n
     mean_U = float(U.mean())
     mean_err = (ex.summation_error(n, float(np.abs(U).sum())) + 3 * ex.UNIT * float((np.abs(inst.u0) + np.abs(gW)).sum())) / n
-    e = float(logs.mean()) - math.log(mean_U)
-    e_err = log_err + mean_err / mean_U + ex.LIBM_RELATIVE * abs(math.log(mean_U)) + 4 * ex.UNIT * abs(e)
-    C = math.exp(e)
+    log_mean = _ln(mean_U)
+    e = float(logs.mean()) - log_mean
+    e_err = log_err + mean_err / mean_U + ex.LIBM_RELATIVE * abs(log_mean) + 4 * ex.UNIT * abs(e)
+    C = _exp(e)
     C_rel = e_err + ex.LIBM_RELATIVE + 4 * ex.UNIT
-    Tv = linear_value(inst.alpha * inst.g, float(inst.alpha @ inst.u0), W)
+    Tv = linear_value(inst.alpha * inst.g, _dot(inst.alpha, inst.u0), W)
     T = Tv.value
     T_err = Tv.error + ex.summation_error(n, float(np.abs(inst.alpha * inst.u0).sum())) + ex.SAFETY * ex.UNIT * float(np.abs(inst.alpha * gW).sum())
     D = math.sqrt(C * T)
@@ -729,11 +731,40 @@ def _abs_interval(i):
     return (lo, hi) if lo >= 0 else (-hi, -lo) if hi <= 0 else (Fraction(0), max(-lo, hi))
 
 
-# Allocation contract v1 wrote some refusals with the float filter's estimate of a recomputed number, whose last
-# digits depend on the BLAS and the platform's libm (SPEC §4 allows neither in a verdict, and the sentence is in
-# the receipt); its ledgers' receipts hold those sentences, so that contract still asks for them (`verify`'s
-# `legacy_figures`).  Everything else shows `figure`'s.
-_LEGACY_FIGURES = contextvars.ContextVar("coopchain_legacy_figures", default=False)
+# Allocation contract v1 computed the float filter with the platform's BLAS products and libm logarithms, and
+# wrote some refusals with its estimate of a recomputed number: their last digits depend on the machine (SPEC §4
+# allows neither, and the sentence is in the receipt), and which comparisons the filter left to exact
+# arithmetic (and so whether a work budget ran out) could too.  Its ledgers' receipts hold what it wrote, so
+# that contract still asks for it (`verify(..., legacy=True)`).  Everything else computes the filter with
+# models.portable_float (the same bits everywhere) and shows `figure`'s.
+_LEGACY = contextvars.ContextVar("coopchain_verify_legacy", default=False)
+
+
+def _log(x: np.ndarray) -> np.ndarray:
+    return np.log(x) if _LEGACY.get() else pf.log(x)
+
+
+def _ln(x: float) -> float:
+    return math.log(x) if _LEGACY.get() else pf.ln(x)
+
+
+def _ln1p(x: float) -> float:
+    return math.log1p(x) if _LEGACY.get() else pf.ln1p(x)
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if _LEGACY.get() else pf.exp(x)
+
+
+def _rows_dot(rows: np.ndarray, w: np.ndarray, rows_t: np.ndarray | None = None) -> np.ndarray:
+    """rowsᵀw (`rows_t`: rows.T, when the caller keeps it)."""
+    return (rows.T if rows_t is None else rows_t) @ w if _LEGACY.get() else pf.rows_dot(rows, w)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b) if _LEGACY.get() else pf.dot(a, b)
+
+
 FIGURE_DIGITS = 12
 
 
@@ -753,7 +784,8 @@ def agree(claimed: float, est: Estimate, scales: tuple, what: str, code: str = "
     """|claimed − recomputed| <= AGREEMENT × max_k |scales_k| (Estimates: the recomputed number, or the value and
     the bound), decided exactly: the float filter, then the double-double intervals, then the exact path."""
     tol = AGREEMENT * max(abs(x.value) for x in scales)
-    tol_err = AGREEMENT * est.error * 2
+    # The tolerance's own error: each scale's (allocation contract v1 counted the claimed number's alone).
+    tol_err = AGREEMENT * 2 * (est.error if _LEGACY.get() else max(x.error for x in (est, *scales)))
 
     def tolerance_exact():
         xs = [x.exact() for x in scales]
@@ -788,7 +820,7 @@ def agree(claimed: float, est: Estimate, scales: tuple, what: str, code: str = "
 
     for sign in (1, -1):
         if not ex.decide_le(sign * (claimed - est.value), est.error + ex.UNIT * abs(claimed), tol, tol_err, exact_pair(sign), refined(sign)):
-            if _LEGACY_FIGURES.get():
+            if _LEGACY.get():
                 # Allocation contract v1's figure: the float estimate when its error bound is small (its last
                 # digits depend on the BLAS), else the interval's middle, else the exact value.
                 near = _interval(est) if est.error > 1e-12 * abs(est.value) else None
@@ -845,10 +877,10 @@ def _float_box(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def linear_bound(inst: Instance, X: Exact, c: np.ndarray, c_mag: np.ndarray, c_exact, lam: np.ndarray, G: np.ndarray, h: np.ndarray) -> Estimate:
     """max {c·W : G W <= h, lo <= W <= hi} <= λ·h + Σ_j max(r_j lo_j, r_j hi_j), r = c − Gᵀλ (LP weak duality)."""
     lo, hi, xmax = _float_box(inst)
-    reduced = c - G.T @ lam
+    reduced = c - _rows_dot(G, lam)
     terms = np.where(reduced > 0, reduced * hi, reduced * lo)
-    fixed = float(lam @ h)
-    k_mag = c_mag + np.abs(G).T @ lam
+    fixed = _dot(lam, h)
+    k_mag = c_mag + _rows_dot(np.abs(G), lam)
     mag = float(np.abs(lam * h).sum()) + float((k_mag * xmax).sum())
     # Each term carries at most m + K + R + 4 roundings relative to its own magnitude (the reduced cost, the
     # box), and the sum of n + m terms adds its own: (n + m + K + R + 8) u times the total magnitude.
@@ -895,7 +927,7 @@ def log_terms(k: np.ndarray, k_err: np.ndarray, inst: Instance, lo, hi, xmax, sh
     W = _stationary(k, inst.u0, inst.g, lo, hi, s["U_lo"], s["U_hi"])
     gW = inst.g * W
     U = inst.u0 + gW
-    logs = np.log(U)
+    logs = _log(U)
     kW = k * W
     terms = logs - kW
     # Per term: U's rounding and libm in the log; k's error times W; the box's rounding (2u·|x|) times the
@@ -1058,10 +1090,10 @@ def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, 
     """Uniform α: ψ = mean log U, and ψ + ℓ·W <= (λ·h + Σ_j max_W [log U_j − k_j W]) / n, k = Gᵀλ − n ℓ."""
     n = inst.n
     lo, hi, xmax = _float_box(inst)
-    k = G.T @ lam - n * linear
-    k_err = ex.SAFETY * (len(h) + 4) * ex.UNIT * (np.abs(G).T @ lam + n * linear_mag)
+    k = _rows_dot(G, lam) - n * linear
+    k_err = ex.SAFETY * (len(h) + 4) * ex.UNIT * (_rows_dot(np.abs(G), lam) + n * linear_mag)
     total, err, mag = log_terms(k, k_err, inst, lo, hi, xmax)
-    fixed = float(lam @ h)
+    fixed = _dot(lam, h)
     err += ex.summation_error(len(h), float(np.abs(lam * h).sum()))
 
     def exact():
@@ -1094,7 +1126,7 @@ def piece_shared(inst: Instance, X: Exact, G: np.ndarray, h: np.ndarray) -> dict
         kept.update(
             G=G, h=h, box=(lo, hi, xmax), base=(base, base_err), names_count=names_count, order=order,
             rows=stacked, abs_rows=np.abs(stacked), abs_g=np.abs(inst.g),
-            alpha_u0=float(inst.alpha @ inst.u0), alpha_u0_err=ex.summation_error(n, float(np.abs(inst.alpha * inst.u0).sum())),
+            alpha_u0=_dot(inst.alpha, inst.u0), alpha_u0_err=ex.summation_error(n, float(np.abs(inst.alpha * inst.u0).sum())),
             log=log_shared(inst, lo, hi, xmax),
         )
     return kept
@@ -1114,12 +1146,12 @@ def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, la
     full_rows, abs_rows, abs_g = shared["rows"], shared["abs_rows"], shared["abs_g"]
     full_rhs = np.append(h, [b - base, base - a])[order]
     if b > a:
-        beta = math.log1p((b - a) / a) / (b - a)
+        beta = _ln1p((b - a) / a) / (b - a)
     else:
         beta = 1.0 / a
     beta_err = (ex.LIBM_RELATIVE + 8 * u) * beta
     # k as the formula reads, in place (the same bits, the same overflows as written out).
-    k = full_rows.T @ lam
+    k = _rows_dot(full_rows, lam)
     step = tau * inst.alpha
     step -= beta
     step *= n
@@ -1127,7 +1159,7 @@ def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, la
     k -= step
     if linear.any():
         k -= n * linear
-    k_mag = abs_rows.T @ lam
+    k_mag = _rows_dot(abs_rows, lam)
     step = n * tau * inst.alpha
     step *= abs_g
     k_mag += step
@@ -1137,10 +1169,11 @@ def piece_psi_bound(inst: Instance, X: Exact, a: float, b: float, tau: float, la
     k_err += n * beta_err * abs_g
     total, err, mag = log_terms(k, k_err, inst, lo, hi, xmax, shared["log"])
     alpha_u0 = shared["alpha_u0"]
-    parts = [math.log(n), -math.log(tau) - 1.0, -math.log(a), beta * a, tau * alpha_u0, -beta * base]
-    fixed = float(lam @ full_rhs)
+    log_n, log_tau, log_a = _ln(n), _ln(tau), _ln(a)
+    parts = [log_n, -log_tau - 1.0, -log_a, beta * a, tau * alpha_u0, -beta * base]
+    fixed = _dot(lam, full_rhs)
     parts_err = (
-        ex.LIBM_RELATIVE * (abs(math.log(n)) + abs(math.log(tau)) + abs(math.log(a)))
+        ex.LIBM_RELATIVE * (abs(log_n) + abs(log_tau) + abs(log_a))
         + beta_err * (a + abs(base))
         + beta * base_err
         + tau * shared["alpha_u0_err"]
@@ -1473,19 +1506,19 @@ def _gap_checks(objective: str, claimed_gap: float, v: Estimate, B: Estimate, li
         if not ex.decide_le(sign * (claimed_gap - gap), radius + ex.UNIT * abs(claimed_gap), agreement, 0.0,
                             lambda: (sign * (_num(claimed_gap, exact_gap()) - exact_gap()), _num(agreement, exact_gap())),
                             _le_refined(off_by(sign), agreement)):
-            shown = gap if _LEGACY_FIGURES.get() else figure(refined_gap, exact_gap)
+            shown = gap if _LEGACY.get() else figure(refined_gap, exact_gap)
             fail("gap_mismatch", f"the certificate claims gap = {claimed_gap!r}, but it is {shown!r}")
     # gap < −NEGATIVE_GAP (exactly) means the "bound" lies below a feasible value.
     threshold = -NEGATIVE_GAP
     negated = lambda: (lambda i: None if i is None else (-i[1], -i[0]))(refined_gap())  # noqa: E731
     if not ex.decide_le(-gap, radius, -threshold, 0.0, lambda: (-exact_gap(), -_num(threshold, exact_gap())), _le_refined(negated, -threshold)):
-        shown = gap if _LEGACY_FIGURES.get() else figure(refined_gap, exact_gap)
+        shown = gap if _LEGACY.get() else figure(refined_gap, exact_gap)
         fail("bound_mismatch", f"the bound lies below the allocation's value: it is not a bound (gap {shown:.3g})")
     checks = [(gap, radius, exact_gap, refined_gap)] + ([_gap(objective, v, B, also_size)] if also_size is not None else [])
     for g, r, exact, refined in checks:
         if not ex.decide_le(g, r, limit, 0.0, lambda: (exact(), _num(limit, exact())), _le_refined(refined, limit)):
             what = " relative to the objective's own size" if exact is not exact_gap or size is not None else ""
-            shown = g if _LEGACY_FIGURES.get() else figure(refined, exact)
+            shown = g if _LEGACY.get() else figure(refined, exact)
             fail("gap_exceeded", f"the gap {shown:.3g}{what} exceeds the limit {limit:g} for {objective}: optimality is not proven")
     return gap
 
@@ -1545,7 +1578,7 @@ def _exp_half(psi: Estimate) -> Estimate:
     # overflow past 709, the decimal exp past 10^999999) and changes no comparison with a double.
     clamp = 1000
     half = psi.value / 2
-    v = math.exp(min(half, 700.0))
+    v = _exp(min(half, 700.0))
 
     def exact():
         x = psi.exact()
@@ -1610,7 +1643,7 @@ def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, 
     S_hi = float((inst.u0 + inst.g * hi).sum())
     S_err = ex.summation_error(inst.n * 3, float((np.abs(inst.u0) + np.abs(inst.g) * (np.abs(lo) + np.abs(hi))).sum()))
     prev_hi = None
-    c = None if with_floor is None else 2.0 * math.log(with_floor)
+    c = None if with_floor is None else 2.0 * _ln(with_floor)
     # Each piece is read, then bounded, then its claim checked, and the first failure is the verdict.  The
     # bounds (a pass over the enterprises each) are computed side by side in threads (numpy releases the
     # interpreter's lock in its loops), the checks then run in the pieces' order: the verdict is the one a
@@ -1756,7 +1789,7 @@ def _text_problem(schema: str, cert: dict, claimed_hash: str, problem) -> Instan
     return inst
 
 
-def verify(cert, problem: "str | bytes | ProvenProblem | None" = None, *, legacy_figures: bool = False) -> Verified:
+def verify(cert, problem: "str | bytes | ProvenProblem | None" = None, *, legacy: bool = False) -> Verified:
     """Check a certificate (parsed): coopchain/certificate/v3, which names its problem by the hash of its columns
     form (`problem`: the form's bytes, the canonical text, or a `ProvenProblem`), v2, which names it by the hash
     of its canonical text (`problem`: the text, or a `ProvenProblem` from `proven_problem`; for either, None is
@@ -1764,13 +1797,14 @@ def verify(cert, problem: "str | bytes | ProvenProblem | None" = None, *, legacy
     ``hash_mismatch``).  Raise CertificateError with
     a code and the first reason.  The verdict depends on the arguments only, never on what was proven before.
 
-    A refusal's sentence shows recomputed numbers as `figure` gives them, the same on every machine.
-    `legacy_figures`: as allocation contract v1 showed them, whose receipts hold them (`_LEGACY_FIGURES`)."""
-    token = _LEGACY_FIGURES.set(legacy_figures)
+    The float filter's numbers are models.portable_float's and a refusal's sentence shows recomputed numbers as
+    `figure` gives them: the same on every machine.  `legacy`: the platform's BLAS and libm and the filter's
+    estimate in sentences, as allocation contract v1 had them, whose receipts hold them (`_LEGACY`)."""
+    token = _LEGACY.set(legacy)
     try:
         return _verify(cert, problem)
     finally:
-        _LEGACY_FIGURES.reset(token)
+        _LEGACY.reset(token)
 
 
 def _verify(cert, problem) -> Verified:
@@ -1835,12 +1869,12 @@ def _verify(cert, problem) -> Verified:
     claimed = cert["values"]
     if not isinstance(claimed, dict) or set(claimed) != {"F1", "F2", "C", "T", "F3", "class"}:
         fail("malformed", "'values' must hold exactly F1, F2, C, T, F3 and class")
-    F1 = linear_value(inst.unit_benefit, 0.0, W, exact_coef=lambda: X.c)
-    F3 = linear_value(inst.unit_footprint, 0.0, W, exact_coef=lambda: X.f)
+    F1 = linear_value(inst.unit_benefit if _LEGACY.get() else _objective_parts(inst, "F1")[0], 0.0, W, exact_coef=lambda: X.c)
+    F3 = linear_value(inst.unit_footprint if _LEGACY.get() else -_objective_parts(inst, "F3")[0], 0.0, W, exact_coef=lambda: X.f)
     C, T, D = coupling_values(inst, W, X)
     for key, est in (("F1", F1), ("F2", D), ("C", C), ("T", T), ("F3", F3)):
         if not (math.isfinite(est.value) and math.isfinite(est.error)) or (key in ("F2", "C") and not est.value > 0):
-            shown = f" ({est.value!r})" if _LEGACY_FIGURES.get() else ""  # a float's overflow or underflow: no figure to show
+            shown = f" ({est.value!r})" if _LEGACY.get() else ""  # a float's overflow or underflow: no figure to show
             fail("non_finite", f"{key} of this allocation is not a finite positive number in floating point{shown}")
         agree(_claimed(claimed[key], f"values.{key}"), est, (est,), key)
     klass = _class_of(D)
@@ -1901,7 +1935,7 @@ def _verify(cert, problem) -> Verified:
             psi_B = uniform_psi_bound(inst, X, lam, G, h, linear / spec.kappa, linear_mag / spec.kappa)
             parts = [(spec.kappa, psi_B)]
             if spec.floor is not None:
-                c = 2.0 * math.log(spec.floor)
+                c = 2.0 * _ln(spec.floor)
                 floor_x = lambda: 2 * _ln_down(Fraction(spec.floor))  # noqa: E731
                 parts.append((-spec.kappa, Estimate(c, ex.LIBM_RELATIVE * abs(c) * 2, abs(c), floor_x, _point(floor_x))))
             B = combine(parts, const)
@@ -1927,7 +1961,7 @@ def _verify(cert, problem) -> Verified:
             threshold = spec.floor * (1 - 1e-9)
             floor_refined = lambda: (lambda i: None if i is None else (True if i[0] >= Fraction(threshold) else False if i[1] < Fraction(threshold) else None))(_interval(D))  # noqa: E731
             if not ex.decide_le(threshold, 0.0, D.value, D.error, lambda: (ex.dec(threshold), _dec_of(D.exact())), floor_refined):
-                shown = D.value if _LEGACY_FIGURES.get() else figure(lambda: _interval(D), D.exact)
+                shown = D.value if _LEGACY.get() else figure(lambda: _interval(D), D.exact)
                 fail("infeasible", f"F2 = {shown!r} is below the scalarisation's limit {spec.floor!r}")
         agree(_claimed(cert.get("scalarised_value"), "scalarised_value"), v, (v, B), "scalarised_value")
         limit = GAP_LIMIT[("F2-uniform" if uniform else "F2-general") if f2_part else "F1"]
@@ -1987,7 +2021,7 @@ def scalarised_size_estimate(inst: Instance, X: Exact, spec: Spec, W: np.ndarray
 
 def log_coupling_estimate(D: Estimate) -> Estimate:
     """ψ = log(C·T) = 2 log D."""
-    v = 2 * math.log(D.value)
+    v = 2 * _ln(D.value)
 
     def exact():
         with ex.decimal_context():

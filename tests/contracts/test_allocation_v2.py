@@ -25,7 +25,7 @@ def _verifier_says(solution: dict, legacy: bool) -> str:
     cert = json.loads(json.dumps(solution["certificate"]))
     cert["values"]["F1"] *= 1.01
     with pytest.raises(CertificateError) as refused:
-        cv.verify(cert, solution["problem_text"], legacy_figures=legacy)
+        cv.verify(cert, solution["problem_text"], legacy=legacy)
     return str(refused.value)
 
 

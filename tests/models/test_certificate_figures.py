@@ -40,7 +40,7 @@ def refusal(cert: dict, problem: str, *, elsewhere: bool = False, legacy: bool =
     if elsewhere:
         monkeypatch.setattr(cv, "Estimate", _Elsewhere)
     try:
-        cv.verify(json.loads(json.dumps(cert)), problem, legacy_figures=legacy)
+        cv.verify(json.loads(json.dumps(cert)), problem, legacy=legacy)
     except CertificateError as e:
         return e.code, str(e)
     finally:

@@ -91,9 +91,24 @@ def test_the_callers_numpy_error_state_reaches_the_threads(solved, monkeypatch):
         assert (kind, code) == ("refused", "non_finite") and message.startswith("pieces[0]")
 
 
-def test_log_terms_keeps_the_bits_of_the_formula_as_written(solved):
+@pytest.mark.parametrize("legacy", [True, False])
+def test_log_terms_keeps_the_bits_of_the_formula_as_written(solved, legacy):
     """A receipt of allocation contract v1 may show a bound's float: its value and error bound (which decides
-    whether it is shown) are those of the documented per-enterprise formula, summed as one array."""
+    whether it is shown) are those of the documented per-enterprise formula, summed as one array, with numpy's
+    log as v1 had it (`legacy`), or with the portable log the verifier uses otherwise."""
+    import numpy as np
+
+    from coopchain.models import portable_float as pf
+
+    log = np.log if legacy else pf.log
+    token = cv._LEGACY.set(legacy)
+    try:
+        _compare_log_terms(solved, log)
+    finally:
+        cv._LEGACY.reset(token)
+
+
+def _compare_log_terms(solved, log):
     import numpy as np
 
     from coopchain.models import exact as ex
@@ -112,10 +127,10 @@ def test_log_terms_keeps_the_bits_of_the_formula_as_written(solved):
             W = np.where(inst.g >= k * U_hi, hi, np.where(inst.g <= k * U_lo, lo, inner))
         gW = inst.g * W
         U = inst.u0 + gW
-        terms = np.log(U) - k * W
+        terms = log(U) - k * W
         cond = (np.abs(inst.u0) + np.abs(gW)) / U
         u = ex.UNIT
-        per = (3 * u * (np.abs(inst.u0) + np.abs(gW)) / U + ex.LIBM_RELATIVE * np.abs(np.log(U)) + ex.TINY
+        per = (3 * u * (np.abs(inst.u0) + np.abs(gW)) / U + ex.LIBM_RELATIVE * np.abs(log(U)) + ex.TINY
                + k_err * np.abs(W) + u * np.abs(k * W) + 2 * u * xmax * (np.abs(inst.g) / U + np.abs(k)) + 8 * u**2 * (1 + cond) ** 2)
         mag = float(np.abs(terms).sum())
         want = (float(terms.sum()), ex.SAFETY * (float(per.sum()) + ex.summation_error(inst.n, mag)), mag)
