@@ -35,12 +35,13 @@ certificate embeds it, or leaves it out for the registered text), "chosen_by" {"
 | `certificate_mismatch` | the certificate proves exactly this allocation, for the claimed objective or scalarisation |
 | `endorsement_missing` | k of the cooperative's member keys endorse the commit (its policy; none when k = 0) |
 
-Version 2 (new ledgers' genesis; a ledger keeps the version its genesis names) differs in one thing: a
-refusal that shows a recomputed number (``the certificate claims F1 = …, but it is …``, a gap, F2 under a
-floor) shows it to 12 significant digits from the verifier's double-double interval or exact value, the
-same on every machine.  Version 1 showed the float filter's estimate, whose last digits depend on the BLAS
-and the platform's libm; its ledgers' receipts hold those sentences, so it still writes them (on another
-machine such a receipt may not replay: the reason for version 2).
+Version 2 (new ledgers' genesis; a ledger keeps the version its genesis names) runs the certificate
+verifier as it is: its float filter computed with models.portable_float, and a refusal that shows a
+recomputed number (``the certificate claims F1 = …, but it is …``, a gap, F2 under a floor) showing 12
+significant digits of its double-double interval or exact value, the same on every machine.  Version 1
+runs it with ``legacy=True``: the filter computed with the platform's BLAS and libm, and its estimate
+shown; its ledgers' receipts hold what it wrote, so it still writes it (on another machine such a
+receipt, or a verdict on the edge of the filter's band, may not replay: the reason for version 2).
 
 Response: the commit, with the allocation per enterprise and its values, under
 its own key (every commit of every round stays readable), and the round's
