@@ -32,20 +32,22 @@ def log(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     m, e = np.frexp(x)  # x = m·2^e exactly, 0.5 <= |m| < 1
     low = m < _SQRT_HALF
-    m = np.where(low, m * 2.0, m)  # exact: m in [√½, √2)
-    f = m - 1.0  # exact (Sterbenz)
+    m *= low + 1.0  # ×2 where low (exact): m in [√½, √2); numpy's where= loop is 20 times slower
+    np.subtract(e, low, out=e, casting="unsafe")
     with np.errstate(all="ignore"):  # 0, negatives, inf and NaN are set below
-        s = f / (2.0 + f)
-        z = s * s
-        series = np.full_like(z, _SERIES[-1])
+        m -= 1.0  # f = m − 1, exact (Sterbenz)
+        s = np.add(m, 2.0)
+        np.divide(m, s, out=s)  # s = f / (2 + f)
+        z = np.multiply(s, s)
+        series = np.multiply(z, _SERIES[-1])
         for c in _SERIES[-2::-1]:
-            series *= z
             series += c
-        series *= z
+            series *= z
         series *= s
-        out = (e - low) * _LN2  # the exponent: exact integer times ln 2, one rounding
+        out = np.multiply(e, _LN2)  # the exponent: an exact integer times ln 2, one rounding
         out += series
-        out += 2.0 * s
+        s *= 2.0
+        out += s
     finite_positive = (x > 0) & (x < math.inf)
     if not finite_positive.all():
         out = np.where(finite_positive, out, np.where(x == 0, -math.inf, np.where(x == math.inf, math.inf, math.nan)))
