@@ -24,12 +24,16 @@ _SQRT_HALF = 0.7071067811865476
 # atanh series: log m = 2 atanh(s), s = (m − 1)/(m + 1), |s| <= 3 − 2√2 < 0.1716 for m in [√½, √2):
 # 2 atanh(s) = 2s + s·Σ_{k>=1} 2 z^k / (2k + 1), z = s²; the terms past k = 11 are below 2^-60 of the sum.
 _SERIES = tuple(2.0 / (2 * k + 1) for k in range(1, 12))
-_CONTEXT = Context(prec=30)
+# Fixed contexts, never the caller's (decimal's current context is per thread and may be changed); no traps:
+# an overflow is infinity, an underflow zero, as in IEEE arithmetic.
+_CONTEXT = Context(prec=30, traps=[])
+_WIDE = Context(prec=60, traps=[])
 
 
 def log(x: np.ndarray) -> np.ndarray:
     """Natural logarithm, elementwise: −inf at 0, NaN below 0 and at NaN, +inf at +inf, as numpy's."""
-    x = np.asarray(x, dtype=float)
+    given = np.asarray(x, dtype=float)
+    x = given.reshape(-1)  # numpy scalars and 0-d arrays too (the steps below work in place)
     m, e = np.frexp(x)  # x = m·2^e exactly, 0.5 <= |m| < 1
     low = m < _SQRT_HALF
     m *= low + 1.0  # ×2 where low (exact): m in [√½, √2); numpy's where= loop is 20 times slower
@@ -51,7 +55,7 @@ def log(x: np.ndarray) -> np.ndarray:
     finite_positive = (x > 0) & (x < math.inf)
     if not finite_positive.all():
         out = np.where(finite_positive, out, np.where(x == 0, -math.inf, np.where(x == math.inf, math.inf, math.nan)))
-    return out
+    return out.reshape(given.shape)
 
 
 def ln(x: float) -> float:
@@ -61,7 +65,7 @@ def ln(x: float) -> float:
         return x
     if not x > 0:
         raise ValueError("math domain error")
-    return float(Decimal(x).ln(_CONTEXT))
+    return float(_CONTEXT.ln(Decimal(x)))
 
 
 def ln1p(y: float) -> float:
@@ -71,18 +75,18 @@ def ln1p(y: float) -> float:
         return y
     if not y > -1:
         raise ValueError("math domain error")
+    d = Decimal(y)
     if abs(y) < 1e-20:
-        return float(Decimal(y) - Decimal(y) * Decimal(y) / 2)
-    context = Context(prec=60)
-    return float(context.ln(context.add(1, Decimal(y))))
+        return float(_WIDE.subtract(d, _WIDE.divide(_WIDE.multiply(d, d), 2)))
+    return float(_WIDE.ln(_WIDE.add(1, d)))
 
 
 def exp(x: float) -> float:
     """e^x of one double: decimal's correctly rounded exponential to 30 digits, then the nearest double (inf
-    past the largest double, as math.exp's overflow, but returned rather than raised)."""
+    past the largest double, where math.exp raises OverflowError; 0 far below)."""
     if math.isnan(x):
         return math.nan
-    return float(Decimal(x).exp(_CONTEXT))
+    return float(_CONTEXT.exp(Decimal(x)))
 
 
 def rows_dot(rows: np.ndarray, w: np.ndarray) -> np.ndarray:
