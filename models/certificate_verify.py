@@ -756,9 +756,9 @@ def _exp(x: float) -> float:
     return math.exp(x) if _LEGACY.get() else pf.exp(x)
 
 
-def _rows_dot(rows: np.ndarray, w: np.ndarray, rows_t: np.ndarray | None = None) -> np.ndarray:
-    """rowsᵀw (`rows_t`: rows.T, when the caller keeps it)."""
-    return (rows.T if rows_t is None else rows_t) @ w if _LEGACY.get() else pf.rows_dot(rows, w)
+def _rows_dot(rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """rowsᵀw."""
+    return rows.T @ w if _LEGACY.get() else pf.rows_dot(rows, w)
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -930,7 +930,7 @@ def log_terms(k: np.ndarray, k_err: np.ndarray, inst: Instance, lo, hi, xmax, sh
     logs = _log(U)
     kW = k * W
     terms = logs - kW
-    # Per term: U's rounding and libm in the log; k's error times W; the box's rounding (2u·|x|) times the
+    # Per term: U's rounding and the logarithm's error; k's error times W; the box's rounding (2u·|x|) times the
     # slope; a maximiser off by its rounding loses only second order (8u²·(1 + cond)²).  Written in place,
     # with the operations and their order of the formula as the module first wrote it: the same bits, so
     # the same sentences where a receipt shows a figure (allocation contract v1).
@@ -1111,7 +1111,7 @@ def uniform_psi_bound(inst: Instance, X: Exact, lam: np.ndarray, G: np.ndarray, 
 
 
 def piece_shared(inst: Instance, X: Exact, G: np.ndarray, h: np.ndarray) -> dict:
-    """What every piece of one certificate shares (the box, Σu0, the rows with the piece's two, α g), built once:
+    """What every piece of one certificate shares (the box, Σu0, the rows with the piece's two, α·u0), built once:
     at n = 100,000 with 13 pieces, rebuilding them was a fifth of the pieces' time.  Built before the pieces are
     bounded side by side (`_pieces`), so that no two threads build it."""
     kept = X.get("piece_shared", dict)
