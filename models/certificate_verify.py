@@ -768,10 +768,13 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 FIGURE_DIGITS = 12
 
 
-def figure(refined, exact) -> float:
+def figure(refined, exact, legacy) -> float:
     """A recomputed number as a refusal's sentence shows it: FIGURE_DIGITS significant digits of the middle of its
     double-double interval (`refined()`, when narrower than 10^-12 relative) or of its exact value (`exact()`).
-    Both are computed with IEEE +, −, ×, ÷ and decimal arithmetic only: the same figure on every machine."""
+    Both are computed with IEEE +, −, ×, ÷ and decimal arithmetic only: the same figure on every machine.
+    In legacy mode, `legacy()`: what allocation contract v1 showed, as its receipts hold it."""
+    if _LEGACY.get():
+        return legacy()
     near = refined()
     if near is not None and near[1] - near[0] <= Fraction(1, 10**12) * abs(near[0] + near[1]):
         x = float((near[0] + near[1]) / 2)
@@ -820,21 +823,22 @@ def agree(claimed: float, est: Estimate, scales: tuple, what: str, code: str = "
 
     for sign in (1, -1):
         if not ex.decide_le(sign * (claimed - est.value), est.error + ex.UNIT * abs(claimed), tol, tol_err, exact_pair(sign), refined(sign)):
-            if _LEGACY.get():
-                # Allocation contract v1's figure: the float estimate when its error bound is small (its last
-                # digits depend on the BLAS), else the interval's middle, else the exact value.
-                near = _interval(est) if est.error > 1e-12 * abs(est.value) else None
-                if near is not None and not near[1] - near[0] <= Fraction(1, 10**12) * abs(near[0] + near[1]):
-                    near = None  # too wide to show: the exact value is
-                shown = est.value if est.error <= 1e-12 * abs(est.value) else float((near[0] + near[1]) / 2) if near is not None else float(est.exact())
-            else:
-                shown = figure(lambda: _interval(est), est.exact)
+            shown = figure(lambda: _interval(est), est.exact, lambda: _v1_figure(est))
             fail(code, f"the certificate claims {what} = {claimed!r}, but it is {shown!r}")
 
 
 AGREEMENT_F = Fraction(AGREEMENT)
 
 
+def _v1_figure(est: Estimate) -> float:
+    """Allocation contract v1's figure: the float estimate when its error bound is small (its last digits depend
+    on the BLAS), else the double-double interval's middle, else the exact value."""
+    if est.error <= 1e-12 * abs(est.value):
+        return est.value
+    near = _interval(est) if est.error > 1e-12 * abs(est.value) else None  # (a NaN error: neither, the exact value)
+    if near is not None and near[1] - near[0] <= Fraction(1, 10**12) * abs(near[0] + near[1]):
+        return float((near[0] + near[1]) / 2)
+    return float(est.exact())
 
 
 # --- dual bounds ---------------------------------------------------------------------------------
@@ -1506,19 +1510,19 @@ def _gap_checks(objective: str, claimed_gap: float, v: Estimate, B: Estimate, li
         if not ex.decide_le(sign * (claimed_gap - gap), radius + ex.UNIT * abs(claimed_gap), agreement, 0.0,
                             lambda: (sign * (_num(claimed_gap, exact_gap()) - exact_gap()), _num(agreement, exact_gap())),
                             _le_refined(off_by(sign), agreement)):
-            shown = gap if _LEGACY.get() else figure(refined_gap, exact_gap)
+            shown = figure(refined_gap, exact_gap, lambda: gap)
             fail("gap_mismatch", f"the certificate claims gap = {claimed_gap!r}, but it is {shown!r}")
     # gap < −NEGATIVE_GAP (exactly) means the "bound" lies below a feasible value.
     threshold = -NEGATIVE_GAP
     negated = lambda: (lambda i: None if i is None else (-i[1], -i[0]))(refined_gap())  # noqa: E731
     if not ex.decide_le(-gap, radius, -threshold, 0.0, lambda: (-exact_gap(), -_num(threshold, exact_gap())), _le_refined(negated, -threshold)):
-        shown = gap if _LEGACY.get() else figure(refined_gap, exact_gap)
+        shown = figure(refined_gap, exact_gap, lambda: gap)
         fail("bound_mismatch", f"the bound lies below the allocation's value: it is not a bound (gap {shown:.3g})")
     checks = [(gap, radius, exact_gap, refined_gap)] + ([_gap(objective, v, B, also_size)] if also_size is not None else [])
     for g, r, exact, refined in checks:
         if not ex.decide_le(g, r, limit, 0.0, lambda: (exact(), _num(limit, exact())), _le_refined(refined, limit)):
             what = " relative to the objective's own size" if exact is not exact_gap or size is not None else ""
-            shown = g if _LEGACY.get() else figure(refined, exact)
+            shown = figure(refined, exact, lambda: g)
             fail("gap_exceeded", f"the gap {shown:.3g}{what} exceeds the limit {limit:g} for {objective}: optimality is not proven")
     return gap
 
@@ -1620,16 +1624,6 @@ def _max_estimate(estimates: list[Estimate]) -> Estimate:
 _PIECES_IN_THREADS = 20_000
 
 
-class _Done:
-    """A bound computed when asked, in the calling thread: a future's `result` without a pool."""
-
-    def __init__(self, compute, item):
-        self.compute, self.item = compute, item
-
-    def result(self):
-        return self.compute(self.item)
-
-
 def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, linear: np.ndarray, linear_mag: np.ndarray,
             scale: float, with_floor: float | None) -> Estimate:
     """The bound of general α over pieces of S that cover its range: max over pieces of
@@ -1688,11 +1682,11 @@ def _pieces(inst: Instance, X: Exact, cert: dict, G: np.ndarray, h: np.ndarray, 
         # thread would otherwise run with numpy's defaults, warning or raising where the caller's would not.
         bounds = [pool.submit(contextvars.copy_context().run, bound, item) for item in read]
     else:
-        pool, bounds = None, [_Done(bound, item) for item in read]
+        pool, bounds = None, None  # each bounded in turn below, once the pieces before it hold
     out = []
     try:
-        for (where, piece, a, b, tau, lam, kappa), computed in zip(read, bounds):
-            est = computed.result()
+        for i, (where, piece, a, b, tau, lam, kappa) in enumerate(read):
+            est = bounds[i].result() if bounds is not None else bound(read[i])
             if kappa is not None:
                 log_floor_x = lambda: 2 * _ln_down(Fraction(with_floor))  # noqa: E731  (subtracted: rounded down)
                 log_floor = Estimate(c, ex.LIBM_RELATIVE * abs(c) * 2, abs(c), log_floor_x, _point(log_floor_x))
@@ -1961,7 +1955,7 @@ def _verify(cert, problem) -> Verified:
             threshold = spec.floor * (1 - 1e-9)
             floor_refined = lambda: (lambda i: None if i is None else (True if i[0] >= Fraction(threshold) else False if i[1] < Fraction(threshold) else None))(_interval(D))  # noqa: E731
             if not ex.decide_le(threshold, 0.0, D.value, D.error, lambda: (ex.dec(threshold), _dec_of(D.exact())), floor_refined):
-                shown = D.value if _LEGACY.get() else figure(lambda: _interval(D), D.exact)
+                shown = figure(lambda: _interval(D), D.exact, lambda: D.value)
                 fail("infeasible", f"F2 = {shown!r} is below the scalarisation's limit {spec.floor!r}")
         agree(_claimed(cert.get("scalarised_value"), "scalarised_value"), v, (v, B), "scalarised_value")
         limit = GAP_LIMIT[("F2-uniform" if uniform else "F2-general") if f2_part else "F1"]

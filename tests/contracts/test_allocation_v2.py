@@ -15,17 +15,21 @@ from coopchain.models.certificate import CertificateError
 from .conftest import commit_args, make_world
 
 
-def _wrong_value(solution: dict) -> dict:
+def _wrong_certificate(solution: dict) -> dict:
+    """The solve's certificate claiming an F1 1 % above the allocation's."""
     cert = json.loads(json.dumps(solution["certificate"]))
     cert["values"]["F1"] *= 1.01
+    return cert
+
+
+def _wrong_value(solution: dict) -> dict:
+    cert = _wrong_certificate(solution)
     return commit_args(solution, certificate=json.dumps({k: v for k, v in cert.items() if k != "problem"}))
 
 
 def _verifier_says(solution: dict, legacy: bool) -> str:
-    cert = json.loads(json.dumps(solution["certificate"]))
-    cert["values"]["F1"] *= 1.01
     with pytest.raises(CertificateError) as refused:
-        cv.verify(cert, solution["problem_text"], legacy=legacy)
+        cv.verify(_wrong_certificate(solution), solution["problem_text"], legacy=legacy)
     return str(refused.value)
 
 
