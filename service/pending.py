@@ -19,9 +19,10 @@ landed before its rows were deleted is harmless: `batch` skips every row whose
 hash the ledger already holds (and the ledger's primary key on the hash would
 refuse a second copy anyway).
 
-`tag` is an HMAC of the body under a key only the node key can make
-(service.submission): the worker that admitted the row checked its signature, so the
-committer need not check it again.  A row without a valid tag is checked in full.
+`tag` is an HMAC of the body under a key only the node key can make (`admission_key`,
+`row_tag`): the worker that admitted the row checked its signature (service.submission),
+so the committer (service.committer) need not check it again.  A row without a valid tag
+is checked in full.
 
 Each instance owns one connection, so a thread that enqueues (and waits for an
 fsync) never holds up the API's other side-table reads.
@@ -29,6 +30,8 @@ fsync) never holds up the API's other side-table reads.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import sqlite3
 import threading
@@ -209,6 +212,22 @@ class PendingQueue:
         if self.postgres and (committed_seqs or refused):  # the block is committed before: its waiters may look now
             statements.append((f"SELECT pg_notify('{SETTLED_CHANNEL}', '')", None))
         self._transaction(statements)
+
+
+ADMISSION_TAG_INFO = b"coopchain api_pending admission tag v2"  # v1 was a hash of a signature: its tags check as no tag
+
+
+def admission_key(node_key) -> bytes | None:
+    """The key of the pending queue's row tags: HKDF-SHA256 of an Ed25519 node key's seed for this one purpose,
+    so every worker holding the node key makes the same key and nothing else can.  None for a P-256 node key
+    (no seed): then every row is checked in full at commit, as is a row tagged under another key."""
+    if node_key is None or node_key.scheme != "ed25519":
+        return None
+    return node_key.derive_secret(ADMISSION_TAG_INFO)
+
+
+def row_tag(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, body, hashlib.sha256).digest()
 
 
 class Wakeups:

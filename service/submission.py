@@ -10,52 +10,39 @@ The server never holds a submitter's key: a transaction arrives signed.  Its pat
    requests, none per request).  When that write returns, the transaction is
    acknowledged: the reply (202, or 200 after step 3) names its hash, and no
    crash of any worker can lose it.
-3. *Commit*: exactly one worker at a time, the holder of the committer lock
-   (service.pending.CommitterLock), reads the queue in order and cuts a block when
-   `max_transactions` wait or the oldest has waited `max_wait_ms`, as Fabric's
-   orderer cuts a batch (BatchSize.MaxMessageCount, BatchTimeout).  Blocks fill
-   up instead of several workers racing each other with blocks of two or three.
-   A transaction the ledger refuses (a stale or out-of-order nonce, found only
-   against the state) is marked refused with the ledger's reason and the rest of
-   the batch committed without it.  If the committer dies, another worker takes
-   the lock within `LOCK_RETRY_S` and commits what is queued.
+3. *Commit*: one committer at a time cuts blocks from the queue (service.committer):
+   a process of its own beside several workers, else the worker's own thread.
 4. *Receipts*: every worker runs one watcher thread for its own `wait=true`
-   requests.  The local committer wakes it after each block.  Blocks committed by
-   another worker: on PostgreSQL the committer's NOTIFY after the block wakes it
+   requests.  A committer in this worker wakes it after each block.  Blocks committed
+   elsewhere: on PostgreSQL the committer's NOTIFY after the block wakes it
    (LISTEN/NOTIFY, service.pending.Wakeups; as the queued rows' NOTIFY wakes the
    committer), with a poll every `NOTIFIED_POLL_S` behind it; on SQLite, which has
-   no signal between processes, a worker without the lock reads the head every
-   `WATCH_S` while someone waits (the committing worker's own blocks wake it, with
-   a look every `NOTIFIED_POLL_S` behind).  It reads each new block's transactions once and resolves every waiter in it.
+   no signal between processes, the watcher reads the head every `WATCH_S` while
+   someone waits.  It reads each new block's transactions once and resolves every
+   waiter in it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import logging
 import threading
 import time
 from dataclasses import dataclass
 
-import orjson
-
 from coopchain.chain.errors import ChainError, EncodingError, InvalidTransaction, StorageError, ensure
 from coopchain.chain.keys import PublicKey, verify_many
 from coopchain.chain.store import open_store
-from coopchain.chain.transaction import Transaction, decode_transaction, encode_signed, signing_bytes
-from coopchain.service.pending import PENDING_CHANNEL, SETTLED_CHANNEL, CommitterLock, PendingQueue, PendingRow, Wakeups
+from coopchain.chain.transaction import Transaction, encode_signed, signing_bytes
+from coopchain.service.committer import NOTIFIED_POLL_S, RETRY_S, STANDBY_AFTER_S, Committer
+from coopchain.service.pending import PENDING_CHANNEL, SETTLED_CHANNEL, PendingQueue, Wakeups, admission_key, row_tag
 
 MAX_TRANSACTION_BYTES = 8 * 1024 * 1024  # a problem document of about 50,000 enterprises
-LOCK_RETRY_S = 0.5  # a worker without the committer lock tries again this often
-POLL_S = 0.005  # the committer looks at the queue this often when other workers may have filled it (SQLite)
-WATCH_S = 0.005  # a watcher with waiters reads the head this often (SQLite)
-NOTIFIED_POLL_S = 0.1  # both, on PostgreSQL, where LISTEN/NOTIFY wakes them (service.pending.Wakeups)
+WATCH_S = 0.005  # a watcher with waiters reads the head this often (SQLite; NOTIFIED_POLL_S on PostgreSQL)
 REFUSALS_S = 0.05  # … and the queue's refusals this often
 LOOKUP_AFTER_S = 3.0  # a waiter this old is looked up in the ledger (submitted again after its block)
 LOOKUP_EVERY_S = 0.5  # … looked for this often
-RETRY_S = 1.0  # after a storage failure the committer waits this long (the rows stay queued)
 
 log = logging.getLogger("coopchain.submission")
 
@@ -130,33 +117,6 @@ def _crypto_sign_open(signed: bytes, key: bytes) -> bytes:
     return crypto_sign_open(signed, key)
 
 
-ADMISSION_TAG_INFO = b"coopchain api_pending admission tag v2"  # v1 was a hash of a signature: its tags check as no tag
-
-
-def admission_key(node_key) -> bytes | None:
-    """The key of the pending queue's row tags: HKDF-SHA256 of an Ed25519 node key's seed for this one purpose,
-    so every worker holding the node key makes the same key and nothing else can.  None for a P-256 node key
-    (no seed): then every row is checked in full at commit, as is a row tagged under another key."""
-    if node_key is None or node_key.scheme != "ed25519":
-        return None
-    return node_key.derive_secret(ADMISSION_TAG_INFO)
-
-
-def row_tag(key: bytes, body: bytes) -> bytes:
-    return hmac.new(key, body, hashlib.sha256).digest()
-
-
-def _admitted_transaction(body: bytes) -> Transaction:
-    """The transaction of a tagged row: admit() wrote these bytes from a Transaction it had read and checked,
-    so its fields are taken as they are (transaction_from_json's checks cost the committer ~30 µs a row).
-    Bytes that are somehow not of that shape get the full decoding, which says what is wrong."""
-    try:
-        doc = orjson.loads(body)
-        return Transaction(doc["chain_id"], doc["sender"], doc["nonce"], doc["kind"], doc["payload"], bytes.fromhex(doc["signature"]))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return decode_transaction(body)
-
-
 class _Waiter:
     """A request waiting for its transaction's block: its future, since when, whether it was looked up."""
 
@@ -195,43 +155,36 @@ def _deliver(items: list[tuple[asyncio.Future, object]]) -> None:
 
 
 class Submitter:
-    """One API worker's part: admit and acknowledge, commit while holding the committer lock, wake waiters.
+    """One API worker's part: admit and acknowledge, keep a committer (service.committer), wake waiters.
 
-    `ledger`: this worker's Ledger with the node key (it commits only while holding the lock)."""
+    `ledger`: this worker's Ledger with the node key (its committer commits only while holding the lock).
+    `standby`: a committer process of its own runs beside the workers (`coopchain serve --workers 2`
+    or more): this worker's committer is a standby (service.committer)."""
 
-    def __init__(self, ledger, url: str, max_transactions: int = 1000, max_wait_ms: float = 100.0) -> None:
+    def __init__(self, ledger, url: str, max_transactions: int = 1000, max_wait_ms: float = 100.0, standby: bool = False) -> None:
         self.ledger, self.url = ledger, url
-        self.max_transactions, self.max_wait = max_transactions, max_wait_ms / 1000.0
         self._closed = False
         self._tag_key = admission_key(ledger.node_key)
         # Acknowledgement: requests queue here; one thread writes them to the pending table together.
         self._acks = PendingQueue(url)
         self._to_ack: list[tuple[Admitted, asyncio.Future]] = []
         self._ack_ready = threading.Condition()
-        # Committing.
-        self._queue = PendingQueue(url)
-        self._lock = CommitterLock(url)
-        self._commit_wake = threading.Event()
-        # Whether this worker's acknowledgements wake its commit thread: only when it holds the lock and found
-        # the queue empty.  Waiting for a batch's deadline it looks again by itself within 4 polls, and a
-        # wake-up (and a count of the queue) at every group commit, hundreds a second, was CPU for nothing.
-        self._wake_on_ack = True
-        self._committing = False  # holds the committer lock: its own blocks wake the watcher
         # Waiting for receipts.
         self._reads = open_store(url)
         self._waiters: dict[bytes, list[_Waiter]] = {}
         self._waiters_lock = threading.Lock()
         self._watch_wake = threading.Event()
         self._seen, self._refusals_since, self._looked_up = self._reads.height() or 0, time.time(), 0.0
+        self._committer = Committer(ledger, url, max_transactions, max_wait_ms, standby_after_s=STANDBY_AFTER_S if standby else None,
+                                    on_block=self._watch_wake.set, listen=False)
         # PostgreSQL: other workers' queued rows and settled blocks wake this one (LISTEN/NOTIFY); SQLite has no
         # such signal between processes, so the committer and the watcher poll every few milliseconds.
         self._wakeups = None
-        self._poll_s, self._watch_s = POLL_S, WATCH_S
-        if self._queue.postgres:
-            self._wakeups = Wakeups(self._queue.url, {PENDING_CHANNEL: self._commit_wake.set, SETTLED_CHANNEL: self._watch_wake.set})
-            self._poll_s = self._watch_s = NOTIFIED_POLL_S
-        self._threads = [threading.Thread(target=f, name=n, daemon=True)
-                         for f, n in ((self._ack_loop, "acknowledge"), (self._commit_loop, "commit"), (self._watch_loop, "watch"))]
+        self._watch_s = WATCH_S
+        if self._acks.postgres:
+            self._wakeups = Wakeups(self._acks.url, {PENDING_CHANNEL: self._committer.wake, SETTLED_CHANNEL: self._watch_wake.set})
+            self._watch_s = NOTIFIED_POLL_S
+        self._threads = [threading.Thread(target=f, name=n, daemon=True) for f, n in ((self._ack_loop, "acknowledge"), (self._watch_loop, "watch"))]
         for thread in self._threads:
             thread.start()
 
@@ -276,15 +229,13 @@ class Submitter:
         self._closed = True
         with self._ack_ready:
             self._ack_ready.notify()
-        self._commit_wake.set()
         self._watch_wake.set()
-        for thread in self._threads:  # acknowledgements first, then the committer drains what it can
+        for thread in self._threads:
             thread.join(30)
+        self._committer.close()  # after the acknowledgements: it commits what it can of them if it holds the lock
         if self._wakeups is not None:
             self._wakeups.close()
-        self._lock.release()
         self._acks.close()
-        self._queue.close()
         self._reads.close()
 
     # -- acknowledgement ---------------------------------------------------------------
@@ -304,124 +255,8 @@ class Submitter:
                 _settle([(future, StorageError(f"the transaction could not be queued: {e}")) for _, future in batch])
                 continue
             _settle([(future, None) for _, future in batch])
-            if self._wake_on_ack:
-                self._commit_wake.set()
-
-    # -- committing ----------------------------------------------------------------------
-    def _commit_loop(self) -> None:
-        checked = 0.0
-        while True:
-            if self._closed:
-                self._threads[0].join(30)
-                self._drain()
-                return
-            if not self._lock.acquire():
-                self._committing = self._wake_on_ack = False
-                self._commit_wake.wait(LOCK_RETRY_S)
-                self._commit_wake.clear()
-                continue
-            self._committing = True
-            if time.monotonic() - checked > 1.0:  # a PostgreSQL connection the server dropped took the lock with it
-                if not self._lock.held():
-                    self._lock.release()
-                    continue
-                checked = time.monotonic()
-            try:
-                self._commit_some()
-            except Exception as e:  # storage trouble: nothing acknowledged is lost, the rows stay queued
-                log.error("committing failed, retrying in %.0f s: %r", RETRY_S, e)
-                time.sleep(RETRY_S)
-
-    def _drain(self) -> None:
-        """On shutdown, the committer commits what is queued (bounded: another worker or the next start does the rest)."""
-        if not self._lock.held():
-            return
-        deadline = time.monotonic() + 10.0
-        try:
-            while time.monotonic() < deadline:
-                rows, stale = self._queue.batch(self.max_transactions)
-                if stale:
-                    self._queue.settle(stale, ())
-                if not rows:
-                    return
-                self._commit_rows(rows)
-        except Exception as e:
-            log.error("committing the queue at shutdown failed (it stays queued): %r", e)
-
-    def _commit_some(self) -> None:
-        """Wait for a full batch or the oldest's deadline, then commit one block.
-
-        The waiting looks at a count and a time only; the rows themselves are read once, when the block is cut."""
-        self._commit_wake.clear()  # before the count: rows acknowledged after it end the wait below
-        count, oldest = self._queue.waiting_summary()
-        self._wake_on_ack = count == 0
-        if count == 0:
-            self._commit_wake.wait(self._poll_s)
-            return
-        left = oldest + self.max_wait - time.time()
-        if count < self.max_transactions and left > 0:
-            # Sleep in short steps: on SQLite another worker's enqueues fill the batch without waking us.
-            self._commit_wake.wait(min(left, self._poll_s * 4))
-            return
-        rows, stale = self._queue.batch(self.max_transactions)
-        if stale:
-            self._queue.settle(stale, ())
-        if rows:
-            self._commit_rows(rows)
-
-    def _commit_rows(self, rows: list[PendingRow]) -> None:
-        refused: list[tuple[int, str]] = []
-        live = []  # (row, transaction, tagged)
-        key = self._tag_key
-        for row in rows:
-            # A row whose tag the node key's holder made was admitted by admit(): its bytes are
-            # encode_transaction's of a transaction that passed transaction_from_json's shape check,
-            # and its signature was checked.  So it is read without decode's canonical re-check or the
-            # shape check again, and the ledger does not check its signature twice.  The tag binds the
-            # exact bytes committed; a row written by anything else (no tag, a wrong one) is decoded
-            # and checked in full.  `chain verify` and `replay` check every signature regardless, so
-            # nothing rests on this but the commit's own speed.
-            tagged = key is not None and row.tag is not None and hmac.compare_digest(row.tag, row_tag(key, row.body))
-            try:
-                live.append((row, _admitted_transaction(row.body) if tagged else decode_transaction(row.body), tagged))
-            except (ChainError, orjson.JSONDecodeError) as e:  # not a transaction (the queue table was written by something else)
-                refused.append((row.seq, f"not a transaction: {e}"))
-        while live:
-            checked = frozenset(i for i, (_, _, tagged) in enumerate(live) if tagged)
-            try:
-                block = self.ledger.commit([tx for _, tx, _ in live], signatures_checked=checked)
-                # A contract faulted on some (Ledger.commit left them out and committed the rest).
-                for refusal in block.refused:
-                    refused.append((live[refusal.index][0].seq, refusal.reason))
-                left_out = {refusal.index for refusal in block.refused}
-                live = [item for i, item in enumerate(live) if i not in left_out]
-                break
-            except StorageError:
-                raise  # the database: nothing written, the rows stay queued, the loop retries
-            except Exception as e:
-                if type(e).__module__.split(".")[0] in ("sqlite3", "psycopg"):
-                    raise  # a database error (a unique key another committer filled first): retried, never a refusal
-                # Anything else is the ledger failing on some transaction (a contract's bug): without
-                # this, the queue would retry the same batch forever.  Found alone, it is refused.
-                if not isinstance(e, InvalidTransaction):
-                    log.error("committing %d transactions failed: %r", len(live), e)
-                    e = InvalidTransaction(f"the ledger failed on it: {type(e).__name__}: {e}")
-                index = getattr(e, "index", None)
-                if index is None:
-                    if len(live) == 1:
-                        refused.append((live[0][0].seq, str(e).removeprefix("transaction 0: ")))
-                        live = []
-                        break
-                    # The fault has no position: one block per transaction finds it.
-                    for item in live:
-                        self._commit_rows([item[0]])
-                    self._queue.settle((), refused)
-                    self._watch_wake.set()
-                    return
-                row, _, _ = live.pop(index)
-                refused.append((row.seq, str(e).split(": ", 1)[1] if str(e).startswith("transaction ") else str(e)))
-        self._queue.settle([row.seq for row, _, _ in live], refused)
-        self._watch_wake.set()
+            if self._committer.wake_on_enqueue:
+                self._committer.wake()
 
     # -- waiting for receipts --------------------------------------------------------------
     def _wait_for(self, tx_hash: bytes, loop) -> asyncio.Future:
@@ -459,7 +294,7 @@ class Submitter:
                         self._watch_once(reads, refusals, head, now)
                         # The committing worker's blocks are its own, and each wakes this thread (_commit_rows):
                         # only another worker's need a poll every few milliseconds (each ~0.1 ms of CPU here).
-                        self._watch_wake.wait(NOTIFIED_POLL_S if self._committing else self._watch_s)
+                        self._watch_wake.wait(NOTIFIED_POLL_S if self._committer.holding else self._watch_s)
                 except Exception as e:
                     log.error("watching the head failed: %r", e)
                     time.sleep(RETRY_S)

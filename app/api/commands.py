@@ -82,18 +82,51 @@ def _worker(host: str, port: int, ready) -> None:
     Server(config).run(sockets=[_listen(host, port)])
 
 
+def _committer(ready) -> None:
+    """The committer process beside the workers (service.committer): it serves no HTTP, it only commits."""
+    import logging
+    import signal
+    import threading
+
+    from coopchain.app.api.config import Settings
+    from coopchain.chain.keys import PrivateKey
+    from coopchain.service.committer import Committer
+    from coopchain.service.lifetime import when_parent_ends
+    from coopchain.service.wiring import open_ledger
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C reaches the whole process group: stop as on SIGTERM
+        signal.signal(signum, lambda *_: stop.set())
+    when_parent_ends(stop.set)
+    logging.basicConfig(level=logging.WARNING, format="committer %(process)d: %(message)s")
+    settings = Settings()
+    ledger = open_ledger(settings.db, PrivateKey.load(settings.node_key))
+    committer = Committer(ledger, settings.db, settings.batch_transactions, settings.batch_wait_ms)
+    ready.set()
+    while not stop.wait(1.0):
+        pass
+    committer.close()  # commits what is queued, within its bound
+    ledger.close()
+
+
 def supervise(host: str, port: int, workers: int) -> bool:
-    """Run `workers` uvicorn servers, each on its own SO_REUSEPORT socket, restarting any that dies once it
-    has served; False (all stopped) when one fails before it started serving, which a restart would repeat
-    (one killed by SIGKILL before it served is replaced: it did not fail of itself).
+    """Run `workers` uvicorn servers, each on its own SO_REUSEPORT socket, and with a node key a committer
+    process beside them; restart any that dies once it has started; False (all stopped) when one fails
+    before it started, which a restart would repeat (one killed by SIGKILL before it started is replaced:
+    it did not fail of itself).
 
     Why not uvicorn's own --workers: it shares one listening socket, and the worker that
     wakes first accepts a whole burst of connections (14 of 16 keep-alive connections went
     to one of two workers here, which then queued while the other idled).  With a socket per
-    worker the kernel spreads connections evenly by their address hash."""
+    worker the kernel spreads connections evenly by their address hash.
+
+    Why a committer process: committing in a worker shares that worker's GIL with its requests
+    (service.committer).  The workers keep standby committers for when this process is down."""
     import multiprocessing
     import signal
     import time
+
+    from coopchain.app.api.config import Settings
 
     spawn = multiprocessing.get_context("spawn")
     stopping = False
@@ -104,35 +137,43 @@ def supervise(host: str, port: int, workers: int) -> bool:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    def start():
+    targets = [(_worker, (host, port), "coopchain-api-worker")] * workers
+    if Settings().node_key:
+        os.environ["COOPCHAIN_STANDBY_COMMITTER"] = "true"  # the workers' Settings (spawned children inherit it)
+        targets.insert(0, (_committer, (), "coopchain-committer"))  # first: it takes the lock before any standby would
+
+    def start(target, args, name):
         ready = spawn.Event()
-        process = spawn.Process(target=_worker, args=(host, port, ready), name="coopchain-api-worker")
+        process = spawn.Process(target=target, args=(*args, ready), name=name)
         process.start()
         return process, ready
 
-    processes = [start() for _ in range(workers)]
+    processes = [start(*target) for target in targets]
     failed = False
     while not stopping:
         for i, (process, ready) in enumerate(processes):
             if not process.is_alive() and not stopping:
-                # A worker that fails before serving would fail again: stop.  One killed by SIGKILL (the
-                # OOM killer, an operator) did not fail of itself, so it is replaced even before it served.
+                # A process that fails before it started would fail again: stop.  One killed by SIGKILL (the
+                # OOM killer, an operator) did not fail of itself, so it is replaced even before it started.
                 if not ready.is_set() and process.exitcode != -signal.SIGKILL:
-                    print(f"worker {process.pid} failed at start-up (exit {process.exitcode})", file=sys.stderr)
+                    print(f"{process.name} {process.pid} failed at start-up (exit {process.exitcode})", file=sys.stderr)
                     stopping = failed = True
                     break
-                print(f"worker {process.pid} ended (exit {process.exitcode}); starting another", file=sys.stderr)
-                processes[i] = start()
+                print(f"{process.name} {process.pid} ended (exit {process.exitcode}); starting another", file=sys.stderr)
+                processes[i] = start(*targets[i])
         time.sleep(0.2)
-    processes = [process for process, _ in processes]
-    for process in processes:
-        if process.is_alive():
-            process.terminate()  # uvicorn shuts down gracefully on SIGTERM
-    for process in processes:
-        process.join(30)
-        if process.is_alive():
-            process.kill()
-            process.join()
+    # The workers first (uvicorn shuts down gracefully on SIGTERM), then the committer, which commits what
+    # they acknowledged last.
+    workers_then_committer = sorted((process for process, _ in processes), key=lambda p: p.name == "coopchain-committer")
+    for group in (workers_then_committer[:workers], workers_then_committer[workers:]):
+        for process in group:
+            if process.is_alive():
+                process.terminate()
+        for process in group:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+                process.join()
     return not failed
 
 

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     max_active_jobs: int = Field(8, ge=1, description="front jobs queued or running at once, over all workers; more get 429")
     dask: str | None = Field(None, description="tcp://scheduler:8786: front jobs run on that Dask cluster instead of local processes (COOPCHAIN_DASK)")
     node_key: str | None = Field(None, description="the node's key file: with it this server commits submitted transactions (COOPCHAIN_NODE_KEY)")
+    standby_committer: bool = Field(False, description="set by `coopchain serve` for its workers when a committer process of its own runs beside them: a worker then commits only if queued transactions wait 2 s past their block's deadline (that process is down)")
     batch_transactions: int = Field(1000, ge=1, le=100_000, description="a block is cut when this many submitted transactions wait …")
     batch_wait_ms: float = Field(100.0, gt=0, le=60_000, description="… or when the first of them has waited this long")
     key_cache_s: float = Field(1.0, ge=0, le=60, description="how long a worker trusts an API key it has looked up; a key revoked through another worker or the command line is refused after at most this (0: a query per request)")

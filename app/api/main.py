@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # by default) to get it back, several times a request.  A shorter interval bounds that wait.
             switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(settings.gil_switch_ms / 1000.0)
-            app.state.submitter = Submitter(app.state.committer, settings.db, settings.batch_transactions, settings.batch_wait_ms)
+            app.state.submitter = Submitter(app.state.committer, settings.db, settings.batch_transactions, settings.batch_wait_ms, settings.standby_committer)
         app.state.jobs = JobPool(settings.db, settings.front_processes, app.state.store, settings.dask, walkers=settings.max_active_jobs)
         try:
             yield

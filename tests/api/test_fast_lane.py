@@ -22,8 +22,8 @@ from coopchain.chain.transaction import encode_transaction, sign_transaction, tr
 from coopchain.chain.verify import BadBlock, verify_chain
 from coopchain.service import wiring
 from coopchain.service.api_store import ApiStore
-from coopchain.service.pending import PendingQueue
-from coopchain.service.submission import Submitter, admission_key, row_tag
+from coopchain.service.committer import Committer
+from coopchain.service.pending import PendingQueue, admission_key, row_tag
 from tests.api.conftest import CHAIN_ID, make_ledger
 
 PROBLEM_JSON = "application/problem+json"
@@ -185,10 +185,10 @@ def committing(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     node = PrivateKey.generate("ed25519")
     ledger = wiring.create_ledger(url, node, CHAIN_ID)
-    submitter = Submitter(ledger, url, max_transactions=10, max_wait_ms=10)
+    committer = Committer(ledger, url, max_transactions=10, max_wait_ms=10)
     queue, reads = PendingQueue(url), open_store(url)
     yield url, node, queue, reads
-    submitter.close()
+    committer.close()
     ledger.close()
     queue.close()
     reads.close()

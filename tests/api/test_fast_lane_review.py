@@ -489,7 +489,8 @@ def test_a_tagged_rows_orjson_read_is_the_canonical_decode():
 
     from coopchain.chain.encoding import MAX_SAFE_INTEGER
     from coopchain.chain.transaction import decode_transaction, encode_transaction, transaction_from_json
-    from coopchain.service.submission import _admitted_transaction, admit
+    from coopchain.service.committer import _admitted_transaction
+    from coopchain.service.submission import admit
 
     text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
     name = st.text(st.characters(max_codepoint=127), max_size=8)  # canonical(): object keys are ASCII

@@ -78,3 +78,58 @@ def test_workers_end_when_their_supervisor_is_killed(server):
         for pid in workers:
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _lock_holder(pids: set[int], lock_file: str) -> int | None:
+    """The process holding the committer lock's file open (only the holder keeps it open; SQLite)."""
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == lock_file:
+                    return pid
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return None
+
+
+def _wait_for(condition, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    return condition()
+
+
+def test_with_a_node_key_a_committer_process_commits_and_is_replaced_when_killed(tmp_path):
+    """Two workers and a committer process beside them; SIGKILL of the committer loses nothing acknowledged,
+    and the supervisor starts another (or a worker's standby commits meanwhile)."""
+    from tests.api.test_postgres_commit import chain_hashes, chain_verify, make_ledger, post_all, signed_bodies
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    token, env = make_ledger(url, tmp_path)
+    lock_file = str(tmp_path / "ledger.db.committer")
+    process, base = start_server(url, workers=2, extra_env=env)
+    try:
+        children = _wait_for(lambda: len(_workers(process.pid)) == 3 and _workers(process.pid), 30)
+        assert children and len(children) == 3  # two workers and the committer
+        first = _wait_for(lambda: _lock_holder(children, lock_file), 30)
+        assert first is not None
+        acknowledged, failed = post_all(base, token, signed_bodies(20), wait=True)
+        assert failed == 0 and len(acknowledged) == 20  # committed: wait=true answered with receipts
+        os.kill(first, signal.SIGKILL)
+        more, failed = post_all(base, token, signed_bodies(20), wait=False)
+        assert failed == 0
+        assert _wait_for(lambda: set(more) <= set(chain_hashes(url)), 60), "acknowledged transactions were not committed after the kill"
+        replaced = _wait_for(lambda: len(_workers(process.pid)) == 3 and first not in _workers(process.pid) and _workers(process.pid), 30)
+        assert replaced, "the committer process was not replaced"
+        latest, _ = post_all(base, token, signed_bodies(5), wait=True)
+        assert len(latest) == 5
+        assert _wait_for(lambda: _lock_holder(replaced, lock_file), 30) not in (None, first)
+    finally:
+        stop_server(process)
+    on_chain = chain_hashes(url)
+    assert set(acknowledged) | set(more) | set(latest) <= set(on_chain) and len(on_chain) == len(set(on_chain))
+    verdict = chain_verify(url)
+    assert verdict.returncode == 0, verdict.stdout + verdict.stderr

@@ -1,0 +1,91 @@
+"""The committer (service.committer): one at a time holds the lock and cuts blocks; a standby commits only
+what nobody else does, and gives the lock back once the queue is empty."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from coopchain.chain.keys import PrivateKey
+from coopchain.chain.store import open_store
+from coopchain.chain.transaction import encode_transaction, sign_transaction, transaction_hash
+from coopchain.service import wiring
+from coopchain.service.committer import Committer
+from coopchain.service.pending import CommitterLock, PendingQueue, admission_key, row_tag
+
+CHAIN_ID = "committer-test"
+
+
+@pytest.fixture
+def world(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    node = PrivateKey.generate("ed25519")
+    ledger = wiring.create_ledger(url, node, CHAIN_ID)
+    queue, reads = PendingQueue(url), open_store(url)
+    yield url, node, ledger, queue, reads
+    ledger.close()
+    queue.close()
+    reads.close()
+
+
+def enqueue(queue: PendingQueue, node: PrivateKey, count: int) -> list[bytes]:
+    key = admission_key(node)
+    txs = [sign_transaction(PrivateKey.generate("ed25519"), CHAIN_ID, 0, "record.put", {"key": f"c/{i}", "value": i}) for i in range(count)]
+    queue.enqueue([(transaction_hash(tx), encode_transaction(tx), row_tag(key, encode_transaction(tx))) for tx in txs])
+    return [transaction_hash(tx) for tx in txs]
+
+
+def committed_within(reads, hashes: list[bytes], seconds: float) -> float | None:
+    """Seconds until every hash is in the ledger, or None if they are not within `seconds`."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if all(reads.transaction_location(h) is not None for h in hashes):
+            return time.monotonic() - start
+        time.sleep(0.01)
+    return None
+
+
+def test_a_standby_leaves_the_queue_to_the_committer_holding_the_lock(world):
+    url, node, ledger, queue, reads = world
+    other = CommitterLock(url)
+    assert other.acquire()  # the committer process, alive but (for this test) committing nothing
+    standby = Committer(ledger, url, max_transactions=10, max_wait_ms=10, standby_after_s=0.2)
+    try:
+        hashes = enqueue(queue, node, 3)
+        assert committed_within(reads, hashes, 1.5) is None  # overdue, but the lock is held: nothing committed twice
+        assert not standby.holding
+    finally:
+        standby.close()
+        other.release()
+    assert queue.waiting_summary()[0] == 3  # still queued, for whoever commits next
+
+
+def test_a_standby_commits_what_has_waited_past_its_deadline_and_gives_the_lock_back(world):
+    url, node, ledger, queue, reads = world
+    standby = Committer(ledger, url, max_transactions=10, max_wait_ms=50, standby_after_s=0.4)
+    try:
+        hashes = enqueue(queue, node, 3)
+        waited = committed_within(reads, hashes, 10)
+        assert waited is not None and waited >= 0.45 - 0.05  # not before the deadline and the standby's wait
+        lock = CommitterLock(url)
+        deadline = time.monotonic() + 5
+        while not lock.acquire() and time.monotonic() < deadline:  # the queue is empty: the standby lets go
+            time.sleep(0.05)
+        assert lock.held() and not standby.holding
+        lock.release()
+    finally:
+        standby.close()
+
+
+def test_a_committer_takes_the_lock_at_once_and_cuts_at_the_deadline(world):
+    url, node, ledger, queue, reads = world
+    committer = Committer(ledger, url, max_transactions=1000, max_wait_ms=50)
+    try:
+        hashes = enqueue(queue, node, 3)
+        waited = committed_within(reads, hashes, 10)
+        assert waited is not None and waited < 1.0
+        assert committer.holding
+        assert reads.height() == 1  # one block for the three (cut at the deadline, not per row)
+    finally:
+        committer.close()
