@@ -95,8 +95,10 @@ def _committer(ready) -> None:
     from coopchain.service.wiring import open_ledger
 
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C reaches the whole process group: stop as on SIGTERM
-        signal.signal(signum, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C reaches the whole process group: the supervisor's SIGTERM follows once the workers have ended,
+    # so that what they acknowledged last is committed too.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     when_parent_ends(stop.set)
     logging.basicConfig(level=logging.WARNING, format="committer %(process)d: %(message)s")
     settings = Settings()
