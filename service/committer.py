@@ -62,7 +62,7 @@ class Committer:
 
     `standby_after_s`: None to take the lock whenever it is free; a number for a standby (above).
     `on_block`: called after each block is settled (the API worker's watcher, which then reads it).
-    `listen`: on PostgreSQL, listen for queued rows itself; False when the caller's Wakeups call `wake`."""
+    `listen`: on PostgreSQL, listen for queued rows itself; False when the caller's Wakeups call `queued`."""
 
     def __init__(self, ledger, url: str, max_transactions: int = 1000, max_wait_ms: float = 100.0, *,
                  standby_after_s: float | None = None, on_block: Callable[[], None] | None = None, listen: bool = True) -> None:
@@ -73,18 +73,21 @@ class Committer:
         self._lock = CommitterLock(url)
         self._wake = threading.Event()
         self._closed = False
-        # Whether a queued row should wake the commit thread (`wake`): only while it holds the lock and
+        # Whether a queued row should wake the commit thread (`queued`): only while it holds the lock and
         # found the queue empty.  Waiting for a batch's deadline it looks again by itself within 4 polls,
         # and a wake-up (and a count of the queue) at every group commit, hundreds a second, was CPU for nothing.
         self.wake_on_enqueue = True
         self.holding = False  # holds the lock: its blocks call on_block, no one else's poll needed
         self._poll_s = NOTIFIED_POLL_S if self._queue.postgres else POLL_S
-        self._wakeups = Wakeups(self._queue.url, {PENDING_CHANNEL: self._wake.set}) if self._queue.postgres and listen else None
+        self._wakeups = Wakeups(self._queue.url, {PENDING_CHANNEL: self.queued}) if self._queue.postgres and listen else None
         self._thread = threading.Thread(target=self._loop, name="commit", daemon=True)
         self._thread.start()
 
-    def wake(self) -> None:
-        self._wake.set()
+    def queued(self) -> None:
+        """Rows were queued: wake the loop if it is waiting for any (a standby, or a committer waiting for a
+        batch's deadline, looks again by itself)."""
+        if self.wake_on_enqueue:
+            self._wake.set()
 
     def close(self) -> None:
         """Stop: commit what is queued if this holds the lock (bounded), then let the lock go."""

@@ -182,7 +182,7 @@ class Submitter:
         self._wakeups = None
         self._watch_s = WATCH_S
         if self._acks.postgres:
-            self._wakeups = Wakeups(self._acks.url, {PENDING_CHANNEL: self._committer.wake, SETTLED_CHANNEL: self._watch_wake.set})
+            self._wakeups = Wakeups(self._acks.url, {PENDING_CHANNEL: self._committer.queued, SETTLED_CHANNEL: self._watch_wake.set})
             self._watch_s = NOTIFIED_POLL_S
         self._threads = [threading.Thread(target=f, name=n, daemon=True) for f, n in ((self._ack_loop, "acknowledge"), (self._watch_loop, "watch"))]
         for thread in self._threads:
@@ -255,8 +255,7 @@ class Submitter:
                 _settle([(future, StorageError(f"the transaction could not be queued: {e}")) for _, future in batch])
                 continue
             _settle([(future, None) for _, future in batch])
-            if self._committer.wake_on_enqueue:
-                self._committer.wake()
+            self._committer.queued()
 
     # -- waiting for receipts --------------------------------------------------------------
     def _wait_for(self, tx_hash: bytes, loop) -> asyncio.Future:
