@@ -35,11 +35,11 @@ import orjson
 
 from coopchain.chain.errors import ChainError, InvalidTransaction, StorageError
 from coopchain.chain.transaction import Transaction, decode_transaction
-from coopchain.service.pending import PENDING_CHANNEL, CommitterLock, PendingQueue, PendingRow, Wakeups, admission_key, row_tag
+from coopchain.service.pending import PENDING_CHANNEL, CommitterLock, Doorbell, PendingQueue, PendingRow, Wakeups, admission_key, row_tag
 
 LOCK_RETRY_S = 0.5  # a committer without the lock tries again this often
-POLL_S = 0.005  # the committer looks at the queue this often when other processes may have filled it (SQLite)
-NOTIFIED_POLL_S = 0.1  # … on PostgreSQL, where LISTEN/NOTIFY wakes it (service.pending.Wakeups)
+POLL_S = 0.005  # the committer looks at the queue this often when nothing can wake it (SQLite off Linux)
+NOTIFIED_POLL_S = 0.1  # … where queued rows wake it: PostgreSQL's LISTEN/NOTIFY (Wakeups), SQLite's Doorbell
 RETRY_S = 1.0  # after a storage failure the committer waits this long (the rows stay queued)
 STANDBY_AFTER_S = 2.0  # a standby commits rows that have waited this long past their block's deadline
 
@@ -78,8 +78,8 @@ class Committer:
         # and a wake-up (and a count of the queue) at every group commit, hundreds a second, was CPU for nothing.
         self.wake_on_enqueue = True
         self.holding = False  # holds the lock: its blocks call on_block, no one else's poll needed
-        self._poll_s = NOTIFIED_POLL_S if self._queue.postgres else POLL_S
         self._wakeups = Wakeups(self._queue.url, {PENDING_CHANNEL: self.queued}) if self._queue.postgres and listen else None
+        self._doorbell: Doorbell | None = None  # SQLite: listened to while this holds the lock
         self._thread = threading.Thread(target=self._loop, name="commit", daemon=True)
         self._thread.start()
 
@@ -96,6 +96,7 @@ class Committer:
         self._thread.join(30)
         if self._wakeups is not None:
             self._wakeups.close()
+        self._hear_doorbell(False)
         self._lock.release()
         self._queue.close()
 
@@ -107,10 +108,12 @@ class Committer:
                 return
             if not self._take_lock():
                 self.holding = self.wake_on_enqueue = False
+                self._hear_doorbell(False)
                 self._wake.wait(LOCK_RETRY_S)
                 self._wake.clear()
                 continue
             self.holding = True
+            self._hear_doorbell(not self._queue.postgres)
             if time.monotonic() - checked > 1.0:  # a PostgreSQL connection the server dropped took the lock with it
                 if not self._lock.held():
                     self._lock.release()
@@ -121,6 +124,16 @@ class Committer:
             except Exception as e:  # storage trouble: nothing acknowledged is lost, the rows stay queued
                 log.error("committing failed, retrying in %.0f s: %r", RETRY_S, e)
                 time.sleep(RETRY_S)
+
+    def _hear_doorbell(self, on: bool) -> None:
+        if on and self._doorbell is None:
+            try:
+                self._doorbell = Doorbell(self._queue.url, self.queued)
+            except OSError:  # not Linux: the loop polls every POLL_S instead
+                pass
+        elif not on and self._doorbell is not None:
+            self._doorbell.close()
+            self._doorbell = None
 
     def _take_lock(self) -> bool:
         if self.standby_after_s is None or self.holding:
@@ -148,20 +161,25 @@ class Committer:
         """Wait for a full batch or the oldest's deadline, then commit one block.
 
         The waiting looks at a count and a time only; the rows themselves are read once, when the block is cut."""
-        self._wake.clear()  # before the count: rows acknowledged after it end the wait below
+        # Before the count: rows queued after it end the wait below (a wake-up that comes while a batch is
+        # waiting for its deadline only costs one more count).
+        self.wake_on_enqueue = True
+        self._wake.clear()
         count, oldest = self._queue.waiting_summary()
         self.wake_on_enqueue = count == 0
+        poll = NOTIFIED_POLL_S if self._queue.postgres or self._doorbell is not None else POLL_S
         if count == 0:
             if self.standby_after_s is not None:  # a standby's work is done: the lock goes back to the committer
+                self._hear_doorbell(False)
                 self._lock.release()
                 self.holding = False
                 return
-            self._wake.wait(self._poll_s)
+            self._wake.wait(poll)
             return
         left = oldest + self.max_wait - time.time()
         if count < self.max_transactions and left > 0:
-            # Sleep in short steps: on SQLite other processes' enqueues fill the batch without waking us.
-            self._wake.wait(min(left, self._poll_s * 4))
+            # Queued rows do not wake a batch waiting for its deadline: a look every 4 polls sees it fill up.
+            self._wake.wait(min(left, poll * 4))
             return
         rows, stale = self._queue.batch(self.max_transactions)
         if stale:

@@ -33,7 +33,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import select
+import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -78,6 +81,10 @@ class PendingQueue:
         self.postgres = urlparse(self.url).scheme != "sqlite"
         self._ph = "%s" if self.postgres else "?"
         self._conn = self._connect()
+        self._doorbell = None if self.postgres else _doorbell_address(self.url)  # where `enqueue` rings (Doorbell)
+        if self._doorbell is not None:
+            self._ringer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._ringer.setblocking(False)
         if self.postgres:
             with self._conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
@@ -110,6 +117,8 @@ class PendingQueue:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._doorbell is not None:
+                self._ringer.close()
 
     def _transaction(self, statements: Sequence[tuple[str, Sequence]]) -> list:
         """Run (sql, rows) pairs in one database transaction (one fsync); each sql is run once per row,
@@ -170,12 +179,17 @@ class PendingQueue:
     # -- the submitting side -------------------------------------------------------
     def enqueue(self, items: Sequence[tuple[bytes, bytes] | tuple[bytes, bytes, bytes | None]]) -> None:
         """Store (hash, canonical body[, tag]) in one database transaction: on return they are acknowledged.
-        PostgreSQL: the committing worker, listening, is woken when the transaction commits (Wakeups)."""
+        The committer, listening, is woken once the transaction commits: PostgreSQL's NOTIFY (Wakeups), else a Doorbell."""
         now = time.time()
         statements = [(_ENQUEUE, [(item[0], item[1], now, item[2] if len(item) > 2 else None) for item in items])]
         if self.postgres:
             statements.append((f"SELECT pg_notify('{PENDING_CHANNEL}', '')", None))
         self._transaction(statements)
+        if self._doorbell is not None:
+            try:  # a ring is only a hint, as a NOTIFY is: dropped when no one listens or the buffer is full
+                self._ringer.sendto(b"\x01", self._doorbell)
+            except OSError:  # ECONNREFUSED, EAGAIN
+                pass
 
     def refusals(self, since: float) -> list[tuple[bytes, str, float]]:
         """(hash, reason, when) of the transactions refused at or after `since` (time.time())."""
@@ -326,3 +340,52 @@ class CommitterLock:
         if self._file is not None:
             self._file.close()  # closing the descriptor releases the flock
             self._file = None
+
+
+def _doorbell_address(url: str) -> bytes | None:
+    """A Linux abstract socket name for the queue of this SQLite file (no file to leave behind, no length limit
+    on the database's path); None elsewhere, where the committer polls."""
+    if not sys.platform.startswith("linux"):
+        return None
+    path = os.path.realpath(urlparse(url).path[1:])
+    return b"\0coopchain-pending-" + hashlib.sha256(path.encode()).hexdigest()[:32].encode()
+
+
+class Doorbell:
+    """SQLite's stand-in for PENDING_CHANNEL's NOTIFY between the processes of one machine: `callback()` runs (on
+    a thread of its own) after a PendingQueue of the same file enqueued rows.  OSError when it cannot listen (not Linux, or
+    someone else listens): the committer then polls the queue every few milliseconds."""
+
+    def __init__(self, url: str, callback) -> None:
+        address = _doorbell_address(url)
+        if address is None:
+            raise OSError("abstract UNIX sockets are Linux's")
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self._sock.bind(address)
+        except OSError:
+            self._sock.close()
+            raise
+        self._sock.setblocking(False)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, args=(callback,), name="doorbell", daemon=True)
+        self._thread.start()
+
+    def _run(self, callback) -> None:
+        while not self._closed:
+            readable, _, _ = select.select([self._sock], [], [], 0.5)  # half a second: how soon the thread sees close()
+            if not readable:
+                continue
+            try:
+                while True:  # the rings that came meanwhile: one wake-up for all of them
+                    self._sock.recv(16)
+            except BlockingIOError:
+                pass
+            except OSError:
+                return
+            callback()
+
+    def close(self) -> None:
+        self._closed = True
+        self._thread.join(2)
+        self._sock.close()

@@ -89,3 +89,29 @@ def test_a_committer_takes_the_lock_at_once_and_cuts_at_the_deadline(world):
         assert reads.height() == 1  # one block for the three (cut at the deadline, not per row)
     finally:
         committer.close()
+
+
+def test_a_queued_row_rings_the_doorbell_of_its_own_database_only(tmp_path):
+    """SQLite's stand-in for NOTIFY: the committer listening on the queue's doorbell hears each enqueue,
+    from any process of the machine; another database's queue does not ring it."""
+    import threading
+
+    from coopchain.service.pending import Doorbell
+
+    url, other_url = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    rung = threading.Event()
+    queue, other = PendingQueue(url), PendingQueue(other_url)
+    bell = Doorbell(url, rung.set)
+    try:
+        with pytest.raises(OSError):
+            Doorbell(url, lambda: None)  # one listener: the committer holding the lock
+        other.enqueue([(bytes(32), b"{}", None)])
+        assert not rung.wait(0.5)
+        queue.enqueue([(bytes(32), b"{}", None)])
+        assert rung.wait(5)
+    finally:
+        bell.close()
+        queue.close()
+        other.close()
+    again = Doorbell(url, lambda: None)  # closed: the name is free for the next holder
+    again.close()
