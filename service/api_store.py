@@ -134,8 +134,6 @@ class ApiStore:
             self._conn.executescript(_SQLITE_SCHEMA)
             self._ph = "?"
         else:
-            import psycopg
-
             self._conn = self._connect()
             with self._conn.cursor() as cur:
                 # Two workers starting together: one makes the tables, the other waits for it.

@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 
 from coopchain.chain.encoding import decode
-from coopchain.chain.errors import ChainError
 from coopchain.chain.ledger import Ledger
 from coopchain.chain.namespaces import contract_key
 from coopchain.chain.receipt import Receipt, decode_receipt
