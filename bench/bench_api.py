@@ -90,7 +90,8 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def worker_pids(parent: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
-    # `coopchain serve` spawns one process per worker (a multiprocessing resource tracker may sit beside them).
+    # `coopchain serve` spawns one process per worker, and with a node key a committer process beside them (a
+    # multiprocessing resource tracker may sit there too, not counted): the server's CPU is all of theirs.
     return [int(p) for p in out if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
 
 
