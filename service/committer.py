@@ -40,6 +40,7 @@ from coopchain.service.pending import PENDING_CHANNEL, CommitterLock, Doorbell, 
 LOCK_RETRY_S = 0.5  # a committer without the lock tries again this often
 POLL_S = 0.005  # the committer looks at the queue this often when nothing can wake it (SQLite off Linux)
 NOTIFIED_POLL_S = 0.1  # … where queued rows wake it: PostgreSQL's LISTEN/NOTIFY (Wakeups), SQLite's Doorbell
+BATCH_LOOK_S = 0.02  # a batch waiting for its deadline is counted again this often (full: cut at once)
 RETRY_S = 1.0  # after a storage failure the committer waits this long (the rows stay queued)
 STANDBY_AFTER_S = 2.0  # a standby commits rows that have waited this long past their block's deadline
 
@@ -100,30 +101,42 @@ class Committer:
         self._lock.release()
         self._queue.close()
 
+    def alive(self) -> bool:
+        """Its thread runs (it ends only after close())."""
+        return self._thread.is_alive()
+
     def _loop(self) -> None:
         checked = 0.0
         while True:
             if self._closed:
                 self._drain()
                 return
-            if not self._take_lock():
-                self.holding = self.wake_on_enqueue = False
-                self._hear_doorbell(False)
-                self._wake.wait(LOCK_RETRY_S)
-                self._wake.clear()
-                continue
-            self.holding = True
-            self._hear_doorbell(not self._queue.postgres)
-            if time.monotonic() - checked > 1.0:  # a PostgreSQL connection the server dropped took the lock with it
-                if not self._lock.held():
-                    self._lock.release()
-                    continue
-                checked = time.monotonic()
             try:
+                if not self._take_lock():
+                    self._let_go()
+                    self._wake.wait(LOCK_RETRY_S)
+                    self._wake.clear()
+                    continue
+                self.holding = True
+                self._hear_doorbell(not self._queue.postgres)
+                if time.monotonic() - checked > 1.0:  # a PostgreSQL connection the server dropped took the lock with it
+                    if not self._lock.held():
+                        self._let_go()
+                        continue
+                    checked = time.monotonic()
                 self._commit_some()
-            except Exception as e:  # storage trouble: nothing acknowledged is lost, the rows stay queued
+            except Exception as e:
+                # Storage trouble (the database restarting, a file that cannot be opened): nothing acknowledged is
+                # lost, the rows stay queued.  The loop must outlive it, a standby's above all: it is the fallback.
                 log.error("committing failed, retrying in %.0f s: %r", RETRY_S, e)
                 time.sleep(RETRY_S)
+
+    def _let_go(self) -> None:
+        """Not (or no longer) the holder: a standby waits again for rows nobody commits."""
+        if self.holding:  # a lock lost or given back; one never taken keeps its PostgreSQL connection for the next try
+            self._lock.release()
+        self.holding = self.wake_on_enqueue = False
+        self._hear_doorbell(False)
 
     def _hear_doorbell(self, on: bool) -> None:
         if on and self._doorbell is None:
@@ -170,16 +183,15 @@ class Committer:
         poll = NOTIFIED_POLL_S if self._queue.postgres or self._doorbell is not None else POLL_S
         if count == 0:
             if self.standby_after_s is not None:  # a standby's work is done: the lock goes back to the committer
-                self._hear_doorbell(False)
-                self._lock.release()
-                self.holding = False
+                self._let_go()
                 return
             self._wake.wait(poll)
             return
         left = oldest + self.max_wait - time.time()
         if count < self.max_transactions and left > 0:
-            # Queued rows do not wake a batch waiting for its deadline: a look every 4 polls sees it fill up.
-            self._wake.wait(min(left, poll * 4))
+            # Queued rows do not wake a batch waiting for its deadline (hundreds of wake-ups a second): a look every
+            # BATCH_LOOK_S sees it fill up.
+            self._wake.wait(min(left, BATCH_LOOK_S))
             return
         rows, stale = self._queue.batch(self.max_transactions)
         if stale:

@@ -106,7 +106,8 @@ def _committer(ready) -> None:
     committer = Committer(ledger, settings.db, settings.batch_transactions, settings.batch_wait_ms)
     ready.set()
     while not stop.wait(1.0):
-        pass
+        if not committer.alive():  # cannot happen by design; if it does, the supervisor starts another process
+            sys.exit(1)
     committer.close()  # commits what is queued, within its bound
     ledger.close()
 

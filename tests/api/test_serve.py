@@ -92,6 +92,22 @@ def _lock_holder(pids: set[int], lock_file: str) -> int | None:
     return None
 
 
+def _listens_on(pid: int, port: int) -> bool:
+    """Whether the process holds a TCP socket listening on `port` (an API worker; the committer process holds none)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                    inodes.add(fields[9])
+    try:
+        links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return any(f"socket:[{inode}]" in links for inode in inodes)
+
+
 def _wait_for(condition, seconds: float):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -114,8 +130,10 @@ def test_with_a_node_key_a_committer_process_commits_and_is_replaced_when_killed
     try:
         children = _wait_for(lambda: len(_workers(process.pid)) == 3 and _workers(process.pid), 30)
         assert children and len(children) == 3  # two workers and the committer
+        port = int(base.rsplit(":", 1)[1])
+        assert sum(_listens_on(pid, port) for pid in children) == 2
         first = _wait_for(lambda: _lock_holder(children, lock_file), 30)
-        assert first is not None
+        assert first is not None and not _listens_on(first, port)  # the committer process holds the lock, no worker
         acknowledged, failed = post_all(base, token, signed_bodies(20), wait=True)
         assert failed == 0 and len(acknowledged) == 20  # committed: wait=true answered with receipts
         os.kill(first, signal.SIGKILL)
@@ -126,10 +144,36 @@ def test_with_a_node_key_a_committer_process_commits_and_is_replaced_when_killed
         assert replaced, "the committer process was not replaced"
         latest, _ = post_all(base, token, signed_bodies(5), wait=True)
         assert len(latest) == 5
-        assert _wait_for(lambda: _lock_holder(replaced, lock_file), 30) not in (None, first)
+        # The new committer process holds the lock (a worker's standby, if it committed meanwhile, gave it back).
+        holder = _wait_for(lambda: (h := _lock_holder(replaced, lock_file)) is not None and not _listens_on(h, port) and h, 30)
+        assert holder and holder != first
     finally:
         stop_server(process)
     on_chain = chain_hashes(url)
     assert set(acknowledged) | set(more) | set(latest) <= set(on_chain) and len(on_chain) == len(set(on_chain))
     verdict = chain_verify(url)
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+
+
+def test_on_sigterm_the_committer_process_commits_what_is_queued(tmp_path):
+    """SIGTERM to `coopchain serve`: the workers end, then the committer process commits the queue before it does."""
+    from coopchain.service.pending import PendingQueue
+    from tests.api.test_postgres_commit import chain_hashes, make_ledger, post_all, signed_bodies
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    token, env = make_ledger(url, tmp_path)
+    # A block only every 30 s: whatever is committed was committed by the shutdown's drain.
+    process, base = start_server(url, workers=2, extra_env={**env, "COOPCHAIN_BATCH_WAIT_MS": "30000"})
+    try:
+        acknowledged, failed = post_all(base, token, signed_bodies(30), wait=False)
+        assert failed == 0 and len(acknowledged) == 30
+        assert not set(acknowledged) & set(chain_hashes(url))  # still queued
+    finally:
+        stop_server(process)
+    assert process.returncode == 0
+    assert set(acknowledged) <= set(chain_hashes(url))
+    queue = PendingQueue(url)
+    try:
+        assert queue.waiting_summary()[0] == 0
+    finally:
+        queue.close()

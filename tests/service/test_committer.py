@@ -115,3 +115,27 @@ def test_a_queued_row_rings_the_doorbell_of_its_own_database_only(tmp_path):
         other.close()
     again = Doorbell(url, lambda: None)  # closed: the name is free for the next holder
     again.close()
+
+
+def test_a_database_error_does_not_end_a_standby(world):
+    """The standby is the fallback when the committer process is down: a failed look at the queue (the
+    database restarting) is retried, never the end of its thread."""
+    import sqlite3
+
+    url, node, ledger, queue, reads = world
+    standby = Committer(ledger, url, max_transactions=10, max_wait_ms=10, standby_after_s=0.2)
+    real, failures = standby._queue.waiting_summary, []
+
+    def failing_once():
+        if not failures:
+            failures.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        return real()
+
+    standby._queue.waiting_summary = failing_once
+    try:
+        hashes = enqueue(queue, node, 2)
+        assert committed_within(reads, hashes, 15) is not None
+        assert failures and standby.alive()
+    finally:
+        standby.close()
