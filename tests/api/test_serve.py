@@ -177,3 +177,14 @@ def test_on_sigterm_the_committer_process_commits_what_is_queued(tmp_path):
         assert queue.waiting_summary()[0] == 0
     finally:
         queue.close()
+
+
+def test_every_setting_is_in_the_client_guide():
+    """docs/api.md's settings table names each COOPCHAIN_* variable the server reads (a new setting without a row fails)."""
+    from pathlib import Path
+
+    from coopchain.app.api.config import Settings
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`COOPCHAIN_{name.upper()}`" not in guide]
+    assert not missing, f"settings without a row in docs/api.md: {missing}"
