@@ -245,7 +245,7 @@ def row_tag(key: bytes, body: bytes) -> bytes:
 
 
 class Wakeups:
-    """PostgreSQL LISTEN/NOTIFY between the workers: `callbacks[channel]()` runs (on a thread of its own)
+    """PostgreSQL LISTEN/NOTIFY between the processes: `callbacks[channel]()` runs (on a thread of its own)
     when another worker's transaction that notified on that channel commits.
 
     Rows queued (PENDING_CHANNEL) wake the committer; rows settled after a block (SETTLED_CHANNEL)
@@ -352,9 +352,11 @@ def _doorbell_address(url: str) -> bytes | None:
 
 
 class Doorbell:
-    """SQLite's stand-in for PENDING_CHANNEL's NOTIFY between the processes of one machine: `callback()` runs (on
-    a thread of its own) after a PendingQueue of the same file enqueued rows.  OSError when it cannot listen (not Linux, or
-    someone else listens): the committer then polls the queue every few milliseconds."""
+    """SQLite's stand-in for PENDING_CHANNEL's NOTIFY between the processes of one machine (one network
+    namespace: abstract socket names live there): `callback()` runs, on a thread of its own, after a
+    PendingQueue of the same file enqueued rows.  OSError when it cannot listen (not Linux, or someone else
+    listens): the committer then polls the queue every few milliseconds.  A writer in another namespace (a
+    container sharing the file) rings no one; the committer's look every 0.1 s finds its rows."""
 
     def __init__(self, url: str, callback) -> None:
         address = _doorbell_address(url)

@@ -16,9 +16,8 @@ The server never holds a submitter's key: a transaction arrives signed.  Its pat
    requests.  A committer in this worker wakes it after each block.  Blocks committed
    elsewhere: on PostgreSQL the committer's NOTIFY after the block wakes it
    (LISTEN/NOTIFY, service.pending.Wakeups; as the queued rows' NOTIFY wakes the
-   committer), with a poll every `NOTIFIED_POLL_S` behind it; on SQLite, which has
-   no signal between processes, the watcher reads the head every `WATCH_S` while
-   someone waits.  It reads each new block's transactions once and resolves every
+   committer), with a poll every `NOTIFIED_POLL_S` behind it; on SQLite the watcher
+   reads the head every `WATCH_S` while someone waits.  It reads each new block's transactions once and resolves every
    waiter in it.
 """
 
@@ -177,8 +176,8 @@ class Submitter:
         self._seen, self._refusals_since, self._looked_up = self._reads.height() or 0, time.time(), 0.0
         self._committer = Committer(ledger, url, max_transactions, max_wait_ms, standby_after_s=STANDBY_AFTER_S if standby else None,
                                     on_block=self._watch_wake.set, listen=False)
-        # PostgreSQL: other workers' queued rows and settled blocks wake this one (LISTEN/NOTIFY); SQLite has no
-        # such signal between processes, so the committer and the watcher poll every few milliseconds.
+        # PostgreSQL: other processes' queued rows and settled blocks wake this one (LISTEN/NOTIFY).  On SQLite the
+        # committer hears a doorbell (service.pending.Doorbell) and the watcher polls every few milliseconds.
         self._wakeups = None
         self._watch_s = WATCH_S
         if self._acks.postgres:
