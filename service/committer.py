@@ -35,7 +35,8 @@ import orjson
 
 from coopchain.chain.errors import ChainError, InvalidTransaction, StorageError
 from coopchain.chain.transaction import Transaction, decode_transaction
-from coopchain.service.pending import PENDING_CHANNEL, CommitterLock, Doorbell, PendingQueue, PendingRow, Wakeups, admission_key, row_tag
+from coopchain.service.pending import (PENDING_CHANNEL, CommitterLock, Doorbell, PendingQueue, PendingRow, Wakeups, admission_key,
+                                       doorbell_address, row_tag)
 
 LOCK_RETRY_S = 0.5  # a committer without the lock tries again this often
 POLL_S = 0.005  # the committer looks at the queue this often when nothing can wake it (SQLite off Linux)
@@ -141,7 +142,7 @@ class Committer:
     def _hear_doorbell(self, on: bool) -> None:
         if on and self._doorbell is None:
             try:
-                self._doorbell = Doorbell(self._queue.url, self.queued)
+                self._doorbell = Doorbell([doorbell_address(self._queue.url, PENDING_CHANNEL)], self.queued)
             except OSError:  # not Linux: the loop polls every POLL_S instead
                 pass
         elif not on and self._doorbell is not None:

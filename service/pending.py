@@ -81,8 +81,11 @@ class PendingQueue:
         self.postgres = urlparse(self.url).scheme != "sqlite"
         self._ph = "%s" if self.postgres else "?"
         self._conn = self._connect()
-        self._doorbell = None if self.postgres else _doorbell_address(self.url)  # where `enqueue` rings (Doorbell)
-        if self._doorbell is not None:
+        # SQLite on Linux: where `enqueue` and `settle` ring (Doorbell), and the socket they ring with.
+        self._ringer = None
+        if not self.postgres and doorbell_address(self.url, PENDING_CHANNEL) is not None:
+            self._pending_bell = [doorbell_address(self.url, PENDING_CHANNEL)]
+            self._settled_bells = [doorbell_address(self.url, SETTLED_CHANNEL, slot) for slot in range(SETTLED_DOORBELLS)]
             self._ringer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._ringer.setblocking(False)
         if self.postgres:
@@ -117,7 +120,7 @@ class PendingQueue:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-            if self._doorbell is not None:
+            if self._ringer is not None:
                 self._ringer.close()
 
     def _transaction(self, statements: Sequence[tuple[str, Sequence]]) -> list:
@@ -185,11 +188,8 @@ class PendingQueue:
         if self.postgres:
             statements.append((f"SELECT pg_notify('{PENDING_CHANNEL}', '')", None))
         self._transaction(statements)
-        if self._doorbell is not None:
-            try:  # a ring is only a hint, as a NOTIFY is: dropped when no one listens or the buffer is full
-                self._ringer.sendto(b"\x01", self._doorbell)
-            except OSError:  # ECONNREFUSED, EAGAIN
-                pass
+        if self._ringer is not None:
+            ring(self._ringer, self._pending_bell)
 
     def refusals(self, since: float) -> list[tuple[bytes, str, float]]:
         """(hash, reason, when) of the transactions refused at or after `since` (time.time())."""
@@ -226,6 +226,8 @@ class PendingQueue:
         if self.postgres and (committed_seqs or refused):  # the block is committed before: its waiters may look now
             statements.append((f"SELECT pg_notify('{SETTLED_CHANNEL}', '')", None))
         self._transaction(statements)
+        if self._ringer is not None and (committed_seqs or refused):
+            ring(self._ringer, self._settled_bells)
 
 
 ADMISSION_TAG_INFO = b"coopchain api_pending admission tag v2"  # v1 was a hash of a signature: its tags check as no tag
@@ -342,32 +344,41 @@ class CommitterLock:
             self._file = None
 
 
-def _doorbell_address(url: str) -> bytes | None:
-    """A Linux abstract socket name for the queue of this SQLite file (no file to leave behind, no length limit
-    on the database's path); None elsewhere, where the committer polls."""
+SETTLED_DOORBELLS = 32  # workers on one SQLite file whose watchers a settled block rings (more poll)
+
+
+def doorbell_address(url: str, channel: str, slot: int = 0) -> bytes | None:
+    """A Linux abstract socket name for `channel` of the queue of this SQLite file (no file to leave behind, no
+    length limit on the database's path); None elsewhere, where the listeners poll."""
     if not sys.platform.startswith("linux"):
         return None
     path = os.path.realpath(urlparse(url).path[1:])
-    return b"\0coopchain-pending-" + hashlib.sha256(path.encode()).hexdigest()[:32].encode()
+    return f"\0{channel}-{hashlib.sha256(path.encode()).hexdigest()[:32]}-{slot}".encode()
 
 
 class Doorbell:
-    """SQLite's stand-in for PENDING_CHANNEL's NOTIFY between the processes of one machine (one network
-    namespace: abstract socket names live there): `callback()` runs, on a thread of its own, after a
-    PendingQueue of the same file enqueued rows.  OSError when it cannot listen (not Linux, or someone else
-    listens): the committer then polls the queue every few milliseconds.  A writer in another namespace (a
-    container sharing the file) rings no one; the committer's look every 0.1 s finds its rows."""
+    """SQLite's stand-in for PostgreSQL's NOTIFY between the processes of one machine (one network namespace:
+    abstract socket names live there): `callback()` runs, on a thread of its own, when a datagram reaches one
+    of `addresses` (the first free one is taken).  PENDING_CHANNEL: the committer holding the lock listens
+    and each enqueue rings it; SETTLED_CHANNEL: each worker's watcher listens on a slot of its own and each
+    settled block rings every slot.  A ring is a hint, as a NOTIFY is: the listeners still look now and then
+    (every 0.1 s), and a writer in another namespace (a container sharing the file) rings no one.
 
-    def __init__(self, url: str, callback) -> None:
-        address = _doorbell_address(url)
-        if address is None:
-            raise OSError("abstract UNIX sockets are Linux's")
+    OSError when it cannot listen (not Linux, every address taken): the listener then polls every few ms."""
+
+    def __init__(self, addresses: list[bytes | None], callback) -> None:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            self._sock.bind(address)
-        except OSError:
+        for address in addresses:
+            if address is None:
+                continue
+            try:
+                self._sock.bind(address)
+                break
+            except OSError:  # EADDRINUSE: another listener's
+                continue
+        else:
             self._sock.close()
-            raise
+            raise OSError("no doorbell address to listen on")
         self._sock.setblocking(False)
         self._closed = False
         self._thread = threading.Thread(target=self._run, args=(callback,), name="doorbell", daemon=True)
@@ -391,3 +402,12 @@ class Doorbell:
         self._closed = True
         self._thread.join(2)
         self._sock.close()
+
+
+def ring(ringer: socket.socket, addresses) -> None:
+    """One datagram to each listening address; dropped where no one listens (ECONNREFUSED) or a buffer is full."""
+    for address in addresses:
+        try:
+            ringer.sendto(b"\x01", address)
+        except OSError:
+            pass

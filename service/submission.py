@@ -16,8 +16,9 @@ The server never holds a submitter's key: a transaction arrives signed.  Its pat
    requests.  A committer in this worker wakes it after each block.  Blocks committed
    elsewhere: on PostgreSQL the committer's NOTIFY after the block wakes it
    (LISTEN/NOTIFY, service.pending.Wakeups; as the queued rows' NOTIFY wakes the
-   committer), with a poll every `NOTIFIED_POLL_S` behind it; on SQLite the watcher
-   reads the head every `WATCH_S` while someone waits.  It reads each new block's transactions once and resolves every
+   committer), with a poll every `NOTIFIED_POLL_S` behind it; on SQLite a doorbell
+   of its own that each settled block rings (service.pending.Doorbell), with the same
+   poll behind it (without one: the head is read every `WATCH_S` while someone waits).  It reads each new block's transactions once and resolves every
    waiter in it.
 """
 
@@ -35,10 +36,11 @@ from coopchain.chain.keys import PublicKey, verify_many
 from coopchain.chain.store import open_store
 from coopchain.chain.transaction import Transaction, encode_signed, signing_bytes
 from coopchain.service.committer import NOTIFIED_POLL_S, RETRY_S, STANDBY_AFTER_S, Committer
-from coopchain.service.pending import PENDING_CHANNEL, SETTLED_CHANNEL, PendingQueue, Wakeups, admission_key, row_tag
+from coopchain.service.pending import (PENDING_CHANNEL, SETTLED_CHANNEL, SETTLED_DOORBELLS, Doorbell, PendingQueue, Wakeups, admission_key,
+                                       doorbell_address, row_tag)
 
 MAX_TRANSACTION_BYTES = 8 * 1024 * 1024  # a problem document of about 50,000 enterprises
-WATCH_S = 0.005  # a watcher with waiters reads the head this often (SQLite; NOTIFIED_POLL_S on PostgreSQL)
+WATCH_S = 0.005  # a watcher with waiters reads the head this often when nothing wakes it (NOTIFIED_POLL_S when something does)
 REFUSALS_S = 0.05  # … and the queue's refusals this often
 LOOKUP_AFTER_S = 3.0  # a waiter this old is looked up in the ledger (submitted again after its block)
 LOOKUP_EVERY_S = 0.5  # … looked for this often
@@ -176,13 +178,19 @@ class Submitter:
         self._seen, self._refusals_since, self._looked_up = self._reads.height() or 0, time.time(), 0.0
         self._committer = Committer(ledger, url, max_transactions, max_wait_ms, standby_after_s=STANDBY_AFTER_S if standby else None,
                                     on_block=self._watch_wake.set, listen=False)
-        # PostgreSQL: other processes' queued rows and settled blocks wake this one (LISTEN/NOTIFY).  On SQLite the
-        # committer hears a doorbell (service.pending.Doorbell) and the watcher polls every few milliseconds.
-        self._wakeups = None
+        # Other processes' queued rows and settled blocks wake this one: PostgreSQL's LISTEN/NOTIFY, SQLite's
+        # doorbells (service.pending.Doorbell; where there is none, the watcher polls every few milliseconds).
+        self._wakeups = self._settled_bell = None
         self._watch_s = WATCH_S
         if self._acks.postgres:
             self._wakeups = Wakeups(self._acks.url, {PENDING_CHANNEL: self._committer.queued, SETTLED_CHANNEL: self._watch_wake.set})
             self._watch_s = NOTIFIED_POLL_S
+        else:
+            try:
+                self._settled_bell = Doorbell([doorbell_address(url, SETTLED_CHANNEL, slot) for slot in range(SETTLED_DOORBELLS)], self._watch_wake.set)
+                self._watch_s = NOTIFIED_POLL_S
+            except OSError:  # not Linux, or every slot taken
+                pass
         self._threads = [threading.Thread(target=f, name=n, daemon=True) for f, n in ((self._ack_loop, "acknowledge"), (self._watch_loop, "watch"))]
         for thread in self._threads:
             thread.start()
@@ -234,6 +242,8 @@ class Submitter:
         self._committer.close()  # after the acknowledgements: it commits what it can of them if it holds the lock
         if self._wakeups is not None:
             self._wakeups.close()
+        if self._settled_bell is not None:
+            self._settled_bell.close()
         self._acks.close()
         self._reads.close()
 

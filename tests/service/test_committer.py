@@ -96,15 +96,15 @@ def test_a_queued_row_rings_the_doorbell_of_its_own_database_only(tmp_path):
     from any process of the machine; another database's queue does not ring it."""
     import threading
 
-    from coopchain.service.pending import Doorbell
+    from coopchain.service.pending import PENDING_CHANNEL, Doorbell, doorbell_address
 
     url, other_url = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
     rung = threading.Event()
     queue, other = PendingQueue(url), PendingQueue(other_url)
-    bell = Doorbell(url, rung.set)
+    bell = Doorbell([doorbell_address(url, PENDING_CHANNEL)], rung.set)
     try:
         with pytest.raises(OSError):
-            Doorbell(url, lambda: None)  # one listener: the committer holding the lock
+            Doorbell([doorbell_address(url, PENDING_CHANNEL)], lambda: None)  # one listener: the committer holding the lock
         other.enqueue([(bytes(32), b"{}", None)])
         assert not rung.wait(0.5)
         queue.enqueue([(bytes(32), b"{}", None)])
@@ -113,8 +113,35 @@ def test_a_queued_row_rings_the_doorbell_of_its_own_database_only(tmp_path):
         bell.close()
         queue.close()
         other.close()
-    again = Doorbell(url, lambda: None)  # closed: the name is free for the next holder
+    again = Doorbell([doorbell_address(url, PENDING_CHANNEL)], lambda: None)  # closed: the name is free for the next holder
     again.close()
+
+
+def test_a_settled_block_rings_every_watcher(tmp_path):
+    """Each worker's watcher listens on a slot of its own; settling a block's rows rings them all (and settling
+    nothing rings none)."""
+    import threading
+
+    from coopchain.service.pending import SETTLED_CHANNEL, Doorbell, doorbell_address
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    slots = [doorbell_address(url, SETTLED_CHANNEL, slot) for slot in range(3)]
+    rung = [threading.Event() for _ in range(3)]
+    bells = [Doorbell(slots, event.set) for event in rung]  # three watchers: the three slots
+    queue = PendingQueue(url)
+    try:
+        with pytest.raises(OSError):
+            Doorbell(slots, lambda: None)  # every slot of the list taken
+        queue.enqueue([(bytes(32), b"{}", None)])
+        queue.settle((), ())
+        assert not any(event.wait(0.3) for event in rung)
+        (seq,) = [int(row[0]) for row in queue._query("SELECT seq FROM api_pending")]
+        queue.settle([seq], ())
+        assert all(event.wait(5) for event in rung)
+    finally:
+        for bell in bells:
+            bell.close()
+        queue.close()
 
 
 def test_a_database_error_does_not_end_a_standby(world):
