@@ -81,7 +81,10 @@ class Committer:
         self.wake_on_enqueue = True
         self.holding = False  # holds the lock: its blocks call on_block, no one else's poll needed
         self._wakeups = Wakeups(self._queue.url, {PENDING_CHANNEL: self.queued}) if self._queue.postgres and listen else None
-        self._doorbell: Doorbell | None = None  # SQLite: listened to while this holds the lock
+        # SQLite on Linux: a doorbell listened to while this holds the lock (service.pending.Doorbell).
+        self._bell_address = None if self._queue.postgres else doorbell_address(self._queue.url, PENDING_CHANNEL)
+        self._doorbell: Doorbell | None = None
+        self._bell_tried = float("-inf")
         self._thread = threading.Thread(target=self._loop, name="commit", daemon=True)
         self._thread.start()
 
@@ -119,7 +122,7 @@ class Committer:
                     self._wake.clear()
                     continue
                 self.holding = True
-                self._hear_doorbell(not self._queue.postgres)
+                self._hear_doorbell(True)
                 if time.monotonic() - checked > 1.0:  # a PostgreSQL connection the server dropped took the lock with it
                     if not self._lock.held():
                         self._let_go()
@@ -134,16 +137,17 @@ class Committer:
 
     def _let_go(self) -> None:
         """Not (or no longer) the holder: a standby waits again for rows nobody commits."""
+        self._hear_doorbell(False)  # first: the next holder can listen at once
         if self.holding:  # a lock lost or given back; one never taken keeps its PostgreSQL connection for the next try
             self._lock.release()
         self.holding = self.wake_on_enqueue = False
-        self._hear_doorbell(False)
 
     def _hear_doorbell(self, on: bool) -> None:
-        if on and self._doorbell is None:
+        if on and self._doorbell is None and self._bell_address is not None and time.monotonic() - self._bell_tried > LOCK_RETRY_S:
+            self._bell_tried = time.monotonic()
             try:
-                self._doorbell = Doorbell([doorbell_address(self._queue.url, PENDING_CHANNEL)], self.queued)
-            except OSError:  # not Linux: the loop polls every POLL_S instead
+                self._doorbell = Doorbell([self._bell_address], self.queued)
+            except OSError:  # its name taken (a holder before this one still closing it): the loop polls meanwhile
                 pass
         elif not on and self._doorbell is not None:
             self._doorbell.close()

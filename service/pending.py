@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import select
 import socket
@@ -60,6 +61,7 @@ _ENQUEUE = ("INSERT INTO api_pending (hash, body, received, tag) VALUES (?, ?, ?
 _TAG_COLUMN = {"sqlite": "ALTER TABLE api_pending ADD COLUMN tag BLOB", "postgresql": "ALTER TABLE api_pending ADD COLUMN IF NOT EXISTS tag BYTEA"}
 PENDING_CHANNEL, SETTLED_CHANNEL = "coopchain_pending", "coopchain_settled"  # PostgreSQL NOTIFY channels (Wakeups)
 KEEP_REFUSED_S = 3600.0  # a refusal stays readable this long, for a client that polls late
+log = logging.getLogger("coopchain.pending")
 _SCHEMA_LOCK = 727273  # PostgreSQL advisory key: two workers starting together make the table once
 
 
@@ -385,21 +387,31 @@ class Doorbell:
         self._thread.start()
 
     def _run(self, callback) -> None:
+        poller = select.poll()  # not select.select: a descriptor past 1024 is fine
+        poller.register(self._sock, select.POLLIN)
         while not self._closed:
-            readable, _, _ = select.select([self._sock], [], [], 0.5)  # half a second: how soon the thread sees close()
-            if not readable:
-                continue
             try:
+                if not poller.poll(500):  # half a second: a close() that found nothing to wake it is seen then
+                    continue
                 while True:  # the rings that came meanwhile: one wake-up for all of them
                     self._sock.recv(16)
             except BlockingIOError:
                 pass
-            except OSError:
-                return
-            callback()
+            except Exception as e:  # never a dead listener its owner believes alive: its owner polls behind it anyway
+                if self._closed:
+                    return
+                log.error("a doorbell failed: %r", e)
+                time.sleep(0.1)
+                continue
+            if not self._closed:
+                callback()
 
     def close(self) -> None:
         self._closed = True
+        try:  # wake the thread now rather than at its poll's timeout
+            self._sock.sendto(b"\x00", self._sock.getsockname())
+        except OSError:
+            pass
         self._thread.join(2)
         self._sock.close()
 

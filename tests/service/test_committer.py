@@ -3,6 +3,8 @@ what nobody else does, and gives the lock back once the queue is empty."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 
 import pytest
@@ -91,6 +93,10 @@ def test_a_committer_takes_the_lock_at_once_and_cuts_at_the_deadline(world):
         committer.close()
 
 
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="doorbells are Linux abstract sockets (elsewhere: polls)")
+
+
+@linux_only
 def test_a_queued_row_rings_the_doorbell_of_its_own_database_only(tmp_path):
     """SQLite's stand-in for NOTIFY: the committer listening on the queue's doorbell hears each enqueue,
     from any process of the machine; another database's queue does not ring it."""
@@ -117,6 +123,7 @@ def test_a_queued_row_rings_the_doorbell_of_its_own_database_only(tmp_path):
     again.close()
 
 
+@linux_only
 def test_a_settled_block_rings_every_watcher(tmp_path):
     """Each worker's watcher listens on a slot of its own; settling a block's rows rings them all (and settling
     nothing rings none)."""
@@ -166,3 +173,34 @@ def test_a_database_error_does_not_end_a_standby(world):
         assert failures and standby.alive()
     finally:
         standby.close()
+
+
+@linux_only
+def test_doorbells_wake_the_committer_and_the_waiting_request_long_before_their_polls(world, monkeypatch):
+    """With the polls behind the doorbells made 30 s long, an idle committer still commits a submitted
+    transaction, and the request waiting for its receipt (another Submitter's, as in another worker) still
+    gets it, within seconds: only the doorbells can have woken them."""
+    from coopchain.service import committer as committer_module, submission
+    from coopchain.service.submission import Submitter
+
+    url, node, ledger, queue, reads = world
+    monkeypatch.setattr(committer_module, "NOTIFIED_POLL_S", 30.0)
+    monkeypatch.setattr(submission, "NOTIFIED_POLL_S", 30.0)
+    committer = Committer(ledger, url, max_transactions=1000, max_wait_ms=10)
+    worker = Submitter(ledger, url, max_transactions=1000, max_wait_ms=10, standby=True)
+    try:
+        time.sleep(1.0)  # both idle, waiting on their (now 30 s) polls
+        tx = sign_transaction(PrivateKey.generate("ed25519"), CHAIN_ID, 0, "record.put", {"key": "bell", "value": 1})
+
+        async def submit_and_wait():
+            _, acknowledged, included = worker.submit(tx, wait=True)
+            await acknowledged
+            return await asyncio.wait_for(included, 10)
+
+        start = time.monotonic()
+        found = asyncio.run(submit_and_wait())
+        assert found.hash == transaction_hash(tx).hex() and time.monotonic() - start < 5
+        assert committer.holding and not worker._committer.holding  # the committer committed it, not the standby
+    finally:
+        worker.close()
+        committer.close()
