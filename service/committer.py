@@ -76,7 +76,7 @@ class Committer:
         self._wake = threading.Event()
         self._closed = False
         # Whether a queued row should wake the commit thread (`queued`): only while it holds the lock and
-        # found the queue empty.  Waiting for a batch's deadline it looks again by itself within 4 polls,
+        # found the queue empty.  Waiting for a batch's deadline it looks again by itself every BATCH_LOOK_S,
         # and a wake-up (and a count of the queue) at every group commit, hundreds a second, was CPU for nothing.
         self.wake_on_enqueue = True
         self.holding = False  # holds the lock: its blocks call on_block, no one else's poll needed
