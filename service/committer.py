@@ -154,10 +154,13 @@ class Committer:
             self._doorbell = None
 
     def _take_lock(self) -> bool:
-        if self.standby_after_s is None or self.holding:
-            return self._lock.acquire()
-        count, oldest = self._queue.waiting_summary()
-        return count > 0 and time.time() - oldest > self.max_wait + self.standby_after_s and self._lock.acquire()
+        if self.holding:
+            return True  # checked against the database once a second (_loop), not at every pass
+        if self.standby_after_s is not None:
+            count, oldest = self._queue.waiting_summary()
+            if count == 0 or time.time() - oldest <= self.max_wait + self.standby_after_s:
+                return False
+        return self._lock.acquire()
 
     def _drain(self) -> None:
         """On shutdown, commit what is queued (bounded: another committer or the next start does the rest)."""

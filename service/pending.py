@@ -85,8 +85,9 @@ class PendingQueue:
         self._conn = self._connect()
         # SQLite on Linux: where `enqueue` and `settle` ring (Doorbell), and the socket they ring with.
         self._ringer = None
-        if not self.postgres and doorbell_address(self.url, PENDING_CHANNEL) is not None:
-            self._pending_bell = [doorbell_address(self.url, PENDING_CHANNEL)]
+        pending_bell = None if self.postgres else doorbell_address(self.url, PENDING_CHANNEL)
+        if pending_bell is not None:
+            self._pending_bell = [pending_bell]
             self._settled_bells = [doorbell_address(self.url, SETTLED_CHANNEL, slot) for slot in range(SETTLED_DOORBELLS)]
             self._ringer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._ringer.setblocking(False)

@@ -167,8 +167,9 @@ def supervise(host: str, port: int, workers: int) -> bool:
         time.sleep(0.2)
     # The workers first (uvicorn shuts down gracefully on SIGTERM), then the committer, which commits what
     # they acknowledged last.
-    workers_then_committer = sorted((process for process, _ in processes), key=lambda p: p.name == "coopchain-committer")
-    for group in (workers_then_committer[:workers], workers_then_committer[workers:]):
+    processes = [process for process, _ in processes]
+    committers = len(targets) - workers  # 0 or 1, first in the list
+    for group in (processes[committers:], processes[:committers]):
         for process in group:
             if process.is_alive():
                 process.terminate()
